@@ -1,0 +1,130 @@
+//! The command line: one subcommand per pipeline verb. Exit codes: 0 done, 1 input
+//! refused (or a check failed), 2 usage error (clap).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::error::{Error, Result};
+use crate::round::RoundId;
+use crate::workspace::Workspace;
+
+#[derive(Debug, Parser)]
+#[command(name = "manyi", version, about = "满意 — resident-satisfaction survey and street assessment engine")]
+pub struct Cli {
+    /// Workspace directory (holds manyi.toml).
+    #[arg(short = 'w', long = "workspace", global = true, default_value = ".")]
+    pub workspace: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace with the shipped Panlong frame and a scheme's rules.
+    ///
+    /// Example: manyi init /tmp/w --scheme panlong-2018
+    Init {
+        dir: PathBuf,
+        /// panlong-2017 (one 30% round) or panlong-2018 (three rounds, full coverage).
+        #[arg(long)]
+        scheme: String,
+        /// Use this frame CSV instead of the shipped Panlong frame.
+        #[arg(long)]
+        frame: Option<PathBuf>,
+    },
+    /// Draw a round's stratified random sample of communities.
+    ///
+    /// Example: manyi -w /tmp/w sample --round 2018-R1 --seed 20180401-lottery
+    Sample {
+        /// Round id, YEAR-Rn (2018-R2).
+        #[arg(long)]
+        round: String,
+        /// The round's seed (any text, drawn publicly just before the round).
+        #[arg(long)]
+        seed: String,
+    },
+    /// Re-draw a round from its manifest and check the sample file against it.
+    ///
+    /// Example: manyi -w /tmp/w verify-sample --round 2018-R1
+    VerifySample {
+        #[arg(long)]
+        round: String,
+    },
+}
+
+fn stdout_line(s: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{s}").map_err(|e| Error::io("<stdout>", e))
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init { dir, scheme, frame } => {
+            let ws = Workspace::init(&dir, &scheme, frame.as_deref())?;
+            let frame = ws.frame()?;
+            stdout_line(&format!(
+                "created workspace {} (scheme {}, frame: {} streets, {} communities)",
+                dir.display(),
+                scheme,
+                frame.streets.len(),
+                frame.len()
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sample { round, seed } => {
+            let ws = Workspace::open(&cli.workspace)?;
+            let round: RoundId = round.parse()?;
+            let (draw, manifest) = crate::sample::run_sample(&ws, &round, &seed)?;
+            let mut t = Table::new();
+            t.load_style(UTF8_FULL_CONDENSED);
+            t.set_header(["街道代码", "街道", "N_h", "可抽", "n_h", "抽中社区"]);
+            for s in &draw.strata {
+                let names: Vec<_> = s.selected.iter().map(|c| c.name.as_str()).collect();
+                t.add_row([
+                    s.street_code.clone(),
+                    s.street_name.clone(),
+                    s.population.to_string(),
+                    s.eligible.to_string(),
+                    s.sampled.to_string(),
+                    names.join("、"),
+                ]);
+            }
+            stdout_line(&format!("round {round}, seed {seed:?}, algorithm {}", manifest.algorithm))?;
+            stdout_line(&t.to_string())?;
+            stdout_line(&format!(
+                "{} of {} communities sampled; wrote {} and {}",
+                draw.total(),
+                draw.strata.iter().map(|s| s.population).sum::<usize>(),
+                ws.sample_path(&round).display(),
+                ws.manifest_path(&round).display()
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::VerifySample { round } => {
+            let ws = Workspace::open(&cli.workspace)?;
+            let round: RoundId = round.parse()?;
+            let v = crate::sample::verify(&ws, &round)?;
+            if v.ok() {
+                stdout_line(&format!(
+                    "sample {round} verified: {} rows match the re-draw from the manifest",
+                    v.rows
+                ))?;
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for d in &v.differences {
+                    stdout_line(&format!("MISMATCH {d}"))?;
+                }
+                stdout_line(&format!(
+                    "sample {round} does NOT match its manifest ({} difference(s))",
+                    v.differences.len()
+                ))?;
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The sampling frame (抽样框): every street (街道) and its communities and villages
+//! (社区/村), with household counts for finite-population corrections.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// One community or village (社区/村) of the frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Community {
+    pub street_code: String,
+    pub street_name: String,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    /// Households M_i; `None` means no finite-population correction.
+    pub households: Option<u64>,
+}
+
+/// A street (街道) with its communities sorted by code.
+#[derive(Debug, Clone)]
+pub struct Street {
+    pub code: String,
+    pub name: String,
+    pub communities: Vec<Community>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Streets by code (sorted, so every output made from it is in a stable order).
+    pub streets: BTreeMap<String, Street>,
+}
+
+const REQUIRED: [&str; 4] = ["street_code", "street_name", "community_code", "community_name"];
+
+impl Frame {
+    pub fn load(path: &Path) -> Result<Frame> {
+        let bytes = crate::fsutil::read(path)?;
+        Frame::parse(&bytes, &path.display().to_string())
+    }
+
+    /// Parses frame CSV bytes (UTF-8, optional BOM); `file` names it in errors.
+    pub fn parse(bytes: &[u8], file: &str) -> Result<Frame> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| Error::file(file, format!("the frame must be UTF-8 ({e})")))?;
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let headers = rdr
+            .headers()
+            .map_err(|e| Error::file(file, format!("cannot read the header: {e}")))?
+            .clone();
+        let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+        let mut idx = [0usize; 4];
+        for (i, name) in REQUIRED.iter().enumerate() {
+            idx[i] = col(name).ok_or_else(|| {
+                Error::file(
+                    file,
+                    format!(
+                        "missing required column `{name}` (columns found: {})",
+                        headers.iter().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+        }
+        let kind_col = col("kind");
+        let hh_col = col("households");
+
+        let mut streets: BTreeMap<String, Street> = BTreeMap::new();
+        let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                Error::input(file, line, None, format!("unreadable CSV row: {e}"))
+            })?;
+            let line = rec.position().map(|p| p.line()).unwrap_or(0);
+            if rec.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            if rec.len() != headers.len() {
+                return Err(Error::input(
+                    file,
+                    line,
+                    None,
+                    format!("has {} fields, the header has {}", rec.len(), headers.len()),
+                ));
+            }
+            let get = |i: usize| rec.get(i).unwrap_or("").trim().to_string();
+            let [sc, sn, cc, cn] = idx.map(get);
+            for (name, v) in REQUIRED.iter().zip([&sc, &sn, &cc, &cn]) {
+                if v.is_empty() {
+                    let what = if name.starts_with("street") {
+                        "a community without a street"
+                    } else {
+                        "empty value"
+                    };
+                    return Err(Error::input(file, line, Some(name), format!("{what}: `{name}` is empty")));
+                }
+            }
+            if let Some(first) = seen.insert(cc.clone(), line) {
+                return Err(Error::input(
+                    file,
+                    line,
+                    Some("community_code"),
+                    format!("duplicate community code {cc} (first on line {first})"),
+                ));
+            }
+            let households = match hh_col.map(get) {
+                None => None,
+                Some(v) if v.is_empty() => None,
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        return Err(Error::input(
+                            file,
+                            line,
+                            Some("households"),
+                            format!("households must be a whole number > 0 or empty, got {v:?}"),
+                        ));
+                    }
+                },
+            };
+            let street = streets.entry(sc.clone()).or_insert_with(|| Street {
+                code: sc.clone(),
+                name: sn.clone(),
+                communities: Vec::new(),
+            });
+            if street.name != sn {
+                return Err(Error::input(
+                    file,
+                    line,
+                    Some("street_name"),
+                    format!(
+                        "street {sc} is named {:?} here but {:?} earlier",
+                        sn, street.name
+                    ),
+                ));
+            }
+            street.communities.push(Community {
+                street_code: sc,
+                street_name: sn,
+                code: cc,
+                name: cn,
+                kind: kind_col.map(get).unwrap_or_default(),
+                households,
+            });
+        }
+        if streets.is_empty() {
+            return Err(Error::file(file, "the frame has no communities"));
+        }
+        for s in streets.values_mut() {
+            s.communities.sort_by(|a, b| a.code.cmp(&b.code));
+        }
+        Ok(Frame { streets })
+    }
+
+    pub fn communities(&self) -> impl Iterator<Item = &Community> {
+        self.streets.values().flat_map(|s| s.communities.iter())
+    }
+
+    pub fn community(&self, code: &str) -> Option<&Community> {
+        self.communities().find(|c| c.code == code)
+    }
+
+    pub fn len(&self) -> usize {
+        self.streets.values().map(|s| s.communities.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

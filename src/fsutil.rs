@@ -1,0 +1,66 @@
+//! File helpers shared by every stage: atomic writes (temp file, then rename) and hashes.
+
+use std::io::Write;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Hex SHA-256 of a byte string.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Reads a whole file, naming it on error.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads a whole UTF-8 text file (a leading BOM is dropped).
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = read(path)?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    String::from_utf8(bytes.to_vec())
+        .map_err(|e| Error::file(path.display().to_string(), format!("not valid UTF-8 ({e})")))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory is
+/// written, synced and renamed over the target, so readers never see half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".manyi-tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Writes `bytes` to a new file; refuses when `path` exists.
+pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if path.exists() {
+        return Err(Error::file(
+            path.display().to_string(),
+            "already exists; refusing to overwrite",
+        ));
+    }
+    write_atomic(path, bytes)
+}
+
+/// Neutralises a text cell for CSV/XLSX output: a leading = + - @ (or tab/CR) would
+/// make a spreadsheet evaluate it as a formula, so it gets a leading apostrophe.
+pub fn neutralise_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if s.parse::<f64>().is_err() => {
+            std::borrow::Cow::Owned(format!("'{s}"))
+        }
+        _ => std::borrow::Cow::Borrowed(s),
+    }
+}

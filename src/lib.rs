@@ -1,0 +1,15 @@
+//! manyi (满意): resident-satisfaction survey and street assessment engine.
+//!
+//! The pipeline, one module a stage: frame + rules → sample → ingest → store → score →
+//! evaluate → report. Each stage reads the previous stage's files in the workspace.
+
+pub mod cli;
+pub mod error;
+pub mod frame;
+pub mod fsutil;
+pub mod round;
+pub mod rules;
+pub mod sample;
+pub mod workspace;
+
+pub use error::{Error, Result};

@@ -1,0 +1,478 @@
+//! Drawing and verifying a round's sample of communities (抽样), stratified by street.
+//!
+//! Each community gets a key, SHA-256 of (algorithm tag, seed, round, street code,
+//! community code); a street's sample is its `n_h` eligible communities with the
+//! smallest keys. Keys are independent uniform draws, so this is simple random sampling
+//! without replacement within each street, and a street's draw depends only on its own
+//! communities. `docs/sampling.md` specifies it for auditors.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::frame::{Community, Frame};
+use crate::fsutil::{read, sha256_hex, write_new_atomic};
+use crate::round::RoundId;
+use crate::rules::{Rules, SamplingMethod};
+use crate::workspace::Workspace;
+
+/// Identifies the draw algorithm; a manifest with another id cannot be re-drawn.
+pub const ALGORITHM: &str = "manyi-sha256-order-v1";
+
+/// Tolerance when taking ceil(rate × N): 0.3 × 10 is 3.0000000000000004 in floating point.
+const CEIL_TOLERANCE: f64 = 1e-9;
+
+/// The key of one community: hex SHA-256 of the UTF-8 text
+/// `manyi-sha256-order-v1\n{seed}\n{round}\n{street_code}\n{community_code}`.
+pub fn community_key(seed: &str, round: &RoundId, street_code: &str, community_code: &str) -> String {
+    let msg = format!("{ALGORITHM}\n{seed}\n{round}\n{street_code}\n{community_code}");
+    sha256_hex(msg.as_bytes())
+}
+
+/// ceil(rate × n) with a tolerance for floating-point error.
+pub fn ceil_rate(rate: f64, n: usize) -> usize {
+    ((rate * n as f64) - CEIL_TOLERANCE).ceil().max(0.0) as usize
+}
+
+/// One street's draw (stratum h).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StratumDraw {
+    pub street_code: String,
+    pub street_name: String,
+    /// N_h: communities of the street in the frame.
+    pub population: usize,
+    /// Communities the round could draw from (not surveyed earlier in the year).
+    pub eligible: usize,
+    /// n_h: communities drawn.
+    pub sampled: usize,
+    #[serde(skip)]
+    pub selected: Vec<Community>,
+}
+
+impl StratumDraw {
+    /// Probability that a community of the street is in this round's sample, n_h / N_h
+    /// (under rotation this is the unconditional probability: by symmetry every
+    /// community is equally likely to fall in each round).
+    pub fn selection_prob(&self) -> f64 {
+        self.sampled as f64 / self.population as f64
+    }
+}
+
+/// A round's draw over all streets.
+#[derive(Debug, Clone)]
+pub struct Draw {
+    pub round: RoundId,
+    pub seed: String,
+    pub strata: Vec<StratumDraw>,
+}
+
+/// Sample sizes n_h per street code for the round, given each street's eligible count.
+fn sizes(rules: &Rules, round: &RoundId, frame: &Frame, eligible: &BTreeMap<String, usize>) -> BTreeMap<String, usize> {
+    let s = &rules.sampling;
+    match s.method {
+        SamplingMethod::CeilRate => frame
+            .streets
+            .iter()
+            .map(|(code, st)| (code.clone(), ceil_rate(s.rate, st.communities.len())))
+            .collect(),
+        SamplingMethod::Rotation => {
+            let rounds_left = (s.rounds_per_year - round.number + 1) as usize;
+            eligible
+                .iter()
+                .map(|(code, left)| (code.clone(), left.div_ceil(rounds_left)))
+                .collect()
+        }
+        SamplingMethod::Proportional => {
+            let total_n: usize = frame.len();
+            let n = ceil_rate(s.rate, total_n);
+            let mut alloc: BTreeMap<String, usize> = BTreeMap::new();
+            let mut rema: Vec<(f64, String)> = Vec::new();
+            for (code, st) in &frame.streets {
+                let quota = n as f64 * st.communities.len() as f64 / total_n as f64;
+                let base = (quota + CEIL_TOLERANCE).floor() as usize;
+                alloc.insert(code.clone(), base);
+                rema.push((quota - base as f64, code.clone()));
+            }
+            let given: usize = alloc.values().sum();
+            // Largest remainder; ties go to the smaller street code (stable order).
+            rema.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            for (_, code) in rema.iter().take(n.saturating_sub(given)) {
+                *alloc.entry(code.clone()).or_default() += 1;
+            }
+            for (code, v) in alloc.iter_mut() {
+                let cap = frame.streets[code].communities.len();
+                *v = (*v).max(1).min(cap);
+            }
+            alloc
+        }
+    }
+}
+
+/// Draws a round's sample. `surveyed` holds the codes of communities sampled in earlier
+/// rounds of the same year (used only under rotation).
+pub fn draw(frame: &Frame, rules: &Rules, round: &RoundId, seed: &str, surveyed: &BTreeSet<String>) -> Result<Draw> {
+    if seed.is_empty() || seed.contains('\n') || seed.contains('\r') {
+        return Err(Error::Invalid("the seed must be non-empty text on one line".into()));
+    }
+    if round.number > rules.sampling.rounds_per_year {
+        return Err(Error::Invalid(format!(
+            "round {round}: scheme {} has {} round(s) a year",
+            rules.scheme, rules.sampling.rounds_per_year
+        )));
+    }
+    let rotation = rules.sampling.method == SamplingMethod::Rotation;
+    let eligible_sets: BTreeMap<String, Vec<&Community>> = frame
+        .streets
+        .iter()
+        .map(|(code, st)| {
+            let el = st
+                .communities
+                .iter()
+                .filter(|c| !rotation || !surveyed.contains(&c.code))
+                .collect();
+            (code.clone(), el)
+        })
+        .collect();
+    let eligible: BTreeMap<String, usize> = eligible_sets.iter().map(|(k, v)| (k.clone(), v.len())).collect();
+    let n = sizes(rules, round, frame, &eligible);
+    let mut strata = Vec::new();
+    for (code, st) in &frame.streets {
+        let mut keyed: Vec<(String, &Community)> = eligible_sets[code]
+            .iter()
+            .map(|c| (community_key(seed, round, code, &c.code), *c))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.code.cmp(&b.1.code)));
+        let n_h = n[code].min(keyed.len());
+        let mut selected: Vec<Community> = keyed.into_iter().take(n_h).map(|(_, c)| c.clone()).collect();
+        selected.sort_by(|a, b| a.code.cmp(&b.code));
+        strata.push(StratumDraw {
+            street_code: code.clone(),
+            street_name: st.name.clone(),
+            population: st.communities.len(),
+            eligible: eligible[code],
+            sampled: n_h,
+            selected,
+        });
+    }
+    Ok(Draw {
+        round: *round,
+        seed: seed.to_string(),
+        strata,
+    })
+}
+
+impl Draw {
+    /// The sample file's bytes: one row per selected community, sorted by street and code.
+    pub fn to_csv(&self) -> Vec<u8> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let _ = w.write_record([
+            "round",
+            "street_code",
+            "street_name",
+            "community_code",
+            "community_name",
+            "selection_prob",
+            "weight",
+        ]);
+        for s in &self.strata {
+            let p = s.selection_prob();
+            let weight = s.population as f64 / s.sampled as f64;
+            for c in &s.selected {
+                let _ = w.write_record([
+                    self.round.to_string().as_str(),
+                    &crate::fsutil::neutralise_cell(&s.street_code),
+                    &crate::fsutil::neutralise_cell(&s.street_name),
+                    &crate::fsutil::neutralise_cell(&c.code),
+                    &crate::fsutil::neutralise_cell(&c.name),
+                    &p.to_string(),
+                    &weight.to_string(),
+                ]);
+            }
+        }
+        w.into_inner().unwrap_or_default()
+    }
+
+    pub fn total(&self) -> usize {
+        self.strata.iter().map(|s| s.sampled).sum()
+    }
+}
+
+/// An earlier round of the same year whose sample this round's draw excluded.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PreviousRound {
+    pub round: String,
+    pub sample_sha256: String,
+}
+
+/// `<round>.manifest.json`: everything needed to re-draw and check a sample.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub algorithm: String,
+    pub engine_version: String,
+    pub scheme: String,
+    pub round: String,
+    pub seed: String,
+    pub frame_file: String,
+    pub frame_sha256: String,
+    pub rules_file: String,
+    pub rules_sha256: String,
+    pub sample_file: String,
+    pub sample_sha256: String,
+    pub previous_rounds: Vec<PreviousRound>,
+    pub total_sampled: usize,
+    pub strata: Vec<StratumDraw>,
+}
+
+/// Loads the sample of an earlier round, returning its community codes and sha256.
+fn load_sample_codes(ws: &Workspace, round: &RoundId) -> Result<(BTreeSet<String>, String)> {
+    let path = ws.sample_path(round);
+    if !path.is_file() {
+        return Err(Error::Invalid(format!(
+            "round {round} has no sample ({}); under rotation the year's rounds are drawn in order",
+            path.display()
+        )));
+    }
+    let bytes = read(&path)?;
+    let rows = read_sample_rows(&bytes, &path.display().to_string())?;
+    Ok((rows.into_iter().map(|r| r.community_code).collect(), sha256_hex(&bytes)))
+}
+
+/// A row of a sample file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRow {
+    pub round: String,
+    pub street_code: String,
+    pub street_name: String,
+    pub community_code: String,
+    pub community_name: String,
+    pub selection_prob: String,
+    pub weight: String,
+}
+
+/// Parses a sample CSV (the engine's own, or a hand-made one with at least round,
+/// street_code, community_code).
+pub fn read_sample_rows(bytes: &[u8], file: &str) -> Result<Vec<SampleRow>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::file(file, format!("cannot read the header: {e}")))?
+        .clone();
+    let col = |n: &str| headers.iter().position(|h| h.trim() == n);
+    let need = |n: &str| {
+        col(n).ok_or_else(|| Error::file(file, format!("missing column `{n}` in the sample file")))
+    };
+    let (ci_round, ci_sc, ci_cc) = (need("round")?, need("street_code")?, need("community_code")?);
+    let (ci_sn, ci_cn, ci_p, ci_w) = (
+        col("street_name"),
+        col("community_name"),
+        col("selection_prob"),
+        col("weight"),
+    );
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| {
+            Error::input(file, e.position().map(|p| p.line()).unwrap_or(0), None, e.to_string())
+        })?;
+        let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("").trim().to_string();
+        out.push(SampleRow {
+            round: get(Some(ci_round)),
+            street_code: get(Some(ci_sc)),
+            street_name: get(ci_sn),
+            community_code: get(Some(ci_cc)),
+            community_name: get(ci_cn),
+            selection_prob: get(ci_p),
+            weight: get(ci_w),
+        });
+    }
+    Ok(out)
+}
+
+/// Codes of communities sampled in the rounds of `round`'s year before it, with those
+/// samples' hashes (rotation needs them; other methods ignore them).
+fn previous_rounds(ws: &Workspace, rules: &Rules, round: &RoundId) -> Result<(BTreeSet<String>, Vec<PreviousRound>)> {
+    let mut surveyed = BTreeSet::new();
+    let mut prev = Vec::new();
+    if rules.sampling.method == SamplingMethod::Rotation {
+        for r in 1..round.number {
+            let id = RoundId { year: round.year, number: r };
+            let (codes, sha) = load_sample_codes(ws, &id)?;
+            surveyed.extend(codes);
+            prev.push(PreviousRound {
+                round: id.to_string(),
+                sample_sha256: sha,
+            });
+        }
+    }
+    Ok((surveyed, prev))
+}
+
+fn rel(ws: &Workspace, p: &std::path::Path) -> String {
+    p.strip_prefix(&ws.root).unwrap_or(p).display().to_string()
+}
+
+/// `manyi sample`: draws the round, writes the sample and its manifest (refusing to
+/// overwrite an existing sample of the round) and returns the draw.
+pub fn run_sample(ws: &Workspace, round: &RoundId, seed: &str) -> Result<(Draw, Manifest)> {
+    let sample_path = ws.sample_path(round);
+    if sample_path.exists() {
+        return Err(Error::file(
+            sample_path.display().to_string(),
+            format!("round {round} already has a sample; refusing to overwrite it (the draw of a round is final)"),
+        ));
+    }
+    let rules = ws.rules()?;
+    let frame_bytes = read(&ws.frame_path())?;
+    let frame = Frame::parse(&frame_bytes, &ws.frame_path().display().to_string())?;
+    let rules_bytes = read(&ws.rules_path())?;
+    let (surveyed, prev) = previous_rounds(ws, &rules, round)?;
+    let d = draw(&frame, &rules, round, seed, &surveyed)?;
+    let csv = d.to_csv();
+    let manifest = Manifest {
+        algorithm: ALGORITHM.into(),
+        engine_version: env!("CARGO_PKG_VERSION").into(),
+        scheme: rules.scheme.clone(),
+        round: round.to_string(),
+        seed: seed.into(),
+        frame_file: ws.config.frame.clone(),
+        frame_sha256: sha256_hex(&frame_bytes),
+        rules_file: ws.config.rules.clone(),
+        rules_sha256: sha256_hex(&rules_bytes),
+        sample_file: rel(ws, &sample_path),
+        sample_sha256: sha256_hex(&csv),
+        previous_rounds: prev,
+        total_sampled: d.total(),
+        strata: d.strata.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
+    // Manifest first, sample last: a sample file only ever exists beside its manifest.
+    let manifest_path = ws.manifest_path(round);
+    crate::fsutil::write_atomic(&manifest_path, &json)?;
+    write_new_atomic(&sample_path, &csv)?;
+    Ok((d, manifest))
+}
+
+/// The outcome of `verify-sample`.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub round: RoundId,
+    pub differences: Vec<String>,
+    pub rows: usize,
+}
+
+impl Verification {
+    pub fn ok(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+/// `manyi verify-sample`: re-draws the round from its manifest and compares.
+pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
+    let manifest_path = ws.manifest_path(round);
+    let mtext = crate::fsutil::read_text(&manifest_path)?;
+    let m: Manifest = serde_json::from_str(&mtext).map_err(|e| {
+        Error::input(manifest_path.display().to_string(), e.line() as u64, None, format!("not a sample manifest: {e}"))
+    })?;
+    if m.algorithm != ALGORITHM {
+        return Err(Error::Invalid(format!(
+            "{}: algorithm {:?} is not one this engine can re-draw ({ALGORITHM})",
+            manifest_path.display(),
+            m.algorithm
+        )));
+    }
+    let mut diffs = Vec::new();
+    if m.round != round.to_string() {
+        diffs.push(format!("manifest is for round {}, not {round}", m.round));
+    }
+    let frame_path = ws.root.join(&m.frame_file);
+    let frame_bytes = read(&frame_path)?;
+    let sha = sha256_hex(&frame_bytes);
+    if sha != m.frame_sha256 {
+        diffs.push(format!(
+            "frame file {} changed: sha256 {} now, {} in the manifest",
+            m.frame_file, sha, m.frame_sha256
+        ));
+    }
+    let rules_path = ws.root.join(&m.rules_file);
+    let rules_bytes = read(&rules_path)?;
+    let sha = sha256_hex(&rules_bytes);
+    if sha != m.rules_sha256 {
+        diffs.push(format!(
+            "rules file {} changed: sha256 {} now, {} in the manifest",
+            m.rules_file, sha, m.rules_sha256
+        ));
+    }
+    let rules = Rules::parse(
+        std::str::from_utf8(&rules_bytes).map_err(|e| Error::file(rules_path.display().to_string(), e.to_string()))?,
+        &rules_path.display().to_string(),
+    )?;
+    let frame = Frame::parse(&frame_bytes, &frame_path.display().to_string())?;
+    let (surveyed, prev) = previous_rounds(ws, &rules, round)?;
+    for p in &m.previous_rounds {
+        match prev.iter().find(|q| q.round == p.round) {
+            Some(q) if q.sample_sha256 == p.sample_sha256 => {}
+            Some(q) => diffs.push(format!(
+                "earlier round {} sample changed: sha256 {} now, {} in the manifest",
+                p.round, q.sample_sha256, p.sample_sha256
+            )),
+            None => diffs.push(format!("earlier round {} is no longer excluded", p.round)),
+        }
+    }
+    let expected = draw(&frame, &rules, round, &m.seed, &surveyed)?.to_csv();
+    let sample_path = ws.root.join(&m.sample_file);
+    let actual = read(&sample_path)?;
+    let sha = sha256_hex(&actual);
+    if sha != m.sample_sha256 {
+        diffs.push(format!(
+            "sample file {} changed: sha256 {} now, {} in the manifest",
+            m.sample_file, sha, m.sample_sha256
+        ));
+    }
+    let file = sample_path.display().to_string();
+    let exp_rows = read_sample_rows(&expected, "re-draw")?;
+    let act_rows = read_sample_rows(&actual, &file)?;
+    if actual != expected {
+        let n = exp_rows.len().max(act_rows.len());
+        for i in 0..n {
+            let line = i + 2;
+            match (exp_rows.get(i), act_rows.get(i)) {
+                (Some(e), Some(a)) if e != a => {
+                    let fields = [
+                        ("round", &e.round, &a.round),
+                        ("street_code", &e.street_code, &a.street_code),
+                        ("street_name", &e.street_name, &a.street_name),
+                        ("community_code", &e.community_code, &a.community_code),
+                        ("community_name", &e.community_name, &a.community_name),
+                        ("selection_prob", &e.selection_prob, &a.selection_prob),
+                        ("weight", &e.weight, &a.weight),
+                    ];
+                    for (col, ev, av) in fields {
+                        if ev != av {
+                            diffs.push(format!(
+                                "{file}, line {line}, column {col}: {av:?} in the file, the re-draw gives {ev:?}"
+                            ));
+                        }
+                    }
+                }
+                (Some(e), None) => diffs.push(format!(
+                    "{file}: missing row for community {} {} (the re-draw has it on line {line})",
+                    e.community_code, e.community_name
+                )),
+                (None, Some(a)) => diffs.push(format!(
+                    "{file}, line {line}: extra row for community {} {}",
+                    a.community_code, a.community_name
+                )),
+                _ => {}
+            }
+        }
+        if diffs.is_empty() {
+            diffs.push(format!("{file}: bytes differ from the re-draw (formatting)"));
+        }
+    }
+    Ok(Verification {
+        round: *round,
+        differences: diffs,
+        rows: act_rows.len(),
+    })
+}
