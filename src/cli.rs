@@ -55,6 +55,13 @@ pub enum Command {
         #[arg(long)]
         round: String,
     },
+    /// Build the full 2018 demo workspace (default: the current directory, which in the
+    /// repository is the shipped demo workspace) and run the whole pipeline on it.
+    ///
+    /// Example: manyi demo /tmp/demo
+    Demo {
+        dir: Option<PathBuf>,
+    },
 }
 
 fn stdout_line(s: &str) -> Result<()> {
@@ -103,6 +110,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 ws.sample_path(&round).display(),
                 ws.manifest_path(&round).display()
             ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { dir } => {
+            let dir = dir.unwrap_or(cli.workspace);
+            let log = crate::demo::run(&dir)?;
+            for l in &log.lines {
+                stdout_line(l)?;
+            }
+            stdout_line(&format!("demo workspace: {}", dir.display()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::VerifySample { round } => {

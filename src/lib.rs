@@ -4,6 +4,7 @@
 //! evaluate → report. Each stage reads the previous stage's files in the workspace.
 
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod frame;
 pub mod fsutil;
