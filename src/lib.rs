@@ -7,10 +7,13 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod frame;
+pub mod ingest;
 pub mod fsutil;
 pub mod round;
 pub mod rules;
 pub mod sample;
+pub mod score;
+pub mod store;
 pub mod workspace;
 
 pub use error::{Error, Result};

@@ -1,0 +1,342 @@
+//! Normalising a delivery's text: header names to canonical columns, answer labels and
+//! codes to scale positions, community codes or names to frame communities, dates.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::{Error, Result};
+use crate::frame::{Community, Frame};
+use crate::rules::Rules;
+
+/// NFKC-normalised and trimmed (full-width digits and letters, padding).
+pub fn clean(s: &str) -> Cow<'_, str> {
+    let t = s.trim();
+    if t.is_ascii() || unicode_normalization::is_nfkc_quick(t.chars()) == unicode_normalization::IsNormalized::Yes {
+        Cow::Borrowed(t)
+    } else {
+        let n: String = t.nfkc().collect();
+        Cow::Owned(n.trim().to_string())
+    }
+}
+
+/// A column of a delivery, by meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Col {
+    RespondentId,
+    Street,
+    CommunityCode,
+    CommunityName,
+    Round,
+    Date,
+    Interviewer,
+    Mode,
+    Duration,
+    Phone,
+    Name,
+    Item(usize),
+}
+
+impl Col {
+    const NAMED: [(Col, &'static str); 11] = [
+        (Col::RespondentId, "respondent_id"),
+        (Col::Street, "street"),
+        (Col::CommunityCode, "community_code"),
+        (Col::CommunityName, "community_name"),
+        (Col::Round, "round"),
+        (Col::Date, "interview_date"),
+        (Col::Interviewer, "interviewer_id"),
+        (Col::Mode, "mode"),
+        (Col::Duration, "duration_s"),
+        (Col::Phone, "phone"),
+        (Col::Name, "name"),
+    ];
+
+    pub fn canonical(&self, rules: &Rules) -> String {
+        match self {
+            Col::Item(i) => rules.questions[*i].id.clone(),
+            c => Col::NAMED.iter().find(|(k, _)| k == c).map(|(_, n)| n.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+fn header_key(s: &str) -> String {
+    clean(s).to_lowercase()
+}
+
+/// Which input column holds what.
+#[derive(Debug, Clone)]
+pub struct HeaderMap {
+    /// Per input column: its meaning, or None (ignored).
+    pub cols: Vec<Option<Col>>,
+    /// Header text of each input column as delivered.
+    pub names: Vec<String>,
+    /// Headers not used (kept in the receipt so the evaluator sees them).
+    pub ignored: Vec<String>,
+    /// Number of columns a data row should have (trailing empty header cells dropped).
+    pub width: usize,
+}
+
+impl HeaderMap {
+    pub fn position(&self, col: Col) -> Option<usize> {
+        self.cols.iter().position(|c| *c == Some(col))
+    }
+
+    /// Maps a header row; refuses a delivery that lacks a required column.
+    pub fn new(headers: &[String], rules: &Rules, file: &str) -> Result<HeaderMap> {
+        let mut lookup: HashMap<String, Col> = HashMap::new();
+        for (col, name) in Col::NAMED {
+            lookup.insert(header_key(name), col);
+            if let Some(aliases) = rules.ingest.columns.get(name) {
+                for a in aliases {
+                    lookup.insert(header_key(a), col);
+                }
+            }
+        }
+        for (i, q) in rules.questions.iter().enumerate() {
+            lookup.insert(header_key(&q.id), Col::Item(i));
+            lookup.insert(header_key(&q.text), Col::Item(i));
+        }
+        let mut width = headers.len();
+        while width > 0 && headers[width - 1].trim().is_empty() {
+            width -= 1;
+        }
+        let mut cols = Vec::with_capacity(width);
+        let mut ignored = Vec::new();
+        let mut first: HashMap<Col, usize> = HashMap::new();
+        for (i, h) in headers[..width].iter().enumerate() {
+            let key = header_key(h);
+            match lookup.get(&key) {
+                Some(col) => {
+                    if let Some(prev) = first.insert(*col, i) {
+                        return Err(Error::file(
+                            file,
+                            format!(
+                                "columns {} ({:?}) and {} ({:?}) both mean `{}`",
+                                prev + 1,
+                                headers[prev],
+                                i + 1,
+                                h,
+                                col.canonical(rules)
+                            ),
+                        ));
+                    }
+                    cols.push(Some(*col));
+                }
+                None => {
+                    if !key.is_empty() {
+                        ignored.push(h.clone());
+                    }
+                    cols.push(None);
+                }
+            }
+        }
+        let found = || headers[..width].join(", ");
+        let mut missing = Vec::new();
+        if !first.contains_key(&Col::RespondentId) {
+            missing.push("respondent_id (问卷编号)".to_string());
+        }
+        if !first.contains_key(&Col::CommunityCode) && !first.contains_key(&Col::CommunityName) {
+            missing.push("community_code (社区代码) or community_name (社区名称)".to_string());
+        }
+        for (i, q) in rules.questions.iter().enumerate() {
+            if !first.contains_key(&Col::Item(i)) {
+                missing.push(q.id.clone());
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::file(
+                file,
+                format!(
+                    "missing required column(s): {}; the header row has: {}",
+                    missing.join(", "),
+                    found()
+                ),
+            ));
+        }
+        Ok(HeaderMap {
+            cols,
+            names: headers[..width].to_vec(),
+            ignored,
+            width,
+        })
+    }
+}
+
+/// Answer text → position in `rules.scale.answers`, or None for "not answered".
+pub struct Codebook {
+    map: HashMap<String, Option<u8>>,
+}
+
+impl Codebook {
+    pub fn new(rules: &Rules) -> Codebook {
+        let mut map = HashMap::new();
+        map.insert(String::new(), None);
+        for v in &rules.scale.not_answered {
+            map.insert(clean(v).into_owned(), None);
+        }
+        for (i, a) in rules.scale.answers.iter().enumerate() {
+            for v in std::iter::once(&a.label).chain(std::iter::once(&a.code)).chain(a.aliases.iter()) {
+                map.insert(clean(v).into_owned(), Some(i as u8));
+            }
+        }
+        Codebook { map }
+    }
+
+    /// `Ok(None)`: not answered; `Err(())`: not a label, alias or code.
+    pub fn lookup(&self, cell: &str) -> std::result::Result<Option<u8>, ()> {
+        let c = clean(cell);
+        match self.map.get(c.as_ref()) {
+            Some(v) => Ok(*v),
+            None => {
+                // Excel may show a numeric code as 1.0.
+                if let Some(int) = c.strip_suffix(".0")
+                    && let Some(v) = self.map.get(int)
+                {
+                    return Ok(*v);
+                }
+                Err(())
+            }
+        }
+    }
+}
+
+/// Finds frame communities by code or by name.
+pub struct Communities<'a> {
+    by_code: HashMap<&'a str, &'a Community>,
+    by_name: HashMap<String, Vec<&'a Community>>,
+    suffixes: Vec<String>,
+}
+
+pub enum Found<'a> {
+    One(&'a Community),
+    Ambiguous(Vec<&'a Community>),
+    None,
+}
+
+impl<'a> Communities<'a> {
+    pub fn new(frame: &'a Frame, rules: &Rules) -> Communities<'a> {
+        let mut suffixes: Vec<String> = rules.ingest.community_suffixes.iter().map(|s| clean(s).into_owned()).collect();
+        suffixes.sort_by_key(|s| std::cmp::Reverse(s.chars().count()));
+        let mut c = Communities {
+            by_code: HashMap::new(),
+            by_name: HashMap::new(),
+            suffixes,
+        };
+        for com in frame.communities() {
+            c.by_code.insert(com.code.as_str(), com);
+            let full = clean(&com.name).into_owned();
+            let core = c.core(&full);
+            c.by_name.entry(full.clone()).or_default().push(com);
+            if core != full {
+                c.by_name.entry(core).or_default().push(com);
+            }
+        }
+        c
+    }
+
+    /// A name without its suffix (白塔社区居委会 → 白塔).
+    pub fn core(&self, name: &str) -> String {
+        for s in &self.suffixes {
+            if let Some(core) = name.strip_suffix(s.as_str())
+                && !core.is_empty()
+            {
+                return core.to_string();
+            }
+        }
+        name.to_string()
+    }
+
+    pub fn by_code(&self, code: &str) -> Option<&'a Community> {
+        self.by_code.get(code).copied()
+    }
+
+    /// By name, with or without suffix; `street` (a street name) narrows ambiguous ones.
+    pub fn by_name(&self, name: &str, street: Option<&str>) -> Found<'a> {
+        let name = clean(name);
+        let mut cands: Vec<&Community> = match self.by_name.get(name.as_ref()) {
+            Some(v) => v.clone(),
+            None => self.by_name.get(&self.core(&name)).cloned().unwrap_or_default(),
+        };
+        cands.sort_by(|a, b| a.code.cmp(&b.code));
+        cands.dedup_by(|a, b| a.code == b.code);
+        if cands.len() > 1 {
+            // 团结社区 means 团结社区居委会, not 团结村委会: prefer names it begins.
+            let prefixed: Vec<_> = cands.iter().copied().filter(|c| clean(&c.name).starts_with(name.as_ref())).collect();
+            if !prefixed.is_empty() {
+                cands = prefixed;
+            }
+        }
+        if cands.len() > 1
+            && let Some(st) = street.filter(|s| !s.is_empty())
+        {
+            let narrowed: Vec<_> = cands.iter().copied().filter(|c| c.street_name == st || c.street_name.starts_with(st)).collect();
+            if !narrowed.is_empty() {
+                cands = narrowed;
+            }
+        }
+        match cands.len() {
+            0 => Found::None,
+            1 => Found::One(cands[0]),
+            _ => Found::Ambiguous(cands),
+        }
+    }
+}
+
+/// Parses 2018-04-12, 2018/4/12, 2018.4.12, 2018年4月12日 (a time after the date is
+/// ignored). `Err` says why the date is impossible.
+pub fn parse_date(s: &str) -> std::result::Result<(i32, u32, u32), String> {
+    let s = clean(s);
+    let date_part = s.split([' ', 'T']).next().unwrap_or("");
+    let norm: String = date_part
+        .chars()
+        .map(|c| match c {
+            '年' | '月' | '/' | '.' => '-',
+            '日' => ' ',
+            c => c,
+        })
+        .collect();
+    let parts: Vec<&str> = norm.trim().split('-').collect();
+    if parts.len() != 3 {
+        return Err(format!("{s:?} is not a date (expected 2018-04-12, 2018/4/12 or 2018年4月12日)"));
+    }
+    let (y, m, d) = match (parts[0].parse::<i32>(), parts[1].parse::<u32>(), parts[2].parse::<u32>()) {
+        (Ok(y), Ok(m), Ok(d)) => (y, m, d),
+        _ => return Err(format!("{s:?} is not a date (expected 2018-04-12, 2018/4/12 or 2018年4月12日)")),
+    };
+    if !(1..=12).contains(&m) {
+        return Err(format!("{s:?} is an impossible date (month {m})"));
+    }
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][(m - 1) as usize];
+    if d == 0 || d > days {
+        return Err(format!("{s:?} is an impossible date (day {d} of month {m})"));
+    }
+    Ok((y, m, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_date_forms_evaluators_use() {
+        assert_eq!(parse_date("2018-04-12"), Ok((2018, 4, 12)));
+        assert_eq!(parse_date("2018/4/2"), Ok((2018, 4, 2)));
+        assert_eq!(parse_date("2018年4月12日"), Ok((2018, 4, 12)));
+        assert_eq!(parse_date("２０１８－０４－１２"), Ok((2018, 4, 12)));
+        assert_eq!(parse_date("2018-04-12 10:30:00"), Ok((2018, 4, 12)));
+        assert!(parse_date("2017-13-45").unwrap_err().contains("impossible"));
+        assert!(parse_date("2018-02-29").unwrap_err().contains("impossible"));
+        assert_eq!(parse_date("2016-02-29"), Ok((2016, 2, 29)));
+        assert!(parse_date("yesterday").is_err());
+    }
+
+    #[test]
+    fn clean_applies_nfkc_and_trims() {
+        assert_eq!(clean("  Ｑ１ "), "Q1");
+        assert_eq!(clean("１２３"), "123");
+        assert_eq!(clean("满意"), "满意");
+    }
+}

@@ -1,0 +1,209 @@
+//! Quality flags on accepted questionnaires (flag, never drop): speeders,
+//! straight-lining, duplicate answer patterns, too few answers, and interviewers whose
+//! scores or timings stand out from their peers in the same communities (造假).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rules::Rules;
+use crate::score::estimators::{mean, median};
+
+/// What the flags are computed from: one entry per accepted questionnaire.
+pub struct Input<'a> {
+    pub community: &'a [u32],
+    pub interviewer: &'a [Option<u32>],
+    pub interviewer_names: &'a [String],
+    pub duration: &'a [Option<f64>],
+    pub score: &'a [Option<f64>],
+    /// Item answers, one vector per question.
+    pub items: &'a [Vec<Option<u8>>],
+    pub answered: &'a [u8],
+}
+
+#[derive(Debug, Default)]
+pub struct Flags {
+    pub speeder: Vec<bool>,
+    pub straightline: Vec<bool>,
+    pub duplicate_pattern: Vec<bool>,
+    pub few_answers: Vec<bool>,
+    pub interviewer: Vec<bool>,
+}
+
+/// An interviewer who stands out, with the evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InterviewerFlag {
+    pub interviewer_id: String,
+    pub questionnaires: usize,
+    /// Mean respondent score minus peers' in the same communities.
+    pub score_difference: f64,
+    pub score_z: f64,
+    /// Ratio of the interviewer's geometric mean duration to peers' (1 = same).
+    pub duration_ratio: Option<f64>,
+    pub duration_z: Option<f64>,
+    pub straightline_share: f64,
+    pub reasons: Vec<String>,
+}
+
+pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>) {
+    let n = input.community.len();
+    let q = &rules.quality;
+    let mut flags = Flags {
+        speeder: vec![false; n],
+        straightline: vec![false; n],
+        duplicate_pattern: vec![false; n],
+        few_answers: vec![false; n],
+        interviewer: vec![false; n],
+    };
+    let mut by_comm: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, c) in input.community.iter().enumerate() {
+        by_comm.entry(*c).or_default().push(i);
+    }
+    for rows in by_comm.values() {
+        let durs: Vec<f64> = rows.iter().filter_map(|&i| input.duration[i]).collect();
+        let med = median(&durs);
+        let mut patterns: HashMap<Vec<Option<u8>>, Vec<usize>> = HashMap::new();
+        for &i in rows {
+            if let Some(d) = input.duration[i] {
+                let slow_enough = med.map(|m| d >= q.speeder_ratio * m).unwrap_or(true);
+                flags.speeder[i] = !slow_enough || d < q.min_duration_s;
+            }
+            let answers: Vec<Option<u8>> = input.items.iter().map(|col| col[i]).collect();
+            let given: Vec<u8> = answers.iter().flatten().copied().collect();
+            flags.straightline[i] = given.len() >= 3 && given.iter().all(|a| *a == given[0]);
+            flags.few_answers[i] = (input.answered[i] as usize) < rules.validity.min_answered_items;
+            if !flags.straightline[i] && given.len() >= 3 {
+                patterns.entry(answers).or_default().push(i);
+            }
+        }
+        for same in patterns.values().filter(|v| v.len() > 1) {
+            for &i in same {
+                flags.duplicate_pattern[i] = true;
+            }
+        }
+    }
+    let flagged = interviewer_flags(input, &flags, &by_comm, rules);
+    let names: std::collections::HashSet<&str> = flagged.iter().map(|f| f.interviewer_id.as_str()).collect();
+    for i in 0..n {
+        if let Some(iv) = input.interviewer[i] {
+            flags.interviewer[i] = names.contains(input.interviewer_names[iv as usize].as_str());
+        }
+    }
+    (flags, flagged)
+}
+
+/// z of an interviewer's mean within-community difference from peers:
+/// D = Σ_c n_c (ȳ_ic − ȳ_peers,c) / Σ n_c, SE = s · sqrt(1/N + Σ n_c² / (N² m_peers,c)),
+/// s the pooled within-community standard deviation.
+fn interviewer_flags(
+    input: &Input<'_>,
+    flags: &Flags,
+    by_comm: &HashMap<u32, Vec<usize>>,
+    rules: &Rules,
+) -> Vec<InterviewerFlag> {
+    let q = &rules.quality;
+    let log_dur: Vec<Option<f64>> = input.duration.iter().map(|d| d.filter(|x| *x > 0.0).map(f64::ln)).collect();
+    let score_cmp = compare(input, by_comm, input.score);
+    let dur_cmp = compare(input, by_comm, &log_dur);
+    let mut counts: HashMap<u32, (usize, usize)> = HashMap::new();
+    for i in 0..input.community.len() {
+        if let Some(iv) = input.interviewer[i] {
+            let e = counts.entry(iv).or_default();
+            e.0 += 1;
+            e.1 += flags.straightline[i] as usize;
+        }
+    }
+    let mut out = Vec::new();
+    let mut ids: Vec<_> = counts.keys().copied().collect();
+    ids.sort_by(|a, b| input.interviewer_names[*a as usize].cmp(&input.interviewer_names[*b as usize]));
+    for iv in ids {
+        let (n, sl) = counts[&iv];
+        if n < q.interviewer_min_questionnaires {
+            continue;
+        }
+        let Some(&(sd, sz)) = score_cmp.get(&iv) else { continue };
+        let dc = dur_cmp.get(&iv).copied();
+        let mut reasons = Vec::new();
+        if sz.abs() > q.interviewer_z {
+            reasons.push(format!(
+                "mean score {}{:.1} points from other interviewers in the same communities (z = {:.1})",
+                if sd >= 0.0 { "+" } else { "" },
+                sd,
+                sz
+            ));
+        }
+        if let Some((dd, dz)) = dc
+            && dz < -q.interviewer_z
+        {
+            reasons.push(format!(
+                "interviews {:.0}% shorter than other interviewers' in the same communities (z = {:.1})",
+                (1.0 - dd.exp()) * 100.0,
+                dz
+            ));
+        }
+        if !reasons.is_empty() {
+            out.push(InterviewerFlag {
+                interviewer_id: input.interviewer_names[iv as usize].clone(),
+                questionnaires: n,
+                score_difference: sd,
+                score_z: sz,
+                duration_ratio: dc.map(|(d, _)| d.exp()),
+                duration_z: dc.map(|(_, z)| z),
+                straightline_share: sl as f64 / n as f64,
+                reasons,
+            });
+        }
+    }
+    out
+}
+
+/// Per interviewer: (weighted mean difference from peers, z).
+fn compare(input: &Input<'_>, by_comm: &HashMap<u32, Vec<usize>>, y: &[Option<f64>]) -> HashMap<u32, (f64, f64)> {
+    // Pooled within-community variance.
+    let (mut ss, mut dof) = (0.0, 0usize);
+    for rows in by_comm.values() {
+        let v: Vec<f64> = rows.iter().filter_map(|&i| y[i]).collect();
+        if let Some(m) = mean(&v) {
+            ss += v.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+            dof += v.len().saturating_sub(1);
+        }
+    }
+    if dof == 0 || ss <= 0.0 {
+        return HashMap::new();
+    }
+    let s2 = ss / dof as f64;
+    // Per interviewer: Σ n_c diff_c, N, Σ n_c² / m_peers.
+    let mut acc: HashMap<u32, (f64, f64, f64)> = HashMap::new();
+    for rows in by_comm.values() {
+        let mut per: HashMap<u32, (f64, usize)> = HashMap::new();
+        let (mut tot, mut cnt) = (0.0, 0usize);
+        for &i in rows {
+            if let (Some(iv), Some(v)) = (input.interviewer[i], y[i]) {
+                let e = per.entry(iv).or_default();
+                e.0 += v;
+                e.1 += 1;
+                tot += v;
+                cnt += 1;
+            }
+        }
+        for (iv, (sum, n)) in &per {
+            let m_peers = cnt - n;
+            if m_peers < 2 {
+                continue;
+            }
+            let diff = sum / *n as f64 - (tot - sum) / m_peers as f64;
+            let e = acc.entry(*iv).or_default();
+            e.0 += *n as f64 * diff;
+            e.1 += *n as f64;
+            e.2 += (*n as f64).powi(2) / m_peers as f64;
+        }
+    }
+    acc.into_iter()
+        .filter(|(_, (_, n, _))| *n > 0.0)
+        .map(|(iv, (wd, n, k))| {
+            let d = wd / n;
+            let se = (s2 * (1.0 / n + k / (n * n))).sqrt();
+            (iv, (d, d / se))
+        })
+        .collect()
+}

@@ -1,0 +1,356 @@
+//! Reading a delivery: detect the format (CSV or XLSX), the encoding (UTF-8, UTF-8 with
+//! BOM, GBK/GB18030) and the delimiter (comma or tab), then hand out rows of text cells
+//! with their line numbers. CSV is streamed; nothing is decoded into mojibake.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    Utf8,
+    Utf8Bom,
+    Gb18030,
+    Xlsx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+}
+
+/// Bytes looked at to choose the encoding and delimiter.
+const SNIFF: usize = 64 * 1024;
+
+/// What was detected about a delivery.
+#[derive(Debug, Clone)]
+pub struct Detected {
+    pub format: Format,
+    pub encoding: Encoding,
+    pub delimiter: u8,
+}
+
+/// Guesses the format and encoding from the first bytes of the file.
+pub fn detect(path: &Path, file: &str) -> Result<Detected> {
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut head = Vec::with_capacity(SNIFF);
+    (&mut f)
+        .take(SNIFF as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(path, e))?;
+    if head.starts_with(b"PK\x03\x04") {
+        return Ok(Detected {
+            format: Format::Xlsx,
+            encoding: Encoding::Xlsx,
+            delimiter: b',',
+        });
+    }
+    if head.is_empty() {
+        return Err(Error::file(file, "the file is empty: no header, no rows"));
+    }
+    let (encoding, text) = if let Some(rest) = head.strip_prefix(b"\xEF\xBB\xBF") {
+        (Encoding::Utf8Bom, String::from_utf8_lossy(rest).into_owned())
+    } else {
+        match std::str::from_utf8(&head) {
+            Ok(s) => (Encoding::Utf8, s.to_string()),
+            // Cut in the middle of a character at the end of the sniffed block.
+            Err(e) if e.error_len().is_none() => {
+                (Encoding::Utf8, String::from_utf8_lossy(&head[..e.valid_up_to()]).into_owned())
+            }
+            Err(_) => match decode_gb18030_prefix(&head, head.len() < SNIFF) {
+                Some(s) => (Encoding::Gb18030, s),
+                None => {
+                    return Err(Error::file(
+                        file,
+                        "the file is not text in UTF-8, GBK or GB18030 (nor an XLSX workbook); \
+                         save it from Excel as CSV UTF-8 or as XLSX",
+                    ));
+                }
+            },
+        }
+    };
+    if text.contains('\0') {
+        return Err(Error::file(file, "the file holds binary data (NUL bytes); it is not a CSV export"));
+    }
+    Ok(Detected {
+        format: Format::Csv,
+        encoding,
+        delimiter: sniff_delimiter(&text),
+    })
+}
+
+fn decode_gb18030_prefix(bytes: &[u8], last: bool) -> Option<String> {
+    let mut dec = encoding_rs::GB18030.new_decoder_without_bom_handling();
+    let mut out = String::with_capacity(bytes.len() * 2);
+    let (res, _) = dec.decode_to_string_without_replacement(bytes, &mut out, last);
+    match res {
+        encoding_rs::DecoderResult::Malformed(..) => None,
+        _ => Some(out),
+    }
+}
+
+/// Comma or tab, whichever the first non-empty line has more of (comma on a tie).
+fn sniff_delimiter(text: &str) -> u8 {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let commas = line.matches(',').count();
+    let tabs = line.matches('\t').count();
+    if tabs > commas { b'\t' } else { b',' }
+}
+
+/// A reader that decodes GB18030 to UTF-8 as it goes and fails on malformed bytes
+/// instead of replacing them.
+struct StrictGb18030<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    inbuf: Vec<u8>,
+    in_len: usize,
+    out: String,
+    out_pos: usize,
+    eof: bool,
+    offset: u64,
+}
+
+impl<R: Read> StrictGb18030<R> {
+    fn new(inner: R) -> Self {
+        StrictGb18030 {
+            inner,
+            decoder: encoding_rs::GB18030.new_decoder_without_bom_handling(),
+            inbuf: vec![0; 64 * 1024],
+            in_len: 0,
+            out: String::new(),
+            out_pos: 0,
+            eof: false,
+            offset: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for StrictGb18030<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.out_pos >= self.out.len() {
+            if self.eof && self.in_len == 0 {
+                return Ok(0);
+            }
+            if !self.eof && self.in_len < self.inbuf.len() {
+                let n = self.inner.read(&mut self.inbuf[self.in_len..])?;
+                if n == 0 {
+                    self.eof = true;
+                }
+                self.in_len += n;
+            }
+            self.out.clear();
+            self.out_pos = 0;
+            self.out.reserve(self.in_len * 2 + 16);
+            let (res, read) = self
+                .decoder
+                .decode_to_string_without_replacement(&self.inbuf[..self.in_len], &mut self.out, self.eof);
+            if let encoding_rs::DecoderResult::Malformed(..) = res {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("bytes near offset {} are not valid GBK/GB18030", self.offset + read as u64),
+                ));
+            }
+            self.inbuf.copy_within(read..self.in_len, 0);
+            self.in_len -= read;
+            self.offset += read as u64;
+            if self.eof && read == 0 && self.out.is_empty() {
+                self.in_len = 0;
+            }
+        }
+        let n = buf.len().min(self.out.len() - self.out_pos);
+        buf[..n].copy_from_slice(&self.out.as_bytes()[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
+}
+
+/// Message of the error raised when a file that looked like UTF-8 turns out not to be;
+/// the caller then reads it again as GB18030.
+pub const NOT_UTF8: &str = "this line is not valid UTF-8 although the file started as UTF-8";
+
+pub fn is_not_utf8(e: &Error) -> bool {
+    matches!(e, Error::Input { message, .. } if message == NOT_UTF8)
+}
+
+/// A row of cells with its line number in the file (1-based; for XLSX the sheet row).
+pub struct Row<'a> {
+    pub line: u64,
+    pub cells: &'a [String],
+}
+
+/// Streams the delivery's records to `f`; the first non-empty record is the header.
+/// Returns `Err(Error::File)` for a file that cannot be read as a whole.
+pub fn for_each_record(
+    path: &Path,
+    file: &str,
+    det: &Detected,
+    sheet: Option<&str>,
+    f: &mut dyn FnMut(Row<'_>) -> Result<()>,
+) -> Result<()> {
+    match det.format {
+        Format::Xlsx => read_xlsx(path, file, sheet, f),
+        Format::Csv => {
+            let raw = File::open(path).map_err(|e| Error::io(path, e))?;
+            let mut raw = BufReader::with_capacity(256 * 1024, raw);
+            if det.encoding == Encoding::Utf8Bom {
+                let mut bom = [0u8; 3];
+                raw.read_exact(&mut bom).map_err(|e| Error::io(path, e))?;
+            }
+            let reader: Box<dyn Read> = match det.encoding {
+                Encoding::Gb18030 => Box::new(StrictGb18030::new(raw)),
+                _ => Box::new(raw),
+            };
+            read_csv(reader, file, det, f)
+        }
+    }
+}
+
+/// Records the offsets of line feeds in the bytes the CSV parser reads, so that each
+/// record's line number is exact (the csv crate's own line positions drift after CRLF
+/// and blank lines).
+struct LineTracker<R> {
+    inner: R,
+    offset: u64,
+    newlines: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
+}
+
+impl<R: Read> Read for LineTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut nl = self.newlines.borrow_mut();
+        for (i, b) in buf[..n].iter().enumerate() {
+            if *b == b'\n' {
+                nl.push_back(self.offset + i as u64);
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+fn read_csv(reader: Box<dyn Read>, file: &str, det: &Detected, f: &mut dyn FnMut(Row<'_>) -> Result<()>) -> Result<()> {
+    let newlines = std::rc::Rc::new(std::cell::RefCell::new(std::collections::VecDeque::new()));
+    let tracker = LineTracker {
+        inner: reader,
+        offset: 0,
+        newlines: newlines.clone(),
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(det.delimiter)
+        .buffer_capacity(256 * 1024)
+        .from_reader(tracker);
+    let mut rec = csv::ByteRecord::new();
+    let mut cells: Vec<String> = Vec::new();
+    let (mut passed, mut last_passed) = (0u64, None::<u64>);
+    loop {
+        let more = rdr.read_byte_record(&mut rec).map_err(|e| {
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            match e.kind() {
+                csv::ErrorKind::Io(io) => Error::file(file, format!("cannot be read near line {line}: {io}")),
+                _ => Error::file(file, format!("cannot be read near line {line}: {e}")),
+            }
+        })?;
+        if !more {
+            return Ok(());
+        }
+        // The parser stops just after the record's terminator (LF, or the CR of CRLF),
+        // or at the end of the file. Its last line is 1 + the line feeds before that
+        // terminator; line breaks inside quoted fields move the start back.
+        let end = rdr.position().byte();
+        {
+            let mut nl = newlines.borrow_mut();
+            while let Some(&o) = nl.front() {
+                if o >= end {
+                    break;
+                }
+                nl.pop_front();
+                passed += 1;
+                last_passed = Some(o);
+            }
+        }
+        let ends_with_lf = end > 0 && last_passed == Some(end - 1);
+        let last_line = 1 + passed - ends_with_lf as u64;
+        let inner_breaks: u64 = rec.iter().map(|f| f.iter().filter(|&&c| c == b'\n').count() as u64).sum();
+        let line = last_line.saturating_sub(inner_breaks).max(1);
+        cells.clear();
+        for field in rec.iter() {
+            match std::str::from_utf8(field) {
+                Ok(s) => cells.push(s.to_string()),
+                Err(_) => return Err(Error::input(file, line, None, NOT_UTF8)),
+            }
+        }
+        f(Row { line, cells: &cells })?;
+    }
+}
+
+/// Formats an XLSX cell the way Excel shows it.
+fn cell_text(c: &calamine::Data) -> String {
+    use calamine::Data;
+    match c {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(x) => {
+            if x.fract() == 0.0 && x.abs() < 1e15 {
+                format!("{}", *x as i64)
+            } else {
+                x.to_string()
+            }
+        }
+        Data::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        Data::DateTime(d) => {
+            if d.is_datetime() {
+                let (y, mo, da, h, mi, s, _) = d.to_ymd_hms_milli();
+                if (h, mi, s) == (0, 0, 0) {
+                    format!("{y:04}-{mo:02}-{da:02}")
+                } else {
+                    format!("{y:04}-{mo:02}-{da:02} {h:02}:{mi:02}:{s:02}")
+                }
+            } else {
+                d.as_f64().to_string()
+            }
+        }
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+fn read_xlsx(path: &Path, file: &str, sheet: Option<&str>, f: &mut dyn FnMut(Row<'_>) -> Result<()>) -> Result<()> {
+    use calamine::Reader;
+    let mut wb = calamine::open_workbook_auto(path)
+        .map_err(|e| Error::file(file, format!("not a readable XLSX workbook: {e}")))?;
+    let names = wb.sheet_names();
+    let name = match sheet {
+        Some(s) => names.iter().find(|n| n.as_str() == s).cloned().ok_or_else(|| {
+            Error::file(file, format!("no sheet named {s:?} (sheets: {})", names.join(", ")))
+        })?,
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::file(file, "the workbook has no sheets"))?,
+    };
+    let range = wb
+        .worksheet_range(&name)
+        .map_err(|e| Error::file(file, format!("sheet {name:?} cannot be read: {e}")))?;
+    let first_row = range.start().map(|(r, _)| r as u64).unwrap_or(0);
+    let first_col = range.start().map(|(_, c)| c as usize).unwrap_or(0);
+    let mut cells = Vec::new();
+    for (i, row) in range.rows().enumerate() {
+        cells.clear();
+        // Columns left of the used range are empty: keep positions as Excel shows them.
+        cells.extend(std::iter::repeat_n(String::new(), first_col));
+        cells.extend(row.iter().map(cell_text));
+        f(Row {
+            line: first_row + i as u64 + 1,
+            cells: &cells,
+        })?;
+    }
+    Ok(())
+}
+

@@ -1,0 +1,3 @@
+//! Scoring: respondents, communities and streets with design-based uncertainty.
+
+pub mod estimators;

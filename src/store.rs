@@ -1,0 +1,239 @@
+//! The response store: one Parquet file of accepted questionnaires per delivery, the
+//! original bytes (content-addressed), receipts and rejects, and `index.json`, the
+//! delivery index. A delivery exists in the store once it is in the index: the index
+//! is replaced atomically last, so a crash leaves the store as before or as after.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::round::RoundId;
+use crate::workspace::Workspace;
+
+/// One stored delivery.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeliveryEntry {
+    pub sha256: String,
+    /// The file name as delivered.
+    pub file_name: String,
+    pub round: String,
+    pub rows_read: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Paths relative to the store directory.
+    pub data: String,
+    pub original: String,
+    pub receipt: String,
+    pub rejects: String,
+    /// Answer labels in the order the stored item codes index them.
+    pub scale: Vec<String>,
+    pub ingested_at: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Index {
+    pub deliveries: Vec<DeliveryEntry>,
+}
+
+pub struct Store {
+    pub dir: PathBuf,
+}
+
+/// Holds the workspace's store lock; released on drop.
+pub struct StoreLock {
+    _file: File,
+}
+
+impl Store {
+    pub fn new(ws: &Workspace) -> Store {
+        Store { dir: ws.store_dir() }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// Takes the store lock, waiting (and saying so on stderr) while another process
+    /// holds it.
+    pub fn lock(&self) -> Result<StoreLock> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let p = self.dir.join(".lock");
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                eprintln!("manyi: another manyi process is writing to this workspace's store; waiting for it to finish…");
+                f.lock().map_err(|e| Error::io(&p, e))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&p, e)),
+        }
+        Ok(StoreLock { _file: f })
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.dir.join("index.json")
+    }
+
+    pub fn read_index(&self) -> Result<Index> {
+        let p = self.index_path();
+        if !p.exists() {
+            return Ok(Index::default());
+        }
+        let text = crate::fsutil::read_text(&p)?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::input(p.display().to_string(), e.line() as u64, None, format!("the delivery index is damaged: {e}")))
+    }
+
+    /// Replaces the index atomically: this is the commit point of an ingest.
+    pub fn write_index(&self, index: &Index) -> Result<()> {
+        let json = serde_json::to_vec_pretty(index).map_err(|e| Error::Invalid(e.to_string()))?;
+        crate::fsutil::write_atomic(&self.index_path(), &json)
+    }
+
+    /// Removes files a killed ingest left behind (not referenced by the index).
+    pub fn remove_orphans(&self, index: &Index) -> Result<usize> {
+        let mut keep: std::collections::BTreeSet<PathBuf> = index
+            .deliveries
+            .iter()
+            .flat_map(|d| [&d.data, &d.original, &d.receipt, &d.rejects])
+            .map(|r| self.dir.join(r))
+            .collect();
+        keep.insert(self.index_path());
+        keep.insert(self.dir.join(".lock"));
+        keep.insert(self.salt_path());
+        let mut removed = 0;
+        for sub in ["responses", "originals", "receipts", ""] {
+            let d = self.dir.join(sub);
+            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    if sub == "responses" {
+                        for e2 in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+                            if !keep.contains(&e2.path()) {
+                                let _ = std::fs::remove_file(e2.path());
+                                removed += 1;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if (sub.is_empty() && name.starts_with(".manyi-tmp-")) || (!sub.is_empty() && !keep.contains(&p)) {
+                    let _ = std::fs::remove_file(&p);
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    pub fn salt_path(&self) -> PathBuf {
+        self.dir.join("salt")
+    }
+
+    /// The per-workspace secret salt for hashing personal data, made on first use.
+    pub fn salt(&self) -> Result<String> {
+        let p = self.salt_path();
+        if p.exists() {
+            return crate::fsutil::read_text(&p).map(|s| s.trim().to_string());
+        }
+        let mut bytes = [0u8; 32];
+        getrandom(&mut bytes);
+        let salt = hex::encode(bytes);
+        crate::fsutil::write_atomic(&p, salt.as_bytes())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(salt)
+    }
+
+    /// The stored deliveries of a round.
+    pub fn deliveries<'a>(&self, index: &'a Index, round: &RoundId) -> Vec<&'a DeliveryEntry> {
+        let r = round.to_string();
+        index.deliveries.iter().filter(|d| d.round == r).collect()
+    }
+
+    /// Reads `columns` of every stored questionnaire of a round into one frame.
+    pub fn load_round(&self, index: &Index, round: &RoundId, columns: Option<&[&str]>) -> Result<Option<DataFrame>> {
+        let mut out: Option<DataFrame> = None;
+        for d in self.deliveries(index, round) {
+            let df = read_parquet(&self.dir.join(&d.data), columns)?;
+            out = Some(match out {
+                None => df,
+                Some(mut acc) => {
+                    acc.vstack_mut(&df).map_err(|e| Error::Polars {
+                        path: self.dir.join(&d.data),
+                        source: e,
+                    })?;
+                    acc
+                }
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Random bytes from the operating system (for the salt only; never for sampling).
+fn getrandom(buf: &mut [u8]) {
+    rand::fill(buf);
+}
+
+pub fn read_parquet(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame> {
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    ParquetReader::new(f)
+        .with_columns(columns.map(|c| c.iter().map(|s| s.to_string()).collect()))
+        .finish()
+        .map_err(|e| Error::Polars {
+            path: path.to_path_buf(),
+            source: e,
+        })
+}
+
+/// Writes a frame to Parquet atomically (temporary name, then rename).
+pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".manyi-tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let f = tmp.as_file().try_clone().map_err(|e| Error::io(path, e))?;
+    ParquetWriter::new(f).finish(df).map_err(|e| Error::Polars {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Now as an RFC 3339 UTC timestamp (for receipts and the index, never for compared files).
+pub fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
