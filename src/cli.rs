@@ -13,7 +13,11 @@ use crate::round::RoundId;
 use crate::workspace::Workspace;
 
 #[derive(Debug, Parser)]
-#[command(name = "manyi", version, about = "满意 — resident-satisfaction survey and street assessment engine")]
+#[command(
+    name = "manyi",
+    version,
+    about = "满意 — resident-satisfaction survey and street assessment engine"
+)]
 pub struct Cli {
     /// Workspace directory (holds manyi.toml).
     #[arg(short = 'w', long = "workspace", global = true, default_value = ".")]
@@ -78,9 +82,7 @@ pub enum Command {
     /// repository is the shipped demo workspace) and run the whole pipeline on it.
     ///
     /// Example: manyi demo /tmp/demo
-    Demo {
-        dir: Option<PathBuf>,
-    },
+    Demo { dir: Option<PathBuf> },
 }
 
 fn stdout_line(s: &str) -> Result<()> {
@@ -120,7 +122,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     names.join("、"),
                 ]);
             }
-            stdout_line(&format!("round {round}, seed {seed:?}, algorithm {}", manifest.algorithm))?;
+            stdout_line(&format!(
+                "round {round}, seed {seed:?}, algorithm {}",
+                manifest.algorithm
+            ))?;
             stdout_line(&t.to_string())?;
             stdout_line(&format!(
                 "{} of {} communities sampled; wrote {} and {}",
@@ -131,7 +136,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { files, round, sheet, json } => {
+        Command::Ingest {
+            files,
+            round,
+            sheet,
+            json,
+        } => {
             let ws = Workspace::open(&cli.workspace)?;
             let round: RoundId = round.parse()?;
             let opts = crate::ingest::Options { sheet };
@@ -159,7 +169,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 };
                 stdout_line(&v.map_err(|e| Error::Invalid(e.to_string()))?)?;
             }
-            Ok(if refused > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if refused > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Demo { dir } => {
             let dir = dir.unwrap_or(cli.workspace);
@@ -202,7 +216,10 @@ fn print_receipt(out: &crate::ingest::Outcome) -> Result<()> {
     if r.status == "already-ingested" {
         return stdout_line(&format!(
             "{}: already ingested for round {} (same content, sha256 {}): nothing to do; receipt {}",
-            r.file, r.round, &r.sha256[..16], r.receipt_file
+            r.file,
+            r.round,
+            &r.sha256[..16],
+            r.receipt_file
         ));
     }
     stdout_line(&format!(
@@ -210,7 +227,11 @@ fn print_receipt(out: &crate::ingest::Outcome) -> Result<()> {
         r.file,
         r.format,
         r.encoding,
-        if r.delimiter.is_empty() { String::new() } else { format!(", {}", r.delimiter) },
+        if r.delimiter.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", r.delimiter)
+        },
         r.rows_read,
         r.accepted,
         r.valid,
@@ -222,23 +243,44 @@ fn print_receipt(out: &crate::ingest::Outcome) -> Result<()> {
             "  REJECTED {}, line {}{}: {} [{}]",
             r.file,
             rej.line,
-            if rej.column.is_empty() { String::new() } else { format!(", column {}", rej.column) },
+            if rej.column.is_empty() {
+                String::new()
+            } else {
+                format!(", column {}", rej.column)
+            },
             rej.reason,
             rej.code
         ))?;
     }
     if out.rejects.len() > SHOWN_REJECTS {
-        stdout_line(&format!("  … and {} more", out.rejects.len() - SHOWN_REJECTS))?;
+        stdout_line(&format!(
+            "  … and {} more",
+            out.rejects.len() - SHOWN_REJECTS
+        ))?;
     }
     if !r.ignored_columns.is_empty() {
-        stdout_line(&format!("  ignored columns: {}", r.ignored_columns.join(", ")))?;
+        stdout_line(&format!(
+            "  ignored columns: {}",
+            r.ignored_columns.join(", ")
+        ))?;
     }
     if !r.hashed_columns.is_empty() {
-        stdout_line(&format!("  personal data stored only as salted hashes: {}", r.hashed_columns.join(", ")))?;
+        stdout_line(&format!(
+            "  personal data stored only as salted hashes: {}",
+            r.hashed_columns.join(", ")
+        ))?;
     }
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(["街道", "社区", "代码", "本次接收", "本次有效", "本轮有效", "样本"]);
+    t.set_header([
+        "街道",
+        "社区",
+        "代码",
+        "本次接收",
+        "本次有效",
+        "本轮有效",
+        "样本",
+    ]);
     for c in &r.communities {
         t.add_row([
             c.street_name.clone(),
@@ -247,7 +289,11 @@ fn print_receipt(out: &crate::ingest::Outcome) -> Result<()> {
             c.accepted.to_string(),
             c.valid.to_string(),
             c.round_valid.to_string(),
-            if c.insufficient { "不足 insufficient".into() } else { "ok".to_string() },
+            if c.insufficient {
+                "不足 insufficient".into()
+            } else {
+                "ok".to_string()
+            },
         ]);
     }
     stdout_line(&t.to_string())?;
@@ -264,5 +310,8 @@ fn print_receipt(out: &crate::ingest::Outcome) -> Result<()> {
             f.reasons.join("; ")
         ))?;
     }
-    stdout_line(&format!("  receipt {}; rejects {}", r.receipt_file, r.rejects_file))
+    stdout_line(&format!(
+        "  receipt {}; rejects {}",
+        r.receipt_file, r.rejects_file
+    ))
 }

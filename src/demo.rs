@@ -42,7 +42,10 @@ pub fn run(dir: &Path) -> Result<DemoLog> {
                     v.differences.join("; ")
                 )));
             }
-            lines.push(format!("sample {round}: present, verified ({} communities)", v.rows));
+            lines.push(format!(
+                "sample {round}: present, verified ({} communities)",
+                v.rows
+            ));
         } else {
             let (d, _) = crate::sample::run_sample(&ws, &round, &seed(&round))?;
             lines.push(format!(

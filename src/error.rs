@@ -57,7 +57,11 @@ impl Error {
         }
     }
 
-    pub fn rules(file: impl Into<String>, key: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn rules(
+        file: impl Into<String>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Rules {
             file: file.into(),
             key: key.into(),

@@ -32,7 +32,12 @@ pub struct Frame {
     pub streets: BTreeMap<String, Street>,
 }
 
-const REQUIRED: [&str; 4] = ["street_code", "street_name", "community_code", "community_name"];
+const REQUIRED: [&str; 4] = [
+    "street_code",
+    "street_name",
+    "community_code",
+    "community_name",
+];
 
 impl Frame {
     pub fn load(path: &Path) -> Result<Frame> {
@@ -96,7 +101,12 @@ impl Frame {
                     } else {
                         "empty value"
                     };
-                    return Err(Error::input(file, line, Some(name), format!("{what}: `{name}` is empty")));
+                    return Err(Error::input(
+                        file,
+                        line,
+                        Some(name),
+                        format!("{what}: `{name}` is empty"),
+                    ));
                 }
             }
             if let Some(first) = seen.insert(cc.clone(), line) {

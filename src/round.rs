@@ -27,7 +27,10 @@ impl FromStr for RoundId {
             ))
         };
         let (y, r) = s.trim().split_once('-').ok_or_else(bad)?;
-        let r = r.strip_prefix('R').or_else(|| r.strip_prefix('r')).ok_or_else(bad)?;
+        let r = r
+            .strip_prefix('R')
+            .or_else(|| r.strip_prefix('r'))
+            .ok_or_else(bad)?;
         let year: i32 = y.parse().map_err(|_| bad())?;
         let number: u32 = r.parse().map_err(|_| bad())?;
         if !(1900..=9999).contains(&year) || number == 0 {
@@ -83,7 +86,11 @@ impl FromStr for Period {
         let t = s.trim().to_ascii_uppercase();
         let year = |y: &str| -> Result<i32, Error> {
             let y: i32 = y.parse().map_err(|_| bad())?;
-            if (1900..=9999).contains(&y) { Ok(y) } else { Err(bad()) }
+            if (1900..=9999).contains(&y) {
+                Ok(y)
+            } else {
+                Err(bad())
+            }
         };
         if let Some((y, q)) = t.split_once('Q') {
             let q: u32 = q.parse().map_err(|_| bad())?;

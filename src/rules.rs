@@ -11,8 +11,14 @@ use crate::error::{Error, Result};
 
 /// The shipped schemes, embedded so `init` works from any directory.
 pub const SHIPPED: &[(&str, &str)] = &[
-    ("panlong-2017", include_str!("../scoring-rules/panlong-2017.toml")),
-    ("panlong-2018", include_str!("../scoring-rules/panlong-2018.toml")),
+    (
+        "panlong-2017",
+        include_str!("../scoring-rules/panlong-2017.toml"),
+    ),
+    (
+        "panlong-2018",
+        include_str!("../scoring-rules/panlong-2018.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -314,11 +320,17 @@ impl Rules {
             );
         }
         if self.validity.min_valid_per_community == 0 {
-            return err("validity.min_valid_per_community", "must be at least 1".into());
+            return err(
+                "validity.min_valid_per_community",
+                "must be at least 1".into(),
+            );
         }
         let s = &self.sampling;
         if !(s.rate.is_finite() && s.rate > 0.0 && s.rate <= 1.0) {
-            return err("sampling.rate", format!("must be within (0, 1], got {}", s.rate));
+            return err(
+                "sampling.rate",
+                format!("must be within (0, 1], got {}", s.rate),
+            );
         }
         if s.rounds_per_year == 0 || s.rounds_per_year > 12 {
             return err(
@@ -337,7 +349,10 @@ impl Rules {
             );
         }
         if let Some(q) = s.calendar.iter().find(|q| !(1..=4).contains(*q)) {
-            return err("sampling.calendar", format!("quarter {q} is not within 1..4"));
+            return err(
+                "sampling.calendar",
+                format!("quarter {q} is not within 1..4"),
+            );
         }
         if s.calendar.windows(2).any(|w| w[0] > w[1]) {
             return err("sampling.calendar", "quarters must not decrease".into());
@@ -391,7 +406,10 @@ impl Rules {
         {
             return err(
                 "evaluation.half_year_weights",
-                format!("needs two weights ≥ 0 summing to 1, got {:?}", e.half_year_weights),
+                format!(
+                    "needs two weights ≥ 0 summing to 1, got {:?}",
+                    e.half_year_weights
+                ),
             );
         }
         let mut ids = BTreeSet::new();
@@ -412,7 +430,10 @@ impl Rules {
             if ind.method != Method::Penalty && !(ind.target.is_finite() && ind.target > 0.0) {
                 return err(
                     &format!("evaluation.indicators[{i}].target"),
-                    format!("must be positive for method {:?}, got {}", ind.method, ind.target),
+                    format!(
+                        "must be positive for method {:?}, got {}",
+                        ind.method, ind.target
+                    ),
                 );
             }
             if ind.method == Method::Penalty && !(ind.penalty > 0.0) {

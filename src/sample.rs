@@ -25,7 +25,12 @@ const CEIL_TOLERANCE: f64 = 1e-9;
 
 /// The key of one community: hex SHA-256 of the UTF-8 text
 /// `manyi-sha256-order-v1\n{seed}\n{round}\n{street_code}\n{community_code}`.
-pub fn community_key(seed: &str, round: &RoundId, street_code: &str, community_code: &str) -> String {
+pub fn community_key(
+    seed: &str,
+    round: &RoundId,
+    street_code: &str,
+    community_code: &str,
+) -> String {
     let msg = format!("{ALGORITHM}\n{seed}\n{round}\n{street_code}\n{community_code}");
     sha256_hex(msg.as_bytes())
 }
@@ -68,7 +73,12 @@ pub struct Draw {
 }
 
 /// Sample sizes n_h per street code for the round, given each street's eligible count.
-fn sizes(rules: &Rules, round: &RoundId, frame: &Frame, eligible: &BTreeMap<String, usize>) -> BTreeMap<String, usize> {
+fn sizes(
+    rules: &Rules,
+    round: &RoundId,
+    frame: &Frame,
+    eligible: &BTreeMap<String, usize>,
+) -> BTreeMap<String, usize> {
     let s = &rules.sampling;
     match s.method {
         SamplingMethod::CeilRate => frame
@@ -111,9 +121,17 @@ fn sizes(rules: &Rules, round: &RoundId, frame: &Frame, eligible: &BTreeMap<Stri
 
 /// Draws a round's sample. `surveyed` holds the codes of communities sampled in earlier
 /// rounds of the same year (used only under rotation).
-pub fn draw(frame: &Frame, rules: &Rules, round: &RoundId, seed: &str, surveyed: &BTreeSet<String>) -> Result<Draw> {
+pub fn draw(
+    frame: &Frame,
+    rules: &Rules,
+    round: &RoundId,
+    seed: &str,
+    surveyed: &BTreeSet<String>,
+) -> Result<Draw> {
     if seed.is_empty() || seed.contains('\n') || seed.contains('\r') {
-        return Err(Error::Invalid("the seed must be non-empty text on one line".into()));
+        return Err(Error::Invalid(
+            "the seed must be non-empty text on one line".into(),
+        ));
     }
     if round.number > rules.sampling.rounds_per_year {
         return Err(Error::Invalid(format!(
@@ -134,7 +152,10 @@ pub fn draw(frame: &Frame, rules: &Rules, round: &RoundId, seed: &str, surveyed:
             (code.clone(), el)
         })
         .collect();
-    let eligible: BTreeMap<String, usize> = eligible_sets.iter().map(|(k, v)| (k.clone(), v.len())).collect();
+    let eligible: BTreeMap<String, usize> = eligible_sets
+        .iter()
+        .map(|(k, v)| (k.clone(), v.len()))
+        .collect();
     let n = sizes(rules, round, frame, &eligible);
     let mut strata = Vec::new();
     for (code, st) in &frame.streets {
@@ -144,7 +165,11 @@ pub fn draw(frame: &Frame, rules: &Rules, round: &RoundId, seed: &str, surveyed:
             .collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.code.cmp(&b.1.code)));
         let n_h = n[code].min(keyed.len());
-        let mut selected: Vec<Community> = keyed.into_iter().take(n_h).map(|(_, c)| c.clone()).collect();
+        let mut selected: Vec<Community> = keyed
+            .into_iter()
+            .take(n_h)
+            .map(|(_, c)| c.clone())
+            .collect();
         selected.sort_by(|a, b| a.code.cmp(&b.code));
         strata.push(StratumDraw {
             street_code: code.clone(),
@@ -235,7 +260,10 @@ fn load_sample_codes(ws: &Workspace, round: &RoundId) -> Result<(BTreeSet<String
     }
     let bytes = read(&path)?;
     let rows = read_sample_rows(&bytes, &path.display().to_string())?;
-    Ok((rows.into_iter().map(|r| r.community_code).collect(), sha256_hex(&bytes)))
+    Ok((
+        rows.into_iter().map(|r| r.community_code).collect(),
+        sha256_hex(&bytes),
+    ))
 }
 
 /// A row of a sample file.
@@ -263,7 +291,11 @@ pub fn read_sample_rows(bytes: &[u8], file: &str) -> Result<Vec<SampleRow>> {
     let need = |n: &str| {
         col(n).ok_or_else(|| Error::file(file, format!("missing column `{n}` in the sample file")))
     };
-    let (ci_round, ci_sc, ci_cc) = (need("round")?, need("street_code")?, need("community_code")?);
+    let (ci_round, ci_sc, ci_cc) = (
+        need("round")?,
+        need("street_code")?,
+        need("community_code")?,
+    );
     let (ci_sn, ci_cn, ci_p, ci_w) = (
         col("street_name"),
         col("community_name"),
@@ -273,7 +305,12 @@ pub fn read_sample_rows(bytes: &[u8], file: &str) -> Result<Vec<SampleRow>> {
     let mut out = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
-            Error::input(file, e.position().map(|p| p.line()).unwrap_or(0), None, e.to_string())
+            Error::input(
+                file,
+                e.position().map(|p| p.line()).unwrap_or(0),
+                None,
+                e.to_string(),
+            )
         })?;
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("").trim().to_string();
         out.push(SampleRow {
@@ -291,12 +328,19 @@ pub fn read_sample_rows(bytes: &[u8], file: &str) -> Result<Vec<SampleRow>> {
 
 /// Codes of communities sampled in the rounds of `round`'s year before it, with those
 /// samples' hashes (rotation needs them; other methods ignore them).
-fn previous_rounds(ws: &Workspace, rules: &Rules, round: &RoundId) -> Result<(BTreeSet<String>, Vec<PreviousRound>)> {
+fn previous_rounds(
+    ws: &Workspace,
+    rules: &Rules,
+    round: &RoundId,
+) -> Result<(BTreeSet<String>, Vec<PreviousRound>)> {
     let mut surveyed = BTreeSet::new();
     let mut prev = Vec::new();
     if rules.sampling.method == SamplingMethod::Rotation {
         for r in 1..round.number {
-            let id = RoundId { year: round.year, number: r };
+            let id = RoundId {
+                year: round.year,
+                number: r,
+            };
             let (codes, sha) = load_sample_codes(ws, &id)?;
             surveyed.extend(codes);
             prev.push(PreviousRound {
@@ -319,7 +363,9 @@ pub fn run_sample(ws: &Workspace, round: &RoundId, seed: &str) -> Result<(Draw, 
     if sample_path.exists() {
         return Err(Error::file(
             sample_path.display().to_string(),
-            format!("round {round} already has a sample; refusing to overwrite it (the draw of a round is final)"),
+            format!(
+                "round {round} already has a sample; refusing to overwrite it (the draw of a round is final)"
+            ),
         ));
     }
     let rules = ws.rules()?;
@@ -372,7 +418,12 @@ pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
     let manifest_path = ws.manifest_path(round);
     let mtext = crate::fsutil::read_text(&manifest_path)?;
     let m: Manifest = serde_json::from_str(&mtext).map_err(|e| {
-        Error::input(manifest_path.display().to_string(), e.line() as u64, None, format!("not a sample manifest: {e}"))
+        Error::input(
+            manifest_path.display().to_string(),
+            e.line() as u64,
+            None,
+            format!("not a sample manifest: {e}"),
+        )
     })?;
     if m.algorithm != ALGORITHM {
         return Err(Error::Invalid(format!(
@@ -404,7 +455,8 @@ pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
         ));
     }
     let rules = Rules::parse(
-        std::str::from_utf8(&rules_bytes).map_err(|e| Error::file(rules_path.display().to_string(), e.to_string()))?,
+        std::str::from_utf8(&rules_bytes)
+            .map_err(|e| Error::file(rules_path.display().to_string(), e.to_string()))?,
         &rules_path.display().to_string(),
     )?;
     let frame = Frame::parse(&frame_bytes, &frame_path.display().to_string())?;
@@ -467,7 +519,9 @@ pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
             }
         }
         if diffs.is_empty() {
-            diffs.push(format!("{file}: bytes differ from the re-draw (formatting)"));
+            diffs.push(format!(
+                "{file}: bytes differ from the re-draw (formatting)"
+            ));
         }
     }
     Ok(Verification {

@@ -49,7 +49,9 @@ pub struct StoreLock {
 
 impl Store {
     pub fn new(ws: &Workspace) -> Store {
-        Store { dir: ws.store_dir() }
+        Store {
+            dir: ws.store_dir(),
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -70,7 +72,9 @@ impl Store {
         match f.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                eprintln!("manyi: another manyi process is writing to this workspace's store; waiting for it to finish…");
+                eprintln!(
+                    "manyi: another manyi process is writing to this workspace's store; waiting for it to finish…"
+                );
                 f.lock().map_err(|e| Error::io(&p, e))?;
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&p, e)),
@@ -88,8 +92,14 @@ impl Store {
             return Ok(Index::default());
         }
         let text = crate::fsutil::read_text(&p)?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::input(p.display().to_string(), e.line() as u64, None, format!("the delivery index is damaged: {e}")))
+        serde_json::from_str(&text).map_err(|e| {
+            Error::input(
+                p.display().to_string(),
+                e.line() as u64,
+                None,
+                format!("the delivery index is damaged: {e}"),
+            )
+        })
     }
 
     /// Replaces the index atomically: this is the commit point of an ingest.
@@ -112,7 +122,9 @@ impl Store {
         let mut removed = 0;
         for sub in ["responses", "originals", "receipts", ""] {
             let d = self.dir.join(sub);
-            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
             for e in rd.flatten() {
                 let p = e.path();
                 if p.is_dir() {
@@ -127,7 +139,9 @@ impl Store {
                     continue;
                 }
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if (sub.is_empty() && name.starts_with(".manyi-tmp-")) || (!sub.is_empty() && !keep.contains(&p)) {
+                if (sub.is_empty() && name.starts_with(".manyi-tmp-"))
+                    || (!sub.is_empty() && !keep.contains(&p))
+                {
                     let _ = std::fs::remove_file(&p);
                     removed += 1;
                 }
@@ -165,7 +179,12 @@ impl Store {
     }
 
     /// Reads `columns` of every stored questionnaire of a round into one frame.
-    pub fn load_round(&self, index: &Index, round: &RoundId, columns: Option<&[&str]>) -> Result<Option<DataFrame>> {
+    pub fn load_round(
+        &self,
+        index: &Index,
+        round: &RoundId,
+        columns: Option<&[&str]>,
+    ) -> Result<Option<DataFrame>> {
         let mut out: Option<DataFrame> = None;
         for d in self.deliveries(index, round) {
             let df = read_parquet(&self.dir.join(&d.data), columns)?;
@@ -209,10 +228,12 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     let f = tmp.as_file().try_clone().map_err(|e| Error::io(path, e))?;
-    ParquetWriter::new(f).finish(df).map_err(|e| Error::Polars {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
+    ParquetWriter::new(f)
+        .finish(df)
+        .map_err(|e| Error::Polars {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
@@ -235,5 +256,10 @@ pub fn now_utc() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

@@ -38,12 +38,18 @@ impl Workspace {
         if !cfg_path.is_file() {
             return Err(Error::Workspace {
                 dir: dir.to_path_buf(),
-                message: "no manyi.toml here; create a workspace with `manyi init DIR` or pass -w DIR".into(),
+                message:
+                    "no manyi.toml here; create a workspace with `manyi init DIR` or pass -w DIR"
+                        .into(),
             });
         }
         let text = crate::fsutil::read_text(&cfg_path)?;
         let config: Config = toml::from_str(&text).map_err(|e| {
-            Error::rules(cfg_path.display().to_string(), "manyi.toml", e.message().to_string())
+            Error::rules(
+                cfg_path.display().to_string(),
+                "manyi.toml",
+                e.message().to_string(),
+            )
         })?;
         Ok(Workspace {
             root: dir.to_path_buf(),
@@ -56,7 +62,10 @@ impl Workspace {
     pub fn init(dir: &Path, scheme: &str, frame: Option<&Path>) -> Result<Workspace> {
         let rules_text = Rules::shipped(scheme).ok_or_else(|| {
             let known: Vec<_> = crate::rules::SHIPPED.iter().map(|(s, _)| *s).collect();
-            Error::Invalid(format!("unknown scheme {scheme:?}; shipped schemes: {}", known.join(", ")))
+            Error::Invalid(format!(
+                "unknown scheme {scheme:?}; shipped schemes: {}",
+                known.join(", ")
+            ))
         })?;
         if dir.join("manyi.toml").exists() {
             return Err(Error::Workspace {
@@ -75,7 +84,10 @@ impl Workspace {
                 );
                 (bytes, note)
             }
-            None => (SHIPPED_FRAME.as_bytes().to_vec(), SHIPPED_FRAME_SOURCE.to_string()),
+            None => (
+                SHIPPED_FRAME.as_bytes().to_vec(),
+                SHIPPED_FRAME_SOURCE.to_string(),
+            ),
         };
         let config = Config {
             scheme: scheme.to_string(),
@@ -88,7 +100,10 @@ impl Workspace {
         };
         crate::fsutil::write_atomic(&ws.rules_path(), rules_text.as_bytes())?;
         crate::fsutil::write_atomic(&ws.frame_path(), &frame_bytes)?;
-        crate::fsutil::write_atomic(&ws.root.join("surveys/FRAME-SOURCE.md"), frame_source.as_bytes())?;
+        crate::fsutil::write_atomic(
+            &ws.root.join("surveys/FRAME-SOURCE.md"),
+            frame_source.as_bytes(),
+        )?;
         for d in [ws.samples_dir(), ws.reports_dir()] {
             std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }

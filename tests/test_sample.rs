@@ -30,7 +30,14 @@ fn sizes(d: &manyi::sample::Draw) -> Vec<usize> {
 
 #[test]
 fn panlong_2017_draws_ceil_30_percent_of_every_street() {
-    let d = draw(&frame(), &rules("panlong-2017"), &round("2017-R1"), "abc", &BTreeSet::new()).unwrap();
+    let d = draw(
+        &frame(),
+        &rules("panlong-2017"),
+        &round("2017-R1"),
+        "abc",
+        &BTreeSet::new(),
+    )
+    .unwrap();
     assert_eq!(sizes(&d), vec![2, 2, 3, 4, 3, 3, 3, 3, 2, 3, 6, 5]);
     assert_eq!(d.total(), 39);
     for s in &d.strata {
@@ -56,7 +63,17 @@ fn panlong_2018_rotation_covers_every_community_exactly_once() {
     let mut surveyed = BTreeSet::new();
     let mut per_round = Vec::new();
     for n in 1..=3 {
-        let d = draw(&f, &r, &RoundId { year: 2018, number: n }, &format!("seed-{n}"), &surveyed).unwrap();
+        let d = draw(
+            &f,
+            &r,
+            &RoundId {
+                year: 2018,
+                number: n,
+            },
+            &format!("seed-{n}"),
+            &surveyed,
+        )
+        .unwrap();
         for s in &d.strata {
             for c in &s.selected {
                 assert!(surveyed.insert(c.code.clone()), "{} surveyed twice", c.code);
@@ -82,14 +99,33 @@ fn worked_example_of_docs_sampling_md() {
         community_key("abc", &r, "530103009", "530103009004"),
         "313d83067ed66300259d7a9281b0bd3386e3293ad01c2f417a319aa767864a09"
     );
-    let d = draw(&frame(), &rules("panlong-2017"), &r, "abc", &BTreeSet::new()).unwrap();
-    let shuanglong = d.strata.iter().find(|s| s.street_code == "530103009").unwrap();
-    let codes: Vec<_> = shuanglong.selected.iter().map(|c| c.code.as_str()).collect();
+    let d = draw(
+        &frame(),
+        &rules("panlong-2017"),
+        &r,
+        "abc",
+        &BTreeSet::new(),
+    )
+    .unwrap();
+    let shuanglong = d
+        .strata
+        .iter()
+        .find(|s| s.street_code == "530103009")
+        .unwrap();
+    let codes: Vec<_> = shuanglong
+        .selected
+        .iter()
+        .map(|c| c.code.as_str())
+        .collect();
     assert_eq!(codes, ["530103009001", "530103009004"]);
     let doc = include_str!("../docs/sampling.md");
     assert!(doc.contains("05220672b105404a810b86a7f35dc30dbe6ec44b070f3f9e970d44bb2481e3f9"));
     // The golden draw of the whole frame, from the Python reference implementation.
-    let all: Vec<_> = d.strata.iter().flat_map(|s| s.selected.iter().map(|c| c.code.clone())).collect();
+    let all: Vec<_> = d
+        .strata
+        .iter()
+        .flat_map(|s| s.selected.iter().map(|c| c.code.clone()))
+        .collect();
     let golden = include_str!("data/sample-2017-R1-abc.txt");
     assert_eq!(all, golden.lines().collect::<Vec<_>>());
 }
@@ -127,7 +163,14 @@ fn inclusion_frequencies_are_fair_over_thousands_of_seeds() {
         let mut count: BTreeMap<String, usize> = BTreeMap::new();
         let mut n_h: BTreeMap<String, usize> = BTreeMap::new();
         for i in 0..seeds {
-            let d = draw(&f, &r, &RoundId { year, number: 1 }, &format!("fair-{i}"), &BTreeSet::new()).unwrap();
+            let d = draw(
+                &f,
+                &r,
+                &RoundId { year, number: 1 },
+                &format!("fair-{i}"),
+                &BTreeSet::new(),
+            )
+            .unwrap();
             for s in &d.strata {
                 n_h.insert(s.street_code.clone(), s.sampled);
                 for c in &s.selected {
@@ -149,17 +192,19 @@ fn inclusion_frequencies_are_fair_over_thousands_of_seeds() {
             // Under SRS the statistic is about (1 − n/N)·χ²(N − 1): the plain χ²
             // bound at 0.999 is conservative.
             let bound = ChiSquared::new(big_n - 1.0).unwrap().inverse_cdf(0.999);
-            assert!(chi2 < bound, "{scheme} street {code}: chi2 {chi2:.2} ≥ {bound:.2}");
+            assert!(
+                chi2 < bound,
+                "{scheme} street {code}: chi2 {chi2:.2} ≥ {bound:.2}"
+            );
         }
     }
 }
 
 #[test]
 fn proportional_allocation_preserves_the_total_and_gives_every_street_one() {
-    let text = Rules::shipped("panlong-2017").unwrap().replace(
-        "method = \"ceil-rate\"",
-        "method = \"proportional\"",
-    );
+    let text = Rules::shipped("panlong-2017")
+        .unwrap()
+        .replace("method = \"ceil-rate\"", "method = \"proportional\"");
     let r = Rules::parse(&text, "prop.toml").unwrap();
     let d = draw(&frame(), &r, &round("2017-R1"), "p", &BTreeSet::new()).unwrap();
     // n = ceil(0.3 × 105) = 32; quotas 32·N_h/105.
@@ -175,16 +220,22 @@ fn sample_command_prints_summary_writes_files_and_verifies() {
     assert!(out.contains("双龙街道"), "{out}");
     assert!(out.contains("39 of 105"), "{out}");
     let csv = ws.read("surveys/samples/2017-R1.csv");
-    assert!(csv.starts_with("round,street_code,street_name,community_code,community_name,selection_prob,weight\n"));
+    assert!(csv.starts_with(
+        "round,street_code,street_name,community_code,community_name,selection_prob,weight\n"
+    ));
     assert_eq!(csv.lines().count(), 40);
     assert!(csv.contains("2017-R1,530103009,双龙街道,530103009001,乌龙社区居委会,0.5,2\n"));
-    let manifest: serde_json::Value = serde_json::from_str(&ws.read("surveys/samples/2017-R1.manifest.json")).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&ws.read("surveys/samples/2017-R1.manifest.json")).unwrap();
     assert_eq!(manifest["seed"], "abc");
     assert_eq!(manifest["algorithm"], "manyi-sha256-order-v1");
     assert_eq!(manifest["total_sampled"], 39);
     assert_eq!(manifest["strata"].as_array().unwrap().len(), 12);
     assert_eq!(manifest["frame_sha256"].as_str().unwrap().len(), 64);
-    assert!(ws.ok(&["verify-sample", "--round", "2017-R1"]).contains("verified"));
+    assert!(
+        ws.ok(&["verify-sample", "--round", "2017-R1"])
+            .contains("verified")
+    );
     // Refuses to overwrite the round.
     let err = ws.fails(&["sample", "--round", "2017-R1", "--seed", "other"], 1);
     assert!(err.contains("refusing to overwrite"), "{err}");
@@ -199,7 +250,12 @@ fn same_inputs_give_byte_identical_files() {
         ws.ok(&["sample", "--round", "2018-R1", "--seed", "s1"]);
         ws.ok(&["sample", "--round", "2018-R2", "--seed", "s2"]);
     }
-    for f in ["2018-R1.csv", "2018-R1.manifest.json", "2018-R2.csv", "2018-R2.manifest.json"] {
+    for f in [
+        "2018-R1.csv",
+        "2018-R1.manifest.json",
+        "2018-R2.csv",
+        "2018-R2.manifest.json",
+    ] {
         let p = format!("surveys/samples/{f}");
         assert_eq!(a.read(&p), b.read(&p), "{f} differs");
     }
@@ -210,7 +266,10 @@ fn verify_names_an_edited_community_code() {
     let ws = Workspace::init("panlong-2017");
     ws.ok(&["sample", "--round", "2017-R1", "--seed", "abc"]);
     let csv = ws.read("surveys/samples/2017-R1.csv");
-    ws.write("surveys/samples/2017-R1.csv", csv.replace("530103009001,乌龙", "530103009002,乌龙"));
+    ws.write(
+        "surveys/samples/2017-R1.csv",
+        csv.replace("530103009001,乌龙", "530103009002,乌龙"),
+    );
     let out = ws.fails(&["verify-sample", "--round", "2017-R1"], 1);
     assert!(out.contains("column community_code"), "{out}");
     assert!(out.contains("530103009002"), "{out}");
@@ -224,12 +283,21 @@ fn verify_names_a_changed_frame_or_rules_file() {
     let frame = ws.read("surveys/frame.csv");
     ws.write("surveys/frame.csv", frame.replace(",3629", ",3630"));
     let out = ws.fails(&["verify-sample", "--round", "2017-R1"], 1);
-    assert!(out.contains("frame file surveys/frame.csv changed"), "{out}");
+    assert!(
+        out.contains("frame file surveys/frame.csv changed"),
+        "{out}"
+    );
     ws.write("surveys/frame.csv", frame);
     let rules = ws.read("scoring-rules/panlong-2017.toml");
-    ws.write("scoring-rules/panlong-2017.toml", rules.replace("rate = 0.30", "rate = 0.40"));
+    ws.write(
+        "scoring-rules/panlong-2017.toml",
+        rules.replace("rate = 0.30", "rate = 0.40"),
+    );
     let out = ws.fails(&["verify-sample", "--round", "2017-R1"], 1);
-    assert!(out.contains("rules file scoring-rules/panlong-2017.toml changed"), "{out}");
+    assert!(
+        out.contains("rules file scoring-rules/panlong-2017.toml changed"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -242,7 +310,11 @@ fn rotation_needs_earlier_rounds_and_verify_detects_a_changed_earlier_round() {
     ws.ok(&["sample", "--round", "2018-R3", "--seed", "c"]);
     let mut all = BTreeSet::new();
     for r in 1..=3 {
-        for line in ws.read(&format!("surveys/samples/2018-R{r}.csv")).lines().skip(1) {
+        for line in ws
+            .read(&format!("surveys/samples/2018-R{r}.csv"))
+            .lines()
+            .skip(1)
+        {
             assert!(all.insert(line.split(',').nth(3).unwrap().to_string()));
         }
     }
@@ -252,25 +324,56 @@ fn rotation_needs_earlier_rounds_and_verify_detects_a_changed_earlier_round() {
     let r1 = ws.read("surveys/samples/2018-R1.csv");
     ws.write("surveys/samples/2018-R1.csv", format!("{r1}\n"));
     let out = ws.fails(&["verify-sample", "--round", "2018-R2"], 1);
-    assert!(out.contains("earlier round 2018-R1 sample changed"), "{out}");
+    assert!(
+        out.contains("earlier round 2018-R1 sample changed"),
+        "{out}"
+    );
 }
 
 #[test]
 fn bad_frames_are_refused_with_the_line_named() {
     let cases = [
-        ("street_code,street_name,community_name\n1,A,X\n", "missing required column `community_code`"),
-        ("street_code,street_name,community_code,community_name\n1,A,11,X\n1,A,11,Y\n", "line 3, column community_code: duplicate community code 11 (first on line 2)"),
-        ("street_code,street_name,community_code,community_name\n,A,11,X\n", "line 2, column street_code: a community without a street"),
-        ("street_code,street_name,community_code,community_name,households\n1,A,11,X,many\n", "line 2, column households"),
-        ("street_code,street_name,community_code,community_name\n1,A,11\n", "line 2: has 3 fields, the header has 4"),
-        ("street_code,street_name,community_code,community_name\n", "the frame has no communities"),
+        (
+            "street_code,street_name,community_name\n1,A,X\n",
+            "missing required column `community_code`",
+        ),
+        (
+            "street_code,street_name,community_code,community_name\n1,A,11,X\n1,A,11,Y\n",
+            "line 3, column community_code: duplicate community code 11 (first on line 2)",
+        ),
+        (
+            "street_code,street_name,community_code,community_name\n,A,11,X\n",
+            "line 2, column street_code: a community without a street",
+        ),
+        (
+            "street_code,street_name,community_code,community_name,households\n1,A,11,X,many\n",
+            "line 2, column households",
+        ),
+        (
+            "street_code,street_name,community_code,community_name\n1,A,11\n",
+            "line 2: has 3 fields, the header has 4",
+        ),
+        (
+            "street_code,street_name,community_code,community_name\n",
+            "the frame has no communities",
+        ),
     ];
     for (text, expected) in cases {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("frame.csv");
         std::fs::write(&f, text).unwrap();
         let target = dir.path().join("ws");
-        let out = common::run_in(dir.path(), &["init", target.to_str().unwrap(), "--scheme", "panlong-2017", "--frame", f.to_str().unwrap()]);
+        let out = common::run_in(
+            dir.path(),
+            &[
+                "init",
+                target.to_str().unwrap(),
+                "--scheme",
+                "panlong-2017",
+                "--frame",
+                f.to_str().unwrap(),
+            ],
+        );
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "expected {expected:?} in {err}");
@@ -282,22 +385,60 @@ fn bad_frames_are_refused_with_the_line_named() {
 fn bad_rules_are_refused_naming_the_key() {
     let base = Rules::shipped("panlong-2018").unwrap();
     let cases = [
-        (base.replacen("weight = 0.20", "weight = 0.25", 1), "questions.weight", "sum to"),
-        (base.replacen("id = \"q2\"", "id = \"q1\"", 1), "questions[1].id", "duplicate question id"),
-        (base.replacen("[validity]", "[validity]\nmin_items = 3", 1), "line", "unknown field `min_items`"),
-        (base.replacen("rate = 0.30", "rate = 1.5", 1), "sampling.rate", "within (0, 1]"),
-        (base.replacen("calendar = [2, 3, 4]", "calendar = [2, 3]", 1), "sampling.calendar", "one quarter per round"),
-        (base.replacen("min_answered_items = 6", "min_answered_items = 11", 1), "validity.min_answered_items", "within 1..10"),
-        (base.replacen("code = \"2\"", "code = \"1\"", 1), "scale.answers[1]", "already used"),
-        (base.replacen("community_score = 80.0", "community_score = 180.0", 1), "threshold.community_score", "within 0..100"),
+        (
+            base.replacen("weight = 0.20", "weight = 0.25", 1),
+            "questions.weight",
+            "sum to",
+        ),
+        (
+            base.replacen("id = \"q2\"", "id = \"q1\"", 1),
+            "questions[1].id",
+            "duplicate question id",
+        ),
+        (
+            base.replacen("[validity]", "[validity]\nmin_items = 3", 1),
+            "line",
+            "unknown field `min_items`",
+        ),
+        (
+            base.replacen("rate = 0.30", "rate = 1.5", 1),
+            "sampling.rate",
+            "within (0, 1]",
+        ),
+        (
+            base.replacen("calendar = [2, 3, 4]", "calendar = [2, 3]", 1),
+            "sampling.calendar",
+            "one quarter per round",
+        ),
+        (
+            base.replacen("min_answered_items = 6", "min_answered_items = 11", 1),
+            "validity.min_answered_items",
+            "within 1..10",
+        ),
+        (
+            base.replacen("code = \"2\"", "code = \"1\"", 1),
+            "scale.answers[1]",
+            "already used",
+        ),
+        (
+            base.replacen("community_score = 80.0", "community_score = 180.0", 1),
+            "threshold.community_score",
+            "within 0..100",
+        ),
     ];
     for (text, key, msg) in cases {
         let err = Rules::parse(&text, "r.toml").unwrap_err().to_string();
-        assert!(err.contains(key) && err.contains(msg), "expected {key:?}/{msg:?} in {err}");
+        assert!(
+            err.contains(key) && err.contains(msg),
+            "expected {key:?}/{msg:?} in {err}"
+        );
     }
     // Through the binary: a broken rules file stops `sample` with exit 1.
     let ws = Workspace::init("panlong-2018");
-    ws.write("scoring-rules/panlong-2018.toml", base.replacen("weight = 0.20", "weight = 0.25", 1));
+    ws.write(
+        "scoring-rules/panlong-2018.toml",
+        base.replacen("weight = 0.20", "weight = 0.25", 1),
+    );
     let err = ws.fails(&["sample", "--round", "2018-R1", "--seed", "x"], 1);
     assert!(err.contains("questions.weight"), "{err}");
 }
@@ -313,5 +454,8 @@ fn usage_errors_exit_2_and_a_missing_workspace_exits_1() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no manyi.toml"));
     let out = common::run_in(dir.path(), &["init", "x", "--scheme", "nope"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("shipped schemes: panlong-2017, panlong-2018"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("shipped schemes: panlong-2017, panlong-2018")
+    );
 }

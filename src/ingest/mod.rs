@@ -19,7 +19,7 @@ use crate::round::RoundId;
 use crate::rules::Rules;
 use crate::store::{DeliveryEntry, Store, now_utc, write_parquet};
 use crate::workspace::Workspace;
-use normalise::{Col, Codebook, Communities, Found, HeaderMap, clean, parse_date};
+use normalise::{Codebook, Col, Communities, Found, HeaderMap, clean, parse_date};
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -194,10 +194,14 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     store.remove_orphans(&index)?;
     if let Some(d) = index.deliveries.iter().find(|d| d.sha256 == sha) {
         let text = crate::fsutil::read_text(&store.path(&d.receipt))?;
-        let mut r: Receipt = serde_json::from_str(&text).map_err(|e| Error::file(d.receipt.clone(), e.to_string()))?;
+        let mut r: Receipt = serde_json::from_str(&text)
+            .map_err(|e| Error::file(d.receipt.clone(), e.to_string()))?;
         r.status = "already-ingested".into();
         r.file = file;
-        return Ok(Outcome { receipt: r, rejects: Vec::new() });
+        return Ok(Outcome {
+            receipt: r,
+            rejects: Vec::new(),
+        });
     }
     let rules = ws.rules()?;
     let frame = ws.frame()?;
@@ -208,16 +212,29 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             sample_path.display()
         )));
     }
-    let sample_rows = crate::sample::read_sample_rows(&crate::fsutil::read(&sample_path)?, &sample_path.display().to_string())?;
+    let sample_rows = crate::sample::read_sample_rows(
+        &crate::fsutil::read(&sample_path)?,
+        &sample_path.display().to_string(),
+    )?;
     let sample: HashSet<String> = sample_rows.into_iter().map(|r| r.community_code).collect();
 
-    let stored = store.load_round(&index, round, Some(&["respondent_id", "community_code", "valid"]))?;
+    let stored = store.load_round(
+        &index,
+        round,
+        Some(&["respondent_id", "community_code", "valid"]),
+    )?;
     let mut stored_ids = HashSet::new();
     let mut stored_valid: HashMap<String, u64> = HashMap::new();
     if let Some(df) = &stored {
         let ids = str_col(df, "respondent_id")?;
         let comm = str_col(df, "community_code")?;
-        let valid = df.column("valid").and_then(|c| c.bool().cloned()).map_err(|e| Error::Polars { path: store.dir.clone(), source: e })?;
+        let valid = df
+            .column("valid")
+            .and_then(|c| c.bool().cloned())
+            .map_err(|e| Error::Polars {
+                path: store.dir.clone(),
+                source: e,
+            })?;
         for ((id, c), v) in ids.iter().zip(comm.iter()).zip(valid.iter()) {
             if let Some(id) = id {
                 stored_ids.insert(id.to_string());
@@ -236,7 +253,12 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         sample,
         stored_ids,
         salt: None,
-        summary: rules.ingest.summary_labels.iter().map(|s| clean(s).to_lowercase()).collect(),
+        summary: rules
+            .ingest
+            .summary_labels
+            .iter()
+            .map(|s| clean(s).to_lowercase())
+            .collect(),
         item_scores: rules.scale.answers.iter().map(|a| a.score).collect(),
     };
     let mut det = read::detect(path, &file)?;
@@ -245,7 +267,10 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         Err(e) if read::is_not_utf8(&e) && det.encoding == read::Encoding::Utf8 => {
             det.encoding = read::Encoding::Gb18030;
             read_all(path, &file, &det, opts, &mut ctx, &store).map_err(|e| {
-                Error::file(&file, format!("the file is neither UTF-8 nor GBK/GB18030 throughout: {e}"))
+                Error::file(
+                    &file,
+                    format!("the file is neither UTF-8 nor GBK/GB18030 throughout: {e}"),
+                )
             })?
         }
         Err(e) => return Err(e),
@@ -268,7 +293,11 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         answered: &acc.answered,
     };
     let (flags, flagged_interviewers) = quality::compute(&input, &rules);
-    let valid: Vec<bool> = acc.answered.iter().map(|a| (*a as usize) >= rules.validity.min_answered_items).collect();
+    let valid: Vec<bool> = acc
+        .answered
+        .iter()
+        .map(|a| (*a as usize) >= rules.validity.min_answered_items)
+        .collect();
     let n = acc.line.len();
     let round_s = round.to_string();
     let mut cols: Vec<Column> = vec![
@@ -304,7 +333,10 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         Column::new("name_hash".into(), &acc.name_hash),
     ]);
     let data_rel = format!("responses/{round}/{sha}.parquet");
-    let mut df = DataFrame::new(n, cols).map_err(|e| Error::Polars { path: store.path(&data_rel), source: e })?;
+    let mut df = DataFrame::new(n, cols).map_err(|e| Error::Polars {
+        path: store.path(&data_rel),
+        source: e,
+    })?;
 
     // Receipt.
     let mut per_comm: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -368,8 +400,17 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             read::Format::Csv => "csv".into(),
             read::Format::Xlsx => "xlsx".into(),
         },
-        encoding: serde_json::to_value(det.encoding).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-        delimiter: if det.format == read::Format::Xlsx { String::new() } else if det.delimiter == b'\t' { "tab".into() } else { "comma".into() },
+        encoding: serde_json::to_value(det.encoding)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        delimiter: if det.format == read::Format::Xlsx {
+            String::new()
+        } else if det.delimiter == b'\t' {
+            "tab".into()
+        } else {
+            "comma".into()
+        },
         rows_read: state.rows_read,
         accepted,
         rejected,
@@ -405,12 +446,18 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     if !original.exists() {
         crate::fsutil::write_atomic(&original, &crate::fsutil::read(path)?)?;
     }
-    crate::fsutil::write_atomic(&store.path(&rejects_rel), &rejects_csv(&file, &state.rejects))?;
+    crate::fsutil::write_atomic(
+        &store.path(&rejects_rel),
+        &rejects_csv(&file, &state.rejects),
+    )?;
     let json = serde_json::to_vec_pretty(&receipt).map_err(|e| Error::Invalid(e.to_string()))?;
     crate::fsutil::write_atomic(&store.path(&receipt_rel), &json)?;
     index.deliveries.push(DeliveryEntry {
         sha256: sha,
-        file_name: path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        file_name: path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         round: round_s,
         rows_read: receipt.rows_read,
         accepted,
@@ -419,7 +466,12 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         original: original_rel,
         receipt: receipt_rel,
         rejects: rejects_rel,
-        scale: rules.scale.answers.iter().map(|a| a.label.clone()).collect(),
+        scale: rules
+            .scale
+            .answers
+            .iter()
+            .map(|a| a.label.clone())
+            .collect(),
         ingested_at: receipt.ingested_at.clone(),
     });
     if let Ok(ms) = std::env::var("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS")
@@ -429,13 +481,19 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
     store.write_index(&index)?;
-    Ok(Outcome { receipt, rejects: state.rejects })
+    Ok(Outcome {
+        receipt,
+        rejects: state.rejects,
+    })
 }
 
 fn str_col<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked> {
     df.column(name)
         .and_then(|c| c.str())
-        .map_err(|e| Error::Polars { path: name.into(), source: e })
+        .map_err(|e| Error::Polars {
+            path: name.into(),
+            source: e,
+        })
 }
 
 /// The rejects list: UTF-8 with BOM so Excel opens it right; raw cells neutralised.
@@ -468,7 +526,10 @@ fn read_all(
 ) -> Result<State> {
     let mut st = State::new(ctx.rules.questions.len());
     let mut header: Option<HeaderMap> = None;
-    read::for_each_record(path, file, det, opts.sheet.as_deref(), &mut |row| {
+    let trailing = read::for_each_record(path, file, det, opts.sheet.as_deref(), &mut |row| {
+        if header.is_some() {
+            st.blank += row.blank_before;
+        }
         if row.cells.iter().all(|c| c.trim().is_empty()) {
             if header.is_some() {
                 st.blank += 1;
@@ -478,7 +539,9 @@ fn read_all(
         match &header {
             None => {
                 let h = HeaderMap::new(row.cells, ctx.rules, file)?;
-                if (h.position(Col::Phone).is_some() || h.position(Col::Name).is_some()) && ctx.salt.is_none() {
+                if (h.position(Col::Phone).is_some() || h.position(Col::Name).is_some())
+                    && ctx.salt.is_none()
+                {
                     ctx.salt = Some(store.salt()?);
                 }
                 header = Some(h);
@@ -491,6 +554,9 @@ fn read_all(
             }
         }
     })?;
+    if header.is_some() {
+        st.blank += trailing;
+    }
     st.header = header;
     Ok(st)
 }
@@ -506,9 +572,18 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
             raw: cells.to_vec(),
         });
     };
-    let first = cells.iter().map(|c| clean(c)).find(|c| !c.is_empty()).unwrap_or_default();
+    let first = cells
+        .iter()
+        .map(|c| clean(c))
+        .find(|c| !c.is_empty())
+        .unwrap_or_default();
     if ctx.summary.contains(&first.to_lowercase()) {
-        return reject(st, "", "summary-row", format!("a summary row ({first}), not a questionnaire"));
+        return reject(
+            st,
+            "",
+            "summary-row",
+            format!("a summary row ({first}), not a questionnaire"),
+        );
     }
     let mut width = cells.len();
     while width > h.width && cells[width - 1].trim().is_empty() {
@@ -523,11 +598,20 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
         );
     }
     let get = |c: Col| h.position(c).map(|i| clean(&cells[i]));
-    let colname = |c: Col| h.position(c).map(|i| h.names[i].clone()).unwrap_or_default();
+    let colname = |c: Col| {
+        h.position(c)
+            .map(|i| h.names[i].clone())
+            .unwrap_or_default()
+    };
 
     let id = get(Col::RespondentId).unwrap_or_default();
     if id.is_empty() {
-        return reject(st, &colname(Col::RespondentId), "missing-id", "the respondent id is empty".into());
+        return reject(
+            st,
+            &colname(Col::RespondentId),
+            "missing-id",
+            "the respondent id is empty".into(),
+        );
     }
     if let Some(r) = get(Col::Round)
         && !r.is_empty()
@@ -537,7 +621,10 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
             st,
             &colname(Col::Round),
             "wrong-round",
-            format!("round {r:?} in the row, this delivery is ingested for {}", ctx.round),
+            format!(
+                "round {r:?} in the row, this delivery is ingested for {}",
+                ctx.round
+            ),
         );
     }
     let street = get(Col::Street);
@@ -558,12 +645,18 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
         (None, Some(name)) => match ctx.communities.by_name(name, street.as_deref()) {
             Found::One(c) => c,
             Found::Ambiguous(cs) => {
-                let list: Vec<_> = cs.iter().map(|c| format!("{} {} ({})", c.code, c.name, c.street_name)).collect();
+                let list: Vec<_> = cs
+                    .iter()
+                    .map(|c| format!("{} {} ({})", c.code, c.name, c.street_name))
+                    .collect();
                 return reject(
                     st,
                     &colname(Col::CommunityName),
                     "ambiguous-community",
-                    format!("community name {name:?} matches several communities: {}; deliver the community code", list.join("; ")),
+                    format!(
+                        "community name {name:?} matches several communities: {}; deliver the community code",
+                        list.join("; ")
+                    ),
                 );
             }
             Found::None => {
@@ -591,7 +684,10 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
                 st,
                 &colname(Col::CommunityName),
                 "community-mismatch",
-                format!("community name {name:?} does not match code {} ({})", community.code, community.name),
+                format!(
+                    "community name {name:?} does not match code {} ({})",
+                    community.code, community.name
+                ),
             );
         }
     }
@@ -603,20 +699,32 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
             st,
             &colname(Col::Street),
             "street-mismatch",
-            format!("street {s:?} but community {} is in {}", community.name, community.street_name),
+            format!(
+                "street {s:?} but community {} is in {}",
+                community.name, community.street_name
+            ),
         );
     }
     if !ctx.sample.contains(&community.code) {
         return reject(
             st,
-            &colname(if code.is_some() { Col::CommunityCode } else { Col::CommunityName }),
+            &colname(if code.is_some() {
+                Col::CommunityCode
+            } else {
+                Col::CommunityName
+            }),
             "not-in-sample",
-            format!("community {} {} is not in the sample of round {}", community.code, community.name, ctx.round),
+            format!(
+                "community {} {} is not in the sample of round {}",
+                community.code, community.name, ctx.round
+            ),
         );
     }
     let mut answers = Vec::with_capacity(ctx.rules.questions.len());
     for (k, q) in ctx.rules.questions.iter().enumerate() {
-        let i = h.position(Col::Item(k)).expect("every item column is required");
+        let i = h
+            .position(Col::Item(k))
+            .expect("every item column is required");
         match ctx.codebook.lookup(&cells[i]) {
             Ok(a) => answers.push(a),
             Err(()) => {
@@ -628,8 +736,20 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
                         "{:?} is not an answer of the scale for {} (labels {}, codes {}; 不了解 or blank = not answered)",
                         clean(&cells[i]),
                         q.id,
-                        ctx.rules.scale.answers.iter().map(|a| a.label.as_str()).collect::<Vec<_>>().join("/"),
-                        ctx.rules.scale.answers.iter().map(|a| a.code.as_str()).collect::<Vec<_>>().join("/"),
+                        ctx.rules
+                            .scale
+                            .answers
+                            .iter()
+                            .map(|a| a.label.as_str())
+                            .collect::<Vec<_>>()
+                            .join("/"),
+                        ctx.rules
+                            .scale
+                            .answers
+                            .iter()
+                            .map(|a| a.code.as_str())
+                            .collect::<Vec<_>>()
+                            .join("/"),
                     ),
                 );
             }
@@ -677,7 +797,10 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
             st,
             &colname(Col::RespondentId),
             "duplicate-stored",
-            format!("respondent id {id} is already stored for round {} from an earlier delivery", ctx.round),
+            format!(
+                "respondent id {id} is already stored for round {} from an earlier delivery",
+                ctx.round
+            ),
         );
     }
 
@@ -690,7 +813,11 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
     acc.street_code.push(community.street_code.clone());
     acc.community_code.push(community.code.clone());
     let next = st.community_index.len() as u32;
-    acc.community_idx.push(*st.community_index.entry(community.code.clone()).or_insert(next));
+    acc.community_idx.push(
+        *st.community_index
+            .entry(community.code.clone())
+            .or_insert(next),
+    );
     acc.date.push(date);
     let iv = get(Col::Interviewer).filter(|s| !s.is_empty()).map(|s| {
         let next = st.interviewer_names.len() as u32;
@@ -700,7 +827,11 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
         })
     });
     acc.interviewer.push(iv);
-    acc.mode.push(get(Col::Mode).filter(|s| !s.is_empty()).map(|s| s.into_owned()));
+    acc.mode.push(
+        get(Col::Mode)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.into_owned()),
+    );
     acc.duration.push(duration);
     let mut answered = 0u8;
     for (k, a) in answers.iter().enumerate() {
@@ -709,7 +840,11 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
     }
     acc.answered.push(answered);
     acc.score.push(crate::score::estimators::respondent_score(
-        ctx.rules.questions.iter().zip(answers.iter()).map(|(q, a)| (q.weight, a.map(|i| ctx.item_scores[i as usize]))),
+        ctx.rules
+            .questions
+            .iter()
+            .zip(answers.iter())
+            .map(|(q, a)| (q.weight, a.map(|i| ctx.item_scores[i as usize]))),
     ));
     let personal = |c: Col| {
         get(c)

@@ -13,7 +13,10 @@ use crate::rules::Rules;
 /// NFKC-normalised and trimmed (full-width digits and letters, padding).
 pub fn clean(s: &str) -> Cow<'_, str> {
     let t = s.trim();
-    if t.is_ascii() || unicode_normalization::is_nfkc_quick(t.chars()) == unicode_normalization::IsNormalized::Yes {
+    if t.is_ascii()
+        || unicode_normalization::is_nfkc_quick(t.chars())
+            == unicode_normalization::IsNormalized::Yes
+    {
         Cow::Borrowed(t)
     } else {
         let n: String = t.nfkc().collect();
@@ -56,7 +59,11 @@ impl Col {
     pub fn canonical(&self, rules: &Rules) -> String {
         match self {
             Col::Item(i) => rules.questions[*i].id.clone(),
-            c => Col::NAMED.iter().find(|(k, _)| k == c).map(|(_, n)| n.to_string()).unwrap_or_default(),
+            c => Col::NAMED
+                .iter()
+                .find(|(k, _)| k == c)
+                .map(|(_, n)| n.to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -177,7 +184,10 @@ impl Codebook {
             map.insert(clean(v).into_owned(), None);
         }
         for (i, a) in rules.scale.answers.iter().enumerate() {
-            for v in std::iter::once(&a.label).chain(std::iter::once(&a.code)).chain(a.aliases.iter()) {
+            for v in std::iter::once(&a.label)
+                .chain(std::iter::once(&a.code))
+                .chain(a.aliases.iter())
+            {
                 map.insert(clean(v).into_owned(), Some(i as u8));
             }
         }
@@ -217,7 +227,12 @@ pub enum Found<'a> {
 
 impl<'a> Communities<'a> {
     pub fn new(frame: &'a Frame, rules: &Rules) -> Communities<'a> {
-        let mut suffixes: Vec<String> = rules.ingest.community_suffixes.iter().map(|s| clean(s).into_owned()).collect();
+        let mut suffixes: Vec<String> = rules
+            .ingest
+            .community_suffixes
+            .iter()
+            .map(|s| clean(s).into_owned())
+            .collect();
         suffixes.sort_by_key(|s| std::cmp::Reverse(s.chars().count()));
         let mut c = Communities {
             by_code: HashMap::new(),
@@ -257,13 +272,21 @@ impl<'a> Communities<'a> {
         let name = clean(name);
         let mut cands: Vec<&Community> = match self.by_name.get(name.as_ref()) {
             Some(v) => v.clone(),
-            None => self.by_name.get(&self.core(&name)).cloned().unwrap_or_default(),
+            None => self
+                .by_name
+                .get(&self.core(&name))
+                .cloned()
+                .unwrap_or_default(),
         };
         cands.sort_by(|a, b| a.code.cmp(&b.code));
         cands.dedup_by(|a, b| a.code == b.code);
         if cands.len() > 1 {
             // 团结社区 means 团结社区居委会, not 团结村委会: prefer names it begins.
-            let prefixed: Vec<_> = cands.iter().copied().filter(|c| clean(&c.name).starts_with(name.as_ref())).collect();
+            let prefixed: Vec<_> = cands
+                .iter()
+                .copied()
+                .filter(|c| clean(&c.name).starts_with(name.as_ref()))
+                .collect();
             if !prefixed.is_empty() {
                 cands = prefixed;
             }
@@ -271,7 +294,11 @@ impl<'a> Communities<'a> {
         if cands.len() > 1
             && let Some(st) = street.filter(|s| !s.is_empty())
         {
-            let narrowed: Vec<_> = cands.iter().copied().filter(|c| c.street_name == st || c.street_name.starts_with(st)).collect();
+            let narrowed: Vec<_> = cands
+                .iter()
+                .copied()
+                .filter(|c| c.street_name == st || c.street_name.starts_with(st))
+                .collect();
             if !narrowed.is_empty() {
                 cands = narrowed;
             }
@@ -299,19 +326,44 @@ pub fn parse_date(s: &str) -> std::result::Result<(i32, u32, u32), String> {
         .collect();
     let parts: Vec<&str> = norm.trim().split('-').collect();
     if parts.len() != 3 {
-        return Err(format!("{s:?} is not a date (expected 2018-04-12, 2018/4/12 or 2018年4月12日)"));
+        return Err(format!(
+            "{s:?} is not a date (expected 2018-04-12, 2018/4/12 or 2018年4月12日)"
+        ));
     }
-    let (y, m, d) = match (parts[0].parse::<i32>(), parts[1].parse::<u32>(), parts[2].parse::<u32>()) {
+    let (y, m, d) = match (
+        parts[0].parse::<i32>(),
+        parts[1].parse::<u32>(),
+        parts[2].parse::<u32>(),
+    ) {
         (Ok(y), Ok(m), Ok(d)) => (y, m, d),
-        _ => return Err(format!("{s:?} is not a date (expected 2018-04-12, 2018/4/12 or 2018年4月12日)")),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a date (expected 2018-04-12, 2018/4/12 or 2018年4月12日)"
+            ));
+        }
     };
     if !(1..=12).contains(&m) {
         return Err(format!("{s:?} is an impossible date (month {m})"));
     }
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][(m - 1) as usize];
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ][(m - 1) as usize];
     if d == 0 || d > days {
-        return Err(format!("{s:?} is an impossible date (day {d} of month {m})"));
+        return Err(format!(
+            "{s:?} is an impossible date (day {d} of month {m})"
+        ));
     }
     Ok((y, m, d))
 }

@@ -83,7 +83,8 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
         }
     }
     let flagged = interviewer_flags(input, &flags, &by_comm, rules);
-    let names: std::collections::HashSet<&str> = flagged.iter().map(|f| f.interviewer_id.as_str()).collect();
+    let names: std::collections::HashSet<&str> =
+        flagged.iter().map(|f| f.interviewer_id.as_str()).collect();
     for i in 0..n {
         if let Some(iv) = input.interviewer[i] {
             flags.interviewer[i] = names.contains(input.interviewer_names[iv as usize].as_str());
@@ -102,9 +103,11 @@ fn interviewer_flags(
     rules: &Rules,
 ) -> Vec<InterviewerFlag> {
     let q = &rules.quality;
-    let log_dur: Vec<Option<f64>> = input.duration.iter().map(|d| d.filter(|x| *x > 0.0).map(f64::ln)).collect();
-    let score_cmp = compare(input, by_comm, input.score);
-    let dur_cmp = compare(input, by_comm, &log_dur);
+    let log_dur: Vec<Option<f64>> = input
+        .duration
+        .iter()
+        .map(|d| d.filter(|x| *x > 0.0).map(f64::ln))
+        .collect();
     let mut counts: HashMap<u32, (usize, usize)> = HashMap::new();
     for i in 0..input.community.len() {
         if let Some(iv) = input.interviewer[i] {
@@ -113,18 +116,41 @@ fn interviewer_flags(
             e.1 += flags.straightline[i] as usize;
         }
     }
-    let mut out = Vec::new();
-    let mut ids: Vec<_> = counts.keys().copied().collect();
-    ids.sort_by(|a, b| input.interviewer_names[*a as usize].cmp(&input.interviewer_names[*b as usize]));
-    for iv in ids {
-        let (n, sl) = counts[&iv];
-        if n < q.interviewer_min_questionnaires {
-            continue;
+    // One at a time, most extreme first: a fabricator distorts the peer means of the
+    // honest interviewers beside them, so once flagged they leave the comparison.
+    let mut out: Vec<InterviewerFlag> = Vec::new();
+    let mut excluded: std::collections::HashSet<u32> = std::collections::HashSet::new();
+    loop {
+        let score_cmp = compare(input, by_comm, input.score, &excluded);
+        let dur_cmp = compare(input, by_comm, &log_dur, &excluded);
+        let mut worst: Option<(f64, u32)> = None;
+        for (&iv, &(n, _)) in &counts {
+            if n < q.interviewer_min_questionnaires || excluded.contains(&iv) {
+                continue;
+            }
+            let sz = score_cmp.get(&iv).map(|c| c.1.abs()).unwrap_or(0.0);
+            let dz = dur_cmp.get(&iv).map(|c| -c.1).unwrap_or(0.0);
+            let m = sz.max(dz);
+            let name = &input.interviewer_names[iv as usize];
+            let better = match worst {
+                None => true,
+                Some((w, wiv)) => {
+                    m > w || (m == w && *name < input.interviewer_names[wiv as usize])
+                }
+            };
+            if m > q.interviewer_z && better {
+                worst = Some((m, iv));
+            }
         }
-        let Some(&(sd, sz)) = score_cmp.get(&iv) else { continue };
+        let Some((_, iv)) = worst else { break };
+        excluded.insert(iv);
+        let (n, sl) = counts[&iv];
+        let sc = score_cmp.get(&iv).copied();
         let dc = dur_cmp.get(&iv).copied();
         let mut reasons = Vec::new();
-        if sz.abs() > q.interviewer_z {
+        if let Some((sd, sz)) = sc
+            && sz.abs() > q.interviewer_z
+        {
             reasons.push(format!(
                 "mean score {}{:.1} points from other interviewers in the same communities (z = {:.1})",
                 if sd >= 0.0 { "+" } else { "" },
@@ -141,28 +167,36 @@ fn interviewer_flags(
                 dz
             ));
         }
-        if !reasons.is_empty() {
-            out.push(InterviewerFlag {
-                interviewer_id: input.interviewer_names[iv as usize].clone(),
-                questionnaires: n,
-                score_difference: sd,
-                score_z: sz,
-                duration_ratio: dc.map(|(d, _)| d.exp()),
-                duration_z: dc.map(|(_, z)| z),
-                straightline_share: sl as f64 / n as f64,
-                reasons,
-            });
-        }
+        out.push(InterviewerFlag {
+            interviewer_id: input.interviewer_names[iv as usize].clone(),
+            questionnaires: n,
+            score_difference: sc.map(|c| c.0).unwrap_or(0.0),
+            score_z: sc.map(|c| c.1).unwrap_or(0.0),
+            duration_ratio: dc.map(|(d, _)| d.exp()),
+            duration_z: dc.map(|(_, z)| z),
+            straightline_share: sl as f64 / n as f64,
+            reasons,
+        });
     }
+    out.sort_by(|a, b| a.interviewer_id.cmp(&b.interviewer_id));
     out
 }
 
 /// Per interviewer: (weighted mean difference from peers, z).
-fn compare(input: &Input<'_>, by_comm: &HashMap<u32, Vec<usize>>, y: &[Option<f64>]) -> HashMap<u32, (f64, f64)> {
+fn compare(
+    input: &Input<'_>,
+    by_comm: &HashMap<u32, Vec<usize>>,
+    y: &[Option<f64>],
+    excluded: &std::collections::HashSet<u32>,
+) -> HashMap<u32, (f64, f64)> {
+    let y = |i: usize| match input.interviewer[i] {
+        Some(iv) if excluded.contains(&iv) => None,
+        _ => y[i],
+    };
     // Pooled within-community variance.
     let (mut ss, mut dof) = (0.0, 0usize);
     for rows in by_comm.values() {
-        let v: Vec<f64> = rows.iter().filter_map(|&i| y[i]).collect();
+        let v: Vec<f64> = rows.iter().filter_map(|&i| y(i)).collect();
         if let Some(m) = mean(&v) {
             ss += v.iter().map(|x| (x - m).powi(2)).sum::<f64>();
             dof += v.len().saturating_sub(1);
@@ -178,7 +212,7 @@ fn compare(input: &Input<'_>, by_comm: &HashMap<u32, Vec<usize>>, y: &[Option<f6
         let mut per: HashMap<u32, (f64, usize)> = HashMap::new();
         let (mut tot, mut cnt) = (0.0, 0usize);
         for &i in rows {
-            if let (Some(iv), Some(v)) = (input.interviewer[i], y[i]) {
+            if let (Some(iv), Some(v)) = (input.interviewer[i], y(i)) {
                 let e = per.entry(iv).or_default();
                 e.0 += v;
                 e.1 += 1;

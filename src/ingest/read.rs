@@ -53,14 +53,18 @@ pub fn detect(path: &Path, file: &str) -> Result<Detected> {
         return Err(Error::file(file, "the file is empty: no header, no rows"));
     }
     let (encoding, text) = if let Some(rest) = head.strip_prefix(b"\xEF\xBB\xBF") {
-        (Encoding::Utf8Bom, String::from_utf8_lossy(rest).into_owned())
+        (
+            Encoding::Utf8Bom,
+            String::from_utf8_lossy(rest).into_owned(),
+        )
     } else {
         match std::str::from_utf8(&head) {
             Ok(s) => (Encoding::Utf8, s.to_string()),
             // Cut in the middle of a character at the end of the sniffed block.
-            Err(e) if e.error_len().is_none() => {
-                (Encoding::Utf8, String::from_utf8_lossy(&head[..e.valid_up_to()]).into_owned())
-            }
+            Err(e) if e.error_len().is_none() => (
+                Encoding::Utf8,
+                String::from_utf8_lossy(&head[..e.valid_up_to()]).into_owned(),
+            ),
             Err(_) => match decode_gb18030_prefix(&head, head.len() < SNIFF) {
                 Some(s) => (Encoding::Gb18030, s),
                 None => {
@@ -74,7 +78,10 @@ pub fn detect(path: &Path, file: &str) -> Result<Detected> {
         }
     };
     if text.contains('\0') {
-        return Err(Error::file(file, "the file holds binary data (NUL bytes); it is not a CSV export"));
+        return Err(Error::file(
+            file,
+            "the file holds binary data (NUL bytes); it is not a CSV export",
+        ));
     }
     Ok(Detected {
         format: Format::Csv,
@@ -145,13 +152,18 @@ impl<R: Read> Read for StrictGb18030<R> {
             self.out.clear();
             self.out_pos = 0;
             self.out.reserve(self.in_len * 2 + 16);
-            let (res, read) = self
-                .decoder
-                .decode_to_string_without_replacement(&self.inbuf[..self.in_len], &mut self.out, self.eof);
+            let (res, read) = self.decoder.decode_to_string_without_replacement(
+                &self.inbuf[..self.in_len],
+                &mut self.out,
+                self.eof,
+            );
             if let encoding_rs::DecoderResult::Malformed(..) = res {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!("bytes near offset {} are not valid GBK/GB18030", self.offset + read as u64),
+                    format!(
+                        "bytes near offset {} are not valid GBK/GB18030",
+                        self.offset + read as u64
+                    ),
                 ));
             }
             self.inbuf.copy_within(read..self.in_len, 0);
@@ -179,6 +191,8 @@ pub fn is_not_utf8(e: &Error) -> bool {
 /// A row of cells with its line number in the file (1-based; for XLSX the sheet row).
 pub struct Row<'a> {
     pub line: u64,
+    /// Empty lines skipped just before this row.
+    pub blank_before: u64,
     pub cells: &'a [String],
 }
 
@@ -190,9 +204,9 @@ pub fn for_each_record(
     det: &Detected,
     sheet: Option<&str>,
     f: &mut dyn FnMut(Row<'_>) -> Result<()>,
-) -> Result<()> {
+) -> Result<u64> {
     match det.format {
-        Format::Xlsx => read_xlsx(path, file, sheet, f),
+        Format::Xlsx => read_xlsx(path, file, sheet, f).map(|()| 0),
         Format::Csv => {
             let raw = File::open(path).map_err(|e| Error::io(path, e))?;
             let mut raw = BufReader::with_capacity(256 * 1024, raw);
@@ -232,7 +246,13 @@ impl<R: Read> Read for LineTracker<R> {
     }
 }
 
-fn read_csv(reader: Box<dyn Read>, file: &str, det: &Detected, f: &mut dyn FnMut(Row<'_>) -> Result<()>) -> Result<()> {
+/// Returns the number of empty lines after the last record.
+fn read_csv(
+    reader: Box<dyn Read>,
+    file: &str,
+    det: &Detected,
+    f: &mut dyn FnMut(Row<'_>) -> Result<()>,
+) -> Result<u64> {
     let newlines = std::rc::Rc::new(std::cell::RefCell::new(std::collections::VecDeque::new()));
     let tracker = LineTracker {
         inner: reader,
@@ -248,16 +268,20 @@ fn read_csv(reader: Box<dyn Read>, file: &str, det: &Detected, f: &mut dyn FnMut
     let mut rec = csv::ByteRecord::new();
     let mut cells: Vec<String> = Vec::new();
     let (mut passed, mut last_passed) = (0u64, None::<u64>);
+    let mut prev_last = 0u64;
     loop {
         let more = rdr.read_byte_record(&mut rec).map_err(|e| {
             let line = e.position().map(|p| p.line()).unwrap_or(0);
             match e.kind() {
-                csv::ErrorKind::Io(io) => Error::file(file, format!("cannot be read near line {line}: {io}")),
+                csv::ErrorKind::Io(io) => {
+                    Error::file(file, format!("cannot be read near line {line}: {io}"))
+                }
                 _ => Error::file(file, format!("cannot be read near line {line}: {e}")),
             }
         })?;
         if !more {
-            return Ok(());
+            let total_lines = passed + newlines.borrow().len() as u64;
+            return Ok(total_lines.saturating_sub(prev_last));
         }
         // The parser stops just after the record's terminator (LF, or the CR of CRLF),
         // or at the end of the file. Its last line is 1 + the line feeds before that
@@ -276,8 +300,13 @@ fn read_csv(reader: Box<dyn Read>, file: &str, det: &Detected, f: &mut dyn FnMut
         }
         let ends_with_lf = end > 0 && last_passed == Some(end - 1);
         let last_line = 1 + passed - ends_with_lf as u64;
-        let inner_breaks: u64 = rec.iter().map(|f| f.iter().filter(|&&c| c == b'\n').count() as u64).sum();
+        let inner_breaks: u64 = rec
+            .iter()
+            .map(|f| f.iter().filter(|&&c| c == b'\n').count() as u64)
+            .sum();
         let line = last_line.saturating_sub(inner_breaks).max(1);
+        let blank_before = line.saturating_sub(prev_last + 1);
+        prev_last = last_line;
         cells.clear();
         for field in rec.iter() {
             match std::str::from_utf8(field) {
@@ -285,7 +314,11 @@ fn read_csv(reader: Box<dyn Read>, file: &str, det: &Detected, f: &mut dyn FnMut
                 Err(_) => return Err(Error::input(file, line, None, NOT_UTF8)),
             }
         }
-        f(Row { line, cells: &cells })?;
+        f(Row {
+            line,
+            blank_before,
+            cells: &cells,
+        })?;
     }
 }
 
@@ -321,15 +354,27 @@ fn cell_text(c: &calamine::Data) -> String {
     }
 }
 
-fn read_xlsx(path: &Path, file: &str, sheet: Option<&str>, f: &mut dyn FnMut(Row<'_>) -> Result<()>) -> Result<()> {
+fn read_xlsx(
+    path: &Path,
+    file: &str,
+    sheet: Option<&str>,
+    f: &mut dyn FnMut(Row<'_>) -> Result<()>,
+) -> Result<()> {
     use calamine::Reader;
     let mut wb = calamine::open_workbook_auto(path)
         .map_err(|e| Error::file(file, format!("not a readable XLSX workbook: {e}")))?;
     let names = wb.sheet_names();
     let name = match sheet {
-        Some(s) => names.iter().find(|n| n.as_str() == s).cloned().ok_or_else(|| {
-            Error::file(file, format!("no sheet named {s:?} (sheets: {})", names.join(", ")))
-        })?,
+        Some(s) => names
+            .iter()
+            .find(|n| n.as_str() == s)
+            .cloned()
+            .ok_or_else(|| {
+                Error::file(
+                    file,
+                    format!("no sheet named {s:?} (sheets: {})", names.join(", ")),
+                )
+            })?,
         None => names
             .first()
             .cloned()
@@ -348,9 +393,9 @@ fn read_xlsx(path: &Path, file: &str, sheet: Option<&str>, f: &mut dyn FnMut(Row
         cells.extend(row.iter().map(cell_text));
         f(Row {
             line: first_row + i as u64 + 1,
+            blank_before: 0,
             cells: &cells,
         })?;
     }
     Ok(())
 }
-

@@ -36,7 +36,11 @@ pub fn median(xs: &[f64]) -> Option<f64> {
     let mut v = xs.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 #[cfg(test)]
@@ -46,14 +50,18 @@ mod tests {
     #[test]
     fn respondent_score_reweights_over_answered_items() {
         // Weights 0.1, 0.2, 0.7; the third not answered: (0.1·100 + 0.2·60) / 0.3.
-        let s = respondent_score([(0.1, Some(100.0)), (0.2, Some(60.0)), (0.7, None)].into_iter()).unwrap();
+        let s = respondent_score([(0.1, Some(100.0)), (0.2, Some(60.0)), (0.7, None)].into_iter())
+            .unwrap();
         assert!((s - 22.0 / 0.3).abs() < 1e-12);
         assert_eq!(respondent_score([(1.0, None)].into_iter()), None);
     }
 
     #[test]
     fn variance_and_median_match_hand_values() {
-        assert_eq!(sample_variance(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]), Some(32.0 / 7.0));
+        assert_eq!(
+            sample_variance(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]),
+            Some(32.0 / 7.0)
+        );
         assert_eq!(sample_variance(&[1.0]), None);
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));

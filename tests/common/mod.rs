@@ -12,8 +12,15 @@ impl Workspace {
     /// A fresh workspace made by `manyi init` with the given scheme.
     pub fn init(scheme: &str) -> Workspace {
         let dir = tempfile::tempdir().unwrap();
-        let out = run_in(Path::new("."), &["init", dir.path().to_str().unwrap(), "--scheme", scheme]);
-        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = run_in(
+            Path::new("."),
+            &["init", dir.path().to_str().unwrap(), "--scheme", scheme],
+        );
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Workspace { dir }
     }
 
@@ -78,5 +85,70 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
 
 /// Path of a file in tests/data.
 pub fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// A 2018 workspace whose round 2018-R1 sample is the hand-drawn example sample that
+/// the example deliveries were made for.
+pub fn example_workspace() -> Workspace {
+    let ws = Workspace::init("panlong-2018");
+    ws.write(
+        "surveys/samples/2018-R1.csv",
+        std::fs::read(data("2018-R1-sample.csv")).unwrap(),
+    );
+    ws
+}
+
+pub const HEADER: &str = "respondent_id,community_code,community_name,round,interview_date,interviewer_id,mode,duration_s,q1,q2,q3,q4,q5,q6,q7,q8,q9,q10";
+pub const LABELS: [&str; 5] = ["非常满意", "满意", "基本满意", "不满意", "非常不满意"];
+
+/// A deterministic pseudo-random generator for test data (xorshift).
+pub struct Gen(pub u64);
+
+impl Gen {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn normal(&mut self) -> f64 {
+        // Sum of 12 uniforms − 6.
+        (0..12)
+            .map(|_| (self.next() % 1_000_000) as f64 / 1e6)
+            .sum::<f64>()
+            - 6.0
+    }
+}
+
+/// A realistic questionnaire row (template format) with a community-level mean.
+pub fn honest_row(
+    g: &mut Gen,
+    id: &str,
+    community: &str,
+    name: &str,
+    interviewer: &str,
+    level: f64,
+) -> String {
+    let person = level + 0.6 * g.normal();
+    let answers: Vec<&str> = (0..10)
+        .map(|_| {
+            if g.below(20) == 0 {
+                return "不了解";
+            }
+            let x = (person + 0.7 * g.normal()).round().clamp(0.0, 4.0) as usize;
+            LABELS[x]
+        })
+        .collect();
+    let dur = (480.0 * (0.3 * g.normal()).exp()).round();
+    format!(
+        "{id},{community},{name},2018-R1,2018-04-{:02},{interviewer},入户,{dur},{}",
+        1 + g.below(28),
+        answers.join(",")
+    )
 }

@@ -1,0 +1,651 @@
+//! `manyi ingest`: encodings, delimiters, XLSX, aliases, faults, flags and guarantees.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Gen, HEADER, Workspace, data, example_workspace, honest_row};
+use polars::prelude::*;
+
+fn receipt(ws: &Workspace, file: &std::path::Path) -> serde_json::Value {
+    let out = ws.ok(&[
+        "ingest",
+        file.to_str().unwrap(),
+        "--round",
+        "2018-R1",
+        "--json",
+    ]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out}"))
+}
+
+fn stored(ws: &Workspace) -> DataFrame {
+    let index: serde_json::Value =
+        serde_json::from_str(&ws.read("surveys/store/index.json")).unwrap();
+    let mut out: Option<DataFrame> = None;
+    for d in index["deliveries"].as_array().unwrap() {
+        let p = ws.file("surveys/store").join(d["data"].as_str().unwrap());
+        let df = manyi::store::read_parquet(&p, None).unwrap();
+        out = Some(match out {
+            None => df,
+            Some(mut a) => {
+                a.vstack_mut(&df).unwrap();
+                a
+            }
+        });
+    }
+    out.unwrap()
+}
+
+fn store_files(ws: &Workspace) -> BTreeMap<String, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    fn walk(dir: &std::path::Path, root: &std::path::Path, m: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, root, m);
+            } else if !p.ends_with(".lock") {
+                m.insert(
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    let root = ws.file("surveys/store");
+    walk(&root, &root, &mut m);
+    m
+}
+
+fn check_accounting(r: &serde_json::Value) {
+    let n = |k: &str| r[k].as_u64().unwrap();
+    assert_eq!(n("accepted") + n("rejected"), n("rows_read"), "{r}");
+}
+
+#[test]
+fn the_three_example_deliveries_ingest_with_zero_rejected_rows() {
+    let ws = example_workspace();
+    let expect = [
+        ("evaluator-a-template-utf8.csv", "utf8", 510),
+        ("evaluator-b-excel-gbk.csv", "gb18030", 504),
+        ("evaluator-c-names-bom.csv", "utf8-bom", 787),
+    ];
+    for (f, enc, rows) in expect {
+        let r = receipt(&ws, &data(f));
+        assert_eq!(r["encoding"], enc, "{f}");
+        assert_eq!(r["rows_read"], rows, "{f}");
+        assert_eq!(r["rejected"], 0, "{f}: {r}");
+        assert_eq!(r["accepted"], rows, "{f}");
+        check_accounting(&r);
+    }
+    let df = stored(&ws);
+    assert_eq!(df.height(), 510 + 504 + 787);
+    // Evaluator C named 团结社区: the 社区居委会 of 松华, not 团结村委会 of 滇源.
+    let codes = df.column("community_code").unwrap().str().unwrap().clone();
+    // and 团结村 is 团结村委会 of 滇源: both are in the sample.
+    assert_eq!(
+        codes.iter().filter(|c| *c == Some("530103010003")).count(),
+        59
+    );
+    assert_eq!(
+        codes.iter().filter(|c| *c == Some("530103011211")).count(),
+        45
+    );
+}
+
+#[test]
+fn messy_delivery_rejects_exactly_its_seven_faulty_rows() {
+    let ws = example_workspace();
+    let out = ws.ok(&[
+        "ingest",
+        data("evaluator-a-messy.csv").to_str().unwrap(),
+        "--round",
+        "2018-R1",
+    ]);
+    assert!(
+        out.contains("81 rows read, 74 accepted (73 valid, 1 invalid), 7 rejected"),
+        "{out}"
+    );
+    for (line, code) in [
+        (42, "duplicate-in-file"),
+        (43, "bad-answer"),
+        (44, "unknown-community"),
+        (45, "not-in-sample"),
+        (47, "field-count"),
+        (48, "bad-date"),
+        (83, "summary-row"),
+    ] {
+        let needle = format!("line {line}");
+        let hit = out
+            .lines()
+            .find(|l| l.contains("REJECTED") && l.contains(&needle))
+            .unwrap_or_else(|| panic!("no reject on {needle}: {out}"));
+        assert!(hit.contains(code), "{hit}");
+    }
+    assert!(out.contains("line 43, column q5: \"很好\""), "{out}");
+    let df = stored(&ws);
+    let ids = df.column("respondent_id").unwrap().str().unwrap().clone();
+    let row = |id: &str| ids.iter().position(|x| x == Some(id)).unwrap();
+    // The formula cell is stored as the plain text it was.
+    let iv = df
+        .column("interviewer_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(row("A000045"))
+        .unwrap()
+        .to_string();
+    assert_eq!(iv, "=HYPERLINK(\"http://x\",\"点击\")");
+    // Too few answered items: stored, invalid.
+    let valid = df.column("valid").unwrap().bool().unwrap().clone();
+    assert_eq!(valid.get(row("A000048")), Some(false));
+    assert_eq!(
+        df.column("answered")
+            .unwrap()
+            .u8()
+            .unwrap()
+            .get(row("A000048")),
+        Some(3)
+    );
+    // The first A000006 stays.
+    assert_eq!(ids.iter().filter(|x| *x == Some("A000006")).count(), 1);
+    // The rejects CSV has every rejected row with its raw content, neutralised.
+    let receipt: serde_json::Value = serde_json::from_str(&ws.read(&format!(
+        "surveys/store/receipts/{}.json",
+        manyi::fsutil::sha256_hex(&std::fs::read(data("evaluator-a-messy.csv")).unwrap())
+    )))
+    .unwrap();
+    let rejects = ws.read(receipt["rejects_file"].as_str().unwrap());
+    assert!(rejects.starts_with("\u{feff}file,line,column,reason_code,reason,raw"));
+    assert_eq!(rejects.lines().count(), 8);
+    assert_eq!(receipt["rejects_by_reason"]["summary-row"], 1);
+}
+
+#[test]
+fn tab_separated_crlf_and_full_width_values_are_read() {
+    let ws = example_workspace();
+    let text = std::fs::read_to_string(data("evaluator-a-template-utf8.csv")).unwrap();
+    let tsv: String = text
+        .lines()
+        .take(41)
+        .map(|l| format!("{}\r\n", l.replace(',', "\t")))
+        .collect::<String>()
+        .replace("A000003\t530103001003", "A000003\t５３０１０３００１００３")
+        .replace("A000004\t530103001003", " A000004 \t530103001003");
+    let f = ws.file("tab.tsv");
+    std::fs::write(&f, format!("{tsv}\r\n\r\n")).unwrap();
+    let r = receipt(&ws, &f);
+    assert_eq!(r["delimiter"], "tab");
+    assert_eq!(r["rows_read"], 40);
+    assert_eq!(r["rejected"], 0, "{r}");
+    assert_eq!(r["blank_lines_skipped"], 2);
+    let ids = stored(&ws)
+        .column("respondent_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    assert!(ids.iter().any(|x| x == Some("A000004")));
+}
+
+#[test]
+fn gb18030_four_byte_characters_and_excel_trailing_columns_are_read() {
+    let ws = example_workspace();
+    let text = format!(
+        "{HEADER},,\n{},,\n",
+        "G1,530103001003,白塔社区居委会,2018-R1,2018年4月5日,访问员𠀀,入户,500,1,2,3,4,5,9,1,2,3,非常满意"
+    );
+    let (bytes, _, bad) = encoding_rs::GB18030.encode(&text);
+    assert!(!bad);
+    let f = ws.file("gb.csv");
+    std::fs::write(&f, &bytes).unwrap();
+    let r = receipt(&ws, &f);
+    assert_eq!(r["encoding"], "gb18030");
+    assert_eq!(r["accepted"], 1, "{r}");
+    let df = stored(&ws);
+    assert_eq!(
+        df.column("interviewer_id").unwrap().str().unwrap().get(0),
+        Some("访问员𠀀")
+    );
+    assert_eq!(
+        df.column("interview_date").unwrap().str().unwrap().get(0),
+        Some("2018-04-05")
+    );
+    assert_eq!(
+        df.column("q6").unwrap().u8().unwrap().get(0),
+        None,
+        "code 9 = not answered"
+    );
+    assert_eq!(
+        df.column("q5").unwrap().u8().unwrap().get(0),
+        Some(4),
+        "code 5 = 非常不满意"
+    );
+}
+
+#[test]
+fn a_file_in_no_known_encoding_is_refused_whole_and_nothing_is_stored() {
+    let ws = example_workspace();
+    let mut bytes = format!("{HEADER}\n").into_bytes();
+    bytes.extend_from_slice(b"X1,530103001003,\xff\xfe\xff\xfe,2018-R1\n");
+    let f = ws.file("bad.csv");
+    std::fs::write(&f, &bytes).unwrap();
+    let err = ws.fails(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"], 1);
+    assert!(err.contains("REFUSED") && err.contains("GB18030"), "{err}");
+    assert!(!ws.file("surveys/store/index.json").exists());
+    // Binary junk and empty files are refused too.
+    std::fs::write(&f, b"").unwrap();
+    assert!(
+        ws.fails(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"], 1)
+            .contains("empty")
+    );
+}
+
+#[test]
+fn a_missing_required_column_refuses_the_delivery_naming_it() {
+    let ws = example_workspace();
+    let text = std::fs::read_to_string(data("evaluator-a-template-utf8.csv")).unwrap();
+    let f = ws.file("noq7.csv");
+    std::fs::write(&f, text.replacen(",q7,", ",qq7,", 1)).unwrap();
+    let err = ws.fails(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"], 1);
+    assert!(err.contains("missing required column(s): q7"), "{err}");
+    assert!(
+        err.contains("the header row has: respondent_id,")
+            || err.contains("the header row has: respondent_id, "),
+        "{err}"
+    );
+    assert!(!ws.file("surveys/store/index.json").exists());
+}
+
+#[test]
+fn xlsx_deliveries_are_read_as_excel_shows_them() {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let ws = example_workspace();
+    let mut wb = Workbook::new();
+    let sheet = wb.add_worksheet().set_name("说明").unwrap();
+    sheet.write(0, 0, "这是说明页").unwrap();
+    let sheet = wb.add_worksheet().set_name("数据").unwrap();
+    let headers = [
+        "问卷编号",
+        "社区代码",
+        "调查轮次",
+        "访问日期",
+        "访问员",
+        "用时（秒）",
+        "Q1",
+        "Q2",
+        "Q3",
+        "Q4",
+        "Q5",
+        "Q6",
+        "Q7",
+        "Q8",
+        "Q9",
+        "Q10",
+    ];
+    for (c, h) in headers.iter().enumerate() {
+        sheet.write(0, c as u16, *h).unwrap();
+    }
+    let date_fmt = Format::new().set_num_format("yyyy/m/d");
+    for r in 1..=3u32 {
+        sheet.write(r, 0, format!("X{r}")).unwrap();
+        sheet.write(r, 1, 530103001003u64 as f64).unwrap();
+        sheet.write(r, 2, "2018-R1").unwrap();
+        let d = ExcelDateTime::from_ymd(2018, 4, r as u8).unwrap();
+        sheet
+            .write_datetime_with_format(r, 3, &d, &date_fmt)
+            .unwrap();
+        sheet.write(r, 4, "XI1").unwrap();
+        sheet.write(r, 5, 300.0 + r as f64).unwrap();
+        for c in 6..16u16 {
+            sheet.write(r, c, ((c as u32 + r) % 5 + 1) as f64).unwrap();
+        }
+    }
+    let f = ws.file("delivery.xlsx");
+    wb.save(&f).unwrap();
+    // First sheet is the notes page: refused, naming what it found.
+    let err = ws.fails(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"], 1);
+    assert!(err.contains("missing required column"), "{err}");
+    let out = ws.ok(&[
+        "ingest",
+        f.to_str().unwrap(),
+        "--round",
+        "2018-R1",
+        "--sheet",
+        "数据",
+        "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["format"], "xlsx");
+    assert_eq!(r["accepted"], 3, "{r}");
+    let df = stored(&ws);
+    assert_eq!(
+        df.column("interview_date").unwrap().str().unwrap().get(1),
+        Some("2018-04-02")
+    );
+    assert_eq!(
+        df.column("community_code").unwrap().str().unwrap().get(0),
+        Some("530103001003")
+    );
+    assert_eq!(
+        df.column("duration_s").unwrap().f64().unwrap().get(2),
+        Some(303.0)
+    );
+}
+
+#[test]
+fn re_ingesting_the_same_file_is_a_no_op_and_repeated_ids_are_duplicates() {
+    let ws = example_workspace();
+    let f = data("evaluator-b-excel-gbk.csv");
+    receipt(&ws, &f);
+    let before = store_files(&ws);
+    let out = ws.ok(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"]);
+    assert!(out.contains("already ingested"), "{out}");
+    assert_eq!(store_files(&ws), before);
+    // Same questionnaires in a different file: every row is a stored duplicate.
+    let copy = ws.file("copy.csv");
+    let mut bytes = std::fs::read(&f).unwrap();
+    bytes.extend_from_slice(b"\r\n");
+    std::fs::write(&copy, bytes).unwrap();
+    let r = receipt(&ws, &copy);
+    assert_eq!(r["accepted"], 0);
+    assert_eq!(r["rejects_by_reason"]["duplicate-stored"], 504);
+}
+
+#[test]
+fn rows_for_another_round_or_year_are_rejected() {
+    let ws = example_workspace();
+    let base = "530103001003,白塔社区居委会";
+    let answers = "满意,满意,满意,满意,满意,满意,满意,满意,满意,基本满意";
+    let text = format!(
+        "{HEADER}\nR1,{base},2018-R2,2018-04-01,I1,入户,400,{answers}\nR2,{base},2018-R1,2017-04-01,I1,入户,400,{answers}\nR3,{base},2018-R1,2018-04-01,I1,入户,abc,{answers}\nR4,{base},2018-R1,,I1,入户,,{answers}\n"
+    );
+    let f = ws.file("rounds.csv");
+    std::fs::write(&f, text).unwrap();
+    let r = receipt(&ws, &f);
+    assert_eq!(r["rejects_by_reason"]["wrong-round"], 1);
+    assert_eq!(r["rejects_by_reason"]["date-outside-year"], 1);
+    assert_eq!(r["rejects_by_reason"]["bad-duration"], 1);
+    assert_eq!(r["accepted"], 1);
+}
+
+#[test]
+fn personal_data_is_never_stored_in_clear() {
+    let ws = example_workspace();
+    let answers = "满意,满意,满意,满意,满意,满意,满意,满意,满意,基本满意";
+    let text = format!(
+        "{HEADER},电话,姓名\nP1,530103001003,白塔社区居委会,2018-R1,2018-04-01,I1,入户,400,{answers},13912345678,张三丰\n"
+    );
+    let f = ws.file("personal.csv");
+    std::fs::write(&f, text).unwrap();
+    let r = receipt(&ws, &f);
+    assert_eq!(r["hashed_columns"], serde_json::json!(["电话", "姓名"]));
+    for (name, bytes) in store_files(&ws) {
+        if name.starts_with("originals/") {
+            continue; // the delivery itself, kept byte for byte for audit
+        }
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(
+            !hay.contains("13912345678") && !hay.contains("张三丰"),
+            "{name} holds personal data"
+        );
+    }
+    let df = stored(&ws);
+    let h = df
+        .column("phone_hash")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_string();
+    assert_eq!(h.len(), 64);
+    assert_ne!(h, manyi::fsutil::sha256_hex(b"13912345678"), "unsalted");
+}
+
+#[test]
+fn a_fabricating_interviewer_is_flagged_and_honest_ones_are_not() {
+    let ws = example_workspace();
+    let comms = [
+        ("530103001003", "白塔社区居委会", 1.2),
+        ("530103001005", "状元楼社区居委会", 1.8),
+        ("530103002002", "灵光社区居委会", 1.5),
+        ("530103002005", "栗树头社区居委会", 2.0),
+    ];
+    let mut g = Gen(0x5eed);
+    let mut rows = vec![HEADER.to_string()];
+    let mut k = 0;
+    for (code, name, level) in comms {
+        for iv in ["H1", "H2", "H3", "H4"] {
+            for _ in 0..12 {
+                k += 1;
+                rows.push(honest_row(
+                    &mut g,
+                    &format!("F{k:05}"),
+                    code,
+                    name,
+                    iv,
+                    level,
+                ));
+            }
+        }
+        for _ in 0..10 {
+            k += 1;
+            rows.push(format!(
+                "F{k:05},{code},{name},2018-R1,2018-04-09,FAKE,入户,{},{}",
+                55 + g.below(20),
+                vec!["非常满意"; 10].join(",")
+            ));
+        }
+    }
+    let f = ws.file("fab.csv");
+    std::fs::write(&f, rows.join("\n")).unwrap();
+    let r = receipt(&ws, &f);
+    let flagged: Vec<_> = r["quality"]["flagged_interviewers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["interviewer_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(flagged, ["FAKE"], "{}", r["quality"]);
+    let fake = &r["quality"]["flagged_interviewers"][0];
+    assert_eq!(fake["reasons"].as_array().unwrap().len(), 2, "{fake}");
+    assert!(r["quality"]["speeders"].as_u64().unwrap() >= 40);
+    let out = ws.ok(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"]);
+    assert!(out.contains("already ingested"));
+    let df = stored(&ws);
+    let flagged_rows = df
+        .column("flag_interviewer")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .sum()
+        .unwrap();
+    assert_eq!(flagged_rows, 40);
+}
+
+#[test]
+fn insufficient_communities_are_listed() {
+    let ws = example_workspace();
+    let r = receipt(&ws, &data("evaluator-a-messy.csv"));
+    let comm = r["communities"].as_array().unwrap();
+    let zyl = comm
+        .iter()
+        .find(|c| c["community_code"] == "530103001005")
+        .unwrap();
+    assert_eq!(zyl["valid"], 21);
+    assert_eq!(zyl["insufficient"], true);
+    let bt = comm
+        .iter()
+        .find(|c| c["community_code"] == "530103001003")
+        .unwrap();
+    assert_eq!(bt["insufficient"], false);
+}
+
+#[test]
+fn ingest_needs_the_rounds_sample() {
+    let ws = Workspace::init("panlong-2018");
+    let err = ws.fails(
+        &[
+            "ingest",
+            data("evaluator-b-excel-gbk.csv").to_str().unwrap(),
+            "--round",
+            "2018-R1",
+        ],
+        1,
+    );
+    assert!(err.contains("has no sample"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_kill_during_ingest_leaves_the_store_as_before_or_as_after() {
+    let ws = example_workspace();
+    receipt(&ws, &data("evaluator-b-excel-gbk.csv"));
+    let before = store_files(&ws);
+    // A larger delivery: 20,000 questionnaires.
+    let mut g = Gen(42);
+    let mut rows = vec![HEADER.to_string()];
+    for k in 0..20_000 {
+        rows.push(honest_row(
+            &mut g,
+            &format!("K{k:06}"),
+            "530103001003",
+            "白塔社区居委会",
+            &format!("I{}", k % 7),
+            1.5,
+        ));
+    }
+    let f = ws.file("big.csv");
+    std::fs::write(&f, rows.join("\n")).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin!("manyi");
+    let mut outcomes = BTreeMap::new();
+    for delay_ms in [5u64, 40, 120, 250, 400, 600, 900] {
+        let mut child = std::process::Command::new(bin)
+            .args([
+                "-w",
+                ws.path().to_str().unwrap(),
+                "ingest",
+                f.to_str().unwrap(),
+                "--round",
+                "2018-R1",
+            ])
+            .env("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS", "300")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let index: serde_json::Value =
+            serde_json::from_str(&ws.read("surveys/store/index.json")).unwrap();
+        let n = index["deliveries"].as_array().unwrap().len();
+        assert!(n == 1 || n == 2, "index has {n} deliveries");
+        for d in index["deliveries"].as_array().unwrap() {
+            for k in ["data", "original", "receipt", "rejects"] {
+                assert!(
+                    ws.file("surveys/store")
+                        .join(d[k].as_str().unwrap())
+                        .is_file(),
+                    "{k} of an indexed delivery missing"
+                );
+            }
+        }
+        let height = stored(&ws).height();
+        assert!(height == 504 || height == 20_504, "partial store: {height}");
+        *outcomes.entry(n).or_insert(0) += 1;
+        if n == 2 {
+            break;
+        }
+        // Killed before the commit: nothing of it is visible in the indexed store.
+        let now = store_files(&ws);
+        for (k, v) in &before {
+            assert_eq!(now.get(k), Some(v), "{k} changed");
+        }
+    }
+    // Ingesting again completes (or says it is already there), and leftovers are gone.
+    let out = ws.ok(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"]);
+    assert!(
+        out.contains("20000 accepted") || out.contains("already ingested"),
+        "{out}"
+    );
+    assert_eq!(stored(&ws).height(), 20_504);
+    let leftovers: Vec<_> = store_files(&ws)
+        .into_keys()
+        .filter(|k| k.contains(".manyi-tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(!outcomes.is_empty());
+}
+
+#[test]
+fn two_ingests_at_once_do_not_double_count() {
+    let ws = example_workspace();
+    let f = data("evaluator-c-names-bom.csv");
+    let bin = assert_cmd::cargo::cargo_bin!("manyi");
+    let spawn = || {
+        std::process::Command::new(bin)
+            .args([
+                "-w",
+                ws.path().to_str().unwrap(),
+                "ingest",
+                f.to_str().unwrap(),
+                "--round",
+                "2018-R1",
+            ])
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    assert!(a.status.success() && b.status.success());
+    let outs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&a.stdout),
+        String::from_utf8_lossy(&b.stdout)
+    );
+    assert_eq!(outs.matches("787 accepted").count(), 1, "{outs}");
+    assert_eq!(outs.matches("already ingested").count(), 1, "{outs}");
+    assert_eq!(stored(&ws).height(), 787);
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+        /// accepted + rejected = rows read for any mix of good and faulty rows.
+        #[test]
+        fn accepted_plus_rejected_is_rows_read(kinds in proptest::collection::vec(0u8..9, 1..40)) {
+            let ws = example_workspace();
+            let answers = "满意,满意,满意,满意,满意,满意,满意,满意,满意,基本满意";
+            let mut rows = vec![HEADER.to_string()];
+            for (i, k) in kinds.iter().enumerate() {
+                let id = format!("P{}", i % 30);
+                rows.push(match k {
+                    0 => format!("{id},530103001003,白塔社区居委会,2018-R1,2018-04-01,I1,入户,400,{answers}"),
+                    1 => format!("{id},530103001003,白塔社区居委会,2018-R1,2018-04-01,I1,入户,400,满意,很好,,,,,,,,"),
+                    2 => format!("{id},530103001001,尚义社区居委会,2018-R1,2018-04-01,I1,入户,400,{answers}"),
+                    3 => format!("{id},530103001003"),
+                    4 => "合计,,,,,,,,,,,,,,,,,".to_string(),
+                    5 => String::new(),
+                    6 => format!("{id},530103001003,白塔社区居委会,2018-R1,2018-02-30,I1,入户,400,{answers}"),
+                    7 => format!("\"{id}\",530103001003,白塔社区居委会,2018-R1,2018-04-01,\"a,b\",入户,400,{answers},,,"),
+                    _ => format!("{id},530103001003,白塔社区居委会,2018-R1,2018-04-01,I1,入户,400,不了解,不了解,不了解,不了解,不了解,不了解,不了解,不了解,不了解,不了解"),
+                });
+            }
+            let f = ws.file("mix.csv");
+            std::fs::write(&f, rows.join("\n")).unwrap();
+            let r = receipt(&ws, &f);
+            let blank = kinds.iter().filter(|k| **k == 5).count() as u64;
+            prop_assert_eq!(r["rows_read"].as_u64().unwrap(), kinds.len() as u64 - blank);
+            prop_assert_eq!(r["accepted"].as_u64().unwrap() + r["rejected"].as_u64().unwrap(), r["rows_read"].as_u64().unwrap());
+        }
+    }
+}
