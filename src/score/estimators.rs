@@ -67,3 +67,148 @@ mod tests {
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
     }
 }
+
+/// Two-sided Student-t quantile t_{1 − α/2, df} for confidence level `conf`.
+pub fn t_quantile(conf: f64, df: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    StudentsT::new(0.0, 1.0, df)
+        .map(|t| t.inverse_cdf(1.0 - (1.0 - conf) / 2.0))
+        .unwrap_or(f64::NAN)
+}
+
+/// Finite-population correction 1 − m/M (1 when M is unknown; never below 0).
+pub fn fpc(m: usize, big_m: Option<u64>) -> f64 {
+    match big_m {
+        Some(big_m) if big_m > 0 => (1.0 - m as f64 / big_m as f64).max(0.0),
+        _ => 1.0,
+    }
+}
+
+/// A community's score (社区得分) from its valid respondents' scores y_ij.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommunityEstimate {
+    /// m_i, valid respondents.
+    pub n: usize,
+    /// ȳ_i = Σ_j y_ij / m_i.
+    pub mean: f64,
+    /// s_i² (None when m_i = 1).
+    pub variance: Option<f64>,
+    /// SE = sqrt((1 − m_i/M_i) s_i² / m_i).
+    pub se: Option<f64>,
+    /// ȳ_i ± t_{df} SE, df = m_i − 1.
+    pub ci: Option<(f64, f64)>,
+    pub df: Option<f64>,
+}
+
+/// ȳ_i, s_i², SE = sqrt((1 − m_i/M_i) s_i²/m_i) and a Student-t CI with df = m_i − 1.
+/// None for no respondents.
+pub fn community(scores: &[f64], households: Option<u64>, conf: f64) -> Option<CommunityEstimate> {
+    let m = scores.len();
+    let mean = mean(scores)?;
+    let variance = sample_variance(scores);
+    let se = variance.map(|s2| (fpc(m, households) * s2 / m as f64).sqrt());
+    let df = (m >= 2).then(|| (m - 1) as f64);
+    let ci = match (se, df) {
+        (Some(se), Some(df)) => {
+            let t = t_quantile(conf, df);
+            Some((mean - t * se, mean + t * se))
+        }
+        _ => None,
+    };
+    Some(CommunityEstimate {
+        n: m,
+        mean,
+        variance,
+        se,
+        ci,
+        df,
+    })
+}
+
+/// What the street estimator needs of each of its sampled communities.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CommunityInput {
+    pub mean: f64,
+    pub m: usize,
+    pub variance: Option<f64>,
+    pub households: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreetEstimate {
+    /// n_h, communities used.
+    pub n: usize,
+    /// ȳ_h = Σ_i ȳ_i / n_h.
+    pub mean: f64,
+    pub se: Option<f64>,
+    pub ci: Option<(f64, f64)>,
+    pub df: Option<f64>,
+    /// Why se/CI are empty, or what was assumed.
+    pub note: String,
+}
+
+/// Street score for a round: the mean of its n_h community scores, with the two-stage
+/// variance v = (1 − n_h/N_h) s_b²/n_h + Σ_i (1 − m_i/M_i) s_i²/m_i / (n_h N_h),
+/// s_b² the variance of the community scores. df = n_h − 1, or Σ m_i − n_h when
+/// n_h = N_h (census of communities: the first term is 0). When n_h = 1 < N_h the
+/// first stage cannot be estimated: se and CI are None and `note` says why.
+pub fn street(comms: &[CommunityInput], big_n: usize, conf: f64) -> Option<StreetEstimate> {
+    let n = comms.len();
+    let means: Vec<f64> = comms.iter().map(|c| c.mean).collect();
+    let mean = mean(&means)?;
+    let census = n >= big_n;
+    let mut note = String::new();
+    let first = if census {
+        0.0
+    } else {
+        match sample_variance(&means) {
+            Some(sb2) => (1.0 - n as f64 / big_n as f64) * sb2 / n as f64,
+            None => {
+                return Some(StreetEstimate {
+                    n,
+                    mean,
+                    se: None,
+                    ci: None,
+                    df: None,
+                    note: format!(
+                        "only 1 of {big_n} communities measured: the between-community variance cannot be estimated, so no SE or CI"
+                    ),
+                });
+            }
+        }
+    };
+    let mut second = 0.0;
+    let mut missing = 0;
+    for c in comms {
+        match c.variance {
+            Some(s2) => second += fpc(c.m, c.households) * s2 / c.m as f64,
+            None => missing += 1,
+        }
+    }
+    second /= n as f64 * big_n as f64;
+    if missing > 0 {
+        note = format!(
+            "{missing} community(ies) with a single respondent add no second-stage variance"
+        );
+    }
+    let v = first + second;
+    let df = if census {
+        let total: usize = comms.iter().map(|c| c.m).sum();
+        (total > n).then(|| (total - n) as f64)
+    } else {
+        Some((n - 1) as f64)
+    };
+    let se = v.sqrt();
+    let ci = df.map(|df| {
+        let t = t_quantile(conf, df);
+        (mean - t * se, mean + t * se)
+    });
+    Some(StreetEstimate {
+        n,
+        mean,
+        se: Some(se),
+        ci,
+        df,
+        note,
+    })
+}
