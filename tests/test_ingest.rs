@@ -649,3 +649,40 @@ mod props {
         }
     }
 }
+
+#[test]
+fn communities_by_name_resolve_with_or_without_suffix_and_ambiguous_names_are_rejected() {
+    let ws = example_workspace();
+    let answers = "满意,满意,满意,满意,满意,满意,满意,满意,满意,基本满意";
+    let text = format!(
+        "问卷编号,社区名称,Q1,Q2,Q3,Q4,Q5,Q6,Q7,Q8,Q9,Q10\nN1,白塔社区,{answers}\nN2,白塔社区居委会,{answers}\nN3,白塔,{answers}\nN4,团结,{answers}\nN5,团结村,{answers}\nN6,不存在社区,{answers}\n"
+    );
+    let f = ws.file("names.csv");
+    std::fs::write(&f, text).unwrap();
+    let out = ws.ok(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"]);
+    assert!(out.contains("6 rows read, 4 accepted"), "{out}");
+    assert!(
+        out.contains(
+            "line 5, column 社区名称: community name \"团结\" matches several communities"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 7, column 社区名称: community name \"不存在社区\" is not in the frame"),
+        "{out}"
+    );
+    let codes = stored(&ws)
+        .column("community_code")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        codes.iter().filter(|c| *c == Some("530103001003")).count(),
+        3
+    );
+    assert_eq!(
+        codes.iter().filter(|c| *c == Some("530103011211")).count(),
+        1
+    );
+}
