@@ -249,12 +249,12 @@ pub struct Manifest {
     pub strata: Vec<StratumDraw>,
 }
 
-/// Loads the sample of an earlier round, returning its community codes and sha256.
-fn load_sample_codes(ws: &Workspace, round: &RoundId) -> Result<(BTreeSet<String>, String)> {
+/// Loads a round's sample file, returning its community codes and sha256.
+pub fn load_sample_codes(ws: &Workspace, round: &RoundId) -> Result<(BTreeSet<String>, String)> {
     let path = ws.sample_path(round);
     if !path.is_file() {
         return Err(Error::Invalid(format!(
-            "round {round} has no sample ({}); under rotation the year's rounds are drawn in order",
+            "round {round} has no sample ({}); draw it with `manyi sample --round {round}` (under rotation the year's rounds are drawn in order)",
             path.display()
         )));
     }

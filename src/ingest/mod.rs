@@ -205,18 +205,10 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     }
     let rules = ws.rules()?;
     let frame = ws.frame()?;
-    let sample_path = ws.sample_path(round);
-    if !sample_path.is_file() {
-        return Err(Error::Invalid(format!(
-            "round {round} has no sample ({}); draw it with `manyi sample --round {round}` first",
-            sample_path.display()
-        )));
-    }
-    let sample_rows = crate::sample::read_sample_rows(
-        &crate::fsutil::read(&sample_path)?,
-        &sample_path.display().to_string(),
-    )?;
-    let sample: HashSet<String> = sample_rows.into_iter().map(|r| r.community_code).collect();
+    let sample: HashSet<String> = crate::sample::load_sample_codes(ws, round)?
+        .0
+        .into_iter()
+        .collect();
 
     let stored = store.load_round(
         &index,

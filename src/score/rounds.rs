@@ -91,20 +91,8 @@ pub fn score_rounds(
     let index = store.read_index()?;
     let mut sampled: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in rounds {
-        let p = ws.sample_path(r);
-        if !p.is_file() {
-            return Err(Error::Invalid(format!(
-                "round {r} has no sample ({})",
-                p.display()
-            )));
-        }
-        for row in
-            crate::sample::read_sample_rows(&crate::fsutil::read(&p)?, &p.display().to_string())?
-        {
-            sampled
-                .entry(row.community_code)
-                .or_default()
-                .push(r.to_string());
+        for code in crate::sample::load_sample_codes(ws, r)?.0 {
+            sampled.entry(code).or_default().push(r.to_string());
         }
     }
     let qids: Vec<&str> = rules.questions.iter().map(|q| q.id.as_str()).collect();
