@@ -367,6 +367,21 @@ fn num(x: Option<f64>) -> String {
     x.map(|v| v.to_string()).unwrap_or_default()
 }
 
+/// score, se, ci_low, ci_high, df: full precision, empty where undefined.
+fn estimate_cells(e: Option<(f64, Option<f64>, Option<(f64, f64)>, Option<f64>)>) -> [String; 5] {
+    let (mean, se, ci, df) = match e {
+        Some((m, se, ci, df)) => (Some(m), se, ci, df),
+        None => (None, None, None, None),
+    };
+    [
+        num(mean),
+        num(se),
+        num(ci.map(|c| c.0)),
+        num(ci.map(|c| c.1)),
+        num(df),
+    ]
+}
+
 fn flag(x: Option<bool>) -> String {
     x.map(|v| v.to_string()).unwrap_or_default()
 }
@@ -397,15 +412,15 @@ impl Scores {
                     c.community_code.clone(),
                     c.community_name.clone(),
                     c.n_valid.to_string(),
-                    num(e.map(|e| e.mean)),
-                    num(e.and_then(|e| e.se)),
-                    num(e.and_then(|e| e.ci.map(|c| c.0))),
-                    num(e.and_then(|e| e.ci.map(|c| c.1))),
-                    num(e.and_then(|e| e.df)),
+                ]
+                .into_iter()
+                .chain(estimate_cells(e.map(|e| (e.mean, e.se, e.ci, e.df))))
+                .chain([
                     num(c.satisfaction_rate),
                     flag(c.below_threshold),
                     c.status.to_string(),
-                ]
+                ])
+                .collect()
             })
             .collect();
         csv_bytes(
@@ -442,15 +457,15 @@ impl Scores {
                     s.n_sampled.to_string(),
                     s.n_communities.to_string(),
                     s.n_respondents.to_string(),
-                    num(e.map(|e| e.mean)),
-                    num(e.and_then(|e| e.se)),
-                    num(e.and_then(|e| e.ci.map(|c| c.0))),
-                    num(e.and_then(|e| e.ci.map(|c| c.1))),
-                    num(e.and_then(|e| e.df)),
+                ]
+                .into_iter()
+                .chain(estimate_cells(e.map(|e| (e.mean, e.se, e.ci, e.df))))
+                .chain([
                     num(s.satisfaction_rate),
                     s.communities_below.to_string(),
                     s.note.clone(),
-                ]
+                ])
+                .collect()
             })
             .collect();
         csv_bytes(
