@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod evaluate;
 pub mod frame;
 pub mod fsutil;
 pub mod ingest;
