@@ -421,24 +421,52 @@ pub fn print_evaluation(ev: &crate::evaluate::Evaluation) -> Result<()> {
     stdout_line(&format!(
         "evaluation {}: satisfaction from {} ({}); indicators: {}",
         ev.period,
-        if ev.rounds.is_empty() { "no round".to_string() } else { ev.rounds.join(", ") },
+        if ev.rounds.is_empty() {
+            "no round".to_string()
+        } else {
+            ev.rounds.join(", ")
+        },
         ev.satisfaction_basis,
         ev.indicators_source
     ))?;
     let mut rows: Vec<_> = ev.streets.iter().collect();
     rows.sort_by_key(|s| (s.rank.unwrap_or(usize::MAX), s.street_code.clone()));
-    let ded: std::collections::BTreeMap<&str, &crate::evaluate::StreetDeduction> =
-        ev.deductions.iter().map(|d| (d.street_code.as_str(), d)).collect();
+    let ded: std::collections::BTreeMap<&str, &crate::evaluate::StreetDeduction> = ev
+        .deductions
+        .iter()
+        .map(|d| (d.street_code.as_str(), d))
+        .collect();
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     let year = matches!(ev.period, crate::round::Period::Year(_));
     if year {
-        t.set_header(["名次", "街道", "满意度", "上半年", "下半年", "总分", "扣分", "说明"]);
+        t.set_header([
+            "名次",
+            "街道",
+            "满意度",
+            "上半年",
+            "下半年",
+            "总分",
+            "扣分",
+            "说明",
+        ]);
     } else {
-        t.set_header(["名次", "街道", "满意度", "满意度得分", "任务得分", "总分", "扣分", "说明"]);
+        t.set_header([
+            "名次",
+            "街道",
+            "满意度",
+            "满意度得分",
+            "任务得分",
+            "总分",
+            "扣分",
+            "说明",
+        ]);
     }
     for s in rows {
-        let d = ded.get(s.street_code.as_str()).map(|d| format!("{:.1}", d.total)).unwrap_or_default();
+        let d = ded
+            .get(s.street_code.as_str())
+            .map(|d| format!("{:.1}", d.total))
+            .unwrap_or_default();
         let (c3, c4) = if year {
             let (a, b) = s.halves.unwrap_or((None, None));
             (fmt1(a), fmt1(b))
@@ -466,7 +494,14 @@ pub fn print_evaluation(ev: &crate::evaluate::Evaluation) -> Result<()> {
     stdout_line(&t.to_string())?;
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(["街道", "低于阈值的社区 (得分, 95% CI)", "社区扣分", "街道得分", "街道扣分", "合计"]);
+    t.set_header([
+        "街道",
+        "低于阈值的社区 (得分, 95% CI)",
+        "社区扣分",
+        "街道得分",
+        "街道扣分",
+        "合计",
+    ]);
     for d in &ev.deductions {
         let list: Vec<String> = d
             .communities
@@ -477,7 +512,8 @@ pub fn print_evaluation(ev: &crate::evaluate::Evaluation) -> Result<()> {
                     if c.counted { "" } else { "(" },
                     c.community_name,
                     c.score,
-                    c.ci.map(|(l, h)| format!("{l:.1}–{h:.1}")).unwrap_or_else(|| "—".into()),
+                    c.ci.map(|(l, h)| format!("{l:.1}–{h:.1}"))
+                        .unwrap_or_else(|| "—".into()),
                     if c.counted { "" } else { ", not counted)" }
                 )
             })

@@ -33,16 +33,30 @@ pub struct Indicators {
 
 /// Reads `surveys/indicators/<period>.csv` (period, street_code, street_name, indicator,
 /// value). A value that is not a number, NA or empty is an error naming line and column.
-pub fn read_indicators(path: &Path, period: &Period, rules: &Rules, frame: &Frame) -> Result<BTreeMap<(String, String), Value>> {
+pub fn read_indicators(
+    path: &Path,
+    period: &Period,
+    rules: &Rules,
+    frame: &Frame,
+) -> Result<BTreeMap<(String, String), Value>> {
     let file = path.display().to_string();
     let bytes = crate::fsutil::read(path)?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let headers = rdr.headers().map_err(|e| Error::file(&file, format!("cannot read the header: {e}")))?.clone();
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::file(&file, format!("cannot read the header: {e}")))?
+        .clone();
     let col = |n: &str| headers.iter().position(|h| h.trim() == n);
     let need = |n: &str| {
         col(n).ok_or_else(|| {
-            Error::file(&file, format!("missing column `{n}` (columns found: {})", headers.iter().collect::<Vec<_>>().join(", ")))
+            Error::file(
+                &file,
+                format!(
+                    "missing column `{n}` (columns found: {})",
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                ),
+            )
         })
     };
     let (ci_street, ci_ind, ci_val) = (need("street_code")?, need("indicator")?, need("value")?);
@@ -50,8 +64,15 @@ pub fn read_indicators(path: &Path, period: &Period, rules: &Rules, frame: &Fram
     let mut out = BTreeMap::new();
     let mut first_line: BTreeMap<(String, String), u64> = BTreeMap::new();
     for rec in rdr.records() {
-        let rec = rec.map_err(|e| Error::input(&file, e.position().map(|p| p.line()).unwrap_or(0), None, e.to_string()))?;
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let rec = rec.map_err(|e| {
+            Error::input(
+                &file,
+                crate::fsutil::record_line(bytes, e.position()),
+                None,
+                e.to_string(),
+            )
+        })?;
+        let line = crate::fsutil::record_line(bytes, rec.position());
         if rec.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -59,12 +80,22 @@ pub fn read_indicators(path: &Path, period: &Period, rules: &Rules, frame: &Fram
         if let Some(i) = ci_period {
             let p = get(i);
             if !p.is_empty() && p.to_uppercase() != period.to_string() {
-                return Err(Error::input(&file, line, Some("period"), format!("period {p:?} in a file for {period}")));
+                return Err(Error::input(
+                    &file,
+                    line,
+                    Some("period"),
+                    format!("period {p:?} in a file for {period}"),
+                ));
             }
         }
         let street = get(ci_street);
         if !frame.streets.contains_key(&street) {
-            return Err(Error::input(&file, line, Some("street_code"), format!("street code {street:?} is not in the frame")));
+            return Err(Error::input(
+                &file,
+                line,
+                Some("street_code"),
+                format!("street code {street:?} is not in the frame"),
+            ));
         }
         let ind = get(ci_ind);
         if !rules.evaluation.indicators.iter().any(|i| i.id == ind) {
@@ -74,31 +105,50 @@ pub fn read_indicators(path: &Path, period: &Period, rules: &Rules, frame: &Fram
                 Some("indicator"),
                 format!(
                     "indicator {ind:?} is not in the rules ({})",
-                    rules.evaluation.indicators.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")
+                    rules
+                        .evaluation
+                        .indicators
+                        .iter()
+                        .map(|i| i.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
         let raw = get(ci_val);
         let value = if raw.is_empty() {
             Value::Missing
-        } else if raw.eq_ignore_ascii_case("NA") || raw.eq_ignore_ascii_case("N/A") || raw == "不适用" {
+        } else if raw.eq_ignore_ascii_case("NA")
+            || raw.eq_ignore_ascii_case("N/A")
+            || raw == "不适用"
+        {
             Value::NotApplicable
         } else {
-            match crate::ingest::normalise::clean(&raw).trim_end_matches('%').parse::<f64>() {
+            match crate::ingest::normalise::clean(&raw)
+                .trim_end_matches('%')
+                .parse::<f64>()
+            {
                 Ok(v) if v.is_finite() => Value::Number(v),
                 _ => {
                     return Err(Error::input(
                         &file,
                         line,
                         Some("value"),
-                        format!("{raw:?} is not a number (NA = not applicable, empty = not reported)"),
+                        format!(
+                            "{raw:?} is not a number (NA = not applicable, empty = not reported)"
+                        ),
                     ));
                 }
             }
         };
         let key = (street, ind);
         if let Some(first) = first_line.insert(key.clone(), line) {
-            return Err(Error::input(&file, line, None, format!("street {} indicator {} repeats line {first}", key.0, key.1)));
+            return Err(Error::input(
+                &file,
+                line,
+                None,
+                format!("street {} indicator {} repeats line {first}", key.0, key.1),
+            ));
         }
         out.insert(key, value);
     }
@@ -107,7 +157,12 @@ pub fn read_indicators(path: &Path, period: &Period, rules: &Rules, frame: &Fram
 
 /// Indicators of a quarter or half-year: the period's own file, or for a half-year the
 /// two quarters' files combined (counts add up, ratios and percentages are averaged).
-pub fn indicators_for(ws: &Workspace, period: &Period, rules: &Rules, frame: &Frame) -> Result<Option<Indicators>> {
+pub fn indicators_for(
+    ws: &Workspace,
+    period: &Period,
+    rules: &Rules,
+    frame: &Frame,
+) -> Result<Option<Indicators>> {
     let path = |p: &Period| ws.indicators_dir().join(format!("{p}.csv"));
     let own = path(period);
     if own.is_file() {
@@ -116,7 +171,9 @@ pub fn indicators_for(ws: &Workspace, period: &Period, rules: &Rules, frame: &Fr
             source: rel(ws, &own),
         }));
     }
-    let Period::Half(y, h) = *period else { return Ok(None) };
+    let Period::Half(y, h) = *period else {
+        return Ok(None);
+    };
     let (qa, qb) = (Period::Quarter(y, 2 * h - 1), Period::Quarter(y, 2 * h));
     if !(path(&qa).is_file() && path(&qb).is_file()) {
         return Ok(None);
@@ -125,20 +182,36 @@ pub fn indicators_for(ws: &Workspace, period: &Period, rules: &Rules, frame: &Fr
     let b = read_indicators(&path(&qb), &qb, rules, frame)?;
     let mut values = BTreeMap::new();
     for key in a.keys().chain(b.keys()).collect::<BTreeSet<_>>() {
-        let ind = rules.evaluation.indicators.iter().find(|i| i.id == key.1).expect("checked on read");
-        let (va, vb) = (a.get(key).copied().unwrap_or(Value::Missing), b.get(key).copied().unwrap_or(Value::Missing));
+        let ind = rules
+            .evaluation
+            .indicators
+            .iter()
+            .find(|i| i.id == key.1)
+            .expect("checked on read");
+        let (va, vb) = (
+            a.get(key).copied().unwrap_or(Value::Missing),
+            b.get(key).copied().unwrap_or(Value::Missing),
+        );
         let adds = matches!(ind.per, Per::HalfYear | Per::Count);
         let v = match (va, vb) {
-            (Value::Number(x), Value::Number(z)) => Value::Number(if adds { x + z } else { (x + z) / 2.0 }),
+            (Value::Number(x), Value::Number(z)) => {
+                Value::Number(if adds { x + z } else { (x + z) / 2.0 })
+            }
             (Value::NotApplicable, Value::NotApplicable) => Value::NotApplicable,
-            (Value::Number(x), Value::NotApplicable) | (Value::NotApplicable, Value::Number(x)) => Value::Number(x),
+            (Value::Number(x), Value::NotApplicable) | (Value::NotApplicable, Value::Number(x)) => {
+                Value::Number(x)
+            }
             _ => Value::Missing,
         };
         values.insert(key.clone(), v);
     }
     Ok(Some(Indicators {
         values,
-        source: format!("derived from {} and {} (counts added, ratios averaged)", rel(ws, &path(&qa)), rel(ws, &path(&qb))),
+        source: format!(
+            "derived from {} and {} (counts added, ratios averaged)",
+            rel(ws, &path(&qa)),
+            rel(ws, &path(&qb))
+        ),
     }))
 }
 
@@ -148,7 +221,11 @@ fn rel(ws: &Workspace, p: &Path) -> String {
 
 /// The target of an indicator for a street in a period (half-year counts halved for a quarter).
 pub fn target(ind: &Indicator, street: &str, period: &Period) -> f64 {
-    let t = ind.target_by_street.get(street).copied().unwrap_or(ind.target);
+    let t = ind
+        .target_by_street
+        .get(street)
+        .copied()
+        .unwrap_or(ind.target);
     match (period, ind.per) {
         (Period::Quarter(..), Per::HalfYear) => t / 2.0,
         _ => t,
@@ -240,7 +317,10 @@ fn held_rounds(ws: &Workspace, rules: &Rules, year: i32) -> Result<Vec<(RoundId,
     let index = store.read_index()?;
     let mut out = Vec::new();
     for (i, q) in rules.sampling.calendar.iter().enumerate() {
-        let r = RoundId { year, number: i as u32 + 1 };
+        let r = RoundId {
+            year,
+            number: i as u32 + 1,
+        };
         if !store.deliveries(&index, &r).is_empty() {
             out.push((r, *q));
         }
@@ -249,30 +329,53 @@ fn held_rounds(ws: &Workspace, rules: &Rules, year: i32) -> Result<Vec<(RoundId,
 }
 
 /// The rounds whose scores make the satisfaction part of `period`, and how they were chosen.
-fn satisfaction_rounds(held: &[(RoundId, u32)], period: &Period, rules: &Rules) -> (Vec<RoundId>, String) {
+fn satisfaction_rounds(
+    held: &[(RoundId, u32)],
+    period: &Period,
+    rules: &Rules,
+) -> (Vec<RoundId>, String) {
     let last_q = *period.quarters().last().expect("a period has quarters");
     match period {
         Period::Quarter(..) => {
-            let rs: Vec<RoundId> = held.iter().filter(|(_, q)| *q <= last_q).map(|(r, _)| *r).collect();
-            let basis = if rs.is_empty() { "no round held so far this year".into() } else { "rounds held so far this year".into() };
+            let rs: Vec<RoundId> = held
+                .iter()
+                .filter(|(_, q)| *q <= last_q)
+                .map(|(r, _)| *r)
+                .collect();
+            let basis = if rs.is_empty() {
+                "no round held so far this year".into()
+            } else {
+                "rounds held so far this year".into()
+            };
             (rs, basis)
         }
         Period::Half(..) => {
             let qs = period.quarters();
-            let rs: Vec<RoundId> = held.iter().filter(|(_, q)| qs.contains(q)).map(|(r, _)| *r).collect();
+            let rs: Vec<RoundId> = held
+                .iter()
+                .filter(|(_, q)| qs.contains(q))
+                .map(|(r, _)| *r)
+                .collect();
             if !rs.is_empty() {
                 return (rs, "rounds of the half-year".into());
             }
             if rules.evaluation.carry_latest_round
                 && let Some((r, _)) = held.iter().filter(|(_, q)| *q <= last_q).last()
             {
-                return (vec![*r], format!("no round in the half-year: carries {r}, the latest round of the year"));
+                return (
+                    vec![*r],
+                    format!("no round in the half-year: carries {r}, the latest round of the year"),
+                );
             }
             (vec![], "no round in the half-year".into())
         }
         Period::Year(..) => {
             let rs: Vec<RoundId> = held.iter().map(|(r, _)| *r).collect();
-            let basis = if rs.is_empty() { "no round this year".into() } else { "all rounds of the year".into() };
+            let basis = if rs.is_empty() {
+                "no round this year".into()
+            } else {
+                "all rounds of the year".into()
+            };
             (rs, basis)
         }
     }
@@ -287,9 +390,15 @@ fn deductions(scores: &Scores, rules: &Rules) -> Vec<StreetDeduction> {
             let communities: Vec<DeductionCommunity> = scores
                 .communities
                 .iter()
-                .filter(|c| c.street_code == s.street_code && (c.below_point == Some(true) || c.below_ci == Some(true)))
+                .filter(|c| {
+                    c.street_code == s.street_code
+                        && (c.below_point == Some(true) || c.below_ci == Some(true))
+                })
                 .map(|c| {
-                    let e = c.est.as_ref().expect("below flags only on scored communities");
+                    let e = c
+                        .est
+                        .as_ref()
+                        .expect("below flags only on scored communities");
                     DeductionCommunity {
                         community_code: c.community_code.clone(),
                         community_name: c.community_name.clone(),
@@ -304,7 +413,9 @@ fn deductions(scores: &Scores, rules: &Rules) -> Vec<StreetDeduction> {
             let counted = communities.iter().filter(|c| c.counted).count();
             let community_points = (counted as f64 * t.points_per_community).min(t.cap_per_street);
             let street_score = s.est.as_ref().map(|e| e.mean);
-            let street_below = street_score.map(|x| x < t.street_score_below).unwrap_or(false);
+            let street_below = street_score
+                .map(|x| x < t.street_score_below)
+                .unwrap_or(false);
             let street_points = if street_below { t.street_points } else { 0.0 };
             StreetDeduction {
                 street_code: s.street_code.clone(),
@@ -332,7 +443,13 @@ fn rank(streets: &mut [StreetEvaluation]) {
 }
 
 /// Evaluates a quarter or half-year.
-fn evaluate_part(ws: &Workspace, rules: &Rules, frame: &Frame, period: &Period, held: &[(RoundId, u32)]) -> Result<Evaluation> {
+fn evaluate_part(
+    ws: &Workspace,
+    rules: &Rules,
+    frame: &Frame,
+    period: &Period,
+    held: &[(RoundId, u32)],
+) -> Result<Evaluation> {
     let (rounds, basis) = satisfaction_rounds(held, period, rules);
     let indicators = indicators_for(ws, period, rules, frame)?;
     if rounds.is_empty() && indicators.is_none() {
@@ -342,11 +459,25 @@ fn evaluate_part(ws: &Workspace, rules: &Rules, frame: &Frame, period: &Period, 
             rel(ws, &ws.indicators_dir().join(format!("{period}.csv")))
         )));
     }
-    let scores = if rounds.is_empty() { None } else { Some(score_rounds(ws, rules, frame, &rounds, &period.to_string())?) };
+    let scores = if rounds.is_empty() {
+        None
+    } else {
+        Some(score_rounds(
+            ws,
+            rules,
+            frame,
+            &rounds,
+            &period.to_string(),
+        )?)
+    };
     let ev = &rules.evaluation;
     let mut streets = Vec::new();
     for (code, st) in &frame.streets {
-        let sat = scores.as_ref().and_then(|s| s.streets.iter().find(|x| &x.street_code == code)).and_then(|x| x.est.as_ref()).map(|e| e.mean);
+        let sat = scores
+            .as_ref()
+            .and_then(|s| s.streets.iter().find(|x| &x.street_code == code))
+            .and_then(|x| x.est.as_ref())
+            .map(|e| e.mean);
         let mut note = Vec::new();
         if sat.is_none() {
             note.push(format!("no satisfaction score ({basis})"));
@@ -357,7 +488,11 @@ fn evaluate_part(ws: &Workspace, rules: &Rules, frame: &Frame, period: &Period, 
         for ind in &ev.indicators {
             let tgt = target(ind, code, period);
             let mut value = match &indicators {
-                Some(i) => i.values.get(&(code.clone(), ind.id.clone())).copied().unwrap_or(Value::Missing),
+                Some(i) => i
+                    .values
+                    .get(&(code.clone(), ind.id.clone()))
+                    .copied()
+                    .unwrap_or(Value::Missing),
                 None => Value::Missing,
             };
             if !ind.applies_to.is_empty() && !ind.applies_to.contains(code) {
@@ -415,8 +550,13 @@ fn evaluate_part(ws: &Workspace, rules: &Rules, frame: &Frame, period: &Period, 
         period: *period,
         rounds: rounds.iter().map(|r| r.to_string()).collect(),
         satisfaction_basis: basis,
-        indicators_source: indicators.map(|i| i.source).unwrap_or_else(|| "none".into()),
-        deductions: scores.as_ref().map(|s| deductions(s, rules)).unwrap_or_default(),
+        indicators_source: indicators
+            .map(|i| i.source)
+            .unwrap_or_else(|| "none".into()),
+        deductions: scores
+            .as_ref()
+            .map(|s| deductions(s, rules))
+            .unwrap_or_default(),
         streets,
         scores,
     })
@@ -434,11 +574,27 @@ pub fn evaluate(ws: &Workspace, period: &Period) -> Result<Evaluation> {
             let h2 = evaluate_part(ws, &rules, &frame, &Period::Half(*y, 2), &held).ok();
             let (rounds, basis) = satisfaction_rounds(&held, period, &rules);
             if rounds.is_empty() && h1.is_none() && h2.is_none() {
-                return Err(Error::Invalid(format!("year {y} has no data: no round with stored questionnaires and no half-year evaluation")));
+                return Err(Error::Invalid(format!(
+                    "year {y} has no data: no round with stored questionnaires and no half-year evaluation"
+                )));
             }
-            let scores = if rounds.is_empty() { None } else { Some(score_rounds(ws, &rules, &frame, &rounds, &period.to_string())?) };
+            let scores = if rounds.is_empty() {
+                None
+            } else {
+                Some(score_rounds(
+                    ws,
+                    &rules,
+                    &frame,
+                    &rounds,
+                    &period.to_string(),
+                )?)
+            };
             let w = &rules.evaluation.half_year_weights;
-            let total_of = |e: &Option<Evaluation>, code: &str| e.as_ref().and_then(|e| e.streets.iter().find(|s| s.street_code == code)).and_then(|s| s.total);
+            let total_of = |e: &Option<Evaluation>, code: &str| {
+                e.as_ref()
+                    .and_then(|e| e.streets.iter().find(|s| s.street_code == code))
+                    .and_then(|s| s.total)
+            };
             let mut streets = Vec::new();
             for (code, st) in &frame.streets {
                 let (a, b) = (total_of(&h1, code), total_of(&h2, code));
@@ -458,7 +614,11 @@ pub fn evaluate(ws: &Workspace, period: &Period) -> Result<Evaluation> {
                 streets.push(StreetEvaluation {
                     street_code: code.clone(),
                     street_name: st.name.clone(),
-                    satisfaction_score: scores.as_ref().and_then(|s| s.streets.iter().find(|x| &x.street_code == code)).and_then(|x| x.est.as_ref()).map(|e| e.mean),
+                    satisfaction_score: scores
+                        .as_ref()
+                        .and_then(|s| s.streets.iter().find(|x| &x.street_code == code))
+                        .and_then(|x| x.est.as_ref())
+                        .map(|e| e.mean),
                     satisfaction_points: None,
                     indicators: Vec::new(),
                     task_points: None,
@@ -475,7 +635,10 @@ pub fn evaluate(ws: &Workspace, period: &Period) -> Result<Evaluation> {
                 rounds: rounds.iter().map(|r| r.to_string()).collect(),
                 satisfaction_basis: basis,
                 indicators_source: "half-year evaluations".into(),
-                deductions: scores.as_ref().map(|s| deductions(s, &rules)).unwrap_or_default(),
+                deductions: scores
+                    .as_ref()
+                    .map(|s| deductions(s, &rules))
+                    .unwrap_or_default(),
                 streets,
                 scores,
             })
@@ -491,7 +654,10 @@ fn write_csv(path: &Path, header: Vec<String>, rows: Vec<Vec<String>>) -> Result
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(&header);
     for r in rows {
-        let _ = w.write_record(r.iter().map(|c| crate::fsutil::neutralise_cell(c).into_owned()));
+        let _ = w.write_record(
+            r.iter()
+                .map(|c| crate::fsutil::neutralise_cell(c).into_owned()),
+        );
     }
     crate::fsutil::write_atomic(path, &w.into_inner().unwrap_or_default())
 }
@@ -509,7 +675,18 @@ impl Evaluation {
         let period = self.period.to_string();
         let rounds = self.rounds.join(" ");
         if let Period::Year(_) = self.period {
-            let header = ["period", "street_code", "street_name", "rounds", "satisfaction_score", "h1_total", "h2_total", "total", "rank", "note"];
+            let header = [
+                "period",
+                "street_code",
+                "street_name",
+                "rounds",
+                "satisfaction_score",
+                "h1_total",
+                "h2_total",
+                "total",
+                "rank",
+                "note",
+            ];
             let rows = self
                 .streets
                 .iter()
@@ -531,7 +708,17 @@ impl Evaluation {
                 .collect();
             write_csv(&p, header.iter().map(|h| h.to_string()).collect(), rows)?;
         } else {
-            let mut header: Vec<String> = ["period", "street_code", "street_name", "rounds", "satisfaction_score", "satisfaction_points"].iter().map(|h| h.to_string()).collect();
+            let mut header: Vec<String> = [
+                "period",
+                "street_code",
+                "street_name",
+                "rounds",
+                "satisfaction_score",
+                "satisfaction_points",
+            ]
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
             if let Some(s) = self.streets.first() {
                 for i in &s.indicators {
                     for suffix in ["value", "target", "points"] {
@@ -539,14 +726,28 @@ impl Evaluation {
                     }
                 }
             }
-            for h in ["task_points", "total", "rank", "indicators_source", "missing_indicators", "note"] {
+            for h in [
+                "task_points",
+                "total",
+                "rank",
+                "indicators_source",
+                "missing_indicators",
+                "note",
+            ] {
                 header.push(h.to_string());
             }
             let rows = self
                 .streets
                 .iter()
                 .map(|s| {
-                    let mut r = vec![period.clone(), s.street_code.clone(), s.street_name.clone(), rounds.clone(), num(s.satisfaction_score), num(s.satisfaction_points)];
+                    let mut r = vec![
+                        period.clone(),
+                        s.street_code.clone(),
+                        s.street_name.clone(),
+                        rounds.clone(),
+                        num(s.satisfaction_score),
+                        num(s.satisfaction_points),
+                    ];
                     for i in &s.indicators {
                         r.push(match i.value {
                             Value::Number(v) => v.to_string(),
@@ -572,7 +773,24 @@ impl Evaluation {
         files.push(p);
         let p = dir.join("deductions.csv");
         let header = [
-            "period", "row_type", "street_code", "street_name", "community_code", "community_name", "score", "ci_low", "ci_high", "below_point", "below_ci", "counted", "points", "cap", "street_score", "street_below", "street_points", "total",
+            "period",
+            "row_type",
+            "street_code",
+            "street_name",
+            "community_code",
+            "community_name",
+            "score",
+            "ci_low",
+            "ci_high",
+            "below_point",
+            "below_ci",
+            "counted",
+            "points",
+            "cap",
+            "street_score",
+            "street_below",
+            "street_points",
+            "total",
         ];
         let mut rows = Vec::new();
         for d in &self.deductions {
@@ -590,7 +808,11 @@ impl Evaluation {
                     c.below_point.to_string(),
                     c.below_ci.to_string(),
                     c.counted.to_string(),
-                    if c.counted { d.points_per_community.to_string() } else { "0".into() },
+                    if c.counted {
+                        d.points_per_community.to_string()
+                    } else {
+                        "0".into()
+                    },
                     String::new(),
                     String::new(),
                     String::new(),
@@ -610,7 +832,11 @@ impl Evaluation {
                 String::new(),
                 String::new(),
                 String::new(),
-                d.communities.iter().filter(|c| c.counted).count().to_string(),
+                d.communities
+                    .iter()
+                    .filter(|c| c.counted)
+                    .count()
+                    .to_string(),
                 d.community_points.to_string(),
                 d.cap.to_string(),
                 num(d.street_score),

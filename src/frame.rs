@@ -77,10 +77,10 @@ impl Frame {
         let mut seen: BTreeMap<String, u64> = BTreeMap::new();
         for rec in rdr.records() {
             let rec = rec.map_err(|e| {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = crate::fsutil::record_line(text.as_bytes(), e.position());
                 Error::input(file, line, None, format!("unreadable CSV row: {e}"))
             })?;
-            let line = rec.position().map(|p| p.line()).unwrap_or(0);
+            let line = crate::fsutil::record_line(text.as_bytes(), rec.position());
             if rec.iter().all(|f| f.trim().is_empty()) {
                 continue;
             }

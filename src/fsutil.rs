@@ -72,3 +72,16 @@ pub fn neutralise_cell(s: &str) -> std::borrow::Cow<'_, str> {
         _ => std::borrow::Cow::Borrowed(s),
     }
 }
+
+/// The 1-based line on which a CSV record starts, from the record's byte position in
+/// `bytes` (the whole input). The csv crate's own line count is off after CRLF and
+/// blank lines; its byte offset points at the previous record's terminator, so the
+/// line breaks there are skipped before counting.
+pub fn record_line(bytes: &[u8], pos: Option<&csv::Position>) -> u64 {
+    let Some(pos) = pos else { return 0 };
+    let mut i = (pos.byte() as usize).min(bytes.len());
+    while i < bytes.len() && (bytes[i] == b'\n' || bytes[i] == b'\r') {
+        i += 1;
+    }
+    1 + bytes[..i].iter().filter(|&&b| b == b'\n').count() as u64
+}

@@ -1,0 +1,309 @@
+//! `manyi evaluate`: periods, indicators, NA re-weighting, deductions; the shipped
+//! examples against tests/data/evaluate_reference.py (evaluate-2018H1-expected.json).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Workspace, data, example_workspace};
+
+type Rows = Vec<BTreeMap<String, String>>;
+
+fn read_csv(path: std::path::PathBuf) -> Rows {
+    let mut r = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let h = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            h.iter()
+                .zip(rec.unwrap().iter())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn f(s: &str) -> f64 {
+    s.parse()
+        .unwrap_or_else(|_| panic!("{s:?} is not a number"))
+}
+
+fn street<'a>(rows: &'a Rows, code: &str) -> &'a BTreeMap<String, String> {
+    rows.iter()
+        .find(|r| r["street_code"] == code && r.get("row_type").is_none_or(|t| t == "street"))
+        .unwrap()
+}
+
+/// The example workspace with the three deliveries of 2018-R1 ingested.
+fn ingested() -> Workspace {
+    let ws = example_workspace();
+    for f in [
+        "evaluator-a-template-utf8.csv",
+        "evaluator-b-excel-gbk.csv",
+        "evaluator-c-names-bom.csv",
+    ] {
+        ws.ok(&["ingest", data(f).to_str().unwrap(), "--round", "2018-R1"]);
+    }
+    ws
+}
+
+#[test]
+fn half_year_on_the_examples_matches_the_independent_reference() {
+    let ws = ingested();
+    ws.write(
+        "surveys/indicators/2018H1.csv",
+        std::fs::read(data("indicators-2018H1.csv")).unwrap(),
+    );
+    ws.ok(&["score", "--round", "2018-R1"]);
+    let out = ws.ok(&["evaluate", "--period", "2018H1"]);
+    assert!(out.contains("松华街道") && out.contains("扣分"), "{out}");
+    let exp: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data("evaluate-2018H1-expected.json")).unwrap(),
+    )
+    .unwrap();
+    let close = |got: &str, want: &serde_json::Value, what: &str| {
+        let (g, w) = (f(got), want.as_f64().unwrap());
+        assert!((g - w).abs() < 1e-9, "{what}: got {g}, expected {w}");
+    };
+    for c in read_csv(ws.file("reports/2018-R1/community_scores.csv")) {
+        let e = &exp["communities"][&c["community_code"]];
+        if e.is_null() {
+            assert_eq!(c["status"], "insufficient", "{c:?}");
+            continue;
+        }
+        for k in ["score", "se", "ci_low", "ci_high"] {
+            close(&c[k], &e[k], &format!("{} {k}", c["community_code"]));
+        }
+        close(&c["satisfaction_rate"], &e["rate"], &c["community_code"]);
+    }
+    let streets = read_csv(ws.file("reports/2018-R1/street_scores.csv"));
+    let ev = read_csv(ws.file("reports/2018H1/street_evaluation.csv"));
+    let ded = read_csv(ws.file("reports/2018H1/deductions.csv"));
+    assert_eq!(ev.len(), 12);
+    for (code, e) in exp["evaluation"].as_object().unwrap() {
+        let s = street(&streets, code);
+        for k in ["score", "se", "ci_low", "ci_high"] {
+            close(
+                &s[k],
+                &exp["streets"][code][k],
+                &format!("street {code} {k}"),
+            );
+        }
+        let r = street(&ev, code);
+        for k in ["satisfaction_points", "task_points", "total"] {
+            close(&r[k], &e[k], &format!("street {code} {k}"));
+        }
+        assert_eq!(r["rank"], e["rank"].to_string(), "rank of {code}");
+        close(
+            &street(&ded, code)["total"],
+            &e["deduction"],
+            &format!("deduction {code}"),
+        );
+        let mut below: Vec<&str> = ded
+            .iter()
+            .filter(|d| {
+                d["row_type"] == "community" && &d["street_code"] == code && d["counted"] == "true"
+            })
+            .map(|d| d["community_code"].as_str())
+            .collect();
+        below.sort();
+        let want: Vec<&str> = e["below"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(below, want, "below-threshold communities of {code}");
+    }
+    // 鼓楼 did not report t5: it scores 0 and is listed; t8 is NA outside 涉农 streets.
+    let gulou = street(&ev, "530103002");
+    assert_eq!(gulou["missing_indicators"], "t5");
+    assert_eq!(gulou["t8_value"], "NA");
+    assert_eq!(gulou["t8_points"], "");
+    // The street evaluation says which communities and respondents stand behind it.
+    assert_eq!(
+        street(
+            &read_csv(ws.file("reports/2018H1/street_scores.csv")),
+            "530103001"
+        )["n_respondents"],
+        "91"
+    );
+}
+
+const Q: &str = "period,street_code,street_name,indicator,value\n";
+
+fn quarter_file(period: &str, values: &[(&str, &str)]) -> String {
+    let mut s = Q.to_string();
+    for street in [
+        "530103001",
+        "530103002",
+        "530103003",
+        "530103004",
+        "530103005",
+        "530103006",
+        "530103007",
+        "530103008",
+        "530103009",
+        "530103010",
+        "530103011",
+        "530103012",
+    ] {
+        for (ind, v) in values {
+            s.push_str(&format!("{period},{street},,{ind},{v}\n"));
+        }
+    }
+    s
+}
+
+#[test]
+fn quarters_halve_half_year_targets_and_half_years_derive_from_quarters() {
+    let ws = ingested();
+    let q = [
+        ("t1", "1"),
+        ("t2", "0.5"),
+        ("t3", "15"),
+        ("t4", "100"),
+        ("t5", "95"),
+        ("t6", "1"),
+        ("t7", "1"),
+        ("t8", "NA"),
+    ];
+    ws.write("surveys/indicators/2018Q1.csv", quarter_file("2018Q1", &q));
+    ws.write("surveys/indicators/2018Q2.csv", quarter_file("2018Q2", &q));
+    // Q1: no round held yet: the satisfaction part is missing and said so, not zero.
+    let out = ws.ok(&["evaluate", "--period", "2018Q1"]);
+    assert!(out.contains("no round held so far this year"), "{out}");
+    let q1 = read_csv(ws.file("reports/2018Q1/street_evaluation.csv"));
+    let s = street(&q1, "530103001");
+    assert_eq!(
+        (s["satisfaction_points"].as_str(), s["total"].as_str()),
+        ("", "")
+    );
+    // Quarter targets: t1 1 → 0.5, t6 2 → 1; per-month and level targets unchanged.
+    assert_eq!(
+        (
+            s["t1_target"].as_str(),
+            s["t6_target"].as_str(),
+            s["t2_target"].as_str()
+        ),
+        ("0.5", "1", "1")
+    );
+    assert_eq!(
+        (
+            s["t1_points"].as_str(),
+            s["t6_points"].as_str(),
+            s["t2_points"].as_str()
+        ),
+        ("6", "6", "3")
+    );
+    // Penalty: 6 − 2 × 1; NA t8 leaves 54 points scaled to 60.
+    assert_eq!(s["t7_points"], "4");
+    assert!(
+        (f(&s["task_points"]) - (6.0 + 3.0 + 10.0 + 10.0 + 10.0 + 6.0 + 4.0) * 60.0 / 54.0).abs()
+            < 1e-9
+    );
+    // Q2 has round R1.
+    ws.ok(&["evaluate", "--period", "2018Q2"]);
+    let q2 = read_csv(ws.file("reports/2018Q2/street_evaluation.csv"));
+    assert_eq!(street(&q2, "530103001")["rounds"], "2018-R1");
+    assert_ne!(street(&q2, "530103001")["total"], "");
+    // H1 without its own file: counts add up (t1 2, t6 2, t7 2), ratios average.
+    ws.ok(&["evaluate", "--period", "2018H1"]);
+    let h1 = read_csv(ws.file("reports/2018H1/street_evaluation.csv"));
+    let s = street(&h1, "530103001");
+    assert_eq!(
+        (
+            s["t1_value"].as_str(),
+            s["t6_value"].as_str(),
+            s["t7_value"].as_str(),
+            s["t2_value"].as_str()
+        ),
+        ("2", "2", "2", "0.5")
+    );
+    assert!(
+        s["indicators_source"].starts_with(
+            "derived from surveys/indicators/2018Q1.csv and surveys/indicators/2018Q2.csv"
+        ),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn a_half_year_without_a_round_carries_the_latest_and_the_year_weights_the_halves() {
+    let ws = ingested();
+    ws.write(
+        "surveys/indicators/2018H1.csv",
+        std::fs::read(data("indicators-2018H1.csv")).unwrap(),
+    );
+    let h2 = String::from_utf8(std::fs::read(data("indicators-2018H1.csv")).unwrap())
+        .unwrap()
+        .replace("2018H1", "2018H2");
+    ws.write("surveys/indicators/2018H2.csv", h2);
+    let out = ws.ok(&["evaluate", "--period", "2018H2"]);
+    assert!(out.contains("carries 2018-R1"), "{out}");
+    ws.ok(&["evaluate", "--period", "2018H1"]);
+    ws.ok(&["evaluate", "--period", "2018"]);
+    let h1 = read_csv(ws.file("reports/2018H1/street_evaluation.csv"));
+    let h2 = read_csv(ws.file("reports/2018H2/street_evaluation.csv"));
+    let y = read_csv(ws.file("reports/2018/street_evaluation.csv"));
+    for code in ["530103001", "530103011"] {
+        let want = 0.5 * f(&street(&h1, code)["total"]) + 0.5 * f(&street(&h2, code)["total"]);
+        assert!((f(&street(&y, code)["total"]) - want).abs() < 1e-9);
+    }
+    assert!(ws.file("reports/2018/deductions.csv").is_file());
+}
+
+#[test]
+fn bad_indicator_values_and_empty_periods_are_refused_with_a_clear_message() {
+    let ws = ingested();
+    let text = String::from_utf8(std::fs::read(data("indicators-2018H1.csv")).unwrap())
+        .unwrap()
+        .replace(
+            "2018H1,530103001,拓东街道,t2,0.8",
+            "2018H1,530103001,拓东街道,t2,about one",
+        );
+    ws.write("surveys/indicators/2018H1.csv", text);
+    let err = ws.fails(&["evaluate", "--period", "2018H1"], 1);
+    assert!(
+        err.contains("line 3, column value: \"about one\" is not a number"),
+        "{err}"
+    );
+    let err = ws.fails(&["evaluate", "--period", "2019H1"], 1);
+    assert!(err.contains("period 2019H1 has no data"), "{err}");
+    ws.fails(&["evaluate", "--period", "2018H3"], 1);
+}
+
+#[test]
+fn the_ci_upper_rule_counts_only_communities_wholly_below_and_shows_both() {
+    let ws = ingested();
+    ws.write(
+        "surveys/indicators/2018H1.csv",
+        std::fs::read(data("indicators-2018H1.csv")).unwrap(),
+    );
+    let rules = ws.read("scoring-rules/panlong-2018.toml");
+    ws.write(
+        "scoring-rules/panlong-2018.toml",
+        rules.replace("decision = \"point\"", "decision = \"ci_upper\""),
+    );
+    ws.ok(&["evaluate", "--period", "2018H1"]);
+    let ded = read_csv(ws.file("reports/2018H1/deductions.csv"));
+    let bt = ded
+        .iter()
+        .find(|d| d["community_code"] == "530103001003")
+        .unwrap();
+    // 白塔: 78.0 with CI 74.6–81.4: below by the point estimate, not by the CI.
+    assert_eq!(
+        (
+            bt["below_point"].as_str(),
+            bt["below_ci"].as_str(),
+            bt["counted"].as_str(),
+            bt["points"].as_str()
+        ),
+        ("true", "false", "false", "0")
+    );
+    let zyl = ded
+        .iter()
+        .find(|d| d["community_code"] == "530103001005")
+        .unwrap();
+    assert_eq!(zyl["counted"], "true");
+    assert_eq!(street(&ded, "530103001")["points"], "0.5");
+}
