@@ -345,6 +345,11 @@ fn bad_frames_are_refused_with_the_line_named() {
             "street_code,street_name,community_code,community_name\n,A,11,X\n",
             "line 2, column street_code: a community without a street",
         ),
+        // CRLF and a blank line: the csv crate's own line count would say 2 here.
+        (
+            "street_code,street_name,community_code,community_name\r\n1,A,11,X\r\n\r\n1,A,11,Y\r\n",
+            "line 4, column community_code: duplicate community code 11 (first on line 2)",
+        ),
         (
             "street_code,street_name,community_code,community_name,households\n1,A,11,X,many\n",
             "line 2, column households",
