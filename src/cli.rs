@@ -96,6 +96,39 @@ pub enum Command {
         #[arg(long)]
         period: String,
     },
+    /// Write a realistic simulated delivery for a round's sample (dry runs, load tests).
+    ///
+    /// Example: manyi simulate --round 2018-R1 --format gbk --out b.csv --fabricator
+    Simulate {
+        #[arg(long)]
+        round: String,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: crate::simulate::Format,
+        /// Output file (default: surveys/deliveries/<round>-<format>.<ext>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only these street codes (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        streets: Vec<String>,
+        /// Questionnaires per community.
+        #[arg(long, default_value_t = 40)]
+        per_community: usize,
+        /// Add an interviewer who fabricates questionnaires.
+        #[arg(long)]
+        fabricator: bool,
+        #[arg(long, default_value = "simulate")]
+        seed: String,
+    },
+    /// Review tables (XLSX, CSV for Excel, Markdown), charts (PNG, SVG) and the PDF
+    /// review pack for a period (after `evaluate`) or a round (after `score`).
+    ///
+    /// Example: manyi report --period 2018
+    Report {
+        #[arg(long, conflicts_with = "round", required_unless_present = "round")]
+        period: Option<String>,
+        #[arg(long)]
+        round: Option<String>,
+    },
     /// Build the full 2018 demo workspace (default: the current directory, which in the
     /// repository is the shipped demo workspace) and run the whole pipeline on it.
     ///
@@ -223,13 +256,66 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Simulate {
+            round,
+            format,
+            out,
+            streets,
+            per_community,
+            fabricator,
+            seed,
+        } => {
+            let ws = Workspace::open(&cli.workspace)?;
+            let round: RoundId = round.parse()?;
+            let out = out.unwrap_or_else(|| {
+                ws.root.join(format!(
+                    "surveys/deliveries/{round}-{}.{}",
+                    format.name(),
+                    format.extension()
+                ))
+            });
+            let opts = crate::simulate::Options {
+                format,
+                streets,
+                per_community,
+                fabricator,
+                seed,
+                id_prefix: format
+                    .name()
+                    .chars()
+                    .next()
+                    .unwrap_or('x')
+                    .to_ascii_uppercase()
+                    .to_string(),
+            };
+            let n = crate::simulate::simulate(&ws, &round, &out, &opts)?;
+            stdout_line(&format!("wrote {} questionnaires to {}", n, out.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { period, round } => {
+            let ws = Workspace::open(&cli.workspace)?;
+            let subject = match (period, round) {
+                (Some(p), _) => crate::report::Subject::Period(p.parse()?),
+                (None, Some(r)) => crate::report::Subject::Round(r.parse()?),
+                (None, None) => return Err(Error::Invalid("give --period or --round".into())),
+            };
+            let files = crate::report::report(&ws, &subject)?;
+            for f in &files {
+                stdout_line(&format!("wrote {}", f.display()))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { dir } => {
             let dir = dir.unwrap_or(cli.workspace);
             let log = crate::demo::run(&dir)?;
             for l in &log.lines {
                 stdout_line(l)?;
             }
-            stdout_line(&format!("demo workspace: {}", dir.display()))?;
+            stdout_line(&format!(
+                "demo workspace: {}; the year's reports are in {}",
+                dir.display(),
+                log.reports.display()
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::VerifySample { round } => {
@@ -271,10 +357,14 @@ fn print_receipt(out: &crate::ingest::Outcome) -> Result<()> {
         ));
     }
     stdout_line(&format!(
-        "{} ({} {}{}): {} rows read, {} accepted ({} valid, {} invalid), {} rejected",
+        "{} ({}{}{}): {} rows read, {} accepted ({} valid, {} invalid), {} rejected",
         r.file,
         r.format,
-        r.encoding,
+        if r.format == "xlsx" {
+            String::new()
+        } else {
+            format!(" {}", r.encoding)
+        },
         if r.delimiter.is_empty() {
             String::new()
         } else {

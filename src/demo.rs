@@ -1,11 +1,15 @@
 //! `manyi demo`: builds the complete 2018 Panlong demo from what the repository ships,
-//! running every pipeline stage in order. Seeds are recorded here (and end up in each
-//! round's manifest), so the demo gives the same files on every machine.
+//! running every pipeline stage in order: samples (recorded seeds) → simulated
+//! deliveries in the evaluators' four formats → ingest → score → indicators →
+//! evaluate (quarters, halves, year) → report. Deterministic: the same files every run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::error::Result;
-use crate::round::RoundId;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::error::{Error, Result};
+use crate::round::{Period, RoundId};
+use crate::simulate::Format;
 use crate::workspace::Workspace;
 
 /// The demo's scheme and year.
@@ -17,9 +21,69 @@ pub fn seed(round: &RoundId) -> String {
     format!("panlong-demo-{round}")
 }
 
-/// Log of what the demo did, for the terminal.
+/// Which evaluator delivers which streets, in which format (four evaluators, three
+/// streets each, by street code order).
+const EVALUATORS: [Format; 4] = [Format::Csv, Format::Gbk, Format::Names, Format::Xlsx];
+
+/// What the demo did, for the terminal.
 pub struct DemoLog {
     pub lines: Vec<String>,
+    pub reports: PathBuf,
+}
+
+fn bar(len: u64) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+/// Deterministic quarterly indicators for every street (the streets' own reports in a
+/// real year), with one street that does not report t5 in Q2.
+fn indicators(ws: &Workspace, quarter: u32) -> Result<()> {
+    let rules = ws.rules()?;
+    let frame = ws.frame()?;
+    let mut text = String::from("period,street_code,street_name,indicator,value\n");
+    for (i, (code, st)) in frame.streets.iter().enumerate() {
+        let h = |k: u32| {
+            let s = crate::fsutil::sha256_hex(
+                format!("demo-indicator {code} {quarter} {k}").as_bytes(),
+            );
+            u64::from_str_radix(&s[..8], 16).unwrap_or(0) as f64 / u32::MAX as f64
+        };
+        for ind in &rules.evaluation.indicators {
+            let value = if !ind.applies_to.is_empty() && !ind.applies_to.contains(code) {
+                "NA".to_string()
+            } else if ind.id == "t5" && quarter == 2 && i == 1 {
+                String::new()
+            } else {
+                let u = h(ind.id.len() as u32 * 7 + ind.id.as_bytes()[1] as u32);
+                let v = match ind.id.as_str() {
+                    "t1" => (u < 0.8) as u32 as f64,
+                    "t2" => 0.6 + 0.7 * u,
+                    "t3" => (3.0 + 17.0 * u).round(),
+                    "t4" => (40.0 + 60.0 * u).round(),
+                    "t5" => 88.0 + (12.0 * u * 10.0).round() / 10.0,
+                    "t6" => (u < 0.85) as u32 as f64,
+                    "t7" => (u * 2.4).floor(),
+                    "t8" => (20.0 + 40.0 * u).round(),
+                    _ => (ind.target * (0.5 + u)).round(),
+                };
+                format!("{v}")
+            };
+            text.push_str(&format!(
+                "{YEAR}Q{quarter},{code},{},{},{value}\n",
+                st.name, ind.id
+            ));
+        }
+    }
+    crate::fsutil::write_atomic(
+        &ws.indicators_dir().join(format!("{YEAR}Q{quarter}.csv")),
+        text.as_bytes(),
+    )
 }
 
 /// Runs the demo in `dir` (creating the workspace when there is none).
@@ -32,12 +96,20 @@ pub fn run(dir: &Path) -> Result<DemoLog> {
         Workspace::init(dir, SCHEME, None)?
     };
     let rules = ws.rules()?;
-    for number in 1..=rules.sampling.rounds_per_year {
-        let round = RoundId { year: YEAR, number };
-        if ws.sample_path(&round).exists() {
-            let v = crate::sample::verify(&ws, &round)?;
+    let frame = ws.frame()?;
+    let rounds: Vec<RoundId> = (1..=rules.sampling.rounds_per_year)
+        .map(|number| RoundId { year: YEAR, number })
+        .collect();
+    let streets: Vec<String> = frame.streets.keys().cloned().collect();
+    let per_evaluator = streets.len().div_ceil(EVALUATORS.len());
+    let steps = rounds.len() as u64 * (2 + EVALUATORS.len() as u64 * 2) + 8;
+    let pb = bar(steps);
+    for round in &rounds {
+        pb.set_message(format!("sample {round}"));
+        if ws.sample_path(round).exists() {
+            let v = crate::sample::verify(&ws, round)?;
             if !v.ok() {
-                return Err(crate::Error::Invalid(format!(
+                return Err(Error::Invalid(format!(
                     "the existing sample of {round} does not match its manifest: {}",
                     v.differences.join("; ")
                 )));
@@ -47,13 +119,112 @@ pub fn run(dir: &Path) -> Result<DemoLog> {
                 v.rows
             ));
         } else {
-            let (d, _) = crate::sample::run_sample(&ws, &round, &seed(&round))?;
+            let (d, _) = crate::sample::run_sample(&ws, round, &seed(round))?;
             lines.push(format!(
                 "sample {round}: drew {} communities with seed {:?}",
                 d.total(),
-                seed(&round)
+                seed(round)
             ));
         }
+        pb.inc(1);
+        for (e, format) in EVALUATORS.iter().enumerate() {
+            pb.set_message(format!("simulate {round} {}", format.name()));
+            let chunk: Vec<String> = streets
+                .iter()
+                .skip(e * per_evaluator)
+                .take(per_evaluator)
+                .cloned()
+                .collect();
+            let out = ws.root.join(format!(
+                "surveys/deliveries/{round}-{}.{}",
+                format.name(),
+                format.extension()
+            ));
+            let opts = crate::simulate::Options {
+                format: *format,
+                streets: chunk,
+                per_community: 40,
+                // Evaluator B's second round has an interviewer who fabricates.
+                fabricator: *format == Format::Gbk && round.number == 2,
+                seed: "panlong-demo".into(),
+                id_prefix: format!("{}{}", (b'A' + e as u8) as char, round.number),
+            };
+            crate::simulate::simulate(&ws, round, &out, &opts)?;
+            pb.inc(1);
+            pb.set_message(format!(
+                "ingest {}",
+                out.file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ));
+            let r = crate::ingest::ingest(&ws, round, &out, &crate::ingest::Options::default())?
+                .receipt;
+            let flagged: Vec<&str> = r
+                .quality
+                .flagged_interviewers
+                .iter()
+                .map(|f| f.interviewer_id.as_str())
+                .collect();
+            lines.push(format!(
+                "ingest {round} {:<6} {}: {} rows, {} accepted, {} rejected{}{}",
+                format.name(),
+                r.encoding,
+                r.rows_read,
+                r.accepted,
+                r.rejected,
+                if r.status == "already-ingested" {
+                    " (already ingested)"
+                } else {
+                    ""
+                },
+                if flagged.is_empty() {
+                    String::new()
+                } else {
+                    format!(", flagged interviewer(s): {}", flagged.join(", "))
+                }
+            ));
+            pb.inc(1);
+        }
+        pb.set_message(format!("score {round}"));
+        let scores =
+            crate::score::rounds::score_rounds(&ws, &rules, &frame, &[*round], &round.to_string())?;
+        scores.write(&ws)?;
+        lines.push(format!(
+            "score {round}: {} communities, {} valid questionnaires",
+            scores.communities.len(),
+            scores.respondents_valid
+        ));
+        pb.inc(1);
     }
-    Ok(DemoLog { lines })
+    for q in 1..=4 {
+        indicators(&ws, q)?;
+    }
+    let periods: Vec<Period> = (1..=4)
+        .map(|q| Period::Quarter(YEAR, q))
+        .chain([
+            Period::Half(YEAR, 1),
+            Period::Half(YEAR, 2),
+            Period::Year(YEAR),
+        ])
+        .collect();
+    for p in &periods {
+        pb.set_message(format!("evaluate {p}"));
+        let ev = crate::evaluate::evaluate(&ws, p)?;
+        ev.write(&ws)?;
+        let ded: f64 = ev.deductions.iter().map(|d| d.total).sum::<f64>() + 0.0;
+        lines.push(format!(
+            "evaluate {p}: {} ({}), deductions {ded:.1} points in all",
+            ev.satisfaction_basis, ev.indicators_source
+        ));
+        pb.inc(1);
+    }
+    pb.set_message("report");
+    let files = crate::report::report(&ws, &crate::report::Subject::Period(Period::Year(YEAR)))?;
+    lines.push(format!("report {YEAR}: {} files", files.len()));
+    pb.inc(1);
+    pb.finish_and_clear();
+    Ok(DemoLog {
+        lines,
+        reports: ws.reports_dir().join(YEAR.to_string()),
+    })
 }

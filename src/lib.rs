@@ -10,10 +10,12 @@ pub mod evaluate;
 pub mod frame;
 pub mod fsutil;
 pub mod ingest;
+pub mod report;
 pub mod round;
 pub mod rules;
 pub mod sample;
 pub mod score;
+pub mod simulate;
 pub mod store;
 pub mod workspace;
 

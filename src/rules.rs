@@ -208,7 +208,7 @@ impl Default for Quality {
             speeder_ratio: 0.4,
             min_duration_s: 120.0,
             interviewer_min_questionnaires: 10,
-            interviewer_z: 3.0,
+            interviewer_z: 4.0,
         }
     }
 }

@@ -1,0 +1,659 @@
+//! Charts for review meetings (1600×900, for slides): the street ranking with CI
+//! whiskers, community scores within each street, each street's trend over the year's
+//! rounds, and an item heat-map. Drawn as SVG with plotters, text in the shipped CJK
+//! font; PNG rendered from the SVG with resvg using only that font, so a machine without
+//! CJK fonts draws the same picture.
+
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::Inputs;
+use crate::error::{Error, Result};
+use crate::rules::Rules;
+
+/// The shipped font (Noto Sans CJK SC subset, SIL OFL; see assets/fonts).
+pub const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/NotoSansSC-manyi-subset.otf");
+/// The font's family name.
+pub const FONT_NAME: &str = "Noto Sans CJK SC";
+/// Registered in plotters under a CSS stack, so SVG viewers without the font fall back.
+pub const FAMILY: &str = "Noto Sans CJK SC, Microsoft YaHei, PingFang SC, sans-serif";
+pub const WIDTH: u32 = 1600;
+pub const HEIGHT: u32 = 900;
+
+static REGISTER: Once = Once::new();
+
+fn register() {
+    REGISTER.call_once(|| {
+        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT_BYTES);
+    });
+}
+
+/// Characters of `text` that the shipped font cannot draw.
+pub fn missing_glyphs(text: &str) -> Vec<char> {
+    use ab_glyph::Font;
+    let Ok(font) = ab_glyph::FontRef::try_from_slice(FONT_BYTES) else {
+        return vec![];
+    };
+    let mut out: Vec<char> = text
+        .chars()
+        .filter(|c| !c.is_control() && !c.is_whitespace() && font.glyph_id(*c).0 == 0)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A rendered chart.
+pub struct Chart {
+    /// File stem: ranking, communities, trend, items.
+    pub name: &'static str,
+    pub title: String,
+    pub svg: String,
+}
+
+fn perr<E: std::fmt::Debug>(e: E) -> Error {
+    Error::Invalid(format!("drawing a chart: {e:?}"))
+}
+
+fn font(size: u32) -> TextStyle<'static> {
+    (FAMILY, size).into_font().color(&BLACK)
+}
+
+const RED: RGBColor = RGBColor(200, 40, 40);
+const BLUE: RGBColor = RGBColor(35, 90, 160);
+const GREY: RGBColor = RGBColor(150, 150, 150);
+
+struct StreetPoint {
+    name: String,
+    score: f64,
+    ci: Option<(f64, f64)>,
+    deduction: f64,
+}
+
+fn axis_range(values: impl Iterator<Item = f64>, threshold: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = (threshold, threshold);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    let lo = (((lo - 5.0) / 5.0).floor() * 5.0)
+        .max(0.0)
+        .min(threshold - 5.0);
+    let hi = (((hi + 5.0) / 5.0).ceil() * 5.0)
+        .min(100.0)
+        .max(threshold + 5.0);
+    (lo, hi)
+}
+
+fn ranking(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
+    let Some(t) = &inputs.streets else {
+        return Ok(None);
+    };
+    let empty = super::Table {
+        headers: vec![],
+        rows: vec![],
+    };
+    let d = inputs.deductions.as_ref().unwrap_or(&empty);
+    let mut pts: Vec<StreetPoint> = t
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let code = t.get(r, "street_code");
+            let deduction = d
+                .rows
+                .iter()
+                .find(|x| d.get(x, "row_type") == "street" && d.get(x, "street_code") == code)
+                .and_then(|x| d.num(x, "total"))
+                .unwrap_or(0.0);
+            Some(StreetPoint {
+                name: t.get(r, "street_name").to_string(),
+                score: t.num(r, "score")?,
+                ci: t.num(r, "ci_low").zip(t.num(r, "ci_high")),
+                deduction,
+            })
+        })
+        .collect();
+    if pts.is_empty() {
+        return Ok(None);
+    }
+    pts.sort_by(|a, b| a.score.total_cmp(&b.score));
+    let thr = rules.threshold.community_score;
+    let street_thr = rules.threshold.street_score_below;
+    // CIs of streets with few sampled communities can be very wide: clip the axis, not the data.
+    let (lo, hi) = axis_range(pts.iter().map(|p| p.score), thr);
+    let (lo, hi) = (
+        lo.min(street_thr - 5.0).max(0.0),
+        hi.max(street_thr + 5.0).min(100.0),
+    );
+    let title = format!(
+        "{} {} 街道满意度排名 (95% 置信区间; 红线 = 社区阈值 {thr}, 虚线 = 街道 {street_thr})",
+        inputs.district, inputs.label
+    );
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        let n = pts.len();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&title, font(30))
+            .margin(30)
+            .margin_left(170)
+            .margin_right(150)
+            .x_label_area_size(60)
+            .build_cartesian_2d(lo..hi, -0.7f64..(n as f64 - 0.3))
+            .map_err(perr)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .light_line_style(RGBColor(242, 242, 242))
+            .x_desc("满意度得分")
+            .label_style(font(22))
+            .axis_desc_style(font(24))
+            .draw()
+            .map_err(perr)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(thr, -0.7), (thr, n as f64 - 0.3)],
+                RED.stroke_width(3),
+            )))
+            .map_err(perr)?;
+        let dashes: Vec<PathElement<(f64, f64)>> = (0..(n * 3))
+            .map(|i| {
+                let y0 = -0.7 + i as f64 * (n as f64 + 0.4) / (n * 3) as f64;
+                PathElement::new(
+                    vec![(street_thr, y0), (street_thr, y0 + 0.15)],
+                    GREY.stroke_width(2),
+                )
+            })
+            .collect();
+        chart.draw_series(dashes).map_err(perr)?;
+        for (i, p) in pts.iter().enumerate() {
+            let y = i as f64;
+            let color = if p.score < thr { RED } else { BLUE };
+            if let Some((l, h)) = p.ci {
+                let (l, h) = (l.max(lo), h.min(hi));
+                chart
+                    .draw_series([
+                        PathElement::new(vec![(l, y), (h, y)], color.stroke_width(3)),
+                        PathElement::new(vec![(l, y - 0.18), (l, y + 0.18)], color.stroke_width(3)),
+                        PathElement::new(vec![(h, y - 0.18), (h, y + 0.18)], color.stroke_width(3)),
+                    ])
+                    .map_err(perr)?;
+            }
+            chart
+                .draw_series(std::iter::once(Circle::new(
+                    (p.score, y),
+                    9,
+                    color.filled(),
+                )))
+                .map_err(perr)?;
+            let (px, py) = chart.backend_coord(&(lo, y));
+            root.draw(&Text::new(
+                p.name.clone(),
+                (px - 12, py),
+                font(24).pos(Pos::new(HPos::Right, VPos::Center)),
+            ))
+            .map_err(perr)?;
+            let (qx, qy) = chart.backend_coord(&(hi, y));
+            let label = if p.deduction > 0.0 {
+                format!("{:.1}  扣 {:.1}", p.score, p.deduction)
+            } else {
+                format!("{:.1}", p.score)
+            };
+            let style = if p.deduction > 0.0 {
+                font(22).color(&RED)
+            } else {
+                font(22)
+            };
+            root.draw(&Text::new(
+                label,
+                (qx + 12, qy),
+                style.pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(perr)?;
+        }
+        root.present().map_err(perr)?;
+    }
+    Ok(Some(Chart {
+        name: "ranking",
+        title,
+        svg,
+    }))
+}
+
+fn communities(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
+    let Some(t) = &inputs.communities else {
+        return Ok(None);
+    };
+    if t.rows.is_empty() {
+        return Ok(None);
+    }
+    let thr = rules.threshold.community_score;
+    let mut rows: Vec<&Vec<String>> = t.rows.iter().collect();
+    rows.sort_by(|a, b| {
+        (t.get(a, "street_code"), t.get(a, "community_code"))
+            .cmp(&(t.get(b, "street_code"), t.get(b, "community_code")))
+    });
+    let (lo, hi) = axis_range(rows.iter().filter_map(|r| t.num(r, "score")), thr);
+    let n = rows.len();
+    let title = format!(
+        "{} {} 各街道社区得分 (点 = 得分, 竖线 = 95% 置信区间, × = 样本不足; 红线 = 阈值 {thr})",
+        inputs.district, inputs.label
+    );
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&title, font(28))
+            .margin(30)
+            .x_label_area_size(110)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..hi)
+            .map_err(perr)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .light_line_style(RGBColor(242, 242, 242))
+            .y_desc("得分")
+            .label_style(font(22))
+            .axis_desc_style(font(24))
+            .draw()
+            .map_err(perr)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(-0.5, thr), (n as f64 - 0.5, thr)],
+                RED.stroke_width(3),
+            )))
+            .map_err(perr)?;
+        // Street groups: alternating bands and the street name under each.
+        let mut start = 0;
+        let mut group = 0;
+        for i in 0..=n {
+            let boundary = i == n
+                || (i > start
+                    && t.get(rows[i], "street_code") != t.get(rows[start], "street_code"));
+            if !boundary {
+                continue;
+            }
+            if group % 2 == 1 {
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(start as f64 - 0.5, lo), (i as f64 - 0.5, hi)],
+                        RGBColor(240, 243, 248).filled(),
+                    )))
+                    .map_err(perr)?;
+            }
+            let mid = (start + i - 1) as f64 / 2.0;
+            let (px, py) = chart.backend_coord(&(mid, lo));
+            let name = t
+                .get(rows[start], "street_name")
+                .trim_end_matches("街道")
+                .to_string();
+            root.draw(&Text::new(
+                name,
+                (px, py + 14),
+                font(20).pos(Pos::new(HPos::Center, VPos::Top)),
+            ))
+            .map_err(perr)?;
+            start = i;
+            group += 1;
+        }
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(-0.5, thr), (n as f64 - 0.5, thr)],
+                RED.stroke_width(3),
+            )))
+            .map_err(perr)?;
+        for (i, r) in rows.iter().enumerate() {
+            let x = i as f64;
+            match t.num(r, "score") {
+                Some(s) => {
+                    let color = if t.get(r, "below_threshold") == "true" {
+                        RED
+                    } else {
+                        BLUE
+                    };
+                    if let Some((l, h)) = t.num(r, "ci_low").zip(t.num(r, "ci_high")) {
+                        chart
+                            .draw_series(std::iter::once(PathElement::new(
+                                vec![(x, l.max(lo)), (x, h.min(hi))],
+                                color.stroke_width(2),
+                            )))
+                            .map_err(perr)?;
+                    }
+                    chart
+                        .draw_series(std::iter::once(Circle::new((x, s), 5, color.filled())))
+                        .map_err(perr)?;
+                }
+                None => {
+                    chart
+                        .draw_series(std::iter::once(Cross::new(
+                            (x, lo + 1.5),
+                            7,
+                            GREY.stroke_width(3),
+                        )))
+                        .map_err(perr)?;
+                }
+            }
+        }
+        root.present().map_err(perr)?;
+    }
+    Ok(Some(Chart {
+        name: "communities",
+        title,
+        svg,
+    }))
+}
+
+fn palette(i: usize) -> RGBColor {
+    const C: [RGBColor; 12] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+        RGBColor(57, 59, 121),
+        RGBColor(173, 73, 74),
+    ];
+    C[i % C.len()]
+}
+
+fn trend(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
+    if inputs.round_streets.is_empty() {
+        return Ok(None);
+    }
+    let rounds: Vec<&str> = inputs
+        .round_streets
+        .iter()
+        .map(|(r, _)| r.as_str())
+        .collect();
+    let mut series: std::collections::BTreeMap<String, (String, Vec<(usize, f64)>)> =
+        Default::default();
+    for (i, (_, t)) in inputs.round_streets.iter().enumerate() {
+        for r in &t.rows {
+            if let Some(s) = t.num(r, "score") {
+                series
+                    .entry(t.get(r, "street_code").to_string())
+                    .or_insert_with(|| (t.get(r, "street_name").to_string(), vec![]))
+                    .1
+                    .push((i, s));
+            }
+        }
+    }
+    let thr = rules.threshold.community_score;
+    let (lo, hi) = axis_range(series.values().flat_map(|s| s.1.iter().map(|p| p.1)), thr);
+    let title = format!(
+        "{} {} 各街道满意度趋势 (各轮测评)",
+        inputs.district, inputs.year
+    );
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        let (plot, legend) = root.split_horizontally(1250);
+        let k = rounds.len();
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(&title, font(30))
+            .margin(30)
+            .x_label_area_size(60)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.3f64..(k as f64 - 0.7), lo..hi)
+            .map_err(perr)?;
+        chart
+            .configure_mesh()
+            .x_labels(0)
+            .light_line_style(RGBColor(242, 242, 242))
+            .y_desc("街道得分")
+            .label_style(font(22))
+            .axis_desc_style(font(24))
+            .draw()
+            .map_err(perr)?;
+        for (i, r) in rounds.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(i as f64, lo));
+            plot.draw(&Text::new(
+                r.to_string(),
+                (px, py + 12),
+                font(22).pos(Pos::new(HPos::Center, VPos::Top)),
+            ))
+            .map_err(perr)?;
+        }
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(-0.3, thr), (k as f64 - 0.7, thr)],
+                RED.stroke_width(2),
+            )))
+            .map_err(perr)?;
+        for (j, (_, (name, pts))) in series.iter().enumerate() {
+            let c = palette(j);
+            let xy: Vec<(f64, f64)> = pts.iter().map(|(i, s)| (*i as f64, *s)).collect();
+            chart
+                .draw_series(LineSeries::new(xy.clone(), c.stroke_width(3)))
+                .map_err(perr)?;
+            chart
+                .draw_series(xy.iter().map(|p| Circle::new(*p, 6, c.filled())))
+                .map_err(perr)?;
+            let y = 90 + j as i32 * 58;
+            legend
+                .draw(&PathElement::new(vec![(20, y), (70, y)], c.stroke_width(4)))
+                .map_err(perr)?;
+            legend
+                .draw(&Circle::new((45, y), 6, c.filled()))
+                .map_err(perr)?;
+            legend
+                .draw(&Text::new(
+                    name.clone(),
+                    (85, y),
+                    font(24).pos(Pos::new(HPos::Left, VPos::Center)),
+                ))
+                .map_err(perr)?;
+        }
+        root.present().map_err(perr)?;
+    }
+    Ok(Some(Chart {
+        name: "trend",
+        title,
+        svg,
+    }))
+}
+
+/// Colour for an item score: red (low) → yellow → green (high).
+fn heat(score: f64, lo: f64, hi: f64) -> RGBColor {
+    let t = ((score - lo) / (hi - lo)).clamp(0.0, 1.0);
+    let (r, g, b) = if t < 0.5 {
+        let u = t / 0.5;
+        (
+            215.0 + (254.0 - 215.0) * u,
+            48.0 + (224.0 - 48.0) * u,
+            39.0 + (139.0 - 39.0) * u,
+        )
+    } else {
+        let u = (t - 0.5) / 0.5;
+        (
+            254.0 + (26.0 - 254.0) * u,
+            224.0 + (152.0 - 224.0) * u,
+            139.0 + (80.0 - 139.0) * u,
+        )
+    };
+    RGBColor(r as u8, g as u8, b as u8)
+}
+
+fn items(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
+    let Some(t) = &inputs.items else {
+        return Ok(None);
+    };
+    let questions: Vec<(String, String)> = rules
+        .questions
+        .iter()
+        .map(|q| (q.id.clone(), q.text.clone()))
+        .collect();
+    let mut streets: Vec<(String, String)> = t
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                t.get(r, "street_code").to_string(),
+                t.get(r, "street_name").to_string(),
+            )
+        })
+        .collect();
+    streets.dedup();
+    if streets.is_empty() {
+        return Ok(None);
+    }
+    let cell = |s: &str, q: &str| {
+        t.rows
+            .iter()
+            .find(|r| t.get(r, "street_code") == s && t.get(r, "question") == q)
+            .and_then(|r| t.num(r, "score"))
+    };
+    let all: Vec<f64> = t.rows.iter().filter_map(|r| t.num(r, "score")).collect();
+    let lo = all
+        .iter()
+        .cloned()
+        .fold(f64::INFINITY, f64::min)
+        .min(rules.threshold.community_score - 10.0);
+    let hi = all
+        .iter()
+        .cloned()
+        .fold(f64::NEG_INFINITY, f64::max)
+        .max(rules.threshold.community_score + 10.0);
+    let title = format!(
+        "{} {} 分项得分热力图 (街道 × 题目)",
+        inputs.district, inputs.label
+    );
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        root.draw(&Text::new(
+            title.clone(),
+            (WIDTH as i32 / 2, 30),
+            font(30).pos(Pos::new(HPos::Center, VPos::Top)),
+        ))
+        .map_err(perr)?;
+        let (x0, y0) = (170i32, 190i32);
+        let (cw, ch) = (
+            (WIDTH as i32 - x0 - 40) / questions.len() as i32,
+            (HEIGHT as i32 - y0 - 30) / streets.len() as i32,
+        );
+        for (j, (id, text)) in questions.iter().enumerate() {
+            let cx = x0 + j as i32 * cw + cw / 2;
+            root.draw(&Text::new(
+                id.to_uppercase(),
+                (cx, y0 - 80),
+                font(22).pos(Pos::new(HPos::Center, VPos::Bottom)),
+            ))
+            .map_err(perr)?;
+            // Question text in two short lines under the id.
+            let chars: Vec<char> = text.chars().collect();
+            let half = chars.len().div_ceil(2).min(7);
+            let (a, b): (String, String) = (
+                chars.iter().take(half).collect(),
+                chars.iter().skip(half).take(8).collect(),
+            );
+            root.draw(&Text::new(
+                a,
+                (cx, y0 - 50),
+                font(16).pos(Pos::new(HPos::Center, VPos::Bottom)),
+            ))
+            .map_err(perr)?;
+            root.draw(&Text::new(
+                b,
+                (cx, y0 - 28),
+                font(16).pos(Pos::new(HPos::Center, VPos::Bottom)),
+            ))
+            .map_err(perr)?;
+        }
+        for (i, (code, name)) in streets.iter().enumerate() {
+            let y = y0 + i as i32 * ch;
+            root.draw(&Text::new(
+                name.clone(),
+                (x0 - 12, y + ch / 2),
+                font(22).pos(Pos::new(HPos::Right, VPos::Center)),
+            ))
+            .map_err(perr)?;
+            for (j, (id, _)) in questions.iter().enumerate() {
+                let x = x0 + j as i32 * cw;
+                let v = cell(code, id);
+                let fill = v
+                    .map(|v| heat(v, lo, hi))
+                    .unwrap_or(RGBColor(230, 230, 230));
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cw - 2, y + ch - 2)],
+                    fill.filled(),
+                ))
+                .map_err(perr)?;
+                let label = v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "—".into());
+                root.draw(&Text::new(
+                    label,
+                    (x + cw / 2, y + ch / 2),
+                    font(20).pos(Pos::new(HPos::Center, VPos::Center)),
+                ))
+                .map_err(perr)?;
+            }
+        }
+        root.present().map_err(perr)?;
+    }
+    Ok(Some(Chart {
+        name: "items",
+        title,
+        svg,
+    }))
+}
+
+/// Every chart the inputs allow (a quarter without a round has no ranking, and so on).
+pub fn render(inputs: &Inputs, rules: &Rules) -> Result<Vec<Chart>> {
+    register();
+    let mut out = Vec::new();
+    for c in [
+        ranking(inputs, rules)?,
+        communities(inputs, rules)?,
+        trend(inputs, rules)?,
+        items(inputs, rules)?,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// usvg options with only the shipped font (no system fonts).
+pub fn usvg_options() -> resvg::usvg::Options<'static> {
+    let mut opt = resvg::usvg::Options::default();
+    let db = opt.fontdb_mut();
+    db.load_font_data(FONT_BYTES.to_vec());
+    db.set_sans_serif_family(FONT_NAME);
+    opt.font_family = FONT_NAME.to_string();
+    opt
+}
+
+/// Renders an SVG to PNG at its own size, anti-aliased, with the shipped font.
+pub fn png(svg: &str) -> Result<Vec<u8>> {
+    let opt = usvg_options();
+    let tree = resvg::usvg::Tree::from_str(svg, &opt)
+        .map_err(|e| Error::Invalid(format!("parsing a chart SVG: {e}")))?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| Error::Invalid("empty chart".into()))?;
+    pixmap.fill(resvg::tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::default(),
+        &mut pixmap.as_mut(),
+    );
+    pixmap
+        .encode_png()
+        .map_err(|e| Error::Invalid(format!("encoding a PNG: {e}")))
+}

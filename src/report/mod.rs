@@ -1,0 +1,316 @@
+//! Reports for review meetings: tables (CSV with BOM, XLSX, Markdown), charts (SVG and
+//! PNG) and a PDF review pack. Reads what `score` and `evaluate` wrote under
+//! `reports/<period>/`; never the store's internals.
+
+pub mod charts;
+pub mod pdf;
+pub mod tables;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::round::Period;
+use crate::workspace::Workspace;
+
+/// A CSV table as read back: headers in file order, rows of cells.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn read(path: &Path) -> Result<Table> {
+        let bytes = crate::fsutil::read(path)?;
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        let mut r = csv::ReaderBuilder::new().from_reader(bytes);
+        let file = path.display().to_string();
+        let headers = r
+            .headers()
+            .map_err(|e| Error::file(&file, e.to_string()))?
+            .iter()
+            .map(String::from)
+            .collect();
+        let mut rows = Vec::new();
+        for rec in r.records() {
+            let rec = rec.map_err(|e| Error::file(&file, e.to_string()))?;
+            rows.push(rec.iter().map(String::from).collect());
+        }
+        Ok(Table { headers, rows })
+    }
+
+    pub fn col(&self, name: &str) -> Option<usize> {
+        self.headers.iter().position(|h| h == name)
+    }
+
+    /// The cell of `row` in column `name` ("" when absent).
+    pub fn get<'a>(&'a self, row: &'a [String], name: &str) -> &'a str {
+        self.col(name)
+            .and_then(|i| row.get(i))
+            .map(|s| s.as_str())
+            .unwrap_or("")
+    }
+
+    pub fn num(&self, row: &[String], name: &str) -> Option<f64> {
+        self.get(row, name).parse().ok()
+    }
+}
+
+/// The inputs of a report, read from `reports/<period>/` and the rounds' folders.
+pub struct Inputs {
+    /// The period or round id the report is for.
+    pub label: String,
+    /// The year (for the trend over the year's rounds).
+    pub year: i32,
+    pub district: String,
+    pub scheme: String,
+    /// Absent for a round report.
+    pub evaluation: Option<Table>,
+    pub deductions: Option<Table>,
+    pub communities: Option<Table>,
+    pub streets: Option<Table>,
+    pub items: Option<Table>,
+    /// Questionnaires and quality flags per round and interviewer, from the store.
+    pub interviewers: Table,
+    /// (round id, street_scores.csv) of each round of the year with scores.
+    pub round_streets: Vec<(String, Table)>,
+    /// (file, sha256) of every input the report rests on.
+    pub sources: Vec<(String, String)>,
+}
+
+fn rel(ws: &Workspace, p: &Path) -> String {
+    p.strip_prefix(&ws.root).unwrap_or(p).display().to_string()
+}
+
+/// What a report is for: an evaluation period, or a single round's scores.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject {
+    Period(Period),
+    Round(crate::round::RoundId),
+}
+
+impl Subject {
+    pub fn label(&self) -> String {
+        match self {
+            Subject::Period(p) => p.to_string(),
+            Subject::Round(r) => r.to_string(),
+        }
+    }
+    fn year(&self) -> i32 {
+        match self {
+            Subject::Period(p) => p.year(),
+            Subject::Round(r) => r.year,
+        }
+    }
+}
+
+pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
+    let label = subject.label();
+    let dir = ws.reports_dir().join(&label);
+    let rules = ws.rules()?;
+    let mut sources = Vec::new();
+    let mut add = |p: &Path| -> Result<()> {
+        sources.push((
+            rel(ws, p),
+            crate::fsutil::sha256_hex(&crate::fsutil::read(p)?),
+        ));
+        Ok(())
+    };
+    add(&ws.rules_path())?;
+    add(&ws.frame_path())?;
+    let mut read = |name: &str, required: bool| -> Result<Option<Table>> {
+        let p = dir.join(name);
+        if p.is_file() {
+            add(&p)?;
+            Ok(Some(Table::read(&p)?))
+        } else if required {
+            Err(Error::Invalid(format!(
+                "{} is missing: run `manyi {}` first",
+                rel(ws, &p),
+                match subject {
+                    Subject::Period(p) => format!("evaluate --period {p}"),
+                    Subject::Round(r) => format!("score --round {r}"),
+                }
+            )))
+        } else {
+            Ok(None)
+        }
+    };
+    let is_period = matches!(subject, Subject::Period(_));
+    let evaluation = read("street_evaluation.csv", is_period)?;
+    let deductions = read("deductions.csv", is_period)?;
+    let communities = read("community_scores.csv", !is_period)?;
+    let streets = read("street_scores.csv", !is_period)?;
+    let items = read("item_scores.csv", false)?;
+    let mut round_streets = Vec::new();
+    for n in 1..=rules.sampling.rounds_per_year {
+        let r = crate::round::RoundId {
+            year: subject.year(),
+            number: n,
+        };
+        let p = ws
+            .reports_dir()
+            .join(r.to_string())
+            .join("street_scores.csv");
+        if p.is_file() {
+            add(&p)?;
+            round_streets.push((r.to_string(), Table::read(&p)?));
+        }
+    }
+    let store = crate::store::Store::new(ws);
+    let rounds: Vec<crate::round::RoundId> = match subject {
+        Subject::Round(r) => vec![*r],
+        Subject::Period(_) => (1..=rules.sampling.rounds_per_year)
+            .map(|n| crate::round::RoundId {
+                year: subject.year(),
+                number: n,
+            })
+            .collect(),
+    };
+    let interviewers = interviewer_table(&store, &rounds)?;
+    for d in store
+        .read_index()?
+        .deliveries
+        .iter()
+        .filter(|d| d.round.starts_with(&format!("{}-", subject.year())))
+    {
+        sources.push((
+            format!("delivery {} ({})", d.file_name, d.round),
+            d.sha256.clone(),
+        ));
+    }
+    Ok(Inputs {
+        label,
+        year: subject.year(),
+        district: rules.district.clone(),
+        scheme: rules.scheme.clone(),
+        evaluation,
+        deductions,
+        communities,
+        streets,
+        items,
+        interviewers,
+        round_streets,
+        sources,
+    })
+}
+
+/// Per round and interviewer: questionnaires, valid ones, speeders, straight-lined,
+/// and whether the interviewer was flagged as standing out from peers.
+fn interviewer_table(
+    store: &crate::store::Store,
+    rounds: &[crate::round::RoundId],
+) -> Result<Table> {
+    use std::collections::BTreeMap;
+    let index = store.read_index()?;
+    let mut agg: BTreeMap<(String, String), [u64; 5]> = BTreeMap::new();
+    let cols = [
+        "interviewer_id",
+        "valid",
+        "flag_speeder",
+        "flag_straightline",
+        "flag_interviewer",
+    ];
+    for r in rounds {
+        let Some(df) = store.load_round(&index, r, Some(&cols))? else {
+            continue;
+        };
+        let pe = |e| Error::Polars {
+            path: store.dir.clone(),
+            source: e,
+        };
+        let iv = df
+            .column("interviewer_id")
+            .and_then(|c| c.str().cloned())
+            .map_err(pe)?;
+        let flags: Vec<_> = cols[1..]
+            .iter()
+            .map(|c| df.column(c).and_then(|c| c.bool().cloned()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(pe)?;
+        for i in 0..df.height() {
+            let e = agg
+                .entry((r.to_string(), iv.get(i).unwrap_or("").to_string()))
+                .or_default();
+            e[0] += 1;
+            for (k, f) in flags.iter().enumerate() {
+                e[k + 1] += f.get(i).unwrap_or(false) as u64;
+            }
+        }
+    }
+    Ok(Table {
+        headers: [
+            "round",
+            "interviewer_id",
+            "questionnaires",
+            "n_valid",
+            "speeders",
+            "straightlined",
+            "flagged",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        rows: agg
+            .into_iter()
+            .map(|((r, iv), e)| {
+                vec![
+                    r,
+                    iv,
+                    e[0].to_string(),
+                    e[1].to_string(),
+                    e[2].to_string(),
+                    e[3].to_string(),
+                    (e[4] > 0).to_string(),
+                ]
+            })
+            .collect(),
+    })
+}
+
+/// `manyi report --period P | --round ID`: tables, charts and the PDF pack under
+/// `reports/<P>/`. Returns the files written; text the font cannot draw is reported
+/// on stderr.
+pub fn report(ws: &Workspace, subject: &Subject) -> Result<Vec<PathBuf>> {
+    let inputs = read_inputs(ws, subject)?;
+    let rules = ws.rules()?;
+    let dir = ws.reports_dir().join(subject.label());
+    let mut files = tables::write(&dir, &inputs, &rules)?;
+    let charts = charts::render(&inputs, &rules)?;
+    for c in &charts {
+        let svg = dir.join(format!("{}.svg", c.name));
+        crate::fsutil::write_atomic(&svg, c.svg.as_bytes())?;
+        let png = dir.join(format!("{}.png", c.name));
+        crate::fsutil::write_atomic(&png, &charts::png(&c.svg)?)?;
+        files.push(svg);
+        files.push(png);
+    }
+    let mut all_text = String::new();
+    for t in [
+        &inputs.evaluation,
+        &inputs.deductions,
+        &inputs.communities,
+        &inputs.streets,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        for r in &t.rows {
+            for c in r {
+                all_text.push_str(c);
+            }
+        }
+    }
+    let missing = charts::missing_glyphs(&all_text);
+    if !missing.is_empty() {
+        eprintln!(
+            "manyi: warning: the shipped font has no glyph for {} character(s), drawn as blank boxes in charts and the PDF: {}",
+            missing.len(),
+            missing.iter().collect::<String>()
+        );
+    }
+    let pdf = dir.join("review.pdf");
+    crate::fsutil::write_atomic(&pdf, &pdf::review_pack(&inputs, &rules, &charts)?)?;
+    files.push(pdf);
+    Ok(files)
+}

@@ -1,0 +1,489 @@
+//! The PDF review pack: a title page (district, period, scheme, sources with their
+//! SHA-256), the deduction table, the evaluation table, then the charts as vector
+//! graphics. Every page is laid out as SVG with the shipped font and embedded with
+//! krilla, so text stays selectable and searchable (the font embedded as a subset).
+
+use krilla::Document;
+use krilla::geom::Size;
+use krilla::page::PageSettings;
+use krilla_svg::{SurfaceExt, SvgSettings};
+
+use super::charts::{Chart, FAMILY, usvg_options};
+use super::tables::display_width;
+use super::{Inputs, Table};
+use crate::error::{Error, Result};
+use crate::rules::Rules;
+
+/// A4 landscape, in points.
+const PW: f64 = 842.0;
+const PH: f64 = 595.0;
+const MARGIN: f64 = 36.0;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One page being laid out.
+struct Page {
+    body: String,
+}
+
+impl Page {
+    fn new() -> Page {
+        Page {
+            body: String::new(),
+        }
+    }
+
+    fn text(&mut self, x: f64, y: f64, size: f64, s: &str, anchor: &str, bold: bool) {
+        self.body.push_str(&format!(
+            "<text x=\"{x:.1}\" y=\"{y:.1}\" font-size=\"{size}\" text-anchor=\"{anchor}\"{} font-family=\"{FAMILY}\">{}</text>\n",
+            if bold { " font-weight=\"bold\" stroke=\"black\" stroke-width=\"0.3\"" } else { "" },
+            esc(s)
+        ));
+    }
+
+    fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, width: f64, color: &str) {
+        self.body.push_str(&format!("<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"{color}\" stroke-width=\"{width}\"/>\n"));
+    }
+
+    fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str) {
+        self.body.push_str(&format!(
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{fill}\"/>\n"
+        ));
+    }
+
+    fn svg(&self) -> String {
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{PW}\" height=\"{PH}\" viewBox=\"0 0 {PW} {PH}\">\n<rect width=\"{PW}\" height=\"{PH}\" fill=\"white\"/>\n{}</svg>\n",
+            self.body
+        )
+    }
+}
+
+/// Splits text into lines no wider than `width` points at font `size`, breaking after
+/// "；" and spaces where it can (a token wider than a line is broken anywhere).
+fn wrap(s: &str, width: f64, size: f64) -> Vec<String> {
+    let max_units = (width / (size * 0.5)).floor().max(2.0) as usize;
+    let mut tokens: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for c in s.chars() {
+        cur.push(c);
+        if c == '；' || c == ' ' {
+            tokens.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for t in tokens {
+        if display_width(&line) + display_width(t.trim_end()) <= max_units {
+            line.push_str(&t);
+            continue;
+        }
+        if !line.trim().is_empty() {
+            lines.push(line.trim_end().to_string());
+            line = String::new();
+        }
+        for c in t.chars() {
+            if display_width(&line) + display_width(&c.to_string()) > max_units && !line.is_empty()
+            {
+                lines.push(std::mem::take(&mut line));
+            }
+            line.push(c);
+        }
+    }
+    if !line.trim().is_empty() || lines.is_empty() {
+        lines.push(line.trim_end().to_string());
+    }
+    lines
+}
+
+/// A table over as many pages as it needs; `right` marks right-aligned columns.
+fn table_pages(
+    title: &str,
+    subtitle: &str,
+    headers: &[&str],
+    widths: &[f64],
+    right: &[bool],
+    rows: &[Vec<String>],
+) -> Vec<Page> {
+    let size = 9.5;
+    let line_h = 13.0;
+    let mut pages = Vec::new();
+    let mut page = Page::new();
+    let mut y = 0.0;
+    let start = |page: &mut Page, cont: bool| -> f64 {
+        page.text(
+            MARGIN,
+            MARGIN + 14.0,
+            16.0,
+            &format!("{title}{}", if cont { "（续）" } else { "" }),
+            "start",
+            true,
+        );
+        page.text(MARGIN, MARGIN + 32.0, 9.0, subtitle, "start", false);
+        let top = MARGIN + 44.0;
+        page.rect(MARGIN, top, widths.iter().sum(), line_h + 8.0, "#DDE5F0");
+        let mut x = MARGIN;
+        for ((h, w), r) in headers.iter().zip(widths).zip(right) {
+            if *r {
+                page.text(x + w - 4.0, top + line_h + 1.0, size, h, "end", true);
+            } else {
+                page.text(x + 4.0, top + line_h + 1.0, size, h, "start", true);
+            }
+            x += w;
+        }
+        top + line_h + 8.0
+    };
+    y = if rows.is_empty() {
+        start(&mut page, false)
+    } else {
+        y
+    };
+    let mut first = true;
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<Vec<String>> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| wrap(c, w - 8.0, size))
+            .collect();
+        let h = cells.iter().map(|c| c.len()).max().unwrap_or(1) as f64 * line_h + 6.0;
+        if first || y + h > PH - MARGIN {
+            if !first {
+                pages.push(std::mem::replace(&mut page, Page::new()));
+            }
+            y = start(&mut page, !first);
+            first = false;
+        }
+        if i % 2 == 1 {
+            page.rect(MARGIN, y, widths.iter().sum(), h, "#F5F7FA");
+        }
+        let mut x = MARGIN;
+        for ((lines, w), r) in cells.iter().zip(widths).zip(right) {
+            for (k, l) in lines.iter().enumerate() {
+                let ty = y + line_h * (k as f64 + 1.0);
+                if *r {
+                    page.text(x + w - 4.0, ty, size, l, "end", false);
+                } else {
+                    page.text(x + 4.0, ty, size, l, "start", false);
+                }
+            }
+            x += w;
+        }
+        y += h;
+        page.line(
+            MARGIN,
+            y,
+            MARGIN + widths.iter().sum::<f64>(),
+            y,
+            0.4,
+            "#B0B8C4",
+        );
+    }
+    pages.push(page);
+    pages
+}
+
+fn f(v: Option<f64>, d: usize) -> String {
+    v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "—".into())
+}
+
+fn deduction_rows(d: &Table) -> Vec<Vec<String>> {
+    d.rows
+        .iter()
+        .filter(|r| d.get(r, "row_type") == "street")
+        .map(|st| {
+            let code = d.get(st, "street_code");
+            let list: Vec<String> = d
+                .rows
+                .iter()
+                .filter(|r| d.get(r, "row_type") == "community" && d.get(r, "street_code") == code)
+                .map(|r| {
+                    format!(
+                        "{} {} ({}–{}){}",
+                        d.get(r, "community_name"),
+                        f(d.num(r, "score"), 1),
+                        f(d.num(r, "ci_low"), 1),
+                        f(d.num(r, "ci_high"), 1),
+                        if d.get(r, "counted") == "true" {
+                            ""
+                        } else {
+                            " 不计"
+                        }
+                    )
+                })
+                .collect();
+            vec![
+                d.get(st, "street_name").to_string(),
+                if list.is_empty() {
+                    "—".into()
+                } else {
+                    list.join("；")
+                },
+                f(d.num(st, "points"), 1),
+                f(d.num(st, "street_score"), 1),
+                f(d.num(st, "street_points"), 1),
+                f(d.num(st, "total"), 1),
+            ]
+        })
+        .collect()
+}
+
+fn evaluation_rows(ev: &Table, d: &Table) -> Vec<Vec<String>> {
+    let year = ev.col("h1_total").is_some();
+    let mut rows: Vec<&Vec<String>> = ev.rows.iter().collect();
+    rows.sort_by_key(|r| ev.get(r, "rank").parse::<usize>().unwrap_or(usize::MAX));
+    rows.iter()
+        .map(|r| {
+            let code = ev.get(r, "street_code");
+            let ded = d
+                .rows
+                .iter()
+                .find(|x| d.get(x, "row_type") == "street" && d.get(x, "street_code") == code)
+                .and_then(|x| d.num(x, "total"));
+            let (a, b) = if year {
+                (ev.num(r, "h1_total"), ev.num(r, "h2_total"))
+            } else {
+                (ev.num(r, "satisfaction_points"), ev.num(r, "task_points"))
+            };
+            let mut note = ev.get(r, "note").to_string();
+            let missing = ev.get(r, "missing_indicators");
+            if !missing.is_empty() {
+                note = format!(
+                    "{note}{}未报送: {missing}",
+                    if note.is_empty() { "" } else { "；" }
+                );
+            }
+            vec![
+                ev.get(r, "rank").to_string(),
+                ev.get(r, "street_name").to_string(),
+                f(ev.num(r, "satisfaction_score"), 2),
+                f(a, 2),
+                f(b, 2),
+                f(ev.num(r, "total"), 2),
+                f(ded, 1),
+                note,
+            ]
+        })
+        .collect()
+}
+
+fn chart_page(c: &Chart) -> String {
+    // Nest the chart's own SVG, scaled to the page width.
+    let w = PW - 2.0 * MARGIN;
+    let h = w * 900.0 / 1600.0;
+    let y = (PH - h) / 2.0;
+    let inner = c.svg.trim_start_matches(|ch| ch != '<');
+    let inner = inner
+        .strip_prefix("<?xml")
+        .map(|s| &s[s.find("?>").map(|i| i + 2).unwrap_or(0)..])
+        .unwrap_or(inner)
+        .trim_start();
+    let inner = inner
+        .replacen("<svg ", &format!("<svg x=\"{MARGIN}\" y=\"{y:.1}\" "), 1)
+        .replacen("width=\"1600\"", &format!("width=\"{w:.1}\""), 1)
+        .replacen("height=\"900\"", &format!("height=\"{h:.1}\""), 1);
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{PW}\" height=\"{PH}\" viewBox=\"0 0 {PW} {PH}\">\n<rect width=\"{PW}\" height=\"{PH}\" fill=\"white\"/>\n{inner}</svg>\n"
+    )
+}
+
+/// The pack's pages as SVG (also used by tests).
+pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut title = Page::new();
+    title.text(
+        PW / 2.0,
+        150.0,
+        28.0,
+        &format!("{} 街道社区治理考核", inputs.district),
+        "middle",
+        true,
+    );
+    title.text(
+        PW / 2.0,
+        190.0,
+        20.0,
+        &format!("评审材料 · {} · 方案 {}", inputs.label, inputs.scheme),
+        "middle",
+        false,
+    );
+    let t = &rules.threshold;
+    title.text(
+        PW / 2.0,
+        225.0,
+        11.0,
+        &format!(
+            "社区满意度低于 {} 每个扣 {} 分 (判定: {}), 每街道最多 {} 分; 街道满意度低于 {} 另扣 {} 分",
+            t.community_score,
+            t.points_per_community,
+            match t.decision {
+                crate::rules::Decision::Point => "点估计",
+                crate::rules::Decision::CiUpper => "置信区间上限",
+            },
+            t.cap_per_street,
+            t.street_score_below,
+            t.street_points
+        ),
+        "middle",
+        false,
+    );
+    title.text(
+        MARGIN,
+        280.0,
+        11.0,
+        "数据来源 sources (SHA-256):",
+        "start",
+        true,
+    );
+    title.text(
+        MARGIN,
+        PH - MARGIN,
+        8.0,
+        &format!(
+            "manyi {} — 每个数字可追溯到所列文件 every number traces to the files listed",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "start",
+        false,
+    );
+    let mut page = title;
+    let mut y = 298.0;
+    for (name, sha) in &inputs.sources {
+        if y > PH - MARGIN - 20.0 {
+            out.push(page.svg());
+            page = Page::new();
+            page.text(
+                MARGIN,
+                MARGIN + 14.0,
+                11.0,
+                "数据来源 sources (SHA-256)（续）",
+                "start",
+                true,
+            );
+            y = MARGIN + 34.0;
+        }
+        page.text(MARGIN, y, 8.0, name, "start", false);
+        page.text(MARGIN + 330.0, y, 8.0, sha, "start", false);
+        y += 11.5;
+    }
+    out.push(page.svg());
+    let sub = format!(
+        "{} · 每社区 {} 分, 上限 {} 分; 括号内为 95% 置信区间; “不计” = 按现行判定规则不扣分",
+        inputs.label, t.points_per_community, t.cap_per_street
+    );
+    if let (Some(ev), Some(d)) = (&inputs.evaluation, &inputs.deductions) {
+        for p in table_pages(
+            "扣分表 Deductions",
+            &sub,
+            &[
+                "街道",
+                "低于阈值的社区 (得分, 95% CI)",
+                "社区扣分",
+                "街道满意度",
+                "街道扣分",
+                "合计",
+            ],
+            &[80.0, 400.0, 70.0, 80.0, 70.0, 60.0],
+            &[false, false, true, true, true, true],
+            &deduction_rows(d),
+        ) {
+            out.push(p.svg());
+        }
+        let year = ev.col("h1_total").is_some();
+        for p in table_pages(
+            "考核评价 Street evaluation",
+            &format!(
+                "{} · 满意度 {} 分 + 任务 {} 分",
+                inputs.label, rules.evaluation.satisfaction_points, rules.evaluation.task_points
+            ),
+            &[
+                "名次",
+                "街道",
+                "满意度",
+                if year { "上半年" } else { "满意度得分" },
+                if year { "下半年" } else { "任务得分" },
+                "总分",
+                "扣分",
+                "说明",
+            ],
+            &[40.0, 80.0, 60.0, 70.0, 70.0, 60.0, 50.0, 340.0],
+            &[true, false, true, true, true, true, true, false],
+            &evaluation_rows(ev, d),
+        ) {
+            out.push(p.svg());
+        }
+    } else if let Some(st) = &inputs.streets {
+        let rows: Vec<Vec<String>> = st
+            .rows
+            .iter()
+            .map(|r| {
+                vec![
+                    st.get(r, "street_name").to_string(),
+                    f(st.num(r, "score"), 2),
+                    format!(
+                        "{}–{}",
+                        f(st.num(r, "ci_low"), 1),
+                        f(st.num(r, "ci_high"), 1)
+                    ),
+                    format!("{}/{}", st.get(r, "n_communities"), st.get(r, "n_sampled")),
+                    st.get(r, "n_respondents").to_string(),
+                    st.get(r, "communities_below").to_string(),
+                    st.get(r, "note").to_string(),
+                ]
+            })
+            .collect();
+        for p in table_pages(
+            "街道满意度 Street scores",
+            &inputs.label,
+            &[
+                "街道",
+                "得分",
+                "95% CI",
+                "社区(计分/抽中)",
+                "有效问卷",
+                "低于阈值社区",
+                "说明",
+            ],
+            &[80.0, 60.0, 90.0, 90.0, 70.0, 80.0, 300.0],
+            &[false, true, true, true, true, true, false],
+            &rows,
+        ) {
+            out.push(p.svg());
+        }
+    }
+
+    for c in charts {
+        out.push(chart_page(c));
+    }
+    out
+}
+
+/// Renders the pack to PDF bytes.
+pub fn review_pack(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Result<Vec<u8>> {
+    let opt = usvg_options();
+    let mut doc = Document::new();
+    for (i, svg) in pages(inputs, rules, charts).iter().enumerate() {
+        let tree = resvg::usvg::Tree::from_str(svg, &opt)
+            .map_err(|e| Error::Invalid(format!("laying out PDF page {}: {e}", i + 1)))?;
+        let settings = PageSettings::from_wh(PW as f32, PH as f32)
+            .ok_or_else(|| Error::Invalid("page size".into()))?;
+        let mut page = doc.start_page_with(settings);
+        let mut surface = page.surface();
+        let size = Size::from_wh(PW as f32, PH as f32)
+            .ok_or_else(|| Error::Invalid("page size".into()))?;
+        surface
+            .draw_svg(&tree, size, SvgSettings::default())
+            .ok_or_else(|| Error::Invalid(format!("drawing PDF page {}", i + 1)))?;
+        surface.finish();
+        page.finish();
+    }
+    doc.finish()
+        .map_err(|e| Error::Invalid(format!("writing the PDF: {e:?}")))
+}

@@ -1,0 +1,364 @@
+//! Review tables: the deduction table and the street evaluation (and the period's
+//! scores) as one XLSX workbook, as CSV with a BOM and Chinese headers, and as Markdown.
+
+use std::path::{Path, PathBuf};
+
+use rust_xlsxwriter::{Format, Workbook};
+
+use super::{Inputs, Table};
+use crate::error::{Error, Result};
+use crate::fsutil::neutralise_cell;
+use crate::rules::Rules;
+
+/// Chinese header for a machine column name.
+pub fn zh_header(col: &str, rules: &Rules) -> String {
+    let fixed = [
+        ("period", "期间"),
+        ("round", "轮次"),
+        ("row_type", "行类型"),
+        ("street_code", "街道代码"),
+        ("street_name", "街道"),
+        ("community_code", "社区代码"),
+        ("community_name", "社区"),
+        ("score", "得分"),
+        ("se", "标准误"),
+        ("ci_low", "95%置信下限"),
+        ("ci_high", "95%置信上限"),
+        ("df", "自由度"),
+        ("below_point", "点估计低于阈值"),
+        ("below_ci", "置信区间低于阈值"),
+        ("counted", "计入扣分"),
+        ("points", "扣分"),
+        ("cap", "扣分上限"),
+        ("street_score", "街道满意度"),
+        ("street_below", "街道低于阈值"),
+        ("street_points", "街道扣分"),
+        ("total", "合计"),
+        ("rounds", "测评轮次"),
+        ("satisfaction_score", "满意度"),
+        ("satisfaction_points", "满意度得分"),
+        ("task_points", "任务得分"),
+        ("rank", "名次"),
+        ("indicators_source", "指标来源"),
+        ("missing_indicators", "未报送指标"),
+        ("note", "说明"),
+        ("h1_total", "上半年总分"),
+        ("h2_total", "下半年总分"),
+        ("n_valid", "有效问卷"),
+        ("satisfaction_rate", "满意率"),
+        ("below_threshold", "低于阈值"),
+        ("status", "状态"),
+        ("n_sampled", "抽中社区"),
+        ("n_communities", "计分社区"),
+        ("n_respondents", "有效问卷"),
+        ("communities_below", "低于阈值社区"),
+        ("question", "题目"),
+        ("text", "题目内容"),
+        ("n_answers", "作答数"),
+        ("interviewer_id", "访问员"),
+        ("questionnaires", "问卷数"),
+        ("speeders", "用时过短"),
+        ("straightlined", "答案雷同"),
+        ("flagged", "异常访问员"),
+    ];
+    if let Some((_, z)) = fixed.iter().find(|(k, _)| *k == col) {
+        return z.to_string();
+    }
+    for (suffix, z) in [("_value", "值"), ("_target", "目标"), ("_points", "得分")] {
+        if let Some(id) = col.strip_suffix(suffix)
+            && rules.evaluation.indicators.iter().any(|i| i.id == id)
+        {
+            return format!("{id} {z}");
+        }
+    }
+    col.to_string()
+}
+
+/// Human form of a cell: booleans and codes translated; numbers left as they are.
+fn zh_cell(v: &str) -> String {
+    match v {
+        "true" => "是".into(),
+        "false" => "否".into(),
+        "community" => "社区".into(),
+        "street" => "街道".into(),
+        "ok" => "正常".into(),
+        "insufficient" => "样本不足".into(),
+        "no-data" => "无数据".into(),
+        _ => v.to_string(),
+    }
+}
+
+/// Display width: a CJK character takes two columns.
+pub fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| if (c as u32) < 0x1100 { 1 } else { 2 })
+        .sum()
+}
+
+/// Columns shown as numbers (everything else stays text, e.g. codes).
+fn numeric(col: &str) -> bool {
+    !matches!(
+        col,
+        "interviewer_id"
+            | "period"
+            | "round"
+            | "street_code"
+            | "community_code"
+            | "rounds"
+            | "row_type"
+            | "street_name"
+            | "community_name"
+            | "note"
+            | "status"
+            | "question"
+            | "text"
+            | "indicators_source"
+            | "missing_indicators"
+    )
+}
+
+fn csv_zh(t: &Table, rules: &Rules) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    let _ = w.write_record(t.headers.iter().map(|h| zh_header(h, rules)));
+    for r in &t.rows {
+        let _ = w.write_record(r.iter().map(|c| neutralise_cell(&zh_cell(c)).into_owned()));
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+fn sheet(wb: &mut Workbook, name: &str, t: &Table, rules: &Rules) -> Result<()> {
+    let err = |e: rust_xlsxwriter::XlsxError| Error::Invalid(format!("writing the workbook: {e}"));
+    let ws = wb.add_worksheet().set_name(name).map_err(err)?;
+    let head = Format::new()
+        .set_bold()
+        .set_background_color("#DDE5F0")
+        .set_text_wrap();
+    let number = Format::new().set_num_format("0.00");
+    let integer = Format::new().set_num_format("0");
+    let mut widths: Vec<usize> = Vec::new();
+    for (c, h) in t.headers.iter().enumerate() {
+        let z = zh_header(h, rules);
+        widths.push(display_width(&z).max(6));
+        ws.write_with_format(0, c as u16, &z, &head).map_err(err)?;
+    }
+    for (r, row) in t.rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            let col = &t.headers[c];
+            let (row_i, col_i) = (r as u32 + 1, c as u16);
+            match v.parse::<f64>() {
+                Ok(x) if numeric(col) && x.is_finite() => {
+                    let f = if x.fract() == 0.0
+                        && matches!(
+                            col.as_str(),
+                            "rank"
+                                | "n_valid"
+                                | "questionnaires"
+                                | "speeders"
+                                | "straightlined"
+                                | "n_sampled"
+                                | "n_communities"
+                                | "n_respondents"
+                                | "communities_below"
+                                | "df"
+                                | "n_answers"
+                        ) {
+                        &integer
+                    } else {
+                        &number
+                    };
+                    ws.write_number_with_format(row_i, col_i, x, f)
+                        .map_err(err)?;
+                    widths[c] = widths[c].max(8);
+                }
+                _ => {
+                    let text = neutralise_cell(&zh_cell(v)).into_owned();
+                    widths[c] = widths[c].max(display_width(&text).min(60));
+                    ws.write_string(row_i, col_i, &text).map_err(err)?;
+                }
+            }
+        }
+    }
+    for (c, w) in widths.iter().enumerate() {
+        ws.set_column_width(c as u16, (*w as f64) + 2.0)
+            .map_err(err)?;
+    }
+    ws.set_freeze_panes(1, 0).map_err(err)?;
+    Ok(())
+}
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "—".into())
+}
+
+fn markdown(inputs: &Inputs, rules: &Rules) -> String {
+    let mut s = format!(
+        "# {} 街道考核 {} ({})\n\n",
+        inputs.district, inputs.label, inputs.scheme
+    );
+    if let Some(t) = &inputs.streets {
+        s.push_str("## 街道满意度 street scores\n\n| 街道 | 得分 | 95% CI | 社区 (计分/抽中) | 有效问卷 | 说明 |\n|---|---:|---|---:|---:|---|\n");
+        for r in &t.rows {
+            s.push_str(&format!(
+                "| {} | {} | {}–{} | {}/{} | {} | {} |\n",
+                t.get(r, "street_name"),
+                fmt(t.num(r, "score"), 1),
+                fmt(t.num(r, "ci_low"), 1),
+                fmt(t.num(r, "ci_high"), 1),
+                t.get(r, "n_communities"),
+                t.get(r, "n_sampled"),
+                t.get(r, "n_respondents"),
+                t.get(r, "note").replace('|', "/")
+            ));
+        }
+        s.push('\n');
+    }
+    let (Some(ev), Some(d)) = (&inputs.evaluation, &inputs.deductions) else {
+        return s;
+    };
+    s.push_str("## 考核评价 street evaluation\n\n| 名次 | 街道 | 满意度 | 满意度得分 | 任务得分 | 总分 | 说明 |\n|---:|---|---:|---:|---:|---:|---|\n");
+    let mut rows: Vec<&Vec<String>> = ev.rows.iter().collect();
+    rows.sort_by_key(|r| ev.get(r, "rank").parse::<usize>().unwrap_or(usize::MAX));
+    for r in rows {
+        let (c3, c4) = if ev.col("h1_total").is_some() {
+            (fmt(ev.num(r, "h1_total"), 2), fmt(ev.num(r, "h2_total"), 2))
+        } else {
+            (
+                fmt(ev.num(r, "satisfaction_points"), 2),
+                fmt(ev.num(r, "task_points"), 2),
+            )
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            ev.get(r, "rank"),
+            ev.get(r, "street_name"),
+            fmt(ev.num(r, "satisfaction_score"), 1),
+            c3,
+            c4,
+            fmt(ev.num(r, "total"), 2),
+            ev.get(r, "note").replace('|', "/")
+        ));
+    }
+    if ev.col("h1_total").is_some() {
+        s.push_str(
+            "\n(For the year, the two middle columns are the first and second half-year totals.)\n",
+        );
+    }
+    s.push_str(&format!(
+        "\n## 扣分 deductions\n\n{} points per community below {} (decision: {:?}), at most {} per street; street satisfaction below {}: {} more.\n\n| 街道 | 低于阈值的社区 (得分, 95% CI) | 社区扣分 | 街道满意度 | 街道扣分 | 合计 |\n|---|---|---:|---:|---:|---:|\n",
+        rules.threshold.points_per_community, rules.threshold.community_score, rules.threshold.decision, rules.threshold.cap_per_street, rules.threshold.street_score_below, rules.threshold.street_points
+    ));
+    for st in d.rows.iter().filter(|r| d.get(r, "row_type") == "street") {
+        let code = d.get(st, "street_code");
+        let list: Vec<String> = d
+            .rows
+            .iter()
+            .filter(|r| d.get(r, "row_type") == "community" && d.get(r, "street_code") == code)
+            .map(|r| {
+                format!(
+                    "{}{} {} ({}–{}){}",
+                    if d.get(r, "counted") == "true" {
+                        ""
+                    } else {
+                        "~~"
+                    },
+                    d.get(r, "community_name"),
+                    fmt(d.num(r, "score"), 1),
+                    fmt(d.num(r, "ci_low"), 1),
+                    fmt(d.num(r, "ci_high"), 1),
+                    if d.get(r, "counted") == "true" {
+                        ""
+                    } else {
+                        "~~"
+                    }
+                )
+            })
+            .collect();
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            d.get(st, "street_name"),
+            if list.is_empty() {
+                "—".into()
+            } else {
+                list.join("; ")
+            },
+            fmt(d.num(st, "points"), 1),
+            fmt(d.num(st, "street_score"), 1),
+            fmt(d.num(st, "street_points"), 1),
+            fmt(d.num(st, "total"), 1)
+        ));
+    }
+    s.push_str("\n(~~struck~~: below the threshold by one decision rule but not counted under the rules in force.)\n");
+    s
+}
+
+/// Writes review.xlsx, 扣分表.csv, 考核评价表.csv and review.md into `dir`.
+pub fn write(dir: &Path, inputs: &Inputs, rules: &Rules) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let err = |e: rust_xlsxwriter::XlsxError| Error::Invalid(format!("writing the workbook: {e}"));
+    let mut wb = Workbook::new();
+    // A fixed creation time: the same data gives the same bytes (and the same sha256).
+    let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2000, 1, 1)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
+    if let Some(t) = &inputs.deductions {
+        sheet(&mut wb, "扣分", t, rules)?;
+    }
+    if let Some(t) = &inputs.evaluation {
+        sheet(&mut wb, "考核评价", t, rules)?;
+    }
+    if let Some(t) = &inputs.streets {
+        sheet(&mut wb, "街道得分", t, rules)?;
+    }
+    if let Some(t) = &inputs.communities {
+        sheet(&mut wb, "社区得分", t, rules)?;
+    }
+    if !inputs.interviewers.rows.is_empty() {
+        sheet(&mut wb, "访问员", &inputs.interviewers, rules)?;
+    }
+    let legend = Table {
+        headers: vec![
+            "指标".into(),
+            "名称".into(),
+            "目标".into(),
+            "方法".into(),
+            "分值".into(),
+        ],
+        rows: rules
+            .evaluation
+            .indicators
+            .iter()
+            .map(|i| {
+                vec![
+                    i.id.clone(),
+                    i.name.clone(),
+                    i.target.to_string(),
+                    format!("{:?}", i.method),
+                    i.points.to_string(),
+                ]
+            })
+            .collect(),
+    };
+    sheet(&mut wb, "指标说明", &legend, rules)?;
+    let p = dir.join("review.xlsx");
+    crate::fsutil::write_atomic(&p, &wb.save_to_buffer().map_err(err)?)?;
+    files.push(p);
+    let zh = [
+        ("扣分表.csv", &inputs.deductions),
+        ("考核评价表.csv", &inputs.evaluation),
+        ("街道得分表.csv", &inputs.streets),
+        ("社区得分表.csv", &inputs.communities),
+    ];
+    for (name, t) in zh
+        .into_iter()
+        .filter_map(|(n, t)| t.as_ref().map(|t| (n, t)))
+    {
+        let p = dir.join(name);
+        crate::fsutil::write_atomic(&p, &csv_zh(t, rules))?;
+        files.push(p);
+    }
+    let p = dir.join("review.md");
+    crate::fsutil::write_atomic(&p, markdown(inputs, rules).as_bytes())?;
+    files.push(p);
+    Ok(files)
+}

@@ -1,0 +1,434 @@
+//! `manyi simulate`: realistic evaluator deliveries for a drawn sample, for dry runs,
+//! load tests and the demo. Deterministic: the same round, seed and options give the
+//! same bytes (ChaCha8 seeded from SHA-256 of the inputs).
+
+use std::path::Path;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::round::RoundId;
+use crate::rules::Rules;
+use crate::workspace::Workspace;
+
+/// The export styles evaluators use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The office's template: UTF-8, English headers, answers as labels.
+    Csv,
+    /// Saved from Excel on Chinese Windows: GBK, CRLF, Chinese headers, codes, 2018/4/12.
+    Gbk,
+    /// UTF-8 with BOM, no community code, short names, labels with aliases.
+    Names,
+    /// An XLSX workbook: Chinese headers, labels, Excel dates.
+    Xlsx,
+}
+
+impl Format {
+    pub fn extension(&self) -> &'static str {
+        match self {
+            Format::Xlsx => "xlsx",
+            _ => "csv",
+        }
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Gbk => "gbk",
+            Format::Names => "names",
+            Format::Xlsx => "xlsx",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub format: Format,
+    /// Only these street codes (all when empty).
+    pub streets: Vec<String>,
+    /// Questionnaires per community (before the fabricator's).
+    pub per_community: usize,
+    /// Add one interviewer who fabricates questionnaires (all 非常满意, ~1 minute).
+    pub fabricator: bool,
+    pub seed: String,
+    /// Respondent ids start with this prefix (unique per delivery).
+    pub id_prefix: String,
+}
+
+struct Gen(ChaCha8Rng);
+
+impl Gen {
+    fn new(parts: &[&str]) -> Gen {
+        let mut h = Sha256::new();
+        for p in parts {
+            h.update(p.as_bytes());
+            h.update(b"\n");
+        }
+        Gen(ChaCha8Rng::from_seed(h.finalize().into()))
+    }
+    fn uniform(&mut self) -> f64 {
+        self.0.random::<f64>()
+    }
+    /// Standard normal (Box–Muller).
+    fn normal(&mut self) -> f64 {
+        let u1 = self.uniform().max(1e-12);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+    fn below(&mut self, n: usize) -> usize {
+        self.0.random_range(0..n.max(1))
+    }
+}
+
+/// One simulated questionnaire.
+struct Questionnaire {
+    id: String,
+    street_name: String,
+    community_code: String,
+    community_name: String,
+    date: (i32, u32, u32),
+    interviewer: String,
+    mode: &'static str,
+    duration: u32,
+    /// Answer index into the scale, or None for 不了解.
+    answers: Vec<Option<usize>>,
+}
+
+/// A community's typical satisfaction on the latent 0 (非常满意) … 4 scale: stable
+/// across rounds (it depends on the community, not the round), with round noise.
+fn community_level(code: &str, round: &RoundId, seed: &str) -> f64 {
+    let base = Gen::new(&["level", code]).normal();
+    let noise = Gen::new(&["round-level", seed, &round.to_string(), code]).normal();
+    1.05 + 0.45 * base + 0.12 * noise
+}
+
+fn generate(
+    frame: &Frame,
+    rules: &Rules,
+    round: &RoundId,
+    sample: &[String],
+    opts: &Options,
+) -> Vec<Questionnaire> {
+    let mut g = Gen::new(&[
+        "simulate",
+        &opts.seed,
+        &round.to_string(),
+        opts.format.name(),
+        &opts.id_prefix,
+    ]);
+    let n_items = rules.questions.len();
+    let n_levels = rules.scale.answers.len();
+    let item_bias: Vec<f64> = (0..n_items)
+        .map(|k| Gen::new(&["item", &k.to_string()]).normal() * 0.25)
+        .collect();
+    let quarter = rules
+        .sampling
+        .calendar
+        .get(round.number as usize - 1)
+        .copied()
+        .unwrap_or(2);
+    let month0 = 3 * (quarter - 1) + 1;
+    let mut out = Vec::new();
+    let mut k = 0;
+    for code in sample {
+        let Some(c) = frame.community(code) else {
+            continue;
+        };
+        if !opts.streets.is_empty() && !opts.streets.contains(&c.street_code) {
+            continue;
+        }
+        let level = community_level(code, round, &opts.seed);
+        let interviewers: Vec<String> = (0..3)
+            .map(|i| format!("{}I{:02}", opts.id_prefix, (g.below(40) + i * 40) % 100))
+            .collect();
+        let mut push = |g: &mut Gen, fabricated: bool, interviewer: &str| {
+            k += 1;
+            let person = level + 0.55 * g.normal();
+            let answers = (0..n_items)
+                .map(|i| {
+                    if fabricated {
+                        return Some(0);
+                    }
+                    if g.uniform() < 0.05 {
+                        return None;
+                    }
+                    let x = (person + item_bias[i] + 0.55 * g.normal()).round();
+                    Some(x.clamp(0.0, (n_levels - 1) as f64) as usize)
+                })
+                .collect();
+            let duration = if fabricated {
+                50 + g.below(40) as u32
+            } else {
+                (500.0 * (0.3 * g.normal()).exp()).round().max(90.0) as u32
+            };
+            out.push(Questionnaire {
+                id: format!("{}{:06}", opts.id_prefix, k),
+                street_name: c.street_name.clone(),
+                community_code: c.code.clone(),
+                community_name: c.name.clone(),
+                date: (
+                    round.year,
+                    month0 + g.below(3) as u32,
+                    1 + g.below(28) as u32,
+                ),
+                interviewer: interviewer.to_string(),
+                mode: if g.uniform() < 0.7 {
+                    "入户"
+                } else {
+                    "电话"
+                },
+                duration,
+                answers,
+            });
+        };
+        for _ in 0..opts.per_community {
+            let iv = interviewers[g.below(3)].clone();
+            push(&mut g, false, &iv);
+        }
+        if opts.fabricator {
+            for _ in 0..12 {
+                push(&mut g, true, &format!("{}FAB", opts.id_prefix));
+            }
+        }
+    }
+    out
+}
+
+/// The name an evaluator writes without the code: 白塔社区居委会 → 白塔社区, 甸尾村委会 → 甸尾村.
+fn short_name(name: &str) -> String {
+    if let Some(s) = name.strip_suffix("居委会") {
+        s.to_string()
+    } else if let Some(s) = name.strip_suffix("村委会") {
+        format!("{s}村")
+    } else {
+        name.to_string()
+    }
+}
+
+/// Writes a delivery for `round` (whose sample must exist) to `out`; returns the number
+/// of questionnaires.
+pub fn simulate(ws: &Workspace, round: &RoundId, out: &Path, opts: &Options) -> Result<usize> {
+    let rules = ws.rules()?;
+    let frame = ws.frame()?;
+    let sample: Vec<String> = crate::sample::load_sample_codes(ws, round)?
+        .0
+        .into_iter()
+        .collect();
+    let qs = generate(&frame, &rules, round, &sample, opts);
+    if qs.is_empty() {
+        return Err(Error::Invalid(format!(
+            "round {round}: no sampled community in the chosen streets"
+        )));
+    }
+    let labels: Vec<&str> = rules
+        .scale
+        .answers
+        .iter()
+        .map(|a| a.label.as_str())
+        .collect();
+    let alias = |i: usize| {
+        rules.scale.answers[i]
+            .aliases
+            .first()
+            .map(|s| s.as_str())
+            .unwrap_or(labels[i])
+    };
+    let not_answered = rules
+        .scale
+        .not_answered
+        .first()
+        .map(|s| s.as_str())
+        .unwrap_or("");
+    let qheads: Vec<String> = rules
+        .questions
+        .iter()
+        .map(|q| q.id.to_uppercase())
+        .collect();
+    let bytes: Vec<u8> = match opts.format {
+        Format::Xlsx => xlsx(&qs, round, &qheads, &labels, not_answered)?,
+        Format::Csv | Format::Gbk | Format::Names => {
+            let mut w = csv::WriterBuilder::new()
+                .terminator(if opts.format == Format::Gbk {
+                    csv::Terminator::CRLF
+                } else {
+                    csv::Terminator::Any(b'\n')
+                })
+                .from_writer(Vec::new());
+            let header: Vec<String> = match opts.format {
+                Format::Csv => [
+                    "respondent_id",
+                    "community_code",
+                    "community_name",
+                    "round",
+                    "interview_date",
+                    "interviewer_id",
+                    "mode",
+                    "duration_s",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(rules.questions.iter().map(|q| q.id.clone()))
+                .collect(),
+                Format::Gbk => [
+                    "问卷编号",
+                    "街道",
+                    "社区代码",
+                    "社区名称",
+                    "调查轮次",
+                    "访问日期",
+                    "访问员",
+                    "访问方式",
+                    "用时（秒）",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(qheads.iter().cloned())
+                .collect(),
+                _ => [
+                    "问卷编号",
+                    "社区名称",
+                    "调查轮次",
+                    "访问日期",
+                    "访问员",
+                    "访问方式",
+                    "用时（秒）",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(qheads.iter().cloned())
+                .collect(),
+            };
+            let _ = w.write_record(&header);
+            for (n, q) in qs.iter().enumerate() {
+                let (y, m, d) = q.date;
+                let mut rec: Vec<String> = match opts.format {
+                    Format::Csv => vec![
+                        q.id.clone(),
+                        q.community_code.clone(),
+                        q.community_name.clone(),
+                        round.to_string(),
+                        format!("{y}-{m:02}-{d:02}"),
+                        q.interviewer.clone(),
+                        q.mode.into(),
+                        q.duration.to_string(),
+                    ],
+                    Format::Gbk => vec![
+                        q.id.clone(),
+                        q.street_name.clone(),
+                        q.community_code.clone(),
+                        q.community_name.clone(),
+                        round.to_string(),
+                        format!("{y}/{m}/{d}"),
+                        q.interviewer.clone(),
+                        q.mode.into(),
+                        q.duration.to_string(),
+                    ],
+                    _ => vec![
+                        q.id.clone(),
+                        short_name(&q.community_name),
+                        round.to_string(),
+                        format!("{y}-{m:02}-{d:02}"),
+                        q.interviewer.clone(),
+                        q.mode.into(),
+                        q.duration.to_string(),
+                    ],
+                };
+                for a in &q.answers {
+                    rec.push(match (opts.format, a) {
+                        (Format::Gbk, Some(i)) => rules.scale.answers[*i].code.clone(),
+                        (Format::Gbk, None) => rules
+                            .scale
+                            .not_answered
+                            .iter()
+                            .find(|v| v.parse::<u32>().is_ok())
+                            .cloned()
+                            .unwrap_or_default(),
+                        // Evaluator C writes every third questionnaire with aliases.
+                        (Format::Names, Some(i)) if n % 3 == 0 => alias(*i).to_string(),
+                        (_, Some(i)) => labels[*i].to_string(),
+                        (_, None) => not_answered.to_string(),
+                    });
+                }
+                let _ = w.write_record(&rec);
+            }
+            let text = w.into_inner().map_err(|e| Error::Invalid(e.to_string()))?;
+            match opts.format {
+                Format::Gbk => {
+                    let s = String::from_utf8(text).map_err(|e| Error::Invalid(e.to_string()))?;
+                    let (enc, _, bad) = encoding_rs::GBK.encode(&s);
+                    if bad {
+                        return Err(Error::Invalid("a name cannot be written in GBK".into()));
+                    }
+                    enc.into_owned()
+                }
+                Format::Names => [b"\xEF\xBB\xBF".as_slice(), &text].concat(),
+                _ => text,
+            }
+        }
+    };
+    crate::fsutil::write_atomic(out, &bytes)?;
+    Ok(qs.len())
+}
+
+fn xlsx(
+    qs: &[Questionnaire],
+    round: &RoundId,
+    qheads: &[String],
+    labels: &[&str],
+    not_answered: &str,
+) -> Result<Vec<u8>> {
+    use rust_xlsxwriter::{ExcelDateTime, Format as XFormat, Workbook};
+    let err = |e: rust_xlsxwriter::XlsxError| Error::Invalid(format!("writing XLSX: {e}"));
+    let mut wb = Workbook::new();
+    // A fixed creation time: the same data gives the same bytes (and the same sha256).
+    let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2000, 1, 1)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
+    let sheet = wb.add_worksheet().set_name("问卷数据").map_err(err)?;
+    let header: Vec<String> = [
+        "问卷编号",
+        "社区代码",
+        "社区名称",
+        "调查轮次",
+        "访问日期",
+        "访问员",
+        "访问方式",
+        "用时（秒）",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(qheads.iter().cloned())
+    .collect();
+    for (c, h) in header.iter().enumerate() {
+        sheet.write(0, c as u16, h).map_err(err)?;
+    }
+    let date_fmt = XFormat::new().set_num_format("yyyy/m/d");
+    for (r, q) in qs.iter().enumerate() {
+        let row = r as u32 + 1;
+        sheet.write(row, 0, &q.id).map_err(err)?;
+        sheet.write(row, 1, &q.community_code).map_err(err)?;
+        sheet.write(row, 2, &q.community_name).map_err(err)?;
+        sheet.write(row, 3, round.to_string()).map_err(err)?;
+        let (y, m, d) = q.date;
+        let dt = ExcelDateTime::from_ymd(y as u16, m as u8, d as u8).map_err(err)?;
+        sheet
+            .write_datetime_with_format(row, 4, &dt, &date_fmt)
+            .map_err(err)?;
+        sheet.write(row, 5, &q.interviewer).map_err(err)?;
+        sheet.write(row, 6, q.mode).map_err(err)?;
+        sheet.write(row, 7, q.duration as f64).map_err(err)?;
+        for (k, a) in q.answers.iter().enumerate() {
+            sheet
+                .write(
+                    row,
+                    8 + k as u16,
+                    a.map(|i| labels[i]).unwrap_or(not_answered),
+                )
+                .map_err(err)?;
+        }
+    }
+    wb.save_to_buffer().map_err(err)
+}
