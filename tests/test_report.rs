@@ -11,23 +11,52 @@ fn demo() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("ws");
     let out = common::run_in(dir.path(), &["demo", ws.to_str().unwrap()]);
-    assert!(out.status.success(), "demo failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (dir, String::from_utf8(out.stdout).unwrap())
 }
 
 /// The PDF's text, spaces within lines removed (pdf-extract spaces out CJK glyphs;
 /// pdftotext and viewers read the same text without them).
 fn pdf_text(path: &std::path::Path) -> String {
-    pdf_extract::extract_text(path).unwrap().lines().map(|l| l.replace([' ', '\u{a0}'], "")).collect::<Vec<_>>().join("\n")
+    pdf_extract::extract_text(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.replace([' ', '\u{a0}'], ""))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn csv_rows(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
     let mut r = csv::Reader::from_path(path).unwrap();
     let h = r.headers().unwrap().clone();
-    r.records().map(|rec| h.iter().zip(rec.unwrap().iter()).map(|(k, v)| (k.to_string(), v.to_string())).collect()).collect()
+    r.records()
+        .map(|rec| {
+            h.iter()
+                .zip(rec.unwrap().iter())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
 }
 
-const STREETS: [&str; 12] = ["拓东街道", "鼓楼街道", "东华街道", "联盟街道", "金辰街道", "青云街道", "龙泉街道", "茨坝街道", "双龙街道", "松华街道", "滇源街道", "阿子营街道"];
+const STREETS: [&str; 12] = [
+    "拓东街道",
+    "鼓楼街道",
+    "东华街道",
+    "联盟街道",
+    "金辰街道",
+    "青云街道",
+    "龙泉街道",
+    "茨坝街道",
+    "双龙街道",
+    "松华街道",
+    "滇源街道",
+    "阿子营街道",
+];
 
 #[test]
 fn demo_builds_the_year_and_the_review_pack_reads_right() {
@@ -37,7 +66,19 @@ fn demo_builds_the_year_and_the_review_pack_reads_right() {
     assert!(log.contains("flagged interviewer(s): B2FAB"), "{log}");
     assert_eq!(log.matches("flagged interviewer").count(), 1, "{log}");
     assert_eq!(log.matches(" 0 rejected").count(), 12, "{log}");
-    for f in ["review.pdf", "review.xlsx", "review.md", "扣分表.csv", "考核评价表.csv", "ranking.png", "ranking.svg", "communities.png", "trend.png", "items.png", "items.svg"] {
+    for f in [
+        "review.pdf",
+        "review.xlsx",
+        "review.md",
+        "扣分表.csv",
+        "考核评价表.csv",
+        "ranking.png",
+        "ranking.svg",
+        "communities.png",
+        "trend.png",
+        "items.png",
+        "items.svg",
+    ] {
         assert!(reports.join(f).is_file(), "{f} missing");
     }
 
@@ -49,11 +90,23 @@ fn demo_builds_the_year_and_the_review_pack_reads_right() {
     }
     for d in deductions.iter().filter(|d| d["row_type"] == "street") {
         let total = format!("{:.1}", d["total"].parse::<f64>().unwrap());
-        let line = text.lines().find(|l| l.contains(&d["street_name"]) && l.contains(&total));
-        assert!(line.is_some(), "{} with total {total} not on one line of the PDF", d["street_name"]);
+        let line = text
+            .lines()
+            .find(|l| l.contains(&d["street_name"]) && l.contains(&total));
+        assert!(
+            line.is_some(),
+            "{} with total {total} not on one line of the PDF",
+            d["street_name"]
+        );
     }
-    assert!(text.contains("扣分表") && text.contains("考核评价"), "tables missing");
-    assert!(text.contains("scoring-rules/panlong-2018.toml"), "sources missing from the title page");
+    assert!(
+        text.contains("扣分表") && text.contains("考核评价"),
+        "tables missing"
+    );
+    assert!(
+        text.contains("scoring-rules/panlong-2018.toml"),
+        "sources missing from the title page"
+    );
 
     // The workbook holds the same numbers as the CSV.
     use calamine::{Data, Reader, Xlsx, open_workbook};
@@ -66,7 +119,12 @@ fn demo_builds_the_year_and_the_review_pack_reads_right() {
     assert_eq!(rows.len() - 1, deductions.len());
     for (r, d) in rows[1..].iter().zip(&deductions) {
         assert_eq!(r[col("社区代码")].to_string(), d["community_code"]);
-        for (zh, en) in [("得分", "score"), ("95%置信上限", "ci_high"), ("合计", "total"), ("扣分", "points")] {
+        for (zh, en) in [
+            ("得分", "score"),
+            ("95%置信上限", "ci_high"),
+            ("合计", "total"),
+            ("扣分", "points"),
+        ] {
             match (&r[col(zh)], d[en].as_str()) {
                 (Data::Empty, "") => {}
                 (Data::Float(x), v) => assert_eq!(*x, v.parse::<f64>().unwrap(), "{zh}"),
@@ -76,7 +134,13 @@ fn demo_builds_the_year_and_the_review_pack_reads_right() {
     }
     let ev = wb.worksheet_range("考核评价").unwrap();
     let ev_csv = csv_rows(&reports.join("street_evaluation.csv"));
-    let total_col = ev.rows().next().unwrap().iter().position(|c| c.to_string() == "合计").unwrap();
+    let total_col = ev
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .position(|c| c.to_string() == "合计")
+        .unwrap();
     for (r, e) in ev.rows().skip(1).zip(&ev_csv) {
         assert_eq!(r[total_col], Data::Float(e["total"].parse().unwrap()));
     }
@@ -85,13 +149,21 @@ fn demo_builds_the_year_and_the_review_pack_reads_right() {
     let opt = manyi::report::charts::usvg_options();
     for name in ["ranking", "communities", "trend", "items"] {
         let svg = std::fs::read_to_string(reports.join(format!("{name}.svg"))).unwrap();
-        let tree = resvg::usvg::Tree::from_str(&svg, &opt).unwrap_or_else(|e| panic!("{name}.svg: {e}"));
+        let tree =
+            resvg::usvg::Tree::from_str(&svg, &opt).unwrap_or_else(|e| panic!("{name}.svg: {e}"));
         assert_eq!((tree.size().width(), tree.size().height()), (1600.0, 900.0));
         assert!(svg.contains("街道"), "{name}.svg has no Chinese text");
         let png = resvg::tiny_skia::Pixmap::load_png(reports.join(format!("{name}.png"))).unwrap();
         assert_eq!((png.width(), png.height()), (1600, 900), "{name}.png");
-        let inked = png.pixels().iter().filter(|p| p.red() < 200 || p.green() < 200 || p.blue() < 200).count();
-        assert!(inked > 1600 * 900 / 100, "{name}.png is nearly blank ({inked} dark pixels)");
+        let inked = png
+            .pixels()
+            .iter()
+            .filter(|p| p.red() < 200 || p.green() < 200 || p.blue() < 200)
+            .count();
+        assert!(
+            inked > 1600 * 900 / 100,
+            "{name}.png is nearly blank ({inked} dark pixels)"
+        );
     }
 }
 
@@ -101,8 +173,14 @@ fn the_demo_gives_the_same_bytes_every_run() {
     let ws = dir.path().join("ws");
     let hash = |ws: &std::path::Path| -> BTreeMap<String, String> {
         let mut m = BTreeMap::new();
-        for e in std::fs::read_dir(ws.join("reports/2018")).unwrap().flatten() {
-            m.insert(e.file_name().to_string_lossy().into_owned(), manyi::fsutil::sha256_hex(&std::fs::read(e.path()).unwrap()));
+        for e in std::fs::read_dir(ws.join("reports/2018"))
+            .unwrap()
+            .flatten()
+        {
+            m.insert(
+                e.file_name().to_string_lossy().into_owned(),
+                manyi::fsutil::sha256_hex(&std::fs::read(e.path()).unwrap()),
+            );
         }
         m
     };
@@ -120,26 +198,45 @@ fn the_demo_gives_the_same_bytes_every_run() {
 #[test]
 fn formula_cells_from_a_delivery_come_out_neutralised() {
     let ws = example_workspace();
-    ws.ok(&["ingest", data("evaluator-a-messy.csv").to_str().unwrap(), "--round", "2018-R1"]);
+    ws.ok(&[
+        "ingest",
+        data("evaluator-a-messy.csv").to_str().unwrap(),
+        "--round",
+        "2018-R1",
+    ]);
     ws.ok(&["score", "--round", "2018-R1"]);
     let out = ws.ok(&["report", "--round", "2018-R1"]);
     assert!(out.contains("review.pdf"), "{out}");
     use calamine::{Reader, Xlsx, open_workbook};
     let mut wb: Xlsx<_> = open_workbook(ws.file("reports/2018-R1/review.xlsx")).unwrap();
     let sheet = wb.worksheet_range("访问员").unwrap();
-    let cells: Vec<String> = sheet.rows().flat_map(|r| r.iter().map(|c| c.to_string()).collect::<Vec<_>>()).collect();
-    assert!(cells.iter().any(|c| c == "'=HYPERLINK(\"http://x\",\"点击\")"), "{cells:?}");
+    let cells: Vec<String> = sheet
+        .rows()
+        .flat_map(|r| r.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+        .collect();
+    assert!(
+        cells
+            .iter()
+            .any(|c| c == "'=HYPERLINK(\"http://x\",\"点击\")"),
+        "{cells:?}"
+    );
     assert!(!cells.iter().any(|c| c.starts_with('=')));
     // A round report without an evaluation still has the street scores.
     let text = pdf_text(&ws.file("reports/2018-R1/review.pdf"));
-    assert!(text.contains("拓东街道") && text.contains("街道满意度"), "{text}");
+    assert!(
+        text.contains("拓东街道") && text.contains("街道满意度"),
+        "{text}"
+    );
 }
 
 #[test]
 fn report_before_evaluate_says_what_to_run() {
     let ws = Workspace::init("panlong-2018");
     let err = ws.fails(&["report", "--period", "2018H1"], 1);
-    assert!(err.contains("run `manyi evaluate --period 2018H1` first"), "{err}");
+    assert!(
+        err.contains("run `manyi evaluate --period 2018H1` first"),
+        "{err}"
+    );
     ws.fails(&["report"], 2);
 }
 
@@ -147,10 +244,36 @@ fn report_before_evaluate_says_what_to_run() {
 fn simulated_deliveries_in_every_format_ingest_cleanly() {
     let ws = Workspace::init("panlong-2018");
     ws.ok(&["sample", "--round", "2018-R1", "--seed", "s"]);
-    for (format, enc) in [("csv", "utf8"), ("gbk", "gb18030"), ("names", "utf8-bom"), ("xlsx", "xlsx")] {
+    for (format, enc) in [
+        ("csv", "utf8"),
+        ("gbk", "gb18030"),
+        ("names", "utf8-bom"),
+        ("xlsx", "xlsx"),
+    ] {
         let out = ws.file(&format!("d-{format}"));
-        ws.ok(&["simulate", "--round", "2018-R1", "--format", format, "--streets", "530103001,530103011", "--per-community", "35", "--out", out.to_str().unwrap(), "--seed", format]);
-        let r: serde_json::Value = serde_json::from_str(&ws.ok(&["ingest", out.to_str().unwrap(), "--round", "2018-R1", "--json"])).unwrap();
+        ws.ok(&[
+            "simulate",
+            "--round",
+            "2018-R1",
+            "--format",
+            format,
+            "--streets",
+            "530103001,530103011",
+            "--per-community",
+            "35",
+            "--out",
+            out.to_str().unwrap(),
+            "--seed",
+            format,
+        ]);
+        let r: serde_json::Value = serde_json::from_str(&ws.ok(&[
+            "ingest",
+            out.to_str().unwrap(),
+            "--round",
+            "2018-R1",
+            "--json",
+        ]))
+        .unwrap();
         assert_eq!(r["encoding"], enc);
         assert_eq!(r["rejected"], 0, "{format}: {r}");
         // 拓东 2 + 滇源 6 sampled communities × 35.
@@ -160,7 +283,16 @@ fn simulated_deliveries_in_every_format_ingest_cleanly() {
     let a = ws.file("a.csv");
     let b = ws.file("b.csv");
     for f in [&a, &b] {
-        ws.ok(&["simulate", "--round", "2018-R1", "--format", "gbk", "--fabricator", "--out", f.to_str().unwrap()]);
+        ws.ok(&[
+            "simulate",
+            "--round",
+            "2018-R1",
+            "--format",
+            "gbk",
+            "--fabricator",
+            "--out",
+            f.to_str().unwrap(),
+        ]);
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }

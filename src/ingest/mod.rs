@@ -99,23 +99,141 @@ pub struct Reject {
     pub raw: Vec<String>,
 }
 
-/// Accepted questionnaires, column by column.
+/// Marks "not answered" in `Accepted::items`, and "none" in the u32 index columns.
+const NA_ITEM: u8 = u8::MAX;
+const NONE: u32 = u32::MAX;
+
+/// Accepted questionnaires, column by column, compactly (≈ 70 bytes a row): strings
+/// that repeat are indices into dictionaries, respondent ids share one buffer, and
+/// missing numbers are NaN. Parquet is written from this in chunks.
 #[derive(Default)]
 struct Accepted {
+    n_items: usize,
     line: Vec<u64>,
-    respondent_id: Vec<String>,
-    street_code: Vec<String>,
-    community_code: Vec<String>,
-    community_idx: Vec<u32>,
-    date: Vec<Option<String>>,
-    interviewer: Vec<Option<u32>>,
-    mode: Vec<Option<String>>,
-    duration: Vec<Option<f64>>,
-    items: Vec<Vec<Option<u8>>>,
+    id_buf: String,
+    id_end: Vec<usize>,
+    /// Index into `State::communities`.
+    community: Vec<u32>,
+    /// yyyymmdd, 0 = no date.
+    date: Vec<u32>,
+    /// Index into `State::interviewer_names`, or NONE.
+    interviewer: Vec<u32>,
+    /// Index into `State::modes`, or NONE.
+    mode: Vec<u32>,
+    /// Seconds, NaN = not given.
+    duration: Vec<f64>,
+    /// n_items answers per row (position in the scale), NA_ITEM = not answered.
+    items: Vec<u8>,
     answered: Vec<u8>,
-    score: Vec<Option<f64>>,
+    /// Respondent score, NaN when nothing was answered.
+    score: Vec<f64>,
+    /// Present only when the delivery has such a column.
     phone_hash: Vec<Option<String>>,
     name_hash: Vec<Option<String>>,
+}
+
+impl Accepted {
+    fn len(&self) -> usize {
+        self.line.len()
+    }
+
+    fn id(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.id_end[i - 1] };
+        &self.id_buf[start..self.id_end[i]]
+    }
+}
+
+/// A 128-bit key of a respondent id: duplicate checks on millions of ids without
+/// keeping each id as its own String (two SipHash-1-3 passes with fixed keys;
+/// a chance collision is below 1e-20 for ten million ids).
+fn id_key(s: &str) -> u128 {
+    use std::hash::Hasher;
+    let mut a = std::hash::DefaultHasher::new();
+    a.write(s.as_bytes());
+    a.write_u8(0xff);
+    let mut b = std::hash::DefaultHasher::new();
+    b.write_u8(0x5a);
+    b.write(s.as_bytes());
+    ((a.finish() as u128) << 64) | b.finish() as u128
+}
+
+/// Rejected rows go straight to a temporary CSV (renamed into place at the commit);
+/// only the first few stay in memory for the terminal.
+struct RejectSink {
+    writer: csv::Writer<std::io::BufWriter<tempfile::NamedTempFile>>,
+    file: String,
+    first: Vec<Reject>,
+    by_reason: BTreeMap<String, u64>,
+    total: u64,
+}
+
+/// Rejected rows kept in memory for the terminal (all are in the rejects file).
+const KEPT_REJECTS: usize = 100;
+
+impl RejectSink {
+    fn new(dir: &Path, file: &str) -> Result<RejectSink> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".manyi-tmp-")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
+        let mut buf = std::io::BufWriter::new(tmp);
+        std::io::Write::write_all(&mut buf, b"\xEF\xBB\xBF").map_err(|e| Error::io(dir, e))?;
+        let mut writer = csv::Writer::from_writer(buf);
+        writer
+            .write_record(["file", "line", "column", "reason_code", "reason", "raw"])
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(RejectSink {
+            writer,
+            file: file.to_string(),
+            first: Vec::new(),
+            by_reason: BTreeMap::new(),
+            total: 0,
+        })
+    }
+
+    fn push(&mut self, r: Reject) -> Result<()> {
+        let mut raw = csv::WriterBuilder::new().from_writer(Vec::new());
+        let _ = raw.write_record(r.raw.iter().map(|c| c.as_str()));
+        let raw = String::from_utf8(raw.into_inner().unwrap_or_default()).unwrap_or_default();
+        self.writer
+            .write_record([
+                self.file.as_str(),
+                &r.line.to_string(),
+                &r.column,
+                r.code,
+                &crate::fsutil::neutralise_cell(&r.reason),
+                &crate::fsutil::neutralise_cell(raw.trim_end()),
+            ])
+            .map_err(|e| Error::Invalid(format!("writing the rejects list: {e}")))?;
+        *self.by_reason.entry(r.code.to_string()).or_default() += 1;
+        self.total += 1;
+        if self.first.len() < KEPT_REJECTS {
+            self.first.push(r);
+        }
+        Ok(())
+    }
+
+    /// Flushes and moves the list to `path`.
+    fn persist(self, path: &Path) -> Result<()> {
+        let buf = self
+            .writer
+            .into_inner()
+            .map_err(|e| Error::Invalid(format!("writing the rejects list: {e}")))?;
+        let tmp = buf
+            .into_inner()
+            .map_err(|e| Error::io(path, e.into_error()))?;
+        tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = tmp
+                .as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+        Ok(())
+    }
 }
 
 /// Everything the row check needs, set up once per delivery.
@@ -125,7 +243,7 @@ struct Context<'a> {
     codebook: Codebook,
     communities: Communities<'a>,
     sample: HashSet<String>,
-    stored_ids: HashSet<String>,
+    stored_ids: HashSet<u128>,
     salt: Option<String>,
     summary: HashSet<String>,
     item_scores: Vec<f64>,
@@ -136,28 +254,36 @@ struct State {
     rows_read: u64,
     blank: u64,
     acc: Accepted,
-    rejects: Vec<Reject>,
-    seen: HashMap<String, u64>,
+    rejects: RejectSink,
+    /// id key → accepted row, for repeats within the file.
+    seen: HashMap<u128, u32>,
     interviewers: HashMap<String, u32>,
     interviewer_names: Vec<String>,
     community_index: HashMap<String, u32>,
+    /// (street code, community code) by index.
+    communities: Vec<(String, String)>,
+    modes: HashMap<String, u32>,
+    mode_names: Vec<String>,
 }
 
 impl State {
-    fn new(n_items: usize) -> State {
+    fn new(n_items: usize, rejects: RejectSink) -> State {
         State {
             header: None,
             rows_read: 0,
             blank: 0,
             acc: Accepted {
-                items: vec![Vec::new(); n_items],
+                n_items,
                 ..Default::default()
             },
-            rejects: Vec::new(),
+            rejects,
             seen: HashMap::new(),
             interviewers: HashMap::new(),
             interviewer_names: Vec::new(),
             community_index: HashMap::new(),
+            communities: Vec::new(),
+            modes: HashMap::new(),
+            mode_names: Vec::new(),
         }
     }
 }
@@ -229,7 +355,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             })?;
         for ((id, c), v) in ids.iter().zip(comm.iter()).zip(valid.iter()) {
             if let Some(id) = id {
-                stored_ids.insert(id.to_string());
+                stored_ids.insert(id_key(id));
             }
             if let (Some(c), Some(true)) = (c, v) {
                 *stored_valid.entry(c.to_string()).or_default() += 1;
@@ -273,15 +399,16 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         .as_ref()
         .ok_or_else(|| Error::file(&file, "the file has no header row (it is empty or blank)"))?;
 
-    // Quality flags and the stored frame.
+    // Quality flags, then the stored frame.
     let acc = &state.acc;
     let input = quality::Input {
-        community: &acc.community_idx,
+        community: &acc.community,
         interviewer: &acc.interviewer,
         interviewer_names: &state.interviewer_names,
         duration: &acc.duration,
         score: &acc.score,
         items: &acc.items,
+        n_items: acc.n_items,
         answered: &acc.answered,
     };
     let (flags, flagged_interviewers) = quality::compute(&input, &rules);
@@ -290,50 +417,100 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         .iter()
         .map(|a| (*a as usize) >= rules.validity.min_answered_items)
         .collect();
-    let n = acc.line.len();
+    let n = acc.len();
     let round_s = round.to_string();
-    let mut cols: Vec<Column> = vec![
-        Column::new("round".into(), vec![round_s.as_str(); n]),
-        Column::new("delivery".into(), vec![sha.as_str(); n]),
-        Column::new("line".into(), &acc.line),
-        Column::new("respondent_id".into(), &acc.respondent_id),
-        Column::new("street_code".into(), &acc.street_code),
-        Column::new("community_code".into(), &acc.community_code),
-        Column::new("interview_date".into(), &acc.date),
-        Column::new(
-            "interviewer_id".into(),
-            acc.interviewer
-                .iter()
-                .map(|i| i.map(|i| state.interviewer_names[i as usize].as_str()))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new("mode".into(), &acc.mode),
-        Column::new("duration_s".into(), &acc.duration),
-    ];
-    for (q, items) in rules.questions.iter().zip(acc.items.iter()) {
-        cols.push(Column::new(q.id.as_str().into(), items));
-    }
-    cols.extend([
-        Column::new("answered".into(), &acc.answered),
-        Column::new("valid".into(), &valid),
-        Column::new("flag_speeder".into(), &flags.speeder),
-        Column::new("flag_straightline".into(), &flags.straightline),
-        Column::new("flag_duplicate_pattern".into(), &flags.duplicate_pattern),
-        Column::new("flag_too_few_answers".into(), &flags.few_answers),
-        Column::new("flag_interviewer".into(), &flags.interviewer),
-        Column::new("phone_hash".into(), &acc.phone_hash),
-        Column::new("name_hash".into(), &acc.name_hash),
-    ]);
     let data_rel = format!("responses/{round}/{sha}.parquet");
-    let mut df = DataFrame::new(n, cols).map_err(|e| Error::Polars {
-        path: store.path(&data_rel),
-        source: e,
-    })?;
+    let frame_of = |range: std::ops::Range<usize>| -> Result<DataFrame> {
+        let len = range.len();
+        let date = |d: u32| {
+            (d > 0).then(|| format!("{:04}-{:02}-{:02}", d / 10000, d / 100 % 100, d % 100))
+        };
+        fn name(v: &[String], i: u32) -> Option<&str> {
+            (i != NONE).then(|| v[i as usize].as_str())
+        }
+        let nan = |x: f64| (!x.is_nan()).then_some(x);
+        let r = range.clone();
+        let mut cols: Vec<Column> = vec![
+            Column::new("round".into(), vec![round_s.as_str(); len]),
+            Column::new("delivery".into(), vec![sha.as_str(); len]),
+            Column::new("line".into(), &acc.line[r.clone()]),
+            Column::new(
+                "respondent_id".into(),
+                r.clone().map(|i| acc.id(i)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "street_code".into(),
+                r.clone()
+                    .map(|i| state.communities[acc.community[i] as usize].0.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "community_code".into(),
+                r.clone()
+                    .map(|i| state.communities[acc.community[i] as usize].1.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "interview_date".into(),
+                r.clone().map(|i| date(acc.date[i])).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "interviewer_id".into(),
+                r.clone()
+                    .map(|i| name(&state.interviewer_names, acc.interviewer[i]))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "mode".into(),
+                r.clone()
+                    .map(|i| name(&state.mode_names, acc.mode[i]))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "duration_s".into(),
+                r.clone().map(|i| nan(acc.duration[i])).collect::<Vec<_>>(),
+            ),
+        ];
+        for (k, q) in rules.questions.iter().enumerate() {
+            let v: Vec<Option<u8>> = r
+                .clone()
+                .map(|i| Some(acc.items[i * acc.n_items + k]).filter(|a| *a != NA_ITEM))
+                .collect();
+            cols.push(Column::new(q.id.as_str().into(), v));
+        }
+        let opt_strings = |v: &Vec<Option<String>>| -> Vec<Option<String>> {
+            if v.is_empty() {
+                vec![None; len]
+            } else {
+                v[r.clone()].to_vec()
+            }
+        };
+        cols.extend([
+            Column::new("answered".into(), &acc.answered[r.clone()]),
+            Column::new("valid".into(), &valid[r.clone()]),
+            Column::new("flag_speeder".into(), &flags.speeder[r.clone()]),
+            Column::new("flag_straightline".into(), &flags.straightline[r.clone()]),
+            Column::new(
+                "flag_duplicate_pattern".into(),
+                &flags.duplicate_pattern[r.clone()],
+            ),
+            Column::new("flag_too_few_answers".into(), &flags.few_answers[r.clone()]),
+            Column::new("flag_interviewer".into(), &flags.interviewer[r.clone()]),
+            Column::new("phone_hash".into(), opt_strings(&acc.phone_hash)),
+            Column::new("name_hash".into(), opt_strings(&acc.name_hash)),
+        ]);
+        DataFrame::new(len, cols).map_err(|e| Error::Polars {
+            path: store.path(&data_rel),
+            source: e,
+        })
+    };
 
     // Receipt.
     let mut per_comm: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for (c, v) in acc.community_code.iter().zip(valid.iter()) {
-        let e = per_comm.entry(c.clone()).or_default();
+    for (c, v) in acc.community.iter().zip(valid.iter()) {
+        let e = per_comm
+            .entry(state.communities[*c as usize].1.clone())
+            .or_default();
         e.0 += 1;
         e.1 += *v as u64;
     }
@@ -354,10 +531,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             }
         })
         .collect();
-    let mut rejects_by_reason = BTreeMap::new();
-    for r in &state.rejects {
-        *rejects_by_reason.entry(r.code.to_string()).or_default() += 1;
-    }
+    let rejects_by_reason = state.rejects.by_reason.clone();
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -382,7 +556,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     }
     let count = |v: &[bool]| v.iter().filter(|b| **b).count() as u64;
     let accepted = n as u64;
-    let rejected = state.rejects.len() as u64;
+    let rejected = state.rejects.total;
     let receipt = Receipt {
         file: file.clone(),
         sha256: sha.clone(),
@@ -433,15 +607,14 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     }
 
     // Write everything under its final content-addressed name, then commit the index.
-    write_parquet(&store.path(&data_rel), &mut df)?;
+    write_parquet_chunks(&store.path(&data_rel), n, CHUNK, &frame_of)?;
     let original = store.path(&original_rel);
     if !original.exists() {
         crate::fsutil::write_atomic(&original, &crate::fsutil::read(path)?)?;
     }
-    crate::fsutil::write_atomic(
-        &store.path(&rejects_rel),
-        &rejects_csv(&file, &state.rejects),
-    )?;
+    let State { rejects, .. } = state;
+    let first_rejects = rejects.first.clone();
+    rejects.persist(&store.path(&rejects_rel))?;
     let json = serde_json::to_vec_pretty(&receipt).map_err(|e| Error::Invalid(e.to_string()))?;
     crate::fsutil::write_atomic(&store.path(&receipt_rel), &json)?;
     index.deliveries.push(DeliveryEntry {
@@ -475,8 +648,59 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     store.write_index(&index)?;
     Ok(Outcome {
         receipt,
-        rejects: state.rejects,
+        rejects: first_rejects,
     })
+}
+
+/// Rows written to Parquet per row group (bounds the memory of the write).
+const CHUNK: usize = 1 << 20;
+
+/// Writes rows 0..n, made by `frame_of(range)`, to one Parquet file in row groups,
+/// under a temporary name renamed into place.
+fn write_parquet_chunks(
+    path: &Path,
+    n: usize,
+    chunk: usize,
+    frame_of: &dyn Fn(std::ops::Range<usize>) -> Result<DataFrame>,
+) -> Result<()> {
+    if n <= chunk {
+        return write_parquet(path, &mut frame_of(0..n)?);
+    }
+    let pe = |e| Error::Polars {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".manyi-tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let f = tmp.as_file().try_clone().map_err(|e| Error::io(path, e))?;
+    let first = frame_of(0..chunk)?;
+    let mut w = ParquetWriter::new(std::io::BufWriter::new(f))
+        .batched(first.schema())
+        .map_err(pe)?;
+    w.write_batch(&first).map_err(pe)?;
+    drop(first);
+    let mut start = chunk;
+    while start < n {
+        let end = (start + chunk).min(n);
+        w.write_batch(&frame_of(start..end)?).map_err(pe)?;
+        start = end;
+    }
+    w.finish().map_err(pe)?;
+    drop(w);
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
 }
 
 fn str_col<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked> {
@@ -488,26 +712,6 @@ fn str_col<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked> {
         })
 }
 
-/// The rejects list: UTF-8 with BOM so Excel opens it right; raw cells neutralised.
-fn rejects_csv(file: &str, rejects: &[Reject]) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-    let _ = w.write_record(["file", "line", "column", "reason_code", "reason", "raw"]);
-    for r in rejects {
-        let mut raw = csv::WriterBuilder::new().from_writer(Vec::new());
-        let _ = raw.write_record(r.raw.iter().map(|c| c.as_str()));
-        let raw = String::from_utf8(raw.into_inner().unwrap_or_default()).unwrap_or_default();
-        let _ = w.write_record([
-            file,
-            &r.line.to_string(),
-            &r.column,
-            r.code,
-            &crate::fsutil::neutralise_cell(&r.reason),
-            &crate::fsutil::neutralise_cell(raw.trim_end()),
-        ]);
-    }
-    w.into_inner().unwrap_or_default()
-}
-
 fn read_all(
     path: &Path,
     file: &str,
@@ -516,7 +720,10 @@ fn read_all(
     ctx: &mut Context<'_>,
     store: &Store,
 ) -> Result<State> {
-    let mut st = State::new(ctx.rules.questions.len());
+    let mut st = State::new(
+        ctx.rules.questions.len(),
+        RejectSink::new(&store.path("receipts"), file)?,
+    );
     let mut header: Option<HeaderMap> = None;
     let trailing = read::for_each_record(path, file, det, opts.sheet.as_deref(), &mut |row| {
         if header.is_some() {
@@ -541,8 +748,7 @@ fn read_all(
             }
             Some(h) => {
                 st.rows_read += 1;
-                check_row(ctx, h, &mut st, row.line, row.cells);
-                Ok(())
+                check_row(ctx, h, &mut st, row.line, row.cells)
             }
         }
     })?;
@@ -554,15 +760,21 @@ fn read_all(
 }
 
 /// Checks one data row: accepted into `st.acc`, or rejected into `st.rejects`.
-fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells: &[String]) {
-    let reject = |st: &mut State, column: &str, code: &'static str, reason: String| {
+fn check_row(
+    ctx: &Context<'_>,
+    h: &HeaderMap,
+    st: &mut State,
+    line: u64,
+    cells: &[String],
+) -> Result<()> {
+    let reject = |st: &mut State, column: &str, code: &'static str, reason: String| -> Result<()> {
         st.rejects.push(Reject {
             line,
             column: column.to_string(),
             code,
             reason,
             raw: cells.to_vec(),
-        });
+        })
     };
     let first = cells
         .iter()
@@ -759,7 +971,7 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
                     format!("{d:?} is outside the round's year {}", ctx.round.year),
                 );
             }
-            Ok((y, m, dd)) => Some(format!("{y:04}-{m:02}-{dd:02}")),
+            Ok((y, m, dd)) => Some((y, m, dd)),
         },
     };
     let duration = match get(Col::Duration).filter(|d| !d.is_empty()) {
@@ -776,15 +988,19 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
             }
         },
     };
-    if let Some(first) = st.seen.get(id.as_ref()) {
+    let key = id_key(&id);
+    if let Some(&first) = st.seen.get(&key) {
+        let first_line = st.acc.line[first as usize];
         return reject(
             st,
             &colname(Col::RespondentId),
             "duplicate-in-file",
-            format!("respondent id {id} repeats line {first} of this file (the first is kept)"),
+            format!(
+                "respondent id {id} repeats line {first_line} of this file (the first is kept)"
+            ),
         );
     }
-    if ctx.stored_ids.contains(id.as_ref()) {
+    if ctx.stored_ids.contains(&key) {
         return reject(
             st,
             &colname(Col::RespondentId),
@@ -797,52 +1013,113 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, line: u64, cells:
     }
 
     // Accepted.
-    let id = id.into_owned();
-    st.seen.insert(id.clone(), line);
     let acc = &mut st.acc;
+    st.seen.insert(key, acc.len() as u32);
     acc.line.push(line);
-    acc.respondent_id.push(id);
-    acc.street_code.push(community.street_code.clone());
-    acc.community_code.push(community.code.clone());
-    let next = st.community_index.len() as u32;
-    acc.community_idx.push(
-        *st.community_index
-            .entry(community.code.clone())
-            .or_insert(next),
-    );
-    acc.date.push(date);
-    let iv = get(Col::Interviewer).filter(|s| !s.is_empty()).map(|s| {
-        let next = st.interviewer_names.len() as u32;
-        *st.interviewers.entry(s.to_string()).or_insert_with(|| {
-            st.interviewer_names.push(s.into_owned());
+    acc.id_buf.push_str(&id);
+    acc.id_end.push(acc.id_buf.len());
+    let next = st.communities.len() as u32;
+    let ci = *st
+        .community_index
+        .entry(community.code.clone())
+        .or_insert_with(|| {
+            st.communities
+                .push((community.street_code.clone(), community.code.clone()));
             next
-        })
-    });
-    acc.interviewer.push(iv);
-    acc.mode.push(
-        get(Col::Mode)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.into_owned()),
+        });
+    acc.community.push(ci);
+    acc.date.push(
+        date.map(|(y, m, d)| y as u32 * 10000 + m * 100 + d)
+            .unwrap_or(0),
     );
-    acc.duration.push(duration);
+    let iv = match get(Col::Interviewer).filter(|s| !s.is_empty()) {
+        None => NONE,
+        Some(s) => {
+            let next = st.interviewer_names.len() as u32;
+            *st.interviewers.entry(s.to_string()).or_insert_with(|| {
+                st.interviewer_names.push(s.into_owned());
+                next
+            })
+        }
+    };
+    acc.interviewer.push(iv);
+    let mode = match get(Col::Mode).filter(|s| !s.is_empty()) {
+        None => NONE,
+        Some(s) => {
+            let next = st.mode_names.len() as u32;
+            *st.modes.entry(s.to_string()).or_insert_with(|| {
+                st.mode_names.push(s.into_owned());
+                next
+            })
+        }
+    };
+    acc.mode.push(mode);
+    acc.duration.push(duration.unwrap_or(f64::NAN));
     let mut answered = 0u8;
-    for (k, a) in answers.iter().enumerate() {
-        acc.items[k].push(*a);
+    for a in &answers {
+        acc.items.push(a.unwrap_or(NA_ITEM));
         answered += a.is_some() as u8;
     }
     acc.answered.push(answered);
-    acc.score.push(crate::score::estimators::respondent_score(
-        ctx.rules
-            .questions
-            .iter()
-            .zip(answers.iter())
-            .map(|(q, a)| (q.weight, a.map(|i| ctx.item_scores[i as usize]))),
-    ));
+    acc.score.push(
+        crate::score::estimators::respondent_score(
+            ctx.rules
+                .questions
+                .iter()
+                .zip(answers.iter())
+                .map(|(q, a)| (q.weight, a.map(|i| ctx.item_scores[i as usize]))),
+        )
+        .unwrap_or(f64::NAN),
+    );
     let personal = |c: Col| {
         get(c)
             .filter(|v| !v.is_empty())
             .and_then(|v| ctx.salt.as_ref().map(|s| hash_personal(s, &v)))
     };
-    acc.phone_hash.push(personal(Col::Phone));
-    acc.name_hash.push(personal(Col::Name));
+    if h.position(Col::Phone).is_some() {
+        acc.phone_hash.push(personal(Col::Phone));
+    }
+    if h.position(Col::Name).is_some() {
+        acc.name_hash.push(personal(Col::Name));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parquet_written_in_row_groups_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.parquet");
+        let frame_of = |r: std::ops::Range<usize>| -> Result<DataFrame> {
+            let v: Vec<u64> = r.clone().map(|i| i as u64).collect();
+            let s: Vec<String> = r.map(|i| format!("id{i}")).collect();
+            Ok(DataFrame::new(
+                v.len(),
+                vec![Column::new("n".into(), v), Column::new("id".into(), s)],
+            )
+            .unwrap())
+        };
+        write_parquet_chunks(&path, 10, 3, &frame_of).unwrap();
+        let df = crate::store::read_parquet(&path, None).unwrap();
+        assert_eq!(df.height(), 10);
+        let n: Vec<u64> = df
+            .column("n")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(n, (0..10).collect::<Vec<u64>>());
+        assert_eq!(df.column("id").unwrap().str().unwrap().get(9), Some("id9"));
+    }
+
+    #[test]
+    fn id_keys_differ_for_different_ids_and_agree_for_equal_ones() {
+        assert_eq!(id_key("A000001"), id_key("A000001"));
+        assert_ne!(id_key("A000001"), id_key("A000002"));
+        assert_ne!(id_key(""), id_key("\u{0}"));
+    }
 }

@@ -12,13 +12,29 @@ use crate::score::estimators::{mean, median};
 /// What the flags are computed from: one entry per accepted questionnaire.
 pub struct Input<'a> {
     pub community: &'a [u32],
-    pub interviewer: &'a [Option<u32>],
+    /// Index into `interviewer_names`, or u32::MAX when not given.
+    pub interviewer: &'a [u32],
     pub interviewer_names: &'a [String],
-    pub duration: &'a [Option<f64>],
-    pub score: &'a [Option<f64>],
-    /// Item answers, one vector per question.
-    pub items: &'a [Vec<Option<u8>>],
+    /// Seconds, NaN when not given.
+    pub duration: &'a [f64],
+    /// Respondent scores, NaN when not scored.
+    pub score: &'a [f64],
+    /// `n_items` answers per row; u8::MAX = not answered.
+    pub items: &'a [u8],
+    pub n_items: usize,
     pub answered: &'a [u8],
+}
+
+impl Input<'_> {
+    fn interviewer(&self, i: usize) -> Option<u32> {
+        Some(self.interviewer[i]).filter(|v| *v != u32::MAX)
+    }
+    fn duration(&self, i: usize) -> Option<f64> {
+        Some(self.duration[i]).filter(|d| !d.is_nan())
+    }
+    fn answers(&self, i: usize) -> &[u8] {
+        &self.items[i * self.n_items..(i + 1) * self.n_items]
+    }
 }
 
 #[derive(Debug, Default)]
@@ -60,16 +76,16 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
         by_comm.entry(*c).or_default().push(i);
     }
     for rows in by_comm.values() {
-        let durs: Vec<f64> = rows.iter().filter_map(|&i| input.duration[i]).collect();
+        let durs: Vec<f64> = rows.iter().filter_map(|&i| input.duration(i)).collect();
         let med = median(&durs);
-        let mut patterns: HashMap<Vec<Option<u8>>, Vec<usize>> = HashMap::new();
+        let mut patterns: HashMap<&[u8], Vec<usize>> = HashMap::new();
         for &i in rows {
-            if let Some(d) = input.duration[i] {
+            if let Some(d) = input.duration(i) {
                 let slow_enough = med.map(|m| d >= q.speeder_ratio * m).unwrap_or(true);
                 flags.speeder[i] = !slow_enough || d < q.min_duration_s;
             }
-            let answers: Vec<Option<u8>> = input.items.iter().map(|col| col[i]).collect();
-            let given: Vec<u8> = answers.iter().flatten().copied().collect();
+            let answers = input.answers(i);
+            let given: Vec<u8> = answers.iter().copied().filter(|a| *a != u8::MAX).collect();
             flags.straightline[i] = given.len() >= 3 && given.iter().all(|a| *a == given[0]);
             flags.few_answers[i] = (input.answered[i] as usize) < rules.validity.min_answered_items;
             if !flags.straightline[i] && given.len() >= 3 {
@@ -86,7 +102,7 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
     let names: std::collections::HashSet<&str> =
         flagged.iter().map(|f| f.interviewer_id.as_str()).collect();
     for i in 0..n {
-        if let Some(iv) = input.interviewer[i] {
+        if let Some(iv) = input.interviewer(i) {
             flags.interviewer[i] = names.contains(input.interviewer_names[iv as usize].as_str());
         }
     }
@@ -103,14 +119,14 @@ fn interviewer_flags(
     rules: &Rules,
 ) -> Vec<InterviewerFlag> {
     let q = &rules.quality;
-    let log_dur: Vec<Option<f64>> = input
+    let log_dur: Vec<f64> = input
         .duration
         .iter()
-        .map(|d| d.filter(|x| *x > 0.0).map(f64::ln))
+        .map(|d| if *d > 0.0 { d.ln() } else { f64::NAN })
         .collect();
     let mut counts: HashMap<u32, (usize, usize)> = HashMap::new();
     for i in 0..input.community.len() {
-        if let Some(iv) = input.interviewer[i] {
+        if let Some(iv) = input.interviewer(i) {
             let e = counts.entry(iv).or_default();
             e.0 += 1;
             e.1 += flags.straightline[i] as usize;
@@ -186,12 +202,12 @@ fn interviewer_flags(
 fn compare(
     input: &Input<'_>,
     by_comm: &HashMap<u32, Vec<usize>>,
-    y: &[Option<f64>],
+    y: &[f64],
     excluded: &std::collections::HashSet<u32>,
 ) -> HashMap<u32, (f64, f64)> {
-    let y = |i: usize| match input.interviewer[i] {
+    let y = |i: usize| match input.interviewer(i) {
         Some(iv) if excluded.contains(&iv) => None,
-        _ => y[i],
+        _ => Some(y[i]).filter(|v| !v.is_nan()),
     };
     // Pooled within-community variance.
     let (mut ss, mut dof) = (0.0, 0usize);
@@ -212,7 +228,7 @@ fn compare(
         let mut per: HashMap<u32, (f64, usize)> = HashMap::new();
         let (mut tot, mut cnt) = (0.0, 0usize);
         for &i in rows {
-            if let (Some(iv), Some(v)) = (input.interviewer[i], y(i)) {
+            if let (Some(iv), Some(v)) = (input.interviewer(i), y(i)) {
                 let e = per.entry(iv).or_default();
                 e.0 += v;
                 e.1 += 1;

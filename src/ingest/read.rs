@@ -307,11 +307,16 @@ fn read_csv(
         let line = last_line.saturating_sub(inner_breaks).max(1);
         let blank_before = line.saturating_sub(prev_last + 1);
         prev_last = last_line;
-        cells.clear();
-        for field in rec.iter() {
-            match std::str::from_utf8(field) {
-                Ok(s) => cells.push(s.to_string()),
-                Err(_) => return Err(Error::input(file, line, None, NOT_UTF8)),
+        // Reuse the cells' buffers: no allocation per field once warmed up.
+        cells.truncate(rec.len());
+        for (i, field) in rec.iter().enumerate() {
+            let s =
+                std::str::from_utf8(field).map_err(|_| Error::input(file, line, None, NOT_UTF8))?;
+            if i < cells.len() {
+                cells[i].clear();
+                cells[i].push_str(s);
+            } else {
+                cells.push(s.to_string());
             }
         }
         f(Row {
