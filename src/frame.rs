@@ -30,6 +30,8 @@ pub struct Street {
 pub struct Frame {
     /// Streets by code (sorted, so every output made from it is in a stable order).
     pub streets: BTreeMap<String, Street>,
+    /// community code → (street code, position in the street's list).
+    index: std::collections::HashMap<String, (String, usize)>,
 }
 
 const REQUIRED: [&str; 4] = [
@@ -160,10 +162,14 @@ impl Frame {
         if streets.is_empty() {
             return Err(Error::file(file, "the frame has no communities"));
         }
+        let mut index = std::collections::HashMap::new();
         for s in streets.values_mut() {
             s.communities.sort_by(|a, b| a.code.cmp(&b.code));
+            for (i, c) in s.communities.iter().enumerate() {
+                index.insert(c.code.clone(), (s.code.clone(), i));
+            }
         }
-        Ok(Frame { streets })
+        Ok(Frame { streets, index })
     }
 
     pub fn communities(&self) -> impl Iterator<Item = &Community> {
@@ -171,7 +177,8 @@ impl Frame {
     }
 
     pub fn community(&self, code: &str) -> Option<&Community> {
-        self.communities().find(|c| c.code == code)
+        let (street, i) = self.index.get(code)?;
+        self.streets.get(street)?.communities.get(*i)
     }
 
     pub fn len(&self) -> usize {

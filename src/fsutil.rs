@@ -51,6 +51,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Copies `from` to `to` atomically (streamed, never held in memory whole).
+pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    let dir = match to.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".manyi-tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let mut src = std::fs::File::open(from).map_err(|e| Error::io(from, e))?;
+    std::io::copy(&mut src, &mut tmp.as_file()).map_err(|e| Error::io(to, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    tmp.as_file().sync_all().map_err(|e| Error::io(to, e))?;
+    tmp.persist(to).map_err(|e| Error::io(to, e.error))?;
+    Ok(())
+}
+
 /// Writes `bytes` to a new file; refuses when `path` exists.
 pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if path.exists() {

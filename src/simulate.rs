@@ -111,7 +111,8 @@ fn generate(
     round: &RoundId,
     sample: &[String],
     opts: &Options,
-) -> Vec<Questionnaire> {
+    emit: &mut dyn FnMut(usize, Questionnaire) -> Result<()>,
+) -> Result<usize> {
     let mut g = Gen::new(&[
         "simulate",
         &opts.seed,
@@ -131,7 +132,6 @@ fn generate(
         .copied()
         .unwrap_or(2);
     let month0 = 3 * (quarter - 1) + 1;
-    let mut out = Vec::new();
     let mut k = 0;
     for code in sample {
         let Some(c) = frame.community(code) else {
@@ -164,37 +164,40 @@ fn generate(
             } else {
                 (500.0 * (0.3 * g.normal()).exp()).round().max(90.0) as u32
             };
-            out.push(Questionnaire {
-                id: format!("{}{:06}", opts.id_prefix, k),
-                street_name: c.street_name.clone(),
-                community_code: c.code.clone(),
-                community_name: c.name.clone(),
-                date: (
-                    round.year,
-                    month0 + g.below(3) as u32,
-                    1 + g.below(28) as u32,
-                ),
-                interviewer: interviewer.to_string(),
-                mode: if g.uniform() < 0.7 {
-                    "入户"
-                } else {
-                    "电话"
+            emit(
+                k - 1,
+                Questionnaire {
+                    id: format!("{}{:06}", opts.id_prefix, k),
+                    street_name: c.street_name.clone(),
+                    community_code: c.code.clone(),
+                    community_name: c.name.clone(),
+                    date: (
+                        round.year,
+                        month0 + g.below(3) as u32,
+                        1 + g.below(28) as u32,
+                    ),
+                    interviewer: interviewer.to_string(),
+                    mode: if g.uniform() < 0.7 {
+                        "入户"
+                    } else {
+                        "电话"
+                    },
+                    duration,
+                    answers,
                 },
-                duration,
-                answers,
-            });
+            )
         };
         for _ in 0..opts.per_community {
             let iv = interviewers[g.below(3)].clone();
-            push(&mut g, false, &iv);
+            push(&mut g, false, &iv)?;
         }
         if opts.fabricator {
             for _ in 0..12 {
-                push(&mut g, true, &format!("{}FAB", opts.id_prefix));
+                push(&mut g, true, &format!("{}FAB", opts.id_prefix))?;
             }
         }
     }
-    out
+    Ok(k)
 }
 
 /// The name an evaluator writes without the code: 白塔社区居委会 → 白塔社区, 甸尾村委会 → 甸尾村.
@@ -217,12 +220,6 @@ pub fn simulate(ws: &Workspace, round: &RoundId, out: &Path, opts: &Options) -> 
         .0
         .into_iter()
         .collect();
-    let qs = generate(&frame, &rules, round, &sample, opts);
-    if qs.is_empty() {
-        return Err(Error::Invalid(format!(
-            "round {round}: no sampled community in the chosen streets"
-        )));
-    }
     let labels: Vec<&str> = rules
         .scale
         .answers
@@ -247,130 +244,182 @@ pub fn simulate(ws: &Workspace, round: &RoundId, out: &Path, opts: &Options) -> 
         .iter()
         .map(|q| q.id.to_uppercase())
         .collect();
-    let bytes: Vec<u8> = match opts.format {
-        Format::Xlsx => xlsx(&qs, round, &qheads, &labels, not_answered)?,
-        Format::Csv | Format::Gbk | Format::Names => {
-            let mut w = csv::WriterBuilder::new()
-                .terminator(if opts.format == Format::Gbk {
-                    csv::Terminator::CRLF
-                } else {
-                    csv::Terminator::Any(b'\n')
-                })
-                .from_writer(Vec::new());
-            let header: Vec<String> = match opts.format {
-                Format::Csv => [
-                    "respondent_id",
-                    "community_code",
-                    "community_name",
-                    "round",
-                    "interview_date",
-                    "interviewer_id",
-                    "mode",
-                    "duration_s",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .chain(rules.questions.iter().map(|q| q.id.clone()))
-                .collect(),
-                Format::Gbk => [
-                    "问卷编号",
-                    "街道",
-                    "社区代码",
-                    "社区名称",
-                    "调查轮次",
-                    "访问日期",
-                    "访问员",
-                    "访问方式",
-                    "用时（秒）",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .chain(qheads.iter().cloned())
-                .collect(),
-                _ => [
-                    "问卷编号",
-                    "社区名称",
-                    "调查轮次",
-                    "访问日期",
-                    "访问员",
-                    "访问方式",
-                    "用时（秒）",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .chain(qheads.iter().cloned())
-                .collect(),
-            };
-            let _ = w.write_record(&header);
-            for (n, q) in qs.iter().enumerate() {
-                let (y, m, d) = q.date;
-                let mut rec: Vec<String> = match opts.format {
-                    Format::Csv => vec![
-                        q.id.clone(),
-                        q.community_code.clone(),
-                        q.community_name.clone(),
-                        round.to_string(),
-                        format!("{y}-{m:02}-{d:02}"),
-                        q.interviewer.clone(),
-                        q.mode.into(),
-                        q.duration.to_string(),
-                    ],
-                    Format::Gbk => vec![
-                        q.id.clone(),
-                        q.street_name.clone(),
-                        q.community_code.clone(),
-                        q.community_name.clone(),
-                        round.to_string(),
-                        format!("{y}/{m}/{d}"),
-                        q.interviewer.clone(),
-                        q.mode.into(),
-                        q.duration.to_string(),
-                    ],
-                    _ => vec![
-                        q.id.clone(),
-                        short_name(&q.community_name),
-                        round.to_string(),
-                        format!("{y}-{m:02}-{d:02}"),
-                        q.interviewer.clone(),
-                        q.mode.into(),
-                        q.duration.to_string(),
-                    ],
-                };
-                for a in &q.answers {
-                    rec.push(match (opts.format, a) {
-                        (Format::Gbk, Some(i)) => rules.scale.answers[*i].code.clone(),
-                        (Format::Gbk, None) => rules
-                            .scale
-                            .not_answered
-                            .iter()
-                            .find(|v| v.parse::<u32>().is_ok())
-                            .cloned()
-                            .unwrap_or_default(),
-                        // Evaluator C writes every third questionnaire with aliases.
-                        (Format::Names, Some(i)) if n % 3 == 0 => alias(*i).to_string(),
-                        (_, Some(i)) => labels[*i].to_string(),
-                        (_, None) => not_answered.to_string(),
-                    });
-                }
-                let _ = w.write_record(&rec);
-            }
-            let text = w.into_inner().map_err(|e| Error::Invalid(e.to_string()))?;
-            match opts.format {
-                Format::Gbk => {
-                    let s = String::from_utf8(text).map_err(|e| Error::Invalid(e.to_string()))?;
-                    let (enc, _, bad) = encoding_rs::GBK.encode(&s);
-                    if bad {
-                        return Err(Error::Invalid("a name cannot be written in GBK".into()));
-                    }
-                    enc.into_owned()
-                }
-                Format::Names => [b"\xEF\xBB\xBF".as_slice(), &text].concat(),
-                _ => text,
-            }
-        }
+    let none = || {
+        Error::Invalid(format!(
+            "round {round}: no sampled community in the chosen streets"
+        ))
     };
-    crate::fsutil::write_atomic(out, &bytes)?;
-    Ok(qs.len())
+    if opts.format == Format::Xlsx {
+        let mut qs = Vec::new();
+        generate(&frame, &rules, round, &sample, opts, &mut |_, q| {
+            qs.push(q);
+            Ok(())
+        })?;
+        if qs.is_empty() {
+            return Err(none());
+        }
+        crate::fsutil::write_atomic(out, &xlsx(&qs, round, &qheads, &labels, not_answered)?)?;
+        return Ok(qs.len());
+    }
+    // CSV formats are streamed to a temporary file, renamed into place at the end.
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".manyi-tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, tmp);
+    use std::io::Write;
+    let io = |e: std::io::Error| Error::io(out, e);
+    if opts.format == Format::Names {
+        file.write_all(b"\xEF\xBB\xBF").map_err(io)?;
+    }
+    let n = {
+        let terminator = if opts.format == Format::Gbk {
+            csv::Terminator::CRLF
+        } else {
+            csv::Terminator::Any(b'\n')
+        };
+        // Each record goes through a small buffer, is encoded (GBK) if need be, and is
+        // appended to the file.
+        let mut buf: Vec<u8> = Vec::new();
+        let mut put = |rec: &[String],
+                       file: &mut std::io::BufWriter<tempfile::NamedTempFile>|
+         -> Result<()> {
+            let mut w = csv::WriterBuilder::new()
+                .terminator(terminator)
+                .from_writer(std::mem::take(&mut buf));
+            w.write_record(rec)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            buf = w.into_inner().map_err(|e| Error::Invalid(e.to_string()))?;
+            if opts.format == Format::Gbk {
+                let s = std::str::from_utf8(&buf).map_err(|e| Error::Invalid(e.to_string()))?;
+                let (enc, _, bad) = encoding_rs::GBK.encode(s);
+                if bad {
+                    return Err(Error::Invalid("a name cannot be written in GBK".into()));
+                }
+                file.write_all(&enc).map_err(io)?;
+            } else {
+                file.write_all(&buf).map_err(io)?;
+            }
+            buf.clear();
+            Ok(())
+        };
+        let header: Vec<String> = match opts.format {
+            Format::Csv => [
+                "respondent_id",
+                "community_code",
+                "community_name",
+                "round",
+                "interview_date",
+                "interviewer_id",
+                "mode",
+                "duration_s",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(rules.questions.iter().map(|q| q.id.clone()))
+            .collect(),
+            Format::Gbk => [
+                "问卷编号",
+                "街道",
+                "社区代码",
+                "社区名称",
+                "调查轮次",
+                "访问日期",
+                "访问员",
+                "访问方式",
+                "用时（秒）",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(qheads.iter().cloned())
+            .collect(),
+            _ => [
+                "问卷编号",
+                "社区名称",
+                "调查轮次",
+                "访问日期",
+                "访问员",
+                "访问方式",
+                "用时（秒）",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(qheads.iter().cloned())
+            .collect(),
+        };
+        put(&header, &mut file)?;
+        generate(&frame, &rules, round, &sample, opts, &mut |n, q| {
+            let (y, m, d) = q.date;
+            let mut rec: Vec<String> = match opts.format {
+                Format::Csv => vec![
+                    q.id.clone(),
+                    q.community_code.clone(),
+                    q.community_name.clone(),
+                    round.to_string(),
+                    format!("{y}-{m:02}-{d:02}"),
+                    q.interviewer.clone(),
+                    q.mode.into(),
+                    q.duration.to_string(),
+                ],
+                Format::Gbk => vec![
+                    q.id.clone(),
+                    q.street_name.clone(),
+                    q.community_code.clone(),
+                    q.community_name.clone(),
+                    round.to_string(),
+                    format!("{y}/{m}/{d}"),
+                    q.interviewer.clone(),
+                    q.mode.into(),
+                    q.duration.to_string(),
+                ],
+                _ => vec![
+                    q.id.clone(),
+                    short_name(&q.community_name),
+                    round.to_string(),
+                    format!("{y}-{m:02}-{d:02}"),
+                    q.interviewer.clone(),
+                    q.mode.into(),
+                    q.duration.to_string(),
+                ],
+            };
+            for a in &q.answers {
+                rec.push(match (opts.format, a) {
+                    (Format::Gbk, Some(i)) => rules.scale.answers[*i].code.clone(),
+                    (Format::Gbk, None) => rules
+                        .scale
+                        .not_answered
+                        .iter()
+                        .find(|v| v.parse::<u32>().is_ok())
+                        .cloned()
+                        .unwrap_or_default(),
+                    // Evaluator C writes every third questionnaire with aliases.
+                    (Format::Names, Some(i)) if n % 3 == 0 => alias(*i).to_string(),
+                    (_, Some(i)) => labels[*i].to_string(),
+                    (_, None) => not_answered.to_string(),
+                });
+            }
+            put(&rec, &mut file)
+        })?
+    };
+    if n == 0 {
+        return Err(none());
+    }
+    let tmp = file.into_inner().map_err(|e| io(e.into_error()))?;
+    tmp.as_file().sync_all().map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
+    Ok(n)
 }
 
 fn xlsx(

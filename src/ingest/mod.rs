@@ -6,7 +6,7 @@ pub mod normalise;
 pub mod quality;
 pub mod read;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read as _;
 use std::path::Path;
 
@@ -143,18 +143,11 @@ impl Accepted {
     }
 }
 
-/// A 128-bit key of a respondent id: duplicate checks on millions of ids without
-/// keeping each id as its own String (two SipHash-1-3 passes with fixed keys;
-/// a chance collision is below 1e-20 for ten million ids).
+/// A 128-bit key of a respondent id (XXH3-128): duplicate checks on millions of ids
+/// without keeping each id as its own String. A chance collision among ten million
+/// ids has a probability below 1e-22.
 fn id_key(s: &str) -> u128 {
-    use std::hash::Hasher;
-    let mut a = std::hash::DefaultHasher::new();
-    a.write(s.as_bytes());
-    a.write_u8(0xff);
-    let mut b = std::hash::DefaultHasher::new();
-    b.write_u8(0x5a);
-    b.write(s.as_bytes());
-    ((a.finish() as u128) << 64) | b.finish() as u128
+    xxhash_rust::xxh3::xxh3_128(s.as_bytes())
 }
 
 /// Rejected rows go straight to a temporary CSV (renamed into place at the commit);
@@ -242,10 +235,10 @@ struct Context<'a> {
     round: RoundId,
     codebook: Codebook,
     communities: Communities<'a>,
-    sample: HashSet<String>,
-    stored_ids: HashSet<u128>,
+    sample: rustc_hash::FxHashSet<String>,
+    stored_ids: rustc_hash::FxHashSet<u128>,
     salt: Option<String>,
-    summary: HashSet<String>,
+    summary: rustc_hash::FxHashSet<String>,
     item_scores: Vec<f64>,
 }
 
@@ -256,13 +249,13 @@ struct State {
     acc: Accepted,
     rejects: RejectSink,
     /// id key → accepted row, for repeats within the file.
-    seen: HashMap<u128, u32>,
-    interviewers: HashMap<String, u32>,
+    seen: rustc_hash::FxHashMap<u128, u32>,
+    interviewers: rustc_hash::FxHashMap<String, u32>,
     interviewer_names: Vec<String>,
-    community_index: HashMap<String, u32>,
+    community_index: rustc_hash::FxHashMap<String, u32>,
     /// (street code, community code) by index.
     communities: Vec<(String, String)>,
-    modes: HashMap<String, u32>,
+    modes: rustc_hash::FxHashMap<String, u32>,
     mode_names: Vec<String>,
 }
 
@@ -277,12 +270,12 @@ impl State {
                 ..Default::default()
             },
             rejects,
-            seen: HashMap::new(),
-            interviewers: HashMap::new(),
+            seen: Default::default(),
+            interviewers: Default::default(),
             interviewer_names: Vec::new(),
-            community_index: HashMap::new(),
+            community_index: Default::default(),
             communities: Vec::new(),
-            modes: HashMap::new(),
+            modes: Default::default(),
             mode_names: Vec::new(),
         }
     }
@@ -331,7 +324,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     }
     let rules = ws.rules()?;
     let frame = ws.frame()?;
-    let sample: HashSet<String> = crate::sample::load_sample_codes(ws, round)?
+    let sample: rustc_hash::FxHashSet<String> = crate::sample::load_sample_codes(ws, round)?
         .0
         .into_iter()
         .collect();
@@ -341,7 +334,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         round,
         Some(&["respondent_id", "community_code", "valid"]),
     )?;
-    let mut stored_ids = HashSet::new();
+    let mut stored_ids = rustc_hash::FxHashSet::default();
     let mut stored_valid: HashMap<String, u64> = HashMap::new();
     if let Some(df) = &stored {
         let ids = str_col(df, "respondent_id")?;
@@ -610,7 +603,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     write_parquet_chunks(&store.path(&data_rel), n, CHUNK, &frame_of)?;
     let original = store.path(&original_rel);
     if !original.exists() {
-        crate::fsutil::write_atomic(&original, &crate::fsutil::read(path)?)?;
+        crate::fsutil::copy_atomic(path, &original)?;
     }
     let State { rejects, .. } = state;
     let first_rejects = rejects.first.clone();
@@ -781,7 +774,12 @@ fn check_row(
         .map(|c| clean(c))
         .find(|c| !c.is_empty())
         .unwrap_or_default();
-    if ctx.summary.contains(&first.to_lowercase()) {
+    let is_summary = if first.is_ascii() {
+        ctx.summary.contains(&first.to_ascii_lowercase())
+    } else {
+        ctx.summary.contains(first.as_ref())
+    };
+    if is_summary {
         return reject(
             st,
             "",
@@ -1019,14 +1017,15 @@ fn check_row(
     acc.id_buf.push_str(&id);
     acc.id_end.push(acc.id_buf.len());
     let next = st.communities.len() as u32;
-    let ci = *st
-        .community_index
-        .entry(community.code.clone())
-        .or_insert_with(|| {
+    let ci = match st.community_index.get(&community.code) {
+        Some(i) => *i,
+        None => {
             st.communities
                 .push((community.street_code.clone(), community.code.clone()));
+            st.community_index.insert(community.code.clone(), next);
             next
-        });
+        }
+    };
     acc.community.push(ci);
     acc.date.push(
         date.map(|(y, m, d)| y as u32 * 10000 + m * 100 + d)
@@ -1036,10 +1035,14 @@ fn check_row(
         None => NONE,
         Some(s) => {
             let next = st.interviewer_names.len() as u32;
-            *st.interviewers.entry(s.to_string()).or_insert_with(|| {
-                st.interviewer_names.push(s.into_owned());
-                next
-            })
+            match st.interviewers.get(s.as_ref()) {
+                Some(i) => *i,
+                None => {
+                    st.interviewers.insert(s.to_string(), next);
+                    st.interviewer_names.push(s.into_owned());
+                    next
+                }
+            }
         }
     };
     acc.interviewer.push(iv);
@@ -1047,10 +1050,14 @@ fn check_row(
         None => NONE,
         Some(s) => {
             let next = st.mode_names.len() as u32;
-            *st.modes.entry(s.to_string()).or_insert_with(|| {
-                st.mode_names.push(s.into_owned());
-                next
-            })
+            match st.modes.get(s.as_ref()) {
+                Some(i) => *i,
+                None => {
+                    st.modes.insert(s.to_string(), next);
+                    st.mode_names.push(s.into_owned());
+                    next
+                }
+            }
         }
     };
     acc.mode.push(mode);

@@ -13,6 +13,13 @@ use crate::rules::Rules;
 /// NFKC-normalised and trimmed (full-width digits and letters, padding).
 pub fn clean(s: &str) -> Cow<'_, str> {
     let t = s.trim();
+    // ASCII and CJK unified ideographs are unchanged by NFKC: the common case, checked
+    // without the normalisation tables.
+    if t.chars()
+        .all(|c| c.is_ascii() || ('\u{4E00}'..='\u{9FFF}').contains(&c))
+    {
+        return Cow::Borrowed(t);
+    }
     if t.is_ascii()
         || unicode_normalization::is_nfkc_quick(t.chars())
             == unicode_normalization::IsNormalized::Yes
@@ -173,12 +180,12 @@ impl HeaderMap {
 
 /// Answer text → position in `rules.scale.answers`, or None for "not answered".
 pub struct Codebook {
-    map: HashMap<String, Option<u8>>,
+    map: rustc_hash::FxHashMap<String, Option<u8>>,
 }
 
 impl Codebook {
     pub fn new(rules: &Rules) -> Codebook {
-        let mut map = HashMap::new();
+        let mut map = rustc_hash::FxHashMap::default();
         map.insert(String::new(), None);
         for v in &rules.scale.not_answered {
             map.insert(clean(v).into_owned(), None);
@@ -196,6 +203,9 @@ impl Codebook {
 
     /// `Ok(None)`: not answered; `Err(())`: not a label, alias or code.
     pub fn lookup(&self, cell: &str) -> std::result::Result<Option<u8>, ()> {
+        if let Some(v) = self.map.get(cell) {
+            return Ok(*v);
+        }
         let c = clean(cell);
         match self.map.get(c.as_ref()) {
             Some(v) => Ok(*v),
@@ -214,7 +224,7 @@ impl Codebook {
 
 /// Finds frame communities by code or by name.
 pub struct Communities<'a> {
-    by_code: HashMap<&'a str, &'a Community>,
+    by_code: rustc_hash::FxHashMap<&'a str, &'a Community>,
     by_name: HashMap<String, Vec<&'a Community>>,
     suffixes: Vec<String>,
 }
@@ -235,7 +245,7 @@ impl<'a> Communities<'a> {
             .collect();
         suffixes.sort_by_key(|s| std::cmp::Reverse(s.chars().count()));
         let mut c = Communities {
-            by_code: HashMap::new(),
+            by_code: Default::default(),
             by_name: HashMap::new(),
             suffixes,
         };

@@ -236,10 +236,8 @@ impl<R: Read> Read for LineTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut nl = self.newlines.borrow_mut();
-        for (i, b) in buf[..n].iter().enumerate() {
-            if *b == b'\n' {
-                nl.push_back(self.offset + i as u64);
-            }
+        for i in memchr::memchr_iter(b'\n', &buf[..n]) {
+            nl.push_back(self.offset + i as u64);
         }
         self.offset += n as u64;
         Ok(n)
