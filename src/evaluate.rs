@@ -63,16 +63,17 @@ pub fn read_indicators(
     let ci_period = col("period");
     let mut out = BTreeMap::new();
     let mut first_line: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut lines = crate::fsutil::LineCounter::new(bytes);
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
             Error::input(
                 &file,
-                crate::fsutil::record_line(bytes, e.position()),
+                crate::fsutil::LineCounter::new(bytes).line(e.position()),
                 None,
                 e.to_string(),
             )
         })?;
-        let line = crate::fsutil::record_line(bytes, rec.position());
+        let line = lines.line(rec.position());
         if rec.iter().all(|f| f.trim().is_empty()) {
             continue;
         }

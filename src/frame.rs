@@ -77,12 +77,13 @@ impl Frame {
 
         let mut streets: BTreeMap<String, Street> = BTreeMap::new();
         let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+        let mut lines = crate::fsutil::LineCounter::new(text.as_bytes());
         for rec in rdr.records() {
             let rec = rec.map_err(|e| {
-                let line = crate::fsutil::record_line(text.as_bytes(), e.position());
+                let line = crate::fsutil::LineCounter::new(text.as_bytes()).line(e.position());
                 Error::input(file, line, None, format!("unreadable CSV row: {e}"))
             })?;
-            let line = crate::fsutil::record_line(text.as_bytes(), rec.position());
+            let line = lines.line(rec.position());
             if rec.iter().all(|f| f.trim().is_empty()) {
                 continue;
             }

@@ -98,15 +98,38 @@ pub fn neutralise_cell(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The 1-based line on which a CSV record starts, from the record's byte position in
-/// `bytes` (the whole input). The csv crate's own line count is off after CRLF and
-/// blank lines; its byte offset points at the previous record's terminator, so the
-/// line breaks there are skipped before counting.
-pub fn record_line(bytes: &[u8], pos: Option<&csv::Position>) -> u64 {
-    let Some(pos) = pos else { return 0 };
-    let mut i = (pos.byte() as usize).min(bytes.len());
-    while i < bytes.len() && (bytes[i] == b'\n' || bytes[i] == b'\r') {
-        i += 1;
+/// Gives the 1-based line on which each CSV record of an in-memory input starts.
+/// The csv crate's own line count is off after CRLF and blank lines; its byte offset
+/// points at the previous record's terminator, so line breaks there are skipped before
+/// counting. Records come in order, so counting resumes where the last one stopped.
+pub struct LineCounter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    pub fn new(bytes: &'a [u8]) -> LineCounter<'a> {
+        LineCounter {
+            bytes,
+            at: 0,
+            line: 1,
+        }
     }
-    1 + bytes[..i].iter().filter(|&&b| b == b'\n').count() as u64
+
+    pub fn line(&mut self, pos: Option<&csv::Position>) -> u64 {
+        let Some(pos) = pos else { return 0 };
+        let mut i = (pos.byte() as usize).min(self.bytes.len());
+        while i < self.bytes.len() && (self.bytes[i] == b'\n' || self.bytes[i] == b'\r') {
+            i += 1;
+        }
+        if i < self.at {
+            // Out of order (an error position): count from the start.
+            self.at = 0;
+            self.line = 1;
+        }
+        self.line += memchr::memchr_iter(b'\n', &self.bytes[self.at..i]).count() as u64;
+        self.at = i;
+        self.line
+    }
 }

@@ -307,7 +307,7 @@ pub fn read_sample_rows(bytes: &[u8], file: &str) -> Result<Vec<SampleRow>> {
         let rec = rec.map_err(|e| {
             Error::input(
                 file,
-                crate::fsutil::record_line(bytes, e.position()),
+                crate::fsutil::LineCounter::new(bytes).line(e.position()),
                 None,
                 e.to_string(),
             )

@@ -129,9 +129,17 @@ pub fn score_rounds(
         None => DataFrame::empty(),
     };
     let path = store.dir.clone();
-    let (scores, sat, answered, item_sum, codes) = if df.height() == 0 {
-        (vec![], vec![], vec![], vec![], vec![])
-    } else {
+    // Per valid respondent: score, satisfied and answered item counts, and the item
+    // answers (u8::MAX = not answered); then respondents grouped by community with a
+    // polars group-by on the stored column.
+    let n_items = qids.len();
+    let item_score: Vec<f64> = rules.scale.answers.iter().map(|a| a.score).collect();
+    let mut scores: Vec<f64> = Vec::new();
+    let mut sat: Vec<u32> = Vec::new();
+    let mut answered: Vec<u32> = Vec::new();
+    let mut items: Vec<Vec<u8>> = Vec::new();
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    if df.height() > 0 {
         let valid = df
             .column("valid")
             .map_err(pe(&path))?
@@ -141,7 +149,6 @@ pub fn score_rounds(
         let df = df.filter(&valid).map_err(pe(&path))?;
         let n = df.height();
         let weights: Vec<f64> = rules.questions.iter().map(|q| q.weight).collect();
-        let item_score: Vec<f64> = rules.scale.answers.iter().map(|a| a.score).collect();
         let satisfied: Vec<bool> = rules
             .scale
             .answers
@@ -149,8 +156,8 @@ pub fn score_rounds(
             .map(|a| rules.scale.satisfied.contains(&a.label))
             .collect();
         let (mut num, mut den) = (vec![0.0; n], vec![0.0; n]);
-        let (mut sat, mut answered) = (vec![0u32; n], vec![0u32; n]);
-        let mut item_vals: Vec<Vec<Option<f64>>> = Vec::with_capacity(qids.len());
+        sat = vec![0; n];
+        answered = vec![0; n];
         for (k, q) in qids.iter().enumerate() {
             let col = df
                 .column(q)
@@ -160,40 +167,28 @@ pub fn score_rounds(
                 .clone();
             let mut vals = Vec::with_capacity(n);
             for (i, a) in col.iter().enumerate() {
-                match a.map(|a| a as usize).filter(|a| *a < item_score.len()) {
+                match a.filter(|a| (*a as usize) < item_score.len()) {
                     Some(a) => {
-                        let x = item_score[a];
-                        num[i] += weights[k] * x;
+                        let a = a as usize;
+                        num[i] += weights[k] * item_score[a];
                         den[i] += weights[k];
                         sat[i] += satisfied[a] as u32;
                         answered[i] += 1;
-                        vals.push(Some(x));
+                        vals.push(a as u8);
                     }
-                    None => vals.push(None),
+                    None => vals.push(u8::MAX),
                 }
             }
-            item_vals.push(vals);
+            items.push(vals);
         }
-        let scores: Vec<f64> = num.iter().zip(den.iter()).map(|(a, b)| a / b).collect();
-        let codes: Vec<String> = df
+        scores = num.iter().zip(den.iter()).map(|(a, b)| a / b).collect();
+        let codes = df
             .column("community_code")
             .map_err(pe(&path))?
             .str()
             .map_err(pe(&path))?
-            .iter()
-            .map(|s| s.unwrap_or("").to_string())
-            .collect();
-        (scores, sat, answered, item_vals, codes)
-    };
-    // Group respondents by community with a polars group-by.
-    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    if !codes.is_empty() {
-        let key = DataFrame::new(
-            codes.len(),
-            vec![Column::new("community_code".into(), &codes)],
-        )
-        .map_err(pe(&path))?;
-        let gb = key.group_by(["community_code"]).map_err(pe(&path))?;
+            .clone();
+        let gb = df.group_by(["community_code"]).map_err(pe(&path))?;
         for g in gb.get_groups().iter() {
             let idx: Vec<usize> = match g {
                 GroupsIndicator::Idx((_, all)) => all.iter().map(|i| *i as usize).collect(),
@@ -201,8 +196,8 @@ pub fn score_rounds(
                     (first as usize..(first + len) as usize).collect()
                 }
             };
-            if let Some(&i0) = idx.first() {
-                groups.insert(codes[i0].clone(), idx);
+            if let Some(code) = idx.first().and_then(|&i0| codes.get(i0)) {
+                groups.insert(code.to_string(), idx);
             }
         }
     }
@@ -245,14 +240,16 @@ pub fn score_rounds(
             Decision::CiUpper => below_ci,
         };
         if status == "ok" {
-            let items: Vec<(f64, usize)> = item_sum
-                .iter()
-                .map(|vals| {
-                    let v: Vec<f64> = idx.iter().filter_map(|&i| vals[i]).collect();
-                    (estimators::mean(&v).unwrap_or(f64::NAN), v.len())
+            let per_item: Vec<(f64, usize)> = (0..n_items)
+                .map(|k| {
+                    let (sum, cnt) = idx.iter().fold((0.0, 0usize), |acc, &i| match items[k][i] {
+                        u8::MAX => acc,
+                        a => (acc.0 + item_score[a as usize], acc.1 + 1),
+                    });
+                    (if cnt > 0 { sum / cnt as f64 } else { f64::NAN }, cnt)
                 })
                 .collect();
-            comm_items.insert(code.clone(), items);
+            comm_items.insert(code.clone(), per_item);
         }
         communities.push(CommunityRow {
             street_code: c.street_code.clone(),
