@@ -77,6 +77,9 @@ pub enum Command {
         /// Print the receipt(s) as JSON on stdout and nothing else there.
         #[arg(long)]
         json: bool,
+        /// Check the delivery and print what is wrong, storing nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Score a round from the store: community, street and item scores with SEs and CIs.
     ///
@@ -192,10 +195,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             round,
             sheet,
             json,
+            dry_run,
         } => {
             let ws = Workspace::open(&cli.workspace)?;
             let round: RoundId = round.parse()?;
-            let opts = crate::ingest::Options { sheet };
+            let opts = crate::ingest::Options { sheet, dry_run };
             let mut receipts = Vec::new();
             let mut refused = 0;
             for f in &files {

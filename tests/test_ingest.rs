@@ -499,19 +499,20 @@ fn ingest_needs_the_rounds_sample() {
     assert!(err.contains("has no sample"), "{err}");
 }
 
+/// Ingests a generated delivery of `rows` questionnaires and SIGKILLs it after each of
+/// `delays_ms`, checking after every kill that the store is exactly as before (or, once
+/// a run got through, as after), then that ingesting again completes.
 #[cfg(unix)]
-#[test]
-fn a_kill_during_ingest_leaves_the_store_as_before_or_as_after() {
+fn kill_loop(rows: usize, delays_ms: &[u64], pause_before_commit_ms: u64) {
     let ws = example_workspace();
     receipt(&ws, &data("evaluator-b-excel-gbk.csv"));
     let before = store_files(&ws);
-    // A larger delivery: 20,000 questionnaires.
     let mut g = Gen(42);
-    let mut rows = vec![HEADER.to_string()];
-    for k in 0..20_000 {
-        rows.push(honest_row(
+    let mut lines = vec![HEADER.to_string()];
+    for k in 0..rows {
+        lines.push(honest_row(
             &mut g,
-            &format!("K{k:06}"),
+            &format!("K{k:07}"),
             "530103001003",
             "白塔社区居委会",
             &format!("I{}", k % 7),
@@ -519,10 +520,10 @@ fn a_kill_during_ingest_leaves_the_store_as_before_or_as_after() {
         ));
     }
     let f = ws.file("big.csv");
-    std::fs::write(&f, rows.join("\n")).unwrap();
+    std::fs::write(&f, lines.join("\n")).unwrap();
     let bin = assert_cmd::cargo::cargo_bin!("manyi");
-    let mut outcomes = BTreeMap::new();
-    for delay_ms in [5u64, 40, 120, 250, 400, 600, 900] {
+    let (mut killed_before, mut completed) = (0, 0);
+    for &delay_ms in delays_ms {
         let mut child = std::process::Command::new(bin)
             .args([
                 "-w",
@@ -532,7 +533,10 @@ fn a_kill_during_ingest_leaves_the_store_as_before_or_as_after() {
                 "--round",
                 "2018-R1",
             ])
-            .env("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS", "300")
+            .env(
+                "MANYI_TEST_PAUSE_BEFORE_COMMIT_MS",
+                pause_before_commit_ms.to_string(),
+            )
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -555,30 +559,51 @@ fn a_kill_during_ingest_leaves_the_store_as_before_or_as_after() {
             }
         }
         let height = stored(&ws).height();
-        assert!(height == 504 || height == 20_504, "partial store: {height}");
-        *outcomes.entry(n).or_insert(0) += 1;
+        assert!(
+            height == 504 || height == 504 + rows,
+            "partial store: {height} rows after a kill at {delay_ms} ms"
+        );
         if n == 2 {
+            completed += 1;
             break;
         }
-        // Killed before the commit: nothing of it is visible in the indexed store.
+        killed_before += 1;
         let now = store_files(&ws);
         for (k, v) in &before {
-            assert_eq!(now.get(k), Some(v), "{k} changed");
+            assert_eq!(now.get(k), Some(v), "{k} changed by a killed ingest");
         }
     }
-    // Ingesting again completes (or says it is already there), and leftovers are gone.
     let out = ws.ok(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"]);
     assert!(
-        out.contains("20000 accepted") || out.contains("already ingested"),
+        out.contains(&format!("{rows} accepted")) || out.contains("already ingested"),
         "{out}"
     );
-    assert_eq!(stored(&ws).height(), 20_504);
+    assert_eq!(stored(&ws).height(), 504 + rows);
     let leftovers: Vec<_> = store_files(&ws)
         .into_keys()
         .filter(|k| k.contains(".manyi-tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    assert!(!outcomes.is_empty());
+    assert!(killed_before + completed > 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_kill_during_ingest_leaves_the_store_as_before_or_as_after() {
+    kill_loop(
+        20_000,
+        &[5, 20, 40, 70, 100, 140, 180, 230, 300, 380, 470, 600, 800],
+        300,
+    );
+}
+
+/// The long version (about a minute): `cargo test --release -- --ignored kill`.
+#[cfg(unix)]
+#[test]
+#[ignore]
+fn many_kills_during_a_large_ingest() {
+    let delays: Vec<u64> = (0..40).map(|i| 10 + i * 60).collect();
+    kill_loop(300_000, &delays, 0);
 }
 
 #[test]

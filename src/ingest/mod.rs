@@ -25,6 +25,8 @@ use normalise::{Codebook, Col, Communities, Found, HeaderMap, clean, parse_date}
 pub struct Options {
     /// XLSX sheet to read (default: the first).
     pub sheet: Option<String>,
+    /// Check the delivery and return its receipt, storing nothing.
+    pub dry_run: bool,
 }
 
 /// Per community: what this delivery brought and what the round now holds.
@@ -599,6 +601,17 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         )));
     }
 
+    if opts.dry_run {
+        let first_rejects = state.rejects.first.clone();
+        let mut receipt = receipt;
+        receipt.status = "checked (dry run, nothing stored)".into();
+        receipt.receipt_file = String::new();
+        receipt.rejects_file = String::new();
+        return Ok(Outcome {
+            receipt,
+            rejects: first_rejects,
+        });
+    }
     // Write everything under its final content-addressed name, then commit the index.
     write_parquet_chunks(&store.path(&data_rel), n, CHUNK, &frame_of)?;
     let original = store.path(&original_rel);

@@ -1,0 +1,110 @@
+//! Invariants over generated inputs (proptest): sample sizes and coverage for arbitrary
+//! frames and rounds; scores within 0..100 and independent of row order.
+
+use std::collections::BTreeSet;
+
+use manyi::frame::Frame;
+use manyi::round::RoundId;
+use manyi::rules::Rules;
+use manyi::sample::{ceil_rate, draw};
+use manyi::score::estimators::{CommunityInput, community, respondent_score, street};
+use proptest::prelude::*;
+
+fn frame_of(sizes: &[usize]) -> Frame {
+    let mut text =
+        String::from("street_code,street_name,community_code,community_name,households\n");
+    for (s, n) in sizes.iter().enumerate() {
+        for c in 0..*n {
+            text.push_str(&format!(
+                "S{s:02},街道{s},S{s:02}C{c:03},社区{s}-{c},{}\n",
+                100 + c * 7
+            ));
+        }
+    }
+    Frame::parse(text.as_bytes(), "generated").unwrap()
+}
+
+fn rules(scheme: &str) -> Rules {
+    Rules::parse(Rules::shipped(scheme).unwrap(), scheme).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    #[test]
+    fn ceil_rate_sizes_hold_for_any_frame(sizes in proptest::collection::vec(1usize..40, 1..15), seed in "[a-z0-9]{1,12}") {
+        let f = frame_of(&sizes);
+        let d = draw(&f, &rules("panlong-2017"), &RoundId { year: 2017, number: 1 }, &seed, &BTreeSet::new()).unwrap();
+        for (s, n) in d.strata.iter().zip(&sizes) {
+            prop_assert_eq!(s.population, *n);
+            prop_assert_eq!(s.sampled, ceil_rate(0.3, *n));
+            prop_assert!(s.sampled as f64 >= 0.3 * *n as f64 - 1e-9);
+            prop_assert_eq!(s.selected.len(), s.sampled);
+            let codes: BTreeSet<_> = s.selected.iter().map(|c| c.code.clone()).collect();
+            prop_assert_eq!(codes.len(), s.sampled, "a community drawn twice");
+        }
+    }
+
+    #[test]
+    fn rotation_covers_any_frame_exactly_once(sizes in proptest::collection::vec(1usize..40, 1..12), seeds in proptest::array::uniform3("[a-z]{1,8}")) {
+        let f = frame_of(&sizes);
+        let r = rules("panlong-2018");
+        let mut surveyed = BTreeSet::new();
+        for (i, seed) in seeds.iter().enumerate() {
+            let round = RoundId { year: 2018, number: i as u32 + 1 };
+            let d = draw(&f, &r, &round, seed, &surveyed).unwrap();
+            for s in &d.strata {
+                // Round r of 3 takes ceil(left / (3 − r + 1)).
+                prop_assert_eq!(s.sampled, s.eligible.div_ceil(3 - i));
+                for c in &s.selected {
+                    prop_assert!(surveyed.insert(c.code.clone()), "{} twice", c.code);
+                }
+            }
+        }
+        prop_assert_eq!(surveyed.len(), sizes.iter().sum::<usize>());
+    }
+
+    #[test]
+    fn respondent_scores_stay_within_the_scale(answers in proptest::collection::vec(proptest::option::of(0usize..5), 10)) {
+        let r = rules("panlong-2018");
+        let s = respondent_score(r.questions.iter().zip(&answers).map(|(q, a)| (q.weight, a.map(|i| r.scale.answers[i].score))));
+        match s {
+            None => prop_assert!(answers.iter().all(|a| a.is_none())),
+            Some(s) => prop_assert!((0.0..=100.0).contains(&s), "{s}"),
+        }
+    }
+
+    #[test]
+    fn community_and_street_estimates_ignore_row_order(
+        scores in proptest::collection::vec(0.0f64..=100.0, 2..60),
+        households in proptest::option::of(60u64..5000),
+        rotate in 0usize..60,
+    ) {
+        let a = community(&scores, households, 0.95).unwrap();
+        let mut shuffled = scores.clone();
+        let k = rotate % shuffled.len();
+        shuffled.rotate_left(k);
+        shuffled.reverse();
+        let b = community(&shuffled, households, 0.95).unwrap();
+        prop_assert!((0.0..=100.0).contains(&a.mean));
+        prop_assert!((a.mean - b.mean).abs() < 1e-9);
+        prop_assert!((a.se.unwrap() - b.se.unwrap()).abs() < 1e-9);
+        // Streets: the same communities in another order.
+        let comms: Vec<CommunityInput> = scores
+            .chunks(2)
+            .map(|c| CommunityInput { mean: c[0], m: 30, variance: Some(c.get(1).copied().unwrap_or(10.0)), households })
+            .collect();
+        let mut other = comms.clone();
+        other.reverse();
+        let big_n = comms.len() + 3;
+        let x = street(&comms, big_n, 0.95).unwrap();
+        let y = street(&other, big_n, 0.95).unwrap();
+        prop_assert!((0.0..=100.0).contains(&x.mean));
+        prop_assert!((x.mean - y.mean).abs() < 1e-9);
+        match (x.se, y.se) {
+            (Some(p), Some(q)) => prop_assert!((p - q).abs() < 1e-9),
+            (None, None) => prop_assert_eq!(comms.len(), 1),
+            _ => prop_assert!(false, "se present in one order only"),
+        }
+    }
+}
