@@ -155,33 +155,46 @@ pub fn score_rounds(
             .iter()
             .map(|a| rules.scale.satisfied.contains(&a.label))
             .collect();
-        let (mut num, mut den) = (vec![0.0; n], vec![0.0; n]);
-        sat = vec![0; n];
-        answered = vec![0; n];
-        for (k, q) in qids.iter().enumerate() {
+        for q in &qids {
+            // Nulls become u8::MAX; the values are copied a chunk at a time.
             let col = df
                 .column(q)
                 .map_err(pe(&path))?
                 .u8()
                 .map_err(pe(&path))?
-                .clone();
-            let mut vals = Vec::with_capacity(n);
-            for (i, a) in col.iter().enumerate() {
-                match a.filter(|a| (*a as usize) < item_score.len()) {
-                    Some(a) => {
-                        let a = a as usize;
-                        num[i] += weights[k] * item_score[a];
-                        den[i] += weights[k];
-                        sat[i] += satisfied[a] as u32;
-                        answered[i] += 1;
-                        vals.push(a as u8);
-                    }
-                    None => vals.push(u8::MAX),
+                .fill_null_with_values(u8::MAX)
+                .map_err(pe(&path))?;
+            let mut v: Vec<u8> = Vec::with_capacity(n);
+            for arr in col.downcast_iter() {
+                v.extend_from_slice(arr.values());
+            }
+            for a in v.iter_mut() {
+                if (*a as usize) >= item_score.len() {
+                    *a = u8::MAX;
                 }
             }
-            items.push(vals);
+            items.push(v);
         }
-        scores = num.iter().zip(den.iter()).map(|(a, b)| a / b).collect();
+        // One row-major pass: each respondent's sums stay in registers.
+        scores = Vec::with_capacity(n);
+        sat = Vec::with_capacity(n);
+        answered = Vec::with_capacity(n);
+        for i in 0..n {
+            let (mut num, mut den, mut s, mut a_n) = (0.0, 0.0, 0u32, 0u32);
+            for (k, col) in items.iter().enumerate() {
+                let a = col[i];
+                if a != u8::MAX {
+                    let a = a as usize;
+                    num += weights[k] * item_score[a];
+                    den += weights[k];
+                    s += satisfied[a] as u32;
+                    a_n += 1;
+                }
+            }
+            scores.push(num / den);
+            sat.push(s);
+            answered.push(a_n);
+        }
         let codes = df
             .column("community_code")
             .map_err(pe(&path))?
