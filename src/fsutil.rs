@@ -25,20 +25,23 @@ pub fn read_text(path: &Path) -> Result<String> {
         .map_err(|e| Error::file(path.display().to_string(), format!("not valid UTF-8 ({e})")))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory is
-/// written, synced and renamed over the target, so readers never see half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// A temporary file beside `path` (same directory, so the final rename is atomic).
+pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut tmp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(".manyi-tmp-")
         .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    // tempfile creates 0600; outputs are meant to be read by the office's other tools.
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Syncs a finished temporary file, makes it readable by the office's other tools
+/// (tempfile creates 0600) and renames it over `path`.
+pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -46,34 +49,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644));
     }
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
 
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory is
+/// written, synced and renamed over the target, so readers never see half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = temp_beside(path)?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    persist(tmp, path)
+}
+
 /// Copies `from` to `to` atomically (streamed, never held in memory whole).
 pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
-    let dir = match to.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".manyi-tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let tmp = temp_beside(to)?;
     let mut src = std::fs::File::open(from).map_err(|e| Error::io(from, e))?;
     std::io::copy(&mut src, &mut tmp.as_file()).map_err(|e| Error::io(to, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    tmp.as_file().sync_all().map_err(|e| Error::io(to, e))?;
-    tmp.persist(to).map_err(|e| Error::io(to, e.error))?;
-    Ok(())
+    persist(tmp, to)
 }
 
 /// Writes `bytes` to a new file; refuses when `path` exists.

@@ -262,15 +262,7 @@ pub fn simulate(ws: &Workspace, round: &RoundId, out: &Path, opts: &Options) -> 
         return Ok(qs.len());
     }
     // CSV formats are streamed to a temporary file, renamed into place at the end.
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".manyi-tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let tmp = crate::fsutil::temp_beside(out)?;
     let mut file = std::io::BufWriter::with_capacity(1 << 20, tmp);
     use std::io::Write;
     let io = |e: std::io::Error| Error::io(out, e);
@@ -410,15 +402,7 @@ pub fn simulate(ws: &Workspace, round: &RoundId, out: &Path, opts: &Options) -> 
         return Err(none());
     }
     let tmp = file.into_inner().map_err(|e| io(e.into_error()))?;
-    tmp.as_file().sync_all().map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
+    crate::fsutil::persist(tmp, out)?;
     Ok(n)
 }
 

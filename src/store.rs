@@ -221,12 +221,7 @@ pub fn read_parquet(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame> 
 
 /// Writes a frame to Parquet atomically (temporary name, then rename).
 pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".manyi-tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let tmp = crate::fsutil::temp_beside(path)?;
     let f = tmp.as_file().try_clone().map_err(|e| Error::io(path, e))?;
     ParquetWriter::new(f)
         .finish(df)
@@ -234,9 +229,7 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
             path: path.to_path_buf(),
             source: e,
         })?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    crate::fsutil::persist(tmp, path)
 }
 
 /// Now as an RFC 3339 UTC timestamp (for receipts and the index, never for compared files).

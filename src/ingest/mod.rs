@@ -218,16 +218,7 @@ impl RejectSink {
         let tmp = buf
             .into_inner()
             .map_err(|e| Error::io(path, e.into_error()))?;
-        tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = tmp
-                .as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644));
-        }
-        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-        Ok(())
+        crate::fsutil::persist(tmp, path)
     }
 }
 
@@ -676,12 +667,7 @@ fn write_parquet_chunks(
         path: path.to_path_buf(),
         source: e,
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".manyi-tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let tmp = crate::fsutil::temp_beside(path)?;
     let f = tmp.as_file().try_clone().map_err(|e| Error::io(path, e))?;
     let first = frame_of(0..chunk)?;
     let mut w = ParquetWriter::new(std::io::BufWriter::new(f))
@@ -697,16 +683,7 @@ fn write_parquet_chunks(
     }
     w.finish().map_err(pe)?;
     drop(w);
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    crate::fsutil::persist(tmp, path)
 }
 
 fn str_col<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked> {
@@ -763,6 +740,21 @@ fn read_all(
     }
     st.header = header;
     Ok(st)
+}
+
+/// The index of `s` in `names`, adding it when new (dictionary of repeated strings).
+fn intern(
+    index: &mut rustc_hash::FxHashMap<String, u32>,
+    names: &mut Vec<String>,
+    s: std::borrow::Cow<'_, str>,
+) -> u32 {
+    if let Some(i) = index.get(s.as_ref()) {
+        return *i;
+    }
+    let i = names.len() as u32;
+    index.insert(s.to_string(), i);
+    names.push(s.into_owned());
+    i
 }
 
 /// Checks one data row: accepted into `st.acc`, or rejected into `st.rejects`.
@@ -1044,35 +1036,15 @@ fn check_row(
         date.map(|(y, m, d)| y as u32 * 10000 + m * 100 + d)
             .unwrap_or(0),
     );
-    let iv = match get(Col::Interviewer).filter(|s| !s.is_empty()) {
-        None => NONE,
-        Some(s) => {
-            let next = st.interviewer_names.len() as u32;
-            match st.interviewers.get(s.as_ref()) {
-                Some(i) => *i,
-                None => {
-                    st.interviewers.insert(s.to_string(), next);
-                    st.interviewer_names.push(s.into_owned());
-                    next
-                }
-            }
-        }
-    };
+    let iv = get(Col::Interviewer)
+        .filter(|s| !s.is_empty())
+        .map_or(NONE, |s| {
+            intern(&mut st.interviewers, &mut st.interviewer_names, s)
+        });
     acc.interviewer.push(iv);
-    let mode = match get(Col::Mode).filter(|s| !s.is_empty()) {
-        None => NONE,
-        Some(s) => {
-            let next = st.mode_names.len() as u32;
-            match st.modes.get(s.as_ref()) {
-                Some(i) => *i,
-                None => {
-                    st.modes.insert(s.to_string(), next);
-                    st.mode_names.push(s.into_owned());
-                    next
-                }
-            }
-        }
-    };
+    let mode = get(Col::Mode)
+        .filter(|s| !s.is_empty())
+        .map_or(NONE, |s| intern(&mut st.modes, &mut st.mode_names, s));
     acc.mode.push(mode);
     acc.duration.push(duration.unwrap_or(f64::NAN));
     let mut answered = 0u8;
