@@ -216,7 +216,12 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
     let (Some(ev), Some(d)) = (&inputs.evaluation, &inputs.deductions) else {
         return s;
     };
-    s.push_str("## 考核评价 street evaluation\n\n| 名次 | 街道 | 满意度 | 满意度得分 | 任务得分 | 总分 | 说明 |\n|---:|---|---:|---:|---:|---:|---|\n");
+    let (c3, c4) = if ev.col("h1_total").is_some() {
+        ("上半年总分", "下半年总分")
+    } else {
+        ("满意度得分", "任务得分")
+    };
+    s.push_str(&format!("## 考核评价 street evaluation\n\n| 名次 | 街道 | 满意度 | {c3} | {c4} | 总分 | 说明 |\n|---:|---|---:|---:|---:|---:|---|\n"));
     let mut rows: Vec<&Vec<String>> = ev.rows.iter().collect();
     rows.sort_by_key(|r| ev.get(r, "rank").parse::<usize>().unwrap_or(usize::MAX));
     for r in rows {
@@ -240,9 +245,7 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
         ));
     }
     if ev.col("h1_total").is_some() {
-        s.push_str(
-            "\n(For the year, the two middle columns are the first and second half-year totals.)\n",
-        );
+        s.push_str("\n(The year's total is the weighted half-year totals.)\n");
     }
     s.push_str(&format!(
         "\n## 扣分 deductions\n\n{} points per community below {} (decision: {:?}), at most {} per street; street satisfaction below {}: {} more.\n\n| 街道 | 低于阈值的社区 (得分, 95% CI) | 社区扣分 | 街道满意度 | 街道扣分 | 合计 |\n|---|---|---:|---:|---:|---:|\n",
