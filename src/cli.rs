@@ -199,7 +199,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let ws = Workspace::open(&cli.workspace)?;
             let round: RoundId = round.parse()?;
-            let opts = crate::ingest::Options { sheet, dry_run };
+            let opts = crate::ingest::Options {
+                sheet,
+                dry_run,
+                progress: !json,
+                ..Default::default()
+            };
             let mut receipts = Vec::new();
             let mut refused = 0;
             for f in &files {

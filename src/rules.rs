@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Questions a questionnaire may have (answers are counted in a byte).
+pub const MAX_QUESTIONS: usize = 200;
+
 /// The shipped schemes, embedded so `init` works from any directory.
 pub const SHIPPED: &[(&str, &str)] = &[
     (
@@ -248,6 +251,15 @@ impl Rules {
         }
         if self.questions.is_empty() {
             return err("questions", "at least one question is needed".into());
+        }
+        if self.questions.len() > MAX_QUESTIONS {
+            return err(
+                "questions",
+                format!(
+                    "at most {MAX_QUESTIONS} questions, got {}",
+                    self.questions.len()
+                ),
+            );
         }
         let mut ids = BTreeSet::new();
         for (i, q) in self.questions.iter().enumerate() {

@@ -711,3 +711,139 @@ fn communities_by_name_resolve_with_or_without_suffix_and_ambiguous_names_are_re
         1
     );
 }
+
+fn lib_ingest(
+    ws: &Workspace,
+    file: &std::path::Path,
+    batch: Option<usize>,
+) -> manyi::ingest::Receipt {
+    let lib = manyi::workspace::Workspace::open(ws.path()).unwrap();
+    let opts = manyi::ingest::Options {
+        batch_records: batch,
+        ..Default::default()
+    };
+    manyi::ingest::ingest(&lib, &"2018-R1".parse().unwrap(), file, &opts)
+        .unwrap()
+        .receipt
+}
+
+/// Rows are read, checked and merged on several threads in batches: the stored data,
+/// the receipt and the rejects list must not depend on where the batches fall.
+#[test]
+fn batch_boundaries_and_threads_do_not_change_the_result() {
+    let answers = "满意,满意,非常满意,满意,基本满意,满意,满意,满意,满意,基本满意";
+    let mut g = Gen(7);
+    let mut rows = vec![HEADER.to_string()];
+    for i in 0..3000u64 {
+        // Ids repeat far apart (P17 at rows 17, 1017, 2017), so most repeats cross batches.
+        let id = format!("P{}", if g.below(10) == 0 { i % 1000 } else { i });
+        rows.push(match g.below(12) {
+            0 => format!("{id},530103001003,白塔社区居委会,2018-R1,2018-04-01,I1,入户,400,满意,很好,,,,,,,,"),
+            1 => format!("{id},530103001001,尚义社区居委会,2018-R1,2018-04-01,I1,入户,400,{answers}"),
+            2 => format!("{id},530103001003"),
+            3 => "合计,,,,,,,,,,,,,,,,,".to_string(),
+            4 => String::new(),
+            5 => format!("{id},530103001003,白塔社区居委会,2018-R1,2018-02-30,I1,入户,400,{answers}"),
+            6 => format!("\"{id}\",530103001003,白塔社区居委会,2018-R1,2018-04-01,\"a,b\n c\",入户,400,{answers},,,"),
+            _ => format!("{id},530103001003,白塔社区居委会,2018-R1,2018-04-{:02},I{},入户,{},{answers}", 1 + g.below(28), g.below(4), 200 + g.below(600)),
+        });
+    }
+    rows.push(String::new());
+    rows.push(String::new());
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("big.csv");
+    std::fs::write(&f, rows.join("\r\n")).unwrap();
+    let mut results = Vec::new();
+    for batch in [Some(1), Some(7), Some(500), None] {
+        let ws = example_workspace();
+        let mut r = serde_json::to_value(lib_ingest(&ws, &f, batch)).unwrap();
+        r["ingested_at"] = serde_json::Value::Null;
+        r["file"] = serde_json::Value::Null;
+        check_accounting(&r);
+        let files = store_files(&ws);
+        let rejects = files
+            .iter()
+            .find(|(k, _)| k.ends_with(".rejects.csv"))
+            .map(|(_, v)| String::from_utf8(v.clone()).unwrap())
+            .unwrap();
+        let data: Vec<u8> = files
+            .iter()
+            .find(|(k, _)| k.ends_with(".parquet"))
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        results.push((batch, r, rejects, data));
+    }
+    let (_, r0, rej0, data0) = &results[0];
+    assert!(
+        r0["rejects_by_reason"]["duplicate-in-file"]
+            .as_u64()
+            .unwrap()
+            > 40,
+        "{r0}"
+    );
+    assert!(r0["accepted"].as_u64().unwrap() > 1000, "{r0}");
+    assert!(r0["blank_lines_skipped"].as_u64().unwrap() > 200, "{r0}");
+    // The rejects list is in file order, and a repeat names the line it repeats.
+    let mut rdr = csv::Reader::from_reader(rej0.trim_start_matches('\u{feff}').as_bytes());
+    let lines: Vec<u64> = rdr
+        .records()
+        .map(|r| r.unwrap()[1].parse().unwrap())
+        .collect();
+    assert!(
+        lines.windows(2).all(|w| w[0] < w[1]),
+        "rejects out of order"
+    );
+    assert!(rej0.contains("repeats line"), "{rej0}");
+    for (batch, r, rej, data) in &results[1..] {
+        assert_eq!(r, r0, "receipt differs with batches of {batch:?}");
+        assert!(rej == rej0, "rejects differ with batches of {batch:?}");
+        assert!(
+            data == data0,
+            "stored data differs with batches of {batch:?}"
+        );
+    }
+}
+
+/// A CSV whose first 64 KiB are plain ASCII (so it looks like UTF-8) and whose later
+/// rows are GBK is read again from the start as GBK, with nothing lost.
+#[test]
+fn a_file_that_turns_gbk_after_the_first_block_is_read_as_gbk() {
+    let ws = example_workspace();
+    let mut text = String::from(HEADER);
+    let n = 1500;
+    for i in 0..n {
+        let answers = if i < 1200 {
+            "1,2,2,1,3,2,2,1,2,2".to_string()
+        } else {
+            "满意,满意,非常满意,满意,基本满意,满意,满意,满意,满意,基本满意".to_string()
+        };
+        let name = if i < 1200 {
+            ""
+        } else {
+            "白塔社区居委会"
+        };
+        text.push_str(&format!(
+            "\nG{i:05},530103001003,{name},2018-R1,2018-04-01,I{},,{},{answers}",
+            i % 3,
+            300 + i % 200
+        ));
+    }
+    let (bytes, _, bad) = encoding_rs::GBK.encode(&text);
+    assert!(!bad);
+    assert!(bytes.iter().take(64 * 1024).all(|b| b.is_ascii()));
+    let f = ws.file("late-gbk.csv");
+    std::fs::write(&f, &bytes).unwrap();
+    for batch in [Some(3), None] {
+        let r = lib_ingest(&ws, &f, batch);
+        assert_eq!(r.encoding, "gb18030");
+        assert_eq!((r.rows_read, r.accepted, r.rejected), (n, n, 0));
+        assert_eq!(
+            r.status,
+            if batch.is_some() {
+                "stored"
+            } else {
+                "already-ingested"
+            }
+        );
+    }
+}

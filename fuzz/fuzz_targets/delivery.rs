@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let path = f.dir.path().join("delivery");
     std::fs::write(&path, data).expect("write input");
     let round: RoundId = "2018-R1".parse().expect("round");
-    let opts = Options { sheet: None, dry_run: true };
+    let opts = Options { dry_run: true, ..Options::default() };
     if let Ok(out) = ingest(&f.ws, &round, &path, &opts) {
         let r = out.receipt;
         assert_eq!(r.accepted + r.rejected, r.rows_read);

@@ -27,6 +27,11 @@ pub struct Options {
     pub sheet: Option<String>,
     /// Check the delivery and return its receipt, storing nothing.
     pub dry_run: bool,
+    /// Show a progress bar on stderr while reading (when stderr is a terminal).
+    pub progress: bool,
+    /// Records handed to a checker thread at a time (None: 4096). The result never
+    /// depends on it; tests set small values to cross many batch boundaries.
+    pub batch_records: Option<usize>,
 }
 
 /// Per community: what this delivery brought and what the round now holds.
@@ -114,13 +119,13 @@ struct Accepted {
     line: Vec<u64>,
     id_buf: String,
     id_end: Vec<usize>,
-    /// Index into `State::communities`.
+    /// Index into `State::communities` (in a `Part`: into the frame's communities).
     community: Vec<u32>,
     /// yyyymmdd, 0 = no date.
     date: Vec<u32>,
-    /// Index into `State::interviewer_names`, or NONE.
+    /// Index into the interviewer dictionary, or NONE.
     interviewer: Vec<u32>,
-    /// Index into `State::modes`, or NONE.
+    /// Index into the mode dictionary, or NONE.
     mode: Vec<u32>,
     /// Seconds, NaN = not given.
     duration: Vec<f64>,
@@ -143,13 +148,82 @@ impl Accepted {
         let start = if i == 0 { 0 } else { self.id_end[i - 1] };
         &self.id_buf[start..self.id_end[i]]
     }
+
+    fn reserve(&mut self, rows: usize) {
+        self.line.reserve(rows);
+        self.id_end.reserve(rows);
+        self.id_buf.reserve(rows * 8);
+        self.community.reserve(rows);
+        self.date.reserve(rows);
+        self.interviewer.reserve(rows);
+        self.mode.reserve(rows);
+        self.duration.reserve(rows);
+        self.items.reserve(rows * self.n_items);
+        self.answered.reserve(rows);
+        self.score.reserve(rows);
+    }
 }
 
-/// A 128-bit key of a respondent id (XXH3-128): duplicate checks on millions of ids
-/// without keeping each id as its own String. A chance collision among ten million
-/// ids has a probability below 1e-22.
-fn id_key(s: &str) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(s.as_bytes())
+/// The hash of a respondent id in the id tables (the tables compare the ids
+/// themselves, so a hash collision never makes two different ids equal).
+fn id_hash(s: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(s.as_bytes())
+}
+
+/// A set of respondent ids in one buffer, exact (compares ids, not only hashes).
+#[derive(Default)]
+struct IdSet {
+    buf: String,
+    end: Vec<usize>,
+    table: hashbrown::HashTable<u32>,
+}
+
+impl IdSet {
+    fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.end[i - 1] };
+        &self.buf[start..self.end[i]]
+    }
+
+    fn insert(&mut self, id: &str) {
+        let h = id_hash(id);
+        if self.contains(h, id) {
+            return;
+        }
+        let i = self.end.len() as u32;
+        self.buf.push_str(id);
+        self.end.push(self.buf.len());
+        let (buf, end) = (&self.buf, &self.end);
+        let get = |i: u32| {
+            let i = i as usize;
+            &buf[if i == 0 { 0 } else { end[i - 1] }..end[i]]
+        };
+        self.table.insert_unique(h, i, |&j| id_hash(get(j)));
+    }
+
+    fn contains(&self, hash: u64, id: &str) -> bool {
+        self.table.find(hash, |&j| self.get(j) == id).is_some()
+    }
+}
+
+/// Repeated strings (interviewers, modes) by index.
+#[derive(Default)]
+struct Dict {
+    index: rustc_hash::FxHashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Dict {
+    /// The index of `s`, adding it when new.
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.index.get(s) {
+            return *i;
+        }
+        let i = self.names.len() as u32;
+        self.index.insert(s.to_string(), i);
+        self.names.push(s.to_string());
+        i
+    }
 }
 
 /// Rejected rows go straight to a temporary CSV (renamed into place at the commit);
@@ -222,17 +296,48 @@ impl RejectSink {
     }
 }
 
-/// Everything the row check needs, set up once per delivery.
+/// Everything the row check needs, set up once per delivery (shared by the checkers).
 struct Context<'a> {
     rules: &'a Rules,
     round: RoundId,
+    round_s: String,
     codebook: Codebook,
     communities: Communities<'a>,
     sample: rustc_hash::FxHashSet<String>,
-    stored_ids: rustc_hash::FxHashSet<u128>,
-    salt: Option<String>,
+    /// Respondent ids stored for the round by earlier deliveries.
+    stored_ids: IdSet,
+    /// Set when the header has a phone or name column.
+    salt: std::sync::OnceLock<String>,
     summary: rustc_hash::FxHashSet<String>,
     item_scores: Vec<f64>,
+}
+
+/// Marks an accepted row in `Part::order`.
+const ACCEPTED: u32 = u32::MAX;
+
+/// One batch of records after the row checks (done in parallel): rejected rows, and
+/// accepted ones with their dictionaries local to the batch. Merged into `State` in
+/// file order, where the duplicate ids within the file are found.
+struct Part {
+    batch: read::Batch,
+    rows_read: u64,
+    blank: u64,
+    /// Per data row, in order: ACCEPTED, or an index into `rejects`.
+    order: Vec<u32>,
+    rejects: Vec<Reject>,
+    /// Record in `batch` of each accepted row.
+    rec: Vec<u32>,
+    id_hash: Vec<u64>,
+    acc: Accepted,
+    interviewers: Dict,
+    modes: Dict,
+}
+
+/// What a checker hands the merger, in file order by sequence number.
+enum Checked {
+    Part(Box<Part>),
+    Fail(Error),
+    End { trailing_blank: u64 },
 }
 
 struct State {
@@ -241,19 +346,18 @@ struct State {
     blank: u64,
     acc: Accepted,
     rejects: RejectSink,
-    /// id key → accepted row, for repeats within the file.
-    seen: rustc_hash::FxHashMap<u128, u32>,
-    interviewers: rustc_hash::FxHashMap<String, u32>,
-    interviewer_names: Vec<String>,
-    community_index: rustc_hash::FxHashMap<String, u32>,
+    /// Accepted rows by respondent id (indices into `acc`), for repeats within the file.
+    seen: hashbrown::HashTable<u32>,
+    interviewers: Dict,
+    modes: Dict,
+    /// Frame community index → index into `communities`, or NONE.
+    community_local: Vec<u32>,
     /// (street code, community code) by index.
     communities: Vec<(String, String)>,
-    modes: rustc_hash::FxHashMap<String, u32>,
-    mode_names: Vec<String>,
 }
 
 impl State {
-    fn new(n_items: usize, rejects: RejectSink) -> State {
+    fn new(n_items: usize, frame_len: usize, rejects: RejectSink) -> State {
         State {
             header: None,
             rows_read: 0,
@@ -264,12 +368,10 @@ impl State {
             },
             rejects,
             seen: Default::default(),
-            interviewers: Default::default(),
-            interviewer_names: Vec::new(),
-            community_index: Default::default(),
+            interviewers: Dict::default(),
+            modes: Dict::default(),
+            community_local: vec![NONE; frame_len],
             communities: Vec::new(),
-            modes: Default::default(),
-            mode_names: Vec::new(),
         }
     }
 }
@@ -327,7 +429,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         round,
         Some(&["respondent_id", "community_code", "valid"]),
     )?;
-    let mut stored_ids = rustc_hash::FxHashSet::default();
+    let mut stored_ids = IdSet::default();
     let mut stored_valid: HashMap<String, u64> = HashMap::new();
     if let Some(df) = &stored {
         let ids = str_col(df, "respondent_id")?;
@@ -341,7 +443,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             })?;
         for ((id, c), v) in ids.iter().zip(comm.iter()).zip(valid.iter()) {
             if let Some(id) = id {
-                stored_ids.insert(id_key(id));
+                stored_ids.insert(id);
             }
             if let (Some(c), Some(true)) = (c, v) {
                 *stored_valid.entry(c.to_string()).or_default() += 1;
@@ -352,11 +454,12 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     let ctx = Context {
         rules: &rules,
         round: *round,
+        round_s: round.to_string(),
         codebook: Codebook::new(&rules),
         communities: Communities::new(&frame, &rules),
         sample,
         stored_ids,
-        salt: None,
+        salt: std::sync::OnceLock::new(),
         summary: rules
             .ingest
             .summary_labels
@@ -366,11 +469,11 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         item_scores: rules.scale.answers.iter().map(|a| a.score).collect(),
     };
     let mut det = read::detect(path, &file)?;
-    let mut ctx = ctx;
-    let state = match read_all(path, &file, &det, opts, &mut ctx, &store) {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let state = match read_all(path, &file, &det, opts, &ctx, &store, size, frame.len()) {
         Err(e) if read::is_not_utf8(&e) && det.encoding == read::Encoding::Utf8 => {
             det.encoding = read::Encoding::Gb18030;
-            read_all(path, &file, &det, opts, &mut ctx, &store).map_err(|e| {
+            read_all(path, &file, &det, opts, &ctx, &store, size, frame.len()).map_err(|e| {
                 Error::file(
                     &file,
                     format!("the file is neither UTF-8 nor GBK/GB18030 throughout: {e}"),
@@ -390,7 +493,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     let input = quality::Input {
         community: &acc.community,
         interviewer: &acc.interviewer,
-        interviewer_names: &state.interviewer_names,
+        interviewer_names: &state.interviewers.names,
         duration: &acc.duration,
         score: &acc.score,
         items: &acc.items,
@@ -443,13 +546,13 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             Column::new(
                 "interviewer_id".into(),
                 r.clone()
-                    .map(|i| name(&state.interviewer_names, acc.interviewer[i]))
+                    .map(|i| name(&state.interviewers.names, acc.interviewer[i]))
                     .collect::<Vec<_>>(),
             ),
             Column::new(
                 "mode".into(),
                 r.clone()
-                    .map(|i| name(&state.mode_names, acc.mode[i]))
+                    .map(|i| name(&state.modes.names, acc.mode[i]))
                     .collect::<Vec<_>>(),
             ),
             Column::new(
@@ -695,84 +798,275 @@ fn str_col<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked> {
         })
 }
 
+/// Reads and checks the delivery on several threads: one reads and parses the file into
+/// batches of records, checkers (one per core) run the row checks on whole batches,
+/// and this thread merges their results in file order (duplicate ids, dictionaries,
+/// the rejects file) and shows the progress.
+#[allow(clippy::too_many_arguments)]
 fn read_all(
     path: &Path,
     file: &str,
     det: &read::Detected,
     opts: &Options,
-    ctx: &mut Context<'_>,
+    ctx: &Context<'_>,
     store: &Store,
+    size: u64,
+    frame_len: usize,
 ) -> Result<State> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
     let mut st = State::new(
         ctx.rules.questions.len(),
+        frame_len,
         RejectSink::new(&store.path("receipts"), file)?,
     );
-    let mut header: Option<HeaderMap> = None;
-    let trailing = read::for_each_record(path, file, det, opts.sheet.as_deref(), &mut |row| {
-        if header.is_some() {
-            st.blank += row.blank_before;
-        }
-        if row.cells.iter().all(|c| c.trim().is_empty()) {
-            if header.is_some() {
-                st.blank += 1;
-            }
-            return Ok(());
-        }
-        match &header {
-            None => {
-                let h = HeaderMap::new(row.cells, ctx.rules, file)?;
-                if (h.position(Col::Phone).is_some() || h.position(Col::Name).is_some())
-                    && ctx.salt.is_none()
-                {
-                    ctx.salt = Some(store.salt()?);
+    let progress = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let header: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<read::Msg>(4);
+    // The receiver with the sequence number of the next message.
+    let rx = std::sync::Mutex::new((rx, 0u64));
+    let recv = || {
+        let mut g = rx.lock().unwrap_or_else(|e| e.into_inner());
+        let m = g.0.recv().ok()?;
+        let seq = g.1;
+        g.1 += 1;
+        Some((seq, m))
+    };
+    let checkers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let bar = if opts.progress && det.format == read::Format::Csv {
+        let pb = indicatif::ProgressBar::new(size);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} reading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        pb
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let result = std::thread::scope(|s| -> Result<()> {
+        let (stop, progress, header, recv) = (&stop, &progress, &header, &recv);
+        s.spawn(move || {
+            let batch = opts.batch_records.unwrap_or(read::BATCH_RECORDS).max(1);
+            read::read_batches(
+                path,
+                file,
+                det,
+                opts.sheet.as_deref(),
+                batch,
+                progress,
+                &mut |m| !stop.load(Relaxed) && tx.send(m).is_ok(),
+            );
+        });
+        let mut run = || -> Result<()> {
+            match recv().map(|(_, m)| m) {
+                Some(read::Msg::Header { cells, .. }) => {
+                    let h = HeaderMap::new(&cells, ctx.rules, file)?;
+                    if h.position(Col::Phone).is_some() || h.position(Col::Name).is_some() {
+                        let _ = ctx.salt.set(store.salt()?);
+                    }
+                    let _ = header.set(h);
                 }
-                header = Some(h);
-                Ok(())
+                Some(read::Msg::Fail(e)) => return Err(e),
+                // No header: an empty or blank file (said by the caller).
+                Some(read::Msg::End { .. }) => return Ok(()),
+                Some(read::Msg::Batch(_)) | None => {
+                    return Err(Error::file(file, "the reader stopped before the header"));
+                }
             }
-            Some(h) => {
-                st.rows_read += 1;
-                check_row(ctx, h, &mut st, row.line, row.cells)
+            let h = header.get().expect("set above");
+            let (ctx_tx, res_rx) = std::sync::mpsc::channel::<(u64, Checked)>();
+            for _ in 0..checkers {
+                let ctx_tx = ctx_tx.clone();
+                s.spawn(move || {
+                    while let Some((seq, m)) = recv() {
+                        if stop.load(Relaxed) {
+                            continue; // drain, so the reader is never left blocked
+                        }
+                        let out = match m {
+                            read::Msg::Batch(b) => Checked::Part(Box::new(check_batch(ctx, h, b))),
+                            read::Msg::Fail(e) => Checked::Fail(e),
+                            read::Msg::End { trailing_blank } => Checked::End { trailing_blank },
+                            read::Msg::Header { .. } => {
+                                Checked::Fail(Error::file(file, "a second header from the reader"))
+                            }
+                        };
+                        if ctx_tx.send((seq, out)).is_err() {
+                            stop.store(true, Relaxed);
+                        }
+                    }
+                });
             }
-        }
-    })?;
-    if header.is_some() {
-        st.blank += trailing;
-    }
-    st.header = header;
+            drop(ctx_tx);
+            let mut pending: BTreeMap<u64, Checked> = BTreeMap::new();
+            let mut next = 1u64; // 0 was the header
+            let mut ended = false;
+            for (seq, out) in res_rx.iter() {
+                pending.insert(seq, out);
+                while let Some(out) = pending.remove(&next) {
+                    next += 1;
+                    match out {
+                        Checked::Part(p) => merge(ctx, h, &mut st, *p, size)?,
+                        Checked::Fail(e) => return Err(e),
+                        Checked::End { trailing_blank } => {
+                            st.blank += trailing_blank;
+                            ended = true;
+                        }
+                    }
+                }
+                bar.set_position(progress.load(Relaxed));
+            }
+            if !ended {
+                return Err(Error::file(
+                    file,
+                    "reading stopped before the end of the file",
+                ));
+            }
+            Ok(())
+        };
+        let res = run();
+        stop.store(true, Relaxed);
+        while recv().is_some() {}
+        res
+    });
+    bar.finish_and_clear();
+    result?;
+    st.header = header.into_inner();
     Ok(st)
 }
 
-/// The index of `s` in `names`, adding it when new (dictionary of repeated strings).
-fn intern(
-    index: &mut rustc_hash::FxHashMap<String, u32>,
-    names: &mut Vec<String>,
-    s: std::borrow::Cow<'_, str>,
-) -> u32 {
-    if let Some(i) = index.get(s.as_ref()) {
-        return *i;
+/// The row checks of one batch (no shared state is written: this runs in parallel).
+fn check_batch(ctx: &Context<'_>, h: &HeaderMap, batch: read::Batch) -> Part {
+    let mut p = Part {
+        batch: read::Batch::default(),
+        rows_read: 0,
+        blank: 0,
+        order: Vec::with_capacity(batch.len()),
+        rejects: Vec::new(),
+        rec: Vec::with_capacity(batch.len()),
+        id_hash: Vec::with_capacity(batch.len()),
+        acc: Accepted {
+            n_items: ctx.rules.questions.len(),
+            ..Default::default()
+        },
+        interviewers: Dict::default(),
+        modes: Dict::default(),
+    };
+    p.acc.reserve(batch.len());
+    let mut cells: Vec<&str> = Vec::with_capacity(h.width + 4);
+    for r in 0..batch.len() {
+        p.blank += batch.blank_before[r];
+        batch.fields_into(r, &mut cells);
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            p.blank += 1;
+            continue;
+        }
+        p.rows_read += 1;
+        check_row(ctx, h, &mut p, r as u32, batch.lines[r], &cells);
     }
-    let i = names.len() as u32;
-    index.insert(s.to_string(), i);
-    names.push(s.into_owned());
-    i
+    drop(cells);
+    p.batch = batch;
+    p
+}
+
+/// Adds a checked batch to the state in file order: a repeated id is rejected here
+/// (the first in the file is kept), accepted rows join the columns.
+fn merge(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, p: Part, size: u64) -> Result<()> {
+    if st.acc.len() == 0 && p.acc.len() > 0 && p.batch.text_len() > 0 {
+        // Room for the whole file, estimated from this batch (never more than 50M rows).
+        let per_row = p.batch.text_len() as f64 / p.batch.len() as f64;
+        let rows = ((size as f64 / per_row) * 1.02).min(5e7) as usize;
+        st.acc.reserve(rows);
+        st.seen.reserve(rows, |&j| id_hash(st.acc.id(j as usize)));
+    }
+    let iv_map: Vec<u32> = p
+        .interviewers
+        .names
+        .iter()
+        .map(|n| st.interviewers.intern(n))
+        .collect();
+    let mode_map: Vec<u32> = p.modes.names.iter().map(|n| st.modes.intern(n)).collect();
+    let mut rejects = p.rejects.into_iter();
+    let mut j = 0usize;
+    let q = &p.acc;
+    for &o in &p.order {
+        if o != ACCEPTED {
+            if let Some(r) = rejects.next() {
+                st.rejects.push(r)?;
+            }
+            continue;
+        }
+        let k = j;
+        j += 1;
+        let id = q.id(k);
+        let hash = p.id_hash[k];
+        let acc = &mut st.acc;
+        if let Some(&first) = st.seen.find(hash, |&r| acc.id(r as usize) == id) {
+            let first_line = acc.line[first as usize];
+            let column = h
+                .position(Col::RespondentId)
+                .map(|i| h.names[i].clone())
+                .unwrap_or_default();
+            st.rejects.push(Reject {
+                line: q.line[k],
+                column,
+                code: "duplicate-in-file",
+                reason: format!(
+                    "respondent id {id} repeats line {first_line} of this file (the first is kept)"
+                ),
+                raw: p.batch.fields(p.rec[k] as usize),
+            })?;
+            continue;
+        }
+        let row = acc.len() as u32;
+        st.seen
+            .insert_unique(hash, row, |&r| id_hash(acc.id(r as usize)));
+        acc.line.push(q.line[k]);
+        acc.id_buf.push_str(id);
+        acc.id_end.push(acc.id_buf.len());
+        let fc = q.community[k] as usize;
+        if st.community_local[fc] == NONE {
+            let c = ctx.communities.get(fc as u32);
+            st.community_local[fc] = st.communities.len() as u32;
+            st.communities.push((c.street_code.clone(), c.code.clone()));
+        }
+        acc.community.push(st.community_local[fc]);
+        acc.date.push(q.date[k]);
+        let local = |map: &[u32], v: u32| if v == NONE { NONE } else { map[v as usize] };
+        acc.interviewer.push(local(&iv_map, q.interviewer[k]));
+        acc.mode.push(local(&mode_map, q.mode[k]));
+        acc.duration.push(q.duration[k]);
+        let n = q.n_items;
+        acc.items.extend_from_slice(&q.items[k * n..(k + 1) * n]);
+        acc.answered.push(q.answered[k]);
+        acc.score.push(q.score[k]);
+        if !q.phone_hash.is_empty() {
+            acc.phone_hash.push(q.phone_hash[k].clone());
+        }
+        if !q.name_hash.is_empty() {
+            acc.name_hash.push(q.name_hash[k].clone());
+        }
+    }
+    st.rows_read += p.rows_read;
+    st.blank += p.blank;
+    Ok(())
 }
 
 /// Checks one data row: accepted into `st.acc`, or rejected into `st.rejects`.
-fn check_row(
-    ctx: &Context<'_>,
-    h: &HeaderMap,
-    st: &mut State,
-    line: u64,
-    cells: &[String],
-) -> Result<()> {
-    let reject = |st: &mut State, column: &str, code: &'static str, reason: String| -> Result<()> {
+fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut Part, rec: u32, line: u64, cells: &[&str]) {
+    let reject = |st: &mut Part, column: &str, code: &'static str, reason: String| {
+        st.order.push(st.rejects.len() as u32);
         st.rejects.push(Reject {
             line,
             column: column.to_string(),
             code,
             reason,
-            raw: cells.to_vec(),
-        })
+            raw: cells.iter().map(|c| c.to_string()).collect(),
+        });
     };
     let first = cells
         .iter()
@@ -822,7 +1116,7 @@ fn check_row(
     }
     if let Some(r) = get(Col::Round)
         && !r.is_empty()
-        && r != ctx.round.to_string()
+        && r != ctx.round_s
     {
         return reject(
             st,
@@ -837,7 +1131,7 @@ fn check_row(
     let street = get(Col::Street);
     let code = get(Col::CommunityCode).filter(|c| !c.is_empty());
     let name = get(Col::CommunityName).filter(|c| !c.is_empty());
-    let community = match (&code, &name) {
+    let (community_index, community) = match (&code, &name) {
         (Some(code), _) => match ctx.communities.by_code(code) {
             Some(c) => c,
             None => {
@@ -850,7 +1144,7 @@ fn check_row(
             }
         },
         (None, Some(name)) => match ctx.communities.by_name(name, street.as_deref()) {
-            Found::One(c) => c,
+            Found::One(i, c) => (i, c),
             Found::Ambiguous(cs) => {
                 let list: Vec<_> = cs
                     .iter()
@@ -927,13 +1221,14 @@ fn check_row(
             ),
         );
     }
-    let mut answers = Vec::with_capacity(ctx.rules.questions.len());
+    let mut answers = [None; crate::rules::MAX_QUESTIONS];
+    let n_items = ctx.rules.questions.len();
     for (k, q) in ctx.rules.questions.iter().enumerate() {
         let i = h
             .position(Col::Item(k))
             .expect("every item column is required");
-        match ctx.codebook.lookup(&cells[i]) {
-            Ok(a) => answers.push(a),
+        match ctx.codebook.lookup(cells[i]) {
+            Ok(a) => answers[k] = a,
             Err(()) => {
                 return reject(
                     st,
@@ -941,7 +1236,7 @@ fn check_row(
                     "bad-answer",
                     format!(
                         "{:?} is not an answer of the scale for {} (labels {}, codes {}; 不了解 or blank = not answered)",
-                        clean(&cells[i]),
+                        clean(cells[i]),
                         q.id,
                         ctx.rules
                             .scale
@@ -991,19 +1286,8 @@ fn check_row(
             }
         },
     };
-    let key = id_key(&id);
-    if let Some(&first) = st.seen.get(&key) {
-        let first_line = st.acc.line[first as usize];
-        return reject(
-            st,
-            &colname(Col::RespondentId),
-            "duplicate-in-file",
-            format!(
-                "respondent id {id} repeats line {first_line} of this file (the first is kept)"
-            ),
-        );
-    }
-    if ctx.stored_ids.contains(&key) {
+    let hash = id_hash(&id);
+    if ctx.stored_ids.contains(hash, &id) {
         return reject(
             st,
             &colname(Col::RespondentId),
@@ -1015,40 +1299,31 @@ fn check_row(
         );
     }
 
-    // Accepted.
+    // Accepted here; a repeat of an earlier row's id is found in `merge`.
+    st.order.push(ACCEPTED);
+    st.rec.push(rec);
+    st.id_hash.push(hash);
     let acc = &mut st.acc;
-    st.seen.insert(key, acc.len() as u32);
     acc.line.push(line);
     acc.id_buf.push_str(&id);
     acc.id_end.push(acc.id_buf.len());
-    let next = st.communities.len() as u32;
-    let ci = match st.community_index.get(&community.code) {
-        Some(i) => *i,
-        None => {
-            st.communities
-                .push((community.street_code.clone(), community.code.clone()));
-            st.community_index.insert(community.code.clone(), next);
-            next
-        }
-    };
-    acc.community.push(ci);
+    acc.community.push(community_index);
     acc.date.push(
         date.map(|(y, m, d)| y as u32 * 10000 + m * 100 + d)
             .unwrap_or(0),
     );
     let iv = get(Col::Interviewer)
         .filter(|s| !s.is_empty())
-        .map_or(NONE, |s| {
-            intern(&mut st.interviewers, &mut st.interviewer_names, s)
-        });
+        .map_or(NONE, |s| st.interviewers.intern(&s));
     acc.interviewer.push(iv);
     let mode = get(Col::Mode)
         .filter(|s| !s.is_empty())
-        .map_or(NONE, |s| intern(&mut st.modes, &mut st.mode_names, s));
+        .map_or(NONE, |s| st.modes.intern(&s));
     acc.mode.push(mode);
     acc.duration.push(duration.unwrap_or(f64::NAN));
+    let answers = &answers[..n_items];
     let mut answered = 0u8;
-    for a in &answers {
+    for a in answers {
         acc.items.push(a.unwrap_or(NA_ITEM));
         answered += a.is_some() as u8;
     }
@@ -1066,7 +1341,7 @@ fn check_row(
     let personal = |c: Col| {
         get(c)
             .filter(|v| !v.is_empty())
-            .and_then(|v| ctx.salt.as_ref().map(|s| hash_personal(s, &v)))
+            .and_then(|v| ctx.salt.get().map(|s| hash_personal(s, &v)))
     };
     if h.position(Col::Phone).is_some() {
         acc.phone_hash.push(personal(Col::Phone));
@@ -1074,7 +1349,6 @@ fn check_row(
     if h.position(Col::Name).is_some() {
         acc.name_hash.push(personal(Col::Name));
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -1109,9 +1383,17 @@ mod tests {
     }
 
     #[test]
-    fn id_keys_differ_for_different_ids_and_agree_for_equal_ones() {
-        assert_eq!(id_key("A000001"), id_key("A000001"));
-        assert_ne!(id_key("A000001"), id_key("A000002"));
-        assert_ne!(id_key(""), id_key("\u{0}"));
+    fn id_set_compares_ids_not_only_hashes() {
+        let mut set = IdSet::default();
+        for i in 0..10_000 {
+            set.insert(&format!("A{i:06}"));
+        }
+        set.insert("A000001");
+        assert_eq!(set.end.len(), 10_000);
+        assert!(set.contains(id_hash("A000001"), "A000001"));
+        assert!(!set.contains(id_hash("A010000"), "A010000"));
+        // A hash equal to a stored id's still needs the same text.
+        assert!(!set.contains(id_hash("A000001"), "B000001"));
+        assert!(!set.contains(id_hash(""), ""));
     }
 }

@@ -224,13 +224,16 @@ impl Codebook {
 
 /// Finds frame communities by code or by name.
 pub struct Communities<'a> {
-    by_code: rustc_hash::FxHashMap<&'a str, &'a Community>,
+    /// The frame's communities; a community's index is its position here.
+    list: Vec<&'a Community>,
+    by_code: rustc_hash::FxHashMap<&'a str, u32>,
     by_name: HashMap<String, Vec<&'a Community>>,
     suffixes: Vec<String>,
 }
 
 pub enum Found<'a> {
-    One(&'a Community),
+    /// The community and its index.
+    One(u32, &'a Community),
     Ambiguous(Vec<&'a Community>),
     None,
 }
@@ -245,12 +248,14 @@ impl<'a> Communities<'a> {
             .collect();
         suffixes.sort_by_key(|s| std::cmp::Reverse(s.chars().count()));
         let mut c = Communities {
+            list: Vec::new(),
             by_code: Default::default(),
             by_name: HashMap::new(),
             suffixes,
         };
         for com in frame.communities() {
-            c.by_code.insert(com.code.as_str(), com);
+            c.by_code.insert(com.code.as_str(), c.list.len() as u32);
+            c.list.push(com);
             let full = clean(&com.name).into_owned();
             let core = c.core(&full);
             c.by_name.entry(full.clone()).or_default().push(com);
@@ -273,8 +278,14 @@ impl<'a> Communities<'a> {
         name.to_string()
     }
 
-    pub fn by_code(&self, code: &str) -> Option<&'a Community> {
-        self.by_code.get(code).copied()
+    /// The community with this code, and its index.
+    pub fn by_code(&self, code: &str) -> Option<(u32, &'a Community)> {
+        self.by_code.get(code).map(|&i| (i, self.list[i as usize]))
+    }
+
+    /// The community at `index` (from `by_code` or `by_name`).
+    pub fn get(&self, index: u32) -> &'a Community {
+        self.list[index as usize]
     }
 
     /// By name, with or without suffix; `street` (a street name) narrows ambiguous ones.
@@ -315,7 +326,10 @@ impl<'a> Communities<'a> {
         }
         match cands.len() {
             0 => Found::None,
-            1 => Found::One(cands[0]),
+            1 => match self.by_code(&cands[0].code) {
+                Some((i, c)) => Found::One(i, c),
+                None => Found::None,
+            },
             _ => Found::Ambiguous(cands),
         }
     }

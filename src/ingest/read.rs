@@ -188,26 +188,110 @@ pub fn is_not_utf8(e: &Error) -> bool {
     matches!(e, Error::Input { message, .. } if message == NOT_UTF8)
 }
 
-/// A row of cells with its line number in the file (1-based; for XLSX the sheet row).
-pub struct Row<'a> {
-    pub line: u64,
-    /// Empty lines skipped just before this row.
-    pub blank_before: u64,
-    pub cells: &'a [String],
+/// Records, many at a time, as the reader thread hands them to the row checkers: all
+/// fields in one text buffer (no allocation per field), with each record's line number
+/// (1-based; for XLSX the sheet row) and the empty lines skipped just before it.
+#[derive(Default)]
+pub struct Batch {
+    text: String,
+    /// End offset in `text` of every field.
+    ends: Vec<usize>,
+    /// Per record: the end of its fields in `ends`.
+    recs: Vec<usize>,
+    pub lines: Vec<u64>,
+    pub blank_before: Vec<u64>,
 }
 
-/// Streams the delivery's records to `f`; the first non-empty record is the header.
-/// Returns `Err(Error::File)` for a file that cannot be read as a whole.
-pub fn for_each_record(
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// Bytes of field text held.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The fields of record `r`, into `out` (cleared first).
+    pub fn fields_into<'b>(&'b self, r: usize, out: &mut Vec<&'b str>) {
+        out.clear();
+        let first = if r == 0 { 0 } else { self.recs[r - 1] };
+        let mut start = if first == 0 { 0 } else { self.ends[first - 1] };
+        for &end in &self.ends[first..self.recs[r]] {
+            out.push(&self.text[start..end]);
+            start = end;
+        }
+    }
+
+    /// The fields of record `r` as owned strings (for a rejected row's raw text).
+    pub fn fields(&self, r: usize) -> Vec<String> {
+        let mut v = Vec::new();
+        self.fields_into(r, &mut v);
+        v.into_iter().map(str::to_string).collect()
+    }
+
+    fn push_fields<'s>(
+        &mut self,
+        line: u64,
+        blank_before: u64,
+        fields: impl Iterator<Item = &'s str>,
+    ) {
+        for f in fields {
+            self.text.push_str(f);
+            self.ends.push(self.text.len());
+        }
+        self.finish_record(line, blank_before);
+    }
+
+    fn finish_record(&mut self, line: u64, blank_before: u64) {
+        self.recs.push(self.ends.len());
+        self.lines.push(line);
+        self.blank_before.push(blank_before);
+    }
+}
+
+/// Records per batch (by default), and the text size at which a batch is sent early.
+pub const BATCH_RECORDS: usize = 4096;
+const BATCH_BYTES: usize = 2 << 20;
+
+/// What the reader thread sends, in file order.
+pub enum Msg {
+    /// The first non-empty record (sent before anything else, if there is one).
+    Header { line: u64, cells: Vec<String> },
+    /// Data records after the header (empty ones included: the checker counts them).
+    Batch(Batch),
+    /// The file cannot be read on from here.
+    Fail(Error),
+    /// The end of the file: empty lines after the last record (0 before any header).
+    End { trailing_blank: u64 },
+}
+
+/// Hands the header and then batches of records to `send` (which returns false when
+/// nobody listens any more: the reader then stops). `progress` counts the bytes (CSV)
+/// or rows (XLSX) read so far. Always ends with `Fail` or `End`.
+pub fn read_batches(
     path: &Path,
     file: &str,
     det: &Detected,
     sheet: Option<&str>,
-    f: &mut dyn FnMut(Row<'_>) -> Result<()>,
-) -> Result<u64> {
-    match det.format {
-        Format::Xlsx => read_xlsx(path, file, sheet, f).map(|()| 0),
-        Format::Csv => {
+    batch_records: usize,
+    progress: &std::sync::atomic::AtomicU64,
+    send: &mut dyn FnMut(Msg) -> bool,
+) {
+    let mut out = Batcher {
+        send,
+        batch_records,
+        header_seen: false,
+        batch: Batch::default(),
+        open: true,
+    };
+    let res = match det.format {
+        Format::Xlsx => read_xlsx(path, file, sheet, progress, &mut out).map(|()| 0),
+        Format::Csv => (|| {
             let raw = File::open(path).map_err(|e| Error::io(path, e))?;
             let mut raw = BufReader::with_capacity(256 * 1024, raw);
             if det.encoding == Encoding::Utf8Bom {
@@ -218,21 +302,84 @@ pub fn for_each_record(
                 Encoding::Gb18030 => Box::new(StrictGb18030::new(raw)),
                 _ => Box::new(raw),
             };
-            read_csv(reader, file, det, f)
+            read_csv(reader, file, det, progress, &mut out)
+        })(),
+    };
+    if !out.open {
+        return;
+    }
+    match res {
+        Ok(trailing) => {
+            if out.flush() {
+                let trailing_blank = if out.header_seen { trailing } else { 0 };
+                (out.send)(Msg::End { trailing_blank });
+            }
         }
+        Err(e) => {
+            if out.flush() {
+                (out.send)(Msg::Fail(e));
+            }
+        }
+    }
+}
+
+/// Sorts records into the header and batches.
+struct Batcher<'s> {
+    send: &'s mut dyn FnMut(Msg) -> bool,
+    batch_records: usize,
+    header_seen: bool,
+    batch: Batch,
+    /// False once `send` said nobody listens.
+    open: bool,
+}
+
+impl Batcher<'_> {
+    /// Sends the batch if it is full; false when the reader should stop.
+    fn after_record(&mut self) -> bool {
+        if self.batch.len() >= self.batch_records || self.batch.text.len() >= BATCH_BYTES {
+            return self.flush();
+        }
+        self.open
+    }
+
+    fn flush(&mut self) -> bool {
+        if self.open && !self.batch.is_empty() {
+            let b = std::mem::take(&mut self.batch);
+            self.open = (self.send)(Msg::Batch(b));
+        }
+        self.open
+    }
+
+    /// A record given as text cells (XLSX, and the header).
+    fn record(&mut self, line: u64, blank_before: u64, cells: &[String]) -> bool {
+        if !self.header_seen {
+            if cells.iter().all(|c| c.trim().is_empty()) {
+                return self.open;
+            }
+            self.header_seen = true;
+            self.open = (self.send)(Msg::Header {
+                line,
+                cells: cells.to_vec(),
+            });
+            return self.open;
+        }
+        self.batch
+            .push_fields(line, blank_before, cells.iter().map(String::as_str));
+        self.after_record()
     }
 }
 
 /// Records the offsets of line feeds in the bytes the CSV parser reads, so that each
 /// record's line number is exact (the csv crate's own line positions drift after CRLF
 /// and blank lines).
-struct LineTracker<R> {
+struct LineTracker<'p, R> {
     inner: R,
     offset: u64,
     newlines: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
+    progress: &'p std::sync::atomic::AtomicU64,
 }
 
-impl<R: Read> Read for LineTracker<R> {
+impl<R: Read> Read for LineTracker<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut nl = self.newlines.borrow_mut();
@@ -240,6 +387,8 @@ impl<R: Read> Read for LineTracker<R> {
             nl.push_back(self.offset + i as u64);
         }
         self.offset += n as u64;
+        self.progress
+            .store(self.offset, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -249,13 +398,15 @@ fn read_csv(
     reader: Box<dyn Read>,
     file: &str,
     det: &Detected,
-    f: &mut dyn FnMut(Row<'_>) -> Result<()>,
+    progress: &std::sync::atomic::AtomicU64,
+    out: &mut Batcher<'_>,
 ) -> Result<u64> {
     let newlines = std::rc::Rc::new(std::cell::RefCell::new(std::collections::VecDeque::new()));
     let tracker = LineTracker {
         inner: reader,
         offset: 0,
         newlines: newlines.clone(),
+        progress,
     };
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -264,7 +415,8 @@ fn read_csv(
         .buffer_capacity(256 * 1024)
         .from_reader(tracker);
     let mut rec = csv::ByteRecord::new();
-    let mut cells: Vec<String> = Vec::new();
+    let mut header: Vec<String> = Vec::new();
+    let mut bounds: Vec<usize> = Vec::new();
     let (mut passed, mut last_passed) = (0u64, None::<u64>);
     let mut prev_last = 0u64;
     loop {
@@ -298,30 +450,48 @@ fn read_csv(
         }
         let ends_with_lf = end > 0 && last_passed == Some(end - 1);
         let last_line = 1 + passed - ends_with_lf as u64;
-        let inner_breaks: u64 = rec
-            .iter()
-            .map(|f| f.iter().filter(|&&c| c == b'\n').count() as u64)
-            .sum();
+        let all = rec.as_slice();
+        let inner_breaks = if memchr::memchr(b'\n', all).is_some() {
+            memchr::memchr_iter(b'\n', all).count() as u64
+        } else {
+            0
+        };
         let line = last_line.saturating_sub(inner_breaks).max(1);
         let blank_before = line.saturating_sub(prev_last + 1);
         prev_last = last_line;
-        // Reuse the cells' buffers: no allocation per field once warmed up.
-        cells.truncate(rec.len());
-        for (i, field) in rec.iter().enumerate() {
-            let s =
-                std::str::from_utf8(field).map_err(|_| Error::input(file, line, None, NOT_UTF8))?;
-            if i < cells.len() {
-                cells[i].clear();
-                cells[i].push_str(s);
-            } else {
-                cells.push(s.to_string());
-            }
+        // One UTF-8 check for the whole record; a field boundary inside a character
+        // (a multi-byte character split by the delimiter) is caught by the boundaries.
+        let text =
+            std::str::from_utf8(all).map_err(|_| Error::input(file, line, None, NOT_UTF8))?;
+        let base = out.batch.text.len();
+        bounds.clear();
+        let mut ok = true;
+        for i in 0..rec.len() {
+            let r = rec.range(i).unwrap_or(0..0);
+            ok &= text.is_char_boundary(r.end);
+            bounds.push(r.end);
         }
-        f(Row {
-            line,
-            blank_before,
-            cells: &cells,
-        })?;
+        if !ok {
+            return Err(Error::input(file, line, None, NOT_UTF8));
+        }
+        if !out.header_seen {
+            header.clear();
+            let mut start = 0;
+            for &e in &bounds {
+                header.push(text[start..e].to_string());
+                start = e;
+            }
+            if !out.record(line, blank_before, &header) {
+                return Ok(0);
+            }
+            continue;
+        }
+        out.batch.text.push_str(text);
+        out.batch.ends.extend(bounds.iter().map(|e| base + e));
+        out.batch.finish_record(line, blank_before);
+        if !out.after_record() {
+            return Ok(0);
+        }
     }
 }
 
@@ -361,7 +531,8 @@ fn read_xlsx(
     path: &Path,
     file: &str,
     sheet: Option<&str>,
-    f: &mut dyn FnMut(Row<'_>) -> Result<()>,
+    progress: &std::sync::atomic::AtomicU64,
+    out: &mut Batcher<'_>,
 ) -> Result<()> {
     use calamine::Reader;
     let mut wb = calamine::open_workbook_auto(path)
@@ -394,11 +565,10 @@ fn read_xlsx(
         // Columns left of the used range are empty: keep positions as Excel shows them.
         cells.extend(std::iter::repeat_n(String::new(), first_col));
         cells.extend(row.iter().map(cell_text));
-        f(Row {
-            line: first_row + i as u64 + 1,
-            blank_before: 0,
-            cells: &cells,
-        })?;
+        progress.store(i as u64 + 1, std::sync::atomic::Ordering::Relaxed);
+        if !out.record(first_row + i as u64 + 1, 0, &cells) {
+            return Ok(());
+        }
     }
     Ok(())
 }
