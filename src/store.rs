@@ -31,6 +31,9 @@ pub struct DeliveryEntry {
     /// Answer labels in the order the stored item codes index them.
     pub scale: Vec<String>,
     pub ingested_at: String,
+    /// Size of the original in bytes (absent in stores made before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -217,19 +220,6 @@ pub fn read_parquet(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame> 
             path: path.to_path_buf(),
             source: e,
         })
-}
-
-/// Writes a frame to Parquet atomically (temporary name, then rename).
-pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
-    let tmp = crate::fsutil::temp_beside(path)?;
-    let f = tmp.as_file().try_clone().map_err(|e| Error::io(path, e))?;
-    ParquetWriter::new(f)
-        .finish(df)
-        .map_err(|e| Error::Polars {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-    crate::fsutil::persist(tmp, path)
 }
 
 /// Now as an RFC 3339 UTC timestamp (for receipts and the index, never for compared files).

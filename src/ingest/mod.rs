@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::round::RoundId;
 use crate::rules::Rules;
-use crate::store::{DeliveryEntry, Store, now_utc, write_parquet};
+use crate::store::{DeliveryEntry, Store, now_utc};
 use crate::workspace::Workspace;
 use normalise::{Codebook, Col, Communities, Found, HeaderMap, clean, parse_date};
 
@@ -337,11 +337,16 @@ struct Part {
 enum Checked {
     Part(Box<Part>),
     Fail(Error),
-    End { trailing_blank: u64 },
+    End {
+        trailing_blank: u64,
+        sha256: Option<String>,
+    },
 }
 
 struct State {
     header: Option<HeaderMap>,
+    /// SHA-256 of the file, when it was taken while reading.
+    sha256: Option<String>,
     rows_read: u64,
     blank: u64,
     acc: Accepted,
@@ -360,6 +365,7 @@ impl State {
     fn new(n_items: usize, frame_len: usize, rejects: RejectSink) -> State {
         State {
             header: None,
+            sha256: None,
             rows_read: 0,
             blank: 0,
             acc: Accepted {
@@ -401,22 +407,43 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     if !path.is_file() {
         return Err(Error::file(&file, "no such file"));
     }
-    let sha = sha256_file(path)?;
+    let mut clock = Phases::new();
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let mut det = read::detect(path, &file)?;
     let store = Store::new(ws);
     let _lock = store.lock()?;
     let mut index = store.read_index()?;
     store.remove_orphans(&index)?;
-    if let Some(d) = index.deliveries.iter().find(|d| d.sha256 == sha) {
-        let text = crate::fsutil::read_text(&store.path(&d.receipt))?;
-        let mut r: Receipt = serde_json::from_str(&text)
-            .map_err(|e| Error::file(d.receipt.clone(), e.to_string()))?;
-        r.status = "already-ingested".into();
-        r.file = file;
-        return Ok(Outcome {
-            receipt: r,
-            rejects: Vec::new(),
-        });
-    }
+    // A stored delivery with these bytes has their size: only then is the file hashed
+    // before it is read (to answer "already ingested" at once). Otherwise the hash is
+    // taken while the file is parsed, in the same pass.
+    let maybe_stored = det.format == read::Format::Xlsx
+        || index
+            .deliveries
+            .iter()
+            .any(|d| d.bytes.is_none_or(|b| b == size));
+    let known_sha = if maybe_stored {
+        let sha = sha256_file(path)?;
+        if let Some(d) = index.deliveries.iter().find(|d| d.sha256 == sha) {
+            let text = crate::fsutil::read_text(&store.path(&d.receipt))?;
+            let mut r: Receipt = serde_json::from_str(&text)
+                .map_err(|e| Error::file(d.receipt.clone(), e.to_string()))?;
+            r.status = "already-ingested".into();
+            r.file = file;
+            return Ok(Outcome {
+                receipt: r,
+                rejects: Vec::new(),
+            });
+        }
+        Some(sha)
+    } else {
+        None
+    };
+    clock.lap("sha256 (when the size matches a stored delivery)");
+    // The original is copied (and synced) beside the parsing, under a temporary name.
+    let copying = (!opts.dry_run).then(|| OriginalCopy::start(path, &store.path("originals")));
     let rules = ws.rules()?;
     let frame = ws.frame()?;
     let sample: rustc_hash::FxHashSet<String> = crate::sample::load_sample_codes(ws, round)?
@@ -468,12 +495,32 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             .collect(),
         item_scores: rules.scale.answers.iter().map(|a| a.score).collect(),
     };
-    let mut det = read::detect(path, &file)?;
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let state = match read_all(path, &file, &det, opts, &ctx, &store, size, frame.len()) {
+    clock.lap("store ids and frame");
+    let state = match read_all(
+        path,
+        &file,
+        &det,
+        opts,
+        &ctx,
+        &store,
+        size,
+        frame.len(),
+        known_sha.is_none(),
+    ) {
         Err(e) if read::is_not_utf8(&e) && det.encoding == read::Encoding::Utf8 => {
             det.encoding = read::Encoding::Gb18030;
-            read_all(path, &file, &det, opts, &ctx, &store, size, frame.len()).map_err(|e| {
+            read_all(
+                path,
+                &file,
+                &det,
+                opts,
+                &ctx,
+                &store,
+                size,
+                frame.len(),
+                known_sha.is_none(),
+            )
+            .map_err(|e| {
                 Error::file(
                     &file,
                     format!("the file is neither UTF-8 nor GBK/GB18030 throughout: {e}"),
@@ -482,6 +529,12 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         }
         Err(e) => return Err(e),
         Ok(s) => s,
+    };
+    clock.lap("read and check");
+    let sha = match (known_sha, &state.sha256) {
+        (Some(s), _) => s,
+        (None, Some(s)) => s.clone(),
+        (None, None) => sha256_file(path)?,
     };
     let header = state
         .header
@@ -501,6 +554,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         answered: &acc.answered,
     };
     let (flags, flagged_interviewers) = quality::compute(&input, &rules);
+    clock.lap("quality flags");
     let valid: Vec<bool> = acc
         .answered
         .iter()
@@ -509,19 +563,27 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     let n = acc.len();
     let round_s = round.to_string();
     let data_rel = format!("responses/{round}/{sha}.parquet");
+    // Dates as text, once per distinct date.
+    let mut date_text: rustc_hash::FxHashMap<u32, String> = Default::default();
+    for &d in &acc.date {
+        if d > 0 && !date_text.contains_key(&d) {
+            date_text.insert(
+                d,
+                format!("{:04}-{:02}-{:02}", d / 10000, d / 100 % 100, d % 100),
+            );
+        }
+    }
     let frame_of = |range: std::ops::Range<usize>| -> Result<DataFrame> {
         let len = range.len();
-        let date = |d: u32| {
-            (d > 0).then(|| format!("{:04}-{:02}-{:02}", d / 10000, d / 100 % 100, d % 100))
-        };
+        let date = |d: u32| date_text.get(&d).map(String::as_str);
         fn name(v: &[String], i: u32) -> Option<&str> {
             (i != NONE).then(|| v[i as usize].as_str())
         }
         let nan = |x: f64| (!x.is_nan()).then_some(x);
         let r = range.clone();
         let mut cols: Vec<Column> = vec![
-            Column::new("round".into(), vec![round_s.as_str(); len]),
-            Column::new("delivery".into(), vec![sha.as_str(); len]),
+            StringChunked::full("round".into(), round_s.as_str(), len).into_column(),
+            StringChunked::full("delivery".into(), sha.as_str(), len).into_column(),
             Column::new("line".into(), &acc.line[r.clone()]),
             Column::new(
                 "respondent_id".into(),
@@ -567,11 +629,17 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
                 .collect();
             cols.push(Column::new(q.id.as_str().into(), v));
         }
-        let opt_strings = |v: &Vec<Option<String>>| -> Vec<Option<String>> {
+        let opt_strings = |name: &str, v: &Vec<Option<String>>| -> Column {
             if v.is_empty() {
-                vec![None; len]
+                StringChunked::full_null(name.into(), len).into_column()
             } else {
-                v[r.clone()].to_vec()
+                Column::new(
+                    name.into(),
+                    v[r.clone()]
+                        .iter()
+                        .map(|x| x.as_deref())
+                        .collect::<Vec<_>>(),
+                )
             }
         };
         cols.extend([
@@ -585,8 +653,8 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             ),
             Column::new("flag_too_few_answers".into(), &flags.few_answers[r.clone()]),
             Column::new("flag_interviewer".into(), &flags.interviewer[r.clone()]),
-            Column::new("phone_hash".into(), opt_strings(&acc.phone_hash)),
-            Column::new("name_hash".into(), opt_strings(&acc.name_hash)),
+            opt_strings("phone_hash", &acc.phone_hash),
+            opt_strings("name_hash", &acc.name_hash),
         ]);
         DataFrame::new(len, cols).map_err(|e| Error::Polars {
             path: store.path(&data_rel),
@@ -708,9 +776,15 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     }
     // Write everything under its final content-addressed name, then commit the index.
     write_parquet_chunks(&store.path(&data_rel), n, CHUNK, &frame_of)?;
+    clock.lap("parquet");
     let original = store.path(&original_rel);
-    if !original.exists() {
-        crate::fsutil::copy_atomic(path, &original)?;
+    match copying {
+        Some(c) => c.finish(&original)?,
+        None => {
+            if !original.exists() {
+                crate::fsutil::copy_atomic(path, &original)?;
+            }
+        }
     }
     let State { rejects, .. } = state;
     let first_rejects = rejects.first.clone();
@@ -738,6 +812,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             .map(|a| a.label.clone())
             .collect(),
         ingested_at: receipt.ingested_at.clone(),
+        bytes: Some(size),
     });
     if let Ok(ms) = std::env::var("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS")
         && let Ok(ms) = ms.parse::<u64>()
@@ -746,46 +821,149 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
     store.write_index(&index)?;
+    clock.lap("original, receipt and commit");
+    clock.report(&file);
     Ok(Outcome {
         receipt,
         rejects: first_rejects,
     })
 }
 
-/// Rows written to Parquet per row group (bounds the memory of the write).
-const CHUNK: usize = 1 << 20;
+/// The original delivery being copied (and synced) to a temporary file in the store
+/// while it is parsed; renamed to its content-addressed name at the commit. Dropped
+/// unfinished, it waits for the copy and removes it.
+struct OriginalCopy(Option<std::thread::JoinHandle<Result<tempfile::NamedTempFile>>>);
+
+impl OriginalCopy {
+    fn start(from: &Path, dir: &Path) -> OriginalCopy {
+        let (from, dir) = (from.to_path_buf(), dir.to_path_buf());
+        OriginalCopy(Some(std::thread::spawn(move || {
+            let tmp = crate::fsutil::temp_beside(&dir.join("incoming"))?;
+            std::fs::copy(&from, tmp.path()).map_err(|e| Error::io(tmp.path(), e))?;
+            tmp.as_file()
+                .sync_all()
+                .map_err(|e| Error::io(tmp.path(), e))?;
+            Ok(tmp)
+        })))
+    }
+
+    /// Waits for the copy and renames it to `to` (kept as is when `to` exists).
+    fn finish(mut self, to: &Path) -> Result<()> {
+        let h = self.0.take().expect("finished once");
+        let tmp = h
+            .join()
+            .map_err(|_| Error::Invalid("the copy of the original stopped".into()))??;
+        if to.exists() {
+            return Ok(());
+        }
+        crate::fsutil::persist(tmp, to)
+    }
+}
+
+impl Drop for OriginalCopy {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Wall time per phase of an ingest, printed to stderr when MANYI_TIMINGS is set (for
+/// the benchmark in docs/performance.md).
+struct Phases {
+    start: std::time::Instant,
+    last: std::time::Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        let now = std::time::Instant::now();
+        Phases {
+            start: now,
+            last: now,
+            laps: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((name, (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
+
+    fn report(&self, file: &str) {
+        if std::env::var_os("MANYI_TIMINGS").is_none() {
+            return;
+        }
+        let laps: Vec<String> = self
+            .laps
+            .iter()
+            .map(|(n, t)| format!("{n} {t:.3} s"))
+            .collect();
+        eprintln!(
+            "timings {file}: {}; total {:.3} s",
+            laps.join(", "),
+            self.start.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Rows written to Parquet per row group (bounds the memory of the write; several
+/// groups let one be built while the one before is encoded).
+const CHUNK: usize = 1 << 18;
 
 /// Writes rows 0..n, made by `frame_of(range)`, to one Parquet file in row groups,
-/// under a temporary name renamed into place.
+/// under a temporary name renamed into place. The next group is built on another
+/// thread while the writer encodes the one before.
 fn write_parquet_chunks(
     path: &Path,
     n: usize,
     chunk: usize,
-    frame_of: &dyn Fn(std::ops::Range<usize>) -> Result<DataFrame>,
+    frame_of: &(dyn Fn(std::ops::Range<usize>) -> Result<DataFrame> + Sync),
 ) -> Result<()> {
-    if n <= chunk {
-        return write_parquet(path, &mut frame_of(0..n)?);
-    }
     let pe = |e| Error::Polars {
         path: path.to_path_buf(),
         source: e,
     };
     let tmp = crate::fsutil::temp_beside(path)?;
     let f = tmp.as_file().try_clone().map_err(|e| Error::io(path, e))?;
-    let first = frame_of(0..chunk)?;
-    let mut w = ParquetWriter::new(std::io::BufWriter::new(f))
-        .batched(first.schema())
-        .map_err(pe)?;
-    w.write_batch(&first).map_err(pe)?;
-    drop(first);
-    let mut start = chunk;
-    while start < n {
-        let end = (start + chunk).min(n);
-        w.write_batch(&frame_of(start..end)?).map_err(pe)?;
-        start = end;
-    }
-    w.finish().map_err(pe)?;
-    drop(w);
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<DataFrame>>(1);
+        s.spawn(move || {
+            let mut start = 0;
+            loop {
+                let end = (start + chunk).min(n);
+                if tx.send(frame_of(start..end)).is_err() || end == n {
+                    return;
+                }
+                start = end;
+            }
+        });
+        let mut w: Option<polars::io::parquet::write::BatchedWriter<_>> = None;
+        for df in rx {
+            let df = df?;
+            if w.is_none() {
+                w = Some(
+                    // Snappy: several times faster to write than zstd here, files about
+                    // twice as large, and every Parquet reader has it.
+                    ParquetWriter::new(std::io::BufWriter::new(
+                        f.try_clone().map_err(|e| Error::io(path, e))?,
+                    ))
+                    .with_compression(ParquetCompression::Snappy)
+                    .batched(df.schema())
+                    .map_err(pe)?,
+                );
+            }
+            if let Some(w) = w.as_mut() {
+                w.write_batch(&df).map_err(pe)?;
+            }
+        }
+        if let Some(w) = w {
+            w.finish().map_err(pe)?;
+        }
+        Ok(())
+    })?;
     crate::fsutil::persist(tmp, path)
 }
 
@@ -812,6 +990,7 @@ fn read_all(
     store: &Store,
     size: u64,
     frame_len: usize,
+    hash: bool,
 ) -> Result<State> {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
     let mut st = State::new(
@@ -858,6 +1037,7 @@ fn read_all(
                 det,
                 opts.sheet.as_deref(),
                 batch,
+                hash,
                 progress,
                 &mut |m| !stop.load(Relaxed) && tx.send(m).is_ok(),
             );
@@ -873,7 +1053,10 @@ fn read_all(
                 }
                 Some(read::Msg::Fail(e)) => return Err(e),
                 // No header: an empty or blank file (said by the caller).
-                Some(read::Msg::End { .. }) => return Ok(()),
+                Some(read::Msg::End { sha256, .. }) => {
+                    st.sha256 = sha256;
+                    return Ok(());
+                }
                 Some(read::Msg::Batch(_)) | None => {
                     return Err(Error::file(file, "the reader stopped before the header"));
                 }
@@ -890,7 +1073,13 @@ fn read_all(
                         let out = match m {
                             read::Msg::Batch(b) => Checked::Part(Box::new(check_batch(ctx, h, b))),
                             read::Msg::Fail(e) => Checked::Fail(e),
-                            read::Msg::End { trailing_blank } => Checked::End { trailing_blank },
+                            read::Msg::End {
+                                trailing_blank,
+                                sha256,
+                            } => Checked::End {
+                                trailing_blank,
+                                sha256,
+                            },
                             read::Msg::Header { .. } => {
                                 Checked::Fail(Error::file(file, "a second header from the reader"))
                             }
@@ -912,8 +1101,12 @@ fn read_all(
                     match out {
                         Checked::Part(p) => merge(ctx, h, &mut st, *p, size)?,
                         Checked::Fail(e) => return Err(e),
-                        Checked::End { trailing_blank } => {
+                        Checked::End {
+                            trailing_blank,
+                            sha256,
+                        } => {
                             st.blank += trailing_blank;
+                            st.sha256 = sha256;
                             ended = true;
                         }
                     }

@@ -2,8 +2,6 @@
 //! straight-lining, duplicate answer patterns, too few answers, and interviewers whose
 //! scores or timings stand out from their peers in the same communities (造假).
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::rules::Rules;
@@ -61,6 +59,39 @@ pub struct InterviewerFlag {
     pub reasons: Vec<String>,
 }
 
+/// Rows grouped by community (communities in index order, rows in file order).
+struct Groups {
+    order: Vec<u32>,
+    starts: Vec<usize>,
+}
+
+impl Groups {
+    fn new(community: &[u32]) -> Groups {
+        let n_comm = community.iter().map(|c| *c as usize + 1).max().unwrap_or(0);
+        let mut starts = vec![0usize; n_comm + 1];
+        for &c in community {
+            starts[c as usize + 1] += 1;
+        }
+        for k in 0..n_comm {
+            starts[k + 1] += starts[k];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; community.len()];
+        for (i, &c) in community.iter().enumerate() {
+            order[next[c as usize]] = i as u32;
+            next[c as usize] += 1;
+        }
+        Groups { order, starts }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u32]> {
+        self.starts
+            .windows(2)
+            .map(|w| &self.order[w[0]..w[1]])
+            .filter(|g| !g.is_empty())
+    }
+}
+
 pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>) {
     let n = input.community.len();
     let q = &rules.quality;
@@ -71,34 +102,43 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
         few_answers: vec![false; n],
         interviewer: vec![false; n],
     };
-    let mut by_comm: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (i, c) in input.community.iter().enumerate() {
-        by_comm.entry(*c).or_default().push(i);
-    }
-    for rows in by_comm.values() {
-        let durs: Vec<f64> = rows.iter().filter_map(|&i| input.duration(i)).collect();
+    let groups = Groups::new(input.community);
+    let mut durs: Vec<f64> = Vec::new();
+    let mut patterns: rustc_hash::FxHashMap<&[u8], u32> = Default::default();
+    for rows in groups.iter() {
+        durs.clear();
+        durs.extend(rows.iter().filter_map(|&i| input.duration(i as usize)));
         let med = median(&durs);
-        let mut patterns: HashMap<&[u8], Vec<usize>> = HashMap::new();
+        patterns.clear();
         for &i in rows {
+            let i = i as usize;
             if let Some(d) = input.duration(i) {
                 let slow_enough = med.map(|m| d >= q.speeder_ratio * m).unwrap_or(true);
                 flags.speeder[i] = !slow_enough || d < q.min_duration_s;
             }
             let answers = input.answers(i);
-            let given: Vec<u8> = answers.iter().copied().filter(|a| *a != u8::MAX).collect();
-            flags.straightline[i] = given.len() >= 3 && given.iter().all(|a| *a == given[0]);
+            let mut given = answers.iter().copied().filter(|a| *a != u8::MAX);
+            let (count, same) = match given.next() {
+                None => (0, true),
+                Some(f) => given.fold((1, true), |(c, same), a| (c + 1, same && a == f)),
+            };
+            flags.straightline[i] = count >= 3 && same;
             flags.few_answers[i] = (input.answered[i] as usize) < rules.validity.min_answered_items;
-            if !flags.straightline[i] && given.len() >= 3 {
-                patterns.entry(answers).or_default().push(i);
+            if !flags.straightline[i] && count >= 3 {
+                *patterns.entry(answers).or_default() += 1;
             }
         }
-        for same in patterns.values().filter(|v| v.len() > 1) {
-            for &i in same {
-                flags.duplicate_pattern[i] = true;
+        if patterns.values().any(|c| *c > 1) {
+            for &i in rows {
+                let i = i as usize;
+                if !flags.straightline[i] && patterns.get(input.answers(i)).is_some_and(|c| *c > 1)
+                {
+                    flags.duplicate_pattern[i] = true;
+                }
             }
         }
     }
-    let flagged = interviewer_flags(input, &flags, &by_comm, rules);
+    let flagged = interviewer_flags(input, &flags, &groups, rules);
     let names: std::collections::HashSet<&str> =
         flagged.iter().map(|f| f.interviewer_id.as_str()).collect();
     for i in 0..n {
@@ -115,7 +155,7 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
 fn interviewer_flags(
     input: &Input<'_>,
     flags: &Flags,
-    by_comm: &HashMap<u32, Vec<usize>>,
+    groups: &Groups,
     rules: &Rules,
 ) -> Vec<InterviewerFlag> {
     let q = &rules.quality;
@@ -124,10 +164,11 @@ fn interviewer_flags(
         .iter()
         .map(|d| if *d > 0.0 { d.ln() } else { f64::NAN })
         .collect();
-    let mut counts: HashMap<u32, (usize, usize)> = HashMap::new();
+    let n_iv = input.interviewer_names.len();
+    let mut counts: Vec<(usize, usize)> = vec![(0, 0); n_iv];
     for i in 0..input.community.len() {
         if let Some(iv) = input.interviewer(i) {
-            let e = counts.entry(iv).or_default();
+            let e = &mut counts[iv as usize];
             e.0 += 1;
             e.1 += flags.straightline[i] as usize;
         }
@@ -135,17 +176,18 @@ fn interviewer_flags(
     // One at a time, most extreme first: a fabricator distorts the peer means of the
     // honest interviewers beside them, so once flagged they leave the comparison.
     let mut out: Vec<InterviewerFlag> = Vec::new();
-    let mut excluded: std::collections::HashSet<u32> = std::collections::HashSet::new();
+    let mut excluded = vec![false; n_iv];
     loop {
-        let score_cmp = compare(input, by_comm, input.score, &excluded);
-        let dur_cmp = compare(input, by_comm, &log_dur, &excluded);
+        let score_cmp = compare(input, groups, input.score, &excluded);
+        let dur_cmp = compare(input, groups, &log_dur, &excluded);
         let mut worst: Option<(f64, u32)> = None;
-        for (&iv, &(n, _)) in &counts {
-            if n < q.interviewer_min_questionnaires || excluded.contains(&iv) {
+        for (iv, &(n, _)) in counts.iter().enumerate() {
+            let iv = iv as u32;
+            if n < q.interviewer_min_questionnaires || excluded[iv as usize] {
                 continue;
             }
-            let sz = score_cmp.get(&iv).map(|c| c.1.abs()).unwrap_or(0.0);
-            let dz = dur_cmp.get(&iv).map(|c| -c.1).unwrap_or(0.0);
+            let sz = score_cmp[iv as usize].map(|c| c.1.abs()).unwrap_or(0.0);
+            let dz = dur_cmp[iv as usize].map(|c| -c.1).unwrap_or(0.0);
             let m = sz.max(dz);
             let name = &input.interviewer_names[iv as usize];
             let better = match worst {
@@ -159,10 +201,10 @@ fn interviewer_flags(
             }
         }
         let Some((_, iv)) = worst else { break };
-        excluded.insert(iv);
-        let (n, sl) = counts[&iv];
-        let sc = score_cmp.get(&iv).copied();
-        let dc = dur_cmp.get(&iv).copied();
+        excluded[iv as usize] = true;
+        let (n, sl) = counts[iv as usize];
+        let sc = score_cmp[iv as usize];
+        let dc = dur_cmp[iv as usize];
         let mut reasons = Vec::new();
         if let Some((sd, sz)) = sc
             && sz.abs() > q.interviewer_z
@@ -198,62 +240,73 @@ fn interviewer_flags(
     out
 }
 
-/// Per interviewer: (weighted mean difference from peers, z).
+/// Per interviewer: (weighted mean difference from peers, z), or None.
 fn compare(
     input: &Input<'_>,
-    by_comm: &HashMap<u32, Vec<usize>>,
+    groups: &Groups,
     y: &[f64],
-    excluded: &std::collections::HashSet<u32>,
-) -> HashMap<u32, (f64, f64)> {
+    excluded: &[bool],
+) -> Vec<Option<(f64, f64)>> {
+    let n_iv = excluded.len();
     let y = |i: usize| match input.interviewer(i) {
-        Some(iv) if excluded.contains(&iv) => None,
+        Some(iv) if excluded[iv as usize] => None,
         _ => Some(y[i]).filter(|v| !v.is_nan()),
     };
     // Pooled within-community variance.
     let (mut ss, mut dof) = (0.0, 0usize);
-    for rows in by_comm.values() {
-        let v: Vec<f64> = rows.iter().filter_map(|&i| y(i)).collect();
+    let mut v: Vec<f64> = Vec::new();
+    for rows in groups.iter() {
+        v.clear();
+        v.extend(rows.iter().filter_map(|&i| y(i as usize)));
         if let Some(m) = mean(&v) {
             ss += v.iter().map(|x| (x - m).powi(2)).sum::<f64>();
             dof += v.len().saturating_sub(1);
         }
     }
     if dof == 0 || ss <= 0.0 {
-        return HashMap::new();
+        return vec![None; n_iv];
     }
     let s2 = ss / dof as f64;
     // Per interviewer: Σ n_c diff_c, N, Σ n_c² / m_peers.
-    let mut acc: HashMap<u32, (f64, f64, f64)> = HashMap::new();
-    for rows in by_comm.values() {
-        let mut per: HashMap<u32, (f64, usize)> = HashMap::new();
+    let mut acc: Vec<(f64, f64, f64)> = vec![(0.0, 0.0, 0.0); n_iv];
+    let mut per: Vec<(f64, usize)> = vec![(0.0, 0); n_iv];
+    let mut touched: Vec<u32> = Vec::new();
+    for rows in groups.iter() {
         let (mut tot, mut cnt) = (0.0, 0usize);
         for &i in rows {
+            let i = i as usize;
             if let (Some(iv), Some(v)) = (input.interviewer(i), y(i)) {
-                let e = per.entry(iv).or_default();
+                let e = &mut per[iv as usize];
+                if e.1 == 0 {
+                    touched.push(iv);
+                }
                 e.0 += v;
                 e.1 += 1;
                 tot += v;
                 cnt += 1;
             }
         }
-        for (iv, (sum, n)) in &per {
+        for &iv in &touched {
+            let (sum, n) = std::mem::take(&mut per[iv as usize]);
             let m_peers = cnt - n;
             if m_peers < 2 {
                 continue;
             }
-            let diff = sum / *n as f64 - (tot - sum) / m_peers as f64;
-            let e = acc.entry(*iv).or_default();
-            e.0 += *n as f64 * diff;
-            e.1 += *n as f64;
-            e.2 += (*n as f64).powi(2) / m_peers as f64;
+            let diff = sum / n as f64 - (tot - sum) / m_peers as f64;
+            let e = &mut acc[iv as usize];
+            e.0 += n as f64 * diff;
+            e.1 += n as f64;
+            e.2 += (n as f64).powi(2) / m_peers as f64;
         }
+        touched.clear();
     }
     acc.into_iter()
-        .filter(|(_, (_, n, _))| *n > 0.0)
-        .map(|(iv, (wd, n, k))| {
-            let d = wd / n;
-            let se = (s2 * (1.0 / n + k / (n * n))).sqrt();
-            (iv, (d, d / se))
+        .map(|(wd, n, k)| {
+            (n > 0.0).then(|| {
+                let d = wd / n;
+                let se = (s2 * (1.0 / n + k / (n * n))).sqrt();
+                (d, d / se)
+            })
         })
         .collect()
 }

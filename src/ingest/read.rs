@@ -266,8 +266,12 @@ pub enum Msg {
     Batch(Batch),
     /// The file cannot be read on from here.
     Fail(Error),
-    /// The end of the file: empty lines after the last record (0 before any header).
-    End { trailing_blank: u64 },
+    /// The end of the file: empty lines after the last record (0 before any header),
+    /// and the SHA-256 of the file's bytes when it was asked for.
+    End {
+        trailing_blank: u64,
+        sha256: Option<String>,
+    },
 }
 
 /// Hands the header and then batches of records to `send` (which returns false when
@@ -279,9 +283,11 @@ pub fn read_batches(
     det: &Detected,
     sheet: Option<&str>,
     batch_records: usize,
+    hash: bool,
     progress: &std::sync::atomic::AtomicU64,
     send: &mut dyn FnMut(Msg) -> bool,
 ) {
+    let mut digest = None;
     let mut out = Batcher {
         send,
         batch_records,
@@ -293,12 +299,17 @@ pub fn read_batches(
         Format::Xlsx => read_xlsx(path, file, sheet, progress, &mut out).map(|()| 0),
         Format::Csv => (|| {
             let raw = File::open(path).map_err(|e| Error::io(path, e))?;
+            let raw = Hashing {
+                inner: raw,
+                sha: hash.then(sha2::Sha256::default),
+                out: &mut digest,
+            };
             let mut raw = BufReader::with_capacity(256 * 1024, raw);
             if det.encoding == Encoding::Utf8Bom {
                 let mut bom = [0u8; 3];
                 raw.read_exact(&mut bom).map_err(|e| Error::io(path, e))?;
             }
-            let reader: Box<dyn Read> = match det.encoding {
+            let reader: Box<dyn Read + '_> = match det.encoding {
                 Encoding::Gb18030 => Box::new(StrictGb18030::new(raw)),
                 _ => Box::new(raw),
             };
@@ -312,7 +323,10 @@ pub fn read_batches(
         Ok(trailing) => {
             if out.flush() {
                 let trailing_blank = if out.header_seen { trailing } else { 0 };
-                (out.send)(Msg::End { trailing_blank });
+                (out.send)(Msg::End {
+                    trailing_blank,
+                    sha256: digest,
+                });
             }
         }
         Err(e) => {
@@ -369,6 +383,29 @@ impl Batcher<'_> {
     }
 }
 
+/// Hashes the bytes read through it; the hex digest is left in `out` at the end of
+/// the file (so the file is hashed in the same pass that parses it).
+struct Hashing<'d, R> {
+    inner: R,
+    sha: Option<sha2::Sha256>,
+    out: &'d mut Option<String>,
+}
+
+impl<R: Read> Read for Hashing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            if let Some(h) = self.sha.take() {
+                *self.out = Some(hex::encode(h.finalize()));
+            }
+        } else if let Some(h) = &mut self.sha {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
 /// Records the offsets of line feeds in the bytes the CSV parser reads, so that each
 /// record's line number is exact (the csv crate's own line positions drift after CRLF
 /// and blank lines).
@@ -394,8 +431,8 @@ impl<R: Read> Read for LineTracker<'_, R> {
 }
 
 /// Returns the number of empty lines after the last record.
-fn read_csv(
-    reader: Box<dyn Read>,
+fn read_csv<'r>(
+    reader: Box<dyn Read + 'r>,
     file: &str,
     det: &Detected,
     progress: &std::sync::atomic::AtomicU64,
