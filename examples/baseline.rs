@@ -45,13 +45,19 @@ fn main() -> PolarsResult<()> {
             let g = group_mean(&df, "community_code", "duration_s")?;
             (df.height(), g.height())
         }
-        "parquet" => {
+        "parquet" | "parquet-read-all" => {
             let mut files = Vec::new();
             parquet_files(&path, &mut files);
             let mut all: Option<DataFrame> = None;
+            let mut cols: Vec<String> = vec!["community_code".into(), "q10".into()];
+            if mode == "parquet-read-all" {
+                // Only reading what `manyi score` reads (no group-by): for docs/performance.md.
+                cols.push("valid".into());
+                cols.extend((1..10).map(|k| format!("q{k}")));
+            }
             for f in files {
                 let df = ParquetReader::new(std::fs::File::open(&f)?)
-                    .with_columns(Some(vec!["community_code".into(), "q10".into()]))
+                    .with_columns(Some(cols.clone()))
                     .finish()?;
                 all = Some(match all {
                     None => df,
@@ -62,6 +68,14 @@ fn main() -> PolarsResult<()> {
                 });
             }
             let df = all.unwrap_or_default();
+            if mode == "parquet-read-all" {
+                println!(
+                    "read-all rows={} seconds={:.3}",
+                    df.height(),
+                    t.elapsed().as_secs_f64()
+                );
+                return Ok(());
+            }
             let df = df.lazy_free_cast()?;
             let g = group_mean(&df, "community_code", "q10")?;
             (df.height(), g.height())

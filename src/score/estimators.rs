@@ -69,11 +69,23 @@ mod tests {
 }
 
 /// Two-sided Student-t quantile t_{1 − α/2, df} for confidence level `conf`.
+/// Remembered per (conf, df): a province has thousands of communities with the same
+/// df, and the inverse CDF is a numeric search.
 pub fn t_quantile(conf: f64, df: f64) -> f64 {
     use statrs::distribution::{ContinuousCDF, StudentsT};
-    StudentsT::new(0.0, 1.0, df)
+    thread_local! {
+        static MEMO: std::cell::RefCell<rustc_hash::FxHashMap<(u64, u64), f64>> =
+            Default::default();
+    }
+    let key = (conf.to_bits(), df.to_bits());
+    if let Some(t) = MEMO.with(|m| m.borrow().get(&key).copied()) {
+        return t;
+    }
+    let t = StudentsT::new(0.0, 1.0, df)
         .map(|t| t.inverse_cdf(1.0 - (1.0 - conf) / 2.0))
-        .unwrap_or(f64::NAN)
+        .unwrap_or(f64::NAN);
+    MEMO.with(|m| m.borrow_mut().insert(key, t));
+    t
 }
 
 /// Finite-population correction 1 − m/M (1 when M is unknown; never below 0).

@@ -71,6 +71,355 @@ pub struct Scores {
     pub respondents_valid: usize,
 }
 
+/// What the scores need of each sampled community's valid respondents, gathered in one
+/// pass over the stored columns (no copies, no group-by).
+struct CommunityTally {
+    /// Respondent scores in store order.
+    ys: Vec<f64>,
+    /// Per item, per answer of the scale: how many gave it (exact, so item means,
+    /// satisfied and answered counts do not depend on the order rows are read in).
+    counts: Vec<u64>,
+}
+
+impl CommunityTally {
+    /// (Satisfied answers, answered items) over all items.
+    fn satisfied_answered(&self, tables: &Tables) -> (u64, u64) {
+        let n_scale = tables.scale_scores.len();
+        let (mut s, mut a) = (0, 0);
+        for (i, c) in self.counts.iter().enumerate() {
+            s += c * (tables.sat_answered[i % n_scale] & 0xFF) as u64;
+            a += c;
+        }
+        (s, a)
+    }
+
+    /// Item k's mean item score and its number of answers (NaN mean when none).
+    fn item(&self, k: usize, tables: &Tables) -> (f64, usize) {
+        let n_scale = tables.scale_scores.len();
+        let c = &self.counts[k * n_scale..(k + 1) * n_scale];
+        let n: u64 = c.iter().sum();
+        let sum: f64 = c
+            .iter()
+            .zip(&tables.scale_scores)
+            .map(|(&c, s)| c as f64 * s)
+            .sum();
+        (if n > 0 { sum / n as f64 } else { f64::NAN }, n as usize)
+    }
+}
+
+struct Tally<'a> {
+    index: rustc_hash::FxHashMap<&'a str, usize>,
+    communities: Vec<CommunityTally>,
+    tables: Tables,
+}
+
+/// Per stored answer byte (u8::MAX and codes outside the scale: not answered), what
+/// it adds; 0 for not answered, so the sums need no branches.
+struct Tables {
+    /// Per item: [w_k · s(a), w_k].
+    pair: Vec<[[f64; 2]; 256]>,
+    /// s(a) of each answer of the scale.
+    scale_scores: Vec<f64>,
+    /// Satisfied (low byte) and answered (high byte).
+    sat_answered: [u16; 256],
+    /// Answer a → 1 << 8a (for up to 8 answers; 0 otherwise): see `count_answers`.
+    one_hot: [u64; 256],
+}
+
+impl Tables {
+    fn new(rules: &Rules) -> Tables {
+        let answers = &rules.scale.answers;
+        let per_item = |f: &dyn Fn(f64, f64) -> f64| -> Vec<[f64; 256]> {
+            rules
+                .questions
+                .iter()
+                .map(|q| {
+                    let mut t = [0.0; 256];
+                    for (a, ans) in answers.iter().enumerate().take(255) {
+                        t[a] = f(q.weight, ans.score);
+                    }
+                    t
+                })
+                .collect()
+        };
+        let mut sat_answered = [0u16; 256];
+        for (a, ans) in answers.iter().enumerate().take(255) {
+            sat_answered[a] = rules.scale.satisfied.contains(&ans.label) as u16 | 1 << 8;
+        }
+        let (wscore, weight) = (per_item(&|w, s| w * s), per_item(&|w, _| w));
+        Tables {
+            pair: wscore
+                .iter()
+                .zip(&weight)
+                .map(|(x, y)| std::array::from_fn(|a| [x[a], y[a]]))
+                .collect(),
+            scale_scores: answers.iter().take(255).map(|a| a.score).collect(),
+            sat_answered,
+            one_hot: std::array::from_fn(|a| {
+                if a < answers.len().min(8) {
+                    1 << (8 * a)
+                } else {
+                    0
+                }
+            }),
+        }
+    }
+}
+
+impl<'a> Tally<'a> {
+    fn new(rules: &Rules, codes: &[&'a str]) -> Tally<'a> {
+        let n_items = rules.questions.len();
+        Tally {
+            index: codes.iter().enumerate().map(|(i, c)| (*c, i)).collect(),
+            communities: codes
+                .iter()
+                .map(|_| CommunityTally {
+                    ys: Vec::new(),
+                    counts: vec![0; n_items * rules.scale.answers.len().min(255)],
+                })
+                .collect(),
+            tables: Tables::new(rules),
+        }
+    }
+
+    /// Adds the valid respondents of one stored delivery (columns community_code,
+    /// valid and the items). Its chunks (row groups) are tallied on all cores, then
+    /// merged in store order, so the result does not depend on the number of threads.
+    fn add(&mut self, df: &DataFrame, qids: &[&str]) -> PolarsResult<()> {
+        use polars_arrow::array::{BooleanArray, PrimitiveArray, Utf8ViewArray};
+        let mut df = df.clone();
+        df.align_chunks_par();
+        let codes: Vec<&Utf8ViewArray> = df
+            .column("community_code")?
+            .str()?
+            .downcast_iter()
+            .collect();
+        let valid: Vec<&BooleanArray> = df.column("valid")?.bool()?.downcast_iter().collect();
+        let mut items: Vec<Vec<&PrimitiveArray<u8>>> = vec![Vec::new(); codes.len()];
+        for q in qids {
+            for (c, arr) in df.column(q)?.u8()?.downcast_iter().enumerate() {
+                items[c].push(arr);
+            }
+        }
+        let n = codes.len();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let outs: std::sync::Mutex<Vec<Option<ChunkTally>>> =
+            std::sync::Mutex::new((0..n).map(|_| None).collect());
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |t| t.get())
+            .clamp(1, 8)
+            .min(n.max(1));
+        let (index, tables) = (&self.index, &self.tables);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    loop {
+                        let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if c >= n {
+                            return;
+                        }
+                        let out = tally_chunk(index, tables, codes[c], valid[c], &items[c]);
+                        outs.lock().unwrap_or_else(|e| e.into_inner())[c] = Some(out);
+                    }
+                });
+            }
+        });
+        for out in outs
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .flatten()
+        {
+            let mut y = 0;
+            let width = out.width;
+            for (r, run) in out.runs.iter().enumerate() {
+                let t = &mut self.communities[run.community as usize];
+                t.ys.extend_from_slice(&out.ys[y..y + run.len]);
+                y += run.len;
+                for (c, add) in t
+                    .counts
+                    .iter_mut()
+                    .zip(&out.counts[r * width..(r + 1) * width])
+                {
+                    *c += add;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rows of one community in a row, within a chunk.
+struct Run {
+    community: u32,
+    len: usize,
+}
+
+/// One chunk's valid respondents of sampled communities, as runs (store order).
+struct ChunkTally {
+    runs: Vec<Run>,
+    /// Respondent scores, run after run.
+    ys: Vec<f64>,
+    /// Per run, per item, per answer of the scale: how many gave it.
+    counts: Vec<u64>,
+    /// Counts per run (items × answers of the scale).
+    width: usize,
+}
+
+/// Adds to `counts[a]` how many of `answers` are a (u8::MAX and codes past the counts:
+/// none). Up to 8 answers: one byte counter per answer in a u64, 255 rows at a time.
+fn count_answers(answers: &[u8], counts: &mut [u64], one_hot: &[u64; 256]) {
+    if counts.len() > 8 {
+        for (a, c) in counts.iter_mut().enumerate() {
+            *c += answers.iter().filter(|&&x| x as usize == a).count() as u64;
+        }
+        return;
+    }
+    for part in answers.chunks(255) {
+        let packed = part.iter().fold(0u64, |acc, &x| acc + one_hot[x as usize]);
+        for (a, c) in counts.iter_mut().enumerate() {
+            *c += (packed >> (8 * a)) & 0xFF;
+        }
+    }
+}
+
+/// Rows scored at a time (their sums stay in the cache).
+const BLOCK: usize = 4096;
+
+fn tally_chunk(
+    index: &rustc_hash::FxHashMap<&str, usize>,
+    tables: &Tables,
+    codes: &polars_arrow::array::Utf8ViewArray,
+    valid: &polars_arrow::array::BooleanArray,
+    items: &[&polars_arrow::array::PrimitiveArray<u8>],
+) -> ChunkTally {
+    use polars_arrow::array::Array as _;
+    const NONE: u32 = u32::MAX;
+    let len = codes.len();
+    let n_items = items.len();
+    // Each row's community (NONE: invalid, or not a sampled community). The row
+    // before's community is found by its 16-byte view: equal views are equal strings
+    // (the same bytes inline, or the same place in a buffer).
+    let mut comm = vec![NONE; len];
+    let views = codes.views();
+    let vals = valid.values();
+    let mut last: Option<(u128, u32)> = None;
+    for (i, c) in comm.iter_mut().enumerate() {
+        if !vals.get_bit(i) || !valid.is_valid(i) {
+            continue;
+        }
+        let view = views[i].as_u128();
+        *c = match last {
+            Some((l, ci)) if l == view => ci,
+            _ => {
+                let ci = if codes.is_valid(i) {
+                    index.get(codes.value(i)).map_or(NONE, |&x| x as u32)
+                } else {
+                    NONE
+                };
+                last = Some((view, ci));
+                ci
+            }
+        };
+    }
+    let n_scale = tables.scale_scores.len();
+    let width = n_items * n_scale;
+    let mut out = ChunkTally {
+        runs: Vec::new(),
+        ys: Vec::with_capacity(len),
+        counts: Vec::new(),
+        width,
+    };
+    let mut cols = vec![vec![0u8; BLOCK]; n_items];
+    let (mut num, mut den) = (vec![0.0f64; BLOCK], vec![0.0f64; BLOCK]);
+
+    let mut start = 0;
+    while start < len {
+        let end = (start + BLOCK).min(len);
+        let bl = end - start;
+        // Answers as bytes, u8::MAX = not answered (null, or a code outside the scale).
+        for (k, arr) in items.iter().enumerate() {
+            let col = &mut cols[k][..bl];
+            for (d, &a) in col.iter_mut().zip(&arr.values()[start..end]) {
+                *d = a;
+            }
+            if let Some(bits) = arr.validity()
+                && bits.unset_bits() > 0
+            {
+                let (bytes, offset, _) = bits.as_slice();
+                let first = offset + start;
+                if first % 8 == 0 {
+                    // Eight rows per validity byte: a byte mask sets the nulls to u8::MAX.
+                    let bytes = &bytes[first / 8..];
+                    for (c8, &b) in col.chunks_mut(8).zip(bytes) {
+                        for (j, d) in c8.iter_mut().enumerate() {
+                            // bit 1 → |= 0; bit 0 → |= 0xFF (no branch).
+                            *d |= ((b >> j) & 1).wrapping_sub(1);
+                        }
+                    }
+                } else {
+                    for (r, d) in col.iter_mut().enumerate() {
+                        if !bits.get_bit(start + r) {
+                            *d = u8::MAX;
+                        }
+                    }
+                }
+            }
+        }
+        // Respondent scores: Σ w_k s(a_k) / Σ w_k over answered items, in item order.
+        num[..bl].fill(0.0);
+        den[..bl].fill(0.0);
+        for (k, col) in cols.iter().enumerate() {
+            let t = &tables.pair[k];
+            for ((n, d), &a) in num[..bl]
+                .iter_mut()
+                .zip(den[..bl].iter_mut())
+                .zip(&col[..bl])
+            {
+                let [x, y] = t[a as usize];
+                *n += x;
+                *d += y;
+            }
+        }
+        // Runs of one community (a run may go on from the block before).
+        let mut r = 0;
+        while r < bl {
+            let ci = comm[start + r];
+            let mut e = r + 1;
+            while e < bl && comm[start + e] == ci {
+                e += 1;
+            }
+            if ci != NONE {
+                let continues = start > 0
+                    && r == 0
+                    && comm[start - 1] == ci
+                    && out.runs.last().is_some_and(|l| l.community == ci);
+                if !continues {
+                    out.runs.push(Run {
+                        community: ci,
+                        len: 0,
+                    });
+                    out.counts.extend(std::iter::repeat_n(0, width));
+                }
+                let ri = out.runs.len() - 1;
+                out.runs[ri].len += e - r;
+                out.ys.extend((r..e).map(|x| num[x] / den[x]));
+                let counts = &mut out.counts[ri * width..(ri + 1) * width];
+                for (k, col) in cols.iter().enumerate() {
+                    count_answers(
+                        &col[r..e],
+                        &mut counts[k * n_scale..(k + 1) * n_scale],
+                        &tables.one_hot,
+                    );
+                }
+            }
+            r = e;
+        }
+        start = end;
+    }
+    out
+}
+
 fn pe(path: &std::path::Path) -> impl Fn(PolarsError) -> Error + '_ {
     move |e| Error::Polars {
         path: path.to_path_buf(),
@@ -87,6 +436,7 @@ pub fn score_rounds(
     rounds: &[RoundId],
     label: &str,
 ) -> Result<Scores> {
+    let t0 = std::time::Instant::now();
     let store = Store::new(ws);
     let index = store.read_index()?;
     let mut sampled: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -98,122 +448,34 @@ pub fn score_rounds(
     let qids: Vec<&str> = rules.questions.iter().map(|q| q.id.as_str()).collect();
     let mut cols = vec!["community_code", "valid"];
     cols.extend(qids.iter().copied());
-    let mut df: Option<DataFrame> = None;
+    let labels: Vec<&str> = rules
+        .scale
+        .answers
+        .iter()
+        .map(|a| a.label.as_str())
+        .collect();
+    let codes: Vec<&str> = sampled.keys().map(String::as_str).collect();
+    let mut tally = Tally::new(rules, &codes);
+    let (mut read_s, mut tally_s) = (0.0, 0.0);
     for r in rounds {
         for d in store.deliveries(&index, r) {
-            let labels: Vec<&str> = rules
-                .scale
-                .answers
-                .iter()
-                .map(|a| a.label.as_str())
-                .collect();
             if d.scale != labels {
                 return Err(Error::Invalid(format!(
                     "delivery {} was stored with the scale {:?}, the rules now have {:?}; re-ingest it",
                     d.file_name, d.scale, labels
                 )));
             }
-        }
-        if let Some(part) = store.load_round(&index, r, Some(&cols))? {
-            df = Some(match df {
-                None => part,
-                Some(mut acc) => {
-                    acc.vstack_mut(&part).map_err(pe(&store.dir))?;
-                    acc
-                }
-            });
+            let path = store.dir.join(&d.data);
+            let tr = std::time::Instant::now();
+            let df = crate::store::read_parquet(&path, Some(&cols))?;
+            let ta = std::time::Instant::now();
+            tally.add(&df, &qids).map_err(pe(&path))?;
+            read_s += (ta - tr).as_secs_f64();
+            tally_s += ta.elapsed().as_secs_f64();
         }
     }
-    let df = match df {
-        Some(d) => d,
-        None => DataFrame::empty(),
-    };
-    let path = store.dir.clone();
-    // Per valid respondent: score, satisfied and answered item counts, and the item
-    // answers (u8::MAX = not answered); then respondents grouped by community with a
-    // polars group-by on the stored column.
     let n_items = qids.len();
-    let item_score: Vec<f64> = rules.scale.answers.iter().map(|a| a.score).collect();
-    let mut scores: Vec<f64> = Vec::new();
-    let mut sat: Vec<u32> = Vec::new();
-    let mut answered: Vec<u32> = Vec::new();
-    let mut items: Vec<Vec<u8>> = Vec::new();
-    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    if df.height() > 0 {
-        let valid = df
-            .column("valid")
-            .map_err(pe(&path))?
-            .bool()
-            .map_err(pe(&path))?
-            .clone();
-        let df = df.filter(&valid).map_err(pe(&path))?;
-        let n = df.height();
-        let weights: Vec<f64> = rules.questions.iter().map(|q| q.weight).collect();
-        let satisfied: Vec<bool> = rules
-            .scale
-            .answers
-            .iter()
-            .map(|a| rules.scale.satisfied.contains(&a.label))
-            .collect();
-        for q in &qids {
-            // Nulls become u8::MAX; the values are copied a chunk at a time.
-            let col = df
-                .column(q)
-                .map_err(pe(&path))?
-                .u8()
-                .map_err(pe(&path))?
-                .fill_null_with_values(u8::MAX)
-                .map_err(pe(&path))?;
-            let mut v: Vec<u8> = Vec::with_capacity(n);
-            for arr in col.downcast_iter() {
-                v.extend_from_slice(arr.values());
-            }
-            for a in v.iter_mut() {
-                if (*a as usize) >= item_score.len() {
-                    *a = u8::MAX;
-                }
-            }
-            items.push(v);
-        }
-        // One row-major pass: each respondent's sums stay in registers.
-        scores = Vec::with_capacity(n);
-        sat = Vec::with_capacity(n);
-        answered = Vec::with_capacity(n);
-        for i in 0..n {
-            let (mut num, mut den, mut s, mut a_n) = (0.0, 0.0, 0u32, 0u32);
-            for (k, col) in items.iter().enumerate() {
-                let a = col[i];
-                if a != u8::MAX {
-                    let a = a as usize;
-                    num += weights[k] * item_score[a];
-                    den += weights[k];
-                    s += satisfied[a] as u32;
-                    a_n += 1;
-                }
-            }
-            scores.push(num / den);
-            sat.push(s);
-            answered.push(a_n);
-        }
-        let codes = df
-            .column("community_code")
-            .map_err(pe(&path))?
-            .str()
-            .map_err(pe(&path))?
-            .clone();
-        let gb = df.group_by(["community_code"]).map_err(pe(&path))?;
-        for g in gb.get_groups().iter() {
-            let idx: Vec<usize> = match g {
-                GroupsIndicator::Idx((_, all)) => all.iter().map(|i| *i as usize).collect(),
-                GroupsIndicator::Slice([first, len]) => {
-                    (first as usize..(first + len) as usize).collect()
-                }
-            };
-            if let Some(code) = idx.first().and_then(|&i0| codes.get(i0)) {
-                groups.insert(code.to_string(), idx);
-            }
-        }
-    }
+    let t1 = std::time::Instant::now();
     let thr = &rules.threshold;
     let min_valid = rules.validity.min_valid_per_community;
     let mut communities = Vec::new();
@@ -225,8 +487,8 @@ pub fn score_rounds(
                 "sampled community {code} is not in the frame"
             )));
         };
-        let idx = groups.get(code).cloned().unwrap_or_default();
-        let ys: Vec<f64> = idx.iter().map(|&i| scores[i]).collect();
+        let t = &tally.communities[tally.index[code.as_str()]];
+        let ys = &t.ys;
         respondents_valid += ys.len();
         let status = if ys.is_empty() {
             "no-data"
@@ -236,13 +498,11 @@ pub fn score_rounds(
             "ok"
         };
         let est = if status == "ok" {
-            estimators::community(&ys, c.households, thr.confidence)
+            estimators::community(ys, c.households, thr.confidence)
         } else {
             None
         };
-        let (s, a): (u64, u64) = idx.iter().fold((0, 0), |acc, &i| {
-            (acc.0 + sat[i] as u64, acc.1 + answered[i] as u64)
-        });
+        let (s, a) = t.satisfied_answered(&tally.tables);
         let satisfaction_rate = (status == "ok" && a > 0).then(|| s as f64 / a as f64);
         let below_point = est.as_ref().map(|e| e.mean < thr.community_score);
         let below_ci = est
@@ -253,15 +513,8 @@ pub fn score_rounds(
             Decision::CiUpper => below_ci,
         };
         if status == "ok" {
-            let per_item: Vec<(f64, usize)> = (0..n_items)
-                .map(|k| {
-                    let (sum, cnt) = idx.iter().fold((0.0, 0usize), |acc, &i| match items[k][i] {
-                        u8::MAX => acc,
-                        a => (acc.0 + item_score[a as usize], acc.1 + 1),
-                    });
-                    (if cnt > 0 { sum / cnt as f64 } else { f64::NAN }, cnt)
-                })
-                .collect();
+            let per_item: Vec<(f64, usize)> =
+                (0..n_items).map(|k| t.item(k, &tally.tables)).collect();
             comm_items.insert(code.clone(), per_item);
         }
         communities.push(CommunityRow {
@@ -362,6 +615,13 @@ pub fn score_rounds(
                 n_answers: per.iter().map(|p| p.1).sum(),
             });
         }
+    }
+    if std::env::var_os("MANYI_TIMINGS").is_some() {
+        eprintln!(
+            "timings score {label}: samples and store {:.3} s (parquet read {read_s:.3} s, tally {tally_s:.3} s), estimates {:.3} s",
+            (t1 - t0).as_secs_f64(),
+            t1.elapsed().as_secs_f64()
+        );
     }
     Ok(Scores {
         label: label.to_string(),
@@ -544,5 +804,104 @@ impl Scores {
             out.push(p);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Rules {
+        Rules::parse(Rules::shipped("panlong-2018").unwrap(), "panlong-2018.toml").unwrap()
+    }
+
+    #[test]
+    fn answers_are_counted_exactly_for_small_and_large_scales() {
+        let mut x = 12345u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for n_scale in [1usize, 5, 8, 9, 12] {
+            let one_hot: [u64; 256] =
+                std::array::from_fn(|a| if a < n_scale.min(8) { 1 << (8 * a) } else { 0 });
+            for len in [0usize, 1, 254, 255, 256, 1000] {
+                let answers: Vec<u8> = (0..len)
+                    .map(|_| match next() % 10 {
+                        0 => u8::MAX,
+                        1 => 200,
+                        v => (v % 13) as u8,
+                    })
+                    .collect();
+                let mut counts = vec![7u64; n_scale];
+                count_answers(&answers, &mut counts, &one_hot);
+                for (a, c) in counts.iter().enumerate() {
+                    let plain = answers.iter().filter(|&&x| x as usize == a).count() as u64;
+                    assert_eq!(*c, 7 + plain, "scale {n_scale}, {len} rows, answer {a}");
+                }
+            }
+        }
+    }
+
+    /// The tally reads the arrays directly (validity bitmaps at any offset, chunks of
+    /// any size, several threads): the same rows in other chunks give the same tally.
+    #[test]
+    fn the_tally_does_not_depend_on_chunks_or_offsets() {
+        let rules = rules();
+        let qids: Vec<&str> = rules.questions.iter().map(|q| q.id.as_str()).collect();
+        let n = 3001;
+        let codes = ["A", "B", "C", "Z"];
+        let mut cols = vec![
+            Column::new(
+                "community_code".into(),
+                (0..n).map(|i| codes[(i / 97) % 4]).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "valid".into(),
+                (0..n).map(|i| i % 31 != 0).collect::<Vec<_>>(),
+            ),
+        ];
+        for (k, q) in qids.iter().enumerate() {
+            let v: Vec<Option<u8>> = (0..n)
+                .map(|i| match (i * 7 + k * 3) % 23 {
+                    0 => None,
+                    1 => Some(9), // outside the scale: not answered
+                    r => Some((r % 5) as u8),
+                })
+                .collect();
+            cols.push(Column::new((*q).into(), v));
+        }
+        let whole = DataFrame::new(n, cols).unwrap();
+        let mut pieces = whole.slice(0, 5);
+        for (start, len) in [(5, 1000), (1005, 3), (1008, 1993)] {
+            pieces.vstack_mut(&whole.slice(start as i64, len)).unwrap();
+        }
+        assert!(pieces.first_col_n_chunks() > 1);
+        let sampled = ["A", "B", "C"];
+        let mut a = Tally::new(&rules, &sampled);
+        a.add(&whole, &qids).unwrap();
+        let mut b = Tally::new(&rules, &sampled);
+        b.add(&pieces, &qids).unwrap();
+        for (ta, tb) in a.communities.iter().zip(&b.communities) {
+            assert!(!ta.ys.is_empty());
+            assert_eq!(ta.ys, tb.ys);
+            assert_eq!(ta.counts, tb.counts);
+        }
+        // And by hand for one respondent: row 1 is A, valid.
+        let row = 1;
+        let (mut num, mut den) = (0.0, 0.0);
+        for (k, q) in rules.questions.iter().enumerate() {
+            let r = (row * 7 + k * 3) % 23;
+            if r >= 2 {
+                num += q.weight * rules.scale.answers[r % 5].score;
+                den += q.weight;
+            }
+        }
+        assert_eq!(a.communities[0].ys[0], num / den);
+        let total: usize = a.communities.iter().map(|t| t.ys.len()).sum();
+        let expect = (0..n).filter(|i| i % 31 != 0 && (i / 97) % 4 != 3).count();
+        assert_eq!(total, expect);
     }
 }
