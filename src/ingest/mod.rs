@@ -563,71 +563,74 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     let n = acc.len();
     let round_s = round.to_string();
     let data_rel = format!("responses/{round}/{sha}.parquet");
-    // Dates as text, once per distinct date.
-    let mut date_text: rustc_hash::FxHashMap<u32, String> = Default::default();
-    for &d in &acc.date {
-        if d > 0 && !date_text.contains_key(&d) {
-            date_text.insert(
-                d,
-                format!("{:04}-{:02}-{:02}", d / 10000, d / 100 % 100, d % 100),
-            );
-        }
+    // Dates as text, once per distinct date; each row's date as an index into them.
+    let mut dates: Vec<u32> = acc.date.iter().copied().filter(|d| *d > 0).collect();
+    dates.sort_unstable();
+    dates.dedup();
+    let date_text: Vec<String> = dates
+        .iter()
+        .map(|d| format!("{:04}-{:02}-{:02}", d / 10000, d / 100 % 100, d % 100))
+        .collect();
+    let date_index: rustc_hash::FxHashMap<u32, u32> = dates
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (*d, i as u32))
+        .collect();
+    let date_of: Vec<u32> = acc
+        .date
+        .iter()
+        .map(|d| date_index.get(d).copied().unwrap_or(NONE))
+        .collect();
+    let street_codes: Vec<&str> = state.communities.iter().map(|c| c.0.as_str()).collect();
+    let community_codes: Vec<&str> = state.communities.iter().map(|c| c.1.as_str()).collect();
+    fn as_strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
     }
+    let (date_strs, iv_strs, mode_strs) = (
+        as_strs(&date_text),
+        as_strs(&state.interviewers.names),
+        as_strs(&state.modes.names),
+    );
     let frame_of = |range: std::ops::Range<usize>| -> Result<DataFrame> {
         let len = range.len();
-        let date = |d: u32| date_text.get(&d).map(String::as_str);
-        fn name(v: &[String], i: u32) -> Option<&str> {
-            (i != NONE).then(|| v[i as usize].as_str())
-        }
-        let nan = |x: f64| (!x.is_nan()).then_some(x);
         let r = range.clone();
+        let pe = |e| Error::Polars {
+            path: store.path(&data_rel),
+            source: e,
+        };
         let mut cols: Vec<Column> = vec![
             StringChunked::full("round".into(), round_s.as_str(), len).into_column(),
             StringChunked::full("delivery".into(), sha.as_str(), len).into_column(),
             Column::new("line".into(), &acc.line[r.clone()]),
-            Column::new(
-                "respondent_id".into(),
-                r.clone().map(|i| acc.id(i)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "street_code".into(),
-                r.clone()
-                    .map(|i| state.communities[acc.community[i] as usize].0.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "community_code".into(),
-                r.clone()
-                    .map(|i| state.communities[acc.community[i] as usize].1.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "interview_date".into(),
-                r.clone().map(|i| date(acc.date[i])).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "interviewer_id".into(),
-                r.clone()
-                    .map(|i| name(&state.interviewers.names, acc.interviewer[i]))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "mode".into(),
-                r.clone()
-                    .map(|i| name(&state.modes.names, acc.mode[i]))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
+            columns::ids("respondent_id", &acc.id_buf, &acc.id_end, r.clone()).map_err(pe)?,
+            columns::dict("street_code", &street_codes, &acc.community[r.clone()]).map_err(pe)?,
+            columns::dict(
+                "community_code",
+                &community_codes,
+                &acc.community[r.clone()],
+            )
+            .map_err(pe)?,
+            columns::dict("interview_date", &date_strs, &date_of[r.clone()]).map_err(pe)?,
+            columns::dict("interviewer_id", &iv_strs, &acc.interviewer[r.clone()]).map_err(pe)?,
+            columns::dict("mode", &mode_strs, &acc.mode[r.clone()]).map_err(pe)?,
+            Float64Chunked::from_vec_validity(
                 "duration_s".into(),
-                r.clone().map(|i| nan(acc.duration[i])).collect::<Vec<_>>(),
-            ),
+                acc.duration[r.clone()].to_vec(),
+                Some(
+                    acc.duration[r.clone()]
+                        .iter()
+                        .map(|x| !x.is_nan())
+                        .collect(),
+                ),
+            )
+            .into_column(),
         ];
         for (k, q) in rules.questions.iter().enumerate() {
-            let v: Vec<Option<u8>> = r
-                .clone()
-                .map(|i| Some(acc.items[i * acc.n_items + k]).filter(|a| *a != NA_ITEM))
-                .collect();
-            cols.push(Column::new(q.id.as_str().into(), v));
+            let v: Vec<u8> = r.clone().map(|i| acc.items[i * acc.n_items + k]).collect();
+            let ok: polars_arrow::bitmap::Bitmap = v.iter().map(|a| *a != NA_ITEM).collect();
+            cols.push(
+                UInt8Chunked::from_vec_validity(q.id.as_str().into(), v, Some(ok)).into_column(),
+            );
         }
         let opt_strings = |name: &str, v: &Vec<Option<String>>| -> Column {
             if v.is_empty() {
@@ -868,6 +871,79 @@ impl Drop for OriginalCopy {
     }
 }
 
+/// String columns for the store, built as Arrow string views directly: a repeated
+/// value's bytes are stored once, and no string is hashed or copied per row.
+mod columns {
+    use polars::prelude::*;
+    use polars_arrow::array::{Utf8ViewArray, View};
+    use polars_arrow::bitmap::Bitmap;
+    use polars_arrow::datatypes::ArrowDataType;
+
+    fn column(
+        name: &str,
+        views: Vec<View>,
+        buf: Vec<u8>,
+        validity: Option<Bitmap>,
+    ) -> PolarsResult<Column> {
+        let arr = Utf8ViewArray::try_new(
+            ArrowDataType::Utf8View,
+            views.into(),
+            vec![buf.into()].into(),
+            validity,
+        )?;
+        Ok(StringChunked::with_chunk(name.into(), arr).into_column())
+    }
+
+    /// `values[index[i]]` per row; null where the index is u32::MAX.
+    pub fn dict(name: &str, values: &[&str], index: &[u32]) -> PolarsResult<Column> {
+        let mut buf: Vec<u8> = Vec::new();
+        let views: Vec<View> = values
+            .iter()
+            .map(|v| {
+                let view = View::new_from_bytes(v.as_bytes(), 0, buf.len() as u32);
+                if v.len() > View::MAX_INLINE_SIZE as usize {
+                    buf.extend_from_slice(v.as_bytes());
+                }
+                view
+            })
+            .collect();
+        let null = View::new_inline(b"");
+        let rows: Vec<View> = index
+            .iter()
+            .map(|&i| views.get(i as usize).copied().unwrap_or(null))
+            .collect();
+        let validity = index
+            .iter()
+            .any(|&i| i == u32::MAX)
+            .then(|| index.iter().map(|&i| i != u32::MAX).collect());
+        column(name, rows, buf, validity)
+    }
+
+    /// Row i's text is `text[ends[i-1]..ends[i]]`, for the rows in `range`.
+    pub fn ids(
+        name: &str,
+        text: &str,
+        ends: &[usize],
+        range: std::ops::Range<usize>,
+    ) -> PolarsResult<Column> {
+        let start = |i: usize| if i == 0 { 0 } else { ends[i - 1] };
+        let base = range.start.checked_sub(0).map_or(0, start);
+        let last = if range.is_empty() {
+            base
+        } else {
+            ends[range.end - 1]
+        };
+        let bytes = &text.as_bytes()[base..last];
+        let views: Vec<View> = range
+            .map(|i| {
+                let (a, b) = (start(i) - base, ends[i] - base);
+                View::new_from_bytes(&bytes[a..b], 0, a as u32)
+            })
+            .collect();
+        column(name, views, bytes.to_vec(), None)
+    }
+}
+
 /// Wall time per phase of an ingest, printed to stderr when MANYI_TIMINGS is set (for
 /// the benchmark in docs/performance.md).
 struct Phases {
@@ -914,56 +990,71 @@ impl Phases {
 const CHUNK: usize = 1 << 18;
 
 /// Writes rows 0..n, made by `frame_of(range)`, to one Parquet file in row groups,
-/// under a temporary name renamed into place. The next group is built on another
-/// thread while the writer encodes the one before.
+/// under a temporary name renamed into place. Row groups are built, encoded and
+/// compressed on all cores, and written in order.
 fn write_parquet_chunks(
     path: &Path,
     n: usize,
     chunk: usize,
     frame_of: &(dyn Fn(std::ops::Range<usize>) -> Result<DataFrame> + Sync),
 ) -> Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     let pe = |e| Error::Polars {
         path: path.to_path_buf(),
         source: e,
     };
     let tmp = crate::fsutil::temp_beside(path)?;
     let f = tmp.as_file().try_clone().map_err(|e| Error::io(path, e))?;
+    let schema = frame_of(0..0)?.schema().clone();
+    // Snappy: several times faster to write than zstd here, files about twice as
+    // large, and every Parquet reader has it.
+    let w = ParquetWriter::new(std::io::BufWriter::new(f))
+        .with_compression(ParquetCompression::Snappy)
+        .batched(&schema)
+        .map_err(pe)?;
+    let groups = n.div_ceil(chunk.max(1));
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |t| t.get())
+        .clamp(1, 8)
+        .min(groups.max(1));
     std::thread::scope(|s| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<DataFrame>>(1);
-        s.spawn(move || {
-            let mut start = 0;
-            loop {
-                let end = (start + chunk).min(n);
-                if tx.send(frame_of(start..end)).is_err() || end == n {
-                    return;
+        let (tx, rx) = std::sync::mpsc::sync_channel(threads + 2);
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (w, next) = (&w, &next);
+            s.spawn(move || {
+                loop {
+                    let g = next.fetch_add(1, Relaxed);
+                    if g >= groups {
+                        return;
+                    }
+                    let range = g * chunk..((g + 1) * chunk).min(n);
+                    let encoded = frame_of(range).and_then(|df| {
+                        w.encode_and_compress(&df)
+                            .collect::<PolarsResult<Vec<_>>>()
+                            .map_err(pe)
+                    });
+                    if tx.send((g, encoded)).is_err() {
+                        return;
+                    }
                 }
-                start = end;
-            }
-        });
-        let mut w: Option<polars::io::parquet::write::BatchedWriter<_>> = None;
-        for df in rx {
-            let df = df?;
-            if w.is_none() {
-                w = Some(
-                    // Snappy: several times faster to write than zstd here, files about
-                    // twice as large, and every Parquet reader has it.
-                    ParquetWriter::new(std::io::BufWriter::new(
-                        f.try_clone().map_err(|e| Error::io(path, e))?,
-                    ))
-                    .with_compression(ParquetCompression::Snappy)
-                    .batched(df.schema())
-                    .map_err(pe)?,
-                );
-            }
-            if let Some(w) = w.as_mut() {
-                w.write_batch(&df).map_err(pe)?;
-            }
+            });
         }
-        if let Some(w) = w {
-            w.finish().map_err(pe)?;
+        drop(tx);
+        let mut pending = BTreeMap::new();
+        let mut next_write = 0;
+        for (g, encoded) in rx {
+            pending.insert(g, encoded);
+            while let Some(encoded) = pending.remove(&next_write) {
+                w.write_row_groups(encoded?).map_err(pe)?;
+                next_write += 1;
+            }
         }
         Ok(())
     })?;
+    w.finish().map_err(pe)?;
+    drop(w);
     crate::fsutil::persist(tmp, path)
 }
 
