@@ -309,6 +309,8 @@ struct Context<'a> {
     /// Set when the header has a phone or name column.
     salt: std::sync::OnceLock<String>,
     summary: rustc_hash::FxHashSet<String>,
+    /// Length in bytes of the longest summary label.
+    summary_max_len: usize,
     item_scores: Vec<f64>,
 }
 
@@ -493,6 +495,13 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             .iter()
             .map(|s| clean(s).to_lowercase())
             .collect(),
+        summary_max_len: rules
+            .ingest
+            .summary_labels
+            .iter()
+            .map(|s| clean(s).len())
+            .max()
+            .unwrap_or(0),
         item_scores: rules.scale.answers.iter().map(|a| a.score).collect(),
     };
     clock.lap("store ids and frame");
@@ -666,14 +675,18 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     };
 
     // Receipt.
-    let mut per_comm: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut by_local = vec![(0u64, 0u64); state.communities.len()];
     for (c, v) in acc.community.iter().zip(valid.iter()) {
-        let e = per_comm
-            .entry(state.communities[*c as usize].1.clone())
-            .or_default();
+        let e = &mut by_local[*c as usize];
         e.0 += 1;
         e.1 += *v as u64;
     }
+    let per_comm: BTreeMap<String, (u64, u64)> = state
+        .communities
+        .iter()
+        .zip(by_local)
+        .map(|((_, code), n)| (code.clone(), n))
+        .collect();
     let communities = per_comm
         .iter()
         .map(|(code, (a, v))| {
@@ -1289,7 +1302,19 @@ fn merge(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, p: Part, size: u64) -
         let id = q.id(k);
         let hash = p.id_hash[k];
         let acc = &mut st.acc;
-        if let Some(&first) = st.seen.find(hash, |&r| acc.id(r as usize) == id) {
+        let row = acc.len() as u32;
+        let first = match st.seen.entry(
+            hash,
+            |&r| acc.id(r as usize) == id,
+            |&r| id_hash(acc.id(r as usize)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(e) => Some(*e.get()),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(row);
+                None
+            }
+        };
+        if let Some(first) = first {
             let first_line = acc.line[first as usize];
             let column = h
                 .position(Col::RespondentId)
@@ -1306,9 +1331,6 @@ fn merge(ctx: &Context<'_>, h: &HeaderMap, st: &mut State, p: Part, size: u64) -
             })?;
             continue;
         }
-        let row = acc.len() as u32;
-        st.seen
-            .insert_unique(hash, row, |&r| id_hash(acc.id(r as usize)));
         acc.line.push(q.line[k]);
         acc.id_buf.push_str(id);
         acc.id_end.push(acc.id_buf.len());
@@ -1357,11 +1379,13 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut Part, rec: u32, line: u6
         .map(|c| clean(c))
         .find(|c| !c.is_empty())
         .unwrap_or_default();
-    let is_summary = if first.is_ascii() {
-        ctx.summary.contains(&first.to_ascii_lowercase())
-    } else {
-        ctx.summary.contains(first.as_ref())
-    };
+    // Summary labels are compared without case (合计, Total, TOTAL).
+    let is_summary = first.len() <= ctx.summary_max_len
+        && if first.is_ascii() {
+            ctx.summary.iter().any(|l| l.eq_ignore_ascii_case(&first))
+        } else {
+            ctx.summary.contains(first.as_ref())
+        };
     if is_summary {
         return reject(
             st,

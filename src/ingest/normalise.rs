@@ -63,6 +63,17 @@ impl Col {
         (Col::Name, "name"),
     ];
 
+    /// 0.. for the named columns, then one per item.
+    fn ordinal(&self) -> usize {
+        match self {
+            Col::Item(i) => Col::NAMED.len() + i,
+            c => Col::NAMED
+                .iter()
+                .position(|(k, _)| k == c)
+                .expect("every other column is named"),
+        }
+    }
+
     pub fn canonical(&self, rules: &Rules) -> String {
         match self {
             Col::Item(i) => rules.questions[*i].id.clone(),
@@ -90,11 +101,15 @@ pub struct HeaderMap {
     pub ignored: Vec<String>,
     /// Number of columns a data row should have (trailing empty header cells dropped).
     pub width: usize,
+    /// Input column of each `Col` by `Col::ordinal`.
+    positions: Vec<Option<usize>>,
 }
 
 impl HeaderMap {
+    /// The input column holding `col` (looked up in a table made once per delivery:
+    /// the row checks ask this a few dozen times per row).
     pub fn position(&self, col: Col) -> Option<usize> {
-        self.cols.iter().position(|c| *c == Some(col))
+        self.positions.get(col.ordinal()).copied().flatten()
     }
 
     /// Maps a header row; refuses a delivery that lacks a required column.
@@ -169,11 +184,20 @@ impl HeaderMap {
                 ),
             ));
         }
+        let mut positions = vec![None; Col::NAMED.len() + rules.questions.len()];
+        for (i, c) in cols.iter().enumerate() {
+            if let Some(c) = c
+                && positions[c.ordinal()].is_none()
+            {
+                positions[c.ordinal()] = Some(i);
+            }
+        }
         Ok(HeaderMap {
             cols,
             names: headers[..width].to_vec(),
             ignored,
             width,
+            positions,
         })
     }
 }
@@ -338,6 +362,37 @@ impl<'a> Communities<'a> {
 /// Parses 2018-04-12, 2018/4/12, 2018.4.12, 2018年4月12日 (a time after the date is
 /// ignored). `Err` says why the date is impossible.
 pub fn parse_date(s: &str) -> std::result::Result<(i32, u32, u32), String> {
+    // The common form, 2018-04-12, without any allocation.
+    let b = s.as_bytes();
+    if b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    {
+        let num =
+            |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, c| n * 10 + (c - b'0') as u32);
+        let (y, m, d) = (num(0..4) as i32, num(5..7), num(8..10));
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let days = [
+            31,
+            if leap { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        if (1..=12).contains(&m) && d >= 1 && d <= days[(m - 1) as usize] {
+            return Ok((y, m, d));
+        }
+    }
     let s = clean(s);
     let date_part = s.split([' ', 'T']).next().unwrap_or("");
     let norm: String = date_part
