@@ -5,6 +5,7 @@
 #   scripts/bench.sh                 # 1,000,000 and 10,000,000 rows
 #   scripts/bench.sh 1000000         # just one size
 #   BENCH_DIR=/big/disk scripts/bench.sh
+#   BENCH_REPS=5 scripts/bench.sh    # repetitions per step (default 3; medians reported)
 #
 # Needs: the Rust toolchain, GNU time (/usr/bin/time), awk; ~4 GB free disk for 10M.
 set -euo pipefail
@@ -31,24 +32,33 @@ measure() { # label, command...: prints "seconds peak_rss_kb"
   echo "$out" | awk '{print $2, $3}'
 }
 
-printf "\n%-10s %-22s %9s %10s %10s %9s\n" rows step seconds rows/s MB/s peak_MB
+REPS=${BENCH_REPS:-3}
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+printf "\n%-10s %-24s %9s %10s %10s %9s\n" rows step seconds rows/s MB/s peak_MB
 for ROWS in "${SIZES[@]}"; do
   PER=$(( (ROWS + SAMPLED - 1) / SAMPLED ))
   D="$W/delivery-$ROWS.csv"
   "$BIN" -w "$W/ws" simulate --round 2018-R1 --format csv --per-community "$PER" --out "$D" --seed "bench-$ROWS" > /dev/null
   N=$(( $(wc -l < "$D") - 1 ))
   MB=$(awk -v b="$(stat -c %s "$D")" 'BEGIN { printf "%.1f", b / 1e6 }')
-  rm -rf "$W/ws/surveys/store"
-  read -r tb mb <<< "$(measure base "$BASE" csv "$D")"
-  read -r ti mi <<< "$(measure ingest "$BIN" -w "$W/ws" ingest "$D" --round 2018-R1 --json)"
-  read -r tp mp <<< "$(measure basepq "$BASE" parquet "$W/ws/surveys/store/responses")"
-  read -r ts ms <<< "$(measure score "$BIN" -w "$W/ws" score --round 2018-R1)"
-  row() { awk -v n="$N" -v mbs="$MB" -v t="$2" -v m="$3" -v l="$1" 'BEGIN { printf "%-10d %-22s %9.2f %10.0f %10.1f %9.0f\n", n, l, t, n / t, mbs / t, m / 1024 }'; }
-  row "polars csv+groupby" "$tb" "$mb"
-  row "manyi ingest" "$ti" "$mi"
-  row "polars parquet+groupby" "$tp" "$mp"
-  row "manyi score" "$ts" "$ms"
-  awk -v a="$ti" -v b="$tb" -v c="$ts" -v d="$tp" -v n="$N" -v mb="$MB" 'BEGIN {
-    printf "%-10d ratios: ingest/floor = %.2f, score/floor = %.2f  (delivery %s MB)\n", n, a / b, c / d, mb }'
+  # Each step REPS times, floor and manyi alternating (the machine's speed drifts);
+  # the medians are reported, and the ratio is of the medians.
+  : > "$W/runs"
+  for rep in $(seq "$REPS"); do
+    rm -rf "$W/ws/surveys/store"
+    echo "base $(measure base "$BASE" csv "$D")" >> "$W/runs"
+    echo "ingest $(measure ingest "$BIN" -w "$W/ws" ingest "$D" --round 2018-R1 --json)" >> "$W/runs"
+    echo "basepq $(measure basepq "$BASE" parquet "$W/ws/surveys/store/responses")" >> "$W/runs"
+    echo "score $(measure score "$BIN" -w "$W/ws" score --round 2018-R1)" >> "$W/runs"
+  done
+  med() { awk -v k="$1" -v c="$2" '$1 == k { print $c }' "$W/runs" | median; }
+  row() { awk -v n="$N" -v mbs="$MB" -v t="$(med "$1" 2)" -v m="$(med "$1" 3)" -v l="$2" 'BEGIN { printf "%-10d %-24s %9.2f %10.0f %10.1f %9.0f\n", n, l, t, n / t, mbs / t, m / 1024 }'; }
+  row base "polars csv+groupby"
+  row ingest "manyi ingest"
+  row basepq "polars parquet+groupby"
+  row score "manyi score"
+  awk -v a="$(med ingest 2)" -v b="$(med base 2)" -v c="$(med score 2)" -v d="$(med basepq 2)" -v n="$N" -v mb="$MB" -v r="$REPS" 'BEGIN {
+    printf "%-10d ratios (medians of %d): ingest/floor = %.2f, score/floor = %.2f  (delivery %s MB)\n", n, r, a / b, c / d, mb }'
+  echo "all runs (step seconds peak_KB):"; sed 's/^/  /' "$W/runs"
   rm -f "$D"
 done

@@ -122,8 +122,6 @@ struct Tables {
     scale_scores: Vec<f64>,
     /// Satisfied (low byte) and answered (high byte).
     sat_answered: [u16; 256],
-    /// Answer a → 1 << 8a (for up to 8 answers; 0 otherwise): see `count_answers`.
-    one_hot: [u64; 256],
 }
 
 impl Tables {
@@ -155,13 +153,6 @@ impl Tables {
                 .collect(),
             scale_scores: answers.iter().take(255).map(|a| a.score).collect(),
             sat_answered,
-            one_hot: std::array::from_fn(|a| {
-                if a < answers.len().min(8) {
-                    1 << (8 * a)
-                } else {
-                    0
-                }
-            }),
         }
     }
 }
@@ -266,19 +257,16 @@ struct ChunkTally {
     width: usize,
 }
 
-/// Adds to `counts[a]` how many of `answers` are a (u8::MAX and codes past the counts:
-/// none). Up to 8 answers: one byte counter per answer in a u64, 255 rows at a time.
-fn count_answers(answers: &[u8], counts: &mut [u64], one_hot: &[u64; 256]) {
-    if counts.len() > 8 {
-        for (a, c) in counts.iter_mut().enumerate() {
-            *c += answers.iter().filter(|&&x| x as usize == a).count() as u64;
-        }
-        return;
-    }
+/// Adds to `counts[a]` how many of `answers` are a (u8::MAX and codes past the counts
+/// are counted nowhere).
+fn count_answers(answers: &[u8], counts: &mut [u64]) {
     for part in answers.chunks(255) {
-        let packed = part.iter().fold(0u64, |acc, &x| acc + one_hot[x as usize]);
         for (a, c) in counts.iter_mut().enumerate() {
-            *c += (packed >> (8 * a)) & 0xFF;
+            let a = a as u8;
+            // Byte counters (at most 255 rows a part): compiled to vector compares.
+            *c += part
+                .iter()
+                .fold(0u8, |n, &x| n.wrapping_add((x == a) as u8)) as u64;
         }
     }
 }
@@ -369,12 +357,29 @@ fn tally_chunk(
         // Respondent scores: Σ w_k s(a_k) / Σ w_k over answered items, in item order.
         num[..bl].fill(0.0);
         den[..bl].fill(0.0);
-        for (k, col) in cols.iter().enumerate() {
+        // Two items a pass (the sums still add item after item).
+        let mut k = 0;
+        while k + 1 < n_items {
+            let (t1, t2) = (&tables.pair[k], &tables.pair[k + 1]);
+            let (c1, c2) = (&cols[k][..bl], &cols[k + 1][..bl]);
+            for (((n, d), &a1), &a2) in num[..bl]
+                .iter_mut()
+                .zip(den[..bl].iter_mut())
+                .zip(c1)
+                .zip(c2)
+            {
+                let ([x1, y1], [x2, y2]) = (t1[a1 as usize], t2[a2 as usize]);
+                *n = *n + x1 + x2;
+                *d = *d + y1 + y2;
+            }
+            k += 2;
+        }
+        if k < n_items {
             let t = &tables.pair[k];
             for ((n, d), &a) in num[..bl]
                 .iter_mut()
                 .zip(den[..bl].iter_mut())
-                .zip(&col[..bl])
+                .zip(&cols[k][..bl])
             {
                 let [x, y] = t[a as usize];
                 *n += x;
@@ -406,11 +411,7 @@ fn tally_chunk(
                 out.ys.extend((r..e).map(|x| num[x] / den[x]));
                 let counts = &mut out.counts[ri * width..(ri + 1) * width];
                 for (k, col) in cols.iter().enumerate() {
-                    count_answers(
-                        &col[r..e],
-                        &mut counts[k * n_scale..(k + 1) * n_scale],
-                        &tables.one_hot,
-                    );
+                    count_answers(&col[r..e], &mut counts[k * n_scale..(k + 1) * n_scale]);
                 }
             }
             r = e;
@@ -418,6 +419,49 @@ fn tally_chunk(
         start = end;
     }
     out
+}
+
+/// Rows read from a stored delivery at a time: the next slice is decoded while the
+/// one before is tallied.
+const SLICE_ROWS: usize = 1 << 20;
+
+/// Reads `cols` of one stored delivery in slices and tallies them in store order.
+fn read_tallied(
+    path: &std::path::Path,
+    cols: &[&str],
+    tally: &mut Tally<'_>,
+    qids: &[&str],
+    slice_rows: usize,
+) -> Result<()> {
+    let slice_rows = slice_rows.max(1);
+    let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
+    let rows = ParquetReader::new(open()?).num_rows().map_err(pe(path))?;
+    let columns: Vec<String> = cols.iter().map(|c| c.to_string()).collect();
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<DataFrame>>(1);
+        let columns = &columns;
+        s.spawn(move || {
+            let mut offset = 0;
+            loop {
+                let len = slice_rows.min(rows - offset);
+                let df = open().and_then(|f| {
+                    ParquetReader::new(f)
+                        .with_columns(Some(columns.clone()))
+                        .with_slice(Some((offset, len)))
+                        .finish()
+                        .map_err(pe(path))
+                });
+                offset += len;
+                if tx.send(df).is_err() || offset >= rows {
+                    return;
+                }
+            }
+        });
+        for df in rx {
+            tally.add(&df?, qids).map_err(pe(path))?;
+        }
+        Ok(())
+    })
 }
 
 fn pe(path: &std::path::Path) -> impl Fn(PolarsError) -> Error + '_ {
@@ -456,7 +500,7 @@ pub fn score_rounds(
         .collect();
     let codes: Vec<&str> = sampled.keys().map(String::as_str).collect();
     let mut tally = Tally::new(rules, &codes);
-    let (mut read_s, mut tally_s) = (0.0, 0.0);
+    let mut read_s = 0.0;
     for r in rounds {
         for d in store.deliveries(&index, r) {
             if d.scale != labels {
@@ -466,12 +510,9 @@ pub fn score_rounds(
                 )));
             }
             let path = store.dir.join(&d.data);
-            let tr = std::time::Instant::now();
-            let df = crate::store::read_parquet(&path, Some(&cols))?;
-            let ta = std::time::Instant::now();
-            tally.add(&df, &qids).map_err(pe(&path))?;
-            read_s += (ta - tr).as_secs_f64();
-            tally_s += ta.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            read_tallied(&path, &cols, &mut tally, &qids, SLICE_ROWS)?;
+            read_s += t.elapsed().as_secs_f64();
         }
     }
     let n_items = qids.len();
@@ -618,7 +659,7 @@ pub fn score_rounds(
     }
     if std::env::var_os("MANYI_TIMINGS").is_some() {
         eprintln!(
-            "timings score {label}: samples and store {:.3} s (parquet read {read_s:.3} s, tally {tally_s:.3} s), estimates {:.3} s",
+            "timings score {label}: samples and store {:.3} s (parquet read and tally {read_s:.3} s), estimates {:.3} s",
             (t1 - t0).as_secs_f64(),
             t1.elapsed().as_secs_f64()
         );
@@ -825,8 +866,6 @@ mod tests {
             x
         };
         for n_scale in [1usize, 5, 8, 9, 12] {
-            let one_hot: [u64; 256] =
-                std::array::from_fn(|a| if a < n_scale.min(8) { 1 << (8 * a) } else { 0 });
             for len in [0usize, 1, 254, 255, 256, 1000] {
                 let answers: Vec<u8> = (0..len)
                     .map(|_| match next() % 10 {
@@ -836,7 +875,7 @@ mod tests {
                     })
                     .collect();
                 let mut counts = vec![7u64; n_scale];
-                count_answers(&answers, &mut counts, &one_hot);
+                count_answers(&answers, &mut counts);
                 for (a, c) in counts.iter().enumerate() {
                     let plain = answers.iter().filter(|&&x| x as usize == a).count() as u64;
                     assert_eq!(*c, 7 + plain, "scale {n_scale}, {len} rows, answer {a}");
@@ -884,10 +923,24 @@ mod tests {
         a.add(&whole, &qids).unwrap();
         let mut b = Tally::new(&rules, &sampled);
         b.add(&pieces, &qids).unwrap();
-        for (ta, tb) in a.communities.iter().zip(&b.communities) {
+        // And read back from Parquet (row groups of 500) in slices of 7 rows.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.parquet");
+        let mut df = whole.clone();
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .with_row_group_size(Some(500))
+            .finish(&mut df)
+            .unwrap();
+        let mut c = Tally::new(&rules, &sampled);
+        let mut cols = vec!["community_code", "valid"];
+        cols.extend(qids.iter().copied());
+        read_tallied(&path, &cols, &mut c, &qids, 7).unwrap();
+        for ((ta, tb), tc) in a.communities.iter().zip(&b.communities).zip(&c.communities) {
             assert!(!ta.ys.is_empty());
             assert_eq!(ta.ys, tb.ys);
             assert_eq!(ta.counts, tb.counts);
+            assert_eq!(ta.ys, tc.ys);
+            assert_eq!(ta.counts, tc.counts);
         }
         // And by hand for one respondent: row 1 is A, valid.
         let row = 1;
