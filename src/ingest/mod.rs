@@ -339,16 +339,11 @@ struct Part {
 enum Checked {
     Part(Box<Part>),
     Fail(Error),
-    End {
-        trailing_blank: u64,
-        sha256: Option<String>,
-    },
+    End { trailing_blank: u64 },
 }
 
 struct State {
     header: Option<HeaderMap>,
-    /// SHA-256 of the file, when it was taken while reading.
-    sha256: Option<String>,
     rows_read: u64,
     blank: u64,
     acc: Accepted,
@@ -367,7 +362,6 @@ impl State {
     fn new(n_items: usize, frame_len: usize, rejects: RejectSink) -> State {
         State {
             header: None,
-            sha256: None,
             rows_read: 0,
             blank: 0,
             acc: Accepted {
@@ -444,8 +438,13 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         None
     };
     clock.lap("sha256 (when the size matches a stored delivery)");
-    // The original is copied (and synced) beside the parsing, under a temporary name.
-    let copying = (!opts.dry_run).then(|| OriginalCopy::start(path, &store.path("originals")));
+    // The file is hashed (unless it was above) and the original copied and synced,
+    // on a thread of its own beside the parsing.
+    let side = SidePass::start(
+        path,
+        (!opts.dry_run).then(|| store.path("originals")),
+        known_sha.is_none(),
+    );
     let rules = ws.rules()?;
     let frame = ws.frame()?;
     let sample: rustc_hash::FxHashSet<String> = crate::sample::load_sample_codes(ws, round)?
@@ -505,31 +504,10 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         item_scores: rules.scale.answers.iter().map(|a| a.score).collect(),
     };
     clock.lap("store ids and frame");
-    let state = match read_all(
-        path,
-        &file,
-        &det,
-        opts,
-        &ctx,
-        &store,
-        size,
-        frame.len(),
-        known_sha.is_none(),
-    ) {
+    let state = match read_all(path, &file, &det, opts, &ctx, &store, size, frame.len()) {
         Err(e) if read::is_not_utf8(&e) && det.encoding == read::Encoding::Utf8 => {
             det.encoding = read::Encoding::Gb18030;
-            read_all(
-                path,
-                &file,
-                &det,
-                opts,
-                &ctx,
-                &store,
-                size,
-                frame.len(),
-                known_sha.is_none(),
-            )
-            .map_err(|e| {
+            read_all(path, &file, &det, opts, &ctx, &store, size, frame.len()).map_err(|e| {
                 Error::file(
                     &file,
                     format!("the file is neither UTF-8 nor GBK/GB18030 throughout: {e}"),
@@ -540,9 +518,9 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         Ok(s) => s,
     };
     clock.lap("read and check");
-    let sha = match (known_sha, &state.sha256) {
-        (Some(s), _) => s,
-        (None, Some(s)) => s.clone(),
+    let (side_sha, copy) = side.finish()?;
+    let sha = match (known_sha, side_sha) {
+        (Some(s), _) | (None, Some(s)) => s,
         (None, None) => sha256_file(path)?,
     };
     let header = state
@@ -794,12 +772,10 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     write_parquet_chunks(&store.path(&data_rel), n, CHUNK, &frame_of)?;
     clock.lap("parquet");
     let original = store.path(&original_rel);
-    match copying {
-        Some(c) => c.finish(&original)?,
-        None => {
-            if !original.exists() {
-                crate::fsutil::copy_atomic(path, &original)?;
-            }
+    if !original.exists() {
+        match copy {
+            Some(tmp) => crate::fsutil::persist(tmp, &original)?,
+            None => crate::fsutil::copy_atomic(path, &original)?,
         }
     }
     let State { rejects, .. } = state;
@@ -845,40 +821,73 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     })
 }
 
-/// The original delivery being copied (and synced) to a temporary file in the store
-/// while it is parsed; renamed to its content-addressed name at the commit. Dropped
-/// unfinished, it waits for the copy and removes it.
-struct OriginalCopy(Option<std::thread::JoinHandle<Result<tempfile::NamedTempFile>>>);
+/// A second pass over the delivery on its own thread, beside the parsing: its SHA-256
+/// (when not known yet) and a copy of the original, synced, under a temporary name in
+/// the store (renamed to its content-addressed name at the commit). Dropped unfinished,
+/// it stops and removes the copy.
+struct SidePass {
+    handle: Option<std::thread::JoinHandle<Result<SideResult>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
 
-impl OriginalCopy {
-    fn start(from: &Path, dir: &Path) -> OriginalCopy {
-        let (from, dir) = (from.to_path_buf(), dir.to_path_buf());
-        OriginalCopy(Some(std::thread::spawn(move || {
-            let tmp = crate::fsutil::temp_beside(&dir.join("incoming"))?;
-            std::fs::copy(&from, tmp.path()).map_err(|e| Error::io(tmp.path(), e))?;
-            tmp.as_file()
-                .sync_all()
-                .map_err(|e| Error::io(tmp.path(), e))?;
-            Ok(tmp)
-        })))
+type SideResult = (Option<String>, Option<tempfile::NamedTempFile>);
+
+impl SidePass {
+    fn start(from: &Path, copy_to_dir: Option<std::path::PathBuf>, hash: bool) -> SidePass {
+        use std::io::Write as _;
+        let from = from.to_path_buf();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let handle = std::thread::spawn(move || -> Result<SideResult> {
+            let mut tmp = match &copy_to_dir {
+                Some(d) => Some(crate::fsutil::temp_beside(&d.join("incoming"))?),
+                None => None,
+            };
+            let mut sha = hash.then(Sha256::new);
+            if tmp.is_none() && sha.is_none() {
+                return Ok((None, None));
+            }
+            let mut f = std::fs::File::open(&from).map_err(|e| Error::io(&from, e))?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Err(Error::Invalid("stopped".into()));
+                }
+                let n = f.read(&mut buf).map_err(|e| Error::io(&from, e))?;
+                if n == 0 {
+                    break;
+                }
+                if let Some(h) = &mut sha {
+                    h.update(&buf[..n]);
+                }
+                if let Some(t) = &mut tmp {
+                    t.write_all(&buf[..n]).map_err(|e| Error::io(t.path(), e))?;
+                }
+            }
+            if let Some(t) = &tmp {
+                t.as_file().sync_all().map_err(|e| Error::io(t.path(), e))?;
+            }
+            Ok((sha.map(|h| hex::encode(h.finalize())), tmp))
+        });
+        SidePass {
+            handle: Some(handle),
+            stop,
+        }
     }
 
-    /// Waits for the copy and renames it to `to` (kept as is when `to` exists).
-    fn finish(mut self, to: &Path) -> Result<()> {
-        let h = self.0.take().expect("finished once");
-        let tmp = h
-            .join()
-            .map_err(|_| Error::Invalid("the copy of the original stopped".into()))??;
-        if to.exists() {
-            return Ok(());
-        }
-        crate::fsutil::persist(tmp, to)
+    /// The hash (if asked for) and the synced copy (if asked for).
+    fn finish(mut self) -> Result<SideResult> {
+        let h = self.handle.take().expect("finished once");
+        h.join().map_err(|_| {
+            Error::Invalid("the pass hashing and copying the original stopped".into())
+        })?
     }
 }
 
-impl Drop for OriginalCopy {
+impl Drop for SidePass {
     fn drop(&mut self) {
-        if let Some(h) = self.0.take() {
+        if let Some(h) = self.handle.take() {
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = h.join();
         }
     }
@@ -1094,7 +1103,6 @@ fn read_all(
     store: &Store,
     size: u64,
     frame_len: usize,
-    hash: bool,
 ) -> Result<State> {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
     let mut st = State::new(
@@ -1141,7 +1149,6 @@ fn read_all(
                 det,
                 opts.sheet.as_deref(),
                 batch,
-                hash,
                 progress,
                 &mut |m| !stop.load(Relaxed) && tx.send(m).is_ok(),
             );
@@ -1157,10 +1164,7 @@ fn read_all(
                 }
                 Some(read::Msg::Fail(e)) => return Err(e),
                 // No header: an empty or blank file (said by the caller).
-                Some(read::Msg::End { sha256, .. }) => {
-                    st.sha256 = sha256;
-                    return Ok(());
-                }
+                Some(read::Msg::End { .. }) => return Ok(()),
                 Some(read::Msg::Batch(_)) | None => {
                     return Err(Error::file(file, "the reader stopped before the header"));
                 }
@@ -1175,15 +1179,12 @@ fn read_all(
                             continue; // drain, so the reader is never left blocked
                         }
                         let out = match m {
-                            read::Msg::Batch(b) => Checked::Part(Box::new(check_batch(ctx, h, b))),
-                            read::Msg::Fail(e) => Checked::Fail(e),
-                            read::Msg::End {
-                                trailing_blank,
-                                sha256,
-                            } => Checked::End {
-                                trailing_blank,
-                                sha256,
+                            read::Msg::Batch(mut b) => match b.decode(file) {
+                                Ok(()) => Checked::Part(Box::new(check_batch(ctx, h, b))),
+                                Err((_, e)) => Checked::Fail(e),
                             },
+                            read::Msg::Fail(e) => Checked::Fail(e),
+                            read::Msg::End { trailing_blank } => Checked::End { trailing_blank },
                             read::Msg::Header { .. } => {
                                 Checked::Fail(Error::file(file, "a second header from the reader"))
                             }
@@ -1205,12 +1206,8 @@ fn read_all(
                     match out {
                         Checked::Part(p) => merge(ctx, h, &mut st, *p, size)?,
                         Checked::Fail(e) => return Err(e),
-                        Checked::End {
-                            trailing_blank,
-                            sha256,
-                        } => {
+                        Checked::End { trailing_blank } => {
                             st.blank += trailing_blank;
-                            st.sha256 = sha256;
                             ended = true;
                         }
                     }

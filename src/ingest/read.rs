@@ -193,6 +193,8 @@ pub fn is_not_utf8(e: &Error) -> bool {
 /// (1-based; for XLSX the sheet row) and the empty lines skipped just before it.
 #[derive(Default)]
 pub struct Batch {
+    /// The fields' bytes as read; `decode` (on a checker thread) turns them into `text`.
+    raw: Vec<u8>,
     text: String,
     /// End offset in `text` of every field.
     ends: Vec<usize>,
@@ -213,7 +215,40 @@ impl Batch {
 
     /// Bytes of field text held.
     pub fn text_len(&self) -> usize {
-        self.text.len()
+        self.text.len() + self.raw.len()
+    }
+
+    /// Checks that the fields are UTF-8 (one pass over the whole batch; a field
+    /// boundary inside a character, a multi-byte character split by the delimiter, is
+    /// caught by the boundaries). On failure: the first record that is not, and the
+    /// error naming its line.
+    pub fn decode(&mut self, file: &str) -> std::result::Result<(), (usize, Error)> {
+        let bad = |r: usize| (r, Error::input(file, self.lines[r], None, NOT_UTF8));
+        match String::from_utf8(std::mem::take(&mut self.raw)) {
+            Ok(t) if self.ends.iter().all(|&e| t.is_char_boundary(e)) => {
+                self.text = t;
+                Ok(())
+            }
+            res => {
+                self.raw = match res {
+                    Ok(t) => t.into_bytes(),
+                    Err(e) => e.into_bytes(),
+                };
+                let raw = &self.raw;
+                let mut start = 0;
+                for r in 0..self.len() {
+                    let first = if r == 0 { 0 } else { self.recs[r - 1] };
+                    let ends = &self.ends[first..self.recs[r]];
+                    let end = ends.last().copied().unwrap_or(start);
+                    match std::str::from_utf8(&raw[start..end]) {
+                        Ok(t) if ends.iter().all(|&e| t.is_char_boundary(e - start)) => {}
+                        _ => return Err(bad(r)),
+                    }
+                    start = end;
+                }
+                Err(bad(self.len().saturating_sub(1)))
+            }
+        }
     }
 
     /// The fields of record `r`, into `out` (cleared first).
@@ -241,8 +276,8 @@ impl Batch {
         fields: impl Iterator<Item = &'s str>,
     ) {
         for f in fields {
-            self.text.push_str(f);
-            self.ends.push(self.text.len());
+            self.raw.extend_from_slice(f.as_bytes());
+            self.ends.push(self.raw.len());
         }
         self.finish_record(line, blank_before);
     }
@@ -266,12 +301,8 @@ pub enum Msg {
     Batch(Batch),
     /// The file cannot be read on from here.
     Fail(Error),
-    /// The end of the file: empty lines after the last record (0 before any header),
-    /// and the SHA-256 of the file's bytes when it was asked for.
-    End {
-        trailing_blank: u64,
-        sha256: Option<String>,
-    },
+    /// The end of the file: empty lines after the last record (0 before any header).
+    End { trailing_blank: u64 },
 }
 
 /// Hands the header and then batches of records to `send` (which returns false when
@@ -283,11 +314,9 @@ pub fn read_batches(
     det: &Detected,
     sheet: Option<&str>,
     batch_records: usize,
-    hash: bool,
     progress: &std::sync::atomic::AtomicU64,
     send: &mut dyn FnMut(Msg) -> bool,
 ) {
-    let mut digest = None;
     let mut out = Batcher {
         send,
         batch_records,
@@ -299,11 +328,6 @@ pub fn read_batches(
         Format::Xlsx => read_xlsx(path, file, sheet, progress, &mut out).map(|()| 0),
         Format::Csv => (|| {
             let raw = File::open(path).map_err(|e| Error::io(path, e))?;
-            let raw = Hashing {
-                inner: raw,
-                sha: hash.then(sha2::Sha256::default),
-                out: &mut digest,
-            };
             let mut raw = BufReader::with_capacity(256 * 1024, raw);
             if det.encoding == Encoding::Utf8Bom {
                 let mut bom = [0u8; 3];
@@ -323,10 +347,7 @@ pub fn read_batches(
         Ok(trailing) => {
             if out.flush() {
                 let trailing_blank = if out.header_seen { trailing } else { 0 };
-                (out.send)(Msg::End {
-                    trailing_blank,
-                    sha256: digest,
-                });
+                (out.send)(Msg::End { trailing_blank });
             }
         }
         Err(e) => {
@@ -350,7 +371,7 @@ struct Batcher<'s> {
 impl Batcher<'_> {
     /// Sends the batch if it is full; false when the reader should stop.
     fn after_record(&mut self) -> bool {
-        if self.batch.len() >= self.batch_records || self.batch.text.len() >= BATCH_BYTES {
+        if self.batch.len() >= self.batch_records || self.batch.raw.len() >= BATCH_BYTES {
             return self.flush();
         }
         self.open
@@ -380,29 +401,6 @@ impl Batcher<'_> {
         self.batch
             .push_fields(line, blank_before, cells.iter().map(String::as_str));
         self.after_record()
-    }
-}
-
-/// Hashes the bytes read through it; the hex digest is left in `out` at the end of
-/// the file (so the file is hashed in the same pass that parses it).
-struct Hashing<'d, R> {
-    inner: R,
-    sha: Option<sha2::Sha256>,
-    out: &'d mut Option<String>,
-}
-
-impl<R: Read> Read for Hashing<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use sha2::Digest;
-        let n = self.inner.read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            if let Some(h) = self.sha.take() {
-                *self.out = Some(hex::encode(h.finalize()));
-            }
-        } else if let Some(h) = &mut self.sha {
-            h.update(&buf[..n]);
-        }
-        Ok(n)
     }
 }
 
@@ -602,27 +600,28 @@ fn read_csv<'r>(
         &mut |line, last_line, all, bounds| {
             let blank_before = line.saturating_sub(prev_last + 1);
             prev_last = last_line;
-            // One UTF-8 check for the whole record; a field boundary inside a character
-            // (a multi-byte character split by the delimiter) is caught by the boundaries.
+            if out.header_seen {
+                // The checker threads check the UTF-8 (`Batch::decode`).
+                let base = out.batch.raw.len();
+                out.batch.raw.extend_from_slice(all);
+                out.batch.ends.extend(bounds.iter().map(|e| base + e));
+                out.batch.finish_record(line, blank_before);
+                return Ok(out.after_record());
+            }
             let text =
                 std::str::from_utf8(all).map_err(|_| Error::input(file, line, None, NOT_UTF8))?;
             if !bounds.iter().all(|&e| text.is_char_boundary(e)) {
                 return Err(Error::input(file, line, None, NOT_UTF8));
             }
-            if !out.header_seen {
+            {
                 header.clear();
                 let mut start = 0;
                 for &e in bounds {
                     header.push(text[start..e].to_string());
                     start = e;
                 }
-                return Ok(out.record(line, blank_before, &header));
+                Ok(out.record(line, blank_before, &header))
             }
-            let base = out.batch.text.len();
-            out.batch.text.push_str(text);
-            out.batch.ends.extend(bounds.iter().map(|e| base + e));
-            out.batch.finish_record(line, blank_before);
-            Ok(out.after_record())
         },
     )
     .map_err(|io| {
@@ -706,7 +705,7 @@ fn read_csv_reference<'r>(
         // (a multi-byte character split by the delimiter) is caught by the boundaries.
         let text =
             std::str::from_utf8(all).map_err(|_| Error::input(file, line, None, NOT_UTF8))?;
-        let base = out.batch.text.len();
+        let base = out.batch.raw.len();
         bounds.clear();
         let mut ok = true;
         for i in 0..rec.len() {
@@ -729,7 +728,7 @@ fn read_csv_reference<'r>(
             }
             continue;
         }
-        out.batch.text.push_str(text);
+        out.batch.raw.extend_from_slice(text.as_bytes());
         out.batch.ends.extend(bounds.iter().map(|e| base + e));
         out.batch.finish_record(line, blank_before);
         if !out.after_record() {
@@ -830,10 +829,22 @@ mod tests {
             delimiter,
         };
         let mut seen = Vec::new();
+        // The new reader leaves the UTF-8 check to the checkers (`Batch::decode`); the
+        // one before failed at the line itself. Either way the records of the batch
+        // with the bad line are not used, so neither side shows them.
+        let mut failed = false;
         let mut send = |m: Msg| {
+            if failed {
+                return true;
+            }
             match m {
                 Msg::Header { line, cells } => seen.push(format!("H {line} {cells:?}")),
-                Msg::Batch(b) => {
+                Msg::Batch(mut b) => {
+                    if let Err((_, e)) = b.decode("f.csv") {
+                        failed = true;
+                        seen.push(format!("E {e}"));
+                        return true;
+                    }
                     for r in 0..b.len() {
                         seen.push(format!(
                             "R {} {} {:?}",
@@ -861,13 +872,17 @@ mod tests {
         } else {
             read_csv_reference(input, "f.csv", &det, &progress, &mut out)
         };
-        out.flush();
         let end = match res {
-            Ok(t) => format!("T {t}"),
+            Ok(t) => {
+                out.flush();
+                format!("T {t}")
+            }
             Err(e) => format!("E {e}"),
         };
         drop(out);
-        seen.push(end);
+        if !failed {
+            seen.push(end);
+        }
         seen
     }
 
