@@ -834,12 +834,11 @@ type SideResult = (Option<String>, Option<tempfile::NamedTempFile>);
 
 impl SidePass {
     fn start(from: &Path, copy_to_dir: Option<std::path::PathBuf>, hash: bool) -> SidePass {
-        use std::io::Write as _;
         let from = from.to_path_buf();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
         let handle = std::thread::spawn(move || -> Result<SideResult> {
-            let mut tmp = match &copy_to_dir {
+            let tmp = match &copy_to_dir {
                 Some(d) => Some(crate::fsutil::temp_beside(&d.join("incoming"))?),
                 None => None,
             };
@@ -847,25 +846,24 @@ impl SidePass {
             if tmp.is_none() && sha.is_none() {
                 return Ok((None, None));
             }
-            let mut f = std::fs::File::open(&from).map_err(|e| Error::io(&from, e))?;
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                    return Err(Error::Invalid("stopped".into()));
-                }
-                let n = f.read(&mut buf).map_err(|e| Error::io(&from, e))?;
-                if n == 0 {
-                    break;
-                }
-                if let Some(h) = &mut sha {
+            // The copy in the kernel (copy_file_range: no pass through this process).
+            if let Some(t) = &tmp {
+                std::fs::copy(&from, t.path()).map_err(|e| Error::io(t.path(), e))?;
+                t.as_file().sync_all().map_err(|e| Error::io(t.path(), e))?;
+            }
+            if let Some(h) = &mut sha {
+                let mut f = std::fs::File::open(&from).map_err(|e| Error::io(&from, e))?;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Err(Error::Invalid("stopped".into()));
+                    }
+                    let n = f.read(&mut buf).map_err(|e| Error::io(&from, e))?;
+                    if n == 0 {
+                        break;
+                    }
                     h.update(&buf[..n]);
                 }
-                if let Some(t) = &mut tmp {
-                    t.write_all(&buf[..n]).map_err(|e| Error::io(t.path(), e))?;
-                }
-            }
-            if let Some(t) = &tmp {
-                t.as_file().sync_all().map_err(|e| Error::io(t.path(), e))?;
             }
             Ok((sha.map(|h| hex::encode(h.finalize())), tmp))
         });
