@@ -359,6 +359,25 @@ impl<'a> Communities<'a> {
     }
 }
 
+/// Days in month `m` (1..=12) of year `y` (Gregorian leap years).
+fn days_in_month(y: i32, m: u32) -> u32 {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ][(m - 1) as usize]
+}
+
 /// Parses 2018-04-12, 2018/4/12, 2018.4.12, 2018年4月12日 (a time after the date is
 /// ignored). `Err` says why the date is impossible.
 pub fn parse_date(s: &str) -> std::result::Result<(i32, u32, u32), String> {
@@ -374,22 +393,7 @@ pub fn parse_date(s: &str) -> std::result::Result<(i32, u32, u32), String> {
         let num =
             |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, c| n * 10 + (c - b'0') as u32);
         let (y, m, d) = (num(0..4) as i32, num(5..7), num(8..10));
-        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        let days = [
-            31,
-            if leap { 29 } else { 28 },
-            31,
-            30,
-            31,
-            30,
-            31,
-            31,
-            30,
-            31,
-            30,
-            31,
-        ];
-        if (1..=12).contains(&m) && d >= 1 && d <= days[(m - 1) as usize] {
+        if (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m) {
             return Ok((y, m, d));
         }
     }
@@ -424,22 +428,7 @@ pub fn parse_date(s: &str) -> std::result::Result<(i32, u32, u32), String> {
     if !(1..=12).contains(&m) {
         return Err(format!("{s:?} is an impossible date (month {m})"));
     }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ][(m - 1) as usize];
-    if d == 0 || d > days {
+    if d == 0 || d > days_in_month(y, m) {
         return Err(format!(
             "{s:?} is an impossible date (day {d} of month {m})"
         ));

@@ -613,15 +613,13 @@ fn read_csv<'r>(
             if !bounds.iter().all(|&e| text.is_char_boundary(e)) {
                 return Err(Error::input(file, line, None, NOT_UTF8));
             }
-            {
-                header.clear();
-                let mut start = 0;
-                for &e in bounds {
-                    header.push(text[start..e].to_string());
-                    start = e;
-                }
-                Ok(out.record(line, blank_before, &header))
+            header.clear();
+            let mut start = 0;
+            for &e in bounds {
+                header.push(text[start..e].to_string());
+                start = e;
             }
+            Ok(out.record(line, blank_before, &header))
         },
     )
     .map_err(|io| {
