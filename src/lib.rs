@@ -17,6 +17,7 @@ pub mod sample;
 pub mod score;
 pub mod simulate;
 pub mod store;
+pub mod timings;
 pub mod workspace;
 
 pub use error::{Error, Result};

@@ -403,7 +403,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     if !path.is_file() {
         return Err(Error::file(&file, "no such file"));
     }
-    let mut clock = Phases::new();
+    let mut clock = crate::timings::Phases::new();
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
@@ -479,6 +479,12 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         }
     }
 
+    let summary: rustc_hash::FxHashSet<String> = rules
+        .ingest
+        .summary_labels
+        .iter()
+        .map(|s| clean(s).to_lowercase())
+        .collect();
     let ctx = Context {
         rules: &rules,
         round: *round,
@@ -488,26 +494,15 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         sample,
         stored_ids,
         salt: std::sync::OnceLock::new(),
-        summary: rules
-            .ingest
-            .summary_labels
-            .iter()
-            .map(|s| clean(s).to_lowercase())
-            .collect(),
-        summary_max_len: rules
-            .ingest
-            .summary_labels
-            .iter()
-            .map(|s| clean(s).len())
-            .max()
-            .unwrap_or(0),
+        summary_max_len: summary.iter().map(String::len).max().unwrap_or(0),
+        summary,
         item_scores: rules.scale.answers.iter().map(|a| a.score).collect(),
     };
     clock.lap("store ids and frame");
-    let state = match read_all(path, &file, &det, opts, &ctx, &store, size, frame.len()) {
+    let state = match read_all(path, &file, &det, opts, &ctx, &store, size) {
         Err(e) if read::is_not_utf8(&e) && det.encoding == read::Encoding::Utf8 => {
             det.encoding = read::Encoding::Gb18030;
-            read_all(path, &file, &det, opts, &ctx, &store, size, frame.len()).map_err(|e| {
+            read_all(path, &file, &det, opts, &ctx, &store, size).map_err(|e| {
                 Error::file(
                     &file,
                     format!("the file is neither UTF-8 nor GBK/GB18030 throughout: {e}"),
@@ -887,7 +882,9 @@ impl SidePass {
 
     /// The hash (if asked for) and the synced copy (if asked for).
     fn finish(mut self) -> Result<SideResult> {
-        let h = self.handle.take().expect("finished once");
+        let Some(h) = self.handle.take() else {
+            return Ok((None, None));
+        };
         h.join().map_err(|_| {
             Error::Invalid("the pass hashing and copying the original stopped".into())
         })?
@@ -959,7 +956,7 @@ mod columns {
         range: std::ops::Range<usize>,
     ) -> PolarsResult<Column> {
         let start = |i: usize| if i == 0 { 0 } else { ends[i - 1] };
-        let base = range.start.checked_sub(0).map_or(0, start);
+        let base = start(range.start);
         let last = if range.is_empty() {
             base
         } else {
@@ -973,47 +970,6 @@ mod columns {
             })
             .collect();
         column(name, views, bytes.to_vec(), None)
-    }
-}
-
-/// Wall time per phase of an ingest, printed to stderr when MANYI_TIMINGS is set (for
-/// the benchmark in docs/performance.md).
-struct Phases {
-    start: std::time::Instant,
-    last: std::time::Instant,
-    laps: Vec<(&'static str, f64)>,
-}
-
-impl Phases {
-    fn new() -> Phases {
-        let now = std::time::Instant::now();
-        Phases {
-            start: now,
-            last: now,
-            laps: Vec::new(),
-        }
-    }
-
-    fn lap(&mut self, name: &'static str) {
-        let now = std::time::Instant::now();
-        self.laps.push((name, (now - self.last).as_secs_f64()));
-        self.last = now;
-    }
-
-    fn report(&self, file: &str) {
-        if std::env::var_os("MANYI_TIMINGS").is_none() {
-            return;
-        }
-        let laps: Vec<String> = self
-            .laps
-            .iter()
-            .map(|(n, t)| format!("{n} {t:.3} s"))
-            .collect();
-        eprintln!(
-            "timings {file}: {}; total {:.3} s",
-            laps.join(", "),
-            self.start.elapsed().as_secs_f64()
-        );
     }
 }
 
@@ -1103,7 +1059,6 @@ fn str_col<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked> {
 /// batches of records, checkers (one per core) run the row checks on whole batches,
 /// and this thread merges their results in file order (duplicate ids, dictionaries,
 /// the rejects file) and shows the progress.
-#[allow(clippy::too_many_arguments)]
 fn read_all(
     path: &Path,
     file: &str,
@@ -1112,12 +1067,11 @@ fn read_all(
     ctx: &Context<'_>,
     store: &Store,
     size: u64,
-    frame_len: usize,
 ) -> Result<State> {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
     let mut st = State::new(
         ctx.rules.questions.len(),
-        frame_len,
+        ctx.communities.len(),
         RejectSink::new(&store.path("receipts"), file)?,
     );
     let progress = AtomicU64::new(0);
@@ -1179,7 +1133,9 @@ fn read_all(
                     return Err(Error::file(file, "the reader stopped before the header"));
                 }
             }
-            let h = header.get().expect("set above");
+            let Some(h) = header.get() else {
+                return Err(Error::file(file, "the file has no header row"));
+            };
             let (ctx_tx, res_rx) = std::sync::mpsc::channel::<(u64, Checked)>();
             for _ in 0..checkers {
                 let ctx_tx = ctx_tx.clone();
@@ -1538,10 +1494,7 @@ fn check_row(ctx: &Context<'_>, h: &HeaderMap, st: &mut Part, rec: u32, line: u6
     }
     let mut answers = [None; crate::rules::MAX_QUESTIONS];
     let n_items = ctx.rules.questions.len();
-    for (k, q) in ctx.rules.questions.iter().enumerate() {
-        let i = h
-            .position(Col::Item(k))
-            .expect("every item column is required");
+    for (k, (q, &i)) in ctx.rules.questions.iter().zip(h.items()).enumerate() {
         match ctx.codebook.lookup(cells[i]) {
             Ok(a) => answers[k] = a,
             Err(()) => {

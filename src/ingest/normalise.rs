@@ -63,14 +63,21 @@ impl Col {
         (Col::Name, "name"),
     ];
 
-    /// 0.. for the named columns, then one per item.
+    /// 0.. for the named columns (their order in `NAMED`), then one per item.
     fn ordinal(&self) -> usize {
         match self {
+            Col::RespondentId => 0,
+            Col::Street => 1,
+            Col::CommunityCode => 2,
+            Col::CommunityName => 3,
+            Col::Round => 4,
+            Col::Date => 5,
+            Col::Interviewer => 6,
+            Col::Mode => 7,
+            Col::Duration => 8,
+            Col::Phone => 9,
+            Col::Name => 10,
             Col::Item(i) => Col::NAMED.len() + i,
-            c => Col::NAMED
-                .iter()
-                .position(|(k, _)| k == c)
-                .expect("every other column is named"),
         }
     }
 
@@ -103,6 +110,8 @@ pub struct HeaderMap {
     pub width: usize,
     /// Input column of each `Col` by `Col::ordinal`.
     positions: Vec<Option<usize>>,
+    /// Input column of each item (all present: `new` refuses a header without one).
+    items: Vec<usize>,
 }
 
 impl HeaderMap {
@@ -110,6 +119,11 @@ impl HeaderMap {
     /// the row checks ask this a few dozen times per row).
     pub fn position(&self, col: Col) -> Option<usize> {
         self.positions.get(col.ordinal()).copied().flatten()
+    }
+
+    /// The input column of each item, in question order.
+    pub fn items(&self) -> &[usize] {
+        &self.items
     }
 
     /// Maps a header row; refuses a delivery that lacks a required column.
@@ -192,12 +206,16 @@ impl HeaderMap {
                 positions[c.ordinal()] = Some(i);
             }
         }
+        let items = (0..rules.questions.len())
+            .filter_map(|k| positions[Col::Item(k).ordinal()])
+            .collect();
         Ok(HeaderMap {
             cols,
             names: headers[..width].to_vec(),
             ignored,
             width,
             positions,
+            items,
         })
     }
 }
@@ -305,6 +323,15 @@ impl<'a> Communities<'a> {
     /// The community with this code, and its index.
     pub fn by_code(&self, code: &str) -> Option<(u32, &'a Community)> {
         self.by_code.get(code).map(|&i| (i, self.list[i as usize]))
+    }
+
+    /// Communities in the frame.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
     }
 
     /// The community at `index` (from `by_code` or `by_name`).

@@ -87,7 +87,7 @@ impl CommunityTally {
         let n_scale = tables.scale_scores.len();
         let (mut s, mut a) = (0, 0);
         for (i, c) in self.counts.iter().enumerate() {
-            s += c * (tables.sat_answered[i % n_scale] & 0xFF) as u64;
+            s += c * tables.satisfied[i % n_scale];
             a += c;
         }
         (s, a)
@@ -120,8 +120,8 @@ struct Tables {
     pair: Vec<[[f64; 2]; 256]>,
     /// s(a) of each answer of the scale.
     scale_scores: Vec<f64>,
-    /// Satisfied (low byte) and answered (high byte).
-    sat_answered: [u16; 256],
+    /// 1 for each answer of the scale that counts as satisfied, else 0.
+    satisfied: Vec<u64>,
 }
 
 impl Tables {
@@ -140,10 +140,6 @@ impl Tables {
                 })
                 .collect()
         };
-        let mut sat_answered = [0u16; 256];
-        for (a, ans) in answers.iter().enumerate().take(255) {
-            sat_answered[a] = rules.scale.satisfied.contains(&ans.label) as u16 | 1 << 8;
-        }
         let (wscore, weight) = (per_item(&|w, s| w * s), per_item(&|w, _| w));
         Tables {
             pair: wscore
@@ -152,7 +148,11 @@ impl Tables {
                 .map(|(x, y)| std::array::from_fn(|a| [x[a], y[a]]))
                 .collect(),
             scale_scores: answers.iter().take(255).map(|a| a.score).collect(),
-            sat_answered,
+            satisfied: answers
+                .iter()
+                .take(255)
+                .map(|a| rules.scale.satisfied.contains(&a.label) as u64)
+                .collect(),
         }
     }
 }
@@ -480,7 +480,7 @@ pub fn score_rounds(
     rounds: &[RoundId],
     label: &str,
 ) -> Result<Scores> {
-    let t0 = std::time::Instant::now();
+    let mut clock = crate::timings::Phases::new();
     let store = Store::new(ws);
     let index = store.read_index()?;
     let mut sampled: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -500,7 +500,7 @@ pub fn score_rounds(
         .collect();
     let codes: Vec<&str> = sampled.keys().map(String::as_str).collect();
     let mut tally = Tally::new(rules, &codes);
-    let mut read_s = 0.0;
+    clock.lap("samples and index");
     for r in rounds {
         for d in store.deliveries(&index, r) {
             if d.scale != labels {
@@ -510,13 +510,11 @@ pub fn score_rounds(
                 )));
             }
             let path = store.dir.join(&d.data);
-            let t = std::time::Instant::now();
             read_tallied(&path, &cols, &mut tally, &qids, SLICE_ROWS)?;
-            read_s += t.elapsed().as_secs_f64();
         }
     }
+    clock.lap("parquet read and tally");
     let n_items = qids.len();
-    let t1 = std::time::Instant::now();
     let thr = &rules.threshold;
     let min_valid = rules.validity.min_valid_per_community;
     let mut communities = Vec::new();
@@ -657,13 +655,8 @@ pub fn score_rounds(
             });
         }
     }
-    if std::env::var_os("MANYI_TIMINGS").is_some() {
-        eprintln!(
-            "timings score {label}: samples and store {:.3} s (parquet read and tally {read_s:.3} s), estimates {:.3} s",
-            (t1 - t0).as_secs_f64(),
-            t1.elapsed().as_secs_f64()
-        );
-    }
+    clock.lap("estimates");
+    clock.report(&format!("score {label}"));
     Ok(Scores {
         label: label.to_string(),
         rounds: rounds.iter().map(|r| r.to_string()).collect(),
