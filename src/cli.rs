@@ -331,6 +331,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let ws = Workspace::open(&cli.workspace)?;
             let round: RoundId = round.parse()?;
             let v = crate::sample::verify(&ws, &round)?;
+            for n in &v.notes {
+                stdout_line(&format!("NOTE {n}"))?;
+            }
             if v.ok() {
                 stdout_line(&format!(
                     "sample {round} verified: {} rows match the re-draw from the manifest",
@@ -361,7 +364,7 @@ fn print_receipt(out: &crate::ingest::Outcome) -> Result<()> {
             "{}: already ingested for round {} (same content, sha256 {}): nothing to do; receipt {}",
             r.file,
             r.round,
-            &r.sha256[..16],
+            r.sha256.get(..16).unwrap_or(&r.sha256),
             r.receipt_file
         ));
     }

@@ -60,7 +60,7 @@ fn indicators(ws: &Workspace, quarter: u32) -> Result<()> {
             } else if ind.id == "t5" && quarter == 2 && i == 1 {
                 String::new()
             } else {
-                let u = h(ind.id.len() as u32 * 7 + ind.id.as_bytes()[1] as u32);
+                let u = h(ind.id.len() as u32 * 7 + ind.id.bytes().nth(1).unwrap_or(0) as u32);
                 let v = match ind.id.as_str() {
                     "t1" => (u < 0.8) as u32 as f64,
                     "t2" => 0.6 + 0.7 * u,

@@ -39,6 +39,11 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// A broken invariant of the engine itself (never the input's fault): nothing is
+    /// stored, and the fuzz target treats it as a failure.
+    #[error("internal error (please report it): {0}")]
+    Internal(String),
+
     #[error("parquet store {path}: {source}")]
     Polars {
         path: PathBuf,

@@ -444,21 +444,29 @@ fn rank(streets: &mut [StreetEvaluation]) {
 }
 
 /// Evaluates a quarter or half-year.
+/// The error of a quarter or half-year with neither a round nor indicators.
+fn no_data(ws: &Workspace, period: &Period) -> Error {
+    Error::Invalid(format!(
+        "period {period} has no data: no round with stored questionnaires and no indicators \
+         (looked for {})",
+        rel(ws, &ws.indicators_dir().join(format!("{period}.csv")))
+    ))
+}
+
+/// A quarter's or half-year's evaluation; `Ok(None)` when the period has neither a
+/// round nor indicators (every other failure, a malformed indicator file above all,
+/// is an error).
 fn evaluate_part(
     ws: &Workspace,
     rules: &Rules,
     frame: &Frame,
     period: &Period,
     held: &[(RoundId, u32)],
-) -> Result<Evaluation> {
+) -> Result<Option<Evaluation>> {
     let (rounds, basis) = satisfaction_rounds(held, period, rules);
     let indicators = indicators_for(ws, period, rules, frame)?;
     if rounds.is_empty() && indicators.is_none() {
-        return Err(Error::Invalid(format!(
-            "period {period} has no data: no round with stored questionnaires and no indicators \
-             (looked for {})",
-            rel(ws, &ws.indicators_dir().join(format!("{period}.csv")))
-        )));
+        return Ok(None);
     }
     let scores = if rounds.is_empty() {
         None
@@ -547,7 +555,7 @@ fn evaluate_part(
         });
     }
     rank(&mut streets);
-    Ok(Evaluation {
+    Ok(Some(Evaluation {
         period: *period,
         rounds: rounds.iter().map(|r| r.to_string()).collect(),
         satisfaction_basis: basis,
@@ -560,7 +568,7 @@ fn evaluate_part(
             .unwrap_or_default(),
         streets,
         scores,
-    })
+    }))
 }
 
 /// `manyi evaluate --period P`.
@@ -569,10 +577,12 @@ pub fn evaluate(ws: &Workspace, period: &Period) -> Result<Evaluation> {
     let frame = ws.frame()?;
     let held = held_rounds(ws, &rules, period.year())?;
     match period {
-        Period::Quarter(..) | Period::Half(..) => evaluate_part(ws, &rules, &frame, period, &held),
+        Period::Quarter(..) | Period::Half(..) => {
+            evaluate_part(ws, &rules, &frame, period, &held)?.ok_or_else(|| no_data(ws, period))
+        }
         Period::Year(y) => {
-            let h1 = evaluate_part(ws, &rules, &frame, &Period::Half(*y, 1), &held).ok();
-            let h2 = evaluate_part(ws, &rules, &frame, &Period::Half(*y, 2), &held).ok();
+            let h1 = evaluate_part(ws, &rules, &frame, &Period::Half(*y, 1), &held)?;
+            let h2 = evaluate_part(ws, &rules, &frame, &Period::Half(*y, 2), &held)?;
             let (rounds, basis) = satisfaction_rounds(&held, period, &rules);
             if rounds.is_empty() && h1.is_none() && h2.is_none() {
                 return Err(Error::Invalid(format!(
@@ -652,15 +662,7 @@ fn num(x: Option<f64>) -> String {
 }
 
 fn write_csv(path: &Path, header: Vec<String>, rows: Vec<Vec<String>>) -> Result<()> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(&header);
-    for r in rows {
-        let _ = w.write_record(
-            r.iter()
-                .map(|c| crate::fsutil::neutralise_cell(c).into_owned()),
-        );
-    }
-    crate::fsutil::write_atomic(path, &w.into_inner().unwrap_or_default())
+    crate::fsutil::write_atomic(path, &crate::fsutil::csv_bytes(header, rows, false)?)
 }
 
 impl Evaluation {

@@ -39,17 +39,61 @@ pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
 }
 
 /// Syncs a finished temporary file, makes it readable by the office's other tools
-/// (tempfile creates 0600) and renames it over `path`.
+/// (tempfile creates 0600), renames it over `path` and syncs the directory, so the
+/// rename itself survives a power loss.
 pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    persist_mode(tmp, path, 0o644)
+}
+
+/// As `persist`, with the file's permission bits (unix) set to `mode` before the
+/// rename: a private file (0600) is never visible to others, not even for a moment.
+pub fn persist_mode(tmp: tempfile::NamedTempFile, path: &Path, mode: u32) -> Result<()> {
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    set_mode(tmp.as_file(), path, mode)?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    sync_parent(path)
+}
+
+/// Renames a finished temporary file to `path` only if `path` does not exist yet (a
+/// no-clobber commit); `Ok(false)` when it did exist (the temporary file is removed).
+pub fn persist_new(tmp: tempfile::NamedTempFile, path: &Path) -> Result<bool> {
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    set_mode(tmp.as_file(), path, 0o644)?;
+    match tmp.persist_noclobber(path) {
+        Ok(_) => sync_parent(path).map(|()| true),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(Error::io(path, e.error)),
+    }
+}
+
+#[cfg(unix)]
+fn set_mode(f: &std::fs::File, path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(path, e))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &std::fs::File, _: &Path, _: u32) -> Result<()> {
+    Ok(())
+}
+
+/// Syncs the directory that holds `path` (after a rename into it): without this the
+/// new directory entry, the commit point of every write here, may be lost on power
+/// failure although the file's data was synced.
+pub fn sync_parent(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644));
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(dir, e))?;
     }
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    #[cfg(not(unix))]
+    let _ = path; // ok: directories cannot be opened for syncing on this platform
     Ok(())
 }
 
@@ -69,15 +113,61 @@ pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
     persist(tmp, to)
 }
 
-/// Writes `bytes` to a new file; refuses when `path` exists.
+/// Writes `bytes` to a new file, with no window in which two writers can both
+/// succeed: refuses when `path` exists (checked by the rename itself).
 pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if path.exists() {
-        return Err(Error::file(
+    let mut tmp = temp_beside(path)?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    if persist_new(tmp, path)? {
+        Ok(())
+    } else {
+        Err(Error::file(
             path.display().to_string(),
             "already exists; refusing to overwrite",
-        ));
+        ))
     }
-    write_atomic(path, bytes)
+}
+
+/// Writes `bytes` atomically to a file only this user may read (0600 from the start).
+pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = temp_beside(path)?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    persist_mode(tmp, path, 0o600)
+}
+
+/// A CSV table's bytes: `header`, then `rows`, every cell neutralised against formula
+/// injection; with a UTF-8 BOM first when `bom` (for Excel). Refuses a row whose
+/// length differs from the header's instead of dropping it.
+pub fn csv_bytes<H, R, C>(header: H, rows: R, bom: bool) -> Result<Vec<u8>>
+where
+    H: IntoIterator,
+    H::Item: AsRef<str>,
+    R: IntoIterator,
+    R::Item: IntoIterator<Item = C>,
+    C: AsRef<str>,
+{
+    let err = |e: csv::Error| Error::Invalid(format!("writing a CSV table: {e}"));
+    let start = if bom {
+        b"\xEF\xBB\xBF".to_vec()
+    } else {
+        Vec::new()
+    };
+    let mut w = csv::Writer::from_writer(start);
+    w.write_record(
+        header
+            .into_iter()
+            .map(|h| neutralise_cell(h.as_ref()).into_owned()),
+    )
+    .map_err(err)?;
+    for r in rows {
+        w.write_record(
+            r.into_iter()
+                .map(|c| neutralise_cell(c.as_ref()).into_owned()),
+        )
+        .map_err(err)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Invalid(format!("writing a CSV table: {}", e.error())))
 }
 
 /// Neutralises a text cell for CSV/XLSX output: a leading = + - @ (or tab/CR) would
@@ -124,5 +214,25 @@ impl<'a> LineCounter<'a> {
         self.line += memchr::memchr_iter(b'\n', &self.bytes[self.at..i]).count() as u64;
         self.at = i;
         self.line
+    }
+}
+
+/// Test hook: sleeps for the milliseconds in environment variable `var`, if set. Tests
+/// use it to hold a process at a known point (to kill it there, or to make two
+/// processes overlap for certain); unset, it does nothing.
+pub fn test_pause(var: &str) {
+    if let Ok(ms) = std::env::var(var)
+        && let Ok(ms) = ms.parse::<u64>()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// Test hook: prints `manyi-test-marker: NAME` on stderr when MANYI_TEST_MARKERS is
+/// set, so a test can see where a child process has got to (before killing it there,
+/// or to prove that two processes overlapped).
+pub fn test_marker(name: &str) {
+    if std::env::var_os("MANYI_TEST_MARKERS").is_some() {
+        eprintln!("manyi-test-marker: {name}");
     }
 }

@@ -31,6 +31,11 @@ impl FromStr for RoundId {
             .strip_prefix('R')
             .or_else(|| r.strip_prefix('r'))
             .ok_or_else(bad)?;
+        // Digits only (no sign, no spaces inside): `2018-R+1` is not a round id.
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        if !digits(y) || !digits(r) {
+            return Err(bad());
+        }
         let year: i32 = y.parse().map_err(|_| bad())?;
         let number: u32 = r.parse().map_err(|_| bad())?;
         if !(1900..=9999).contains(&year) || number == 0 {

@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 
 /// Questions a questionnaire may have (answers are counted in a byte).
 pub const MAX_QUESTIONS: usize = 200;
+/// Answers are stored as their position on the scale in one byte, and 255 marks "not
+/// answered": a scale has at most 254 answers.
+pub const MAX_ANSWERS: usize = 254;
 
 /// The shipped schemes, embedded so `init` works from any directory.
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -286,6 +289,15 @@ impl Rules {
         }
         if self.scale.answers.is_empty() {
             return err("scale.answers", "at least one answer is needed".into());
+        }
+        if self.scale.answers.len() > MAX_ANSWERS {
+            return err(
+                "scale.answers",
+                format!(
+                    "at most {MAX_ANSWERS} answers on the scale, got {}",
+                    self.scale.answers.len()
+                ),
+            );
         }
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         for na in &self.scale.not_answered {

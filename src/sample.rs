@@ -189,33 +189,36 @@ pub fn draw(
 
 impl Draw {
     /// The sample file's bytes: one row per selected community, sorted by street and code.
-    pub fn to_csv(&self) -> Vec<u8> {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record([
-            "round",
-            "street_code",
-            "street_name",
-            "community_code",
-            "community_name",
-            "selection_prob",
-            "weight",
-        ]);
+    pub fn to_csv(&self) -> Result<Vec<u8>> {
+        let mut rows = Vec::new();
         for s in &self.strata {
             let p = s.selection_prob();
             let weight = s.population as f64 / s.sampled as f64;
             for c in &s.selected {
-                let _ = w.write_record([
-                    self.round.to_string().as_str(),
-                    &crate::fsutil::neutralise_cell(&s.street_code),
-                    &crate::fsutil::neutralise_cell(&s.street_name),
-                    &crate::fsutil::neutralise_cell(&c.code),
-                    &crate::fsutil::neutralise_cell(&c.name),
-                    &p.to_string(),
-                    &weight.to_string(),
+                rows.push([
+                    self.round.to_string(),
+                    s.street_code.clone(),
+                    s.street_name.clone(),
+                    c.code.clone(),
+                    c.name.clone(),
+                    p.to_string(),
+                    weight.to_string(),
                 ]);
             }
         }
-        w.into_inner().unwrap_or_default()
+        crate::fsutil::csv_bytes(
+            [
+                "round",
+                "street_code",
+                "street_name",
+                "community_code",
+                "community_name",
+                "selection_prob",
+                "weight",
+            ],
+            rows,
+            false,
+        )
     }
 
     pub fn total(&self) -> usize {
@@ -269,6 +272,8 @@ pub fn load_sample_codes(ws: &Workspace, round: &RoundId) -> Result<(BTreeSet<St
 /// A row of a sample file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleRow {
+    /// Line of the row in its file (1-based, the header is line 1).
+    pub line: u64,
     pub round: String,
     pub street_code: String,
     pub street_name: String,
@@ -303,6 +308,7 @@ pub fn read_sample_rows(bytes: &[u8], file: &str) -> Result<Vec<SampleRow>> {
         col("weight"),
     );
     let mut out = Vec::new();
+    let mut lines = crate::fsutil::LineCounter::new(bytes);
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
             Error::input(
@@ -314,6 +320,7 @@ pub fn read_sample_rows(bytes: &[u8], file: &str) -> Result<Vec<SampleRow>> {
         })?;
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("").trim().to_string();
         out.push(SampleRow {
+            line: lines.line(rec.position()),
             round: get(Some(ci_round)),
             street_code: get(Some(ci_sc)),
             street_name: get(ci_sn),
@@ -360,6 +367,10 @@ fn rel(ws: &Workspace, p: &std::path::Path) -> String {
 /// overwrite an existing sample of the round) and returns the draw.
 pub fn run_sample(ws: &Workspace, round: &RoundId, seed: &str) -> Result<(Draw, Manifest)> {
     let sample_path = ws.sample_path(round);
+    // One draw of a workspace at a time: the check below and both writes happen under
+    // the workspace's lock, so two draws of one round cannot pair one run's sample with
+    // the other's manifest (the second waits, then finds the sample and refuses).
+    let _lock = crate::store::Store::new(ws).lock()?;
     if sample_path.exists() {
         return Err(Error::file(
             sample_path.display().to_string(),
@@ -368,13 +379,14 @@ pub fn run_sample(ws: &Workspace, round: &RoundId, seed: &str) -> Result<(Draw, 
             ),
         ));
     }
+    crate::fsutil::test_pause("MANYI_TEST_PAUSE_SAMPLE_MS");
     let rules = ws.rules()?;
     let frame_bytes = read(&ws.frame_path())?;
     let frame = Frame::parse(&frame_bytes, &ws.frame_path().display().to_string())?;
     let rules_bytes = read(&ws.rules_path())?;
     let (surveyed, prev) = previous_rounds(ws, &rules, round)?;
     let d = draw(&frame, &rules, round, seed, &surveyed)?;
-    let csv = d.to_csv();
+    let csv = d.to_csv()?;
     let manifest = Manifest {
         algorithm: ALGORITHM.into(),
         engine_version: env!("CARGO_PKG_VERSION").into(),
@@ -392,7 +404,9 @@ pub fn run_sample(ws: &Workspace, round: &RoundId, seed: &str) -> Result<(Draw, 
         strata: d.strata.clone(),
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
-    // Manifest first, sample last: a sample file only ever exists beside its manifest.
+    // Manifest first, sample last: a sample file only ever exists beside its manifest
+    // (a manifest left alone by a killed draw is replaced by the next draw). The sample
+    // is renamed into place only if no sample exists: the commit point.
     let manifest_path = ws.manifest_path(round);
     crate::fsutil::write_atomic(&manifest_path, &json)?;
     write_new_atomic(&sample_path, &csv)?;
@@ -403,7 +417,11 @@ pub fn run_sample(ws: &Workspace, round: &RoundId, seed: &str) -> Result<(Draw, 
 #[derive(Debug, Clone)]
 pub struct Verification {
     pub round: RoundId,
+    /// What does not match: each one makes the sample fail verification.
     pub differences: Vec<String>,
+    /// What changed without changing the draw (a frame edit of households or row
+    /// order, a rules edit outside sampling): said, but the sample still verifies.
+    pub notes: Vec<String>,
     pub rows: usize,
 }
 
@@ -433,14 +451,18 @@ pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
         )));
     }
     let mut diffs = Vec::new();
+    let mut notes = Vec::new();
     if m.round != round.to_string() {
         diffs.push(format!("manifest is for round {}, not {round}", m.round));
     }
+    // Input files that changed since the draw: a difference only if the re-draw from
+    // them differs (checked below); otherwise a note.
+    let mut changed_inputs = Vec::new();
     let frame_path = ws.root.join(&m.frame_file);
     let frame_bytes = read(&frame_path)?;
     let sha = sha256_hex(&frame_bytes);
     if sha != m.frame_sha256 {
-        diffs.push(format!(
+        changed_inputs.push(format!(
             "frame file {} changed: sha256 {} now, {} in the manifest",
             m.frame_file, sha, m.frame_sha256
         ));
@@ -449,7 +471,7 @@ pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
     let rules_bytes = read(&rules_path)?;
     let sha = sha256_hex(&rules_bytes);
     if sha != m.rules_sha256 {
-        diffs.push(format!(
+        changed_inputs.push(format!(
             "rules file {} changed: sha256 {} now, {} in the manifest",
             m.rules_file, sha, m.rules_sha256
         ));
@@ -471,7 +493,7 @@ pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
             None => diffs.push(format!("earlier round {} is no longer excluded", p.round)),
         }
     }
-    let expected = draw(&frame, &rules, round, &m.seed, &surveyed)?.to_csv();
+    let expected = draw(&frame, &rules, round, &m.seed, &surveyed)?.to_csv()?;
     let sample_path = ws.root.join(&m.sample_file);
     let actual = read(&sample_path)?;
     let sha = sha256_hex(&actual);
@@ -484,49 +506,80 @@ pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
     let file = sample_path.display().to_string();
     let exp_rows = read_sample_rows(&expected, "re-draw")?;
     let act_rows = read_sample_rows(&actual, &file)?;
-    if actual != expected {
-        let n = exp_rows.len().max(act_rows.len());
-        for i in 0..n {
-            let line = i + 2;
-            match (exp_rows.get(i), act_rows.get(i)) {
-                (Some(e), Some(a)) if e != a => {
-                    let fields = [
-                        ("round", &e.round, &a.round),
-                        ("street_code", &e.street_code, &a.street_code),
-                        ("street_name", &e.street_name, &a.street_name),
-                        ("community_code", &e.community_code, &a.community_code),
-                        ("community_name", &e.community_name, &a.community_name),
-                        ("selection_prob", &e.selection_prob, &a.selection_prob),
-                        ("weight", &e.weight, &a.weight),
-                    ];
-                    for (col, ev, av) in fields {
-                        if ev != av {
-                            diffs.push(format!(
-                                "{file}, line {line}, column {col}: {av:?} in the file, the re-draw gives {ev:?}"
-                            ));
-                        }
-                    }
-                }
-                (Some(e), None) => diffs.push(format!(
-                    "{file}: missing row for community {} {} (the re-draw has it on line {line})",
-                    e.community_code, e.community_name
-                )),
-                (None, Some(a)) => diffs.push(format!(
-                    "{file}, line {line}: extra row for community {} {}",
-                    a.community_code, a.community_name
-                )),
-                _ => {}
-            }
-        }
+    let redraw_differs = actual != expected;
+    if redraw_differs {
+        diffs.extend(compare_by_community(&file, &exp_rows, &act_rows));
         if diffs.is_empty() {
             diffs.push(format!(
-                "{file}: bytes differ from the re-draw (formatting)"
+                "{file}: bytes differ from the re-draw (formatting or row order)"
+            ));
+        }
+        diffs.extend(changed_inputs);
+    } else {
+        for c in changed_inputs {
+            notes.push(format!(
+                "{c}; the re-draw from it is identical to the sample (a change that does not touch the draw: households, row order, or rules outside sampling)"
             ));
         }
     }
     Ok(Verification {
         round: *round,
         differences: diffs,
+        notes,
         rows: act_rows.len(),
     })
+}
+
+/// The differences between the re-drawn and the delivered sample, community by
+/// community (a deleted row is one difference naming that community, not a shift of
+/// every row after it).
+fn compare_by_community(file: &str, expected: &[SampleRow], actual: &[SampleRow]) -> Vec<String> {
+    let exp: BTreeMap<&str, &SampleRow> = expected
+        .iter()
+        .map(|r| (r.community_code.as_str(), r))
+        .collect();
+    let mut seen: BTreeMap<&str, &SampleRow> = BTreeMap::new();
+    let mut diffs = Vec::new();
+    for a in actual {
+        if let Some(first) = seen.insert(a.community_code.as_str(), a) {
+            diffs.push(format!(
+                "{file}, line {}: community {} {} appears again (first on line {})",
+                a.line, a.community_code, a.community_name, first.line
+            ));
+        }
+    }
+    for e in expected {
+        if !seen.contains_key(e.community_code.as_str()) {
+            diffs.push(format!(
+                "{file}: community {} {} ({}) is missing; the re-draw selects it",
+                e.community_code, e.community_name, e.street_name
+            ));
+        }
+    }
+    for a in actual {
+        let Some(e) = exp.get(a.community_code.as_str()) else {
+            diffs.push(format!(
+                "{file}, line {}: community {} {} is not in the re-draw",
+                a.line, a.community_code, a.community_name
+            ));
+            continue;
+        };
+        let fields = [
+            ("round", &e.round, &a.round),
+            ("street_code", &e.street_code, &a.street_code),
+            ("street_name", &e.street_name, &a.street_name),
+            ("community_name", &e.community_name, &a.community_name),
+            ("selection_prob", &e.selection_prob, &a.selection_prob),
+            ("weight", &e.weight, &a.weight),
+        ];
+        for (col, ev, av) in fields {
+            if ev != av {
+                diffs.push(format!(
+                    "{file}, line {}, column {col}: community {}: {av:?} in the file, the re-draw gives {ev:?}",
+                    a.line, a.community_code
+                ));
+            }
+        }
+    }
+    diffs
 }

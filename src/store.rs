@@ -134,8 +134,7 @@ impl Store {
                     if sub == "responses" {
                         for e2 in std::fs::read_dir(&p).into_iter().flatten().flatten() {
                             if !keep.contains(&e2.path()) {
-                                let _ = std::fs::remove_file(e2.path());
-                                removed += 1;
+                                removed += remove_leftover(&e2.path())?;
                             }
                         }
                     }
@@ -145,8 +144,7 @@ impl Store {
                 if (sub.is_empty() && name.starts_with(".manyi-tmp-"))
                     || (!sub.is_empty() && !keep.contains(&p))
                 {
-                    let _ = std::fs::remove_file(&p);
-                    removed += 1;
+                    removed += remove_leftover(&p)?;
                 }
             }
         }
@@ -157,21 +155,15 @@ impl Store {
         self.dir.join("salt")
     }
 
-    /// The per-workspace secret salt for hashing personal data, made on first use.
+    /// The per-workspace secret salt for hashing personal data, made on first use
+    /// (readable by this user only, from the moment it exists).
     pub fn salt(&self) -> Result<String> {
         let p = self.salt_path();
         if p.exists() {
             return crate::fsutil::read_text(&p).map(|s| s.trim().to_string());
         }
-        let mut bytes = [0u8; 32];
-        getrandom(&mut bytes);
-        let salt = hex::encode(bytes);
-        crate::fsutil::write_atomic(&p, salt.as_bytes())?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
-        }
+        let salt = fresh_salt();
+        crate::fsutil::write_private_atomic(&p, salt.as_bytes())?;
         Ok(salt)
     }
 
@@ -206,9 +198,21 @@ impl Store {
     }
 }
 
-/// Random bytes from the operating system (for the salt only; never for sampling).
-fn getrandom(buf: &mut [u8]) {
-    rand::fill(buf);
+/// Removes a file a killed run left behind: 1 when removed, 0 when it was gone
+/// already; any other failure is an error (a leftover that stays would be counted).
+fn remove_leftover(p: &Path) -> Result<usize> {
+    match std::fs::remove_file(p) {
+        Ok(()) => Ok(1),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::io(p, e)),
+    }
+}
+
+/// A new random salt (32 bytes from the operating system, hex; never for sampling).
+pub fn fresh_salt() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    hex::encode(bytes)
 }
 
 pub fn read_parquet(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame> {

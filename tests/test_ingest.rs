@@ -403,6 +403,135 @@ fn personal_data_is_never_stored_in_clear() {
         .to_string();
     assert_eq!(h.len(), 64);
     assert_ne!(h, manyi::fsutil::sha256_hex(b"13912345678"), "unsalted");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(ws.file("surveys/store/salt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the salt is readable by others");
+    }
+}
+
+/// Every file and folder under `dir` with its bytes and (unix) permission bits.
+fn tree(dir: &std::path::Path) -> BTreeMap<String, (Vec<u8>, u32)> {
+    let mut m = BTreeMap::new();
+    fn walk(
+        dir: &std::path::Path,
+        root: &std::path::Path,
+        m: &mut BTreeMap<String, (Vec<u8>, u32)>,
+    ) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let meta = std::fs::metadata(&p).unwrap();
+            #[cfg(unix)]
+            let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+            #[cfg(not(unix))]
+            let mode = 0;
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if meta.is_dir() {
+                m.insert(format!("{rel}/"), (Vec::new(), mode));
+                walk(&p, root, m);
+            } else {
+                m.insert(rel, (std::fs::read(&p).unwrap(), mode));
+            }
+        }
+    }
+    walk(dir, dir, &mut m);
+    m
+}
+
+#[test]
+fn a_dry_run_leaves_the_workspace_byte_identical() {
+    let answers = "满意,满意,满意,满意,满意,满意,满意,满意,满意,基本满意";
+    let text = format!(
+        "{HEADER},电话\nD1,530103001003,白塔社区居委会,2018-R1,2018-04-01,I1,入户,400,{answers},13912345678\nD2,530103001003,白塔社区居委会,2018-R1,2018-04-01,I1,入户,400,很好,,,,,,,,,,\n"
+    );
+    // A fresh workspace (no store yet), and one with a stored delivery and leftovers
+    // of a killed ingest (which a real ingest would clean up).
+    let fresh = example_workspace();
+    let used = example_workspace();
+    receipt(&used, &data("evaluator-b-excel-gbk.csv"));
+    used.write("surveys/store/.manyi-tmp-left", "half a file");
+    used.write("surveys/store/receipts/orphan.json", "{}");
+    let outside = tempfile::tempdir().unwrap();
+    for ws in [fresh, used] {
+        let f = outside.path().join("dry.csv");
+        std::fs::write(&f, &text).unwrap();
+        let before = tree(ws.path());
+        let out = ws.ok(&[
+            "ingest",
+            f.to_str().unwrap(),
+            "--round",
+            "2018-R1",
+            "--dry-run",
+        ]);
+        assert!(out.contains("2 rows read, 1 accepted"), "{out}");
+        let after = tree(ws.path());
+        assert_eq!(
+            before.keys().collect::<Vec<_>>(),
+            after.keys().collect::<Vec<_>>(),
+            "a dry run added or removed files"
+        );
+        for (k, v) in &before {
+            assert!(after[k] == *v, "a dry run changed {k}");
+        }
+    }
+}
+
+#[test]
+fn an_overlong_line_or_an_unclosed_quote_is_one_rejected_row() {
+    let ws = example_workspace();
+    let answers = "满意,满意,满意,满意,满意,满意,满意,满意,满意,基本满意";
+    let row = |id: &str| {
+        format!("{id},530103001003,白塔社区居委会,2018-R1,2018-04-01,I1,入户,400,{answers}")
+    };
+    // Line 3: 3 MB with no line break and no quote; line 5 opens a quote that is never
+    // closed, so the rest of the file (3 MB more, and row L5) is one record.
+    let long = "x".repeat(3 << 20);
+    let text = format!(
+        "{HEADER}\n{}\n{}{long}\n{}\n{},\"never closed {long}\n{}\n",
+        row("L1"),
+        row("L2"),
+        row("L3"),
+        row("L4"),
+        row("L5")
+    );
+    let f = ws.file("long.csv");
+    std::fs::write(&f, text).unwrap();
+    let r = receipt(&ws, &f);
+    check_accounting(&r);
+    assert_eq!(r["rows_read"], 4, "{r}");
+    assert_eq!(r["accepted"], 2, "{r}");
+    assert_eq!(r["rejects_by_reason"]["line-too-long"], 2, "{r}");
+    let rejects = ws.read(r["rejects_file"].as_str().unwrap());
+    assert!(rejects.contains(",3,,line-too-long,"), "{rejects}");
+    assert!(rejects.contains(",5,,line-too-long,"), "{rejects}");
+}
+
+#[test]
+fn a_header_longer_than_the_limit_refuses_the_file() {
+    let ws = example_workspace();
+    let f = ws.file("nobreaks.csv");
+    std::fs::write(&f, "a,".repeat(1 << 20)).unwrap();
+    let err = ws.fails(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"], 1);
+    assert!(err.contains("the header is"), "{err}");
+    assert!(!ws.file("surveys/store/index.json").exists());
+}
+
+#[test]
+fn a_stored_receipt_with_a_short_hash_does_not_panic() {
+    let ws = example_workspace();
+    let f = data("evaluator-b-excel-gbk.csv");
+    let r = receipt(&ws, &f);
+    let rf = ws.file(r["receipt_file"].as_str().unwrap());
+    let text = std::fs::read_to_string(&rf).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["sha256"] = serde_json::json!("abc");
+    std::fs::write(&rf, serde_json::to_string(&v).unwrap()).unwrap();
+    let out = ws.ok(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"]);
+    assert!(out.contains("already ingested"), "{out}");
 }
 
 #[test]
@@ -522,7 +651,7 @@ fn kill_loop(rows: usize, delays_ms: &[u64], pause_before_commit_ms: u64) {
     let f = ws.file("big.csv");
     std::fs::write(&f, lines.join("\n")).unwrap();
     let bin = assert_cmd::cargo::cargo_bin!("manyi");
-    let (mut killed_before, mut completed) = (0, 0);
+    let (mut killed_mid_ingest, mut completed) = (0, 0);
     for &delay_ms in delays_ms {
         let mut child = std::process::Command::new(bin)
             .args([
@@ -537,13 +666,19 @@ fn kill_loop(rows: usize, delays_ms: &[u64], pause_before_commit_ms: u64) {
                 "MANYI_TEST_PAUSE_BEFORE_COMMIT_MS",
                 pause_before_commit_ms.to_string(),
             )
+            .env("MANYI_TEST_MARKERS", "1")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        // The delay counts from the moment the child holds the store lock, so that
+        // every kill before the commit lands inside the ingest (not in start-up).
+        let markers = Markers::follow(child.stderr.take().unwrap());
+        markers.wait_for("ingest-locked");
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let seen = markers.all();
         let index: serde_json::Value =
             serde_json::from_str(&ws.read("surveys/store/index.json")).unwrap();
         let n = index["deliveries"].as_array().unwrap().len();
@@ -567,7 +702,12 @@ fn kill_loop(rows: usize, delays_ms: &[u64], pause_before_commit_ms: u64) {
             completed += 1;
             break;
         }
-        killed_before += 1;
+        // Killed after taking the lock and before the commit: mid-ingest.
+        assert!(
+            !seen.iter().any(|m| m == "ingest-committed"),
+            "committed but not in the index: {seen:?}"
+        );
+        killed_mid_ingest += 1;
         let now = store_files(&ws);
         for (k, v) in &before {
             assert_eq!(now.get(k), Some(v), "{k} changed by a killed ingest");
@@ -584,7 +724,61 @@ fn kill_loop(rows: usize, delays_ms: &[u64], pause_before_commit_ms: u64) {
         .filter(|k| k.contains(".manyi-tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    assert!(killed_before + completed > 0);
+    let _ = completed; // ok: 0 or 1 (the run that got through before its kill)
+    assert!(
+        killed_mid_ingest >= delays_ms.len() / 2,
+        "only {killed_mid_ingest} of {} kills landed mid-ingest",
+        delays_ms.len()
+    );
+}
+
+/// The `manyi-test-marker:` lines a child prints on stderr, read as they come.
+struct Markers {
+    rx: std::sync::mpsc::Receiver<String>,
+    seen: std::cell::RefCell<Vec<String>>,
+}
+
+impl Markers {
+    fn follow(stderr: impl std::io::Read + Send + 'static) -> Markers {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if let Some(m) = line.strip_prefix("manyi-test-marker: ") {
+                    if tx.send(m.to_string()).is_err() {
+                        return;
+                    }
+                } else if tx.send(format!("stderr: {line}")).is_err() {
+                    return;
+                }
+            }
+        });
+        Markers {
+            rx,
+            seen: Default::default(),
+        }
+    }
+
+    /// Waits (at most a minute) until the child prints marker `m`.
+    fn wait_for(&self, m: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !self.seen.borrow().iter().any(|s| s == m) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(s) => self.seen.borrow_mut().push(s),
+                Err(_) => panic!("no marker {m} from the child; saw {:?}", self.seen.borrow()),
+            }
+        }
+    }
+
+    /// Everything printed, once the child has exited (its stderr is closed).
+    fn all(&self) -> Vec<String> {
+        while let Ok(s) = self.rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            self.seen.borrow_mut().push(s);
+        }
+        self.seen.borrow().clone()
+    }
 }
 
 #[cfg(unix)]
@@ -621,19 +815,34 @@ fn two_ingests_at_once_do_not_double_count() {
                 "--round",
                 "2018-R1",
             ])
-            .output()
+            .env("MANYI_TEST_MARKERS", "1")
+            .env("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS", "1500")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     };
-    let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(spawn);
-        let b = s.spawn(spawn);
-        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
-    });
-    assert!(a.status.success() && b.status.success());
-    let outs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&a.stdout),
-        String::from_utf8_lossy(&b.stdout)
+    // The first holds the lock (and pauses before its commit) when the second starts,
+    // so the two overlap for certain: the second must wait for the lock, and say so.
+    let mut a = spawn();
+    let markers = Markers::follow(a.stderr.take().unwrap());
+    markers.wait_for("ingest-locked");
+    let b = spawn();
+    let b = b.wait_with_output().unwrap();
+    let a_out = {
+        let mut s = String::new();
+        std::io::Read::read_to_string(a.stdout.as_mut().unwrap(), &mut s).unwrap();
+        assert!(a.wait().unwrap().success());
+        s
+    };
+    assert!(b.status.success());
+    let b_err = String::from_utf8_lossy(&b.stderr);
+    assert!(
+        b_err.contains("another manyi process is writing"),
+        "the second ingest did not wait for the first: {b_err}"
     );
+    assert!(markers.all().iter().any(|m| m == "ingest-committed"));
+    let outs = format!("{a_out}{}", String::from_utf8_lossy(&b.stdout));
     assert_eq!(outs.matches("787 accepted").count(), 1, "{outs}");
     assert_eq!(outs.matches("already ingested").count(), 1, "{outs}");
     assert_eq!(stored(&ws).height(), 787);

@@ -35,8 +35,15 @@ fn csv_rows(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
     let h = r.headers().unwrap().clone();
     r.records()
         .map(|rec| {
+            let rec = rec.unwrap();
+            assert_eq!(
+                rec.len(),
+                h.len(),
+                "a row of {} has another length than its header",
+                path.display()
+            );
             h.iter()
-                .zip(rec.unwrap().iter())
+                .zip(rec.iter())
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         })
@@ -141,6 +148,11 @@ fn demo_builds_the_year_and_the_review_pack_reads_right() {
         .iter()
         .position(|c| c.to_string() == "合计")
         .unwrap();
+    assert_eq!(
+        ev.rows().count() - 1,
+        ev_csv.len(),
+        "考核评价 rows vs street_evaluation.csv"
+    );
     for (r, e) in ev.rows().skip(1).zip(&ev_csv) {
         assert_eq!(r[total_col], Data::Float(e["total"].parse().unwrap()));
     }

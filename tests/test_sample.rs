@@ -270,10 +270,51 @@ fn verify_names_an_edited_community_code() {
         "surveys/samples/2017-R1.csv",
         csv.replace("530103009001,乌龙", "530103009002,乌龙"),
     );
+    let line = 1 + csv
+        .lines()
+        .position(|l| l.contains("530103009001,乌龙"))
+        .unwrap();
     let out = ws.fails(&["verify-sample", "--round", "2017-R1"], 1);
-    assert!(out.contains("column community_code"), "{out}");
-    assert!(out.contains("530103009002"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "line {line}: community 530103009002 乌龙社区居委会 is not in the re-draw"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("community 530103009001 乌龙社区居委会 (双龙街道) is missing"),
+        "{out}"
+    );
     assert!(out.contains("does NOT match"), "{out}");
+}
+
+#[test]
+fn verify_names_a_deleted_row_once_and_only_its_community() {
+    let ws = Workspace::init("panlong-2017");
+    ws.ok(&["sample", "--round", "2017-R1", "--seed", "abc"]);
+    let csv = ws.read("surveys/samples/2017-R1.csv");
+    let deleted = csv.lines().nth(5).unwrap().to_string();
+    let code = deleted.split(',').nth(3).unwrap().to_string();
+    ws.write(
+        "surveys/samples/2017-R1.csv",
+        csv.replace(&format!("{deleted}\n"), ""),
+    );
+    let out = ws.fails(&["verify-sample", "--round", "2017-R1"], 1);
+    let mismatches: Vec<&str> = out.lines().filter(|l| l.starts_with("MISMATCH")).collect();
+    // The changed file's hash, and the one missing community: nothing else.
+    assert_eq!(mismatches.len(), 2, "{out}");
+    assert!(
+        mismatches
+            .iter()
+            .any(|l| l.contains(&format!("community {code} ")) && l.contains("is missing")),
+        "{out}"
+    );
+    assert!(
+        mismatches
+            .iter()
+            .any(|l| l.contains("sample file") && l.contains("changed")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -281,12 +322,34 @@ fn verify_names_a_changed_frame_or_rules_file() {
     let ws = Workspace::init("panlong-2017");
     ws.ok(&["sample", "--round", "2017-R1", "--seed", "abc"]);
     let frame = ws.read("surveys/frame.csv");
-    ws.write("surveys/frame.csv", frame.replace(",3629", ",3630"));
+    // Households only, or the order of the rows: the draw is the same, and verify
+    // says so instead of "does NOT match".
+    let mut lines: Vec<&str> = frame.lines().collect();
+    lines[1..].reverse();
+    for edited in [frame.replace(",3629", ",3630"), lines.join("\n") + "\n"] {
+        ws.write("surveys/frame.csv", edited);
+        let out = ws.ok(&["verify-sample", "--round", "2017-R1"]);
+        assert!(
+            out.contains("frame file surveys/frame.csv changed"),
+            "{out}"
+        );
+        assert!(out.contains("re-draw from it is identical"), "{out}");
+        assert!(!out.contains("does NOT match"), "{out}");
+    }
+    // A community moved to another street changes the draw: named as the cause.
+    ws.write(
+        "surveys/frame.csv",
+        frame.replace(
+            "530103009,双龙街道,530103009002",
+            "530103010,松华街道,530103009002",
+        ),
+    );
     let out = ws.fails(&["verify-sample", "--round", "2017-R1"], 1);
     assert!(
         out.contains("frame file surveys/frame.csv changed"),
         "{out}"
     );
+    assert!(out.contains("does NOT match"), "{out}");
     ws.write("surveys/frame.csv", frame);
     let rules = ws.read("scoring-rules/panlong-2017.toml");
     ws.write(
@@ -426,6 +489,18 @@ fn bad_rules_are_refused_naming_the_key() {
             "already used",
         ),
         (
+            base.to_string()
+                + &(0..260)
+                    .map(|i| {
+                        format!(
+                            "\n[[scale.answers]]\nlabel = \"a{i}\"\nscore = 50.0\ncode = \"c{i}\"\n"
+                        )
+                    })
+                    .collect::<String>(),
+            "scale.answers",
+            "at most 254 answers",
+        ),
+        (
             base.replacen("community_score = 80.0", "community_score = 180.0", 1),
             "threshold.community_score",
             "within 0..100",
@@ -463,4 +538,55 @@ fn usage_errors_exit_2_and_a_missing_workspace_exits_1() {
         String::from_utf8_lossy(&out.stderr)
             .contains("shipped schemes: panlong-2017, panlong-2018")
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn two_draws_of_one_round_at_once_give_one_sample_with_its_own_manifest() {
+    let ws = Workspace::init("panlong-2017");
+    let bin = assert_cmd::cargo::cargo_bin!("manyi");
+    // Each draw pauses after its check that the round has no sample: without the lock
+    // both would pass the check and write, pairing one's sample with the other's
+    // manifest.
+    let spawn = |seed: &str| {
+        std::process::Command::new(bin)
+            .args([
+                "-w",
+                ws.path().to_str().unwrap(),
+                "sample",
+                "--round",
+                "2017-R1",
+                "--seed",
+                seed,
+            ])
+            .env("MANYI_TEST_PAUSE_SAMPLE_MS", "700")
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| spawn("first"));
+        let b = s.spawn(|| spawn("second"));
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    assert_eq!(
+        [a.status.success(), b.status.success()]
+            .iter()
+            .filter(|x| **x)
+            .count(),
+        1,
+        "exactly one draw succeeds"
+    );
+    let loser = if a.status.success() { &b } else { &a };
+    assert!(String::from_utf8_lossy(&loser.stderr).contains("refusing to overwrite"));
+    ws.ok(&["verify-sample", "--round", "2017-R1"]);
+}
+
+#[test]
+fn round_ids_normalise_case_and_leading_zeros_and_refuse_signs() {
+    assert_eq!(round("2018-r1").to_string(), "2018-R1");
+    assert_eq!(round("2018-R01").to_string(), "2018-R1");
+    for bad in [
+        "2018-R+1", "2018-R 1", "2018-R0", "+2018-R1", "2018-R", "18-R1x",
+    ] {
+        assert!(bad.parse::<RoundId>().is_err(), "{bad} accepted");
+    }
 }

@@ -262,9 +262,16 @@ impl RejectSink {
     }
 
     fn push(&mut self, r: Reject) -> Result<()> {
-        let mut raw = csv::WriterBuilder::new().from_writer(Vec::new());
-        let _ = raw.write_record(r.raw.iter().map(|c| c.as_str()));
-        let raw = String::from_utf8(raw.into_inner().unwrap_or_default()).unwrap_or_default();
+        // The raw row, as one CSV line (flexible: a rejected row may have any length).
+        let mut raw = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(Vec::new());
+        raw.write_record(r.raw.iter().map(|c| c.as_str()))
+            .map_err(|e| Error::Invalid(format!("writing the rejects list: {e}")))?;
+        let raw = raw
+            .into_inner()
+            .map_err(|e| Error::Invalid(format!("writing the rejects list: {}", e.error())))?;
+        let raw = String::from_utf8_lossy(&raw);
         self.writer
             .write_record([
                 self.file.as_str(),
@@ -409,9 +416,18 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         .len();
     let mut det = read::detect(path, &file)?;
     let store = Store::new(ws);
-    let _lock = store.lock()?;
+    // A dry run writes nothing in the workspace (no lock file, no clean-up, no salt):
+    // it reads the index, which is only ever replaced whole.
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(store.lock()?)
+    };
+    crate::fsutil::test_marker("ingest-locked");
     let mut index = store.read_index()?;
-    store.remove_orphans(&index)?;
+    if !opts.dry_run {
+        store.remove_orphans(&index)?;
+    }
     // A stored delivery with these bytes has their size: only then is the file hashed
     // before it is read (to answer "already ingested" at once). Otherwise the hash is
     // taken while the file is parsed, in the same pass.
@@ -746,8 +762,8 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         ingested_at: now_utc(),
     };
     if receipt.accepted + receipt.rejected != receipt.rows_read {
-        return Err(Error::Invalid(format!(
-            "internal accounting error on {file}: {} accepted + {} rejected ≠ {} rows read; nothing stored",
+        return Err(Error::Internal(format!(
+            "accounting error on {file}: {} accepted + {} rejected ≠ {} rows read; nothing stored",
             receipt.accepted, receipt.rejected, receipt.rows_read
         )));
     }
@@ -801,13 +817,10 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         ingested_at: receipt.ingested_at.clone(),
         bytes: Some(size),
     });
-    if let Ok(ms) = std::env::var("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS")
-        && let Ok(ms) = ms.parse::<u64>()
-    {
-        // Test hook: widens the window in which a kill lands before the commit.
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
+    // Test hook: widens the window in which a kill lands before the commit.
+    crate::fsutil::test_pause("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS");
     store.write_index(&index)?;
+    crate::fsutil::test_marker("ingest-committed");
     clock.lap("original, receipt and commit");
     clock.report(&file);
     Ok(Outcome {
@@ -895,6 +908,8 @@ impl Drop for SidePass {
     fn drop(&mut self) {
         if let Some(h) = self.handle.take() {
             self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            // ok: dropped unfinished means the ingest failed already; that error is
+            // the one reported, and the stopped pass removes its own copy.
             let _ = h.join();
         }
     }
@@ -1072,7 +1087,14 @@ fn read_all(
     let mut st = State::new(
         ctx.rules.questions.len(),
         ctx.communities.len(),
-        RejectSink::new(&store.path("receipts"), file)?,
+        RejectSink::new(
+            &if opts.dry_run {
+                std::env::temp_dir()
+            } else {
+                store.path("receipts")
+            },
+            file,
+        )?,
     );
     let progress = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
@@ -1090,6 +1112,9 @@ fn read_all(
     let checkers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
+    // Batches between the reader and the merger at most: a slow merger (or one checker
+    // held up while the others run ahead) stops the reader instead of piling batches up.
+    let permits = Permits::new(2 * checkers + 4);
     let bar = if opts.progress && det.format == read::Format::Csv {
         let pb = indicatif::ProgressBar::new(size);
         pb.set_style(
@@ -1104,7 +1129,7 @@ fn read_all(
         indicatif::ProgressBar::hidden()
     };
     let result = std::thread::scope(|s| -> Result<()> {
-        let (stop, progress, header, recv) = (&stop, &progress, &header, &recv);
+        let (stop, progress, header, recv, permits) = (&stop, &progress, &header, &recv, &permits);
         s.spawn(move || {
             let batch = opts.batch_records.unwrap_or(read::BATCH_RECORDS).max(1);
             read::read_batches(
@@ -1114,7 +1139,12 @@ fn read_all(
                 opts.sheet.as_deref(),
                 batch,
                 progress,
-                &mut |m| !stop.load(Relaxed) && tx.send(m).is_ok(),
+                &mut |m| {
+                    if matches!(m, read::Msg::Batch(_)) && !permits.acquire(stop) {
+                        return false;
+                    }
+                    !stop.load(Relaxed) && tx.send(m).is_ok()
+                },
             );
         });
         let mut run = || -> Result<()> {
@@ -1122,8 +1152,16 @@ fn read_all(
                 Some(read::Msg::Header { cells, .. }) => {
                     let h = HeaderMap::new(&cells, ctx.rules, file)?;
                     if h.position(Col::Phone).is_some() || h.position(Col::Name).is_some() {
-                        let _ = ctx.salt.set(store.salt()?);
+                        // A dry run stores no hash, so it needs no lasting salt.
+                        let salt = if opts.dry_run {
+                            crate::store::fresh_salt()
+                        } else {
+                            store.salt()?
+                        };
+                        // ok: this thread is the only one to set it, once.
+                        let _ = ctx.salt.set(salt);
                     }
+                    // ok: set once, here, before any checker starts.
                     let _ = header.set(h);
                 }
                 Some(read::Msg::Fail(e)) => return Err(e),
@@ -1170,7 +1208,10 @@ fn read_all(
                 while let Some(out) = pending.remove(&next) {
                     next += 1;
                     match out {
-                        Checked::Part(p) => merge(ctx, h, &mut st, *p, size)?,
+                        Checked::Part(p) => {
+                            merge(ctx, h, &mut st, *p, size)?;
+                            permits.release();
+                        }
                         Checked::Fail(e) => return Err(e),
                         Checked::End { trailing_blank } => {
                             st.blank += trailing_blank;
@@ -1199,6 +1240,43 @@ fn read_all(
     Ok(st)
 }
 
+/// A counting semaphore bounding the batches in flight between reader and merger.
+struct Permits {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Permits {
+    fn new(n: usize) -> Permits {
+        Permits {
+            free: std::sync::Mutex::new(n),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Takes a permit, waiting for one; false when `stop` is set meanwhile.
+    fn acquire(&self, stop: &std::sync::atomic::AtomicBool) -> bool {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return false;
+            }
+            free = self
+                .freed
+                .wait_timeout(free, std::time::Duration::from_millis(20))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *free -= 1;
+        true
+    }
+
+    fn release(&self) {
+        *self.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.freed.notify_one();
+    }
+}
+
 /// The row checks of one batch (no shared state is written: this runs in parallel).
 fn check_batch(ctx: &Context<'_>, h: &HeaderMap, batch: read::Batch) -> Part {
     let mut p = Part {
@@ -1220,6 +1298,22 @@ fn check_batch(ctx: &Context<'_>, h: &HeaderMap, batch: read::Batch) -> Part {
     let mut cells: Vec<&str> = Vec::with_capacity(h.width + 4);
     for r in 0..batch.len() {
         p.blank += batch.blank_before[r];
+        if batch.overlong[r] > 0 {
+            p.rows_read += 1;
+            p.order.push(p.rejects.len() as u32);
+            p.rejects.push(Reject {
+                line: batch.lines[r],
+                column: String::new(),
+                code: "line-too-long",
+                reason: format!(
+                    "a record of {} bytes (at most {} are read): a line without line breaks, or a quote that is never closed",
+                    batch.overlong[r],
+                    read::MAX_RECORD_BYTES
+                ),
+                raw: Vec::new(),
+            });
+            continue;
+        }
         batch.fields_into(r, &mut cells);
         if cells.iter().all(|c| c.trim().is_empty()) {
             p.blank += 1;

@@ -202,6 +202,9 @@ pub struct Batch {
     recs: Vec<usize>,
     pub lines: Vec<u64>,
     pub blank_before: Vec<u64>,
+    /// Per record: 0, or the size in bytes of a record longer than MAX_RECORD_BYTES
+    /// (its fields are not kept: the row is rejected as too long).
+    pub overlong: Vec<u64>,
 }
 
 impl Batch {
@@ -286,8 +289,24 @@ impl Batch {
         self.recs.push(self.ends.len());
         self.lines.push(line);
         self.blank_before.push(blank_before);
+        self.overlong.push(0);
+    }
+
+    /// A record too long to keep: no fields, its size in `overlong`.
+    fn overlong_record(&mut self, line: u64, blank_before: u64, bytes: u64) {
+        self.finish_record(line, blank_before);
+        if let Some(last) = self.overlong.last_mut() {
+            *last = bytes.max(1);
+        }
     }
 }
+
+/// The longest record kept, in bytes. A questionnaire row is a few hundred bytes; a
+/// longer record (a line with no line break, an unclosed quote that runs on through
+/// the file) is rejected as one row without being held in memory.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+/// The most fields a record may have (beyond it the record is rejected as too long).
+const MAX_FIELDS: usize = 1 << 16;
 
 /// Records per batch (by default), and the text size at which a batch is sent early.
 pub const BATCH_RECORDS: usize = 4096;
@@ -435,13 +454,15 @@ impl<R: Read> Read for LineTracker<'_, R> {
 /// record's first and last line. A line without a quote or a lone CR is split at the
 /// delimiter directly (the common case, several times faster); any other record goes
 /// through csv_core, the csv crate's own parser. `f` gets (first line, last line,
-/// field bytes, field ends) and returns false to stop. Returns the number of line
-/// feeds in the stream (for the empty lines after the last record).
+/// field bytes, field ends, 0 or the size of a record over MAX_RECORD_BYTES whose
+/// fields are then empty) and returns false to stop. Memory stays bounded whatever
+/// the input: a record over the limit is read on without being kept. Returns the
+/// number of line feeds in the stream (for the empty lines after the last record).
 fn split_records(
     mut input: impl Read,
     delimiter: u8,
     progress: &std::sync::atomic::AtomicU64,
-    f: &mut dyn FnMut(u64, u64, &[u8], &[usize]) -> Result<bool>,
+    f: &mut dyn FnMut(u64, u64, &[u8], &[usize], u64) -> Result<bool>,
 ) -> std::io::Result<std::result::Result<u64, Error>> {
     let mut buf = vec![0u8; 1 << 20];
     let (mut lo, mut hi, mut eof, mut read) = (0usize, 0usize, false, 0u64);
@@ -453,6 +474,7 @@ fn split_records(
     // csv_core drops a UTF-8 BOM before the first record it is given; here that may be
     // in the middle of the file. An empty line read first turns that off (the BOM at
     // the very start is dropped below, as the csv crate does).
+    // ok: the result of reading one empty line is always "no record yet".
     let _ = core.read_record(b"\n", &mut [0u8; 8], &mut [0usize; 4]);
     let mut at_start = true;
     let mut refill = |buf: &mut Vec<u8>,
@@ -474,12 +496,18 @@ fn split_records(
         Ok(())
     };
     loop {
-        // A whole line in buf[lo..], or the end of the input.
+        // A whole line in buf[lo..], or the end of the input, or a line too long to
+        // hold (read on by csv_core below, without keeping it).
+        let mut long_line = false;
         let nl = loop {
             if let Some(i) = memchr::memchr(b'\n', &buf[lo..hi]) {
                 break Some(lo + i);
             }
             if eof {
+                break None;
+            }
+            if hi - lo > MAX_RECORD_BYTES {
+                long_line = true;
                 break None;
             }
             refill(&mut buf, &mut lo, &mut hi, &mut eof)?;
@@ -499,7 +527,7 @@ fn split_records(
         if content.last() == Some(&b'\r') {
             content = &content[..content.len() - 1];
         }
-        if memchr::memchr2(b'"', b'\r', content).is_none() {
+        if !long_line && memchr::memchr2(b'"', b'\r', content).is_none() {
             if !content.is_empty() {
                 fields.clear();
                 ends.clear();
@@ -511,7 +539,7 @@ fn split_records(
                 }
                 fields.extend_from_slice(&content[start..]);
                 ends.push(fields.len());
-                match f(line, line, &fields, &ends) {
+                match f(line, line, &fields, &ends, 0) {
                     Ok(true) => {}
                     Ok(false) => return Ok(Ok(line)),
                     Err(e) => return Ok(Err(e)),
@@ -532,6 +560,14 @@ fn split_records(
         ends.clear();
         ends.resize(ends.capacity().max(64), 0);
         let (mut outlen, mut nends, mut last_byte) = (0usize, 0usize, 0u8);
+        // Over the limit: bytes and line breaks of the fields dropped so far.
+        let mut dropped = 0u64;
+        let start_line = line;
+        let mut drop_fields = |outlen: &mut usize, nends: &mut usize| {
+            dropped += *outlen as u64;
+            *outlen = 0;
+            *nends = 0;
+        };
         loop {
             if lo == hi && !eof {
                 refill(&mut buf, &mut lo, &mut hi, &mut eof)?;
@@ -553,8 +589,20 @@ fn split_records(
                         refill(&mut buf, &mut lo, &mut hi, &mut eof)?;
                     }
                 }
-                csv_core::ReadRecordResult::OutputFull => fields.resize(fields.len() * 2, 0),
-                csv_core::ReadRecordResult::OutputEndsFull => ends.resize(ends.len() * 2, 0),
+                csv_core::ReadRecordResult::OutputFull => {
+                    if fields.len() >= MAX_RECORD_BYTES {
+                        drop_fields(&mut outlen, &mut nends);
+                    } else {
+                        fields.resize(fields.len() * 2, 0);
+                    }
+                }
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    if ends.len() >= MAX_FIELDS {
+                        drop_fields(&mut outlen, &mut nends);
+                    } else {
+                        ends.resize(ends.len() * 2, 0);
+                    }
+                }
                 csv_core::ReadRecordResult::Record => break,
                 csv_core::ReadRecordResult::End => return Ok(Ok(line - 1)),
             }
@@ -575,7 +623,21 @@ fn split_records(
         let last = if last_byte == b'\n' { line - 1 } else { line };
         let inner = memchr::memchr_iter(b'\n', &fields[..outlen]).count() as u64;
         let first = last.saturating_sub(inner).max(1);
-        match f(first, last, &fields[..outlen], &ends[..nends]) {
+        let res = if dropped > 0 {
+            // A record over the limit starts where this pass started (the counts
+            // above cannot tell a line break inside an unclosed quote at the end of
+            // the file from the record's own terminator).
+            f(
+                start_line,
+                last.max(start_line),
+                &[],
+                &[],
+                dropped + outlen as u64,
+            )
+        } else {
+            f(first, last, &fields[..outlen], &ends[..nends], 0)
+        };
+        match res {
             Ok(true) => {}
             Ok(false) => return Ok(Ok(line)),
             Err(e) => return Ok(Err(e)),
@@ -597,9 +659,23 @@ fn read_csv<'r>(
         reader,
         det.delimiter,
         progress,
-        &mut |line, last_line, all, bounds| {
+        &mut |line, last_line, all, bounds, overlong| {
             let blank_before = line.saturating_sub(prev_last + 1);
             prev_last = last_line;
+            if overlong > 0 {
+                if !out.header_seen {
+                    return Err(Error::input(
+                        file,
+                        line,
+                        None,
+                        format!(
+                            "the header is {overlong} bytes long (at most {MAX_RECORD_BYTES}): not a delivery, or its line breaks are lost"
+                        ),
+                    ));
+                }
+                out.batch.overlong_record(line, blank_before, overlong);
+                return Ok(out.after_record());
+            }
             if out.header_seen {
                 // The checker threads check the UTF-8 (`Batch::decode`).
                 let base = out.batch.raw.len();

@@ -117,13 +117,12 @@ fn numeric(col: &str) -> bool {
     )
 }
 
-fn csv_zh(t: &Table, rules: &Rules) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-    let _ = w.write_record(t.headers.iter().map(|h| zh_header(h, rules)));
-    for r in &t.rows {
-        let _ = w.write_record(r.iter().map(|c| neutralise_cell(&zh_cell(c)).into_owned()));
-    }
-    w.into_inner().unwrap_or_default()
+fn csv_zh(t: &Table, rules: &Rules) -> Result<Vec<u8>> {
+    crate::fsutil::csv_bytes(
+        t.headers.iter().map(|h| zh_header(h, rules)),
+        t.rows.iter().map(|r| r.iter().map(|c| zh_cell(c))),
+        true,
+    )
 }
 
 fn sheet(wb: &mut Workbook, name: &str, t: &Table, rules: &Rules) -> Result<()> {
@@ -357,7 +356,7 @@ pub fn write(dir: &Path, inputs: &Inputs, rules: &Rules) -> Result<Vec<PathBuf>>
         .filter_map(|(n, t)| t.as_ref().map(|t| (n, t)))
     {
         let p = dir.join(name);
-        crate::fsutil::write_atomic(&p, &csv_zh(t, rules))?;
+        crate::fsutil::write_atomic(&p, &csv_zh(t, rules)?)?;
         files.push(p);
     }
     let p = dir.join("review.md");

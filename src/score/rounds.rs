@@ -690,20 +690,12 @@ fn flag(x: Option<bool>) -> String {
     x.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn csv_bytes(header: &[&str], rows: Vec<Vec<String>>) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(header);
-    for r in rows {
-        let _ = w.write_record(
-            r.iter()
-                .map(|c| crate::fsutil::neutralise_cell(c).into_owned()),
-        );
-    }
-    w.into_inner().unwrap_or_default()
+fn csv_bytes(header: &[&str], rows: Vec<Vec<String>>) -> Result<Vec<u8>> {
+    crate::fsutil::csv_bytes(header, rows, false)
 }
 
 impl Scores {
-    pub fn community_csv(&self) -> Vec<u8> {
+    pub fn community_csv(&self) -> Result<Vec<u8>> {
         let rows = self
             .communities
             .iter()
@@ -748,7 +740,7 @@ impl Scores {
         )
     }
 
-    pub fn street_csv(&self) -> Vec<u8> {
+    pub fn street_csv(&self) -> Result<Vec<u8>> {
         let rows = self
             .streets
             .iter()
@@ -793,7 +785,7 @@ impl Scores {
         )
     }
 
-    pub fn item_csv(&self) -> Vec<u8> {
+    pub fn item_csv(&self) -> Result<Vec<u8>> {
         let rows = self
             .items
             .iter()
@@ -827,9 +819,9 @@ impl Scores {
     pub fn write(&self, ws: &Workspace) -> Result<Vec<std::path::PathBuf>> {
         let dir = ws.reports_dir().join(&self.label);
         let files = [
-            ("community_scores.csv", self.community_csv()),
-            ("street_scores.csv", self.street_csv()),
-            ("item_scores.csv", self.item_csv()),
+            ("community_scores.csv", self.community_csv()?),
+            ("street_scores.csv", self.street_csv()?),
+            ("item_scores.csv", self.item_csv()?),
         ];
         let mut out = Vec::new();
         for (name, bytes) in files {

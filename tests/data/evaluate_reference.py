@@ -69,7 +69,8 @@ for s in sorted({frame[c]["street_code"] for c in sample}):
     sb2 = sum((comm[c]["score"] - ybar) ** 2 for c in cs) / (n - 1)
     v = (1 - n / N) * sb2 / n + sum((1 - comm[c]["n_valid"] / comm[c]["M"]) * comm[c]["var"] / comm[c]["n_valid"] for c in cs) / (n * N)
     streets[s] = dict(score=ybar, se=math.sqrt(v), df=n - 1,
-                      ci_low=ybar - tq(n - 1) * math.sqrt(v), ci_high=ybar + tq(n - 1) * math.sqrt(v))
+                      ci_low=ybar - tq(n - 1) * math.sqrt(v), ci_high=ybar + tq(n - 1) * math.sqrt(v),
+                      n_respondents=sum(comm[c]["n_valid"] for c in cs))
 
 # Indicators, RULES.md 2018 targets: (target, method, points)
 IND = {"t1": (1, "pass", 6), "t2": (1, "ratio", 6), "t3": (15, "ratio", 10), "t4": (100, "ratio", 10),
