@@ -359,7 +359,7 @@ const SHOWN_REJECTS: usize = 30;
 
 fn print_receipt(out: &crate::ingest::Outcome) -> Result<()> {
     let r = &out.receipt;
-    if r.status == "already-ingested" {
+    if r.status == crate::ingest::ReceiptStatus::AlreadyIngested {
         return stdout_line(&format!(
             "{}: already ingested for round {} (same content, sha256 {}): nothing to do; receipt {}",
             r.file,

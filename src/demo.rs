@@ -172,7 +172,7 @@ pub fn run(dir: &Path) -> Result<DemoLog> {
                 r.rows_read,
                 r.accepted,
                 r.rejected,
-                if r.status == "already-ingested" {
+                if r.status == crate::ingest::ReceiptStatus::AlreadyIngested {
                     " (already ingested)"
                 } else {
                     ""

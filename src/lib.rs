@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod estimators;
 pub mod evaluate;
 pub mod frame;
 pub mod fsutil;

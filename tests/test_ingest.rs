@@ -1049,9 +1049,9 @@ fn a_file_that_turns_gbk_after_the_first_block_is_read_as_gbk() {
         assert_eq!(
             r.status,
             if batch.is_some() {
-                "stored"
+                manyi::ingest::ReceiptStatus::Stored
             } else {
-                "already-ingested"
+                manyi::ingest::ReceiptStatus::AlreadyIngested
             }
         );
     }

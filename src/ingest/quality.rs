@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::estimators::{mean, median};
 use crate::rules::Rules;
-use crate::score::estimators::{mean, median};
 
 /// What the flags are computed from: one entry per accepted questionnaire.
 pub struct Input<'a> {

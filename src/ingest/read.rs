@@ -17,6 +17,18 @@ pub enum Encoding {
     Xlsx,
 }
 
+impl Encoding {
+    /// The name in receipts (as serialised).
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf8",
+            Encoding::Utf8Bom => "utf8-bom",
+            Encoding::Gb18030 => "gb18030",
+            Encoding::Xlsx => "xlsx",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Csv,

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::estimators::{self, CommunityEstimate, CommunityInput, StreetEstimate};
 use crate::frame::Frame;
 use crate::round::RoundId;
 use crate::rules::{Decision, Rules};
-use crate::score::estimators::{self, CommunityEstimate, CommunityInput, StreetEstimate};
 use crate::store::Store;
 use crate::workspace::Workspace;
 

@@ -1,4 +1,5 @@
-//! Estimators as pure functions on slices; each doc comment gives its formula.
+//! Estimators as pure functions on slices; each doc comment gives its formula. Used
+//! by scoring (`score`) and by ingest's quality flags.
 
 /// Respondent score = Σ w_k x_k / Σ w_k over the answered items k.
 /// `answers[k]` is the item's score x_k (None = not answered). Returns None when no
