@@ -40,40 +40,14 @@ pub fn read_indicators(
     frame: &Frame,
 ) -> Result<BTreeMap<(String, String), Value>> {
     let file = path.display().to_string();
-    let bytes = crate::fsutil::read(path)?;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let headers = rdr
-        .headers()
-        .map_err(|e| Error::file(&file, format!("cannot read the header: {e}")))?
-        .clone();
-    let col = |n: &str| headers.iter().position(|h| h.trim() == n);
-    let need = |n: &str| {
-        col(n).ok_or_else(|| {
-            Error::file(
-                &file,
-                format!(
-                    "missing column `{n}` (columns found: {})",
-                    headers.iter().collect::<Vec<_>>().join(", ")
-                ),
-            )
-        })
-    };
+    let csv = crate::fsutil::CsvRecords::read(path)?;
+    let need = |n: &str| csv.require(n, "column");
     let (ci_street, ci_ind, ci_val) = (need("street_code")?, need("indicator")?, need("value")?);
-    let ci_period = col("period");
+    let ci_period = csv.column("period");
     let mut out = BTreeMap::new();
     let mut first_line: BTreeMap<(String, String), u64> = BTreeMap::new();
-    let mut lines = crate::fsutil::LineCounter::new(bytes);
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| {
-            Error::input(
-                &file,
-                crate::fsutil::LineCounter::new(bytes).line(e.position()),
-                None,
-                e.to_string(),
-            )
-        })?;
-        let line = lines.line(rec.position());
+    for (line, rec) in &csv.rows {
+        let line = *line;
         if rec.iter().all(|f| f.trim().is_empty()) {
             continue;
         }

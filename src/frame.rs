@@ -49,50 +49,31 @@ impl Frame {
 
     /// Parses frame CSV bytes (UTF-8, optional BOM); `file` names it in errors.
     pub fn parse(bytes: &[u8], file: &str) -> Result<Frame> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| Error::file(file, format!("the frame must be UTF-8 ({e})")))?;
-        let mut rdr = csv::ReaderBuilder::new()
-            .flexible(true)
-            .from_reader(text.as_bytes());
-        let headers = rdr
-            .headers()
-            .map_err(|e| Error::file(file, format!("cannot read the header: {e}")))?
-            .clone();
-        let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+        let csv = crate::fsutil::CsvRecords::parse(bytes, file)?;
         let mut idx = [0usize; 4];
         for (i, name) in REQUIRED.iter().enumerate() {
-            idx[i] = col(name).ok_or_else(|| {
-                Error::file(
-                    file,
-                    format!(
-                        "missing required column `{name}` (columns found: {})",
-                        headers.iter().collect::<Vec<_>>().join(", ")
-                    ),
-                )
-            })?;
+            idx[i] = csv.require(name, "required column")?;
         }
-        let kind_col = col("kind");
-        let hh_col = col("households");
+        let kind_col = csv.column("kind");
+        let hh_col = csv.column("households");
 
         let mut streets: BTreeMap<String, Street> = BTreeMap::new();
         let mut seen: BTreeMap<String, u64> = BTreeMap::new();
-        let mut lines = crate::fsutil::LineCounter::new(text.as_bytes());
-        for rec in rdr.records() {
-            let rec = rec.map_err(|e| {
-                let line = crate::fsutil::LineCounter::new(text.as_bytes()).line(e.position());
-                Error::input(file, line, None, format!("unreadable CSV row: {e}"))
-            })?;
-            let line = lines.line(rec.position());
+        for (line, rec) in &csv.rows {
+            let line = *line;
             if rec.iter().all(|f| f.trim().is_empty()) {
                 continue;
             }
-            if rec.len() != headers.len() {
+            if rec.len() != csv.headers.len() {
                 return Err(Error::input(
                     file,
                     line,
                     None,
-                    format!("has {} fields, the header has {}", rec.len(), headers.len()),
+                    format!(
+                        "has {} fields, the header has {}",
+                        rec.len(),
+                        csv.headers.len()
+                    ),
                 ));
             }
             let get = |i: usize| rec.get(i).unwrap_or("").trim().to_string();

@@ -236,3 +236,75 @@ pub fn test_marker(name: &str) {
         eprintln!("manyi-test-marker: {name}");
     }
 }
+
+/// A small CSV file the engine reads whole (frame, sample, indicators, its own score
+/// tables): UTF-8 with or without BOM, records of any length, each record with the
+/// exact 1-based line it starts on (the header is line 1). The one reader of all of
+/// them, so every such file is read, and its errors named, the same way.
+pub struct CsvRecords {
+    pub file: String,
+    pub headers: Vec<String>,
+    /// (line, record) for every record after the header, blank ones included.
+    pub rows: Vec<(u64, csv::StringRecord)>,
+}
+
+impl CsvRecords {
+    pub fn read(path: &Path) -> Result<CsvRecords> {
+        CsvRecords::parse(&read(path)?, &path.display().to_string())
+    }
+
+    /// Parses CSV bytes; `file` names the input in errors.
+    pub fn parse(bytes: &[u8], file: &str) -> Result<CsvRecords> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        std::str::from_utf8(bytes)
+            .map_err(|e| Error::file(file, format!("not valid UTF-8 ({e})")))?;
+        let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+        let headers = rdr
+            .headers()
+            .map_err(|e| Error::file(file, format!("cannot read the header: {e}")))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        let mut lines = LineCounter::new(bytes);
+        let mut rows = Vec::new();
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| {
+                Error::input(
+                    file,
+                    LineCounter::new(bytes).line(e.position()),
+                    None,
+                    format!("unreadable CSV row: {e}"),
+                )
+            })?;
+            rows.push((lines.line(rec.position()), rec));
+        }
+        Ok(CsvRecords {
+            file: file.to_string(),
+            headers,
+            rows,
+        })
+    }
+
+    /// The position of column `name` (headers compared trimmed).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.headers.iter().position(|h| h == name)
+    }
+
+    /// The position of a column the file must have.
+    pub fn require(&self, name: &str, what: &str) -> Result<usize> {
+        self.column(name).ok_or_else(|| {
+            Error::file(
+                &self.file,
+                format!(
+                    "missing {what} `{name}` (columns found: {})",
+                    self.headers.join(", ")
+                ),
+            )
+        })
+    }
+}
+
+/// A record's cell, trimmed ("" when the record is shorter).
+pub fn cell(rec: &csv::StringRecord, i: usize) -> &str {
+    rec.get(i).unwrap_or("").trim()
+}

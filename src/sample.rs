@@ -286,41 +286,24 @@ pub struct SampleRow {
 /// Parses a sample CSV (the engine's own, or a hand-made one with at least round,
 /// street_code, community_code).
 pub fn read_sample_rows(bytes: &[u8], file: &str) -> Result<Vec<SampleRow>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let headers = rdr
-        .headers()
-        .map_err(|e| Error::file(file, format!("cannot read the header: {e}")))?
-        .clone();
-    let col = |n: &str| headers.iter().position(|h| h.trim() == n);
-    let need = |n: &str| {
-        col(n).ok_or_else(|| Error::file(file, format!("missing column `{n}` in the sample file")))
-    };
+    let csv = crate::fsutil::CsvRecords::parse(bytes, file)?;
+    let need = |n: &str| csv.require(n, "column");
     let (ci_round, ci_sc, ci_cc) = (
         need("round")?,
         need("street_code")?,
         need("community_code")?,
     );
     let (ci_sn, ci_cn, ci_p, ci_w) = (
-        col("street_name"),
-        col("community_name"),
-        col("selection_prob"),
-        col("weight"),
+        csv.column("street_name"),
+        csv.column("community_name"),
+        csv.column("selection_prob"),
+        csv.column("weight"),
     );
     let mut out = Vec::new();
-    let mut lines = crate::fsutil::LineCounter::new(bytes);
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| {
-            Error::input(
-                file,
-                crate::fsutil::LineCounter::new(bytes).line(e.position()),
-                None,
-                e.to_string(),
-            )
-        })?;
-        let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("").trim().to_string();
+    for (line, rec) in &csv.rows {
+        let get = |i: Option<usize>| i.map_or("", |i| crate::fsutil::cell(rec, i)).to_string();
         out.push(SampleRow {
-            line: lines.line(rec.position()),
+            line: *line,
             round: get(Some(ci_round)),
             street_code: get(Some(ci_sc)),
             street_name: get(ci_sn),

@@ -21,22 +21,24 @@ pub struct Table {
 
 impl Table {
     pub fn read(path: &Path) -> Result<Table> {
-        let bytes = crate::fsutil::read(path)?;
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-        let mut r = csv::ReaderBuilder::new().from_reader(bytes);
-        let file = path.display().to_string();
-        let headers = r
-            .headers()
-            .map_err(|e| Error::file(&file, e.to_string()))?
-            .iter()
-            .map(String::from)
-            .collect();
-        let mut rows = Vec::new();
-        for rec in r.records() {
-            let rec = rec.map_err(|e| Error::file(&file, e.to_string()))?;
+        let csv = crate::fsutil::CsvRecords::read(path)?;
+        let width = csv.headers.len();
+        let mut rows = Vec::with_capacity(csv.rows.len());
+        for (line, rec) in csv.rows {
+            if rec.len() != width {
+                return Err(Error::input(
+                    &csv.file,
+                    line,
+                    None,
+                    format!("has {} fields, the header has {width}", rec.len()),
+                ));
+            }
             rows.push(rec.iter().map(String::from).collect());
         }
-        Ok(Table { headers, rows })
+        Ok(Table {
+            headers: csv.headers,
+            rows,
+        })
     }
 
     pub fn col(&self, name: &str) -> Option<usize> {

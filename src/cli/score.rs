@@ -1,0 +1,83 @@
+//! `manyi score`: community, street and item scores of a round.
+
+use std::process::ExitCode;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use super::{fmt1, stdout_line};
+use crate::error::Result;
+use crate::round::RoundId;
+use crate::workspace::Workspace;
+
+/// Score a round from the store: community, street and item scores with SEs and CIs.
+///
+/// Writes reports/<round>/community_scores.csv, street_scores.csv, item_scores.csv.
+/// Example: manyi score --round 2018-R1
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    round: String,
+}
+
+pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
+    let round: RoundId = a.round.parse()?;
+    let rules = ws.rules()?;
+    let frame = ws.frame()?;
+    let scores =
+        crate::score::rounds::score_rounds(ws, &rules, &frame, &[round], &round.to_string())?;
+    let files = scores.write(ws)?;
+    print_street_scores(&scores, rules.threshold.community_score)?;
+    for f in files {
+        stdout_line(&format!("wrote {}", f.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn print_street_scores(scores: &crate::score::rounds::Scores, threshold: f64) -> Result<()> {
+    let mut rows: Vec<_> = scores.streets.iter().collect();
+    rows.sort_by(|a, b| {
+        let (x, y) = (
+            a.est.as_ref().map(|e| e.mean),
+            b.est.as_ref().map(|e| e.mean),
+        );
+        y.partial_cmp(&x)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.street_code.cmp(&b.street_code))
+    });
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "街道",
+        "得分",
+        "95% CI",
+        "社区(测/抽/总)",
+        "有效问卷",
+        "满意率",
+        format!("低于{threshold}").as_str(),
+        "说明",
+    ]);
+    for s in rows {
+        let e = s.est.as_ref();
+        t.add_row([
+            s.street_name.clone(),
+            fmt1(e.map(|e| e.mean)),
+            e.and_then(|e| e.ci)
+                .map(|(l, h)| format!("{l:.1}–{h:.1}"))
+                .unwrap_or_else(|| "—".into()),
+            format!("{}/{}/{}", s.n_communities, s.n_sampled, s.population),
+            s.n_respondents.to_string(),
+            s.satisfaction_rate
+                .map(|r| format!("{:.1}%", r * 100.0))
+                .unwrap_or_else(|| "—".into()),
+            s.communities_below.to_string(),
+            s.note.clone(),
+        ]);
+    }
+    stdout_line(&format!(
+        "scores {} (rounds {}), {} valid questionnaires",
+        scores.label,
+        scores.rounds.join(", "),
+        scores.respondents_valid
+    ))?;
+    stdout_line(&t.to_string())
+}

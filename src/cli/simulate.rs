@@ -1,0 +1,63 @@
+//! `manyi simulate`: a realistic simulated delivery for a round's sample.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::stdout_line;
+use crate::error::Result;
+use crate::round::RoundId;
+use crate::workspace::Workspace;
+
+/// Write a realistic simulated delivery for a round's sample (dry runs, load tests).
+///
+/// Example: manyi simulate --round 2018-R1 --format gbk --out b.csv --fabricator
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    round: String,
+    #[arg(long, value_enum, default_value = "csv")]
+    format: crate::simulate::Format,
+    /// Output file (default: surveys/deliveries/<round>-<format>.<ext>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Only these street codes (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    streets: Vec<String>,
+    /// Questionnaires per community.
+    #[arg(long, default_value_t = 40)]
+    per_community: usize,
+    /// Add an interviewer who fabricates questionnaires.
+    #[arg(long)]
+    fabricator: bool,
+    #[arg(long, default_value = "simulate")]
+    seed: String,
+}
+
+pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
+    let round: RoundId = a.round.parse()?;
+    let format = a.format;
+    let out = a.out.unwrap_or_else(|| {
+        ws.root.join(format!(
+            "surveys/deliveries/{round}-{}.{}",
+            format.name(),
+            format.extension()
+        ))
+    });
+    let opts = crate::simulate::Options {
+        format,
+        streets: a.streets,
+        per_community: a.per_community,
+        fabricator: a.fabricator,
+        seed: a.seed,
+        id_prefix: format
+            .name()
+            .chars()
+            .next()
+            .unwrap_or('x')
+            .to_ascii_uppercase()
+            .to_string(),
+    };
+    let n = crate::simulate::simulate(ws, &round, &out, &opts)?;
+    stdout_line(&format!("wrote {} questionnaires to {}", n, out.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
