@@ -11,6 +11,7 @@
 
 mod accepted;
 mod check;
+mod detect;
 mod merge;
 pub mod normalise;
 mod parquet;
@@ -18,6 +19,8 @@ pub mod quality;
 pub mod read;
 mod receipt;
 mod side;
+mod split;
+mod xlsx;
 
 pub use receipt::{CommunityReceipt, Outcome, QualitySummary, Receipt, ReceiptStatus, Reject};
 
