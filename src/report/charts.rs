@@ -93,26 +93,21 @@ fn ranking(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
     let Some(t) = &inputs.streets else {
         return Ok(None);
     };
-    let empty = super::Table {
-        headers: vec![],
-        rows: vec![],
-    };
-    let d = inputs.deductions.as_ref().unwrap_or(&empty);
+    let deductions: &[super::rows::DeductionRow] =
+        inputs.deductions.as_ref().map_or(&[], |d| &d.rows);
     let mut pts: Vec<StreetPoint> = t
         .rows
         .iter()
         .filter_map(|r| {
-            let code = t.get(r, "street_code");
-            let deduction = d
-                .rows
+            let deduction = deductions
                 .iter()
-                .find(|x| d.get(x, "row_type") == "street" && d.get(x, "street_code") == code)
-                .and_then(|x| d.num(x, "total"))
+                .find(|x| x.row_type == "street" && x.street_code == r.street_code)
+                .and_then(|x| x.total)
                 .unwrap_or(0.0);
             Some(StreetPoint {
-                name: t.get(r, "street_name").to_string(),
-                score: t.num(r, "score")?,
-                ci: t.num(r, "ci_low").zip(t.num(r, "ci_high")),
+                name: r.street_name.clone(),
+                score: r.score?,
+                ci: r.ci_low.zip(r.ci_high),
                 deduction,
             })
         })
@@ -234,12 +229,11 @@ fn communities(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
         return Ok(None);
     }
     let thr = rules.threshold.community_score;
-    let mut rows: Vec<&Vec<String>> = t.rows.iter().collect();
+    let mut rows: Vec<&super::rows::CommunityScoreRow> = t.rows.iter().collect();
     rows.sort_by(|a, b| {
-        (t.get(a, "street_code"), t.get(a, "community_code"))
-            .cmp(&(t.get(b, "street_code"), t.get(b, "community_code")))
+        (&a.street_code, &a.community_code).cmp(&(&b.street_code, &b.community_code))
     });
-    let (lo, hi) = axis_range(rows.iter().filter_map(|r| t.num(r, "score")), thr);
+    let (lo, hi) = axis_range(rows.iter().filter_map(|r| r.score), thr);
     let n = rows.len();
     let title = format!(
         "{} {} 各街道社区得分 (点 = 得分, 竖线 = 95% 置信区间, × = 样本不足; 红线 = 阈值 {thr})",
@@ -276,9 +270,7 @@ fn communities(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
         let mut start = 0;
         let mut group = 0;
         for i in 0..=n {
-            let boundary = i == n
-                || (i > start
-                    && t.get(rows[i], "street_code") != t.get(rows[start], "street_code"));
+            let boundary = i == n || (i > start && rows[i].street_code != rows[start].street_code);
             if !boundary {
                 continue;
             }
@@ -292,10 +284,7 @@ fn communities(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
             }
             let mid = (start + i - 1) as f64 / 2.0;
             let (px, py) = chart.backend_coord(&(mid, lo));
-            let name = t
-                .get(rows[start], "street_name")
-                .trim_end_matches("街道")
-                .to_string();
+            let name = rows[start].street_name.trim_end_matches("街道").to_string();
             root.draw(&Text::new(
                 name,
                 (px, py + 14),
@@ -313,14 +302,14 @@ fn communities(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
             .map_err(perr)?;
         for (i, r) in rows.iter().enumerate() {
             let x = i as f64;
-            match t.num(r, "score") {
+            match r.score {
                 Some(s) => {
-                    let color = if t.get(r, "below_threshold") == "true" {
+                    let color = if r.below_threshold == Some(true) {
                         RED
                     } else {
                         BLUE
                     };
-                    if let Some((l, h)) = t.num(r, "ci_low").zip(t.num(r, "ci_high")) {
+                    if let Some((l, h)) = r.ci_low.zip(r.ci_high) {
                         chart
                             .draw_series(std::iter::once(PathElement::new(
                                 vec![(x, l.max(lo)), (x, h.min(hi))],
@@ -381,12 +370,12 @@ fn trend(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
         .collect();
     let mut series: std::collections::BTreeMap<String, (String, Vec<(usize, f64)>)> =
         Default::default();
-    for (i, (_, t)) in inputs.round_streets.iter().enumerate() {
-        for r in &t.rows {
-            if let Some(s) = t.num(r, "score") {
+    for (i, (_, rows)) in inputs.round_streets.iter().enumerate() {
+        for r in rows {
+            if let Some(s) = r.score {
                 series
-                    .entry(t.get(r, "street_code").to_string())
-                    .or_insert_with(|| (t.get(r, "street_name").to_string(), vec![]))
+                    .entry(r.street_code.clone())
+                    .or_insert_with(|| (r.street_name.clone(), vec![]))
                     .1
                     .push((i, s));
             }
@@ -501,12 +490,7 @@ fn items(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
     let mut streets: Vec<(String, String)> = t
         .rows
         .iter()
-        .map(|r| {
-            (
-                t.get(r, "street_code").to_string(),
-                t.get(r, "street_name").to_string(),
-            )
-        })
+        .map(|r| (r.street_code.clone(), r.street_name.clone()))
         .collect();
     streets.dedup();
     if streets.is_empty() {
@@ -515,10 +499,10 @@ fn items(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
     let cell = |s: &str, q: &str| {
         t.rows
             .iter()
-            .find(|r| t.get(r, "street_code") == s && t.get(r, "question") == q)
-            .and_then(|r| t.num(r, "score"))
+            .find(|r| r.street_code == s && r.question == q)
+            .and_then(|r| r.score)
     };
-    let all: Vec<f64> = t.rows.iter().filter_map(|r| t.num(r, "score")).collect();
+    let all: Vec<f64> = t.rows.iter().filter_map(|r| r.score).collect();
     let lo = all
         .iter()
         .cloned()

@@ -4,13 +4,43 @@
 
 pub mod charts;
 pub mod pdf;
+pub mod rows;
 pub mod tables;
+
+use rows::{CommunityScoreRow, DeductionRow, EvaluationRow, ItemScoreRow, StreetScoreRow};
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::round::Period;
 use crate::workspace::Workspace;
+
+/// A table the engine wrote, read back twice over: as a table (for the sheets and
+/// CSV copies, which show every column) and as typed rows (for charts and text).
+#[derive(Debug, Clone)]
+pub struct Csv<T> {
+    pub table: Table,
+    pub rows: Vec<T>,
+}
+
+impl<T: serde::de::DeserializeOwned> Csv<T> {
+    pub fn read(path: &Path) -> Result<Csv<T>> {
+        let csv = crate::fsutil::CsvRecords::read(path)?;
+        let header = csv::StringRecord::from(csv.headers.clone());
+        let rows = csv
+            .rows
+            .iter()
+            .map(|(line, rec)| {
+                rec.deserialize(Some(&header))
+                    .map_err(|e| Error::input(&csv.file, *line, None, e.to_string()))
+            })
+            .collect::<Result<Vec<T>>>()?;
+        Ok(Csv {
+            table: Table::from_records(csv)?,
+            rows,
+        })
+    }
+}
 
 /// A CSV table as read back: headers in file order, rows of cells.
 #[derive(Debug, Clone)]
@@ -21,7 +51,10 @@ pub struct Table {
 
 impl Table {
     pub fn read(path: &Path) -> Result<Table> {
-        let csv = crate::fsutil::CsvRecords::read(path)?;
+        Table::from_records(crate::fsutil::CsvRecords::read(path)?)
+    }
+
+    fn from_records(csv: crate::fsutil::CsvRecords) -> Result<Table> {
         let width = csv.headers.len();
         let mut rows = Vec::with_capacity(csv.rows.len());
         for (line, rec) in csv.rows {
@@ -44,18 +77,6 @@ impl Table {
     pub fn col(&self, name: &str) -> Option<usize> {
         self.headers.iter().position(|h| h == name)
     }
-
-    /// The cell of `row` in column `name` ("" when absent).
-    pub fn get<'a>(&'a self, row: &'a [String], name: &str) -> &'a str {
-        self.col(name)
-            .and_then(|i| row.get(i))
-            .map(|s| s.as_str())
-            .unwrap_or("")
-    }
-
-    pub fn num(&self, row: &[String], name: &str) -> Option<f64> {
-        self.get(row, name).parse().ok()
-    }
 }
 
 /// The inputs of a report, read from `reports/<period>/` and the rounds' folders.
@@ -67,15 +88,15 @@ pub struct Inputs {
     pub district: String,
     pub scheme: String,
     /// Absent for a round report.
-    pub evaluation: Option<Table>,
-    pub deductions: Option<Table>,
-    pub communities: Option<Table>,
-    pub streets: Option<Table>,
-    pub items: Option<Table>,
+    pub evaluation: Option<Csv<EvaluationRow>>,
+    pub deductions: Option<Csv<DeductionRow>>,
+    pub communities: Option<Csv<CommunityScoreRow>>,
+    pub streets: Option<Csv<StreetScoreRow>>,
+    pub items: Option<Csv<ItemScoreRow>>,
     /// Questionnaires and quality flags per round and interviewer, from the store.
     pub interviewers: Table,
     /// (round id, street_scores.csv) of each round of the year with scores.
-    pub round_streets: Vec<(String, Table)>,
+    pub round_streets: Vec<(String, Vec<StreetScoreRow>)>,
     /// (file, sha256) of every input the report rests on.
     pub sources: Vec<(String, String)>,
 }
@@ -120,30 +141,52 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
     };
     add(&ws.rules_path())?;
     add(&ws.frame_path())?;
-    let mut read = |name: &str, required: bool| -> Result<Option<Table>> {
-        let p = dir.join(name);
+    let missing = |p: &Path| {
+        Error::Invalid(format!(
+            "{} is missing: run `manyi {}` first",
+            rel(ws, p),
+            match subject {
+                Subject::Period(p) => format!("evaluate --period {p}"),
+                Subject::Round(r) => format!("score --round {r}"),
+            }
+        ))
+    };
+    fn read<T: serde::de::DeserializeOwned>(
+        p: &Path,
+        required: bool,
+        add: &mut dyn FnMut(&Path) -> Result<()>,
+        missing: &dyn Fn(&Path) -> Error,
+    ) -> Result<Option<Csv<T>>> {
         if p.is_file() {
-            add(&p)?;
-            Ok(Some(Table::read(&p)?))
+            add(p)?;
+            Ok(Some(Csv::read(p)?))
         } else if required {
-            Err(Error::Invalid(format!(
-                "{} is missing: run `manyi {}` first",
-                rel(ws, &p),
-                match subject {
-                    Subject::Period(p) => format!("evaluate --period {p}"),
-                    Subject::Round(r) => format!("score --round {r}"),
-                }
-            )))
+            Err(missing(p))
         } else {
             Ok(None)
         }
-    };
+    }
     let is_period = matches!(subject, Subject::Period(_));
-    let evaluation = read("street_evaluation.csv", is_period)?;
-    let deductions = read("deductions.csv", is_period)?;
-    let communities = read("community_scores.csv", !is_period)?;
-    let streets = read("street_scores.csv", !is_period)?;
-    let items = read("item_scores.csv", false)?;
+    let evaluation = read(
+        &dir.join("street_evaluation.csv"),
+        is_period,
+        &mut add,
+        &missing,
+    )?;
+    let deductions = read(&dir.join("deductions.csv"), is_period, &mut add, &missing)?;
+    let communities = read(
+        &dir.join("community_scores.csv"),
+        !is_period,
+        &mut add,
+        &missing,
+    )?;
+    let streets = read(
+        &dir.join("street_scores.csv"),
+        !is_period,
+        &mut add,
+        &missing,
+    )?;
+    let items = read(&dir.join("item_scores.csv"), false, &mut add, &missing)?;
     let mut round_streets = Vec::new();
     for n in 1..=rules.sampling.rounds_per_year {
         let r = crate::round::RoundId {
@@ -156,7 +199,7 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
             .join("street_scores.csv");
         if p.is_file() {
             add(&p)?;
-            round_streets.push((r.to_string(), Table::read(&p)?));
+            round_streets.push((r.to_string(), Csv::<StreetScoreRow>::read(&p)?.rows));
         }
     }
     let store = crate::store::Store::new(ws);
@@ -289,10 +332,10 @@ pub fn report(ws: &Workspace, subject: &Subject) -> Result<Vec<PathBuf>> {
     }
     let mut all_text = String::new();
     for t in [
-        &inputs.evaluation,
-        &inputs.deductions,
-        &inputs.communities,
-        &inputs.streets,
+        inputs.evaluation.as_ref().map(|c| &c.table),
+        inputs.deductions.as_ref().map(|c| &c.table),
+        inputs.communities.as_ref().map(|c| &c.table),
+        inputs.streets.as_ref().map(|c| &c.table),
     ]
     .into_iter()
     .flatten()

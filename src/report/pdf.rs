@@ -8,9 +8,10 @@ use krilla::geom::Size;
 use krilla::page::PageSettings;
 use krilla_svg::{SurfaceExt, SvgSettings};
 
+use super::Inputs;
 use super::charts::{Chart, FAMILY, usvg_options};
+use super::rows::{DeductionRow, EvaluationRow};
 use super::tables::display_width;
-use super::{Inputs, Table};
 use crate::error::{Error, Result};
 use crate::rules::Rules;
 
@@ -194,66 +195,56 @@ fn f(v: Option<f64>, d: usize) -> String {
     v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "—".into())
 }
 
-fn deduction_rows(d: &Table) -> Vec<Vec<String>> {
-    d.rows
-        .iter()
-        .filter(|r| d.get(r, "row_type") == "street")
+fn deduction_rows(d: &[DeductionRow]) -> Vec<Vec<String>> {
+    d.iter()
+        .filter(|r| r.row_type == "street")
         .map(|st| {
-            let code = d.get(st, "street_code");
             let list: Vec<String> = d
-                .rows
                 .iter()
-                .filter(|r| d.get(r, "row_type") == "community" && d.get(r, "street_code") == code)
+                .filter(|r| r.row_type == "community" && r.street_code == st.street_code)
                 .map(|r| {
                     format!(
                         "{} {} ({}–{}){}",
-                        d.get(r, "community_name"),
-                        f(d.num(r, "score"), 1),
-                        f(d.num(r, "ci_low"), 1),
-                        f(d.num(r, "ci_high"), 1),
-                        if d.get(r, "counted") == "true" {
-                            ""
-                        } else {
-                            " 不计"
-                        }
+                        r.community_name,
+                        f(r.score, 1),
+                        f(r.ci_low, 1),
+                        f(r.ci_high, 1),
+                        if r.counts() { "" } else { " 不计" }
                     )
                 })
                 .collect();
             vec![
-                d.get(st, "street_name").to_string(),
+                st.street_name.clone(),
                 if list.is_empty() {
                     "—".into()
                 } else {
                     list.join("；")
                 },
-                f(d.num(st, "points"), 1),
-                f(d.num(st, "street_score"), 1),
-                f(d.num(st, "street_points"), 1),
-                f(d.num(st, "total"), 1),
+                f(st.points, 1),
+                f(st.street_score, 1),
+                f(st.street_points, 1),
+                f(st.total, 1),
             ]
         })
         .collect()
 }
 
-fn evaluation_rows(ev: &Table, d: &Table) -> Vec<Vec<String>> {
-    let year = ev.col("h1_total").is_some();
-    let mut rows: Vec<&Vec<String>> = ev.rows.iter().collect();
-    rows.sort_by_key(|r| ev.get(r, "rank").parse::<usize>().unwrap_or(usize::MAX));
+fn evaluation_rows(ev: &[EvaluationRow], d: &[DeductionRow], year: bool) -> Vec<Vec<String>> {
+    let mut rows: Vec<&EvaluationRow> = ev.iter().collect();
+    rows.sort_by_key(|r| r.rank.unwrap_or(usize::MAX));
     rows.iter()
         .map(|r| {
-            let code = ev.get(r, "street_code");
             let ded = d
-                .rows
                 .iter()
-                .find(|x| d.get(x, "row_type") == "street" && d.get(x, "street_code") == code)
-                .and_then(|x| d.num(x, "total"));
+                .find(|x| x.row_type == "street" && x.street_code == r.street_code)
+                .and_then(|x| x.total);
             let (a, b) = if year {
-                (ev.num(r, "h1_total"), ev.num(r, "h2_total"))
+                (r.h1_total, r.h2_total)
             } else {
-                (ev.num(r, "satisfaction_points"), ev.num(r, "task_points"))
+                (r.satisfaction_points, r.task_points)
             };
-            let mut note = ev.get(r, "note").to_string();
-            let missing = ev.get(r, "missing_indicators");
+            let mut note = r.note.clone();
+            let missing = &r.missing_indicators;
             if !missing.is_empty() {
                 note = format!(
                     "{note}{}未报送: {missing}",
@@ -261,12 +252,12 @@ fn evaluation_rows(ev: &Table, d: &Table) -> Vec<Vec<String>> {
                 );
             }
             vec![
-                ev.get(r, "rank").to_string(),
-                ev.get(r, "street_name").to_string(),
-                f(ev.num(r, "satisfaction_score"), 2),
+                r.rank.map(|k| k.to_string()).unwrap_or_default(),
+                r.street_name.clone(),
+                f(r.satisfaction_score, 2),
                 f(a, 2),
                 f(b, 2),
-                f(ev.num(r, "total"), 2),
+                f(r.total, 2),
                 f(ded, 1),
                 note,
             ]
@@ -392,11 +383,11 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
             ],
             &[80.0, 400.0, 70.0, 80.0, 70.0, 60.0],
             &[false, false, true, true, true, true],
-            &deduction_rows(d),
+            &deduction_rows(&d.rows),
         ) {
             out.push(p.svg());
         }
-        let year = ev.col("h1_total").is_some();
+        let year = ev.table.col("h1_total").is_some();
         for p in table_pages(
             "考核评价 Street evaluation",
             &format!(
@@ -415,7 +406,7 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
             ],
             &[40.0, 80.0, 60.0, 70.0, 70.0, 60.0, 50.0, 340.0],
             &[true, false, true, true, true, true, true, false],
-            &evaluation_rows(ev, d),
+            &evaluation_rows(&ev.rows, &d.rows, year),
         ) {
             out.push(p.svg());
         }
@@ -425,17 +416,13 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
             .iter()
             .map(|r| {
                 vec![
-                    st.get(r, "street_name").to_string(),
-                    f(st.num(r, "score"), 2),
-                    format!(
-                        "{}–{}",
-                        f(st.num(r, "ci_low"), 1),
-                        f(st.num(r, "ci_high"), 1)
-                    ),
-                    format!("{}/{}", st.get(r, "n_communities"), st.get(r, "n_sampled")),
-                    st.get(r, "n_respondents").to_string(),
-                    st.get(r, "communities_below").to_string(),
-                    st.get(r, "note").to_string(),
+                    r.street_name.clone(),
+                    f(r.score, 2),
+                    format!("{}–{}", f(r.ci_low, 1), f(r.ci_high, 1)),
+                    format!("{}/{}", r.n_communities, r.n_sampled),
+                    r.n_respondents.to_string(),
+                    r.communities_below.to_string(),
+                    r.note.clone(),
                 ]
             })
             .collect();

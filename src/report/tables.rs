@@ -200,14 +200,14 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
         for r in &t.rows {
             s.push_str(&format!(
                 "| {} | {} | {}–{} | {}/{} | {} | {} |\n",
-                t.get(r, "street_name"),
-                fmt(t.num(r, "score"), 1),
-                fmt(t.num(r, "ci_low"), 1),
-                fmt(t.num(r, "ci_high"), 1),
-                t.get(r, "n_communities"),
-                t.get(r, "n_sampled"),
-                t.get(r, "n_respondents"),
-                t.get(r, "note").replace('|', "/")
+                r.street_name,
+                fmt(r.score, 1),
+                fmt(r.ci_low, 1),
+                fmt(r.ci_high, 1),
+                r.n_communities,
+                r.n_sampled,
+                r.n_respondents,
+                r.note.replace('|', "/")
             ));
         }
         s.push('\n');
@@ -215,79 +215,67 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
     let (Some(ev), Some(d)) = (&inputs.evaluation, &inputs.deductions) else {
         return s;
     };
-    let (c3, c4) = if ev.col("h1_total").is_some() {
+    let year = ev.table.col("h1_total").is_some();
+    let (c3, c4) = if year {
         ("上半年总分", "下半年总分")
     } else {
         ("满意度得分", "任务得分")
     };
     s.push_str(&format!("## 考核评价 street evaluation\n\n| 名次 | 街道 | 满意度 | {c3} | {c4} | 总分 | 说明 |\n|---:|---|---:|---:|---:|---:|---|\n"));
-    let mut rows: Vec<&Vec<String>> = ev.rows.iter().collect();
-    rows.sort_by_key(|r| ev.get(r, "rank").parse::<usize>().unwrap_or(usize::MAX));
+    let mut rows: Vec<&super::rows::EvaluationRow> = ev.rows.iter().collect();
+    rows.sort_by_key(|r| r.rank.unwrap_or(usize::MAX));
     for r in rows {
-        let (c3, c4) = if ev.col("h1_total").is_some() {
-            (fmt(ev.num(r, "h1_total"), 2), fmt(ev.num(r, "h2_total"), 2))
+        let (c3, c4) = if year {
+            (fmt(r.h1_total, 2), fmt(r.h2_total, 2))
         } else {
-            (
-                fmt(ev.num(r, "satisfaction_points"), 2),
-                fmt(ev.num(r, "task_points"), 2),
-            )
+            (fmt(r.satisfaction_points, 2), fmt(r.task_points, 2))
         };
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} |\n",
-            ev.get(r, "rank"),
-            ev.get(r, "street_name"),
-            fmt(ev.num(r, "satisfaction_score"), 1),
+            r.rank.map(|k| k.to_string()).unwrap_or_default(),
+            r.street_name,
+            fmt(r.satisfaction_score, 1),
             c3,
             c4,
-            fmt(ev.num(r, "total"), 2),
-            ev.get(r, "note").replace('|', "/")
+            fmt(r.total, 2),
+            r.note.replace('|', "/")
         ));
     }
-    if ev.col("h1_total").is_some() {
+    if year {
         s.push_str("\n(The year's total is the weighted half-year totals.)\n");
     }
     s.push_str(&format!(
         "\n## 扣分 deductions\n\n{} points per community below {} (decision: {:?}), at most {} per street; street satisfaction below {}: {} more.\n\n| 街道 | 低于阈值的社区 (得分, 95% CI) | 社区扣分 | 街道满意度 | 街道扣分 | 合计 |\n|---|---|---:|---:|---:|---:|\n",
         rules.threshold.points_per_community, rules.threshold.community_score, rules.threshold.decision, rules.threshold.cap_per_street, rules.threshold.street_score_below, rules.threshold.street_points
     ));
-    for st in d.rows.iter().filter(|r| d.get(r, "row_type") == "street") {
-        let code = d.get(st, "street_code");
+    for st in d.rows.iter().filter(|r| r.row_type == "street") {
         let list: Vec<String> = d
             .rows
             .iter()
-            .filter(|r| d.get(r, "row_type") == "community" && d.get(r, "street_code") == code)
+            .filter(|r| r.row_type == "community" && r.street_code == st.street_code)
             .map(|r| {
+                let strike = if r.counts() { "" } else { "~~" };
                 format!(
-                    "{}{} {} ({}–{}){}",
-                    if d.get(r, "counted") == "true" {
-                        ""
-                    } else {
-                        "~~"
-                    },
-                    d.get(r, "community_name"),
-                    fmt(d.num(r, "score"), 1),
-                    fmt(d.num(r, "ci_low"), 1),
-                    fmt(d.num(r, "ci_high"), 1),
-                    if d.get(r, "counted") == "true" {
-                        ""
-                    } else {
-                        "~~"
-                    }
+                    "{strike}{} {} ({}–{}){strike}",
+                    r.community_name,
+                    fmt(r.score, 1),
+                    fmt(r.ci_low, 1),
+                    fmt(r.ci_high, 1),
                 )
             })
             .collect();
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
-            d.get(st, "street_name"),
+            st.street_name,
             if list.is_empty() {
                 "—".into()
             } else {
                 list.join("; ")
             },
-            fmt(d.num(st, "points"), 1),
-            fmt(d.num(st, "street_score"), 1),
-            fmt(d.num(st, "street_points"), 1),
-            fmt(d.num(st, "total"), 1)
+            fmt(st.points, 1),
+            fmt(st.street_score, 1),
+            fmt(st.street_points, 1),
+            fmt(st.total, 1)
         ));
     }
     s.push_str("\n(~~struck~~: below the threshold by one decision rule but not counted under the rules in force.)\n");
@@ -303,16 +291,16 @@ pub fn write(dir: &Path, inputs: &Inputs, rules: &Rules) -> Result<Vec<PathBuf>>
     let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2000, 1, 1)
         .map_err(|e| Error::Invalid(e.to_string()))?;
     wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
-    if let Some(t) = &inputs.deductions {
+    if let Some(t) = inputs.deductions.as_ref().map(|c| &c.table) {
         sheet(&mut wb, "扣分", t, rules)?;
     }
-    if let Some(t) = &inputs.evaluation {
+    if let Some(t) = inputs.evaluation.as_ref().map(|c| &c.table) {
         sheet(&mut wb, "考核评价", t, rules)?;
     }
-    if let Some(t) = &inputs.streets {
+    if let Some(t) = inputs.streets.as_ref().map(|c| &c.table) {
         sheet(&mut wb, "街道得分", t, rules)?;
     }
-    if let Some(t) = &inputs.communities {
+    if let Some(t) = inputs.communities.as_ref().map(|c| &c.table) {
         sheet(&mut wb, "社区得分", t, rules)?;
     }
     if !inputs.interviewers.rows.is_empty() {
@@ -346,15 +334,18 @@ pub fn write(dir: &Path, inputs: &Inputs, rules: &Rules) -> Result<Vec<PathBuf>>
     crate::fsutil::write_atomic(&p, &wb.save_to_buffer().map_err(err)?)?;
     files.push(p);
     let zh = [
-        ("扣分表.csv", &inputs.deductions),
-        ("考核评价表.csv", &inputs.evaluation),
-        ("街道得分表.csv", &inputs.streets),
-        ("社区得分表.csv", &inputs.communities),
+        ("扣分表.csv", inputs.deductions.as_ref().map(|c| &c.table)),
+        (
+            "考核评价表.csv",
+            inputs.evaluation.as_ref().map(|c| &c.table),
+        ),
+        ("街道得分表.csv", inputs.streets.as_ref().map(|c| &c.table)),
+        (
+            "社区得分表.csv",
+            inputs.communities.as_ref().map(|c| &c.table),
+        ),
     ];
-    for (name, t) in zh
-        .into_iter()
-        .filter_map(|(n, t)| t.as_ref().map(|t| (n, t)))
-    {
+    for (name, t) in zh.into_iter().filter_map(|(n, t)| t.map(|t| (n, t))) {
         let p = dir.join(name);
         crate::fsutil::write_atomic(&p, &csv_zh(t, rules)?)?;
         files.push(p);
