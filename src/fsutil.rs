@@ -49,6 +49,9 @@ pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
 /// rename: a private file (0600) is never visible to others, not even for a moment.
 pub fn persist_mode(tmp: tempfile::NamedTempFile, path: &Path, mode: u32) -> Result<()> {
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
     set_mode(tmp.as_file(), path, mode)?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     sync_parent(path)

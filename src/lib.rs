@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod frame;
 pub mod fsutil;
 pub mod ingest;
+pub mod messages;
 pub mod report;
 pub mod round;
 pub mod rules;

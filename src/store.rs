@@ -131,7 +131,7 @@ impl Store {
             for e in rd.flatten() {
                 let p = e.path();
                 if p.is_dir() {
-                    if sub == "responses" {
+                    if sub == "responses" || sub == "receipts" {
                         for e2 in std::fs::read_dir(&p).into_iter().flatten().flatten() {
                             if !keep.contains(&e2.path()) {
                                 removed += remove_leftover(&e2.path())?;

@@ -105,7 +105,7 @@ fn messy_delivery_rejects_exactly_its_seven_faulty_rows() {
         "2018-R1",
     ]);
     assert!(
-        out.contains("81 rows read, 74 accepted (73 valid, 1 invalid), 7 rejected"),
+        out.contains("81 rows read, 74 accepted (73 valid questionnaires, 1 invalid), 7 rejected"),
         "{out}"
     );
     for (line, code) in [
@@ -151,16 +151,155 @@ fn messy_delivery_rejects_exactly_its_seven_faulty_rows() {
     );
     // The first A000006 stays.
     assert_eq!(ids.iter().filter(|x| *x == Some("A000006")).count(), 1);
-    // The rejects CSV has every rejected row with its raw content, neutralised.
-    let receipt: serde_json::Value = serde_json::from_str(&ws.read(&format!(
-        "surveys/store/receipts/{}.json",
-        manyi::fsutil::sha256_hex(&std::fs::read(data("evaluator-a-messy.csv")).unwrap())
-    )))
-    .unwrap();
+    // The rejects CSV has every rejected row, one line per fault.
+    let receipt_file = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("receipt "))
+        .and_then(|l| l.split(';').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        receipt_file.starts_with("surveys/store/receipts/2018-R1/evaluator-a-messy-"),
+        "{receipt_file}"
+    );
+    let receipt: serde_json::Value = serde_json::from_str(&ws.read(&receipt_file)).unwrap();
     let rejects = ws.read(receipt["rejects_file"].as_str().unwrap());
-    assert!(rejects.starts_with("\u{feff}file,line,column,reason_code,reason,raw"));
+    assert!(rejects.starts_with("\u{feff}file,line,column,value,problem,how_to_fix,code"));
     assert_eq!(rejects.lines().count(), 8);
     assert_eq!(receipt["rejects_by_reason"]["summary-row"], 1);
+    assert_eq!(receipt["faults"], 7);
+}
+
+/// The rejects list as (line, column, value, code) rows, the header apart.
+fn reject_rows(text: &str) -> (Vec<String>, Vec<(u64, String, String, String)>) {
+    let mut r = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (
+                rec[1].parse().unwrap(),
+                rec[2].to_string(),
+                rec[3].to_string(),
+                rec[6].to_string(),
+            )
+        })
+        .collect();
+    (header, rows)
+}
+
+/// In Chinese (the default for people) the rejects list an evaluator receives has
+/// Chinese headers, a line per fault and how to fix each; a row with several faults
+/// lists each of them, a repeated id included, so one correction fixes the row.
+#[test]
+fn the_rejects_list_names_every_fault_of_a_row_in_chinese() {
+    let ws = example_workspace();
+    // The messy example with its repeated row (line 42) also given a bad answer and an
+    // impossible date: three faults on one line.
+    let text = std::fs::read_to_string(data("evaluator-a-messy.csv")).unwrap();
+    let line42 = text.lines().nth(41).unwrap().to_string();
+    assert!(line42.starts_with("A000006,"));
+    let worse = line42
+        .replace("2018-04-08", "2018-02-30")
+        .replacen("非常满意", "很好", 1);
+    let f = ws.file("messy-worse.csv");
+    // Line 42 repeats line 7 exactly: change line 42 only.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[41] = &worse;
+    std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+    let out = ws.ok(&[
+        "--lang",
+        "zh",
+        "ingest",
+        f.to_str().unwrap(),
+        "--round",
+        "2018-R1",
+        "--dry-run",
+    ]);
+    assert!(out.contains("共读取 81 行:接收 74 行"), "{out}");
+    assert!(out.contains("共 9 处问题"), "{out}");
+    let listed = ws.file("messy-worse.rejects.csv");
+    assert!(out.contains(&listed.display().to_string()), "{out}");
+    let (header, rows) = reject_rows(&std::fs::read_to_string(&listed).unwrap());
+    assert_eq!(
+        header,
+        ["文件", "行", "列", "原值", "问题", "如何改正", "代码"]
+    );
+    // Worked out by hand from the file: one fault on each of six rows, three on 42.
+    let want: Vec<(u64, &str, &str, &str)> = vec![
+        (42, "q1", "很好", "bad-answer"),
+        (42, "interview_date", "2018-02-30", "bad-date"),
+        (42, "respondent_id", "A000006", "duplicate-in-file"),
+        (43, "q5", "很好", "bad-answer"),
+        (44, "community_code", "530103099001", "unknown-community"),
+        (45, "community_code", "530103001001", "not-in-sample"),
+        (47, "", "", "field-count"),
+        (48, "interview_date", "2017-13-45", "bad-date"),
+        (83, "", "", "summary-row"),
+    ];
+    let got: Vec<(u64, &str, &str, &str)> = rows
+        .iter()
+        .map(|(l, c, v, k)| {
+            (
+                *l,
+                c.as_str(),
+                if c.is_empty() { "" } else { v.as_str() },
+                k.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    // A whole-row fault shows the row as delivered.
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == 47 && r.2.starts_with("A000046,530103001003"))
+    );
+    assert!(
+        !ws.file("surveys/store/index.json").exists(),
+        "a dry run stored something"
+    );
+}
+
+/// After a delivery is stored, a dry run of the same rows still shows each row's own
+/// faults beside "already stored", instead of hiding them.
+#[test]
+fn a_dry_run_of_stored_ids_still_shows_each_rows_faults() {
+    let ws = example_workspace();
+    let messy = data("evaluator-a-messy.csv");
+    ws.ok(&["ingest", messy.to_str().unwrap(), "--round", "2018-R1"]);
+    let copy = ws.file("again.csv");
+    // Other bytes (a trailing line break), the same rows.
+    std::fs::write(
+        &copy,
+        format!("{}\n", std::fs::read_to_string(&messy).unwrap()),
+    )
+    .unwrap();
+    let out_file = ws.file("again-rejects.csv");
+    ws.ok(&[
+        "ingest",
+        copy.to_str().unwrap(),
+        "--round",
+        "2018-R1",
+        "--dry-run",
+        "--rejects-out",
+        out_file.to_str().unwrap(),
+    ]);
+    let (_, rows) = reject_rows(&std::fs::read_to_string(&out_file).unwrap());
+    let at = |line: u64| -> Vec<&str> {
+        rows.iter()
+            .filter(|r| r.0 == line)
+            .map(|r| r.3.as_str())
+            .collect()
+    };
+    // A000042 was rejected before (bad answer), so it is not stored: its one fault.
+    assert_eq!(at(43), ["bad-answer"]);
+    // A000043 has an unknown community and was never stored.
+    assert_eq!(at(44), ["unknown-community"]);
+    // A000006 on line 42 repeats line 7 and is stored too.
+    assert_eq!(at(42), ["duplicate-stored", "duplicate-in-file"]);
+    // Line 2, a good row, is now only a stored duplicate.
+    assert_eq!(at(2), ["duplicate-stored"]);
 }
 
 #[test]
@@ -505,9 +644,9 @@ fn an_overlong_line_or_an_unclosed_quote_is_one_rejected_row() {
     assert_eq!(r["rows_read"], 4, "{r}");
     assert_eq!(r["accepted"], 2, "{r}");
     assert_eq!(r["rejects_by_reason"]["line-too-long"], 2, "{r}");
-    let rejects = ws.read(r["rejects_file"].as_str().unwrap());
-    assert!(rejects.contains(",3,,line-too-long,"), "{rejects}");
-    assert!(rejects.contains(",5,,line-too-long,"), "{rejects}");
+    let (_, rows) = reject_rows(&ws.read(r["rejects_file"].as_str().unwrap()));
+    let codes: Vec<(u64, &str)> = rows.iter().map(|r| (r.0, r.3.as_str())).collect();
+    assert_eq!(codes, [(3, "line-too-long"), (5, "line-too-long")]);
 }
 
 #[test]
@@ -816,6 +955,7 @@ fn two_ingests_at_once_do_not_double_count() {
                 "2018-R1",
             ])
             .env("MANYI_TEST_MARKERS", "1")
+            .env("MANYI_LANG", "en")
             .env("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS", "1500")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -993,16 +1133,12 @@ fn batch_boundaries_and_threads_do_not_change_the_result() {
     assert!(r0["accepted"].as_u64().unwrap() > 1000, "{r0}");
     assert!(r0["blank_lines_skipped"].as_u64().unwrap() > 200, "{r0}");
     // The rejects list is in file order, and a repeat names the line it repeats.
-    let mut rdr = csv::Reader::from_reader(rej0.trim_start_matches('\u{feff}').as_bytes());
-    let lines: Vec<u64> = rdr
-        .records()
-        .map(|r| r.unwrap()[1].parse().unwrap())
-        .collect();
+    let (_, rows) = reject_rows(rej0);
     assert!(
-        lines.windows(2).all(|w| w[0] < w[1]),
+        rows.windows(2).all(|w| w[0].0 <= w[1].0),
         "rejects out of order"
     );
-    assert!(rej0.contains("repeats line"), "{rej0}");
+    assert!(rows.iter().any(|r| r.3 == "duplicate-in-file"), "{rej0}");
     for (batch, r, rej, data) in &results[1..] {
         assert_eq!(r, r0, "receipt differs with batches of {batch:?}");
         assert!(rej == rej0, "rejects differ with batches of {batch:?}");

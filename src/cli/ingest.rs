@@ -7,6 +7,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::stdout_line;
 use crate::error::{Error, Result};
+use crate::messages::t;
 use crate::round::RoundId;
 use crate::workspace::Workspace;
 
@@ -29,9 +30,13 @@ pub struct Args {
     /// Print the receipt(s) as JSON on stdout and nothing else there.
     #[arg(long)]
     json: bool,
-    /// Check the delivery and print what is wrong, storing nothing.
+    /// Check the delivery and print what is wrong, storing nothing in the workspace;
+    /// the rejects list goes to --rejects-out (default: <delivery>.rejects.csv).
     #[arg(long)]
     dry_run: bool,
+    /// Where a dry run writes its rejects list.
+    #[arg(long, requires = "dry_run")]
+    rejects_out: Option<PathBuf>,
 }
 
 pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
@@ -39,6 +44,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     let opts = crate::ingest::Options {
         sheet: a.sheet,
         dry_run: a.dry_run,
+        rejects_out: a.rejects_out,
         progress: !a.json,
         ..Default::default()
     };
@@ -48,13 +54,18 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         match crate::ingest::ingest(ws, &round, f, &opts) {
             Ok(out) => {
                 if !a.json {
-                    print_receipt(&out)?;
+                    print_receipt(&out, ws.rules()?.validity.min_valid_per_community)?;
                 }
                 receipts.push(out.receipt);
             }
             Err(e) => {
                 refused += 1;
-                eprintln!("manyi: error: {} REFUSED, nothing stored: {e}", f.display());
+                eprintln!(
+                    "manyi: {}: {} {}: {e}",
+                    t("错误", "error"),
+                    f.display(),
+                    t("整份拒收,未保存任何内容", "REFUSED, nothing stored")
+                );
             }
         }
     }
@@ -76,20 +87,33 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
 /// Shown rejected rows at most; the rejects file has them all.
 const SHOWN_REJECTS: usize = 30;
 
-fn print_receipt(out: &crate::ingest::Outcome) -> Result<()> {
+fn print_receipt(out: &crate::ingest::Outcome, min_valid: usize) -> Result<()> {
     let r = &out.receipt;
     if r.status == crate::ingest::ReceiptStatus::AlreadyIngested {
         return stdout_line(&format!(
-            "{}: already ingested for round {} (same content, sha256 {}): nothing to do; receipt {}",
-            r.file,
-            r.round,
-            r.sha256.get(..16).unwrap_or(&r.sha256),
-            r.receipt_file
+            "{}",
+            match crate::messages::lang() {
+                crate::messages::Lang::Zh => format!(
+                    "{}:内容相同的文件已于此前导入 {} 轮(sha256 {}),无需再次导入;回执 {}",
+                    r.file,
+                    r.round,
+                    r.sha256.get(..16).unwrap_or(&r.sha256),
+                    r.receipt_file
+                ),
+                crate::messages::Lang::En => format!(
+                    "{}: already ingested for round {} (same content, sha256 {}): nothing to do; receipt {}",
+                    r.file,
+                    r.round,
+                    r.sha256.get(..16).unwrap_or(&r.sha256),
+                    r.receipt_file
+                ),
+            }
         ));
     }
+    stdout_line(&r.summary(min_valid))?;
     stdout_line(&format!(
-        "{} ({}{}{}): {} rows read, {} accepted ({} valid, {} invalid), {} rejected",
-        r.file,
+        "  {}: {}{}{}",
+        t("格式", "format"),
         r.format,
         if r.format == "xlsx" {
             String::new()
@@ -101,57 +125,66 @@ fn print_receipt(out: &crate::ingest::Outcome) -> Result<()> {
         } else {
             format!(", {}", r.delimiter)
         },
-        r.rows_read,
-        r.accepted,
-        r.valid,
-        r.invalid,
-        r.rejected
     ))?;
     for rej in out.rejects.iter().take(SHOWN_REJECTS) {
-        stdout_line(&format!(
-            "  REJECTED {}, line {}{}: {} [{}]",
-            r.file,
-            rej.line,
-            if rej.column.is_empty() {
-                String::new()
-            } else {
-                format!(", column {}", rej.column)
-            },
-            rej.reason,
-            rej.code
-        ))?;
+        for f in &rej.faults {
+            stdout_line(&format!(
+                "  {} {}, {} {}{}: {} [{}]",
+                t("拒收", "REJECTED"),
+                r.file,
+                t("第", "line"),
+                rej.line,
+                if f.column.is_empty() {
+                    t(" 行", "").to_string()
+                } else {
+                    format!("{}{}", t(" 行,列 ", ", column "), f.column)
+                },
+                f.fault.text(),
+                f.fault.code()
+            ))?;
+        }
     }
     if out.rejects.len() > SHOWN_REJECTS {
         stdout_line(&format!(
-            "  … and {} more",
-            out.rejects.len() - SHOWN_REJECTS
+            "  {} {} {}",
+            t("……另有", "… and"),
+            out.rejects.len() - SHOWN_REJECTS,
+            t(
+                "行被拒收,见拒收清单",
+                "more rejected rows, in the rejects list"
+            )
         ))?;
     }
     if !r.ignored_columns.is_empty() {
         stdout_line(&format!(
-            "  ignored columns: {}",
+            "  {}: {}",
+            t("未使用的列", "ignored columns"),
             r.ignored_columns.join(", ")
         ))?;
     }
     if !r.hashed_columns.is_empty() {
         stdout_line(&format!(
-            "  personal data stored only as salted hashes: {}",
+            "  {}: {}",
+            t(
+                "个人信息只以加盐哈希保存",
+                "personal data stored only as salted hashes"
+            ),
             r.hashed_columns.join(", ")
         ))?;
     }
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header([
-        "街道",
-        "社区",
-        "代码",
-        "本次接收",
-        "本次有效",
-        "本轮有效",
-        "样本",
+    let mut tb = Table::new();
+    tb.load_style(UTF8_FULL_CONDENSED);
+    tb.set_header([
+        t("街道", "street"),
+        t("社区", "community"),
+        t("代码", "code"),
+        t("本次接收", "accepted now"),
+        t("本次有效", "valid now"),
+        t("本轮有效", "valid in round"),
+        t("样本", "sample"),
     ]);
     for c in &r.communities {
-        t.add_row([
+        tb.add_row([
             c.street_name.clone(),
             c.community_name.clone(),
             c.community_code.clone(),
@@ -159,28 +192,47 @@ fn print_receipt(out: &crate::ingest::Outcome) -> Result<()> {
             c.valid.to_string(),
             c.round_valid.to_string(),
             if c.insufficient {
-                "不足 insufficient".into()
+                format!("{} < {min_valid}", t("不足", "insufficient"))
             } else {
-                "ok".to_string()
+                t("足够", "enough").to_string()
             },
         ]);
     }
-    stdout_line(&t.to_string())?;
+    stdout_line(&tb.to_string())?;
     let q = &r.quality;
-    stdout_line(&format!(
-        "  quality flags: {} speeders, {} straight-lined, {} duplicate patterns, {} with too few answers",
-        q.speeders, q.straightliners, q.duplicate_patterns, q.too_few_answers
-    ))?;
+    stdout_line(&match crate::messages::lang() {
+        crate::messages::Lang::Zh => format!(
+            "  质量标记:速答 {} 份,直线作答 {} 份,重复答案模式 {} 份,作答题数过少 {} 份",
+            q.speeders, q.straightliners, q.duplicate_patterns, q.too_few_answers
+        ),
+        crate::messages::Lang::En => format!(
+            "  quality flags: {} speeders, {} straight-lined, {} duplicate patterns, {} with too few answers",
+            q.speeders, q.straightliners, q.duplicate_patterns, q.too_few_answers
+        ),
+    })?;
     for f in &q.flagged_interviewers {
         stdout_line(&format!(
-            "  INTERVIEWER {} ({} questionnaires): {}",
+            "  {} {} ({} {}): {}",
+            t("访问员", "INTERVIEWER"),
             f.interviewer_id,
             f.questionnaires,
-            f.reasons.join("; ")
+            t("份问卷", "questionnaires"),
+            crate::messages::interviewer_reasons(f)
         ))?;
     }
-    stdout_line(&format!(
-        "  receipt {}; rejects {}",
-        r.receipt_file, r.rejects_file
-    ))
+    if r.receipt_file.is_empty() {
+        stdout_line(&format!(
+            "  {} {}",
+            t("拒收清单", "rejects list"),
+            r.rejects_file
+        ))
+    } else {
+        stdout_line(&format!(
+            "  {} {}; {} {}",
+            t("回执", "receipt"),
+            r.receipt_file,
+            t("拒收清单", "rejects list"),
+            r.rejects_file
+        ))
+    }
 }

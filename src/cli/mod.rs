@@ -32,6 +32,11 @@ pub struct Cli {
     #[arg(short = 'w', long = "workspace", global = true, default_value = ".")]
     pub workspace: PathBuf,
 
+    /// Language of messages and reports for people (zh, en); default: MANYI_LANG, else zh.
+    /// Codes, CSV column names and JSON keys are English either way.
+    #[arg(long, global = true, value_enum)]
+    pub lang: Option<crate::messages::Lang>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -50,6 +55,7 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    crate::messages::set_lang(cli.lang.unwrap_or_else(crate::messages::Lang::from_env));
     let open = || Workspace::open(&cli.workspace);
     match cli.command {
         Command::Init(a) => init::run(a),

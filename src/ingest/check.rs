@@ -7,7 +7,9 @@ use crate::rules::Rules;
 use super::accepted::{Accepted, Dict, IdSet, NA_ITEM, NONE, id_hash};
 use super::normalise::{Codebook, Col, Communities, Found, HeaderMap, clean, parse_date};
 use super::read;
-use super::receipt::Reject;
+use super::receipt::{Reject, RowFault};
+use crate::frame::Community;
+use crate::messages::Fault;
 
 /// Everything the row check needs, set up once per delivery (shared by the checkers).
 pub(crate) struct Context<'a> {
@@ -25,6 +27,9 @@ pub(crate) struct Context<'a> {
     /// Length in bytes of the longest summary label.
     pub(crate) summary_max_len: usize,
     pub(crate) item_scores: Vec<f64>,
+    /// The scale's labels and codes, as a bad answer's message lists them.
+    pub(crate) scale_labels: String,
+    pub(crate) scale_codes: String,
 }
 
 impl<'a> Context<'a> {
@@ -53,6 +58,20 @@ impl<'a> Context<'a> {
             summary_max_len: summary.iter().map(String::len).max().unwrap_or(0),
             summary,
             item_scores: rules.scale.answers.iter().map(|a| a.score).collect(),
+            scale_labels: rules
+                .scale
+                .answers
+                .iter()
+                .map(|a| a.label.as_str())
+                .collect::<Vec<_>>()
+                .join("/"),
+            scale_codes: rules
+                .scale
+                .answers
+                .iter()
+                .map(|a| a.code.as_str())
+                .collect::<Vec<_>>()
+                .join("/"),
         }
     }
 }
@@ -108,14 +127,16 @@ pub(crate) fn check_batch(ctx: &Context<'_>, h: &HeaderMap, batch: read::Batch) 
             p.order.push(p.rejects.len() as u32);
             p.rejects.push(Reject {
                 line: batch.lines[r],
-                column: String::new(),
-                code: "line-too-long",
-                reason: format!(
-                    "a record of {} bytes (at most {} are read): a line without line breaks, or a quote that is never closed",
-                    batch.overlong[r],
-                    read::MAX_RECORD_BYTES
-                ),
+                faults: vec![RowFault {
+                    column: String::new(),
+                    value: String::new(),
+                    fault: Fault::LineTooLong {
+                        bytes: batch.overlong[r],
+                        limit: read::MAX_RECORD_BYTES as u64,
+                    },
+                }],
                 raw: Vec::new(),
+                id: None,
             });
             continue;
         }
@@ -132,7 +153,10 @@ pub(crate) fn check_batch(ctx: &Context<'_>, h: &HeaderMap, batch: read::Batch) 
     p
 }
 
-/// Checks one data row: accepted into `st.acc`, or rejected into `st.rejects`.
+/// Checks one data row: accepted into `st.acc`, or rejected into `st.rejects` with
+/// every fault it has (a row with three faults lists three), so that one correction
+/// fixes it. A summary row and a row of the wrong length are one fault each (their
+/// cells mean nothing column by column).
 pub(crate) fn check_row(
     ctx: &Context<'_>,
     h: &HeaderMap,
@@ -141,16 +165,20 @@ pub(crate) fn check_row(
     line: u64,
     cells: &[&str],
 ) {
-    let reject = |st: &mut Part, column: &str, code: &'static str, reason: String| {
-        st.order.push(st.rejects.len() as u32);
-        st.rejects.push(Reject {
-            line,
-            column: column.to_string(),
-            code,
-            reason,
-            raw: cells.iter().map(|c| c.to_string()).collect(),
-        });
+    let colname = |c: Col| {
+        h.position(c)
+            .map(|i| h.names[i].clone())
+            .unwrap_or_default()
     };
+    let get = |c: Col| h.position(c).map(|i| clean(cells[i]));
+    let mut faults: Vec<RowFault> = Vec::new();
+    fn fault(faults: &mut Vec<RowFault>, column: String, value: String, fault: Fault) {
+        faults.push(RowFault {
+            column,
+            value,
+            fault,
+        })
+    }
     let first = cells
         .iter()
         .map(|c| clean(c))
@@ -163,193 +191,205 @@ pub(crate) fn check_row(
         } else {
             ctx.summary.contains(first.as_ref())
         };
-    if is_summary {
-        return reject(
-            st,
-            "",
-            "summary-row",
-            format!("a summary row ({first}), not a questionnaire"),
-        );
-    }
     let mut width = cells.len();
     while width > h.width && cells[width - 1].trim().is_empty() {
         width -= 1;
     }
-    if width != h.width {
-        return reject(
-            st,
-            "",
-            "field-count",
-            format!("has {width} fields, the header has {}", h.width),
+    let id = get(Col::RespondentId).unwrap_or_default().into_owned();
+    if is_summary {
+        fault(
+            &mut faults,
+            String::new(),
+            String::new(),
+            Fault::SummaryRow {
+                label: first.into_owned(),
+            },
+        );
+    } else if width != h.width {
+        fault(
+            &mut faults,
+            String::new(),
+            String::new(),
+            Fault::FieldCount {
+                found: width,
+                expected: h.width,
+            },
         );
     }
-    let get = |c: Col| h.position(c).map(|i| clean(&cells[i]));
-    let colname = |c: Col| {
-        h.position(c)
-            .map(|i| h.names[i].clone())
-            .unwrap_or_default()
-    };
+    if !faults.is_empty() {
+        return reject(st, line, faults, cells, (!id.is_empty()).then_some(id));
+    }
 
-    let id = get(Col::RespondentId).unwrap_or_default();
     if id.is_empty() {
-        return reject(
-            st,
-            &colname(Col::RespondentId),
-            "missing-id",
-            "the respondent id is empty".into(),
+        fault(
+            &mut faults,
+            colname(Col::RespondentId),
+            String::new(),
+            Fault::MissingId,
         );
     }
     if let Some(r) = get(Col::Round)
         && !r.is_empty()
         && r != ctx.round_s
     {
-        return reject(
-            st,
-            &colname(Col::Round),
-            "wrong-round",
-            format!(
-                "round {r:?} in the row, this delivery is ingested for {}",
-                ctx.round
-            ),
+        fault(
+            &mut faults,
+            colname(Col::Round),
+            r.to_string(),
+            Fault::WrongRound {
+                found: r.into_owned(),
+                round: ctx.round_s.clone(),
+            },
         );
     }
     let street = get(Col::Street);
     let code = get(Col::CommunityCode).filter(|c| !c.is_empty());
     let name = get(Col::CommunityName).filter(|c| !c.is_empty());
-    let (community_index, community) = match (&code, &name) {
+    let community: Option<(u32, &Community)> = match (&code, &name) {
         (Some(code), _) => match ctx.communities.by_code(code) {
-            Some(c) => c,
+            Some(c) => Some(c),
             None => {
-                return reject(
-                    st,
-                    &colname(Col::CommunityCode),
-                    "unknown-community",
-                    format!("community code {code} is not in the frame"),
+                fault(
+                    &mut faults,
+                    colname(Col::CommunityCode),
+                    code.to_string(),
+                    Fault::UnknownCommunityCode {
+                        code: code.to_string(),
+                    },
                 );
+                None
             }
         },
         (None, Some(name)) => match ctx.communities.by_name(name, street.as_deref()) {
-            Found::One(i, c) => (i, c),
+            Found::One(i, c) => Some((i, c)),
             Found::Ambiguous(cs) => {
-                let list: Vec<_> = cs
-                    .iter()
-                    .map(|c| format!("{} {} ({})", c.code, c.name, c.street_name))
-                    .collect();
-                return reject(
-                    st,
-                    &colname(Col::CommunityName),
-                    "ambiguous-community",
-                    format!(
-                        "community name {name:?} matches several communities: {}; deliver the community code",
-                        list.join("; ")
-                    ),
+                fault(
+                    &mut faults,
+                    colname(Col::CommunityName),
+                    name.to_string(),
+                    Fault::AmbiguousCommunity {
+                        name: name.to_string(),
+                        candidates: cs
+                            .iter()
+                            .map(|c| format!("{} {} ({})", c.code, c.name, c.street_name))
+                            .collect(),
+                    },
                 );
+                None
             }
             Found::None => {
-                return reject(
-                    st,
-                    &colname(Col::CommunityName),
-                    "unknown-community",
-                    format!("community name {name:?} is not in the frame"),
+                fault(
+                    &mut faults,
+                    colname(Col::CommunityName),
+                    name.to_string(),
+                    Fault::UnknownCommunityName {
+                        name: name.to_string(),
+                    },
                 );
+                None
             }
         },
         (None, None) => {
-            return reject(
-                st,
-                &colname(Col::CommunityCode),
-                "unknown-community",
-                "no community code or name".into(),
+            fault(
+                &mut faults,
+                colname(Col::CommunityCode),
+                String::new(),
+                Fault::NoCommunity,
             );
+            None
         }
     };
-    if let (Some(_), Some(name)) = (&code, &name) {
-        let core = ctx.communities.core(name);
-        if core != ctx.communities.core(&clean(&community.name)) {
-            return reject(
-                st,
-                &colname(Col::CommunityName),
-                "community-mismatch",
-                format!(
-                    "community name {name:?} does not match code {} ({})",
-                    community.code, community.name
-                ),
+    if let Some((_, community)) = community {
+        if let (Some(_), Some(name)) = (&code, &name)
+            && ctx.communities.core(name) != ctx.communities.core(&clean(&community.name))
+        {
+            fault(
+                &mut faults,
+                colname(Col::CommunityName),
+                name.to_string(),
+                Fault::CommunityMismatch {
+                    name: name.to_string(),
+                    code: community.code.clone(),
+                    frame_name: community.name.clone(),
+                },
             );
         }
-    }
-    if let Some(s) = street.as_deref().filter(|s| !s.is_empty())
-        && s != community.street_name
-        && !community.street_name.starts_with(s)
-    {
-        return reject(
-            st,
-            &colname(Col::Street),
-            "street-mismatch",
-            format!(
-                "street {s:?} but community {} is in {}",
-                community.name, community.street_name
-            ),
-        );
-    }
-    if !ctx.sample.contains(&community.code) {
-        return reject(
-            st,
-            &colname(if code.is_some() {
-                Col::CommunityCode
-            } else {
-                Col::CommunityName
-            }),
-            "not-in-sample",
-            format!(
-                "community {} {} is not in the sample of round {}",
-                community.code, community.name, ctx.round
-            ),
-        );
+        if let Some(s) = street.as_deref().filter(|s| !s.is_empty())
+            && s != community.street_name
+            && !community.street_name.starts_with(s)
+        {
+            fault(
+                &mut faults,
+                colname(Col::Street),
+                s.to_string(),
+                Fault::StreetMismatch {
+                    street: s.to_string(),
+                    community: community.name.clone(),
+                    actual: community.street_name.clone(),
+                },
+            );
+        }
+        if !ctx.sample.contains(&community.code) {
+            let (col, value) = match (&code, &name) {
+                (Some(c), _) => (Col::CommunityCode, c.to_string()),
+                (None, n) => (Col::CommunityName, n.as_deref().unwrap_or("").to_string()),
+            };
+            fault(
+                &mut faults,
+                colname(col),
+                value,
+                Fault::NotInSample {
+                    code: community.code.clone(),
+                    name: community.name.clone(),
+                    round: ctx.round_s.clone(),
+                },
+            );
+        }
     }
     let mut answers = [None; crate::rules::MAX_QUESTIONS];
     let n_items = ctx.rules.questions.len();
     for (k, (q, &i)) in ctx.rules.questions.iter().zip(h.items()).enumerate() {
         match ctx.codebook.lookup(cells[i]) {
             Ok(a) => answers[k] = a,
-            Err(()) => {
-                return reject(
-                    st,
-                    &h.names[i],
-                    "bad-answer",
-                    format!(
-                        "{:?} is not an answer of the scale for {} (labels {}, codes {}; 不了解 or blank = not answered)",
-                        clean(cells[i]),
-                        q.id,
-                        ctx.rules
-                            .scale
-                            .answers
-                            .iter()
-                            .map(|a| a.label.as_str())
-                            .collect::<Vec<_>>()
-                            .join("/"),
-                        ctx.rules
-                            .scale
-                            .answers
-                            .iter()
-                            .map(|a| a.code.as_str())
-                            .collect::<Vec<_>>()
-                            .join("/"),
-                    ),
-                );
-            }
+            Err(()) => fault(
+                &mut faults,
+                h.names[i].clone(),
+                cells[i].to_string(),
+                Fault::BadAnswer {
+                    value: clean(cells[i]).into_owned(),
+                    question: q.id.clone(),
+                    labels: ctx.scale_labels.clone(),
+                    codes: ctx.scale_codes.clone(),
+                },
+            ),
         }
     }
     let date = match get(Col::Date).filter(|d| !d.is_empty()) {
         None => None,
         Some(d) => match parse_date(&d) {
-            Err(why) => return reject(st, &colname(Col::Date), "bad-date", why),
-            Ok((y, _, _)) if y != ctx.round.year => {
-                return reject(
-                    st,
-                    &colname(Col::Date),
-                    "date-outside-year",
-                    format!("{d:?} is outside the round's year {}", ctx.round.year),
+            Err(problem) => {
+                fault(
+                    &mut faults,
+                    colname(Col::Date),
+                    d.to_string(),
+                    Fault::BadDate {
+                        value: d.into_owned(),
+                        problem,
+                    },
                 );
+                None
+            }
+            Ok((y, _, _)) if y != ctx.round.year => {
+                fault(
+                    &mut faults,
+                    colname(Col::Date),
+                    d.to_string(),
+                    Fault::DateOutsideYear {
+                        value: d.into_owned(),
+                        year: ctx.round.year,
+                    },
+                );
+                None
             }
             Ok((y, m, dd)) => Some((y, m, dd)),
         },
@@ -359,27 +399,33 @@ pub(crate) fn check_row(
         Some(d) => match d.parse::<f64>() {
             Ok(x) if x.is_finite() && x >= 0.0 => Some(x),
             _ => {
-                return reject(
-                    st,
-                    &colname(Col::Duration),
-                    "bad-duration",
-                    format!("duration {d:?} is not a number of seconds"),
+                fault(
+                    &mut faults,
+                    colname(Col::Duration),
+                    d.to_string(),
+                    Fault::BadDuration {
+                        value: d.into_owned(),
+                    },
                 );
+                None
             }
         },
     };
     let hash = id_hash(&id);
-    if ctx.stored_ids.contains(hash, &id) {
-        return reject(
-            st,
-            &colname(Col::RespondentId),
-            "duplicate-stored",
-            format!(
-                "respondent id {id} is already stored for round {} from an earlier delivery",
-                ctx.round
-            ),
+    if !id.is_empty() && ctx.stored_ids.contains(hash, &id) {
+        fault(
+            &mut faults,
+            colname(Col::RespondentId),
+            id.clone(),
+            Fault::DuplicateStored {
+                id: id.clone(),
+                round: ctx.round_s.clone(),
+            },
         );
     }
+    let (Some((community_index, _)), true) = (community, faults.is_empty()) else {
+        return reject(st, line, faults, cells, (!id.is_empty()).then_some(id));
+    };
 
     // Accepted here; a repeat of an earlier row's id is found in `merge`.
     st.order.push(ACCEPTED);
@@ -431,4 +477,15 @@ pub(crate) fn check_row(
     if h.position(Col::Name).is_some() {
         acc.name_hash.push(personal(Col::Name));
     }
+}
+
+/// Rejects a row with its faults (and its id, for the repeated-id check in `merge`).
+fn reject(st: &mut Part, line: u64, faults: Vec<RowFault>, cells: &[&str], id: Option<String>) {
+    st.order.push(st.rejects.len() as u32);
+    st.rejects.push(Reject {
+        line,
+        faults,
+        raw: cells.iter().map(|c| c.to_string()).collect(),
+        id,
+    });
 }

@@ -12,7 +12,8 @@ use super::accepted::{Accepted, Dict, NONE, id_hash};
 use super::check::{ACCEPTED, Context, Part, check_batch};
 use super::normalise::{Col, HeaderMap};
 use super::read;
-use super::receipt::{Reject, RejectSink};
+use super::receipt::{Reject, RejectSink, RowFault};
+use crate::messages::Fault;
 use crate::store::Store;
 
 /// What a checker hands the merger, in file order by sequence number.
@@ -28,7 +29,8 @@ pub(crate) struct State {
     pub(crate) blank: u64,
     pub(crate) acc: Accepted,
     pub(crate) rejects: RejectSink,
-    /// Accepted rows by respondent id (indices into `acc`), for repeats within the file.
+    /// Rows by respondent id, for repeats within the file: an index into `acc`, or
+    /// REJECTED | an index into `rejected_ids`.
     pub(crate) seen: hashbrown::HashTable<u32>,
     pub(crate) interviewers: Dict,
     pub(crate) modes: Dict,
@@ -36,9 +38,52 @@ pub(crate) struct State {
     pub(crate) community_local: Vec<u32>,
     /// (street code, community code) by index.
     pub(crate) communities: Vec<(String, String)>,
+    /// Ids and lines of rejected rows that had an id (first occurrences only).
+    pub(crate) rejected_ids: Vec<(String, u64)>,
+}
+
+/// Marks an entry of `State::seen` that is a rejected row.
+const REJECTED: u32 = 1 << 31;
+
+/// The id of a `State::seen` entry (every hash of the table goes through here).
+fn seen_id<'a>(acc: &'a Accepted, rejected: &'a [(String, u64)], e: u32) -> &'a str {
+    if e & REJECTED != 0 {
+        &rejected[(e & !REJECTED) as usize].0
+    } else {
+        acc.id(e as usize)
+    }
+}
+
+/// Sets `stop` when dropped: a merger that returns or panics releases the reader and
+/// the checkers (which would otherwise wait for permits or sends forever).
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl State {
+    /// The line of the first row with `id`, or None (and `id` is recorded as `v`).
+    fn first_seen(&mut self, id: &str, v: u32) -> Option<u64> {
+        let hash = id_hash(id);
+        let found = self
+            .seen
+            .find(hash, |&e| seen_id(&self.acc, &self.rejected_ids, e) == id)
+            .copied();
+        match found {
+            Some(e) if e & REJECTED != 0 => Some(self.rejected_ids[(e & !REJECTED) as usize].1),
+            Some(e) => Some(self.acc.line[e as usize]),
+            None => {
+                let (acc, rej) = (&self.acc, &self.rejected_ids);
+                self.seen
+                    .insert_unique(hash, v, |&e| id_hash(seen_id(acc, rej, e)));
+                None
+            }
+        }
+    }
+
     /// What the quality flags are computed from.
     pub(crate) fn quality_input(&self) -> super::quality::Input<'_> {
         let acc = &self.acc;
@@ -71,8 +116,22 @@ impl State {
             modes: Dict::default(),
             community_local: vec![NONE; frame_len],
             communities: Vec::new(),
+            rejected_ids: Vec::new(),
         }
     }
+}
+
+/// Where a dry run writes its rejects list: `--rejects-out`, else beside the delivery
+/// (`x.csv` → `x.rejects.csv`), never in the workspace.
+pub(crate) fn dry_run_rejects_path(delivery: &Path, opts: &Options) -> std::path::PathBuf {
+    if let Some(p) = &opts.rejects_out {
+        return p.clone();
+    }
+    let stem = delivery
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "delivery".into());
+    delivery.with_file_name(format!("{stem}.rejects.csv"))
 }
 
 /// Reads and checks the delivery; a file that looked like UTF-8 in its first block but
@@ -119,7 +178,10 @@ pub(crate) fn read_all(
         ctx.communities.len(),
         RejectSink::new(
             &if opts.dry_run {
-                std::env::temp_dir()
+                dry_run_rejects_path(path, opts)
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default()
             } else {
                 store.path("receipts")
             },
@@ -259,8 +321,10 @@ pub(crate) fn read_all(
             }
             Ok(())
         };
-        let res = run();
-        stop.store(true, Relaxed);
+        let res = {
+            let _stop = StopOnDrop(stop);
+            run()
+        };
         while recv().is_some() {}
         res
     });
@@ -321,7 +385,8 @@ pub(crate) fn merge(
         let per_row = p.batch.text_len() as f64 / p.batch.len() as f64;
         let rows = ((size as f64 / per_row) * 1.02).min(5e7) as usize;
         st.acc.reserve(rows);
-        st.seen.reserve(rows, |&j| id_hash(st.acc.id(j as usize)));
+        let (acc, rej) = (&st.acc, &st.rejected_ids);
+        st.seen.reserve(rows, |&e| id_hash(seen_id(acc, rej, e)));
     }
     let iv_map: Vec<u32> = p
         .interviewers
@@ -330,50 +395,56 @@ pub(crate) fn merge(
         .map(|n| st.interviewers.intern(n))
         .collect();
     let mode_map: Vec<u32> = p.modes.names.iter().map(|n| st.modes.intern(n)).collect();
+    let id_column = h
+        .position(Col::RespondentId)
+        .map(|i| h.names[i].clone())
+        .unwrap_or_default();
     let mut rejects = p.rejects.into_iter();
     let mut j = 0usize;
     let q = &p.acc;
     for &o in &p.order {
         if o != ACCEPTED {
-            if let Some(r) = rejects.next() {
-                st.rejects.push(r)?;
+            let Some(mut r) = rejects.next() else {
+                continue;
+            };
+            // A rejected row's id counts too: a repeat is a fault of the later row
+            // whatever became of the earlier one.
+            if let Some(id) = r.id.clone() {
+                let v = REJECTED | st.rejected_ids.len() as u32;
+                if let Some(first_line) = st.first_seen(&id, v) {
+                    r.faults.push(RowFault {
+                        column: id_column.clone(),
+                        value: id.clone(),
+                        fault: Fault::DuplicateInFile { id, first_line },
+                    });
+                } else {
+                    st.rejected_ids.push((id, r.line));
+                }
             }
+            st.rejects.push(r)?;
             continue;
         }
         let k = j;
         j += 1;
         let id = q.id(k);
-        let hash = p.id_hash[k];
-        let acc = &mut st.acc;
-        let row = acc.len() as u32;
-        let first = match st.seen.entry(
-            hash,
-            |&r| acc.id(r as usize) == id,
-            |&r| id_hash(acc.id(r as usize)),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(e) => Some(*e.get()),
-            hashbrown::hash_table::Entry::Vacant(e) => {
-                e.insert(row);
-                None
-            }
-        };
-        if let Some(first) = first {
-            let first_line = acc.line[first as usize];
-            let column = h
-                .position(Col::RespondentId)
-                .map(|i| h.names[i].clone())
-                .unwrap_or_default();
+        let row = st.acc.len() as u32;
+        if let Some(first_line) = st.first_seen(id, row) {
             st.rejects.push(Reject {
                 line: q.line[k],
-                column,
-                code: "duplicate-in-file",
-                reason: format!(
-                    "respondent id {id} repeats line {first_line} of this file (the first is kept)"
-                ),
+                faults: vec![RowFault {
+                    column: id_column.clone(),
+                    value: id.to_string(),
+                    fault: Fault::DuplicateInFile {
+                        id: id.to_string(),
+                        first_line,
+                    },
+                }],
                 raw: p.batch.fields(p.rec[k] as usize),
+                id: Some(id.to_string()),
             })?;
             continue;
         }
+        let acc = &mut st.acc;
         acc.line.push(q.line[k]);
         acc.id_buf.push_str(id);
         acc.id_end.push(acc.id_buf.len());

@@ -38,8 +38,11 @@ use side::{SidePass, sha256_file};
 pub struct Options {
     /// XLSX sheet to read (default: the first).
     pub sheet: Option<String>,
-    /// Check the delivery and return its receipt, storing nothing.
+    /// Check the delivery and return its receipt, storing nothing in the workspace
+    /// (the rejects list goes to `rejects_out`, or beside the delivery).
     pub dry_run: bool,
+    /// Where a dry run writes its rejects list (default: `<delivery>.rejects.csv`).
+    pub rejects_out: Option<std::path::PathBuf>,
     /// Show a progress bar on stderr while reading (when stderr is a terminal).
     pub progress: bool,
     /// Records handed to a checker thread at a time (None: 4096). The result never
@@ -126,6 +129,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         blank: state.blank,
         rejected: state.rejects.total,
         rejects_by_reason: &state.rejects.by_reason,
+        faults: state.rejects.faults,
         community: &state.acc.community,
         communities: &state.communities,
         valid: &valid,
@@ -136,12 +140,15 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         rejects_file: ws_rel(&paths.rejects),
     })?;
     if opts.dry_run {
+        let out = merge::dry_run_rejects_path(path, opts);
         receipt.status = ReceiptStatus::DryRun;
         receipt.receipt_file = String::new();
-        receipt.rejects_file = String::new();
+        receipt.rejects_file = out.display().to_string();
+        let first = state.rejects.first.clone();
+        state.rejects.persist(&out)?;
         return Ok(Outcome {
             receipt,
-            rejects: state.rejects.first.clone(),
+            rejects: first,
         });
     }
 
@@ -300,17 +307,39 @@ struct StoredPaths {
 }
 
 impl StoredPaths {
+    /// The data and the original by content; the receipt and the rejects list by a
+    /// name a person can find: `receipts/<round>/<file name>-<first 12 of sha256>`.
     fn new(round: &RoundId, sha: &str, delivered: &Path) -> StoredPaths {
         let ext = delivered
             .extension()
             .and_then(|e| e.to_str())
             .map(|e| format!(".{}", e.to_lowercase()))
             .unwrap_or_default();
+        let stem: String = delivered
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(60)
+            .collect();
+        let short = sha.get(..12).unwrap_or(sha);
+        let name = if stem.is_empty() {
+            short.to_string()
+        } else {
+            format!("{stem}-{short}")
+        };
         StoredPaths {
             data: format!("responses/{round}/{sha}.parquet"),
             original: format!("originals/{sha}{ext}"),
-            receipt: format!("receipts/{sha}.json"),
-            rejects: format!("receipts/{sha}.rejects.csv"),
+            receipt: format!("receipts/{round}/{name}.json"),
+            rejects: format!("receipts/{round}/{name}.rejects.csv"),
         }
     }
 }

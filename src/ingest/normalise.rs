@@ -1,6 +1,7 @@
 //! Normalising a delivery's text: header names to canonical columns, answer labels and
 //! codes to scale positions, community codes or names to frame communities, dates.
 
+use crate::messages::DateProblem;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -407,7 +408,7 @@ fn days_in_month(y: i32, m: u32) -> u32 {
 
 /// Parses 2018-04-12, 2018/4/12, 2018.4.12, 2018年4月12日 (a time after the date is
 /// ignored). `Err` says why the date is impossible.
-pub fn parse_date(s: &str) -> std::result::Result<(i32, u32, u32), String> {
+pub fn parse_date(s: &str) -> std::result::Result<(i32, u32, u32), DateProblem> {
     // The common form, 2018-04-12, without any allocation.
     let b = s.as_bytes();
     if b.len() == 10
@@ -436,9 +437,7 @@ pub fn parse_date(s: &str) -> std::result::Result<(i32, u32, u32), String> {
         .collect();
     let parts: Vec<&str> = norm.trim().split('-').collect();
     if parts.len() != 3 {
-        return Err(format!(
-            "{s:?} is not a date (expected 2018-04-12, 2018/4/12 or 2018年4月12日)"
-        ));
+        return Err(DateProblem::NotADate);
     }
     let (y, m, d) = match (
         parts[0].parse::<i32>(),
@@ -447,18 +446,14 @@ pub fn parse_date(s: &str) -> std::result::Result<(i32, u32, u32), String> {
     ) {
         (Ok(y), Ok(m), Ok(d)) => (y, m, d),
         _ => {
-            return Err(format!(
-                "{s:?} is not a date (expected 2018-04-12, 2018/4/12 or 2018年4月12日)"
-            ));
+            return Err(DateProblem::NotADate);
         }
     };
     if !(1..=12).contains(&m) {
-        return Err(format!("{s:?} is an impossible date (month {m})"));
+        return Err(DateProblem::ImpossibleMonth(m));
     }
     if d == 0 || d > days_in_month(y, m) {
-        return Err(format!(
-            "{s:?} is an impossible date (day {d} of month {m})"
-        ));
+        return Err(DateProblem::ImpossibleDay(d, m));
     }
     Ok((y, m, d))
 }
@@ -474,8 +469,14 @@ mod tests {
         assert_eq!(parse_date("2018年4月12日"), Ok((2018, 4, 12)));
         assert_eq!(parse_date("２０１８－０４－１２"), Ok((2018, 4, 12)));
         assert_eq!(parse_date("2018-04-12 10:30:00"), Ok((2018, 4, 12)));
-        assert!(parse_date("2017-13-45").unwrap_err().contains("impossible"));
-        assert!(parse_date("2018-02-29").unwrap_err().contains("impossible"));
+        assert_eq!(
+            parse_date("2017-13-45"),
+            Err(DateProblem::ImpossibleMonth(13))
+        );
+        assert_eq!(
+            parse_date("2018-02-29"),
+            Err(DateProblem::ImpossibleDay(29, 2))
+        );
         assert_eq!(parse_date("2016-02-29"), Ok((2016, 2, 29)));
         assert!(parse_date("yesterday").is_err());
     }

@@ -56,7 +56,11 @@ pub struct InterviewerFlag {
     pub duration_ratio: Option<f64>,
     pub duration_z: Option<f64>,
     pub straightline_share: f64,
+    /// Why, in English (machine JSON); people read `messages::interviewer_reasons`.
     pub reasons: Vec<String>,
+    /// Which comparisons stood out: `score`, `duration`.
+    #[serde(default)]
+    pub reason_codes: Vec<String>,
 }
 
 /// Rows grouped by community (communities in index order, rows in file order).
@@ -206,9 +210,11 @@ fn interviewer_flags(
         let sc = score_cmp[iv as usize];
         let dc = dur_cmp[iv as usize];
         let mut reasons = Vec::new();
+        let mut reason_codes = Vec::new();
         if let Some((sd, sz)) = sc
             && sz.abs() > q.interviewer_z
         {
+            reason_codes.push("score".to_string());
             reasons.push(format!(
                 "mean score {}{:.1} points from other interviewers in the same communities (z = {:.1})",
                 if sd >= 0.0 { "+" } else { "" },
@@ -219,6 +225,7 @@ fn interviewer_flags(
         if let Some((dd, dz)) = dc
             && dz < -q.interviewer_z
         {
+            reason_codes.push("duration".to_string());
             reasons.push(format!(
                 "interviews {:.0}% shorter than other interviewers' in the same communities (z = {:.1})",
                 (1.0 - dd.exp()) * 100.0,
@@ -234,6 +241,7 @@ fn interviewer_flags(
             duration_z: dc.map(|(_, z)| z),
             straightline_share: sl as f64 / n as f64,
             reasons,
+            reason_codes,
         });
     }
     out.sort_by(|a, b| a.interviewer_id.cmp(&b.interviewer_id));

@@ -75,6 +75,9 @@ pub struct Receipt {
     /// Columns identifying a person, stored only as salted hashes.
     pub hashed_columns: Vec<String>,
     pub rejects_by_reason: BTreeMap<String, u64>,
+    /// Faults listed in the rejects file (a rejected row has one or more).
+    #[serde(default)]
+    pub faults: u64,
     pub communities: Vec<CommunityReceipt>,
     pub quality: QualitySummary,
     /// Paths (relative to the workspace) of the stored receipt and rejects list.
@@ -90,14 +93,24 @@ pub struct Outcome {
     pub rejects: Vec<Reject>,
 }
 
-/// A rejected row.
+/// A rejected row: every fault it has, in column order.
 #[derive(Debug, Clone)]
 pub struct Reject {
     pub line: u64,
-    pub column: String,
-    pub code: &'static str,
-    pub reason: String,
+    pub faults: Vec<RowFault>,
+    /// The row's cells as delivered.
     pub raw: Vec<String>,
+    /// The respondent id, when the row has one (repeats are found across all rows).
+    pub id: Option<String>,
+}
+
+/// One fault of a rejected row: the column (empty for the whole row), the cell as
+/// delivered, and what is wrong.
+#[derive(Debug, Clone)]
+pub struct RowFault {
+    pub column: String,
+    pub value: String,
+    pub fault: crate::messages::Fault,
 }
 
 /// Rejected rows go straight to a temporary CSV (renamed into place at the commit);
@@ -106,8 +119,12 @@ pub(crate) struct RejectSink {
     pub(crate) writer: csv::Writer<std::io::BufWriter<tempfile::NamedTempFile>>,
     pub(crate) file: String,
     pub(crate) first: Vec<Reject>,
+    /// Rows rejected for each code (a row with two codes counts under both).
     pub(crate) by_reason: BTreeMap<String, u64>,
+    /// Rows rejected.
     pub(crate) total: u64,
+    /// Faults listed (lines of the rejects file).
+    pub(crate) faults: u64,
 }
 
 /// Rejected rows kept in memory for the terminal (all are in the rejects file).
@@ -123,8 +140,22 @@ impl RejectSink {
         let mut buf = std::io::BufWriter::new(tmp);
         std::io::Write::write_all(&mut buf, b"\xEF\xBB\xBF").map_err(|e| Error::io(dir, e))?;
         let mut writer = csv::Writer::from_writer(buf);
+        // For the evaluator: headers in the language in force; the last column is the
+        // stable code (for their scripts).
+        let header = match crate::messages::lang() {
+            crate::messages::Lang::Zh => ["文件", "行", "列", "原值", "问题", "如何改正", "代码"],
+            crate::messages::Lang::En => [
+                "file",
+                "line",
+                "column",
+                "value",
+                "problem",
+                "how_to_fix",
+                "code",
+            ],
+        };
         writer
-            .write_record(["file", "line", "column", "reason_code", "reason", "raw"])
+            .write_record(header)
             .map_err(|e| Error::Invalid(e.to_string()))?;
         Ok(RejectSink {
             writer,
@@ -132,31 +163,41 @@ impl RejectSink {
             first: Vec::new(),
             by_reason: BTreeMap::new(),
             total: 0,
+            faults: 0,
         })
     }
 
+    /// Adds a rejected row: one line of the list per fault.
     pub(crate) fn push(&mut self, r: Reject) -> Result<()> {
-        // The raw row, as one CSV line (flexible: a rejected row may have any length).
-        let mut raw = csv::WriterBuilder::new()
-            .flexible(true)
-            .from_writer(Vec::new());
-        raw.write_record(r.raw.iter().map(|c| c.as_str()))
-            .map_err(|e| Error::Invalid(format!("writing the rejects list: {e}")))?;
-        let raw = raw
-            .into_inner()
-            .map_err(|e| Error::Invalid(format!("writing the rejects list: {}", e.error())))?;
-        let raw = String::from_utf8_lossy(&raw);
-        self.writer
-            .write_record([
-                self.file.as_str(),
-                &r.line.to_string(),
-                &r.column,
-                r.code,
-                &crate::fsutil::neutralise_cell(&r.reason),
-                &crate::fsutil::neutralise_cell(raw.trim_end()),
-            ])
-            .map_err(|e| Error::Invalid(format!("writing the rejects list: {e}")))?;
-        *self.by_reason.entry(r.code.to_string()).or_default() += 1;
+        let werr = |e: csv::Error| Error::Invalid(format!("writing the rejects list: {e}"));
+        let mut whole_row: Option<String> = None;
+        let mut codes: Vec<&'static str> = Vec::with_capacity(r.faults.len());
+        for f in &r.faults {
+            // A fault of the whole row shows the row as delivered.
+            let value = if f.column.is_empty() {
+                whole_row.get_or_insert_with(|| raw_line(&r.raw)).as_str()
+            } else {
+                f.value.as_str()
+            };
+            self.writer
+                .write_record([
+                    crate::fsutil::neutralise_cell(&self.file).as_ref(),
+                    &r.line.to_string(),
+                    &crate::fsutil::neutralise_cell(&f.column),
+                    &crate::fsutil::neutralise_cell(value),
+                    &crate::fsutil::neutralise_cell(&f.fault.text()),
+                    f.fault.fix(),
+                    f.fault.code(),
+                ])
+                .map_err(werr)?;
+            self.faults += 1;
+            if !codes.contains(&f.fault.code()) {
+                codes.push(f.fault.code());
+            }
+        }
+        for c in codes {
+            *self.by_reason.entry(c.to_string()).or_default() += 1;
+        }
         self.total += 1;
         if self.first.len() < KEPT_REJECTS {
             self.first.push(r);
@@ -177,6 +218,123 @@ impl RejectSink {
     }
 }
 
+impl Receipt {
+    /// One paragraph on the delivery that can be sent to the evaluator as it is (in the
+    /// language in force).
+    pub fn summary(&self, min_valid: usize) -> String {
+        use crate::messages::{Lang, lang};
+        let zh = lang() == Lang::Zh;
+        let mut s = if zh {
+            format!(
+                "{}({} 轮)共读取 {} 行:接收 {} 行(有效问卷 {} 份,无效 {} 份),拒收 {} 行",
+                self.file,
+                self.round,
+                self.rows_read,
+                self.accepted,
+                self.valid,
+                self.invalid,
+                self.rejected
+            )
+        } else {
+            format!(
+                "{} (round {}): {} rows read, {} accepted ({} valid questionnaires, {} invalid), {} rejected",
+                self.file,
+                self.round,
+                self.rows_read,
+                self.accepted,
+                self.valid,
+                self.invalid,
+                self.rejected
+            )
+        };
+        if self.rejected > 0 {
+            let mut by: Vec<(&String, &u64)> = self.rejects_by_reason.iter().collect();
+            by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let top: Vec<String> = by
+                .iter()
+                .take(4)
+                .map(|(code, n)| format!("{} {n}", reason_name(code)))
+                .collect();
+            if zh {
+                s.push_str(&format!(
+                    ",共 {} 处问题(按行计:{})。拒收清单 {} 每处问题一行,注明行号、列、原值、问题和改正方法;请改正后重新交付被拒收的行。",
+                    self.faults,
+                    top.join("、"),
+                    self.rejects_file
+                ));
+            } else {
+                s.push_str(&format!(
+                    ", with {} faults (rows: {}). The rejects list {} has one line per fault with its line, column, value, problem and how to fix it; please correct and deliver the rejected rows again.",
+                    self.faults,
+                    top.join(", "),
+                    self.rejects_file
+                ));
+            }
+        } else {
+            s.push_str(if zh {
+                ",全部接收。"
+            } else {
+                "; every row was accepted."
+            });
+        }
+        let short: Vec<String> = self
+            .communities
+            .iter()
+            .filter(|c| c.insufficient)
+            .map(|c| format!("{}({})", c.community_name, c.round_valid))
+            .collect();
+        if !short.is_empty() {
+            if zh {
+                s.push_str(&format!(
+                    "以下社区本轮有效问卷仍不足 {min_valid} 份:{}。",
+                    short.join("、")
+                ));
+            } else {
+                s.push_str(&format!(
+                    " Communities still short of {min_valid} valid questionnaires this round: {}.",
+                    short.join(", ")
+                ));
+            }
+        }
+        s
+    }
+}
+
+/// A reason code's short name, for people.
+pub fn reason_name(code: &str) -> &str {
+    use crate::messages::t;
+    match code {
+        "line-too-long" => t("超长行", "line too long"),
+        "summary-row" => t("合计行", "summary row"),
+        "field-count" => t("列数不符", "wrong number of fields"),
+        "missing-id" => t("缺问卷编号", "no respondent id"),
+        "wrong-round" => t("轮次不符", "wrong round"),
+        "unknown-community" => t("社区不在名录", "unknown community"),
+        "ambiguous-community" => t("社区名称有歧义", "ambiguous community"),
+        "community-mismatch" => t("社区代码与名称不符", "community code and name differ"),
+        "street-mismatch" => t("街道与社区不符", "street and community differ"),
+        "not-in-sample" => t("社区未被抽中", "community not in the sample"),
+        "bad-answer" => t("答案无法识别", "unknown answer"),
+        "bad-date" => t("日期错误", "bad date"),
+        "date-outside-year" => t("日期不在本年", "date outside the year"),
+        "bad-duration" => t("时长错误", "bad duration"),
+        "duplicate-stored" => t("编号已入库", "id already stored"),
+        "duplicate-in-file" => t("编号重复", "id repeated in the file"),
+        other => other,
+    }
+}
+
+/// A row's cells as one CSV line (flexible: a rejected row may have any length).
+fn raw_line(cells: &[String]) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
+    // ok: writing to memory fails only on an unequal length, which flexible allows.
+    let _ = w.write_record(cells);
+    let bytes = w.into_inner().unwrap_or_default(); // ok: as above, nothing can fail
+    String::from_utf8_lossy(&bytes).trim_end().to_string()
+}
+
 /// What a receipt is made from, once the rows are checked and flagged.
 pub(crate) struct Facts<'a> {
     pub(crate) rules: &'a Rules,
@@ -190,6 +348,7 @@ pub(crate) struct Facts<'a> {
     pub(crate) blank: u64,
     pub(crate) rejected: u64,
     pub(crate) rejects_by_reason: &'a BTreeMap<String, u64>,
+    pub(crate) faults: u64,
     /// Local community index of each accepted row, and (street, community) codes.
     pub(crate) community: &'a [u32],
     pub(crate) communities: &'a [(String, String)],
@@ -277,6 +436,7 @@ pub(crate) fn build(f: Facts<'_>) -> Result<Receipt> {
         ignored_columns: f.header.ignored.clone(),
         hashed_columns,
         rejects_by_reason: f.rejects_by_reason.clone(),
+        faults: f.faults,
         communities,
         quality: QualitySummary {
             speeders: count(&flags.speeder),

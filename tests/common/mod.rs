@@ -75,8 +75,12 @@ impl Workspace {
     }
 }
 
+/// Runs the binary in `dir`. Messages are in English here (`MANYI_LANG=en`), so the
+/// assertions on them read the same as the code; the Chinese texts are checked where a
+/// test passes `--lang zh` (which wins over the environment).
 pub fn run_in(dir: &Path, args: &[&str]) -> Output {
     assert_cmd::cargo::cargo_bin_cmd!("manyi")
+        .env("MANYI_LANG", "en")
         .current_dir(dir)
         .args(args)
         .output()

@@ -1,0 +1,610 @@
+//! The catalogue of what people read: every reject reason, how to fix it, statuses and
+//! rule names, in Chinese (the default) and English (`--lang en` or `MANYI_LANG=en`).
+//! Codes, column names of machine CSVs and JSON keys stay stable English and are not
+//! here; everything a person reads is, so no message is written twice.
+
+use std::sync::OnceLock;
+
+/// The language of people's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// 简体中文 (default).
+    Zh,
+    /// English.
+    En,
+}
+
+static LANG: OnceLock<Lang> = OnceLock::new();
+
+impl Lang {
+    /// From `MANYI_LANG` (`en`, `en_US.UTF-8` … → English; anything else Chinese).
+    pub fn from_env() -> Lang {
+        match std::env::var("MANYI_LANG") {
+            Ok(v) if v.to_ascii_lowercase().starts_with("en") => Lang::En,
+            _ => Lang::Zh,
+        }
+    }
+}
+
+/// Sets the language for this process (once; the command line does it first thing).
+pub fn set_lang(l: Lang) {
+    // ok: a second call (tests that run many commands in one process) keeps the first.
+    let _ = LANG.set(l);
+}
+
+/// The language in force: set by `set_lang`, else from `MANYI_LANG`, else Chinese.
+pub fn lang() -> Lang {
+    *LANG.get_or_init(Lang::from_env)
+}
+
+/// `zh` or `en`, whichever is in force.
+pub fn t<'a>(zh: &'a str, en: &'a str) -> &'a str {
+    match lang() {
+        Lang::Zh => zh,
+        Lang::En => en,
+    }
+}
+
+/// Why a date cell is not a date.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DateProblem {
+    NotADate,
+    ImpossibleMonth(u32),
+    ImpossibleDay(u32, u32),
+}
+
+/// One fault of a delivered row: the reason it is rejected. A row can have several.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    LineTooLong {
+        bytes: u64,
+        limit: u64,
+    },
+    SummaryRow {
+        label: String,
+    },
+    FieldCount {
+        found: usize,
+        expected: usize,
+    },
+    MissingId,
+    WrongRound {
+        found: String,
+        round: String,
+    },
+    UnknownCommunityCode {
+        code: String,
+    },
+    UnknownCommunityName {
+        name: String,
+    },
+    NoCommunity,
+    AmbiguousCommunity {
+        name: String,
+        candidates: Vec<String>,
+    },
+    CommunityMismatch {
+        name: String,
+        code: String,
+        frame_name: String,
+    },
+    StreetMismatch {
+        street: String,
+        community: String,
+        actual: String,
+    },
+    NotInSample {
+        code: String,
+        name: String,
+        round: String,
+    },
+    BadAnswer {
+        value: String,
+        question: String,
+        labels: String,
+        codes: String,
+    },
+    BadDate {
+        value: String,
+        problem: DateProblem,
+    },
+    DateOutsideYear {
+        value: String,
+        year: i32,
+    },
+    BadDuration {
+        value: String,
+    },
+    DuplicateStored {
+        id: String,
+        round: String,
+    },
+    DuplicateInFile {
+        id: String,
+        first_line: u64,
+    },
+}
+
+impl Fault {
+    /// The stable code (receipts' `rejects_by_reason`, the rejects file's last column).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Fault::LineTooLong { .. } => "line-too-long",
+            Fault::SummaryRow { .. } => "summary-row",
+            Fault::FieldCount { .. } => "field-count",
+            Fault::MissingId => "missing-id",
+            Fault::WrongRound { .. } => "wrong-round",
+            Fault::UnknownCommunityCode { .. }
+            | Fault::UnknownCommunityName { .. }
+            | Fault::NoCommunity => "unknown-community",
+            Fault::AmbiguousCommunity { .. } => "ambiguous-community",
+            Fault::CommunityMismatch { .. } => "community-mismatch",
+            Fault::StreetMismatch { .. } => "street-mismatch",
+            Fault::NotInSample { .. } => "not-in-sample",
+            Fault::BadAnswer { .. } => "bad-answer",
+            Fault::BadDate { .. } => "bad-date",
+            Fault::DateOutsideYear { .. } => "date-outside-year",
+            Fault::BadDuration { .. } => "bad-duration",
+            Fault::DuplicateStored { .. } => "duplicate-stored",
+            Fault::DuplicateInFile { .. } => "duplicate-in-file",
+        }
+    }
+
+    /// What is wrong, in the language given.
+    pub fn text_in(&self, l: Lang) -> String {
+        let zh = l == Lang::Zh;
+        match self {
+            Fault::LineTooLong { bytes, limit } => {
+                if zh {
+                    format!(
+                        "该记录长 {bytes} 字节(最多读取 {limit} 字节):一行没有换行,或引号没有闭合"
+                    )
+                } else {
+                    format!(
+                        "a record of {bytes} bytes (at most {limit} are read): a line without line breaks, or a quote that is never closed"
+                    )
+                }
+            }
+            Fault::SummaryRow { label } => {
+                if zh {
+                    format!("这是合计行({label}),不是问卷")
+                } else {
+                    format!("a summary row ({label}), not a questionnaire")
+                }
+            }
+            Fault::FieldCount { found, expected } => {
+                if zh {
+                    format!("本行有 {found} 列,表头有 {expected} 列")
+                } else {
+                    format!("has {found} fields, the header has {expected}")
+                }
+            }
+            Fault::MissingId => {
+                if zh {
+                    "问卷编号为空".into()
+                } else {
+                    "the respondent id is empty".into()
+                }
+            }
+            Fault::WrongRound { found, round } => {
+                if zh {
+                    format!("本行轮次为 {found:?},本次导入的是 {round} 轮")
+                } else {
+                    format!("round {found:?} in the row, this delivery is ingested for {round}")
+                }
+            }
+            Fault::UnknownCommunityCode { code } => {
+                if zh {
+                    format!("社区代码 {code} 不在社区名录中")
+                } else {
+                    format!("community code {code} is not in the frame")
+                }
+            }
+            Fault::UnknownCommunityName { name } => {
+                if zh {
+                    format!("社区名称 {name:?} 不在社区名录中")
+                } else {
+                    format!("community name {name:?} is not in the frame")
+                }
+            }
+            Fault::NoCommunity => {
+                if zh {
+                    "没有社区代码,也没有社区名称".into()
+                } else {
+                    "no community code or name".into()
+                }
+            }
+            Fault::AmbiguousCommunity { name, candidates } => {
+                if zh {
+                    format!("社区名称 {name:?} 对应多个社区:{}", candidates.join(";"))
+                } else {
+                    format!(
+                        "community name {name:?} matches several communities: {}",
+                        candidates.join("; ")
+                    )
+                }
+            }
+            Fault::CommunityMismatch {
+                name,
+                code,
+                frame_name,
+            } => {
+                if zh {
+                    format!("社区名称 {name:?} 与社区代码 {code}({frame_name})不一致")
+                } else {
+                    format!("community name {name:?} does not match code {code} ({frame_name})")
+                }
+            }
+            Fault::StreetMismatch {
+                street,
+                community,
+                actual,
+            } => {
+                if zh {
+                    format!("街道为 {street:?},但社区 {community} 属于 {actual}")
+                } else {
+                    format!("street {street:?} but community {community} is in {actual}")
+                }
+            }
+            Fault::NotInSample { code, name, round } => {
+                if zh {
+                    format!("社区 {code} {name} 不在 {round} 轮的抽样名单中")
+                } else {
+                    format!("community {code} {name} is not in the sample of round {round}")
+                }
+            }
+            Fault::BadAnswer {
+                value,
+                question,
+                labels,
+                codes,
+            } => {
+                if zh {
+                    format!(
+                        "{value:?} 不是 {question} 的有效答案(可用选项 {labels},或代码 {codes};不了解或空白 = 未回答)"
+                    )
+                } else {
+                    format!(
+                        "{value:?} is not an answer of the scale for {question} (labels {labels}, codes {codes}; 不了解 or blank = not answered)"
+                    )
+                }
+            }
+            Fault::BadDate { value, problem } => match (problem, zh) {
+                (DateProblem::NotADate, true) => {
+                    format!("{value:?} 不是日期(应为 2018-04-12、2018/4/12 或 2018年4月12日)")
+                }
+                (DateProblem::NotADate, false) => format!(
+                    "{value:?} is not a date (expected 2018-04-12, 2018/4/12 or 2018年4月12日)"
+                ),
+                (DateProblem::ImpossibleMonth(m), true) => {
+                    format!("{value:?} 是不存在的日期(月份 {m})")
+                }
+                (DateProblem::ImpossibleMonth(m), false) => {
+                    format!("{value:?} is an impossible date (month {m})")
+                }
+                (DateProblem::ImpossibleDay(d, m), true) => {
+                    format!("{value:?} 是不存在的日期({m} 月没有 {d} 日)")
+                }
+                (DateProblem::ImpossibleDay(d, m), false) => {
+                    format!("{value:?} is an impossible date (day {d} of month {m})")
+                }
+            },
+            Fault::DateOutsideYear { value, year } => {
+                if zh {
+                    format!("{value:?} 不在本轮所属的 {year} 年")
+                } else {
+                    format!("{value:?} is outside the round's year {year}")
+                }
+            }
+            Fault::BadDuration { value } => {
+                if zh {
+                    format!("访问时长 {value:?} 不是秒数")
+                } else {
+                    format!("duration {value:?} is not a number of seconds")
+                }
+            }
+            Fault::DuplicateStored { id, round } => {
+                if zh {
+                    format!("问卷编号 {id} 已在 {round} 轮此前的交付中入库")
+                } else {
+                    format!(
+                        "respondent id {id} is already stored for round {round} from an earlier delivery"
+                    )
+                }
+            }
+            Fault::DuplicateInFile { id, first_line } => {
+                if zh {
+                    format!("问卷编号 {id} 与本文件第 {first_line} 行重复(保留最先出现的一行)")
+                } else {
+                    format!(
+                        "respondent id {id} repeats line {first_line} of this file (the first is kept)"
+                    )
+                }
+            }
+        }
+    }
+
+    /// How to fix it, in the language given.
+    pub fn fix_in(&self, l: Lang) -> &'static str {
+        let (zh, en) = match self {
+            Fault::LineTooLong { .. } => (
+                "检查该行:补上换行符,或闭合引号;如从 Excel 导出,请另存为 CSV(逗号分隔)",
+                "check the line: add the missing line breaks or close the quote; from Excel, save as CSV (comma delimited)",
+            ),
+            Fault::SummaryRow { .. } => (
+                "删除合计、小计行,只保留问卷",
+                "delete total and subtotal rows; deliver questionnaires only",
+            ),
+            Fault::FieldCount { .. } => (
+                "检查该行是否缺少或多出单元格(多余的逗号、未加引号的逗号)",
+                "check the row for missing or extra cells (a stray comma, a comma not in quotes)",
+            ),
+            Fault::MissingId => (
+                "为每份问卷填写唯一的问卷编号",
+                "give every questionnaire its own respondent id",
+            ),
+            Fault::WrongRound { .. } => (
+                "改正轮次,或把其他轮次的问卷单独交付",
+                "correct the round, or deliver other rounds' questionnaires separately",
+            ),
+            Fault::UnknownCommunityCode { .. }
+            | Fault::UnknownCommunityName { .. }
+            | Fault::NoCommunity => (
+                "填写抽样名单中的社区代码(或完整社区名称)",
+                "give the community code from the sample list (or the community's full name)",
+            ),
+            Fault::AmbiguousCommunity { .. } => (
+                "填写社区代码以区分同名社区",
+                "give the community code to tell communities of the same name apart",
+            ),
+            Fault::CommunityMismatch { .. } => (
+                "核对社区代码与社区名称,改正其中错误的一个",
+                "check the community code against the name and correct the wrong one",
+            ),
+            Fault::StreetMismatch { .. } => (
+                "核对街道与社区,改正其中错误的一个",
+                "check the street against the community and correct the wrong one",
+            ),
+            Fault::NotInSample { .. } => (
+                "只交付本轮抽中社区的问卷;核对社区代码是否填错",
+                "deliver questionnaires of this round's sampled communities only; check the code for a typo",
+            ),
+            Fault::BadAnswer { .. } => (
+                "使用规定的选项文字或代码;不了解请填“不了解”或留空",
+                "use the scale's labels or codes; for don't know write 不了解 or leave it blank",
+            ),
+            Fault::BadDate { .. } => (
+                "填写真实的访问日期,如 2018-04-12",
+                "give the real interview date, such as 2018-04-12",
+            ),
+            Fault::DateOutsideYear { .. } => {
+                ("核对访问日期的年份", "check the year of the interview date")
+            }
+            Fault::BadDuration { .. } => (
+                "访问时长填写秒数(如 480)",
+                "give the interview's duration in seconds (such as 480)",
+            ),
+            Fault::DuplicateStored { .. } => (
+                "问卷编号在一轮内必须唯一;如为更正,请用替换交付(--replaces)",
+                "respondent ids must be unique within a round; for a correction, replace the delivery",
+            ),
+            Fault::DuplicateInFile { .. } => (
+                "删除重复的问卷,或改正其中一份的编号",
+                "delete the repeated questionnaire or correct one of the ids",
+            ),
+        };
+        match l {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
+    /// What is wrong, in the language in force.
+    pub fn text(&self) -> String {
+        self.text_in(lang())
+    }
+
+    /// How to fix it, in the language in force.
+    pub fn fix(&self) -> &'static str {
+        self.fix_in(lang())
+    }
+
+    /// One fault of every kind (for the catalogue's tests and the docs).
+    pub fn examples() -> Vec<Fault> {
+        let s = |x: &str| x.to_string();
+        vec![
+            Fault::LineTooLong {
+                bytes: 3_000_000,
+                limit: 1 << 20,
+            },
+            Fault::SummaryRow { label: s("合计") },
+            Fault::FieldCount {
+                found: 3,
+                expected: 18,
+            },
+            Fault::MissingId,
+            Fault::WrongRound {
+                found: s("2018-R2"),
+                round: s("2018-R1"),
+            },
+            Fault::UnknownCommunityCode { code: s("1") },
+            Fault::UnknownCommunityName { name: s("x") },
+            Fault::NoCommunity,
+            Fault::AmbiguousCommunity {
+                name: s("团结"),
+                candidates: vec![s("a"), s("b")],
+            },
+            Fault::CommunityMismatch {
+                name: s("a"),
+                code: s("1"),
+                frame_name: s("b"),
+            },
+            Fault::StreetMismatch {
+                street: s("a"),
+                community: s("b"),
+                actual: s("c"),
+            },
+            Fault::NotInSample {
+                code: s("1"),
+                name: s("a"),
+                round: s("2018-R1"),
+            },
+            Fault::BadAnswer {
+                value: s("很好"),
+                question: s("q2"),
+                labels: s("非常满意/满意"),
+                codes: s("1/2"),
+            },
+            Fault::BadDate {
+                value: s("2017-13-45"),
+                problem: DateProblem::ImpossibleMonth(13),
+            },
+            Fault::DateOutsideYear {
+                value: s("2017-04-01"),
+                year: 2018,
+            },
+            Fault::BadDuration { value: s("abc") },
+            Fault::DuplicateStored {
+                id: s("A1"),
+                round: s("2018-R1"),
+            },
+            Fault::DuplicateInFile {
+                id: s("A1"),
+                first_line: 2,
+            },
+        ]
+    }
+}
+
+/// Why an interviewer was flagged, for people (from the flag's numbers).
+pub fn interviewer_reasons(f: &crate::ingest::quality::InterviewerFlag) -> String {
+    let mut out = Vec::new();
+    for code in &f.reason_codes {
+        match code.as_str() {
+            "score" => out.push(match lang() {
+                Lang::Zh => format!(
+                    "平均得分比同社区其他访问员{} {:.1} 分 (z = {:.1})",
+                    if f.score_difference >= 0.0 { "高" } else { "低" },
+                    f.score_difference.abs(),
+                    f.score_z
+                ),
+                Lang::En => format!(
+                    "mean score {}{:.1} points from other interviewers in the same communities (z = {:.1})",
+                    if f.score_difference >= 0.0 { "+" } else { "" },
+                    f.score_difference,
+                    f.score_z
+                ),
+            }),
+            "duration" => {
+                let (r, z) = (f.duration_ratio.unwrap_or(1.0), f.duration_z.unwrap_or(0.0));
+                out.push(match lang() {
+                    Lang::Zh => format!(
+                        "访问时长比同社区其他访问员短 {:.0}% (z = {:.1})",
+                        (1.0 - r) * 100.0,
+                        z
+                    ),
+                    Lang::En => format!(
+                        "interviews {:.0}% shorter than other interviewers' in the same communities (z = {:.1})",
+                        (1.0 - r) * 100.0,
+                        z
+                    ),
+                });
+            }
+            _ => {}
+        }
+    }
+    if out.is_empty() {
+        // A receipt from before reason codes were kept: its English reasons.
+        return f.reasons.join("; ");
+    }
+    out.join(t(";", "; "))
+}
+
+/// Picks the text of language `l`.
+fn pick(l: Lang, zh: &'static str, en: &'static str) -> &'static str {
+    match l {
+        Lang::Zh => zh,
+        Lang::En => en,
+    }
+}
+
+/// A community's status in score CSVs (`ok`, `insufficient`, `no-data`), for people.
+pub fn status_text_in(code: &str, l: Lang) -> Option<&'static str> {
+    Some(match code {
+        "ok" => pick(l, "已计分", "scored"),
+        "insufficient" => pick(l, "样本不足", "insufficient sample"),
+        "no-data" => pick(l, "无数据", "no data"),
+        _ => return None,
+    })
+}
+
+/// An indicator's scoring method, for people.
+pub fn method_text_in(m: crate::rules::Method, l: Lang) -> &'static str {
+    use crate::rules::Method;
+    match m {
+        Method::PassFail => pick(l, "达标制", "pass/fail"),
+        Method::RatioCapped => pick(l, "按完成比例(封顶)", "ratio to target, capped"),
+        Method::Penalty => pick(l, "按次扣分", "penalty per count"),
+    }
+}
+
+/// The rules' decision for a community below the threshold, for people.
+pub fn decision_text_in(d: crate::rules::Decision, l: Lang) -> &'static str {
+    use crate::rules::Decision;
+    match d {
+        Decision::Point => pick(l, "按得分判定", "by the point estimate"),
+        Decision::CiUpper => pick(
+            l,
+            "仅当置信区间上限也低于阈值时判定",
+            "only when the CI's upper bound is below",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has_cjk(s: &str) -> bool {
+        s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+    }
+
+    #[test]
+    fn every_reason_code_has_a_chinese_and_an_english_text_and_fix() {
+        let all = Fault::examples();
+        let codes: std::collections::BTreeSet<&str> = all.iter().map(|f| f.code()).collect();
+        // Every code the engine writes is among the examples (16 codes; three kinds of
+        // unknown community share one).
+        assert_eq!(codes.len(), 16, "{codes:?}");
+        for f in &all {
+            let (zh, en) = (f.text_in(Lang::Zh), f.text_in(Lang::En));
+            assert!(has_cjk(&zh), "{}: no Chinese text: {zh}", f.code());
+            assert!(!en.is_empty() && zh != en, "{}", f.code());
+            assert!(has_cjk(f.fix_in(Lang::Zh)), "{}: no Chinese fix", f.code());
+            let fix_en = f.fix_in(Lang::En);
+            assert!(
+                !fix_en.is_empty() && fix_en != f.fix_in(Lang::Zh),
+                "{}",
+                f.code()
+            );
+        }
+    }
+
+    #[test]
+    fn statuses_methods_and_decisions_have_both_texts() {
+        use crate::rules::{Decision, Method};
+        for code in ["ok", "insufficient", "no-data"] {
+            assert!(has_cjk(status_text_in(code, Lang::Zh).unwrap()));
+            assert!(status_text_in(code, Lang::En).unwrap().is_ascii());
+        }
+        assert_eq!(status_text_in("other", Lang::Zh), None);
+        for m in [Method::PassFail, Method::RatioCapped, Method::Penalty] {
+            assert!(has_cjk(method_text_in(m, Lang::Zh)));
+            assert!(method_text_in(m, Lang::En).is_ascii());
+        }
+        for d in [Decision::Point, Decision::CiUpper] {
+            assert!(has_cjk(decision_text_in(d, Lang::Zh)));
+            assert!(decision_text_in(d, Lang::En).is_ascii());
+        }
+    }
+}
