@@ -132,6 +132,43 @@ pub fn read_indicators(
 
 /// Indicators of a quarter or half-year: the period's own file, or for a half-year the
 /// two quarters' files combined (counts add up, ratios and percentages are averaged).
+/// The indicator files a period can rest on: its own, or for a half-year its two
+/// quarters' (relative to the workspace).
+pub fn indicator_files(ws: &Workspace, period: &Period) -> Vec<String> {
+    let f = |p: &Period| rel(ws, &ws.indicators_dir().join(format!("{p}.csv")));
+    match *period {
+        Period::Half(y, h) => vec![
+            f(period),
+            f(&Period::Quarter(y, 2 * h - 1)),
+            f(&Period::Quarter(y, 2 * h)),
+        ],
+        _ => vec![f(period)],
+    }
+}
+
+/// The template of an indicator file: every street and indicator of the scheme, the
+/// period and the values to fill in (`NA` = not applicable, empty = not reported).
+pub fn indicator_template(rules: &Rules, frame: &Frame) -> Result<Vec<u8>> {
+    let mut rows = Vec::new();
+    for (code, st) in &frame.streets {
+        for ind in &rules.evaluation.indicators {
+            let na = !ind.applies_to.is_empty() && !ind.applies_to.contains(code);
+            rows.push([
+                String::new(),
+                code.clone(),
+                st.name.clone(),
+                ind.id.clone(),
+                if na { "NA".into() } else { String::new() },
+            ]);
+        }
+    }
+    crate::fsutil::csv_bytes(
+        ["period", "street_code", "street_name", "indicator", "value"],
+        rows,
+        true,
+    )
+}
+
 pub fn indicators_for(
     ws: &Workspace,
     period: &Period,
@@ -281,6 +318,9 @@ pub struct Evaluation {
     /// What the satisfaction part rests on (e.g. carried from an earlier round).
     pub satisfaction_basis: String,
     pub indicators_source: String,
+    /// When the period has no indicators: the files looked for (relative to the
+    /// workspace), so a person knows what to put where.
+    pub indicators_missing: Vec<String>,
     pub streets: Vec<StreetEvaluation>,
     pub deductions: Vec<StreetDeduction>,
     pub scores: Option<Scores>,
@@ -533,6 +573,11 @@ fn evaluate_part(
         period: *period,
         rounds: rounds.iter().map(|r| r.to_string()).collect(),
         satisfaction_basis: basis,
+        indicators_missing: if indicators.is_none() {
+            indicator_files(ws, period)
+        } else {
+            Vec::new()
+        },
         indicators_source: indicators
             .map(|i| i.source)
             .unwrap_or_else(|| "none".into()),
@@ -620,6 +665,7 @@ pub fn evaluate(ws: &Workspace, period: &Period) -> Result<Evaluation> {
                 rounds: rounds.iter().map(|r| r.to_string()).collect(),
                 satisfaction_basis: basis,
                 indicators_source: "half-year evaluations".into(),
+                indicators_missing: Vec::new(),
                 deductions: scores
                     .as_ref()
                     .map(|s| deductions(s, &rules))

@@ -14,6 +14,9 @@ use crate::rules::Rules;
 pub const SHIPPED_FRAME: &str = include_str!("../surveys/frame.csv");
 pub const SHIPPED_FRAME_SOURCE: &str = include_str!("../surveys/FRAME-SOURCE.md");
 
+/// The indicator template `init` writes into `surveys/indicators/`.
+pub const INDICATOR_TEMPLATE: &str = "TEMPLATE.csv";
+
 /// `manyi.toml`: which scheme and frame the workspace uses.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,9 +107,17 @@ impl Workspace {
             &ws.root.join("surveys/FRAME-SOURCE.md"),
             frame_source.as_bytes(),
         )?;
-        for d in [ws.samples_dir(), ws.reports_dir()] {
+        for d in [ws.samples_dir(), ws.reports_dir(), ws.indicators_dir()] {
             std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }
+        // The streets' indicator reports go in surveys/indicators/<period>.csv: a
+        // template with every street and indicator of the scheme shows the shape.
+        let rules = Rules::parse(&rules_text, &ws.rules_path().display().to_string())?;
+        let frame = Frame::parse(&frame_bytes, &ws.frame_path().display().to_string())?;
+        crate::fsutil::write_atomic(
+            &ws.indicators_dir().join(INDICATOR_TEMPLATE),
+            &crate::evaluate::indicator_template(&rules, &frame)?,
+        )?;
         let cfg = toml::to_string(&ws.config).map_err(|e| Error::Invalid(e.to_string()))?;
         // manyi.toml last: a workspace is complete once it exists.
         crate::fsutil::write_atomic(&ws.root.join("manyi.toml"), cfg.as_bytes())?;

@@ -55,7 +55,10 @@ fn half_year_on_the_examples_matches_the_independent_reference() {
     );
     ws.ok(&["score", "--round", "2018-R1"]);
     let out = ws.ok(&["evaluate", "--period", "2018H1"]);
-    assert!(out.contains("松华街道") && out.contains("扣分"), "{out}");
+    assert!(
+        out.contains("松华街道") && out.contains("deductions"),
+        "{out}"
+    );
     let exp: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(data("evaluate-2018H1-expected.json")).unwrap(),
     )
@@ -327,4 +330,29 @@ fn a_malformed_half_year_file_stops_the_year_naming_file_line_and_column() {
         "{err}"
     );
     assert!(!ws.file("reports/2018/street_evaluation.csv").exists());
+}
+
+#[test]
+fn evaluate_without_indicators_names_the_files_it_looked_for_and_the_template() {
+    let ws = ingested();
+    // init made the folder and a template with every street and indicator.
+    let template = ws.read("surveys/indicators/TEMPLATE.csv");
+    assert!(template.starts_with("\u{feff}period,street_code,street_name,indicator,value"));
+    assert_eq!(template.lines().count(), 1 + 12 * 8);
+    assert!(
+        template.contains(",530103001,拓东街道,t8,NA"),
+        "t8 applies to 涉农 streets only"
+    );
+    let out = ws.ok(&["evaluate", "--period", "2018H1"]);
+    for f in [
+        "surveys/indicators/2018H1.csv",
+        "surveys/indicators/2018Q1.csv",
+        "surveys/indicators/2018Q2.csv",
+    ] {
+        assert!(out.contains(f), "{f} not named: {out}");
+    }
+    assert!(out.contains("TEMPLATE.csv"), "{out}");
+    let zh = ws.ok(&["--lang", "zh", "evaluate", "--period", "2018H1"]);
+    assert!(zh.contains("没有找到本期的任务指标文件"), "{zh}");
+    assert!(zh.contains("总分(不含扣分)"), "{zh}");
 }

@@ -202,3 +202,24 @@ fn insufficient_and_unmeasured_communities_are_listed_not_scored() {
         "{s3:?}"
     );
 }
+
+#[test]
+fn score_of_a_round_without_valid_questionnaires_is_an_error_naming_what_it_looked_at() {
+    let ws = common::example_workspace();
+    let err = ws.fails(&["score", "--round", "2018-R1"], 1);
+    assert!(err.contains("no delivery is stored"), "{err}");
+    // A delivery whose only questionnaire answers too few items (invalid).
+    let f = ws.file("thin.csv");
+    std::fs::write(
+        &f,
+        format!(
+            "{}\nT1,530103001003,白塔社区居委会,2018-R1,2018-04-01,I1,入户,400,满意,,,,,,,,,\n",
+            common::HEADER
+        ),
+    )
+    .unwrap();
+    ws.ok(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"]);
+    let err = ws.fails(&["score", "--round", "2018-R1"], 1);
+    assert!(err.contains("thin.csv (1 accepted)"), "{err}");
+    assert!(!ws.file("reports/2018-R1/street_scores.csv").exists());
+}

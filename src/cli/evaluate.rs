@@ -6,6 +6,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{fmt1, stdout_line};
 use crate::error::Result;
+use crate::messages::t as tr;
 use crate::workspace::Workspace;
 
 /// Evaluate streets for a quarter, half-year or year: satisfaction points from the
@@ -26,23 +27,40 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     let files = ev.write(ws)?;
     print_evaluation(&ev)?;
     for f in files {
-        stdout_line(&format!("wrote {}", f.display()))?;
+        stdout_line(&format!("{} {}", tr("已写入", "wrote"), f.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn print_evaluation(ev: &crate::evaluate::Evaluation) -> Result<()> {
-    stdout_line(&format!(
-        "evaluation {}: satisfaction from {} ({}); indicators: {}",
-        ev.period,
-        if ev.rounds.is_empty() {
-            "no round".to_string()
-        } else {
-            ev.rounds.join(", ")
-        },
-        ev.satisfaction_basis,
-        ev.indicators_source
-    ))?;
+    let rounds = if ev.rounds.is_empty() {
+        tr("无测评轮次", "no round").to_string()
+    } else {
+        ev.rounds.join(", ")
+    };
+    stdout_line(&match crate::messages::lang() {
+        crate::messages::Lang::Zh => format!(
+            "{} 考核评价:满意度依据 {rounds}({});任务指标:{}",
+            ev.period, ev.satisfaction_basis, ev.indicators_source
+        ),
+        crate::messages::Lang::En => format!(
+            "evaluation {}: satisfaction from {rounds} ({}); indicators: {}",
+            ev.period, ev.satisfaction_basis, ev.indicators_source
+        ),
+    })?;
+    if !ev.indicators_missing.is_empty() {
+        let files = ev.indicators_missing.join(tr("、", ", "));
+        stdout_line(&match crate::messages::lang() {
+            crate::messages::Lang::Zh => format!(
+                "注意:没有找到本期的任务指标文件(查找了 {files}),任务得分和总分为空。请把各街道报送的指标按 surveys/indicators/TEMPLATE.csv 的格式(period, street_code, street_name, indicator, value;NA = 不适用,空白 = 未报送)存为 {},再运行一次。",
+                ev.indicators_missing[0]
+            ),
+            crate::messages::Lang::En => format!(
+                "NOTE: no task indicator file for this period (looked for {files}); task points and totals are empty. Put the streets' indicators in {} in the shape of surveys/indicators/TEMPLATE.csv (period, street_code, street_name, indicator, value; NA = not applicable, empty = not reported) and run again.",
+                ev.indicators_missing[0]
+            ),
+        })?;
+    }
     let mut rows: Vec<_> = ev.streets.iter().collect();
     rows.sort_by_key(|s| (s.rank.unwrap_or(usize::MAX), s.street_code.clone()));
     let ded: std::collections::BTreeMap<&str, &crate::evaluate::StreetDeduction> = ev
@@ -53,29 +71,24 @@ pub fn print_evaluation(ev: &crate::evaluate::Evaluation) -> Result<()> {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     let year = matches!(ev.period, crate::round::Period::Year(_));
-    if year {
-        t.set_header([
-            "名次",
-            "街道",
-            "满意度",
-            "上半年",
-            "下半年",
-            "总分",
-            "扣分",
-            "说明",
-        ]);
-    } else {
-        t.set_header([
-            "名次",
-            "街道",
-            "满意度",
-            "满意度得分",
-            "任务得分",
-            "总分",
-            "扣分",
-            "说明",
-        ]);
-    }
+    t.set_header([
+        tr("名次", "rank"),
+        tr("街道", "street"),
+        tr("满意度", "satisfaction"),
+        if year {
+            tr("上半年", "first half")
+        } else {
+            tr("满意度得分", "satisfaction points")
+        },
+        if year {
+            tr("下半年", "second half")
+        } else {
+            tr("任务得分", "task points")
+        },
+        tr("总分(不含扣分)", "total (before deductions)"),
+        tr("扣分(另计)", "deductions (separate)"),
+        tr("说明", "note"),
+    ]);
     for s in rows {
         let d = ded
             .get(s.street_code.as_str())
@@ -92,7 +105,11 @@ pub fn print_evaluation(ev: &crate::evaluate::Evaluation) -> Result<()> {
             if !note.is_empty() {
                 note.push_str("; ");
             }
-            note.push_str(&format!("未报送 missing: {}", s.missing.join(" ")));
+            note.push_str(&format!(
+                "{}: {}",
+                tr("未报送", "not reported"),
+                s.missing.join(" ")
+            ));
         }
         t.add_row([
             s.rank.map(|r| r.to_string()).unwrap_or_else(|| "—".into()),
@@ -109,12 +126,15 @@ pub fn print_evaluation(ev: &crate::evaluate::Evaluation) -> Result<()> {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_header([
-        "街道",
-        "低于阈值的社区 (得分, 95% CI)",
-        "社区扣分",
-        "街道得分",
-        "街道扣分",
-        "合计",
+        tr("街道", "street"),
+        tr(
+            "低于阈值的社区 (得分, 95% 置信区间)",
+            "communities below the threshold (score, 95% CI)",
+        ),
+        tr("社区扣分", "community points"),
+        tr("街道得分", "street score"),
+        tr("街道扣分", "street points"),
+        tr("合计", "total"),
     ]);
     for d in &ev.deductions {
         let list: Vec<String> = d
@@ -128,21 +148,33 @@ pub fn print_evaluation(ev: &crate::evaluate::Evaluation) -> Result<()> {
                     c.score,
                     c.ci.map(|(l, h)| format!("{l:.1}–{h:.1}"))
                         .unwrap_or_else(|| "—".into()),
-                    if c.counted { "" } else { ", not counted)" }
+                    if c.counted {
+                        ""
+                    } else {
+                        tr(",不计)", ", not counted)")
+                    }
                 )
             })
             .collect();
         t.add_row([
             d.street_name.clone(),
             list.join("; "),
-            format!("{:.1} (cap {:.1})", d.community_points, d.cap),
+            format!(
+                "{:.1} ({} {:.1})",
+                d.community_points,
+                tr("上限", "cap"),
+                d.cap
+            ),
             fmt1(d.street_score),
             format!("{:.1}", d.street_points),
             format!("{:.1}", d.total),
         ]);
     }
     if !ev.deductions.is_empty() {
-        stdout_line("扣分 deductions (annual comprehensive target assessment):")?;
+        stdout_line(tr(
+            "扣分(计入年度综合目标考核,不从上表总分中减去):",
+            "deductions (to the annual comprehensive target assessment; not subtracted from the totals above):",
+        ))?;
         stdout_line(&t.to_string())?;
     }
     Ok(())

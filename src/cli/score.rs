@@ -6,6 +6,8 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{fmt1, stdout_line};
 use crate::error::Result;
+use crate::messages::t;
+use crate::messages::t as tr;
 use crate::round::RoundId;
 use crate::workspace::Workspace;
 
@@ -23,12 +25,11 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     let round: RoundId = a.round.parse()?;
     let rules = ws.rules()?;
     let frame = ws.frame()?;
-    let scores =
-        crate::score::rounds::score_rounds(ws, &rules, &frame, &[round], &round.to_string())?;
+    let scores = crate::score::rounds::score_round(ws, &rules, &frame, &round)?;
     let files = scores.write(ws)?;
     print_street_scores(&scores, rules.threshold.community_score)?;
     for f in files {
-        stdout_line(&format!("wrote {}", f.display()))?;
+        stdout_line(&format!("{} {}", t("已写入", "wrote"), f.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -47,14 +48,14 @@ pub fn print_street_scores(scores: &crate::score::rounds::Scores, threshold: f64
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_header([
-        "街道",
-        "得分",
-        "95% CI",
-        "社区(测/抽/总)",
-        "有效问卷",
-        "满意率",
-        format!("低于{threshold}").as_str(),
-        "说明",
+        tr("街道", "street"),
+        tr("得分", "score"),
+        tr("95% 置信区间", "95% CI"),
+        tr("社区(测/抽/总)", "communities (scored/sampled/all)"),
+        tr("有效问卷", "valid questionnaires"),
+        tr("满意率", "satisfaction rate"),
+        format!("{}{threshold}", tr("低于", "below ")).as_str(),
+        tr("说明", "note"),
     ]);
     for s in rows {
         let e = s.est.as_ref();
@@ -73,11 +74,19 @@ pub fn print_street_scores(scores: &crate::score::rounds::Scores, threshold: f64
             s.note.clone(),
         ]);
     }
-    stdout_line(&format!(
-        "scores {} (rounds {}), {} valid questionnaires",
-        scores.label,
-        scores.rounds.join(", "),
-        scores.respondents_valid
-    ))?;
+    stdout_line(&match crate::messages::lang() {
+        crate::messages::Lang::Zh => format!(
+            "{} 得分(测评轮次 {}),有效问卷 {} 份",
+            scores.label,
+            scores.rounds.join("、"),
+            scores.respondents_valid
+        ),
+        crate::messages::Lang::En => format!(
+            "scores {} (rounds {}), {} valid questionnaires",
+            scores.label,
+            scores.rounds.join(", "),
+            scores.respondents_valid
+        ),
+    })?;
     stdout_line(&t.to_string())
 }

@@ -473,6 +473,37 @@ fn pe(path: &std::path::Path) -> impl Fn(PolarsError) -> Error + '_ {
 
 /// Scores `rounds` taken together: their samples' union is the set of communities
 /// (each counts once; under full coverage a year's rounds are a census of communities).
+/// `manyi score --round R`: the round's scores; an error naming the deliveries looked
+/// at when not one valid questionnaire is stored for the round.
+pub fn score_round(
+    ws: &Workspace,
+    rules: &Rules,
+    frame: &Frame,
+    round: &RoundId,
+) -> Result<Scores> {
+    let scores = score_rounds(ws, rules, frame, &[*round], &round.to_string())?;
+    if scores.respondents_valid == 0 {
+        let store = Store::new(ws);
+        let index = store.read_index()?;
+        let looked: Vec<String> = store
+            .deliveries(&index, round)
+            .iter()
+            .map(|d| format!("{} ({} accepted)", d.file_name, d.accepted))
+            .collect();
+        return Err(Error::Invalid(if looked.is_empty() {
+            format!(
+                "round {round} has no valid questionnaire: no delivery is stored for it; ingest the evaluators' files first (`manyi ingest FILE --round {round}`)"
+            )
+        } else {
+            format!(
+                "round {round} has no valid questionnaire in its deliveries: {}",
+                looked.join(", ")
+            )
+        }));
+    }
+    Ok(scores)
+}
+
 pub fn score_rounds(
     ws: &Workspace,
     rules: &Rules,
