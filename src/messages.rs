@@ -520,6 +520,29 @@ pub fn interviewer_reasons(f: &crate::ingest::quality::InterviewerFlag) -> Strin
     out.join(t(";", "; "))
 }
 
+/// A period or round id as people say it: `2018H1` → 2018年上半年, `2018Q2` →
+/// 2018年第二季度, `2018` → 2018年, `2018-R1` → 2018年第1轮测评 (Chinese for charts and the
+/// review pack, whatever the terminal's language: they are for the office's meetings).
+pub fn period_title(label: &str) -> String {
+    use crate::round::{Period, RoundId};
+    if let Ok(p) = label.parse::<Period>() {
+        const Q: [&str; 4] = ["一", "二", "三", "四"];
+        return match p {
+            Period::Year(y) => format!("{y}年"),
+            Period::Half(y, 1) => format!("{y}年上半年"),
+            Period::Half(y, _) => format!("{y}年下半年"),
+            Period::Quarter(y, q) => {
+                let n = (q as usize).checked_sub(1).and_then(|i| Q.get(i));
+                format!("{y}年第{}季度", n.unwrap_or(&"?"))
+            }
+        };
+    }
+    if let Ok(r) = label.parse::<RoundId>() {
+        return format!("{}年第{}轮测评", r.year, r.number);
+    }
+    label.to_string()
+}
+
 /// Picks the text of language `l`.
 fn pick(l: Lang, zh: &'static str, en: &'static str) -> &'static str {
     match l {
@@ -588,6 +611,15 @@ mod tests {
                 f.code()
             );
         }
+    }
+
+    #[test]
+    fn periods_are_titled_as_people_say_them() {
+        assert_eq!(period_title("2018H1"), "2018年上半年");
+        assert_eq!(period_title("2018H2"), "2018年下半年");
+        assert_eq!(period_title("2018Q2"), "2018年第二季度");
+        assert_eq!(period_title("2018"), "2018年");
+        assert_eq!(period_title("2018-R3"), "2018年第3轮测评");
     }
 
     #[test]

@@ -308,3 +308,71 @@ fn simulated_deliveries_in_every_format_ingest_cleanly() {
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }
+
+/// Street-coloured lines (a line series) in a trend SVG: polylines in a colour other
+/// than the axes' black.
+fn line_series(svg: &str) -> usize {
+    svg.match_indices("<polyline")
+        .filter(|(i, _)| {
+            let tag = &svg[*i..svg[*i..].find("/>").map_or(svg.len(), |e| i + e)];
+            !tag.contains("stroke=\"#000000\"")
+        })
+        .count()
+}
+
+#[test]
+fn charts_name_every_community_and_a_single_round_draws_no_trend_line() {
+    let (dir, _) = demo();
+    let ws = dir.path().join("ws");
+    let out = common::run_in(
+        &ws,
+        &["-w", ws.to_str().unwrap(), "report", "--period", "2018H1"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let h1 = ws.join("reports/2018H1");
+    // Every community scored in the half-year (the round-1 sample) is named under its
+    // point, without the 社区居委会 / 村委会 suffix.
+    let svg = std::fs::read_to_string(h1.join("communities.svg")).unwrap();
+    let sample = std::fs::read_to_string(ws.join("surveys/samples/2018-R1.csv")).unwrap();
+    let mut n = 0;
+    for line in sample.lines().skip(1) {
+        let name = line.split(',').nth(4).unwrap();
+        let short = name
+            .trim_end_matches("社区居委会")
+            .trim_end_matches("村委会");
+        assert!(
+            svg.contains(&format!(">\n{short}\n</text>"))
+                || svg.contains(&format!(">{short}</text>")),
+            "{name} not labelled"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 39);
+    // The half-year has one round: points and CIs, no line, and the chart says why.
+    let trend = std::fs::read_to_string(h1.join("trend.svg")).unwrap();
+    assert_eq!(line_series(&trend), 0);
+    assert!(trend.contains("本期只有一轮测评"));
+    assert!(
+        trend.contains("2018年上半年"),
+        "a half-year is titled as such"
+    );
+    // The year has three rounds: one line per street, and the rotation caveat.
+    let year = std::fs::read_to_string(ws.join("reports/2018/trend.svg")).unwrap();
+    assert_eq!(line_series(&year), 12);
+    assert!(year.contains("轮换抽样"));
+    // The review pack lists every input it rests on.
+    let text = pdf_text(&h1.join("review.pdf"));
+    for f in [
+        "surveys/samples/2018-R1.csv",
+        "surveys/samples/2018-R1.manifest.json",
+        "surveys/indicators/2018Q1.csv",
+        "surveys/indicators/2018Q2.csv",
+        "surveys/frame.csv",
+    ] {
+        assert!(text.contains(f), "{f} not among the PDF's sources");
+    }
+}

@@ -126,7 +126,8 @@ fn ranking(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
     );
     let title = format!(
         "{} {} 街道满意度排名 (95% 置信区间; 红线 = 社区阈值 {thr}, 虚线 = 街道 {street_thr})",
-        inputs.district, inputs.label
+        inputs.district,
+        crate::messages::period_title(&inputs.label)
     );
     let mut svg = String::new();
     {
@@ -237,8 +238,15 @@ fn communities(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
     let n = rows.len();
     let title = format!(
         "{} {} 各街道社区得分 (点 = 得分, 竖线 = 95% 置信区间, × = 样本不足; 红线 = 阈值 {thr})",
-        inputs.district, inputs.label
+        inputs.district,
+        crate::messages::period_title(&inputs.label)
     );
+    // Every community is named under its point, top to bottom; the street names go
+    // in a row below the names.
+    let names: Vec<String> = rows.iter().map(|r| short_name(&r.community_name)).collect();
+    let longest = names.iter().map(|n| n.chars().count()).max().unwrap_or(2);
+    let label_size: u32 = if n > 45 { 14 } else { 17 };
+    let name_band = (longest as u32 * (label_size + 1) + 16).min(200);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -246,7 +254,7 @@ fn communities(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
         let mut chart = ChartBuilder::on(&root)
             .caption(&title, font(28))
             .margin(30)
-            .x_label_area_size(110)
+            .x_label_area_size(name_band + 50)
             .y_label_area_size(70)
             .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..hi)
             .map_err(perr)?;
@@ -287,10 +295,19 @@ fn communities(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
             let name = rows[start].street_name.trim_end_matches("街道").to_string();
             root.draw(&Text::new(
                 name,
-                (px, py + 14),
+                (px, py + name_band as i32 + 14),
                 font(20).pos(Pos::new(HPos::Center, VPos::Top)),
             ))
             .map_err(perr)?;
+            // A thin rule between streets, through the name band.
+            if i < n {
+                let (bx, by) = chart.backend_coord(&(i as f64 - 0.5, lo));
+                root.draw(&PathElement::new(
+                    vec![(bx, by), (bx, by + name_band as i32 + 40)],
+                    RGBColor(200, 205, 215).stroke_width(1),
+                ))
+                .map_err(perr)?;
+            }
             start = i;
             group += 1;
         }
@@ -300,6 +317,17 @@ fn communities(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
                 RED.stroke_width(3),
             )))
             .map_err(perr)?;
+        for (i, name) in names.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(i as f64, lo));
+            root.draw(&Text::new(
+                name.clone(),
+                (px + label_size as i32 / 2, py + 8),
+                font(label_size)
+                    .transform(FontTransform::Rotate90)
+                    .pos(Pos::new(HPos::Left, VPos::Top)),
+            ))
+            .map_err(perr)?;
+        }
         for (i, r) in rows.iter().enumerate() {
             let x = i as f64;
             match r.score {
@@ -341,24 +369,103 @@ fn communities(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
     }))
 }
 
+/// Splits a short Chinese label into two lines at a word boundary: before a
+/// conjunction (与 和 及) or an opening bracket, after a pause mark (、,), whichever
+/// is nearest the middle; a label of 5 characters or fewer stays on one line, and one
+/// without such a boundary is split in the middle.
+pub fn break_label(text: &str) -> (String, String) {
+    let chars: Vec<char> = text.chars().collect();
+    let n = chars.len();
+    if n <= 5 {
+        return (text.to_string(), String::new());
+    }
+    let mut best: Option<usize> = None;
+    for i in 1..n {
+        let boundary = matches!(chars[i], '与' | '和' | '及' | '(' | '\u{FF08}')
+            || matches!(chars[i - 1], '、' | ',' | '\u{FF0C}' | ')' | '\u{FF09}');
+        if boundary && best.is_none_or(|b| i.abs_diff(n / 2) < b.abs_diff(n / 2)) {
+            best = Some(i);
+        }
+    }
+    let at = best.unwrap_or(n.div_ceil(2));
+    (chars[..at].iter().collect(), chars[at..].iter().collect())
+}
+
+/// A community's name without the 社区居委会 / 村委会 suffix (what people say).
+fn short_name(name: &str) -> String {
+    for suffix in [
+        "社区居民委员会",
+        "社区居委会",
+        "村民委员会",
+        "村委会",
+        "居委会",
+    ] {
+        if let Some(s) = name.strip_suffix(suffix).filter(|s| !s.is_empty()) {
+            return s.to_string();
+        }
+    }
+    name.to_string()
+}
+
+/// Twelve street colours far apart in hue and lightness (Okabe–Ito's colour-blind-safe
+/// set, extended), each with a marker of its own and a direct label, so no street is
+/// told by colour alone.
 fn palette(i: usize) -> RGBColor {
     const C: [RGBColor; 12] = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(214, 39, 40),
-        RGBColor(148, 103, 189),
+        RGBColor(0, 114, 178),
+        RGBColor(230, 159, 0),
+        RGBColor(0, 158, 115),
+        RGBColor(213, 94, 0),
+        RGBColor(204, 121, 167),
+        RGBColor(86, 180, 233),
+        RGBColor(40, 40, 40),
+        RGBColor(170, 140, 0),
+        RGBColor(120, 70, 160),
         RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(127, 127, 127),
-        RGBColor(188, 189, 34),
-        RGBColor(23, 190, 207),
-        RGBColor(57, 59, 121),
-        RGBColor(173, 73, 74),
+        RGBColor(110, 110, 110),
+        RGBColor(180, 30, 60),
     ];
     C[i % C.len()]
 }
 
+/// Draws marker number `i` (circle, square, triangle, diamond, cross, ring, …) at `at`.
+fn marker<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    i: usize,
+    at: (i32, i32),
+    c: RGBColor,
+) -> Result<()> {
+    let (x, y) = at;
+    let r = 7;
+    let res = match i % 6 {
+        0 => area.draw(&Circle::new(at, r, c.filled())),
+        1 => area.draw(&Rectangle::new(
+            [(x - r, y - r), (x + r, y + r)],
+            c.filled(),
+        )),
+        2 => area.draw(&Polygon::new(
+            vec![(x, y - r - 1), (x - r - 1, y + r), (x + r + 1, y + r)],
+            c.filled(),
+        )),
+        3 => area.draw(&Polygon::new(
+            vec![
+                (x, y - r - 2),
+                (x + r + 2, y),
+                (x, y + r + 2),
+                (x - r - 2, y),
+            ],
+            c.filled(),
+        )),
+        4 => area.draw(&Cross::new(at, r, c.stroke_width(4))),
+        _ => area.draw(&Circle::new(at, r, c.stroke_width(3))),
+    };
+    res.map_err(perr)
+}
+
+/// Each street's score in each of the year's rounds, with its 95% CI. With fewer than
+/// two rounds there is no trend to draw: the chart shows the one round's points and says
+/// so. Under rotation every round surveys other communities, and the chart says that a
+/// change between rounds mixes change over time with which communities were drawn.
 fn trend(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
     if inputs.round_streets.is_empty() {
         return Ok(None);
@@ -368,8 +475,8 @@ fn trend(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
         .iter()
         .map(|(r, _)| r.as_str())
         .collect();
-    let mut series: std::collections::BTreeMap<String, (String, Vec<(usize, f64)>)> =
-        Default::default();
+    type Point = (usize, f64, Option<(f64, f64)>);
+    let mut series: std::collections::BTreeMap<String, (String, Vec<Point>)> = Default::default();
     for (i, (_, rows)) in inputs.round_streets.iter().enumerate() {
         for r in rows {
             if let Some(s) = r.score {
@@ -377,73 +484,124 @@ fn trend(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
                     .entry(r.street_code.clone())
                     .or_insert_with(|| (r.street_name.clone(), vec![]))
                     .1
-                    .push((i, s));
+                    .push((i, s, r.ci_low.zip(r.ci_high)));
             }
         }
     }
     let thr = rules.threshold.community_score;
     let (lo, hi) = axis_range(series.values().flat_map(|s| s.1.iter().map(|p| p.1)), thr);
+    let k = rounds.len();
+    let m = series.len().max(1);
     let title = format!(
-        "{} {} 各街道满意度趋势 (各轮测评)",
-        inputs.district, inputs.year
+        "{} {} 各街道满意度 (各轮测评, 竖线 = 95% 置信区间)",
+        inputs.district,
+        crate::messages::period_title(&inputs.label)
     );
+    let note = if k < 2 {
+        Some(format!(
+            "本期只有一轮测评({}),无法显示趋势:各点为该轮各街道得分。",
+            rounds.join("")
+        ))
+    } else if rules.sampling.method == crate::rules::SamplingMethod::Rotation {
+        Some(
+            "轮换抽样:每轮测评的是各街道不同的社区,轮次之间的变化既反映时间变化,也反映抽中了哪些社区。"
+                .to_string(),
+        )
+    } else {
+        None
+    };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(perr)?;
         let (plot, legend) = root.split_horizontally(1250);
-        let k = rounds.len();
+        // The title, and the note under it, above the plot.
+        root.draw(&Text::new(
+            title.clone(),
+            (WIDTH as i32 / 2, 24),
+            font(28).pos(Pos::new(HPos::Center, VPos::Top)),
+        ))
+        .map_err(perr)?;
         let mut chart = ChartBuilder::on(&plot)
-            .caption(&title, font(30))
             .margin(30)
+            .margin_top(if note.is_some() { 110 } else { 80 })
             .x_label_area_size(60)
             .y_label_area_size(70)
-            .build_cartesian_2d(-0.3f64..(k as f64 - 0.7), lo..hi)
+            .build_cartesian_2d(-0.5f64..(k as f64 - 0.5), lo..hi)
             .map_err(perr)?;
         chart
             .configure_mesh()
             .x_labels(0)
+            .disable_x_mesh()
             .light_line_style(RGBColor(242, 242, 242))
             .y_desc("街道得分")
             .label_style(font(22))
             .axis_desc_style(font(24))
             .draw()
             .map_err(perr)?;
+        if let Some(n) = &note {
+            plot.draw(&Text::new(
+                n.clone(),
+                (100, 70),
+                font(20)
+                    .color(&RGBColor(120, 60, 0))
+                    .pos(Pos::new(HPos::Left, VPos::Top)),
+            ))
+            .map_err(perr)?;
+        }
         for (i, r) in rounds.iter().enumerate() {
             let (px, py) = chart.backend_coord(&(i as f64, lo));
             plot.draw(&Text::new(
-                r.to_string(),
+                crate::messages::period_title(r),
                 (px, py + 12),
                 font(22).pos(Pos::new(HPos::Center, VPos::Top)),
             ))
             .map_err(perr)?;
         }
-        chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![(-0.3, thr), (k as f64 - 0.7, thr)],
-                RED.stroke_width(2),
-            )))
+        let (x0, y0) = chart.backend_coord(&(-0.5, thr));
+        let (x1, _) = chart.backend_coord(&(k as f64 - 0.5, thr));
+        plot.draw(&Rectangle::new([(x0, y0 - 1), (x1, y0 + 1)], RED.filled()))
             .map_err(perr)?;
+        // Each street a little to the side of the round's position, so whiskers do not
+        // hide each other.
+        let spread = 0.7 / m as f64;
         for (j, (_, (name, pts))) in series.iter().enumerate() {
             let c = palette(j);
-            let xy: Vec<(f64, f64)> = pts.iter().map(|(i, s)| (*i as f64, *s)).collect();
-            chart
-                .draw_series(LineSeries::new(xy.clone(), c.stroke_width(3)))
+            let dx = (j as f64 - (m as f64 - 1.0) / 2.0) * spread;
+            let xy: Vec<(f64, f64)> = pts.iter().map(|(i, s, _)| (*i as f64 + dx, *s)).collect();
+            if xy.len() >= 2 {
+                chart
+                    .draw_series(LineSeries::new(xy.clone(), c.stroke_width(2)))
+                    .map_err(perr)?;
+            }
+            for (p, (_, _, ci)) in xy.iter().zip(pts) {
+                if let Some((l, h)) = ci {
+                    let (a, ya) = chart.backend_coord(&(p.0, h.min(hi)));
+                    let (_, yb) = chart.backend_coord(&(p.0, l.max(lo)));
+                    plot.draw(&Rectangle::new(
+                        [(a - 1, ya), (a + 1, yb)],
+                        c.mix(0.6).filled(),
+                    ))
+                    .map_err(perr)?;
+                }
+                marker(&plot, j, chart.backend_coord(p), c)?;
+            }
+            // The street's name beside its last point.
+            if let Some(last) = xy.last() {
+                let (px, py) = chart.backend_coord(last);
+                plot.draw(&Text::new(
+                    name.trim_end_matches("街道").to_string(),
+                    (px + 12, py),
+                    font(16).color(&c).pos(Pos::new(HPos::Left, VPos::Center)),
+                ))
                 .map_err(perr)?;
-            chart
-                .draw_series(xy.iter().map(|p| Circle::new(*p, 6, c.filled())))
-                .map_err(perr)?;
+            }
             let y = 90 + j as i32 * 58;
-            legend
-                .draw(&PathElement::new(vec![(20, y), (70, y)], c.stroke_width(4)))
-                .map_err(perr)?;
-            legend
-                .draw(&Circle::new((45, y), 6, c.filled()))
-                .map_err(perr)?;
+            marker(&legend, j, (45, y), c)?;
             legend
                 .draw(&Text::new(
                     name.clone(),
-                    (85, y),
+                    (75, y),
                     font(24).pos(Pos::new(HPos::Left, VPos::Center)),
                 ))
                 .map_err(perr)?;
@@ -515,7 +673,8 @@ fn items(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
         .max(rules.threshold.community_score + 10.0);
     let title = format!(
         "{} {} 分项得分热力图 (街道 × 题目)",
-        inputs.district, inputs.label
+        inputs.district,
+        crate::messages::period_title(&inputs.label)
     );
     let mut svg = String::new();
     {
@@ -540,13 +699,8 @@ fn items(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
                 font(22).pos(Pos::new(HPos::Center, VPos::Bottom)),
             ))
             .map_err(perr)?;
-            // Question text in two short lines under the id.
-            let chars: Vec<char> = text.chars().collect();
-            let half = chars.len().div_ceil(2).min(7);
-            let (a, b): (String, String) = (
-                chars.iter().take(half).collect(),
-                chars.iter().skip(half).take(8).collect(),
-            );
+            // Question text in two short lines under the id, broken between words.
+            let (a, b) = break_label(text);
             root.draw(&Text::new(
                 a,
                 (cx, y0 - 50),
@@ -642,4 +796,25 @@ pub fn png(svg: &str) -> Result<Vec<u8>> {
     pixmap
         .encode_png()
         .map_err(|e| Error::Invalid(format!("encoding a PNG: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::break_label;
+
+    #[test]
+    fn labels_break_between_words() {
+        let b = |t: &str| {
+            let (a, b) = break_label(t);
+            format!("{a}|{b}")
+        };
+        assert_eq!(b("停车与公共设施"), "停车|与公共设施");
+        assert_eq!(
+            b("办事便利(一口受理、少跑路)"),
+            "办事便利|(一口受理、少跑路)"
+        );
+        assert_eq!(b("物业管理与环境卫生"), "物业管理|与环境卫生");
+        assert_eq!(b("总体满意度"), "总体满意度|");
+        assert_eq!(b("社区党组织服务群众"), "社区党组织|服务群众");
+    }
 }

@@ -188,11 +188,73 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
     )?;
     let items = read(&dir.join("item_scores.csv"), false, &mut add, &missing)?;
     let mut round_streets = Vec::new();
+    // The trend runs over the year's rounds up to the end of the subject: a round
+    // report up to that round, a quarter or half-year up to its last quarter.
+    let last_quarter = match subject {
+        Subject::Period(Period::Quarter(_, q)) => *q,
+        Subject::Period(Period::Half(_, h)) => 2 * h,
+        Subject::Period(Period::Year(_)) => 4,
+        Subject::Round(r) => rules
+            .sampling
+            .calendar
+            .get((r.number as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(4),
+    };
+    // Every input the report rests on: each round's sample and manifest, and the
+    // indicator files of the period (its own, or its quarters'; a year's halves').
+    // The rounds the subject rests on: a round itself; a period's rounds up to its
+    // last quarter (the trend shows the same).
+    let in_view = |n: u32| -> bool {
+        let held_in = rules
+            .sampling
+            .calendar
+            .get((n as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(4);
+        match subject {
+            Subject::Round(x) => x.number == n,
+            Subject::Period(_) => held_in <= last_quarter,
+        }
+    };
+    for n in (1..=rules.sampling.rounds_per_year).filter(|n| in_view(*n)) {
+        let r = crate::round::RoundId {
+            year: subject.year(),
+            number: n,
+        };
+        for p in [ws.sample_path(&r), ws.manifest_path(&r)] {
+            if p.is_file() {
+                add(&p)?;
+            }
+        }
+    }
+    if let Subject::Period(period) = subject {
+        let periods = match period {
+            Period::Year(y) => vec![Period::Half(*y, 1), Period::Half(*y, 2)],
+            p => vec![*p],
+        };
+        for p in periods {
+            for f in crate::evaluate::indicator_files(ws, &p) {
+                let path = ws.root.join(&f);
+                if path.is_file() {
+                    add(&path)?;
+                }
+            }
+        }
+    }
     for n in 1..=rules.sampling.rounds_per_year {
         let r = crate::round::RoundId {
             year: subject.year(),
             number: n,
         };
+        // A round report's trend runs up to that round.
+        let shown = match subject {
+            Subject::Round(x) => n <= x.number,
+            Subject::Period(_) => in_view(n),
+        };
+        if !shown {
+            continue;
+        }
         let p = ws
             .reports_dir()
             .join(r.to_string())
@@ -213,11 +275,21 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
             .collect(),
     };
     let interviewers = interviewer_table(&store, &rounds)?;
+    let shown_rounds: Vec<String> = (1..=rules.sampling.rounds_per_year)
+        .filter(|n| in_view(*n))
+        .map(|n| {
+            crate::round::RoundId {
+                year: subject.year(),
+                number: n,
+            }
+            .to_string()
+        })
+        .collect();
     for d in store
         .read_index()?
         .deliveries
         .iter()
-        .filter(|d| d.round.starts_with(&format!("{}-", subject.year())))
+        .filter(|d| shown_rounds.contains(&d.round))
     {
         sources.push((
             format!("delivery {} ({})", d.file_name, d.round),

@@ -301,7 +301,12 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
         PW / 2.0,
         190.0,
         20.0,
-        &format!("评审材料 · {} · 方案 {}", inputs.label, inputs.scheme),
+        &format!(
+            "评审材料 · {} ({}) · 方案 {}",
+            crate::messages::period_title(&inputs.label),
+            inputs.label,
+            inputs.scheme
+        ),
         "middle",
         false,
     );
@@ -314,10 +319,7 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
             "社区满意度低于 {} 每个扣 {} 分 (判定: {}), 每街道最多 {} 分; 街道满意度低于 {} 另扣 {} 分",
             t.community_score,
             t.points_per_community,
-            match t.decision {
-                crate::rules::Decision::Point => "点估计",
-                crate::rules::Decision::CiUpper => "置信区间上限",
-            },
+            crate::messages::decision_text_in(t.decision, crate::messages::Lang::Zh),
             t.cap_per_street,
             t.street_score_below,
             t.street_points

@@ -81,10 +81,8 @@ fn zh_cell(v: &str) -> String {
         "false" => "否".into(),
         "community" => "社区".into(),
         "street" => "街道".into(),
-        "ok" => "正常".into(),
-        "insufficient" => "样本不足".into(),
-        "no-data" => "无数据".into(),
-        _ => v.to_string(),
+        _ => crate::messages::status_text_in(v, crate::messages::Lang::Zh)
+            .map_or_else(|| v.to_string(), str::to_string),
     }
 }
 
@@ -242,11 +240,20 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
         ));
     }
     if year {
-        s.push_str("\n(The year's total is the weighted half-year totals.)\n");
+        s.push_str(
+            "\n(全年总分 = 上下半年总分加权;The year's total is the weighted half-year totals.)\n",
+        );
     }
+    s.push_str("\n总分不含扣分;扣分单列,计入年度综合目标考核。(Totals do not include the deductions below, which go to the annual comprehensive target assessment.)\n");
+    let th = &rules.threshold;
     s.push_str(&format!(
-        "\n## 扣分 deductions\n\n{} points per community below {} (decision: {:?}), at most {} per street; street satisfaction below {}: {} more.\n\n| 街道 | 低于阈值的社区 (得分, 95% CI) | 社区扣分 | 街道满意度 | 街道扣分 | 合计 |\n|---|---|---:|---:|---:|---:|\n",
-        rules.threshold.points_per_community, rules.threshold.community_score, rules.threshold.decision, rules.threshold.cap_per_street, rules.threshold.street_score_below, rules.threshold.street_points
+        "\n## 扣分 deductions\n\n得分低于 {} 的社区每个扣 {} 分({}),每街道每年最多 {} 分;街道满意度低于 {} 再扣 {} 分。\n\n| 街道 | 低于阈值的社区 (得分, 95% CI) | 社区扣分 | 街道满意度 | 街道扣分 | 合计 |\n|---|---|---:|---:|---:|---:|\n",
+        th.community_score,
+        th.points_per_community,
+        crate::messages::decision_text_in(th.decision, crate::messages::Lang::Zh),
+        th.cap_per_street,
+        th.street_score_below,
+        th.street_points
     ));
     for st in d.rows.iter().filter(|r| r.row_type == "street") {
         let list: Vec<String> = d
@@ -323,7 +330,8 @@ pub fn write(dir: &Path, inputs: &Inputs, rules: &Rules) -> Result<Vec<PathBuf>>
                     i.id.clone(),
                     i.name.clone(),
                     i.target.to_string(),
-                    format!("{:?}", i.method),
+                    crate::messages::method_text_in(i.method, crate::messages::Lang::Zh)
+                        .to_string(),
                     i.points.to_string(),
                 ]
             })
