@@ -14,7 +14,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let err = anyhow::Error::new(err);
-            eprintln!("manyi: error: {err:#}");
+            eprintln!("manyi: {}: {err:#}", manyi::messages::t("错误", "error"));
             ExitCode::from(1)
         }
     }

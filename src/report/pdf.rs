@@ -393,7 +393,7 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
         for p in table_pages(
             "考核评价 Street evaluation",
             &format!(
-                "{} · 满意度 {} 分 + 任务 {} 分",
+                "{} · 满意度 {} 分 + 任务 {} 分; 总分* 不含扣分, 扣分单列, 计入年度综合目标考核",
                 inputs.label, rules.evaluation.satisfaction_points, rules.evaluation.task_points
             ),
             &[
@@ -402,7 +402,7 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
                 "满意度",
                 if year { "上半年" } else { "满意度得分" },
                 if year { "下半年" } else { "任务得分" },
-                "总分",
+                "总分*",
                 "扣分",
                 "说明",
             ],
