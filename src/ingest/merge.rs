@@ -250,11 +250,9 @@ pub(crate) fn read_all(
                         } else {
                             store.salt()?
                         };
-                        // ok: this thread is the only one to set it, once.
-                        let _ = ctx.salt.set(salt);
+                        let _ = ctx.salt.set(salt); // ok: set once, by this thread only
                     }
-                    // ok: set once, here, before any checker starts.
-                    let _ = header.set(h);
+                    let _ = header.set(h); // ok: set once, before any checker starts
                 }
                 Some(read::Msg::Fail(e)) => return Err(e),
                 // No header: an empty or blank file (said by the caller).
