@@ -197,6 +197,12 @@ pub fn run(dir: &Path) -> Result<DemoLog> {
             scores.communities.len(),
             scores.respondents_valid
         ));
+        let plan = crate::plan::plan_round(&ws, round, crate::plan::Options::from_rules(&rules))?;
+        plan.write(&ws)?;
+        lines.push(format!(
+            "plan {round}: a typical community needs {} valid questionnaires",
+            plan.typical_m()
+        ));
         pb.inc(1);
     }
     for q in 1..=4 {

@@ -49,6 +49,103 @@ mod tests {
     use super::*;
 
     #[test]
+    fn p_below_matches_hand_values() {
+        // df = 1 is the Cauchy distribution: F(x) = 1/2 + atan(x)/π exactly.
+        let p = p_below(78.0, Some(2.0), Some(1.0), 80.0).unwrap();
+        assert!(
+            (p - (0.5 + 1f64.atan() / std::f64::consts::PI)).abs() < 1e-12,
+            "{p}"
+        );
+        // t table: F_t(2; 10) = 0.96330598 (two-sided p 0.07339).
+        let p = p_below(78.0, Some(1.0), Some(10.0), 80.0).unwrap();
+        assert!((p - 0.963_305_98).abs() < 1e-7, "{p}");
+        // Above the threshold by the same amount: the complement.
+        let q = p_below(82.0, Some(1.0), Some(10.0), 80.0).unwrap();
+        assert!((p + q - 1.0).abs() < 1e-12);
+        // Exactly at the threshold: one half.
+        assert!((p_below(80.0, Some(3.0), Some(4.0), 80.0).unwrap() - 0.5).abs() < 1e-12);
+        // Empty se or df: empty.
+        assert_eq!(p_below(70.0, None, Some(5.0), 80.0), None);
+        assert_eq!(p_below(70.0, Some(1.0), None, 80.0), None);
+        // se = 0: certain.
+        assert_eq!(p_below(79.9, Some(0.0), Some(5.0), 80.0), Some(1.0));
+        assert_eq!(p_below(80.0, Some(0.0), Some(5.0), 80.0), Some(0.0));
+    }
+
+    /// m_needed against a plain search from m = 2 upwards (no bisection), and closed
+    /// cases: s = 0, a census, a community small enough that the FPC decides.
+    #[test]
+    fn m_needed_matches_a_direct_search_and_closed_cases() {
+        let direct = |s: f64, big_m: Option<u64>, alpha: f64, delta: f64| {
+            let cap = big_m.map_or(100_000, |b| b as usize);
+            (2..=cap)
+                .find(|&m| {
+                    m == cap
+                        || t_one_sided(alpha, (m - 1) as f64)
+                            * ((1.0 - big_m.map_or(0.0, |b| m as f64 / b as f64)) * s * s
+                                / m as f64)
+                                .sqrt()
+                            <= delta
+                })
+                .unwrap()
+        };
+        for (s, big_m) in [
+            (10.0, None),
+            (15.0, None),
+            (15.0, Some(3000)),
+            (20.0, Some(60)),
+            (8.0, Some(5)),
+        ] {
+            assert_eq!(
+                m_needed(s, big_m, 0.10, 3.0),
+                direct(s, big_m, 0.10, 3.0),
+                "s {s} M {big_m:?}"
+            );
+        }
+        assert_eq!(m_needed(0.0, Some(3000), 0.10, 3.0), 2);
+        // M = 5: m = 5 is a census (half-width 0); m = 4 leaves sqrt(s²/20)·t(0.9; 3).
+        assert_eq!(m_needed(30.0, Some(5), 0.10, 3.0), 5);
+        // Large M, s = 10: the normal approximation (1.2816 · 10 / 3)² = 18.2 and the t
+        // quantile's heavier tail give a little more.
+        let m = m_needed(10.0, None, 0.10, 3.0);
+        assert!((19..=21).contains(&m), "{m}");
+        assert!(
+            half_width(m, 10.0, None, 0.10) <= 3.0 && half_width(m - 1, 10.0, None, 0.10) > 3.0
+        );
+    }
+
+    /// The operating characteristic against a simulation: communities 2 points below
+    /// the threshold, m = m_needed respondents from a normal population; the share of
+    /// rounds judged below lies in the binomial 99% interval around the prediction.
+    #[test]
+    fn the_operating_characteristic_matches_a_simulation() {
+        use rand::RngExt;
+        use rand::SeedableRng;
+        let (s, thr, mu) = (15.0, 80.0, 78.0);
+        let m = m_needed(s, None, 0.10, 3.0);
+        let predicted = p_judged_below(mu, m, s, None, thr);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(15);
+        let rounds = 600;
+        let mut below = 0;
+        for _ in 0..rounds {
+            let mut sum = 0.0;
+            for _ in 0..m {
+                // Box–Muller: a normal draw from two uniforms.
+                let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random());
+                let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                sum += mu + s * z;
+            }
+            below += (sum / (m as f64) < thr) as usize;
+        }
+        let share = below as f64 / rounds as f64;
+        let sd = (predicted * (1.0 - predicted) / rounds as f64).sqrt();
+        assert!(
+            (share - predicted).abs() < 2.576 * sd,
+            "share {share}, predicted {predicted} (m {m})"
+        );
+    }
+
+    #[test]
     fn respondent_score_reweights_over_answered_items() {
         // Weights 0.1, 0.2, 0.7; the third not answered: (0.1·100 + 0.2·60) / 0.3.
         let s = respondent_score([(0.1, Some(100.0)), (0.2, Some(60.0)), (0.7, None)].into_iter())
@@ -87,6 +184,78 @@ pub fn t_quantile(conf: f64, df: f64) -> f64 {
         .unwrap_or(f64::NAN);
     MEMO.with(|m| m.borrow_mut().insert(key, t));
     t
+}
+
+/// Student-t distribution function F_t(x; df).
+pub fn t_cdf(x: f64, df: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    StudentsT::new(0.0, 1.0, df)
+        .map(|t| t.cdf(x))
+        .unwrap_or(f64::NAN)
+}
+
+/// One-sided Student-t quantile t(1 − α; df).
+pub fn t_one_sided(alpha: f64, df: f64) -> f64 {
+    // t(1 − α) is the two-sided quantile of confidence 1 − 2α.
+    t_quantile(1.0 - 2.0 * alpha, df)
+}
+
+/// p_below = P(true score < threshold) given the estimate, its SE and df (BRIEF.md,
+/// "Decision reliability"): F_t((threshold − score)/se; df). None where se or df is
+/// empty; with se = 0 (every respondent the same, or a census) the estimate is the
+/// true score, so 1 below the threshold and 0 otherwise.
+pub fn p_below(score: f64, se: Option<f64>, df: Option<f64>, threshold: f64) -> Option<f64> {
+    let (se, df) = (se?, df?);
+    if se == 0.0 {
+        return Some(if score < threshold { 1.0 } else { 0.0 });
+    }
+    Some(t_cdf((threshold - score) / se, df))
+}
+
+/// The half-width of the one-sided t interval a community of M households gets from
+/// m valid respondents with SD s: t(1 − α; m − 1) · sqrt((1 − m/M) s²/m).
+pub fn half_width(m: usize, s: f64, big_m: Option<u64>, alpha: f64) -> f64 {
+    if m < 2 {
+        return f64::INFINITY;
+    }
+    t_one_sided(alpha, (m - 1) as f64) * (fpc(m, big_m) * s * s / m as f64).sqrt()
+}
+
+/// The smallest number of valid respondents m ≥ 2 whose one-sided interval's
+/// half-width is at most δ: t(1 − α; m − 1) · sqrt((1 − m/M) s²/m) ≤ δ. s = 0 gives 2;
+/// m = M (a census) always meets δ; without M (no FPC) the search stops at 100,000.
+pub fn m_needed(s: f64, big_m: Option<u64>, alpha: f64, delta: f64) -> usize {
+    if s <= 0.0 {
+        return 2;
+    }
+    let cap = big_m.map_or(100_000, |b| (b as usize).max(2));
+    // The half-width falls as m grows: bisect on the first m that meets δ.
+    let meets = |m: usize| m >= cap || half_width(m, s, big_m, alpha) <= delta;
+    let (mut lo, mut hi) = (2usize, cap);
+    if meets(lo) {
+        return lo;
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if meets(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
+/// The probability that a community whose true score is `mu` is judged below the
+/// threshold by its point estimate from m respondents with SD s (the operating
+/// characteristic): P(ȳ < threshold) ≈ F_t((threshold − μ)/SE; m − 1), SE =
+/// sqrt((1 − m/M) s²/m).
+pub fn p_judged_below(mu: f64, m: usize, s: f64, big_m: Option<u64>, threshold: f64) -> f64 {
+    let se = (fpc(m, big_m) * s * s / m as f64).sqrt();
+    if se == 0.0 || m < 2 {
+        return if mu < threshold { 1.0 } else { 0.0 };
+    }
+    t_cdf((threshold - mu) / se, (m - 1) as f64)
 }
 
 /// Finite-population correction 1 − m/M (1 when M is unknown; never below 0).

@@ -295,6 +295,8 @@ pub struct DeductionCommunity {
     pub below_point: bool,
     pub below_ci: bool,
     pub counted: bool,
+    /// P(true score < threshold): how sure the deduction is.
+    pub p_below: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -422,6 +424,7 @@ fn deductions(scores: &Scores, rules: &Rules) -> Vec<StreetDeduction> {
                         below_point: c.below_point == Some(true),
                         below_ci: c.below_ci == Some(true),
                         counted: c.below_threshold == Some(true),
+                        p_below: c.p_below,
                     }
                 })
                 .collect();
@@ -814,6 +817,7 @@ impl Evaluation {
             "street_below",
             "street_points",
             "total",
+            "p_below",
         ];
         let mut rows = Vec::new();
         for d in &self.deductions {
@@ -841,6 +845,7 @@ impl Evaluation {
                     String::new(),
                     String::new(),
                     String::new(),
+                    num(c.p_below),
                 ]);
             }
             rows.push(vec![
@@ -866,6 +871,7 @@ impl Evaluation {
                 d.street_below.to_string(),
                 d.street_points.to_string(),
                 d.total.to_string(),
+                String::new(),
             ]);
         }
         write_csv(&p, header.iter().map(|h| h.to_string()).collect(), rows)?;

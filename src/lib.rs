@@ -12,6 +12,7 @@ pub mod frame;
 pub mod fsutil;
 pub mod ingest;
 pub mod messages;
+pub mod plan;
 pub mod report;
 pub mod round;
 pub mod rules;

@@ -543,6 +543,32 @@ pub fn period_title(label: &str) -> String {
     label.to_string()
 }
 
+/// A confidence interval for people: bounds cut at the scale (0–100) and marked with
+/// `*` where cut, and `不稳定` (unreliable) when df ≤ 2, with the df. Machine CSVs keep
+/// the exact bounds.
+pub fn ci_text(ci: Option<(f64, f64)>, df: Option<f64>) -> String {
+    let Some((lo, hi)) = ci else {
+        return "—".into();
+    };
+    let cut = |x: f64| {
+        if x < 0.0 {
+            "0.0*".to_string()
+        } else if x > 100.0 {
+            "100.0*".to_string()
+        } else {
+            format!("{x:.1}")
+        }
+    };
+    let mut s = format!("{}–{}", cut(lo), cut(hi));
+    if let Some(df) = df.filter(|d| *d <= 2.0) {
+        s.push_str(&match lang() {
+            Lang::Zh => format!(" 不稳定(自由度 {df})"),
+            Lang::En => format!(" unreliable (df {df})"),
+        });
+    }
+    s
+}
+
 /// Picks the text of language `l`.
 fn pick(l: Lang, zh: &'static str, en: &'static str) -> &'static str {
     match l {
@@ -611,6 +637,17 @@ mod tests {
                 f.code()
             );
         }
+    }
+
+    #[test]
+    fn intervals_for_people_stay_on_the_scale_and_say_when_unreliable() {
+        // 拓东 in the 2017 scheme: 82.2, 95% CI 41.3–123.2 with df = 1.
+        let s = ci_text(Some((41.3, 123.2)), Some(1.0));
+        assert!(s.starts_with("41.3–100.0*"), "{s}");
+        assert!(s.contains("(df 1)") || s.contains("自由度 1"), "{s}");
+        assert_eq!(ci_text(Some((-3.0, 45.0)), Some(10.0)), "0.0*–45.0");
+        assert_eq!(ci_text(Some((70.04, 80.96)), Some(29.0)), "70.0–81.0");
+        assert_eq!(ci_text(None, None), "—");
     }
 
     #[test]

@@ -45,6 +45,37 @@ pub struct Rules {
     pub ingest: IngestRules,
     #[serde(default)]
     pub quality: Quality,
+    #[serde(default)]
+    pub reliability: Reliability,
+}
+
+/// Decision reliability (BRIEF.md): the defaults of `manyi plan`, and the SDs assumed
+/// before any round is measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reliability {
+    /// One-sided error rate of the community interval (default 0.10).
+    pub alpha: f64,
+    /// Largest acceptable community half-width, points (default 3).
+    pub delta: f64,
+    /// Largest acceptable street CI half-width, points (default 5).
+    pub delta_street: f64,
+    /// Respondents' SD within a community when no round is measured (default 15).
+    pub sd: f64,
+    /// SD of community scores within a street when no round is measured (default 8).
+    pub between_sd: f64,
+}
+
+impl Default for Reliability {
+    fn default() -> Self {
+        Reliability {
+            alpha: 0.10,
+            delta: 3.0,
+            delta_street: 5.0,
+            sd: 15.0,
+            between_sd: 8.0,
+        }
+    }
 }
 
 /// One questionnaire item (问卷题目).

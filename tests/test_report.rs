@@ -376,3 +376,75 @@ fn charts_name_every_community_and_a_single_round_draws_no_trend_line() {
         assert!(text.contains(f), "{f} not among the PDF's sources");
     }
 }
+
+#[test]
+fn deductions_say_how_sure_they_are_and_the_pack_has_the_reliability_appendix() {
+    let (dir, log) = demo();
+    let ws = dir.path().join("ws");
+    assert!(
+        log.contains("plan 2018-R1: a typical community needs"),
+        "{log}"
+    );
+    let reports = ws.join("reports/2018");
+    // p_below beside every counted community, the same as in the community scores, and
+    // on the right side of one half.
+    let ded = csv_rows(&reports.join("deductions.csv"));
+    let comm = csv_rows(&reports.join("community_scores.csv"));
+    let mut n = 0;
+    for d in ded.iter().filter(|d| d["row_type"] == "community") {
+        let p: f64 = d["p_below"].parse().unwrap();
+        let c = comm
+            .iter()
+            .find(|c| c["community_code"] == d["community_code"])
+            .unwrap();
+        assert_eq!(c["p_below"], d["p_below"]);
+        let score: f64 = d["score"].parse().unwrap();
+        assert_eq!(p > 0.5, score < 80.0, "{d:?}");
+        n += 1;
+    }
+    assert!(n > 20, "{n}");
+    let text = pdf_text(&reports.join("review.pdf"));
+    assert!(
+        text.contains("附录扣分判定的可靠性2018年第1轮测评"),
+        "no appendix"
+    );
+    assert!(
+        text.contains(";p1.00)") || text.contains("p1.00)"),
+        "no p_below in the deduction table"
+    );
+    // plan.csv: every community of the frame, m_needed by a plain search from the row's
+    // own SD and households.
+    let plan = csv_rows(&ws.join("reports/2018-R1/plan.csv"));
+    assert_eq!(plan.len(), 105);
+    for r in &plan {
+        let s: f64 = r["sd"].parse().unwrap();
+        let big_m: Option<f64> = r["households"].parse().ok();
+        let want = (2..)
+            .find(|&m: &usize| {
+                if big_m.is_some_and(|b| m as f64 >= b) {
+                    return true;
+                }
+                let f = big_m.map_or(1.0, |b| 1.0 - m as f64 / b);
+                let t = manyi::estimators::t_one_sided(0.10, (m - 1) as f64);
+                t * (f * s * s / m as f64).sqrt() <= 3.0
+            })
+            .unwrap();
+        assert_eq!(r["m_needed"], want.to_string(), "{r:?}");
+    }
+    assert!(plan.iter().any(|r| r["sd_source"] == "own"));
+    assert!(plan.iter().any(|r| r["sd_source"] == "street"));
+}
+
+#[test]
+fn the_scheme_check_names_the_streets_whose_rounds_give_df_1() {
+    let ws = Workspace::init("panlong-2017");
+    let out = ws.ok(&["--lang", "zh", "plan", "--scheme-check"]);
+    // 2017: ceil(30%) of 5, 5 and 4 communities is 2 in 拓东, 鼓楼 and 双龙: df = 1.
+    for street in ["拓东街道", "鼓楼街道", "双龙街道"] {
+        let line = out.lines().find(|l| l.contains(street)).unwrap();
+        assert!(line.contains("不稳定"), "{line}");
+        assert!(line.contains("┆ 1 "), "{line}");
+    }
+    let line = out.lines().find(|l| l.contains("滇源街道")).unwrap();
+    assert!(!line.contains("不稳定"), "{line}");
+}

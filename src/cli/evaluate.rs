@@ -142,11 +142,13 @@ pub fn print_evaluation(ev: &crate::evaluate::Evaluation) -> Result<()> {
             .iter()
             .map(|c| {
                 format!(
-                    "{}{} {:.1} ({}){}",
+                    "{}{} {:.1} ({}; p {}){}",
                     if c.counted { "" } else { "(" },
                     c.community_name,
                     c.score,
-                    c.ci.map(|(l, h)| format!("{l:.1}–{h:.1}"))
+                    crate::messages::ci_text(c.ci, None),
+                    c.p_below
+                        .map(|p| format!("{p:.2}"))
                         .unwrap_or_else(|| "—".into()),
                     if c.counted {
                         ""

@@ -6,6 +6,7 @@ mod demo;
 mod evaluate;
 mod ingest;
 mod init;
+mod plan;
 mod report;
 mod sample;
 mod score;
@@ -51,6 +52,7 @@ pub enum Command {
     Evaluate(evaluate::Args),
     Simulate(simulate::Args),
     Report(report::Args),
+    Plan(plan::Args),
     Demo(demo::Args),
 }
 
@@ -66,6 +68,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Evaluate(a) => evaluate::run(&open()?, a),
         Command::Simulate(a) => simulate::run(&open()?, a),
         Command::Report(a) => report::run(&open()?, a),
+        Command::Plan(a) => plan::run(&open()?, a),
         Command::Demo(a) => demo::run(&cli.workspace, a),
     }
 }

@@ -62,9 +62,7 @@ pub fn print_street_scores(scores: &crate::score::rounds::Scores, threshold: f64
         t.add_row([
             s.street_name.clone(),
             fmt1(e.map(|e| e.mean)),
-            e.and_then(|e| e.ci)
-                .map(|(l, h)| format!("{l:.1}–{h:.1}"))
-                .unwrap_or_else(|| "—".into()),
+            crate::messages::ci_text(e.and_then(|e| e.ci), e.and_then(|e| e.df)),
             format!("{}/{}/{}", s.n_communities, s.n_sampled, s.population),
             s.n_respondents.to_string(),
             s.satisfaction_rate

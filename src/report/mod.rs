@@ -99,6 +99,18 @@ pub struct Inputs {
     pub round_streets: Vec<(String, Vec<StreetScoreRow>)>,
     /// (file, sha256) of every input the report rests on.
     pub sources: Vec<(String, String)>,
+    /// The reliability plans (`manyi plan`) of the subject's rounds, for the appendix.
+    pub plans: Vec<PlanInput>,
+}
+
+/// A round's plan as the review pack shows it.
+pub struct PlanInput {
+    pub round: String,
+    pub streets: Table,
+    pub oc_svg: String,
+    pub typical_m: usize,
+    pub delta: f64,
+    pub delta_street: f64,
 }
 
 fn rel(ws: &Workspace, p: &Path) -> String {
@@ -264,6 +276,43 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
             round_streets.push((r.to_string(), Csv::<StreetScoreRow>::read(&p)?.rows));
         }
     }
+    let mut plans = Vec::new();
+    for n in (1..=rules.sampling.rounds_per_year).filter(|n| in_view(*n)) {
+        let r = crate::round::RoundId {
+            year: subject.year(),
+            number: n,
+        };
+        let d = ws.reports_dir().join(r.to_string());
+        let (streets_csv, oc, plan_csv) = (
+            d.join("plan_streets.csv"),
+            d.join("oc.svg"),
+            d.join("plan.csv"),
+        );
+        if !(streets_csv.is_file() && oc.is_file() && plan_csv.is_file()) {
+            continue;
+        }
+        add(&streets_csv)?;
+        add(&plan_csv)?;
+        let plan = Table::read(&plan_csv)?;
+        let mut ms: Vec<usize> = plan
+            .rows
+            .iter()
+            .filter_map(|row| {
+                plan.col("m_needed")
+                    .and_then(|i| row.get(i))
+                    .and_then(|v| v.parse().ok())
+            })
+            .collect();
+        ms.sort_unstable();
+        plans.push(PlanInput {
+            round: r.to_string(),
+            streets: Table::read(&streets_csv)?,
+            oc_svg: crate::fsutil::read_text(&oc)?,
+            typical_m: ms.get(ms.len() / 2).copied().unwrap_or(0),
+            delta: rules.reliability.delta,
+            delta_street: rules.reliability.delta_street,
+        });
+    }
     let store = crate::store::Store::new(ws);
     let rounds: Vec<crate::round::RoundId> = match subject {
         Subject::Round(r) => vec![*r],
@@ -309,6 +358,7 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
         interviewers,
         round_streets,
         sources,
+        plans,
     })
 }
 

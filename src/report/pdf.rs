@@ -204,11 +204,11 @@ fn deduction_rows(d: &[DeductionRow]) -> Vec<Vec<String>> {
                 .filter(|r| r.row_type == "community" && r.street_code == st.street_code)
                 .map(|r| {
                     format!(
-                        "{} {} ({}–{}){}",
+                        "{} {} ({}; p {}){}",
                         r.community_name,
                         f(r.score, 1),
-                        f(r.ci_low, 1),
-                        f(r.ci_high, 1),
+                        crate::messages::ci_text(r.ci_low.zip(r.ci_high), None),
+                        f(r.p_below, 2),
                         if r.counts() { "" } else { " 不计" }
                     )
                 })
@@ -368,7 +368,7 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
     }
     out.push(page.svg());
     let sub = format!(
-        "{} · 每社区 {} 分, 上限 {} 分; 括号内为 95% 置信区间; “不计” = 按现行判定规则不扣分",
+        "{} · 每社区 {} 分, 上限 {} 分; 括号内为 95% 置信区间和 p (真实得分低于阈值的概率: 接近 1 = 确定, 接近 0.5 = 难以判定); “不计” = 按现行判定规则不扣分",
         inputs.label, t.points_per_community, t.cap_per_street
     );
     if let (Some(ev), Some(d)) = (&inputs.evaluation, &inputs.deductions) {
@@ -420,7 +420,7 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
                 vec![
                     r.street_name.clone(),
                     f(r.score, 2),
-                    format!("{}–{}", f(r.ci_low, 1), f(r.ci_high, 1)),
+                    crate::messages::ci_text(r.ci_low.zip(r.ci_high), r.df),
                     format!("{}/{}", r.n_communities, r.n_sampled),
                     r.n_respondents.to_string(),
                     r.communities_below.to_string(),
@@ -450,6 +450,54 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
 
     for c in charts {
         out.push(chart_page(c));
+    }
+    // Appendix: how reliable the deductions are (when `manyi plan` was run).
+    for p in &inputs.plans {
+        let rows: Vec<Vec<String>> = p
+            .streets
+            .rows
+            .iter()
+            .map(|r| {
+                let get = |k: &str| {
+                    p.streets
+                        .col(k)
+                        .and_then(|i| r.get(i))
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                vec![
+                    get("street_name"),
+                    get("communities"),
+                    get("measured"),
+                    get("between_sd")
+                        .parse::<f64>()
+                        .map(|x| format!("{x:.1}"))
+                        .unwrap_or_default(),
+                    get("communities_needed"),
+                ]
+            })
+            .collect();
+        for page in table_pages(
+            &format!(
+                "附录 扣分判定的可靠性 {}",
+                crate::messages::period_title(&p.round)
+            ),
+            &format!(
+                "一个社区约需 {} 份有效问卷 (单侧 90% 区间 ±{} 分); 离阈值越近越易误判, 见下页曲线。下表: 每轮需测评几个社区, 街道得分的置信区间才在 ±{} 分内。",
+                p.typical_m, p.delta, p.delta_street
+            ),
+            &["街道", "社区数", "本轮测评", "社区间标准差", "每轮需要社区"],
+            &[120.0, 80.0, 80.0, 100.0, 100.0],
+            &[false, true, true, true, true],
+            &rows,
+        ) {
+            out.push(page.svg());
+        }
+        out.push(chart_page(&Chart {
+            name: "oc",
+            title: String::new(),
+            svg: p.oc_svg.clone(),
+        }));
     }
     out
 }

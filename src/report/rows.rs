@@ -22,6 +22,9 @@ pub struct CommunityScoreRow {
     pub satisfaction_rate: Option<f64>,
     pub below_threshold: Option<bool>,
     pub status: String,
+    /// Absent in score files written before it was added.
+    #[serde(default)]
+    pub p_below: Option<f64>,
 }
 
 /// A row of `street_scores.csv` (written by `score`).
@@ -41,6 +44,8 @@ pub struct StreetScoreRow {
     pub satisfaction_rate: Option<f64>,
     pub communities_below: u64,
     pub note: String,
+    #[serde(default)]
+    pub p_below: Option<f64>,
 }
 
 /// A row of `item_scores.csv` (written by `score`).
@@ -80,6 +85,8 @@ pub struct DeductionRow {
     pub street_below: Option<bool>,
     pub street_points: Option<f64>,
     pub total: Option<f64>,
+    #[serde(default)]
+    pub p_below: Option<f64>,
 }
 
 /// The fixed columns of a row of `street_evaluation.csv` (written by `evaluate`; a

@@ -25,6 +25,7 @@ pub fn zh_header(col: &str, rules: &Rules) -> String {
         ("ci_low", "95%置信下限"),
         ("ci_high", "95%置信上限"),
         ("df", "自由度"),
+        ("p_below", "低于阈值的概率"),
         ("below_point", "点估计低于阈值"),
         ("below_ci", "置信区间低于阈值"),
         ("counted", "计入扣分"),
@@ -142,7 +143,16 @@ fn sheet(wb: &mut Workbook, name: &str, t: &Table, rules: &Rules) -> Result<()> 
         for (c, v) in row.iter().enumerate() {
             let col = &t.headers[c];
             let (row_i, col_i) = (r as u32 + 1, c as u16);
-            match v.parse::<f64>() {
+            // A sheet is for people: interval bounds are cut at the scale (0–100); the
+            // machine CSVs keep them exact.
+            let clipped = v.parse::<f64>().map(|x| {
+                if matches!(col.as_str(), "ci_low" | "ci_high") {
+                    x.clamp(0.0, 100.0)
+                } else {
+                    x
+                }
+            });
+            match clipped {
                 Ok(x) if numeric(col) && x.is_finite() => {
                     let f = if x.fract() == 0.0
                         && matches!(
@@ -197,11 +207,10 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
         s.push_str("## 街道满意度 street scores\n\n| 街道 | 得分 | 95% CI | 社区 (计分/抽中) | 有效问卷 | 说明 |\n|---|---:|---|---:|---:|---|\n");
         for r in &t.rows {
             s.push_str(&format!(
-                "| {} | {} | {}–{} | {}/{} | {} | {} |\n",
+                "| {} | {} | {} | {}/{} | {} | {} |\n",
                 r.street_name,
                 fmt(r.score, 1),
-                fmt(r.ci_low, 1),
-                fmt(r.ci_high, 1),
+                crate::messages::ci_text(r.ci_low.zip(r.ci_high), r.df),
                 r.n_communities,
                 r.n_sampled,
                 r.n_respondents,
@@ -263,11 +272,11 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
             .map(|r| {
                 let strike = if r.counts() { "" } else { "~~" };
                 format!(
-                    "{strike}{} {} ({}–{}){strike}",
+                    "{strike}{} {} ({}; p {}){strike}",
                     r.community_name,
                     fmt(r.score, 1),
-                    fmt(r.ci_low, 1),
-                    fmt(r.ci_high, 1),
+                    crate::messages::ci_text(r.ci_low.zip(r.ci_high), None),
+                    fmt(r.p_below, 2),
                 )
             })
             .collect();

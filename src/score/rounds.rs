@@ -32,6 +32,8 @@ pub struct CommunityRow {
     pub below_threshold: Option<bool>,
     /// ok | insufficient | no-data
     pub status: &'static str,
+    /// P(true score < threshold) = F_t((threshold − score)/se; df); None without se.
+    pub p_below: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct StreetRow {
     pub satisfaction_rate: Option<f64>,
     pub communities_below: usize,
     pub note: String,
+    /// P(true street score < the street threshold), as for communities.
+    pub p_below: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -575,6 +579,9 @@ pub fn score_rounds(
         let (s, a) = t.satisfied_answered(&tally.tables);
         let satisfaction_rate = (status == "ok" && a > 0).then(|| s as f64 / a as f64);
         let below_point = est.as_ref().map(|e| e.mean < thr.community_score);
+        let p_below = est
+            .as_ref()
+            .and_then(|e| estimators::p_below(e.mean, e.se, e.df, thr.community_score));
         let below_ci = est
             .as_ref()
             .map(|e| e.ci.map(|ci| ci.1 < thr.community_score).unwrap_or(false));
@@ -601,6 +608,7 @@ pub fn score_rounds(
             below_ci,
             below_threshold,
             status,
+            p_below,
         });
     }
     let mut streets = Vec::new();
@@ -653,7 +661,11 @@ pub fn score_rounds(
         if est.is_none() {
             note = format!("no community could be scored; {note}");
         }
+        let p_below = est
+            .as_ref()
+            .and_then(|e| estimators::p_below(e.mean, e.se, e.df, thr.street_score_below));
         streets.push(StreetRow {
+            p_below,
             street_code: scode.clone(),
             street_name: st.name.clone(),
             population: st.communities.len(),
@@ -746,6 +758,7 @@ impl Scores {
                     num(c.satisfaction_rate),
                     flag(c.below_threshold),
                     c.status.to_string(),
+                    num(c.p_below),
                 ])
                 .collect()
             })
@@ -766,6 +779,7 @@ impl Scores {
                 "satisfaction_rate",
                 "below_threshold",
                 "status",
+                "p_below",
             ],
             rows,
         )
@@ -791,6 +805,7 @@ impl Scores {
                     num(s.satisfaction_rate),
                     s.communities_below.to_string(),
                     s.note.clone(),
+                    num(s.p_below),
                 ])
                 .collect()
             })
@@ -811,6 +826,7 @@ impl Scores {
                 "satisfaction_rate",
                 "communities_below",
                 "note",
+                "p_below",
             ],
             rows,
         )
