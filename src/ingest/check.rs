@@ -195,7 +195,8 @@ pub(crate) fn check_row(
     while width > h.width && cells[width - 1].trim().is_empty() {
         width -= 1;
     }
-    let id = get(Col::RespondentId).unwrap_or_default().into_owned();
+    // Borrowed from the row unless it had to be cleaned; owned only for a reject.
+    let id = get(Col::RespondentId).unwrap_or_default();
     if is_summary {
         fault(
             &mut faults,
@@ -217,7 +218,7 @@ pub(crate) fn check_row(
         );
     }
     if !faults.is_empty() {
-        return reject(st, line, faults, cells, (!id.is_empty()).then_some(id));
+        return reject(st, line, faults, cells, (!id.is_empty()).then(|| id.into_owned()));
     }
 
     if id.is_empty() {
@@ -416,15 +417,15 @@ pub(crate) fn check_row(
         fault(
             &mut faults,
             colname(Col::RespondentId),
-            id.clone(),
+            id.to_string(),
             Fault::DuplicateStored {
-                id: id.clone(),
+                id: id.to_string(),
                 round: ctx.round_s.clone(),
             },
         );
     }
     let (Some((community_index, _)), true) = (community, faults.is_empty()) else {
-        return reject(st, line, faults, cells, (!id.is_empty()).then_some(id));
+        return reject(st, line, faults, cells, (!id.is_empty()).then(|| id.into_owned()));
     };
 
     // Accepted here; a repeat of an earlier row's id is found in `merge`.
