@@ -218,7 +218,13 @@ pub(crate) fn check_row(
         );
     }
     if !faults.is_empty() {
-        return reject(st, line, faults, cells, (!id.is_empty()).then(|| id.into_owned()));
+        return reject(
+            st,
+            line,
+            faults,
+            cells,
+            (!id.is_empty()).then(|| id.into_owned()),
+        );
     }
 
     if id.is_empty() {
@@ -425,7 +431,13 @@ pub(crate) fn check_row(
         );
     }
     let (Some((community_index, _)), true) = (community, faults.is_empty()) else {
-        return reject(st, line, faults, cells, (!id.is_empty()).then(|| id.into_owned()));
+        return reject(
+            st,
+            line,
+            faults,
+            cells,
+            (!id.is_empty()).then(|| id.into_owned()),
+        );
     };
 
     // Accepted here; a repeat of an earlier row's id is found in `merge`.
