@@ -199,7 +199,7 @@ pub fn indicators_for(
             .indicators
             .iter()
             .find(|i| i.id == key.1)
-            .expect("checked on read");
+            .expect("checked on read"); // ok: read_indicators refuses unknown ids
         let (va, vb) = (
             a.get(key).copied().unwrap_or(Value::Missing),
             b.get(key).copied().unwrap_or(Value::Missing),
@@ -351,7 +351,7 @@ fn satisfaction_rounds(
     period: &Period,
     rules: &Rules,
 ) -> (Vec<RoundId>, String) {
-    let last_q = *period.quarters().last().expect("a period has quarters");
+    let last_q = *period.quarters().last().expect("a period has quarters"); // ok: by construction
     match period {
         Period::Quarter(..) => {
             let rs: Vec<RoundId> = held
@@ -415,7 +415,7 @@ fn deductions(scores: &Scores, rules: &Rules) -> Vec<StreetDeduction> {
                     let e = c
                         .est
                         .as_ref()
-                        .expect("below flags only on scored communities");
+                        .expect("below flags only on scored communities"); // ok: below_* is set only with an estimate
                     DeductionCommunity {
                         community_code: c.community_code.clone(),
                         community_name: c.community_name.clone(),

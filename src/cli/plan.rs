@@ -96,6 +96,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         stdout_line(&t.to_string())?;
         return Ok(ExitCode::SUCCESS);
     }
+    // ok: clap requires --round unless --scheme-check (an empty id is refused by parse)
     let round: RoundId = a.round.unwrap_or_default().parse()?;
     let plan = crate::plan::plan_round(ws, &round, opts)?;
     let files = plan.write(ws)?;

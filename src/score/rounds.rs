@@ -625,7 +625,7 @@ pub fn score_rounds(
         let inputs: Vec<CommunityInput> = used
             .iter()
             .map(|c| {
-                let e = c.est.as_ref().expect("filtered on est");
+                let e = c.est.as_ref().expect("filtered on est"); // ok: `used` keeps rows with an estimate
                 CommunityInput {
                     mean: e.mean,
                     m: e.n,
