@@ -90,25 +90,22 @@ const SHOWN_REJECTS: usize = 30;
 fn print_receipt(out: &crate::ingest::Outcome, min_valid: usize) -> Result<()> {
     let r = &out.receipt;
     if r.status == crate::ingest::ReceiptStatus::AlreadyIngested {
-        return stdout_line(&format!(
-            "{}",
-            match crate::messages::lang() {
-                crate::messages::Lang::Zh => format!(
-                    "{}:内容相同的文件已于此前导入 {} 轮(sha256 {}),无需再次导入;回执 {}",
-                    r.file,
-                    r.round,
-                    r.sha256.get(..16).unwrap_or(&r.sha256),
-                    r.receipt_file
-                ),
-                crate::messages::Lang::En => format!(
-                    "{}: already ingested for round {} (same content, sha256 {}): nothing to do; receipt {}",
-                    r.file,
-                    r.round,
-                    r.sha256.get(..16).unwrap_or(&r.sha256),
-                    r.receipt_file
-                ),
-            }
-        ));
+        return stdout_line(&match crate::messages::lang() {
+            crate::messages::Lang::Zh => format!(
+                "{}:内容相同的文件已于此前导入 {} 轮(sha256 {}),无需再次导入;回执 {}",
+                r.file,
+                r.round,
+                r.sha256.get(..16).unwrap_or(&r.sha256),
+                r.receipt_file
+            ),
+            crate::messages::Lang::En => format!(
+                "{}: already ingested for round {} (same content, sha256 {}): nothing to do; receipt {}",
+                r.file,
+                r.round,
+                r.sha256.get(..16).unwrap_or(&r.sha256),
+                r.receipt_file
+            ),
+        });
     }
     stdout_line(&r.summary(min_valid))?;
     stdout_line(&format!(

@@ -96,8 +96,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         stdout_line(&t.to_string())?;
         return Ok(ExitCode::SUCCESS);
     }
-    // ok: clap requires --round unless --scheme-check (an empty id is refused by parse)
-    let round: RoundId = a.round.unwrap_or_default().parse()?;
+    let round: RoundId = a.round.unwrap_or_default().parse()?; // ok: clap requires --round here
     let plan = crate::plan::plan_round(ws, &round, opts)?;
     let files = plan.write(ws)?;
     let short: Vec<&crate::plan::CommunityPlan> = plan

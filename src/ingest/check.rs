@@ -58,22 +58,22 @@ impl<'a> Context<'a> {
             summary_max_len: summary.iter().map(String::len).max().unwrap_or(0),
             summary,
             item_scores: rules.scale.answers.iter().map(|a| a.score).collect(),
-            scale_labels: rules
-                .scale
-                .answers
-                .iter()
-                .map(|a| a.label.as_str())
-                .collect::<Vec<_>>()
-                .join("/"),
-            scale_codes: rules
-                .scale
-                .answers
-                .iter()
-                .map(|a| a.code.as_str())
-                .collect::<Vec<_>>()
-                .join("/"),
+            scale_labels: join_answers(rules, |a| &a.label),
+            scale_codes: join_answers(rules, |a| &a.code),
         }
     }
+}
+
+/// One field of every answer of the scale, joined by `/` (as a bad answer's message
+/// lists them).
+fn join_answers(rules: &Rules, f: impl Fn(&crate::rules::Answer) -> &String) -> String {
+    rules
+        .scale
+        .answers
+        .iter()
+        .map(|a| f(a).as_str())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Marks an accepted row in `Part::order`.
@@ -196,7 +196,7 @@ pub(crate) fn check_row(
         width -= 1;
     }
     // Borrowed from the row unless it had to be cleaned; owned only for a reject.
-    let id = get(Col::RespondentId).unwrap_or_default();
+    let id = get(Col::RespondentId).unwrap_or_default(); // ok: empty = the MissingId fault below
     if is_summary {
         fault(
             &mut faults,
