@@ -25,6 +25,14 @@ pub fn seed(round: &RoundId) -> String {
 /// streets each, by street code order).
 const EVALUATORS: [Format; 4] = [Format::Csv, Format::Gbk, Format::Names, Format::Xlsx];
 
+/// The evaluator (organisation) of the e-th group of streets.
+pub fn evaluator(e: usize) -> String {
+    format!("测评机构{}", (b'A' + e as u8) as char)
+}
+
+/// Why the demo's office excludes a flagged interviewer.
+pub const EXCLUSION_REASON: &str = "回访核实:该访问员的受访户表示未接受过访问(演示)";
+
 /// What the demo did, for the terminal.
 pub struct DemoLog {
     pub lines: Vec<String>,
@@ -90,7 +98,7 @@ fn indicators(ws: &Workspace, quarter: u32) -> Result<()> {
 }
 
 /// Runs the demo in `dir` (creating the workspace when there is none).
-pub fn run(dir: &Path) -> Result<DemoLog> {
+pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
     let mut lines = Vec::new();
     let ws = if dir.join("manyi.toml").exists() {
         Workspace::open(dir)?
@@ -122,7 +130,7 @@ pub fn run(dir: &Path) -> Result<DemoLog> {
                 v.rows
             ));
         } else {
-            let (d, _) = crate::sample::run_sample(&ws, round, &seed(round))?;
+            let (d, _) = crate::sample::run_sample(&ws, round, &seed(round), actor)?;
             lines.push(format!(
                 "sample {round}: drew {} communities with seed {:?}",
                 d.total(),
@@ -160,8 +168,12 @@ pub fn run(dir: &Path) -> Result<DemoLog> {
                     .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default()
             ));
-            let r = crate::ingest::ingest(&ws, round, &out, &crate::ingest::Options::default())?
-                .receipt;
+            let opts = crate::ingest::Options {
+                evaluator: Some(evaluator(e)),
+                actor: Some(actor.to_string()),
+                ..Default::default()
+            };
+            let r = crate::ingest::ingest(&ws, round, &out, &opts)?.receipt;
             let flagged: Vec<&str> = r
                 .quality
                 .flagged_interviewers
@@ -188,10 +200,30 @@ pub fn run(dir: &Path) -> Result<DemoLog> {
             ));
             pb.inc(1);
         }
+        // The office looks at the round's flags and decides: a flagged interviewer is
+        // excluded (in a real round, after calling back some of their respondents).
+        let flags = crate::lifecycle::flags(&ws, round)?;
+        for f in flags.interviewers.iter().filter(|f| f.decision.is_none()) {
+            let d = crate::lifecycle::decide(
+                &ws,
+                round,
+                crate::lifecycle::Subject::Interviewer,
+                &f.interviewer_id,
+                true,
+                EXCLUSION_REASON,
+                actor,
+            )?;
+            lines.push(format!(
+                "decide {round}: exclude interviewer {} ({} questionnaires): {EXCLUSION_REASON}",
+                f.interviewer_id, d.questionnaires
+            ));
+        }
         pb.set_message(format!("score {round}"));
         let scores =
             crate::score::rounds::score_rounds(&ws, &rules, &frame, &[*round], &round.to_string())?;
-        scores.write(&ws)?;
+        crate::lifecycle::write_recorded(&ws, actor, "score", &round.to_string(), &[*round], || {
+            scores.write(&ws)
+        })?;
         lines.push(format!(
             "score {round}: {} communities, {} valid questionnaires",
             scores.communities.len(),
@@ -219,7 +251,14 @@ pub fn run(dir: &Path) -> Result<DemoLog> {
     for p in &periods {
         pb.set_message(format!("evaluate {p}"));
         let ev = crate::evaluate::evaluate(&ws, p)?;
-        ev.write(&ws)?;
+        let rounds = ev
+            .rounds
+            .iter()
+            .map(|r| r.parse())
+            .collect::<Result<Vec<RoundId>>>()?;
+        crate::lifecycle::write_recorded(&ws, actor, "evaluate", &p.to_string(), &rounds, || {
+            ev.write(&ws)
+        })?;
         let ded: f64 = ev.deductions.iter().map(|d| d.total).sum::<f64>() + 0.0;
         lines.push(format!(
             "evaluate {p}: {} ({}), deductions {ded:.1} points in all",
@@ -228,7 +267,27 @@ pub fn run(dir: &Path) -> Result<DemoLog> {
         pb.inc(1);
     }
     pb.set_message("report");
-    let files = crate::report::report(&ws, &crate::report::Subject::Period(Period::Year(YEAR)))?;
+    let files = crate::report::report_recorded(
+        &ws,
+        &crate::report::Subject::Period(Period::Year(YEAR)),
+        actor,
+    )?;
+    let check = crate::lifecycle::verify::verify_store(&ws, actor)?;
+    if !check.ok() {
+        return Err(Error::Invalid(format!(
+            "verify-store fails on the demo workspace: {}",
+            check
+                .problems
+                .iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    lines.push(format!(
+        "verify-store: {} journal entries, {} files checked",
+        check.entries, check.files_checked
+    ));
     lines.push(format!("report {YEAR}: {} files", files.len()));
     pb.inc(1);
     pb.finish_and_clear();

@@ -9,6 +9,8 @@ pub mod error;
 pub mod estimators;
 pub mod evaluate;
 pub mod frame;
+pub mod journal;
+pub mod lifecycle;
 pub mod fsutil;
 pub mod ingest;
 pub mod messages;

@@ -250,7 +250,26 @@ pub struct Manifest {
     pub previous_rounds: Vec<PreviousRound>,
     pub total_sampled: usize,
     pub strata: Vec<StratumDraw>,
+    /// Present for a sample drawn outside manyi and imported: verify-sample checks its
+    /// hash (there is no draw to repeat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<Imported>,
 }
+
+/// Where an imported sample came from, and why it was imported.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Imported {
+    /// The file as given to `--import`.
+    pub file: String,
+    pub reason: String,
+    pub actor: String,
+    pub at: String,
+    /// Streets whose number of sampled communities differs from the rules' sizes.
+    pub warnings: Vec<String>,
+}
+
+/// The algorithm id of an imported sample's manifest.
+pub const IMPORTED: &str = "imported";
 
 /// Loads a round's sample file, returning its community codes and sha256.
 pub fn load_sample_codes(ws: &Workspace, round: &RoundId) -> Result<(BTreeSet<String>, String)> {
@@ -259,6 +278,13 @@ pub fn load_sample_codes(ws: &Workspace, round: &RoundId) -> Result<(BTreeSet<St
         return Err(Error::Invalid(format!(
             "round {round} has no sample ({}); draw it with `manyi sample --round {round}` (under rotation the year's rounds are drawn in order)",
             path.display()
+        )));
+    }
+    if !ws.manifest_path(round).is_file() {
+        return Err(Error::Invalid(format!(
+            "round {round}'s sample {} has no manifest ({}): nothing records how it was drawn. If it was drawn outside manyi, import it: `manyi sample --round {round} --import FILE --reason TEXT` (move the file out of surveys/samples first)",
+            path.display(),
+            ws.manifest_path(round).display()
         )));
     }
     let bytes = read(&path)?;
@@ -348,12 +374,17 @@ fn rel(ws: &Workspace, p: &std::path::Path) -> String {
 
 /// `manyi sample`: draws the round, writes the sample and its manifest (refusing to
 /// overwrite an existing sample of the round) and returns the draw.
-pub fn run_sample(ws: &Workspace, round: &RoundId, seed: &str) -> Result<(Draw, Manifest)> {
+pub fn run_sample(
+    ws: &Workspace,
+    round: &RoundId,
+    seed: &str,
+    actor: &str,
+) -> Result<(Draw, Manifest)> {
     let sample_path = ws.sample_path(round);
     // One draw of a workspace at a time: the check below and both writes happen under
     // the workspace's lock, so two draws of one round cannot pair one run's sample with
     // the other's manifest (the second waits, then finds the sample and refuses).
-    let _lock = crate::store::Store::new(ws).lock()?;
+    let mut w = crate::journal::Writer::begin(crate::store::Store::new(ws), actor)?;
     if sample_path.exists() {
         return Err(Error::file(
             sample_path.display().to_string(),
@@ -385,6 +416,7 @@ pub fn run_sample(ws: &Workspace, round: &RoundId, seed: &str) -> Result<(Draw, 
         previous_rounds: prev,
         total_sampled: d.total(),
         strata: d.strata.clone(),
+        imported: None,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
     // Manifest first, sample last: a sample file only ever exists beside its manifest
@@ -393,7 +425,175 @@ pub fn run_sample(ws: &Workspace, round: &RoundId, seed: &str) -> Result<(Draw, 
     let manifest_path = ws.manifest_path(round);
     crate::fsutil::write_atomic(&manifest_path, &json)?;
     write_new_atomic(&sample_path, &csv)?;
+    let mut draft = crate::journal::Draft::new("sample")
+        .round(round)
+        .detail("seed", seed)
+        .detail("communities", d.total());
+    draft.read = vec![w.file_hash(&ws.frame_path())?, w.file_hash(&ws.rules_path())?];
+    draft.written = vec![w.file_hash(&manifest_path)?, w.file_hash(&sample_path)?];
+    w.commit(draft)?;
     Ok((d, manifest))
+}
+
+/// `manyi sample --import`: takes a sample drawn outside manyi for the round. Each row
+/// must name a community of the frame in its street, once, for this round; a street
+/// whose count differs from the rules' sizes is a warning (kept in the manifest). The
+/// manifest records the file's hash and the reason; the import is journalled.
+pub fn import_sample(
+    ws: &Workspace,
+    round: &RoundId,
+    file: &std::path::Path,
+    reason: &str,
+    actor: &str,
+) -> Result<Manifest> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Error::Invalid(
+            "a reason is required (--reason TEXT): why this round's sample was drawn outside manyi"
+                .into(),
+        ));
+    }
+    let sample_path = ws.sample_path(round);
+    let mut w = crate::journal::Writer::begin(crate::store::Store::new(ws), actor)?;
+    if sample_path.exists() {
+        return Err(Error::file(
+            sample_path.display().to_string(),
+            format!(
+                "round {round} already has a sample; refusing to overwrite it (the draw of a round is final)"
+            ),
+        ));
+    }
+    let rules = ws.rules()?;
+    let frame_bytes = read(&ws.frame_path())?;
+    let frame = Frame::parse(&frame_bytes, &ws.frame_path().display().to_string())?;
+    let rules_bytes = read(&ws.rules_path())?;
+    let bytes = read(file)?;
+    let name = file.display().to_string();
+    let rows = read_sample_rows(&bytes, &name)?;
+    if rows.is_empty() {
+        return Err(Error::file(&name, "the sample lists no community"));
+    }
+    let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut by_street: BTreeMap<String, Vec<Community>> = BTreeMap::new();
+    for r in &rows {
+        if r.round != round.to_string() {
+            return Err(Error::input(
+                &name,
+                r.line,
+                Some("round".into()),
+                format!("round {:?}, but the import is for {round}", r.round),
+            ));
+        }
+        let Some(c) = frame.community(&r.community_code) else {
+            return Err(Error::input(
+                &name,
+                r.line,
+                Some("community_code".into()),
+                format!("community {:?} is not in the frame", r.community_code),
+            ));
+        };
+        if c.street_code != r.street_code {
+            return Err(Error::input(
+                &name,
+                r.line,
+                Some("street_code".into()),
+                format!(
+                    "community {} belongs to street {} in the frame, not {:?}",
+                    r.community_code, c.street_code, r.street_code
+                ),
+            ));
+        }
+        if let Some(first) = seen.insert(r.community_code.as_str(), r.line) {
+            return Err(Error::input(
+                &name,
+                r.line,
+                Some("community_code".into()),
+                format!(
+                    "community {} is listed twice (first on line {first})",
+                    r.community_code
+                ),
+            ));
+        }
+        by_street
+            .entry(c.street_code.clone())
+            .or_default()
+            .push(c.clone());
+    }
+    let (surveyed, prev) = previous_rounds(ws, &rules, round)?;
+    let rotation = rules.sampling.method == SamplingMethod::Rotation;
+    let eligible: BTreeMap<String, usize> = frame
+        .streets
+        .iter()
+        .map(|(code, st)| {
+            let n = st
+                .communities
+                .iter()
+                .filter(|c| !rotation || !surveyed.contains(&c.code))
+                .count();
+            (code.clone(), n)
+        })
+        .collect();
+    let n = sizes(&rules, round, &frame, &eligible);
+    let mut warnings = Vec::new();
+    let mut strata = Vec::new();
+    for (code, st) in &frame.streets {
+        let mut selected = by_street.remove(code).unwrap_or_default();
+        selected.sort_by(|a, b| a.code.cmp(&b.code));
+        let want = n.get(code).copied().unwrap_or(0);
+        if selected.len() != want {
+            warnings.push(format!(
+                "street {code} {}: {} communities in the file, the rules' size is {want}",
+                st.name,
+                selected.len()
+            ));
+        }
+        strata.push(StratumDraw {
+            street_code: code.clone(),
+            street_name: st.name.clone(),
+            population: st.communities.len(),
+            eligible: eligible[code],
+            sampled: selected.len(),
+            selected,
+        });
+    }
+    let total = rows.len();
+    let manifest = Manifest {
+        algorithm: IMPORTED.into(),
+        engine_version: env!("CARGO_PKG_VERSION").into(),
+        scheme: rules.scheme.clone(),
+        round: round.to_string(),
+        seed: String::new(),
+        frame_file: ws.config.frame.clone(),
+        frame_sha256: sha256_hex(&frame_bytes),
+        rules_file: ws.config.rules.clone(),
+        rules_sha256: sha256_hex(&rules_bytes),
+        sample_file: rel(ws, &sample_path),
+        sample_sha256: sha256_hex(&bytes),
+        previous_rounds: prev,
+        total_sampled: total,
+        strata,
+        imported: Some(Imported {
+            file: name.clone(),
+            reason: reason.to_string(),
+            actor: w.actor.clone(),
+            at: crate::store::now_utc(),
+            warnings: warnings.clone(),
+        }),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
+    let manifest_path = ws.manifest_path(round);
+    crate::fsutil::write_atomic(&manifest_path, &json)?;
+    write_new_atomic(&sample_path, &bytes)?;
+    let mut draft = crate::journal::Draft::new("sample-import")
+        .round(round)
+        .reason(reason)
+        .detail("file", name)
+        .detail("communities", total)
+        .detail("warnings", warnings);
+    draft.read = vec![w.file_hash(&ws.frame_path())?, w.file_hash(&ws.rules_path())?];
+    draft.written = vec![w.file_hash(&manifest_path)?, w.file_hash(&sample_path)?];
+    w.commit(draft)?;
+    Ok(manifest)
 }
 
 /// The outcome of `verify-sample`.
@@ -406,6 +606,8 @@ pub struct Verification {
     /// order, a rules edit outside sampling): said, but the sample still verifies.
     pub notes: Vec<String>,
     pub rows: usize,
+    /// An imported sample (checked by its hash, not by a re-draw).
+    pub imported: bool,
 }
 
 impl Verification {
@@ -417,6 +619,18 @@ impl Verification {
 /// `manyi verify-sample`: re-draws the round from its manifest and compares.
 pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
     let manifest_path = ws.manifest_path(round);
+    if !manifest_path.is_file() {
+        return Err(Error::Invalid(if ws.sample_path(round).is_file() {
+            format!(
+                "round {round}'s sample has no manifest ({}), so there is nothing to check it against; a sample drawn outside manyi is taken with `manyi sample --round {round} --import FILE --reason TEXT`",
+                manifest_path.display()
+            )
+        } else {
+            format!(
+                "round {round} has no sample yet; draw it with `manyi sample --round {round} --seed SEED`"
+            )
+        }));
+    }
     let mtext = crate::fsutil::read_text(&manifest_path)?;
     let m: Manifest = serde_json::from_str(&mtext).map_err(|e| {
         Error::input(
@@ -426,6 +640,9 @@ pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
             format!("not a sample manifest: {e}"),
         )
     })?;
+    if m.algorithm == IMPORTED {
+        return verify_imported(ws, round, &m);
+    }
     if m.algorithm != ALGORITHM {
         return Err(Error::Invalid(format!(
             "{}: algorithm {:?} is not one this engine can re-draw ({ALGORITHM})",
@@ -510,6 +727,50 @@ pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
         differences: diffs,
         notes,
         rows: act_rows.len(),
+        imported: false,
+    })
+}
+
+/// An imported sample: its file still has the hash the import recorded, and its
+/// communities are still in the frame (there is no draw to repeat).
+fn verify_imported(ws: &Workspace, round: &RoundId, m: &Manifest) -> Result<Verification> {
+    let mut diffs = Vec::new();
+    let mut notes = Vec::new();
+    if m.round != round.to_string() {
+        diffs.push(format!("manifest is for round {}, not {round}", m.round));
+    }
+    let sample_path = ws.root.join(&m.sample_file);
+    let actual = read(&sample_path)?;
+    let sha = sha256_hex(&actual);
+    if sha != m.sample_sha256 {
+        diffs.push(format!(
+            "sample file {} changed: sha256 {} now, {} when it was imported",
+            m.sample_file, sha, m.sample_sha256
+        ));
+    }
+    let rows = read_sample_rows(&actual, &sample_path.display().to_string())?;
+    let frame = ws.frame()?;
+    for r in &rows {
+        if frame.community(&r.community_code).is_none() {
+            diffs.push(format!(
+                "line {}: community {} is no longer in the frame",
+                r.line, r.community_code
+            ));
+        }
+    }
+    if let Some(i) = &m.imported {
+        notes.push(format!(
+            "imported from {} on {} by {}: {}",
+            i.file, i.at, i.actor, i.reason
+        ));
+        notes.extend(i.warnings.iter().cloned());
+    }
+    Ok(Verification {
+        round: *round,
+        differences: diffs,
+        notes,
+        rows: rows.len(),
+        imported: true,
     })
 }
 

@@ -34,13 +34,126 @@ pub struct DeliveryEntry {
     /// Size of the original in bytes (absent in stores made before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// The evaluator's organisation (absent when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluator: Option<String>,
+    /// active, withdrawn or superseded (stores made before the lifecycle: active).
+    #[serde(default)]
+    pub status: DeliveryStatus,
+    /// When, by whom and why it stopped counting; for a superseded delivery, by what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_change: Option<StatusChange>,
+    /// The delivery this one corrected (its sha256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    /// Who stored it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// SHA-256 of the stored Parquet file (as journalled when it was written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    #[default]
+    Active,
+    Withdrawn,
+    Superseded,
+}
+
+impl DeliveryStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            DeliveryStatus::Active => "active",
+            DeliveryStatus::Withdrawn => "withdrawn",
+            DeliveryStatus::Superseded => "superseded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatusChange {
+    pub at: String,
+    pub actor: String,
+    pub reason: String,
+    /// The delivery that superseded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// The office's decision on a flagged interviewer or questionnaire.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DecisionEntry {
+    pub round: String,
+    /// interviewer | respondent
+    pub subject: String,
+    pub id: String,
+    /// exclude | keep
+    pub action: String,
+    pub reason: String,
+    pub actor: String,
+    pub at: String,
+    /// The journal entry that recorded it.
+    pub seq: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Index {
     pub deliveries: Vec<DeliveryEntry>,
+    /// Every decision ever made, in order (the last on a subject is in force).
+    #[serde(default)]
+    pub decisions: Vec<DecisionEntry>,
+    /// SHA-256 of the journal's last committed line (None: no journal yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_head: Option<String>,
+    #[serde(default)]
+    pub journal_entries: u64,
 }
 
+impl Index {
+    /// The delivery named by its sha256 or a unique prefix of at least 8 hex digits.
+    pub fn resolve(&self, id: &str) -> Result<&DeliveryEntry> {
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Invalid(format!(
+                "{id:?} is not a delivery id: give its sha256 or the first 8 or more of its hex digits (see `manyi deliveries`)"
+            )));
+        }
+        let hits: Vec<&DeliveryEntry> = self
+            .deliveries
+            .iter()
+            .filter(|d| d.sha256.starts_with(&id))
+            .collect();
+        match hits.as_slice() {
+            [d] => Ok(d),
+            [] => Err(Error::Invalid(format!(
+                "no stored delivery has an id starting with {id} (see `manyi deliveries`)"
+            ))),
+            many => Err(Error::Invalid(format!(
+                "{id} is the start of {} deliveries' ids ({}); give more digits",
+                many.len(),
+                many.iter()
+                    .map(|d| format!("{} {}", &d.sha256[..16.min(d.sha256.len())], d.file_name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// The decisions in force for a round: the last one per (subject, id).
+    pub fn decisions_in_force(&self, round: &str) -> Vec<&DecisionEntry> {
+        let mut last: std::collections::BTreeMap<(&str, &str), &DecisionEntry> =
+            Default::default();
+        for d in self.decisions.iter().filter(|d| d.round == round) {
+            last.insert((d.subject.as_str(), d.id.as_str()), d);
+        }
+        last.into_values().collect()
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Store {
     pub dir: PathBuf,
 }
@@ -167,10 +280,14 @@ impl Store {
         Ok(salt)
     }
 
-    /// The stored deliveries of a round.
+    /// The active deliveries of a round (withdrawn and superseded ones count nowhere).
     pub fn deliveries<'a>(&self, index: &'a Index, round: &RoundId) -> Vec<&'a DeliveryEntry> {
         let r = round.to_string();
-        index.deliveries.iter().filter(|d| d.round == r).collect()
+        index
+            .deliveries
+            .iter()
+            .filter(|d| d.round == r && d.status == DeliveryStatus::Active)
+            .collect()
     }
 
     /// Reads `columns` of every stored questionnaire of a round into one frame.

@@ -17,7 +17,7 @@ pub struct Args {
 
 pub fn run(workspace: &Path, a: Args) -> Result<ExitCode> {
     let dir = a.dir.unwrap_or_else(|| workspace.to_path_buf());
-    let log = crate::demo::run(&dir)?;
+    let log = crate::demo::run(&dir, &super::actor())?;
     for l in &log.lines {
         stdout_line(l)?;
     }

@@ -24,7 +24,19 @@ pub struct Args {
 pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     let period: crate::round::Period = a.period.parse()?;
     let ev = crate::evaluate::evaluate(ws, &period)?;
-    let files = ev.write(ws)?;
+    let rounds = ev
+        .rounds
+        .iter()
+        .map(|r| r.parse())
+        .collect::<Result<Vec<crate::round::RoundId>>>()?;
+    let files = crate::lifecycle::write_recorded(
+        ws,
+        &super::actor(),
+        "evaluate",
+        &period.to_string(),
+        &rounds,
+        || ev.write(ws),
+    )?;
     print_evaluation(&ev)?;
     for f in files {
         stdout_line(&format!("{} {}", tr("已写入", "wrote"), f.display()))?;

@@ -37,6 +37,13 @@ pub struct Args {
     /// Where a dry run writes its rejects list.
     #[arg(long, requires = "dry_run")]
     rejects_out: Option<PathBuf>,
+    /// The evaluator's organisation (recorded on the delivery).
+    #[arg(long)]
+    evaluator: Option<String>,
+    /// A stored delivery this file corrects (its id, or 8+ first hex digits; see
+    /// `manyi deliveries`): withdrawn and replaced in one commit, or neither.
+    #[arg(long)]
+    replaces: Option<String>,
 }
 
 pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
@@ -46,8 +53,16 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         dry_run: a.dry_run,
         rejects_out: a.rejects_out,
         progress: !a.json,
+        evaluator: a.evaluator,
+        replaces: a.replaces.clone(),
+        actor: Some(super::actor()),
         ..Default::default()
     };
+    if a.replaces.is_some() && a.files.len() != 1 {
+        return Err(Error::Invalid(
+            "--replaces takes one corrected file".into(),
+        ));
+    }
     let mut receipts = Vec::new();
     let mut refused = 0;
     for f in &a.files {
@@ -217,6 +232,16 @@ fn print_receipt(out: &crate::ingest::Outcome, min_valid: usize) -> Result<()> {
             crate::messages::interviewer_reasons(f)
         ))?;
     }
+    if !q.flagged_interviewers.is_empty() || q.straightliners + q.speeders > 0 {
+        stdout_line(&format!(
+            "  {} `manyi flags --round {}`",
+            t(
+                "以上为本文件内的比较;本轮全部交付的标记与处理决定见",
+                "compared within this file; the round's flags over all its deliveries, and the decisions: "
+            ),
+            r.round
+        ))?;
+    }
     if r.receipt_file.is_empty() {
         stdout_line(&format!(
             "  {} {}",
@@ -224,6 +249,11 @@ fn print_receipt(out: &crate::ingest::Outcome, min_valid: usize) -> Result<()> {
             r.rejects_file
         ))
     } else {
+        stdout_line(&format!(
+            "  {} {}",
+            t("交付编号", "delivery id"),
+            crate::ingest::short(&r.sha256)
+        ))?;
         stdout_line(&format!(
             "  {} {}; {} {}",
             t("回执", "receipt"),

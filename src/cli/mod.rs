@@ -2,16 +2,22 @@
 //! text, the call into the library, and its printing). Exit codes: 0 done, 1 input
 //! refused (or a check failed), 2 usage error (clap).
 
+mod decide;
+mod deliveries;
 mod demo;
 mod evaluate;
+mod flags;
 mod ingest;
 mod init;
+mod journal;
 mod plan;
 mod report;
 mod sample;
 mod score;
 mod simulate;
 mod verify_sample;
+mod verify_store;
+mod withdraw;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,6 +44,10 @@ pub struct Cli {
     #[arg(long, global = true, value_enum)]
     pub lang: Option<crate::messages::Lang>,
 
+    /// Who runs the command, for the journal (default: the OS user).
+    #[arg(long, global = true)]
+    pub actor: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -54,10 +64,30 @@ pub enum Command {
     Report(report::Args),
     Plan(plan::Args),
     Demo(demo::Args),
+    Deliveries(deliveries::Args),
+    Withdraw(withdraw::Args),
+    Flags(flags::Args),
+    Decide(decide::Args),
+    Journal(journal::Args),
+    VerifyStore(verify_store::Args),
+}
+
+static ACTOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The journal's actor for this run: `--actor`, else the OS user.
+pub fn actor() -> String {
+    ACTOR
+        .get()
+        .cloned()
+        .unwrap_or_else(crate::journal::default_actor)
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     crate::messages::set_lang(cli.lang.unwrap_or_else(crate::messages::Lang::from_env));
+    if let Some(a) = cli.actor.as_ref().map(|a| a.trim()).filter(|a| !a.is_empty()) {
+        // Set once, before any command runs: a second set cannot happen.
+        let _ = ACTOR.set(a.to_string());
+    }
     let open = || Workspace::open(&cli.workspace);
     match cli.command {
         Command::Init(a) => init::run(a),
@@ -70,6 +100,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report(a) => report::run(&open()?, a),
         Command::Plan(a) => plan::run(&open()?, a),
         Command::Demo(a) => demo::run(&cli.workspace, a),
+        Command::Deliveries(a) => deliveries::run(&open()?, a),
+        Command::Withdraw(a) => withdraw::run(&open()?, a),
+        Command::Flags(a) => flags::run(&open()?, a),
+        Command::Decide(a) => decide::run(&open()?, a),
+        Command::Journal(a) => journal::run(&open()?, a),
+        Command::VerifyStore(a) => verify_store::run(&open()?, a),
     }
 }
 

@@ -24,7 +24,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         (None, Some(r)) => crate::report::Subject::Round(r.parse()?),
         (None, None) => return Err(Error::Invalid("give --period or --round".into())),
     };
-    let files = crate::report::report(ws, &subject)?;
+    let files = crate::report::report_recorded(ws, &subject, &super::actor())?;
     for f in &files {
         stdout_line(&format!("wrote {}", f.display()))?;
     }

@@ -19,14 +19,43 @@ pub struct Args {
     round: String,
     /// The round's seed (any text, drawn publicly just before the round; hashed
     /// exactly as typed).
+    #[arg(long, required_unless_present = "import", conflicts_with = "import")]
+    seed: Option<String>,
+    /// Take a sample drawn outside manyi (CSV with round, street_code,
+    /// community_code) instead of drawing one.
+    #[arg(long, requires = "reason")]
+    import: Option<std::path::PathBuf>,
+    /// Why the sample was drawn outside manyi (kept in the manifest and the journal).
     #[arg(long)]
-    seed: String,
+    reason: Option<String>,
 }
 
 pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     let round: RoundId = a.round.parse()?;
-    let seed = a.seed;
-    let (draw, manifest) = crate::sample::run_sample(ws, &round, &seed)?;
+    if let Some(file) = &a.import {
+        let m = crate::sample::import_sample(
+            ws,
+            &round,
+            file,
+            a.reason.as_deref().unwrap_or(""),
+            &super::actor(),
+        )?;
+        for w in m.imported.iter().flat_map(|i| &i.warnings) {
+            eprintln!("manyi: {}: {w}", crate::messages::t("警告", "warning"));
+        }
+        stdout_line(&format!(
+            "{} {round}: {} {}; {} {} {}",
+            crate::messages::t("已导入样本", "imported the sample of"),
+            m.total_sampled,
+            crate::messages::t("个社区", "communities"),
+            crate::messages::t("已写入", "wrote"),
+            ws.sample_path(&round).display(),
+            ws.manifest_path(&round).display()
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let seed = a.seed.unwrap_or_default();
+    let (draw, manifest) = crate::sample::run_sample(ws, &round, &seed, &super::actor())?;
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_header(["街道代码", "街道", "N_h", "可抽", "n_h", "抽中社区"]);

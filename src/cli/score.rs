@@ -26,7 +26,14 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     let rules = ws.rules()?;
     let frame = ws.frame()?;
     let scores = crate::score::rounds::score_round(ws, &rules, &frame, &round)?;
-    let files = scores.write(ws)?;
+    let files = crate::lifecycle::write_recorded(
+        ws,
+        &super::actor(),
+        "score",
+        &round.to_string(),
+        &[round],
+        || scores.write(ws),
+    )?;
     print_street_scores(&scores, rules.threshold.community_score)?;
     for f in files {
         stdout_line(&format!("{} {}", t("已写入", "wrote"), f.display()))?;

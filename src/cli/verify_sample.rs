@@ -24,10 +24,17 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         stdout_line(&format!("NOTE {n}"))?;
     }
     if v.ok() {
-        stdout_line(&format!(
-            "sample {round} verified: {} rows match the re-draw from the manifest",
-            v.rows
-        ))?;
+        stdout_line(&if v.imported {
+            format!(
+                "sample {round} verified: imported, {} rows, the file still has the hash recorded at its import",
+                v.rows
+            )
+        } else {
+            format!(
+                "sample {round} verified: {} rows match the re-draw from the manifest",
+                v.rows
+            )
+        })?;
         Ok(ExitCode::SUCCESS)
     } else {
         for d in &v.differences {

@@ -32,6 +32,7 @@ use crate::round::RoundId;
 use crate::store::{DeliveryEntry, Index, Store};
 use crate::workspace::Workspace;
 use accepted::IdSet;
+pub use side::sha256_file as sha256_of;
 use side::{SidePass, sha256_file};
 
 #[derive(Debug, Clone, Default)]
@@ -48,6 +49,13 @@ pub struct Options {
     /// Records handed to a checker thread at a time (None: 4096). The result never
     /// depends on it; tests set small values to cross many batch boundaries.
     pub batch_records: Option<usize>,
+    /// The evaluator's organisation, recorded on the delivery.
+    pub evaluator: Option<String>,
+    /// A delivery (sha256 or a unique prefix of 8+ hex digits) this file corrects: it
+    /// is withdrawn and this file stored in one commit, or neither.
+    pub replaces: Option<String>,
+    /// Who runs the ingest (the journal's actor; default: the OS user).
+    pub actor: Option<String>,
 }
 
 /// Ingests one delivery for `round`. Returns its receipt; `Err` when the delivery is
@@ -65,18 +73,62 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     let store = Store::new(ws);
     // A dry run writes nothing in the workspace (no lock file, no clean-up, no salt):
     // it reads the index, which is only ever replaced whole.
-    let _lock = if opts.dry_run {
+    let mut writer = if opts.dry_run {
         None
     } else {
-        Some(store.lock()?)
+        let actor = opts
+            .actor
+            .clone()
+            .unwrap_or_else(crate::journal::default_actor);
+        Some(crate::journal::Writer::begin(store.clone(), &actor)?)
     };
     crate::fsutil::test_marker("ingest-locked");
-    let mut index = store.read_index()?;
+    let index = match &writer {
+        Some(w) => w.index.clone(),
+        None => store.read_index()?,
+    };
     if !opts.dry_run {
         store.remove_orphans(&index)?;
     }
+    let replaces = match &opts.replaces {
+        None => None,
+        Some(id) => {
+            let old = index.resolve(id)?;
+            if old.status != crate::store::DeliveryStatus::Active {
+                return Err(Error::Invalid(format!(
+                    "delivery {} ({}) is {} already; only an active delivery can be replaced",
+                    short(&old.sha256),
+                    old.file_name,
+                    crate::messages::delivery_status_text(old.status)
+                )));
+            }
+            if old.round != round.to_string() {
+                return Err(Error::Invalid(format!(
+                    "delivery {} ({}) belongs to round {}, not {round}; a correction is ingested for the round of the delivery it replaces",
+                    short(&old.sha256),
+                    old.file_name,
+                    old.round
+                )));
+            }
+            Some(old.clone())
+        }
+    };
     let known_sha = match stored_before(&store, &index, path, &det, size, &file)? {
-        Before::Stored(outcome) => return Ok(*outcome),
+        Before::Stored(outcome) => {
+            if let Some(old) = &replaces
+                && outcome.receipt.sha256 == old.sha256
+            {
+                return Err(Error::file(
+                    &file,
+                    format!(
+                        "this is the same file as delivery {} ({}), which it is meant to replace; nothing changed",
+                        short(&old.sha256),
+                        old.file_name
+                    ),
+                ));
+            }
+            return Ok(*outcome);
+        }
         Before::New(sha) => sha,
     };
     clock.lap("sha256 (when the size matches a stored delivery)");
@@ -93,7 +145,12 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         .0
         .into_iter()
         .collect();
-    let (stored_ids, stored_valid) = round_so_far(&store, &index, round)?;
+    let (stored_ids, stored_valid) = round_so_far(
+        &store,
+        &index,
+        round,
+        replaces.as_ref().map(|d| d.sha256.as_str()),
+    )?;
     let ctx = check::Context::new(&rules, &frame, round, sample, stored_ids);
     clock.lap("store ids and frame");
     let state = merge::read_checked(path, &file, &mut det, opts, &ctx, &store, size)?;
@@ -139,6 +196,18 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         receipt_file: ws_rel(&paths.receipt),
         rejects_file: ws_rel(&paths.rejects),
     })?;
+    if let Some(old) = &replaces
+        && receipt.accepted == 0
+    {
+        return Err(Error::file(
+            &file,
+            format!(
+                "not one row of the correction was accepted (see the reasons with `manyi ingest --dry-run`); delivery {} ({}) stays active",
+                short(&old.sha256),
+                old.file_name
+            ),
+        ));
+    }
     if opts.dry_run {
         let out = merge::dry_run_rejects_path(path, opts);
         receipt.status = ReceiptStatus::DryRun;
@@ -152,8 +221,11 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         });
     }
 
+    let Some(w) = writer.as_mut() else {
+        return Err(Error::Internal("a stored ingest without the store lock".into()));
+    };
     // Write everything under its final content-addressed name, then commit the index.
-    parquet::write_delivery(
+    let data_sha = parquet::write_delivery(
         &store.path(&paths.data),
         &parquet::Delivery {
             rules: &rules,
@@ -180,12 +252,61 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     rejects.persist(&store.path(&paths.rejects))?;
     let json = serde_json::to_vec_pretty(&receipt).map_err(|e| Error::Invalid(e.to_string()))?;
     crate::fsutil::write_atomic(&store.path(&paths.receipt), &json)?;
-    index.deliveries.push(DeliveryEntry {
+    let now = receipt.ingested_at.clone();
+    let mut draft = crate::journal::Draft::new(if replaces.is_some() {
+        "replace"
+    } else {
+        "ingest"
+    })
+    .round(round)
+    .id(sha.clone())
+    .detail("file_name", receipt_file_name(path))
+    .detail("rows_read", receipt.rows_read)
+    .detail("accepted", receipt.accepted)
+    .detail("rejected", receipt.rejected);
+    if let Some(e) = &opts.evaluator {
+        draft = draft.detail("evaluator", e.clone());
+    }
+    draft.read.push(crate::journal::FileHash {
+        path: file.clone(),
+        sha256: sha.clone(),
+    });
+    let rel = |r: &str| crate::journal::ws_relative(&store, &store.path(r));
+    draft.written = vec![
+        crate::journal::FileHash {
+            path: rel(&paths.data),
+            sha256: data_sha.clone(),
+        },
+        crate::journal::FileHash {
+            path: rel(&paths.original),
+            sha256: sha.clone(),
+        },
+        w.file_hash(&store.path(&paths.receipt))?,
+        w.file_hash(&store.path(&paths.rejects))?,
+    ];
+    if let Some(old) = &replaces {
+        draft = draft
+            .id(old.sha256.clone())
+            .detail("replaces", old.sha256.clone())
+            .reason(format!("corrected file for {}", old.file_name));
+        let d = w
+            .index
+            .deliveries
+            .iter_mut()
+            .find(|d| d.sha256 == old.sha256)
+            .ok_or_else(|| Error::Internal("the replaced delivery left the index".into()))?;
+        d.status = crate::store::DeliveryStatus::Superseded;
+        d.status_change = Some(crate::store::StatusChange {
+            at: now.clone(),
+            actor: w.actor.clone(),
+            reason: format!("replaced by {}", receipt_file_name(path)),
+            by: Some(sha.clone()),
+        });
+    }
+    let actor = w.actor.clone();
+    w.index.deliveries.push(DeliveryEntry {
         sha256: sha,
-        file_name: path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        file_name: receipt_file_name(path),
         round: round_s,
         rows_read: receipt.rows_read,
         accepted: receipt.accepted,
@@ -200,12 +321,18 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             .iter()
             .map(|a| a.label.clone())
             .collect(),
-        ingested_at: receipt.ingested_at.clone(),
+        ingested_at: now,
         bytes: Some(size),
+        evaluator: opts.evaluator.clone(),
+        status: crate::store::DeliveryStatus::Active,
+        status_change: None,
+        replaces: replaces.as_ref().map(|d| d.sha256.clone()),
+        actor: Some(actor),
+        data_sha256: Some(data_sha),
     });
     // Test hook: widens the window in which a kill lands before the commit.
     crate::fsutil::test_pause("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS");
-    store.write_index(&index)?;
+    w.commit(draft)?;
     crate::fsutil::test_marker("ingest-committed");
     clock.lap("original, receipt and commit");
     clock.report(&file);
@@ -213,6 +340,17 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         receipt,
         rejects: first_rejects,
     })
+}
+
+fn receipt_file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The first 12 hex digits of a delivery id (what people read; commands take 8+).
+pub fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 /// Whether these bytes were stored before.
@@ -246,6 +384,20 @@ fn stored_before(
     let Some(d) = index.deliveries.iter().find(|d| d.sha256 == sha) else {
         return Ok(Before::New(Some(sha)));
     };
+    if d.status != crate::store::DeliveryStatus::Active {
+        let c = d.status_change.as_ref();
+        return Err(Error::file(
+            file,
+            format!(
+                "this file was stored before as delivery {} and {} on {} by {} ({}); it is not revived. If it should count again, ask the office; a corrected file is ingested with --replaces",
+                short(&d.sha256),
+                crate::messages::delivery_status_text(d.status),
+                c.map_or("?", |c| c.at.as_str()),
+                c.map_or("?", |c| c.actor.as_str()),
+                c.map_or("", |c| c.reason.as_str()),
+            ),
+        ));
+    }
     let text = crate::fsutil::read_text(&store.path(&d.receipt))?;
     let mut r: Receipt =
         serde_json::from_str(&text).map_err(|e| Error::file(d.receipt.clone(), e.to_string()))?;
@@ -257,17 +409,20 @@ fn stored_before(
     })))
 }
 
-/// The respondent ids stored for the round by earlier deliveries, and the valid
-/// questionnaires stored per community code.
+/// The respondent ids stored for the round by its active deliveries (but `except`,
+/// the delivery a correction replaces), and their valid questionnaires per community.
 fn round_so_far(
     store: &Store,
     index: &Index,
     round: &RoundId,
+    except: Option<&str>,
 ) -> Result<(IdSet, HashMap<String, u64>)> {
     let mut ids = IdSet::default();
     let mut valid_by_community: HashMap<String, u64> = HashMap::new();
+    let mut others = index.clone();
+    others.deliveries.retain(|d| Some(d.sha256.as_str()) != except);
     let Some(df) = store.load_round(
-        index,
+        &others,
         round,
         Some(&["respondent_id", "community_code", "valid"]),
     )?

@@ -97,7 +97,7 @@ pub(crate) fn write_parquet_chunks(
     n: usize,
     chunk: usize,
     frame_of: &(dyn Fn(std::ops::Range<usize>) -> Result<DataFrame> + Sync),
-) -> Result<()> {
+) -> Result<String> {
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     let pe = |e| Error::Polars {
         path: path.to_path_buf(),
@@ -106,9 +106,13 @@ pub(crate) fn write_parquet_chunks(
     let tmp = crate::fsutil::temp_beside(path)?;
     let f = tmp.as_file().try_clone().map_err(|e| Error::io(path, e))?;
     let schema = frame_of(0..0)?.schema().clone();
+    let hasher = std::sync::Arc::new(std::sync::Mutex::new(<sha2::Sha256 as sha2::Digest>::new()));
     // Snappy: several times faster to write than zstd here, files about twice as
     // large, and every Parquet reader has it.
-    let w = ParquetWriter::new(std::io::BufWriter::new(f))
+    let w = ParquetWriter::new(std::io::BufWriter::new(HashingWriter {
+        inner: f,
+        hasher: hasher.clone(),
+    }))
         .with_compression(ParquetCompression::Snappy)
         .batched(&schema)
         .map_err(pe)?;
@@ -155,7 +159,33 @@ pub(crate) fn write_parquet_chunks(
     })?;
     w.finish().map_err(pe)?;
     drop(w);
-    crate::fsutil::persist(tmp, path)
+    crate::fsutil::persist(tmp, path)?;
+    let h = std::mem::replace(
+        &mut *hasher.lock().unwrap_or_else(|e| e.into_inner()),
+        <sha2::Sha256 as sha2::Digest>::new(),
+    );
+    Ok(hex::encode(sha2::Digest::finalize(h)))
+}
+
+/// Writes through to the file and hashes what it writes (the stored file's SHA-256
+/// for the journal, without reading it back).
+struct HashingWriter {
+    inner: std::fs::File,
+    hasher: std::sync::Arc<std::sync::Mutex<sha2::Sha256>>,
+}
+
+impl std::io::Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(
+            &mut *self.hasher.lock().unwrap_or_else(|e| e.into_inner()),
+            &buf[..n],
+        );
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// What the stored file of a delivery is made from.
@@ -174,7 +204,7 @@ pub(crate) struct Delivery<'a> {
 
 /// Writes the accepted questionnaires of a delivery to `path` (one Parquet file, in
 /// row groups of CHUNK rows).
-pub(crate) fn write_delivery(path: &Path, d: &Delivery<'_>) -> Result<()> {
+pub(crate) fn write_delivery(path: &Path, d: &Delivery<'_>) -> Result<String> {
     let acc = d.acc;
     // Dates as text, once per distinct date; each row's date as an index into them.
     let mut dates: Vec<u32> = acc.date.iter().copied().filter(|d| *d > 0).collect();

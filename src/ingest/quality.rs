@@ -96,6 +96,17 @@ impl Groups {
     }
 }
 
+/// The interviewer comparison alone, over questionnaires whose straight-line flags are
+/// known (a round's active deliveries, read back from the store).
+pub fn interviewers(input: &Input<'_>, straightline: &[bool], rules: &Rules) -> Vec<InterviewerFlag> {
+    let groups = Groups::new(input.community);
+    let flags = Flags {
+        straightline: straightline.to_vec(),
+        ..Default::default()
+    };
+    interviewer_flags(input, &flags, &groups, rules)
+}
+
 pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>) {
     let n = input.community.len();
     let q = &rules.quality;

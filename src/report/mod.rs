@@ -338,7 +338,9 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
         .read_index()?
         .deliveries
         .iter()
-        .filter(|d| shown_rounds.contains(&d.round))
+        .filter(|d| {
+            shown_rounds.contains(&d.round) && d.status == crate::store::DeliveryStatus::Active
+        })
     {
         sources.push((
             format!("delivery {} ({})", d.file_name, d.round),
@@ -440,6 +442,32 @@ fn interviewer_table(
 /// on stderr.
 pub fn report(ws: &Workspace, subject: &Subject) -> Result<Vec<PathBuf>> {
     let inputs = read_inputs(ws, subject)?;
+    report_from(ws, subject, &inputs)
+}
+
+/// `report`, journalled: the files written with their hashes, and the inputs it rests
+/// on (the same list as the pack's sources page).
+pub fn report_recorded(ws: &Workspace, subject: &Subject, actor: &str) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    crate::lifecycle::record(ws, actor, || {
+        let inputs = read_inputs(ws, subject)?;
+        files = report_from(ws, subject, &inputs)?;
+        let mut d = crate::journal::Draft::new("report").round(subject.label());
+        d.read = inputs
+            .sources
+            .iter()
+            .map(|(path, sha256)| crate::journal::FileHash {
+                path: path.clone(),
+                sha256: sha256.clone(),
+            })
+            .collect();
+        Ok((d, Vec::new(), files.clone()))
+    })?;
+    Ok(files)
+}
+
+fn report_from(ws: &Workspace, subject: &Subject, inputs: &Inputs) -> Result<Vec<PathBuf>> {
+    let inputs = inputs;
     let rules = ws.rules()?;
     let dir = ws.reports_dir().join(subject.label());
     let mut files = tables::write(&dir, &inputs, &rules)?;

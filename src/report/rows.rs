@@ -25,6 +25,29 @@ pub struct CommunityScoreRow {
     /// Absent in score files written before it was added.
     #[serde(default)]
     pub p_below: Option<f64>,
+    /// Absent in score files written before decisions existed.
+    #[serde(default)]
+    pub n_excluded: Option<u64>,
+}
+
+/// A row of `exclusions.csv` (written by `score`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ExclusionRow {
+    pub round: String,
+    pub subject: String,
+    pub id: String,
+    pub questionnaires: u64,
+    pub reason: String,
+    pub actor: String,
+    pub at: String,
+}
+
+/// A row of `undecided_flags.csv` (written by `score`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct UndecidedRow {
+    pub round: String,
+    pub interviewers: u64,
+    pub questionnaires: u64,
 }
 
 /// A row of `street_scores.csv` (written by `score`).

@@ -61,6 +61,24 @@ pub fn zh_header(col: &str, rules: &Rules) -> String {
         ("speeders", "用时过短"),
         ("straightlined", "答案雷同"),
         ("flagged", "异常访问员"),
+        ("kind", "类别"),
+        ("id", "对象"),
+        ("subject", "对象类别"),
+        ("file", "交付文件"),
+        ("line", "行"),
+        ("communities", "社区数"),
+        ("score_difference", "得分差"),
+        ("score_z", "得分 z"),
+        ("duration_ratio", "用时比"),
+        ("duration_z", "用时 z"),
+        ("straightline_share", "直线作答比例"),
+        ("flags", "标记"),
+        ("evidence", "依据"),
+        ("decision", "处理决定"),
+        ("reason", "理由"),
+        ("actor", "决定人"),
+        ("at", "时间"),
+        ("n_excluded", "剔除问卷"),
     ];
     if let Some((_, z)) = fixed.iter().find(|(k, _)| *k == col) {
         return z.to_string();
@@ -82,6 +100,11 @@ fn zh_cell(v: &str) -> String {
         "false" => "否".into(),
         "community" => "社区".into(),
         "street" => "街道".into(),
+        "interviewer" => "访问员".into(),
+        "respondent" | "questionnaire" => "问卷".into(),
+        "exclude" => "剔除".into(),
+        "keep" => "保留".into(),
+        "undecided" => "未决定".into(),
         _ => crate::messages::status_text_in(v, crate::messages::Lang::Zh)
             .map_or_else(|| v.to_string(), str::to_string),
     }
@@ -113,6 +136,11 @@ fn numeric(col: &str) -> bool {
             | "text"
             | "indicators_source"
             | "missing_indicators"
+            | "id"
+            | "file"
+            | "reason"
+            | "actor"
+            | "at"
     )
 }
 
@@ -296,6 +324,19 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
     }
     s.push_str("\n(~~struck~~: below the threshold by one decision rule but not counted under the rules in force.)\n");
     s
+}
+
+/// A workbook of the given sheets (Chinese headers, as in review.xlsx), as bytes.
+pub fn workbook(sheets: &[(&str, &Table)], rules: &Rules) -> Result<Vec<u8>> {
+    let mut wb = Workbook::new();
+    let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2000, 1, 1)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
+    for (name, t) in sheets {
+        sheet(&mut wb, name, t, rules)?;
+    }
+    wb.save_to_buffer()
+        .map_err(|e| Error::Invalid(format!("writing the workbook: {e}")))
 }
 
 /// Writes review.xlsx, 扣分表.csv, 考核评价表.csv and review.md into `dir`.

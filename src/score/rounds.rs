@@ -34,6 +34,16 @@ pub struct CommunityRow {
     pub status: &'static str,
     /// P(true score < threshold) = F_t((threshold − score)/se; df); None without se.
     pub p_below: Option<f64>,
+    /// Valid questionnaires left out by the office's decisions (exclude).
+    pub n_excluded: usize,
+}
+
+/// Flags of a round no one has decided on yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Undecided {
+    pub round: String,
+    pub interviewers: usize,
+    pub questionnaires: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +83,10 @@ pub struct Scores {
     pub streets: Vec<StreetRow>,
     pub items: Vec<ItemRow>,
     pub respondents_valid: usize,
+    /// The exclusions in force in these rounds, with the questionnaires each took out.
+    pub exclusions: Vec<crate::lifecycle::flags::Exclusion>,
+    /// Per round: flags still undecided.
+    pub undecided: Vec<Undecided>,
 }
 
 /// What the scores need of each sampled community's valid respondents, gathered in one
@@ -436,6 +450,7 @@ fn read_tallied(
     tally: &mut Tally<'_>,
     qids: &[&str],
     slice_rows: usize,
+    excluded: Option<&[bool]>,
 ) -> Result<()> {
     let slice_rows = slice_rows.max(1);
     let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
@@ -461,8 +476,30 @@ fn read_tallied(
                 }
             }
         });
+        let mut at = 0usize;
         for df in rx {
-            tally.add(&df?, qids).map_err(pe(path))?;
+            let mut df = df?;
+            let len = df.height();
+            if let Some(mask) = excluded {
+                // The office's exclusions: those rows count as not valid.
+                let keep = mask.get(at..at + len).ok_or_else(|| {
+                    Error::Internal(format!(
+                        "{}: the exclusion mask has {} rows, the file more",
+                        path.display(),
+                        mask.len()
+                    ))
+                })?;
+                let valid = df.column("valid").and_then(|c| c.bool()).map_err(pe(path))?;
+                let now: BooleanChunked = valid
+                    .iter()
+                    .zip(keep)
+                    .map(|(v, x)| v.map(|v| v && !*x))
+                    .collect();
+                df.with_column(now.with_name("valid".into()).into_column())
+                    .map_err(pe(path))?;
+            }
+            at += len;
+            tally.add(&df, qids).map_err(pe(path))?;
         }
         Ok(())
     })
@@ -536,8 +573,26 @@ pub fn score_rounds(
     let codes: Vec<&str> = sampled.keys().map(String::as_str).collect();
     let mut tally = Tally::new(rules, &codes);
     clock.lap("samples and index");
+    let mut exclusions = Vec::new();
+    let mut undecided = Vec::new();
+    let mut n_excluded: BTreeMap<String, usize> = BTreeMap::new();
     for r in rounds {
-        for d in store.deliveries(&index, r) {
+        // The round's flags over its active deliveries, and the office's exclusions.
+        let data = crate::lifecycle::flags::RoundData::load(&store, &index, r, rules)?;
+        let rf = crate::lifecycle::flags::round_flags(&data, &index, &r.to_string(), rules);
+        undecided.push(Undecided {
+            round: r.to_string(),
+            interviewers: rf.undecided_interviewers,
+            questionnaires: rf.undecided_questionnaires,
+        });
+        let ex = crate::lifecycle::flags::excluded(&data, &index, &r.to_string());
+        drop(data);
+        for (c, n) in &ex.per_community {
+            *n_excluded.entry(c.clone()).or_default() += n;
+        }
+        let any_excluded = !ex.exclusions.is_empty();
+        exclusions.extend(ex.exclusions);
+        for (k, d) in store.deliveries(&index, r).into_iter().enumerate() {
             if d.scale != labels {
                 return Err(Error::Invalid(format!(
                     "delivery {} was stored with the scale {:?}, the rules now have {:?}; re-ingest it",
@@ -545,7 +600,8 @@ pub fn score_rounds(
                 )));
             }
             let path = store.dir.join(&d.data);
-            read_tallied(&path, &cols, &mut tally, &qids, SLICE_ROWS)?;
+            let mask = ex.masks.get(k).filter(|_| any_excluded).map(Vec::as_slice);
+            read_tallied(&path, &cols, &mut tally, &qids, SLICE_ROWS, mask)?;
         }
     }
     clock.lap("parquet read and tally");
@@ -595,6 +651,7 @@ pub fn score_rounds(
             comm_items.insert(code.clone(), per_item);
         }
         communities.push(CommunityRow {
+            n_excluded: n_excluded.get(code).copied().unwrap_or(0),
             street_code: c.street_code.clone(),
             street_name: c.street_name.clone(),
             community_code: code.clone(),
@@ -707,6 +764,8 @@ pub fn score_rounds(
         streets,
         items,
         respondents_valid,
+        exclusions,
+        undecided,
     })
 }
 
@@ -759,6 +818,7 @@ impl Scores {
                     flag(c.below_threshold),
                     c.status.to_string(),
                     num(c.p_below),
+                    c.n_excluded.to_string(),
                 ])
                 .collect()
             })
@@ -780,9 +840,50 @@ impl Scores {
                 "below_threshold",
                 "status",
                 "p_below",
+                "n_excluded",
             ],
             rows,
         )
+    }
+
+    /// `exclusions.csv`: each exclusion in force, with the valid questionnaires it took
+    /// out of these scores and why.
+    pub fn exclusions_csv(&self) -> Result<Vec<u8>> {
+        let rows = self
+            .exclusions
+            .iter()
+            .map(|e| {
+                vec![
+                    e.round.clone(),
+                    e.subject.clone(),
+                    e.id.clone(),
+                    e.questionnaires.to_string(),
+                    e.reason.clone(),
+                    e.actor.clone(),
+                    e.at.clone(),
+                ]
+            })
+            .collect();
+        csv_bytes(
+            &["round", "subject", "id", "questionnaires", "reason", "actor", "at"],
+            rows,
+        )
+    }
+
+    /// `undecided_flags.csv`: per round, the flags no one has decided on.
+    pub fn undecided_csv(&self) -> Result<Vec<u8>> {
+        let rows = self
+            .undecided
+            .iter()
+            .map(|u| {
+                vec![
+                    u.round.clone(),
+                    u.interviewers.to_string(),
+                    u.questionnaires.to_string(),
+                ]
+            })
+            .collect();
+        csv_bytes(&["round", "interviewers", "questionnaires"], rows)
     }
 
     pub fn street_csv(&self) -> Result<Vec<u8>> {
@@ -869,6 +970,8 @@ impl Scores {
             ("community_scores.csv", self.community_csv()?),
             ("street_scores.csv", self.street_csv()?),
             ("item_scores.csv", self.item_csv()?),
+            ("exclusions.csv", self.exclusions_csv()?),
+            ("undecided_flags.csv", self.undecided_csv()?),
         ];
         let mut out = Vec::new();
         for (name, bytes) in files {

@@ -1,0 +1,218 @@
+//! `manyi flags`: a round's flagged interviewers and questionnaires, with evidence and
+//! the decision in force, undecided first.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use super::stdout_line;
+use crate::error::{Error, Result};
+use crate::messages::t;
+use crate::round::RoundId;
+use crate::workspace::Workspace;
+
+/// Questionnaires listed in the terminal (all of them go to --out and --json).
+const SHOWN: usize = 40;
+
+/// Show a round's flags over all its active deliveries: interviewers who stand out
+/// from their peers in the same communities (with z values and ratios), and flagged
+/// questionnaires with their delivery file and line; each with the decision in force.
+///
+/// Example: manyi flags --round 2018-R2 --out flags-2018-R2.xlsx
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    round: String,
+    /// JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write every flag to FILE.csv (one table, a `kind` column) or FILE.xlsx (two sheets).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
+    let round: RoundId = a.round.parse()?;
+    let f = crate::lifecycle::flags(ws, &round)?;
+    if let Some(out) = &a.out {
+        write_out(ws, &f, out)?;
+    }
+    if a.json {
+        stdout_line(&serde_json::to_string_pretty(&f).map_err(|e| Error::Invalid(e.to_string()))?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    stdout_line(&match crate::messages::lang() {
+        crate::messages::Lang::Zh => format!(
+            "{} 轮:{} 份问卷(全部有效交付);异常访问员 {} 名(未决定 {}),有标记问卷 {} 份(未决定 {})",
+            f.round,
+            f.questionnaires_read,
+            f.interviewers.len(),
+            f.undecided_interviewers,
+            f.questionnaires.len(),
+            f.undecided_questionnaires
+        ),
+        crate::messages::Lang::En => format!(
+            "round {}: {} questionnaires (all active deliveries); {} flagged interviewers ({} undecided), {} flagged questionnaires ({} undecided)",
+            f.round,
+            f.questionnaires_read,
+            f.interviewers.len(),
+            f.undecided_interviewers,
+            f.questionnaires.len(),
+            f.undecided_questionnaires
+        ),
+    })?;
+    let decision = |d: &Option<crate::lifecycle::flags::DecisionView>| match d {
+        None => t("未决定", "UNDECIDED").to_string(),
+        Some(d) => format!(
+            "{}{}: {} ({} {})",
+            crate::messages::decision_action_text(&d.action),
+            if d.on == "interviewer" {
+                t("(按访问员)", " (by interviewer)")
+            } else {
+                ""
+            },
+            d.reason,
+            d.actor,
+            d.at
+        ),
+    };
+    if !f.interviewers.is_empty() {
+        let mut tb = Table::new();
+        tb.load_style(UTF8_FULL_CONDENSED);
+        tb.set_header([
+            t("访问员", "interviewer"),
+            t("问卷", "questionnaires"),
+            t("社区", "communities"),
+            t("交付文件", "files"),
+            t("依据", "evidence"),
+            t("处理决定", "decision"),
+        ]);
+        for r in &f.interviewers {
+            let flag = crate::ingest::quality::InterviewerFlag {
+                interviewer_id: r.interviewer_id.clone(),
+                questionnaires: r.questionnaires,
+                score_difference: r.score_difference,
+                score_z: r.score_z,
+                duration_ratio: r.duration_ratio,
+                duration_z: r.duration_z,
+                straightline_share: r.straightline_share,
+                reasons: Vec::new(),
+                reason_codes: r.reason_codes.clone(),
+            };
+            tb.add_row([
+                r.interviewer_id.clone(),
+                r.questionnaires.to_string(),
+                r.communities.to_string(),
+                r.deliveries.join("\n"),
+                format!(
+                    "{}; {} {:.0}%",
+                    crate::messages::interviewer_reasons(&flag),
+                    t("直线作答", "straight-lined"),
+                    r.straightline_share * 100.0
+                ),
+                decision(&r.decision),
+            ]);
+        }
+        stdout_line(&tb.to_string())?;
+    }
+    if !f.questionnaires.is_empty() {
+        let mut tb = Table::new();
+        tb.load_style(UTF8_FULL_CONDENSED);
+        tb.set_header([
+            t("问卷编号", "respondent"),
+            t("访问员", "interviewer"),
+            t("社区代码", "community"),
+            t("文件:行", "file:line"),
+            t("标记", "flags"),
+            t("处理决定", "decision"),
+        ]);
+        for r in f.questionnaires.iter().take(SHOWN) {
+            tb.add_row([
+                r.respondent_id.clone(),
+                r.interviewer_id.clone().unwrap_or_default(),
+                r.community_code.clone(),
+                format!("{}:{}", r.file_name, r.line),
+                r.flags
+                    .iter()
+                    .map(|c| crate::messages::questionnaire_flag_text(c))
+                    .collect::<Vec<_>>()
+                    .join("、"),
+                decision(&r.decision),
+            ]);
+        }
+        stdout_line(&tb.to_string())?;
+        if f.questionnaires.len() > SHOWN {
+            stdout_line(&format!(
+                "{} {} {}",
+                t("……另有", "… and"),
+                f.questionnaires.len() - SHOWN,
+                t(
+                    "份有标记问卷,全部见 --out 文件或 --json",
+                    "more flagged questionnaires: all of them with --out FILE or --json"
+                )
+            ))?;
+        }
+    }
+    if f.undecided() > 0 {
+        stdout_line(&format!(
+            "{} `manyi decide --round {} --interviewer ID --exclude --reason TEXT` ({} --keep, --respondent ID)",
+            t("处理:", "decide with"),
+            f.round,
+            t("或", "or")
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_out(ws: &Workspace, f: &crate::lifecycle::flags::RoundFlags, out: &std::path::Path) -> Result<()> {
+    let (iv, q) = f.tables();
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let bytes = match ext.as_deref() {
+        Some("xlsx") => crate::report::tables::workbook(
+            &[("异常访问员", &iv), ("有标记问卷", &q)],
+            &ws.rules()?,
+        )?,
+        Some("csv") => {
+            // One table: interviewer rows, then questionnaire rows, told apart by `kind`.
+            let mut headers = vec!["kind".to_string()];
+            let mut cols: Vec<String> = iv.headers.clone();
+            for h in &q.headers {
+                if !cols.contains(h) {
+                    cols.push(h.clone());
+                }
+            }
+            headers.extend(cols.iter().cloned());
+            let row = |kind: &str, t: &crate::report::Table, r: &Vec<String>| {
+                let mut v = vec![kind.to_string()];
+                v.extend(cols.iter().map(|c| {
+                    t.headers
+                        .iter()
+                        .position(|h| h == c)
+                        .map(|i| r[i].clone())
+                        .unwrap_or_default()
+                }));
+                v
+            };
+            let rows: Vec<Vec<String>> = iv
+                .rows
+                .iter()
+                .map(|r| row("interviewer", &iv, r))
+                .chain(q.rows.iter().map(|r| row("questionnaire", &q, r)))
+                .collect();
+            crate::fsutil::csv_bytes(headers, rows, true)?
+        }
+        _ => {
+            return Err(Error::Invalid(format!(
+                "{}: --out takes a .csv or .xlsx file",
+                out.display()
+            )));
+        }
+    };
+    crate::fsutil::write_atomic(out, &bytes)?;
+    eprintln!("manyi: {} {}", t("已写入", "wrote"), out.display());
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! The journal: `surveys/store/journal.jsonl`, one JSON line per change of state
+//! (sample drawn or imported, delivery stored, replaced or withdrawn, decision, score,
+//! evaluation, report), each carrying the SHA-256 of the line before it. The store
+//! index records the head (the hash of the last committed line), so:
+//!
+//! - editing or deleting a line breaks the chain (or the head) and `verify-store`
+//!   names it;
+//! - a change is committed when the index naming its line is in place: the line is
+//!   appended (and synced) first, the index replaced second. A process killed between
+//!   the two leaves a line past the head, which the next writer removes (it was never
+//!   committed) and readers ignore.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsutil::sha256_hex;
+use crate::store::{Index, Store, StoreLock};
+
+/// The hash `prev` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A file read or written by a change, by its path relative to the workspace.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileHash {
+    pub path: String,
+    pub sha256: String,
+}
+
+/// One journal line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    /// 1, 2, 3… in order.
+    pub seq: u64,
+    /// UTC, RFC 3339.
+    pub time: String,
+    pub actor: String,
+    /// sample, sample-import, ingest, replace, withdraw, decide, score, evaluate,
+    /// report, start (the first entry of a workspace made before the journal).
+    pub action: String,
+    /// The round or period the change is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<String>,
+    /// The objects' ids (delivery sha256, `interviewer:ID`, `respondent:ID`…).
+    #[serde(default)]
+    pub ids: Vec<String>,
+    #[serde(default)]
+    pub read: Vec<FileHash>,
+    #[serde(default)]
+    pub written: Vec<FileHash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What else a reader needs (counts, the decision, what a delivery replaced).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// SHA-256 of the previous line (its bytes without the line break).
+    pub prev: String,
+}
+
+/// What a change says about itself; `Writer::commit` adds seq, time, actor and prev.
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    pub action: String,
+    pub round: Option<String>,
+    pub ids: Vec<String>,
+    pub read: Vec<FileHash>,
+    pub written: Vec<FileHash>,
+    pub reason: Option<String>,
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Draft {
+    pub fn new(action: &str) -> Draft {
+        Draft {
+            action: action.to_string(),
+            ..Default::default()
+        }
+    }
+    pub fn round(mut self, r: impl ToString) -> Draft {
+        self.round = Some(r.to_string());
+        self
+    }
+    pub fn id(mut self, id: impl Into<String>) -> Draft {
+        self.ids.push(id.into());
+        self
+    }
+    pub fn reason(mut self, r: impl Into<String>) -> Draft {
+        self.reason = Some(r.into());
+        self
+    }
+    pub fn detail(mut self, k: &str, v: impl Into<serde_json::Value>) -> Draft {
+        self.details.insert(k.to_string(), v.into());
+        self
+    }
+}
+
+/// The user a command runs as when `--actor` is not given: the OS user.
+pub fn default_actor() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The name of this process's user from /etc/passwd (no USER in the environment:
+/// cron, containers).
+fn user_from_passwd() -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata("/proc/self").ok()?.uid();
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// One line of the journal file as read: its bytes' hash and the parsed entry (None
+/// when the line is not an entry).
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// 1-based line number.
+    pub number: u64,
+    pub hash: String,
+    pub entry: Option<Entry>,
+    /// Byte offset just past this line's line break.
+    pub end: u64,
+}
+
+pub fn journal_path(store: &Store) -> PathBuf {
+    store.dir.join("journal.jsonl")
+}
+
+/// Reads every line of the journal (an absent journal has none).
+pub fn read_lines(path: &Path) -> Result<Vec<Line>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    let mut number = 0;
+    while start < bytes.len() {
+        let nl = memchr::memchr(b'\n', &bytes[start..]).map(|i| start + i);
+        let stop = nl.unwrap_or(bytes.len());
+        let line = &bytes[start..stop];
+        number += 1;
+        out.push(Line {
+            number,
+            hash: sha256_hex(line),
+            entry: serde_json::from_slice(line).ok(),
+            end: nl.map_or(bytes.len(), |i| i + 1) as u64,
+        });
+        start = stop + 1;
+    }
+    Ok(out)
+}
+
+/// The committed part of the journal: the lines up to the one the index names as head.
+/// Err when the head is not in the journal (a line was edited or deleted).
+pub fn committed(lines: &[Line], index: &Index) -> Result<usize> {
+    match &index.journal_head {
+        None if lines.is_empty() => Ok(0),
+        None => Err(Error::Invalid(
+            "the store index names no journal entry but the journal has entries: the index was replaced or edited; run `manyi verify-store`".into(),
+        )),
+        Some(head) => lines
+            .iter()
+            .position(|l| &l.hash == head)
+            .map(|p| p + 1)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "the journal does not contain the entry the store index names as its last ({head}): an entry was edited or deleted; run `manyi verify-store`"
+                ))
+            }),
+    }
+}
+
+/// The committed entries (for `manyi journal`, the decisions' history, verify).
+pub fn entries(store: &Store, index: &Index) -> Result<Vec<Entry>> {
+    let lines = read_lines(&journal_path(store))?;
+    let n = committed(&lines, index)?;
+    lines[..n]
+        .iter()
+        .map(|l| {
+            l.entry.clone().ok_or_else(|| {
+                Error::Invalid(format!(
+                    "journal line {} is not an entry; run `manyi verify-store`",
+                    l.number
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The store, locked for a change: the index as committed, the journal recovered.
+pub struct Writer {
+    pub store: Store,
+    pub index: Index,
+    pub actor: String,
+    _lock: StoreLock,
+}
+
+impl Writer {
+    /// Locks the store, drops journal lines a killed process left past the head, and
+    /// starts the journal of a workspace made before it (one `start` entry listing its
+    /// deliveries, all active).
+    pub fn begin(store: Store, actor: &str) -> Result<Writer> {
+        let lock = store.lock()?;
+        let index = store.read_index()?;
+        let path = journal_path(&store);
+        let lines = read_lines(&path)?;
+        let keep = committed(&lines, &index)?;
+        if keep < lines.len() {
+            let len = if keep == 0 { 0 } else { lines[keep - 1].end };
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::io(&path, e))?;
+            f.set_len(len).map_err(|e| Error::io(&path, e))?;
+            f.sync_all().map_err(|e| Error::io(&path, e))?;
+        }
+        let mut w = Writer {
+            store,
+            index,
+            actor: actor.to_string(),
+            _lock: lock,
+        };
+        if w.index.journal_head.is_none() && !w.index.deliveries.is_empty() {
+            let mut d = Draft::new("start").reason(format!(
+                "workspace made before the journal: its {} stored deliveries are active; history starts here",
+                w.index.deliveries.len()
+            ));
+            let store_dir = w.store.dir.clone();
+            for del in w.index.deliveries.clone() {
+                d.ids.push(del.sha256.clone());
+                for rel in [&del.data, &del.original, &del.receipt, &del.rejects] {
+                    d.written.push(w.file_hash(&store_dir.join(rel))?);
+                }
+            }
+            w.commit(d)?;
+        }
+        Ok(w)
+    }
+
+    /// A file's path relative to the workspace (the store's grandparent) and hash.
+    pub fn file_hash(&self, p: &Path) -> Result<FileHash> {
+        file_hash(&self.store, p)
+    }
+
+    /// Appends the entry, then commits the index with it as head (in that order: see
+    /// the module's notes). The index is written even when only the head changes.
+    pub fn commit(&mut self, d: Draft) -> Result<Entry> {
+        let prev = self
+            .index
+            .journal_head
+            .clone()
+            .unwrap_or_else(|| GENESIS.to_string());
+        let entry = Entry {
+            seq: self.index.journal_entries + 1,
+            time: crate::store::now_utc(),
+            actor: self.actor.clone(),
+            action: d.action,
+            round: d.round,
+            ids: d.ids,
+            read: d.read,
+            written: d.written,
+            reason: d.reason,
+            details: d.details,
+            prev,
+        };
+        let line = serde_json::to_vec(&entry).map_err(|e| Error::Internal(e.to_string()))?;
+        let path = journal_path(&self.store);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let mut buf = line.clone();
+        buf.push(b'\n');
+        f.write_all(&buf).map_err(|e| Error::io(&path, e))?;
+        f.sync_all().map_err(|e| Error::io(&path, e))?;
+        crate::fsutil::test_marker("journal-appended");
+        crate::fsutil::test_pause("MANYI_TEST_PAUSE_AFTER_JOURNAL_MS");
+        self.index.journal_head = Some(sha256_hex(&line));
+        self.index.journal_entries = entry.seq;
+        self.store.write_index(&self.index)?;
+        Ok(entry)
+    }
+}
+
+/// A file's path relative to the workspace and its SHA-256 (read in full).
+pub fn file_hash(store: &Store, p: &Path) -> Result<FileHash> {
+    Ok(FileHash {
+        path: ws_relative(store, p),
+        sha256: crate::ingest::sha256_of(p)?,
+    })
+}
+
+/// `p` relative to the workspace that holds the store (`surveys/store` inside it).
+pub fn ws_relative(store: &Store, p: &Path) -> String {
+    let root = store.dir.parent().and_then(|s| s.parent()).unwrap_or(&store.dir);
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}

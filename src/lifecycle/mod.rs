@@ -1,0 +1,330 @@
+//! The lifecycle of what is stored: deliveries withdrawn or replaced, flags decided,
+//! and the journal that records who did what (`crate::journal`), checked by
+//! `verify_store`. The CLI and the portal call these; they only render the results.
+
+pub mod flags;
+pub mod verify;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::journal::{Draft, Writer};
+use crate::round::RoundId;
+use crate::store::{DecisionEntry, DeliveryStatus, StatusChange, Store};
+use crate::workspace::Workspace;
+
+fn require_reason(reason: &str) -> Result<String> {
+    let r = reason.trim();
+    if r.is_empty() {
+        return Err(Error::Invalid(
+            "a reason is required (--reason TEXT): it is kept in the journal for whoever asks later"
+                .into(),
+        ));
+    }
+    Ok(r.to_string())
+}
+
+/// `manyi withdraw`: the delivery stops counting (scores, quality comparisons, the
+/// duplicate-id check); its files stay in the store. Returns the delivery as it is now.
+pub fn withdraw(
+    ws: &Workspace,
+    id: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<crate::store::DeliveryEntry> {
+    let reason = require_reason(reason)?;
+    let mut w = Writer::begin(Store::new(ws), actor)?;
+    let d = w.index.resolve(id)?.clone();
+    if d.status != DeliveryStatus::Active {
+        return Err(Error::Invalid(format!(
+            "delivery {} ({}) is {} already",
+            crate::ingest::short(&d.sha256),
+            d.file_name,
+            crate::messages::delivery_status_text(d.status)
+        )));
+    }
+    let now = crate::store::now_utc();
+    let actor = w.actor.clone();
+    let e = w
+        .index
+        .deliveries
+        .iter_mut()
+        .find(|x| x.sha256 == d.sha256)
+        .ok_or_else(|| Error::Internal("the delivery left the index".into()))?;
+    e.status = DeliveryStatus::Withdrawn;
+    e.status_change = Some(StatusChange {
+        at: now,
+        actor,
+        reason: reason.clone(),
+        by: None,
+    });
+    let out = e.clone();
+    w.commit(
+        Draft::new("withdraw")
+            .round(&d.round)
+            .id(d.sha256.clone())
+            .reason(reason)
+            .detail("file_name", d.file_name.clone())
+            .detail("accepted", d.accepted),
+    )?;
+    Ok(out)
+}
+
+/// What a decision is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Interviewer,
+    Respondent,
+}
+
+impl Subject {
+    pub fn code(self) -> &'static str {
+        match self {
+            Subject::Interviewer => "interviewer",
+            Subject::Respondent => "respondent",
+        }
+    }
+}
+
+/// The outcome of `decide`: the decision, the one it superseded, and how many of the
+/// round's questionnaires it covers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decided {
+    pub decision: DecisionEntry,
+    pub superseded: Option<DecisionEntry>,
+    pub questionnaires: usize,
+    /// Whether the subject is flagged in the round now.
+    pub flagged: bool,
+}
+
+/// `manyi decide`: records exclude or keep, with a reason, on an interviewer or one
+/// questionnaire of a round (the subject must have questionnaires in its active
+/// deliveries). A later decision on the same subject supersedes this one.
+pub fn decide(
+    ws: &Workspace,
+    round: &RoundId,
+    subject: Subject,
+    id: &str,
+    exclude: bool,
+    reason: &str,
+    actor: &str,
+) -> Result<Decided> {
+    let reason = require_reason(reason)?;
+    let id = id.trim().to_string();
+    let rules = ws.rules()?;
+    let mut w = Writer::begin(Store::new(ws), actor)?;
+    let data = flags::RoundData::load(&w.store, &w.index, round, &rules)?;
+    let matching = (0..data.len())
+        .filter(|&i| match subject {
+            Subject::Interviewer => {
+                data.interviewer_names.get(data.interviewer[i] as usize) == Some(&id)
+            }
+            Subject::Respondent => data.respondent(i) == id,
+        })
+        .count();
+    if matching == 0 {
+        return Err(Error::Invalid(format!(
+            "no questionnaire of round {round}'s active deliveries has {} {id:?} (see `manyi flags --round {round}`)",
+            match subject {
+                Subject::Interviewer => "interviewer",
+                Subject::Respondent => "respondent id",
+            }
+        )));
+    }
+    let rf = flags::round_flags(&data, &w.index, &round.to_string(), &rules);
+    let flagged = match subject {
+        Subject::Interviewer => rf.interviewers.iter().any(|r| r.interviewer_id == id),
+        Subject::Respondent => rf.questionnaires.iter().any(|r| r.respondent_id == id),
+    };
+    let round_s = round.to_string();
+    let superseded = w
+        .index
+        .decisions_in_force(&round_s)
+        .into_iter()
+        .find(|d| d.subject == subject.code() && d.id == id)
+        .cloned();
+    let action = if exclude { "exclude" } else { "keep" };
+    let decision = DecisionEntry {
+        round: round_s.clone(),
+        subject: subject.code().to_string(),
+        id: id.clone(),
+        action: action.to_string(),
+        reason: reason.clone(),
+        actor: w.actor.clone(),
+        at: crate::store::now_utc(),
+        seq: w.index.journal_entries + 1,
+    };
+    w.index.decisions.push(decision.clone());
+    let mut draft = Draft::new("decide")
+        .round(&round_s)
+        .id(format!("{}:{id}", subject.code()))
+        .reason(reason)
+        .detail("decision", action)
+        .detail("questionnaires", matching)
+        .detail("flagged", flagged);
+    if let Some(s) = &superseded {
+        draft = draft.detail("supersedes", s.seq);
+    }
+    w.commit(draft)?;
+    Ok(Decided {
+        decision,
+        superseded,
+        questionnaires: matching,
+        flagged,
+    })
+}
+
+/// The flags of a round now (`manyi flags`).
+pub fn flags(ws: &Workspace, round: &RoundId) -> Result<flags::RoundFlags> {
+    let rules = ws.rules()?;
+    let store = Store::new(ws);
+    let index = store.read_index()?;
+    let data = flags::RoundData::load(&store, &index, round, &rules)?;
+    Ok(flags::round_flags(&data, &index, &round.to_string(), &rules))
+}
+
+/// One row of `manyi deliveries`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub round: String,
+    pub file_name: String,
+    pub evaluator: Option<String>,
+    /// active | withdrawn | superseded
+    pub status: String,
+    /// For a superseded delivery: the one that replaced it; for a correction: the one
+    /// it replaced.
+    pub superseded_by: Option<String>,
+    pub replaces: Option<String>,
+    pub status_reason: Option<String>,
+    pub rows_read: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Questionnaires with at least one questionnaire flag.
+    pub flagged: u64,
+    pub ingested_at: String,
+    pub actor: Option<String>,
+}
+
+/// Every stored delivery (of one round, or all), in the order stored.
+pub fn deliveries(ws: &Workspace, round: Option<&RoundId>) -> Result<Vec<DeliveryRow>> {
+    let store = Store::new(ws);
+    let index = store.read_index()?;
+    let mut out = Vec::new();
+    for d in &index.deliveries {
+        if round.is_some_and(|r| r.to_string() != d.round) {
+            continue;
+        }
+        let path = store.dir.join(&d.data);
+        let cols: Vec<&str> = flags::QUESTIONNAIRE_FLAGS.iter().map(|f| f.0).collect();
+        let df = crate::store::read_parquet(&path, Some(&cols))?;
+        let mut any = vec![false; df.height()];
+        for c in &cols {
+            let col = df
+                .column(c)
+                .and_then(|c| c.bool())
+                .map_err(|e| Error::Polars {
+                    path: path.clone(),
+                    source: e,
+                })?;
+            for (a, v) in any.iter_mut().zip(col.iter()) {
+                *a |= v.unwrap_or(false);
+            }
+        }
+        out.push(DeliveryRow {
+            id: d.sha256.clone(),
+            round: d.round.clone(),
+            file_name: d.file_name.clone(),
+            evaluator: d.evaluator.clone(),
+            status: d.status.code().to_string(),
+            superseded_by: d.status_change.as_ref().and_then(|c| c.by.clone()),
+            replaces: d.replaces.clone(),
+            status_reason: d.status_change.as_ref().map(|c| c.reason.clone()),
+            rows_read: d.rows_read,
+            accepted: d.accepted,
+            rejected: d.rejected,
+            flagged: any.iter().filter(|a| **a).count() as u64,
+            ingested_at: d.ingested_at.clone(),
+            actor: d.actor.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// The committed journal, of one round (entries with that round or period) or all.
+pub fn journal(ws: &Workspace, round: Option<&str>) -> Result<Vec<crate::journal::Entry>> {
+    let store = Store::new(ws);
+    let index = store.read_index()?;
+    let mut e = crate::journal::entries(&store, &index)?;
+    if let Some(r) = round {
+        e.retain(|x| x.round.as_deref() == Some(r));
+    }
+    Ok(e)
+}
+
+/// Records a change made outside the store's own files (a score, an evaluation, a
+/// report): `write` runs under the store lock and returns what it read and wrote, so
+/// the hashes journalled are those of the files it left.
+pub fn record<F>(ws: &Workspace, actor: &str, write: F) -> Result<crate::journal::Entry>
+where
+    F: FnOnce() -> Result<(Draft, Vec<std::path::PathBuf>, Vec<std::path::PathBuf>)>,
+{
+    let mut w = Writer::begin(Store::new(ws), actor)?;
+    let (mut draft, read, written) = write()?;
+    for p in &read {
+        draft.read.push(w.file_hash(p)?);
+    }
+    for p in &written {
+        draft.written.push(w.file_hash(p)?);
+    }
+    w.commit(draft)
+}
+
+/// What scores of `rounds` rest on, for the journal: each round's sample file and its
+/// active deliveries' stored data (by the hash journalled when it was written; verify
+/// checks the files still have it).
+pub fn scores_read(ws: &Workspace, rounds: &[RoundId]) -> Result<Vec<crate::journal::FileHash>> {
+    let store = Store::new(ws);
+    let index = store.read_index()?;
+    let mut out = Vec::new();
+    for r in rounds {
+        let sp = ws.sample_path(r);
+        if sp.is_file() {
+            out.push(crate::journal::file_hash(&store, &sp)?);
+        }
+        for d in store.deliveries(&index, r) {
+            let p = store.path(&d.data);
+            out.push(match &d.data_sha256 {
+                Some(h) => crate::journal::FileHash {
+                    path: crate::journal::ws_relative(&store, &p),
+                    sha256: h.clone(),
+                },
+                None => crate::journal::file_hash(&store, &p)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `files` (by `write`) under the store lock and journals them as `action` on
+/// `label`, with what they were computed from.
+pub fn write_recorded<F>(
+    ws: &Workspace,
+    actor: &str,
+    action: &str,
+    label: &str,
+    rounds: &[RoundId],
+    write: F,
+) -> Result<Vec<std::path::PathBuf>>
+where
+    F: FnOnce() -> Result<Vec<std::path::PathBuf>>,
+{
+    let mut files = Vec::new();
+    record(ws, actor, || {
+        files = write()?;
+        let mut d = Draft::new(action).round(label);
+        d.read = scores_read(ws, rounds)?;
+        Ok((d, Vec::new(), files.clone()))
+    })?;
+    Ok(files)
+}
