@@ -221,6 +221,20 @@ impl Writer {
         let path = journal_path(&store);
         let lines = read_lines(&path)?;
         let keep = committed(&lines, &index)?;
+        // Nothing is added to a chain that is broken: the next entry would vouch for it.
+        let mut prev = GENESIS;
+        for l in &lines[..keep] {
+            match &l.entry {
+                Some(e) if e.prev == prev => {}
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "the journal's chain of hashes is broken at line {} (an entry was edited or deleted); nothing more is recorded until it is repaired: run `manyi verify-store`",
+                        l.number
+                    )));
+                }
+            }
+            prev = &l.hash;
+        }
         if keep < lines.len() {
             let len = if keep == 0 { 0 } else { lines[keep - 1].end };
             let f = std::fs::OpenOptions::new()

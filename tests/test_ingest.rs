@@ -255,10 +255,7 @@ fn the_rejects_list_names_every_fault_of_a_row_in_chinese() {
         rows.iter()
             .any(|r| r.0 == 47 && r.2.starts_with("A000046,530103001003"))
     );
-    assert!(
-        !ws.file("surveys/store/index.json").exists(),
-        "a dry run stored something"
-    );
+    assert_eq!(ws.stored_deliveries(), 0, "a dry run stored something");
 }
 
 /// After a delivery is stored, a dry run of the same rows still shows each row's own
@@ -373,7 +370,7 @@ fn a_file_in_no_known_encoding_is_refused_whole_and_nothing_is_stored() {
     std::fs::write(&f, &bytes).unwrap();
     let err = ws.fails(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"], 1);
     assert!(err.contains("REFUSED") && err.contains("GB18030"), "{err}");
-    assert!(!ws.file("surveys/store/index.json").exists());
+    assert_eq!(ws.stored_deliveries(), 0);
     // Binary junk and empty files are refused too.
     std::fs::write(&f, b"").unwrap();
     assert!(
@@ -395,7 +392,7 @@ fn a_missing_required_column_refuses_the_delivery_naming_it() {
             || err.contains("the header row has: respondent_id, "),
         "{err}"
     );
-    assert!(!ws.file("surveys/store/index.json").exists());
+    assert_eq!(ws.stored_deliveries(), 0);
 }
 
 #[test]
@@ -656,7 +653,7 @@ fn a_header_longer_than_the_limit_refuses_the_file() {
     std::fs::write(&f, "a,".repeat(1 << 20)).unwrap();
     let err = ws.fails(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"], 1);
     assert!(err.contains("the header is"), "{err}");
-    assert!(!ws.file("surveys/store/index.json").exists());
+    assert_eq!(ws.stored_deliveries(), 0);
 }
 
 #[test]
@@ -771,9 +768,14 @@ fn ingest_needs_the_rounds_sample() {
 /// `delays_ms`, checking after every kill that the store is exactly as before (or, once
 /// a run got through, as after), then that ingesting again completes.
 #[cfg(unix)]
-fn kill_loop(rows: usize, delays_ms: &[u64], pause_before_commit_ms: u64) {
+fn kill_loop(rows: usize, delays_ms: &[u64], pause_before_commit_ms: u64, replace: bool) {
     let ws = example_workspace();
     receipt(&ws, &data("evaluator-b-excel-gbk.csv"));
+    let old_id: String = {
+        let index: serde_json::Value =
+            serde_json::from_str(&ws.read("surveys/store/index.json")).unwrap();
+        index["deliveries"][0]["sha256"].as_str().unwrap().to_string()
+    };
     let before = store_files(&ws);
     let mut g = Gen(42);
     let mut lines = vec![HEADER.to_string()];
@@ -792,15 +794,19 @@ fn kill_loop(rows: usize, delays_ms: &[u64], pause_before_commit_ms: u64) {
     let bin = assert_cmd::cargo::cargo_bin!("manyi");
     let (mut killed_mid_ingest, mut completed) = (0, 0);
     for &delay_ms in delays_ms {
+        let mut args = vec![
+            "-w",
+            ws.path().to_str().unwrap(),
+            "ingest",
+            f.to_str().unwrap(),
+            "--round",
+            "2018-R1",
+        ];
+        if replace {
+            args.extend(["--replaces", &old_id[..8]]);
+        }
         let mut child = std::process::Command::new(bin)
-            .args([
-                "-w",
-                ws.path().to_str().unwrap(),
-                "ingest",
-                f.to_str().unwrap(),
-                "--round",
-                "2018-R1",
-            ])
+            .args(&args)
             .env(
                 "MANYI_TEST_PAUSE_BEFORE_COMMIT_MS",
                 pause_before_commit_ms.to_string(),
@@ -837,6 +843,18 @@ fn kill_loop(rows: usize, delays_ms: &[u64], pause_before_commit_ms: u64) {
             height == 504 || height == 504 + rows,
             "partial store: {height} rows after a kill at {delay_ms} ms"
         );
+        // The journal and the index agree whatever the moment of the kill.
+        let v = ws.run(&["verify-store"]);
+        assert!(
+            v.status.success(),
+            "verify-store after a kill at {delay_ms} ms: {}",
+            String::from_utf8_lossy(&v.stdout)
+        );
+        // A replacement is one commit: the old delivery is superseded exactly when
+        // the new one is in the index.
+        let old_status = index["deliveries"][0]["status"].as_str().unwrap_or("active");
+        let want = if replace && n == 2 { "superseded" } else { "active" };
+        assert_eq!(old_status, want, "after a kill at {delay_ms} ms");
         if n == 2 {
             completed += 1;
             break;
@@ -849,10 +867,21 @@ fn kill_loop(rows: usize, delays_ms: &[u64], pause_before_commit_ms: u64) {
         killed_mid_ingest += 1;
         let now = store_files(&ws);
         for (k, v) in &before {
+            if k == "journal.jsonl" {
+                // An uncommitted line may follow (killed between journal and index).
+                assert!(now[k].starts_with(v), "the journal lost committed lines");
+                continue;
+            }
             assert_eq!(now.get(k), Some(v), "{k} changed by a killed ingest");
         }
     }
-    let out = ws.ok(&["ingest", f.to_str().unwrap(), "--round", "2018-R1"]);
+    let mut args = vec!["ingest", f.to_str().unwrap(), "--round", "2018-R1"];
+    let id8 = old_id[..8].to_string();
+    let stored_now = ws.stored_deliveries();
+    if replace && stored_now == 1 {
+        args.extend(["--replaces", &id8]);
+    }
+    let out = ws.ok(&args);
     assert!(
         out.contains(&format!("{rows} accepted")) || out.contains("already ingested"),
         "{out}"
@@ -927,6 +956,18 @@ fn a_kill_during_ingest_leaves_the_store_as_before_or_as_after() {
         20_000,
         &[5, 20, 40, 70, 100, 140, 180, 230, 300, 380, 470, 600, 800],
         300,
+        false,
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_kill_during_a_replacement_leaves_the_old_delivery_active_or_replaced_never_both() {
+    kill_loop(
+        20_000,
+        &[5, 20, 40, 70, 100, 140, 180, 230, 300, 380, 470, 600, 800],
+        300,
+        true,
     );
 }
 
@@ -936,7 +977,7 @@ fn a_kill_during_ingest_leaves_the_store_as_before_or_as_after() {
 #[ignore]
 fn many_kills_during_a_large_ingest() {
     let delays: Vec<u64> = (0..40).map(|i| 10 + i * 60).collect();
-    kill_loop(300_000, &delays, 0);
+    kill_loop(300_000, &delays, 0, false);
 }
 
 #[test]

@@ -33,11 +33,15 @@ fn workspace() -> Workspace {
         ),
     )
     .unwrap();
-    std::fs::copy(
-        data("score/sample.csv"),
-        ws.file("surveys/samples/2018-R1.csv"),
-    )
-    .unwrap();
+    ws.ok(&[
+        "sample",
+        "--round",
+        "2018-R1",
+        "--import",
+        data("score/sample.csv").to_str().unwrap(),
+        "--reason",
+        "the reference data's own sample",
+    ]);
     ws
 }
 

@@ -101,6 +101,10 @@ pub struct Inputs {
     pub sources: Vec<(String, String)>,
     /// The reliability plans (`manyi plan`) of the subject's rounds, for the appendix.
     pub plans: Vec<PlanInput>,
+    /// The office's exclusions in force in the subject's rounds.
+    pub exclusions: Vec<rows::ExclusionRow>,
+    /// Per round: flags no one has decided on.
+    pub undecided: Vec<rows::UndecidedRow>,
 }
 
 /// A round's plan as the review pack shows it.
@@ -323,7 +327,23 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
             })
             .collect(),
     };
-    let interviewers = interviewer_table(&store, &rounds)?;
+    let interviewers = interviewer_table(ws, &store, &rounds)?;
+    // The office's exclusions and the flags still undecided (files written by score
+    // and evaluate; absent in outputs made before decisions existed).
+    let exclusions = match dir.join("exclusions.csv") {
+        p if p.is_file() => {
+            add(&p)?;
+            Csv::<rows::ExclusionRow>::read(&p)?.rows
+        }
+        _ => Vec::new(),
+    };
+    let undecided = match dir.join("undecided_flags.csv") {
+        p if p.is_file() => {
+            add(&p)?;
+            Csv::<rows::UndecidedRow>::read(&p)?.rows
+        }
+        _ => Vec::new(),
+    };
     let shown_rounds: Vec<String> = (1..=rules.sampling.rounds_per_year)
         .filter(|n| in_view(*n))
         .map(|n| {
@@ -361,12 +381,15 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
         round_streets,
         sources,
         plans,
+        exclusions,
+        undecided,
     })
 }
 
 /// Per round and interviewer: questionnaires, valid ones, speeders, straight-lined,
 /// and whether the interviewer was flagged as standing out from peers.
 fn interviewer_table(
+    ws: &Workspace,
     store: &crate::store::Store,
     rounds: &[crate::round::RoundId],
 ) -> Result<Table> {
@@ -378,12 +401,18 @@ fn interviewer_table(
         "valid",
         "flag_speeder",
         "flag_straightline",
-        "flag_interviewer",
     ];
     for r in rounds {
         let Some(df) = store.load_round(&index, r, Some(&cols))? else {
             continue;
         };
+        // Flagged as compared with peers over all the round's active deliveries.
+        let round_flags = crate::lifecycle::flags(ws, r)?;
+        let flagged: std::collections::BTreeSet<&str> = round_flags
+            .interviewers
+            .iter()
+            .map(|f| f.interviewer_id.as_str())
+            .collect();
         let pe = |e| Error::Polars {
             path: store.dir.clone(),
             source: e,
@@ -405,6 +434,7 @@ fn interviewer_table(
             for (k, f) in flags.iter().enumerate() {
                 e[k + 1] += f.get(i).unwrap_or(false) as u64;
             }
+            e[4] = flagged.contains(iv.get(i).unwrap_or("")) as u64;
         }
     }
     Ok(Table {

@@ -448,6 +448,56 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
         }
     }
 
+    // The office's decisions on flagged questionnaires: what was left out, and why.
+    if !inputs.exclusions.is_empty() || inputs.undecided.iter().any(|u| u.interviewers + u.questionnaires > 0) {
+        let rows: Vec<Vec<String>> = inputs
+            .exclusions
+            .iter()
+            .map(|e| {
+                vec![
+                    e.round.clone(),
+                    format!(
+                        "{} {}",
+                        if e.subject == "interviewer" { "访问员" } else { "问卷" },
+                        e.id
+                    ),
+                    e.questionnaires.to_string(),
+                    e.reason.clone(),
+                ]
+            })
+            .collect();
+        let undecided: Vec<String> = inputs
+            .undecided
+            .iter()
+            .filter(|u| u.interviewers + u.questionnaires > 0)
+            .map(|u| {
+                format!(
+                    "{}: 访问员 {} 名, 问卷 {} 份",
+                    u.round, u.interviewers, u.questionnaires
+                )
+            })
+            .collect();
+        let total: u64 = inputs.exclusions.iter().map(|e| e.questionnaires).sum();
+        for p in table_pages(
+            "剔除的问卷 Excluded questionnaires",
+            &format!(
+                "{} · 经考核办决定剔除、不计入得分的有效问卷共 {total} 份。尚未决定的质量标记 (仍计入得分): {}",
+                inputs.label,
+                if undecided.is_empty() {
+                    "无".to_string()
+                } else {
+                    undecided.join("; ")
+                }
+            ),
+            &["轮次", "对象", "剔除问卷", "理由 (决定人与时间见日志 manyi journal)"],
+            &[70.0, 110.0, 70.0, 500.0],
+            &[false, false, true, false],
+            &rows,
+        ) {
+            out.push(p.svg());
+        }
+    }
+
     for c in charts {
         out.push(chart_page(c));
     }

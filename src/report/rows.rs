@@ -38,8 +38,6 @@ pub struct ExclusionRow {
     pub id: String,
     pub questionnaires: u64,
     pub reason: String,
-    pub actor: String,
-    pub at: String,
 }
 
 /// A row of `undecided_flags.csv` (written by `score`).

@@ -231,6 +231,30 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
         "# {} 街道考核 {} ({})\n\n",
         inputs.district, inputs.label, inputs.scheme
     );
+    if !inputs.exclusions.is_empty() {
+        s.push_str("## 剔除的问卷 excluded questionnaires\n\n| 轮次 | 对象 | 剔除问卷 | 理由 |\n|---|---|---:|---|\n");
+        for e in &inputs.exclusions {
+            s.push_str(&format!(
+                "| {} | {} {} | {} | {} |\n",
+                e.round,
+                e.subject,
+                e.id,
+                e.questionnaires,
+                e.reason.replace('|', "/")
+            ));
+        }
+        s.push('\n');
+    }
+    let undecided: u64 = inputs
+        .undecided
+        .iter()
+        .map(|u| u.interviewers + u.questionnaires)
+        .sum();
+    if undecided > 0 {
+        s.push_str(&format!(
+            "尚未决定的质量标记 undecided flags: {undecided} (they still count; `manyi flags --round R`)\n\n"
+        ));
+    }
     if let Some(t) = &inputs.streets {
         s.push_str("## 街道满意度 street scores\n\n| 街道 | 得分 | 95% CI | 社区 (计分/抽中) | 有效问卷 | 说明 |\n|---|---:|---|---:|---:|---|\n");
         for r in &t.rows {
@@ -326,6 +350,43 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
     s
 }
 
+/// The exclusions in force (one row each) and, per round, the flags undecided.
+fn decisions_table(inputs: &Inputs) -> Table {
+    let mut rows: Vec<Vec<String>> = inputs
+        .exclusions
+        .iter()
+        .map(|e| {
+            vec![
+                e.round.clone(),
+                "exclude".into(),
+                e.subject.clone(),
+                e.id.clone(),
+                e.questionnaires.to_string(),
+                e.reason.clone(),
+            ]
+        })
+        .collect();
+    for u in &inputs.undecided {
+        if u.interviewers + u.questionnaires > 0 {
+            rows.push(vec![
+                u.round.clone(),
+                "undecided".into(),
+                format!("interviewers {}", u.interviewers),
+                String::new(),
+                u.questionnaires.to_string(),
+                String::new(),
+            ]);
+        }
+    }
+    Table {
+        headers: ["round", "decision", "subject", "id", "questionnaires", "reason"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        rows,
+    }
+}
+
 /// A workbook of the given sheets (Chinese headers, as in review.xlsx), as bytes.
 pub fn workbook(sheets: &[(&str, &Table)], rules: &Rules) -> Result<Vec<u8>> {
     let mut wb = Workbook::new();
@@ -362,6 +423,10 @@ pub fn write(dir: &Path, inputs: &Inputs, rules: &Rules) -> Result<Vec<PathBuf>>
     }
     if !inputs.interviewers.rows.is_empty() {
         sheet(&mut wb, "访问员", &inputs.interviewers, rules)?;
+    }
+    let decisions = decisions_table(inputs);
+    if !decisions.rows.is_empty() {
+        sheet(&mut wb, "剔除与未决定", &decisions, rules)?;
     }
     let legend = Table {
         headers: vec![

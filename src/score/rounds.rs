@@ -859,15 +859,12 @@ impl Scores {
                     e.id.clone(),
                     e.questionnaires.to_string(),
                     e.reason.clone(),
-                    e.actor.clone(),
-                    e.at.clone(),
                 ]
             })
             .collect();
-        csv_bytes(
-            &["round", "subject", "id", "questionnaires", "reason", "actor", "at"],
-            rows,
-        )
+        // Who decided and when is in the journal (`manyi journal`); the score files
+        // depend only on the data and the decisions, so they are the same every run.
+        csv_bytes(&["round", "subject", "id", "questionnaires", "reason"], rows)
     }
 
     /// `undecided_flags.csv`: per round, the flags no one has decided on.
@@ -1069,7 +1066,7 @@ mod tests {
         let mut c = Tally::new(&rules, &sampled);
         let mut cols = vec!["community_code", "valid"];
         cols.extend(qids.iter().copied());
-        read_tallied(&path, &cols, &mut c, &qids, 7).unwrap();
+        read_tallied(&path, &cols, &mut c, &qids, 7, None).unwrap();
         for ((ta, tb), tc) in a.communities.iter().zip(&b.communities).zip(&c.communities) {
             assert!(!ta.ys.is_empty());
             assert_eq!(ta.ys, tb.ys);

@@ -42,6 +42,17 @@ impl Workspace {
         std::fs::write(p, contents).unwrap();
     }
 
+    /// Deliveries in the store index (0 when there is no index).
+    pub fn stored_deliveries(&self) -> usize {
+        let p = self.file("surveys/store/index.json");
+        if !p.exists() {
+            return 0;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        v["deliveries"].as_array().map_or(0, |a| a.len())
+    }
+
     /// Runs `manyi -w <this workspace> args...`.
     pub fn run(&self, args: &[&str]) -> Output {
         let mut all = vec!["-w", self.dir.path().to_str().unwrap()];
@@ -98,9 +109,19 @@ pub fn data(name: &str) -> PathBuf {
 /// the example deliveries were made for.
 pub fn example_workspace() -> Workspace {
     let ws = Workspace::init("panlong-2018");
-    ws.write(
-        "surveys/samples/2018-R1.csv",
-        std::fs::read(data("2018-R1-sample.csv")).unwrap(),
+    let out = ws.run(&[
+        "sample",
+        "--round",
+        "2018-R1",
+        "--import",
+        data("2018-R1-sample.csv").to_str().unwrap(),
+        "--reason",
+        "drawn by hand for the example deliveries",
+    ]);
+    assert!(
+        out.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
     ws
 }
