@@ -221,9 +221,14 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
         pb.set_message(format!("score {round}"));
         let scores =
             crate::score::rounds::score_rounds(&ws, &rules, &frame, &[*round], &round.to_string())?;
-        crate::lifecycle::write_recorded(&ws, actor, "score", &round.to_string(), &[*round], || {
-            scores.write(&ws)
-        })?;
+        crate::lifecycle::write_recorded(
+            &ws,
+            actor,
+            "score",
+            &round.to_string(),
+            &[*round],
+            || scores.write(&ws),
+        )?;
         lines.push(format!(
             "score {round}: {} communities, {} valid questionnaires",
             scores.communities.len(),

@@ -323,6 +323,10 @@ pub fn file_hash(store: &Store, p: &Path) -> Result<FileHash> {
 
 /// `p` relative to the workspace that holds the store (`surveys/store` inside it).
 pub fn ws_relative(store: &Store, p: &Path) -> String {
-    let root = store.dir.parent().and_then(|s| s.parent()).unwrap_or(&store.dir);
+    let root = store
+        .dir
+        .parent()
+        .and_then(|s| s.parent())
+        .unwrap_or(&store.dir);
     p.strip_prefix(root).unwrap_or(p).display().to_string()
 }

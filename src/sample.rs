@@ -429,7 +429,10 @@ pub fn run_sample(
         .round(round)
         .detail("seed", seed)
         .detail("communities", d.total());
-    draft.read = vec![w.file_hash(&ws.frame_path())?, w.file_hash(&ws.rules_path())?];
+    draft.read = vec![
+        w.file_hash(&ws.frame_path())?,
+        w.file_hash(&ws.rules_path())?,
+    ];
     draft.written = vec![w.file_hash(&manifest_path)?, w.file_hash(&sample_path)?];
     w.commit(draft)?;
     Ok((d, manifest))
@@ -590,7 +593,10 @@ pub fn import_sample(
         .detail("file", name)
         .detail("communities", total)
         .detail("warnings", warnings);
-    draft.read = vec![w.file_hash(&ws.frame_path())?, w.file_hash(&ws.rules_path())?];
+    draft.read = vec![
+        w.file_hash(&ws.frame_path())?,
+        w.file_hash(&ws.rules_path())?,
+    ];
     draft.written = vec![w.file_hash(&manifest_path)?, w.file_hash(&sample_path)?];
     w.commit(draft)?;
     Ok(manifest)

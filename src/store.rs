@@ -144,8 +144,7 @@ impl Index {
 
     /// The decisions in force for a round: the last one per (subject, id).
     pub fn decisions_in_force(&self, round: &str) -> Vec<&DecisionEntry> {
-        let mut last: std::collections::BTreeMap<(&str, &str), &DecisionEntry> =
-            Default::default();
+        let mut last: std::collections::BTreeMap<(&str, &str), &DecisionEntry> = Default::default();
         for d in self.decisions.iter().filter(|d| d.round == round) {
             last.insert((d.subject.as_str(), d.id.as_str()), d);
         }

@@ -774,7 +774,10 @@ fn kill_loop(rows: usize, delays_ms: &[u64], pause_before_commit_ms: u64, replac
     let old_id: String = {
         let index: serde_json::Value =
             serde_json::from_str(&ws.read("surveys/store/index.json")).unwrap();
-        index["deliveries"][0]["sha256"].as_str().unwrap().to_string()
+        index["deliveries"][0]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     let before = store_files(&ws);
     let mut g = Gen(42);
@@ -852,8 +855,14 @@ fn kill_loop(rows: usize, delays_ms: &[u64], pause_before_commit_ms: u64, replac
         );
         // A replacement is one commit: the old delivery is superseded exactly when
         // the new one is in the index.
-        let old_status = index["deliveries"][0]["status"].as_str().unwrap_or("active");
-        let want = if replace && n == 2 { "superseded" } else { "active" };
+        let old_status = index["deliveries"][0]["status"]
+            .as_str()
+            .unwrap_or("active");
+        let want = if replace && n == 2 {
+            "superseded"
+        } else {
+            "active"
+        };
         assert_eq!(old_status, want, "after a kill at {delay_ms} ms");
         if n == 2 {
             completed += 1;

@@ -101,11 +101,20 @@ fn json(ws: &Workspace, args: &[&str]) -> serde_json::Value {
 }
 
 fn deliveries(ws: &Workspace) -> Vec<serde_json::Value> {
-    json(ws, &["deliveries", "--json"]).as_array().unwrap().clone()
+    json(ws, &["deliveries", "--json"])
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn ingest(ws: &Workspace, f: &std::path::Path, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["ingest", f.to_str().unwrap(), "--round", "2018-R1", "--json"];
+    let mut args = vec![
+        "ingest",
+        f.to_str().unwrap(),
+        "--round",
+        "2018-R1",
+        "--json",
+    ];
     args.extend_from_slice(extra);
     json(ws, &args)
 }
@@ -117,7 +126,9 @@ fn a_correction_replaces_its_delivery_with_no_duplicates_and_scores_as_the_corre
     // The wrong file: five rows with an answer no scale has, and levels that are off.
     let mut wrong = honest(&mut g, "W", 0, 40, 1.0);
     for r in wrong.iter_mut().take(5) {
-        *r = r.replacen(",非常满意,", ",满易,", 1).replacen(",满意,", ",满易,", 1);
+        *r = r
+            .replacen(",非常满意,", ",满易,", 1)
+            .replacen(",满意,", ",满易,", 1);
     }
     let fixed = honest(&mut g, "W", 0, 40, 1.6);
     let a = write_rows(&ws, "evaluator-a.csv", &wrong);
@@ -129,11 +140,18 @@ fn a_correction_replaces_its_delivery_with_no_duplicates_and_scores_as_the_corre
     let dry = ingest(&ws, &b, &["--dry-run"]);
     let stored = r["accepted"].as_u64().unwrap();
     assert_eq!(dry["rejected"].as_u64(), Some(stored), "{dry}");
-    assert_eq!(dry["rejects_by_reason"]["duplicate-stored"].as_u64(), Some(stored));
+    assert_eq!(
+        dry["rejects_by_reason"]["duplicate-stored"].as_u64(),
+        Some(stored)
+    );
     // … with it, none is, and the wrong file stops counting in the same commit.
     let short = &id[..10];
     let r2 = ingest(&ws, &b, &["--replaces", short, "--evaluator", "甲公司"]);
-    assert_eq!((r2["accepted"].as_u64(), r2["rejected"].as_u64()), (Some(80), Some(0)), "{r2}");
+    assert_eq!(
+        (r2["accepted"].as_u64(), r2["rejected"].as_u64()),
+        (Some(80), Some(0)),
+        "{r2}"
+    );
     let ds = deliveries(&ws);
     assert_eq!(ds.len(), 2);
     let (old, new) = (&ds[0], &ds[1]);
@@ -160,11 +178,24 @@ fn a_correction_replaces_its_delivery_with_no_duplicates_and_scores_as_the_corre
     }
     // The journal says who replaced what.
     let j = json(&ws, &["journal", "--json"]);
-    let last = j.as_array().unwrap().iter().rev().find(|e| e["action"] == "replace").unwrap();
+    let last = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["action"] == "replace")
+        .unwrap();
     assert_eq!(last["ids"][1], serde_json::json!(id));
     // The same file again as its own correction: refused, nothing changes.
     let err = ws.fails(
-        &["ingest", b.to_str().unwrap(), "--round", "2018-R1", "--replaces", &new["id"].as_str().unwrap()[..8]],
+        &[
+            "ingest",
+            b.to_str().unwrap(),
+            "--round",
+            "2018-R1",
+            "--replaces",
+            &new["id"].as_str().unwrap()[..8],
+        ],
         1,
     );
     assert!(err.contains("same file"), "{err}");
@@ -189,11 +220,20 @@ fn a_refused_replacement_leaves_the_old_delivery_active() {
     let bad = ws.file("bad.csv");
     std::fs::write(
         &bad,
-        std::fs::read_to_string(&a).unwrap().replacen(",q7,", ",qq7,", 1),
+        std::fs::read_to_string(&a)
+            .unwrap()
+            .replacen(",q7,", ",qq7,", 1),
     )
     .unwrap();
     let err = ws.fails(
-        &["ingest", bad.to_str().unwrap(), "--round", "2018-R1", "--replaces", &id[..8]],
+        &[
+            "ingest",
+            bad.to_str().unwrap(),
+            "--round",
+            "2018-R1",
+            "--replaces",
+            &id[..8],
+        ],
         1,
     );
     assert!(err.contains("q7"), "{err}");
@@ -201,10 +241,20 @@ fn a_refused_replacement_leaves_the_old_delivery_active() {
     let junk = write_rows(
         &ws,
         "junk.csv",
-        &rows.iter().map(|r| r.replace("2018-R1", "2017-R1")).collect::<Vec<_>>(),
+        &rows
+            .iter()
+            .map(|r| r.replace("2018-R1", "2017-R1"))
+            .collect::<Vec<_>>(),
     );
     let err = ws.fails(
-        &["ingest", junk.to_str().unwrap(), "--round", "2018-R1", "--replaces", &id[..8]],
+        &[
+            "ingest",
+            junk.to_str().unwrap(),
+            "--round",
+            "2018-R1",
+            "--replaces",
+            &id[..8],
+        ],
         1,
     );
     assert!(err.contains("stays active"), "{err}");
@@ -232,13 +282,20 @@ fn a_withdrawn_delivery_counts_nowhere_and_is_not_revived() {
     assert!(err.contains("no valid questionnaire"), "{err}");
     // The same bytes again: refused, naming the withdrawal.
     let err = ws.fails(&["ingest", a.to_str().unwrap(), "--round", "2018-R1"], 1);
-    assert!(err.contains("withdrawn") && err.contains("not revived"), "{err}");
+    assert!(
+        err.contains("withdrawn") && err.contains("not revived"),
+        "{err}"
+    );
     // Its respondent ids no longer make duplicates: a new file with them is accepted.
     let mut rows2 = honest(&mut g, "V", 0, 35, 1.5);
     rows2.truncate(60);
     let b = write_rows(&ws, "b.csv", &rows2);
     let r = ingest(&ws, &b, &[]);
-    assert_eq!((r["accepted"].as_u64(), r["rejected"].as_u64()), (Some(60), Some(0)), "{r}");
+    assert_eq!(
+        (r["accepted"].as_u64(), r["rejected"].as_u64()),
+        (Some(60), Some(0)),
+        "{r}"
+    );
     // Withdrawing it twice is refused.
     let err = ws.fails(&["withdraw", &id, "--reason", "again"], 1);
     assert!(err.contains("withdrawn already"), "{err}");
@@ -274,7 +331,11 @@ fn a_fabricator_split_over_two_deliveries_is_caught_across_them_and_decisions_ch
     let rx = ingest(&ws, &fx, &["--evaluator", "甲公司"]);
     let ry = ingest(&ws, &fy, &["--evaluator", "乙公司"]);
     for r in [&rx, &ry] {
-        assert_eq!(r["quality"]["flagged_interviewers"], serde_json::json!([]), "{r}");
+        assert_eq!(
+            r["quality"]["flagged_interviewers"],
+            serde_json::json!([]),
+            "{r}"
+        );
     }
     let f = json(&ws, &["flags", "--round", "2018-R1", "--json"]);
     let ivs = f["interviewers"].as_array().unwrap();
@@ -287,7 +348,10 @@ fn a_fabricator_split_over_two_deliveries_is_caught_across_them_and_decisions_ch
     // Flagged questionnaires carry their file and line.
     let q = f["questionnaires"].as_array().unwrap();
     let one = q.iter().find(|r| r["respondent_id"] == "F00103").unwrap();
-    assert_eq!((one["file_name"].as_str(), one["line"].as_u64()), (Some("y.csv"), Some(2 + 72 + 3)));
+    assert_eq!(
+        (one["file_name"].as_str(), one["line"].as_u64()),
+        (Some("y.csv"), Some(2 + 72 + 3))
+    );
     // No decision yet: the fabricator counts.
     ws.ok(&["score", "--round", "2018-R1"]);
     let all: Vec<String> = x.iter().chain(&y).cloned().collect();
@@ -296,10 +360,19 @@ fn a_fabricator_split_over_two_deliveries_is_caught_across_them_and_decisions_ch
     for (c, w) in &with {
         assert!((scores(&ws)[c].0 - w).abs() < 1e-9);
     }
-    assert!(ws.read("reports/2018-R1/undecided_flags.csv").contains("2018-R1,1,"));
+    assert!(
+        ws.read("reports/2018-R1/undecided_flags.csv")
+            .contains("2018-R1,1,")
+    );
     // Exclude: out of the scores, counted per community, listed with the reason.
     ws.ok(&[
-        "decide", "--round", "2018-R1", "--interviewer", "FAB", "--exclude", "--reason",
+        "decide",
+        "--round",
+        "2018-R1",
+        "--interviewer",
+        "FAB",
+        "--exclude",
+        "--reason",
         "回访:受访户未接受访问",
     ]);
     ws.ok(&["score", "--round", "2018-R1"]);
@@ -309,11 +382,23 @@ fn a_fabricator_split_over_two_deliveries_is_caught_across_them_and_decisions_ch
         assert_eq!(s[c].1, 8, "{c}");
     }
     let ex = ws.read("reports/2018-R1/exclusions.csv");
-    assert!(ex.contains("2018-R1,interviewer,FAB,16,回访:受访户未接受访问"), "{ex}");
-    assert!(ws.read("reports/2018-R1/undecided_flags.csv").contains("2018-R1,0,"));
+    assert!(
+        ex.contains("2018-R1,interviewer,FAB,16,回访:受访户未接受访问"),
+        "{ex}"
+    );
+    assert!(
+        ws.read("reports/2018-R1/undecided_flags.csv")
+            .contains("2018-R1,0,")
+    );
     // Keep: a later decision supersedes; the fabricator counts again.
     let out = ws.ok(&[
-        "decide", "--round", "2018-R1", "--interviewer", "FAB", "--keep", "--reason",
+        "decide",
+        "--round",
+        "2018-R1",
+        "--interviewer",
+        "FAB",
+        "--keep",
+        "--reason",
         "复核后认定为真实访问",
     ]);
     assert!(out.contains("supersedes"), "{out}");
@@ -328,25 +413,56 @@ fn a_fabricator_split_over_two_deliveries_is_caught_across_them_and_decisions_ch
     assert_eq!(f["interviewers"][0]["decision"]["action"], "keep");
     // Both decisions stay in the journal, with the actor.
     let j = json(&ws, &["--actor", "审核员", "journal", "--json"]);
-    let decides: Vec<&serde_json::Value> =
-        j.as_array().unwrap().iter().filter(|e| e["action"] == "decide").collect();
+    let decides: Vec<&serde_json::Value> = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "decide")
+        .collect();
     assert_eq!(decides.len(), 2);
     assert_eq!(decides[1]["details"]["supersedes"], decides[0]["seq"]);
     // A decision on a subject the round does not have is refused.
     let err = ws.fails(
-        &["decide", "--round", "2018-R1", "--interviewer", "NOBODY", "--exclude", "--reason", "x"],
+        &[
+            "decide",
+            "--round",
+            "2018-R1",
+            "--interviewer",
+            "NOBODY",
+            "--exclude",
+            "--reason",
+            "x",
+        ],
         1,
     );
     assert!(err.contains("NOBODY"), "{err}");
     // One questionnaire excluded by itself, with the flags file written as CSV.
     ws.ok(&[
-        "--actor", "审核员", "decide", "--round", "2018-R1", "--respondent", "F00000", "--exclude",
-        "--reason", "重复录入",
+        "--actor",
+        "审核员",
+        "decide",
+        "--round",
+        "2018-R1",
+        "--respondent",
+        "F00000",
+        "--exclude",
+        "--reason",
+        "重复录入",
     ]);
     let out = ws.file("flags.csv");
-    ws.ok(&["flags", "--round", "2018-R1", "--out", out.to_str().unwrap()]);
+    ws.ok(&[
+        "flags",
+        "--round",
+        "2018-R1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let csv = std::fs::read_to_string(&out).unwrap();
-    assert!(csv.lines().any(|l| l.contains("F00000") && l.contains("重复录入")), "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.contains("F00000") && l.contains("重复录入")),
+        "{csv}"
+    );
     let j = json(&ws, &["journal", "--json"]);
     assert_eq!(j.as_array().unwrap().last().unwrap()["actor"], "审核员");
     ws.ok(&["score", "--round", "2018-R1"]);
@@ -370,7 +486,16 @@ fn verify_store_finds_an_edited_byte_a_deleted_line_and_a_changed_parquet_file()
     let b = write_rows(&ws, "b.csv", &honest(&mut g, "V", 5000, 35, 1.5));
     ingest(&ws, &a, &[]);
     ingest(&ws, &b, &[]);
-    ws.ok(&["decide", "--round", "2018-R1", "--interviewer", "W1", "--keep", "--reason", "ok"]);
+    ws.ok(&[
+        "decide",
+        "--round",
+        "2018-R1",
+        "--interviewer",
+        "W1",
+        "--keep",
+        "--reason",
+        "ok",
+    ]);
     ws.ok(&["score", "--round", "2018-R1"]);
     let (code, out) = verify(&ws);
     assert_eq!(code, 0, "{out}");
@@ -385,7 +510,10 @@ fn verify_store_finds_an_edited_byte_a_deleted_line_and_a_changed_parquet_file()
     std::fs::write(&jp, edited.join("\n") + "\n").unwrap();
     let (code, out) = verify(&ws);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("journal line 4 does not follow line 3"), "{out}");
+    assert!(
+        out.contains("journal line 4 does not follow line 3"),
+        "{out}"
+    );
     // Refused as a base for any new change.
     let err = ws.fails(&["withdraw", "00000000", "--reason", "x"], 1);
     assert!(err.contains("verify-store"), "{err}");
@@ -415,7 +543,10 @@ fn verify_store_finds_an_edited_byte_a_deleted_line_and_a_changed_parquet_file()
     std::fs::write(&pq, &bytes).unwrap();
     let (code, out) = verify(&ws);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(rel) && out.contains("changed since entry"), "{out}");
+    assert!(
+        out.contains(rel) && out.contains("changed since entry"),
+        "{out}"
+    );
     std::fs::write(&pq, &original).unwrap();
     // A report edited by hand.
     let cs = ws.file("reports/2018-R1/community_scores.csv");
@@ -423,7 +554,10 @@ fn verify_store_finds_an_edited_byte_a_deleted_line_and_a_changed_parquet_file()
     std::fs::write(&cs, text.replacen("2018-R1", "2018-R9", 1)).unwrap();
     let (code, out) = verify(&ws);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("reports/2018-R1/community_scores.csv"), "{out}");
+    assert!(
+        out.contains("reports/2018-R1/community_scores.csv"),
+        "{out}"
+    );
     std::fs::write(&cs, text).unwrap();
     // Counts: the index says one more accepted row than the Parquet file has.
     let ip = ws.file("surveys/store/index.json");
@@ -434,7 +568,10 @@ fn verify_store_finds_an_edited_byte_a_deleted_line_and_a_changed_parquet_file()
     std::fs::write(&ip, serde_json::to_string_pretty(&v).unwrap()).unwrap();
     let (code, out) = verify(&ws);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(&format!("{n} rows stored, {} accepted", n + 1)), "{out}");
+    assert!(
+        out.contains(&format!("{n} rows stored, {} accepted", n + 1)),
+        "{out}"
+    );
     std::fs::write(&ip, itext).unwrap();
     assert_eq!(verify(&ws).0, 0);
 }
@@ -455,7 +592,14 @@ fn a_store_made_before_the_journal_opens_with_its_deliveries_active_and_one_star
     o.remove("journal_entries");
     o.remove("decisions");
     for d in o["deliveries"].as_array_mut().unwrap() {
-        for k in ["evaluator", "status", "status_change", "replaces", "actor", "data_sha256"] {
+        for k in [
+            "evaluator",
+            "status",
+            "status_change",
+            "replaces",
+            "actor",
+            "data_sha256",
+        ] {
             d.as_object_mut().unwrap().remove(k);
         }
     }
@@ -521,7 +665,10 @@ fn a_kill_after_the_journal_line_and_before_the_index_leaves_them_in_agreement()
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("uncommitted"), "{out}");
     assert_eq!(deliveries(&ws)[0]["status"], "active");
-    assert_eq!(json(&ws, &["journal", "--json"]).as_array().unwrap().len(), 2);
+    assert_eq!(
+        json(&ws, &["journal", "--json"]).as_array().unwrap().len(),
+        2
+    );
     // The next change removes the stray line and commits its own.
     let r = ingest(&ws, &b, &["--replaces", &id[..8]]);
     assert_eq!(r["rejected"], 0);
@@ -529,6 +676,11 @@ fn a_kill_after_the_journal_line_and_before_the_index_leaves_them_in_agreement()
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("uncommitted"), "{out}");
     let j = json(&ws, &["journal", "--json"]);
-    let actions: Vec<&str> = j.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, ["sample-import", "ingest", "replace"]);
 }

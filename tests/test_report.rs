@@ -91,6 +91,38 @@ fn demo_builds_the_year_and_the_review_pack_reads_right() {
 
     // The PDF's text: every street name and every street's deduction total.
     let text = pdf_text(&reports.join("review.pdf"));
+    // The office excluded the fabricator: the pack lists the exclusion with its count
+    // (counted here in the delivery file itself) and its reason.
+    let gbk = std::fs::read(dir.path().join("ws/surveys/deliveries/2018-R2-gbk.csv")).unwrap();
+    let fabricated = gbk
+        .split(|b| *b == b'\n')
+        .filter(|l| l.windows(6).any(|w| w == b",B2FAB"))
+        .count();
+    assert!(fabricated > 0);
+    let line = text
+        .lines()
+        .find(|l| l.contains("B2FAB"))
+        .unwrap_or_else(|| panic!("no exclusion in the PDF"));
+    assert!(
+        line.contains(&fabricated.to_string()) && line.contains("回访核实"),
+        "{line}"
+    );
+    assert!(text.contains("剔除的问卷"), "no exclusions section");
+    let ws = dir.path().join("ws");
+    let v = common::run_in(dir.path(), &["-w", ws.to_str().unwrap(), "verify-store"]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    let ds = common::run_in(
+        dir.path(),
+        &["-w", ws.to_str().unwrap(), "deliveries", "--json"],
+    );
+    let ds: serde_json::Value = serde_json::from_slice(&ds.stdout).unwrap();
+    assert_eq!(ds.as_array().unwrap().len(), 12);
+    for d in ds.as_array().unwrap() {
+        assert!(
+            d["evaluator"].as_str().unwrap().starts_with("测评机构"),
+            "{d}"
+        );
+    }
     let deductions = csv_rows(&reports.join("deductions.csv"));
     for s in STREETS {
         assert!(text.contains(s), "{s} not in the PDF text");
@@ -139,6 +171,15 @@ fn demo_builds_the_year_and_the_review_pack_reads_right() {
             }
         }
     }
+    // The decisions sheet: the exclusion, with its count and reason.
+    let dec = wb.worksheet_range("剔除与未决定").unwrap();
+    let row = dec
+        .rows()
+        .find(|r| r.iter().any(|c| c.to_string() == "B2FAB"))
+        .expect("no exclusion row in review.xlsx");
+    let cells: Vec<String> = row.iter().map(|c| c.to_string()).collect();
+    assert!(cells.contains(&"剔除".to_string()), "{cells:?}");
+    assert!(cells.iter().any(|c| c.starts_with("回访核实")), "{cells:?}");
     let ev = wb.worksheet_range("考核评价").unwrap();
     let ev_csv = csv_rows(&reports.join("street_evaluation.csv"));
     let total_col = ev

@@ -590,3 +590,189 @@ fn round_ids_normalise_case_and_leading_zeros_and_refuse_signs() {
         assert!(bad.parse::<RoundId>().is_err(), "{bad} accepted");
     }
 }
+
+#[test]
+fn a_sample_drawn_elsewhere_is_imported_checked_by_hash_and_journalled() {
+    let ws = Workspace::init("panlong-2018");
+    let file = common::data("2018-R1-sample.csv");
+    // Copied by hand: refused by ingest, score and verify-sample, each with the command.
+    ws.write("surveys/samples/2018-R1.csv", std::fs::read(&file).unwrap());
+    let delivery = common::data("evaluator-a-template-utf8.csv");
+    for args in [
+        vec!["ingest", delivery.to_str().unwrap(), "--round", "2018-R1"],
+        vec!["score", "--round", "2018-R1"],
+        vec!["verify-sample", "--round", "2018-R1"],
+    ] {
+        let err = ws.fails(&args, 1);
+        assert!(
+            err.contains("no manifest") && err.contains("--import FILE --reason"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("No such file"), "{err}");
+    }
+    std::fs::remove_file(ws.file("surveys/samples/2018-R1.csv")).unwrap();
+    // A reason is required.
+    ws.fails(
+        &[
+            "sample",
+            "--round",
+            "2018-R1",
+            "--import",
+            file.to_str().unwrap(),
+        ],
+        2,
+    );
+    // A community that is not in the frame: refused, naming the line.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let bad = ws.file("bad-sample.csv");
+    std::fs::write(&bad, text.replacen("530103001005", "530103001999", 1)).unwrap();
+    let err = ws.fails(
+        &[
+            "sample",
+            "--round",
+            "2018-R1",
+            "--import",
+            bad.to_str().unwrap(),
+            "--reason",
+            "x",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("line 3") && err.contains("530103001999"),
+        "{err}"
+    );
+    // A community listed twice, or in the wrong street: refused.
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&bad, format!("{}\n{}\n", text.trim_end(), lines[1])).unwrap();
+    let err = ws.fails(
+        &[
+            "sample",
+            "--round",
+            "2018-R1",
+            "--import",
+            bad.to_str().unwrap(),
+            "--reason",
+            "x",
+        ],
+        1,
+    );
+    assert!(err.contains("listed twice"), "{err}");
+    assert!(!ws.file("surveys/samples/2018-R1.csv").exists());
+    // The good file: one warning per street whose count differs from the rules' size
+    // (rotation, round 1 of 3: ceil(N_h / 3), from the frame here).
+    let out = ws.run(&[
+        "sample",
+        "--round",
+        "2018-R1",
+        "--import",
+        file.to_str().unwrap(),
+        "--reason",
+        "drawn at the district lottery before manyi was installed",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut n_h: BTreeMap<String, usize> = BTreeMap::new();
+    for l in FRAME.lines().skip(1) {
+        *n_h.entry(l.split(',').next().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let mut in_file: BTreeMap<String, usize> = BTreeMap::new();
+    for l in text.lines().skip(1) {
+        *in_file
+            .entry(l.split(',').nth(1).unwrap().to_string())
+            .or_default() += 1;
+    }
+    let differing: BTreeSet<String> = n_h
+        .iter()
+        .filter(|(s, n)| in_file.get(*s).copied().unwrap_or(0) != n.div_ceil(3))
+        .map(|(s, _)| s.clone())
+        .collect();
+    let warned = |stderr: &str| -> BTreeSet<String> {
+        stderr
+            .lines()
+            .filter(|l| l.contains("warning"))
+            .map(|l| l.split("street ").nth(1).unwrap()[..9].to_string())
+            .collect()
+    };
+    assert_eq!(warned(&stderr), differing, "{stderr}");
+    // A file one community short in one street: exactly that street is warned about.
+    let ws2 = Workspace::init("panlong-2018");
+    let short = ws2.file("short.csv");
+    let drop = lines
+        .iter()
+        .position(|l| l.contains(",530103009,"))
+        .unwrap();
+    let kept: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != drop)
+        .map(|(_, l)| *l)
+        .collect();
+    std::fs::write(&short, kept.join("\n") + "\n").unwrap();
+    let out2 = ws2.run(&[
+        "sample",
+        "--round",
+        "2018-R1",
+        "--import",
+        short.to_str().unwrap(),
+        "--reason",
+        "x",
+    ]);
+    assert!(out2.status.success());
+    let stderr2 = String::from_utf8_lossy(&out2.stderr);
+    let mut want = differing.clone();
+    want.insert("530103009".to_string());
+    assert_eq!(warned(&stderr2), want, "{stderr2}");
+    assert!(
+        stderr2.contains("1 communities in the file, the rules' size is 2"),
+        "{stderr2}"
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&ws.read("surveys/samples/2018-R1.manifest.json")).unwrap();
+    assert_eq!(m["algorithm"], "imported");
+    assert_eq!(
+        m["sample_sha256"],
+        manyi::fsutil::sha256_hex(&std::fs::read(&file).unwrap())
+    );
+    assert_eq!(ws.read("surveys/samples/2018-R1.csv"), text);
+    let out = ws.ok(&["verify-sample", "--round", "2018-R1"]);
+    assert!(
+        out.contains("imported") && out.contains("drawn at the district lottery"),
+        "{out}"
+    );
+    // Importing again is refused (the sample of a round is final).
+    ws.fails(
+        &[
+            "sample",
+            "--round",
+            "2018-R1",
+            "--import",
+            file.to_str().unwrap(),
+            "--reason",
+            "x",
+        ],
+        1,
+    );
+    // An edited imported sample fails verification.
+    ws.write(
+        "surveys/samples/2018-R1.csv",
+        text.replacen("530103001005", "530103001004", 1),
+    );
+    let out = ws.fails(&["verify-sample", "--round", "2018-R1"], 1);
+    assert!(out.contains("changed"), "{out}");
+    ws.write("surveys/samples/2018-R1.csv", &text);
+    let j: serde_json::Value = serde_json::from_str(&ws.ok(&["journal", "--json"])).unwrap();
+    let e = &j[0];
+    assert_eq!(e["action"], "sample-import");
+    assert_eq!(
+        e["reason"],
+        "drawn at the district lottery before manyi was installed"
+    );
+    assert_eq!(e["written"][1]["sha256"], m["sample_sha256"]);
+    ws.ok(&["ingest", delivery.to_str().unwrap(), "--round", "2018-R1"]);
+}

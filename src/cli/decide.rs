@@ -41,7 +41,15 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         (None, Some(r)) => (Subject::Respondent, r.as_str()),
         (None, None) => unreachable!("clap requires one of them"), // ok: the ArgGroup is required
     };
-    let d = crate::lifecycle::decide(ws, &round, subject, id, a.exclude, &a.reason, &super::actor())?;
+    let d = crate::lifecycle::decide(
+        ws,
+        &round,
+        subject,
+        id,
+        a.exclude,
+        &a.reason,
+        &super::actor(),
+    )?;
     stdout_line(&format!(
         "{} {round}: {} {} {} ({} {}){}",
         t("已记录决定", "decision recorded"),

@@ -79,10 +79,6 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         ]);
     }
     stdout_line(&tb.to_string())?;
-    stdout_line(&format!(
-        "{} {}",
-        rows.len(),
-        t("份交付", "deliveries")
-    ))?;
+    stdout_line(&format!("{} {}", rows.len(), t("份交付", "deliveries")))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -165,7 +165,11 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_out(ws: &Workspace, f: &crate::lifecycle::flags::RoundFlags, out: &std::path::Path) -> Result<()> {
+fn write_out(
+    ws: &Workspace,
+    f: &crate::lifecycle::flags::RoundFlags,
+    out: &std::path::Path,
+) -> Result<()> {
     let (iv, q) = f.tables();
     let ext = out
         .extension()

@@ -59,9 +59,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         ..Default::default()
     };
     if a.replaces.is_some() && a.files.len() != 1 {
-        return Err(Error::Invalid(
-            "--replaces takes one corrected file".into(),
-        ));
+        return Err(Error::Invalid("--replaces takes one corrected file".into()));
     }
     let mut receipts = Vec::new();
     let mut refused = 0;

@@ -84,7 +84,12 @@ pub fn actor() -> String {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     crate::messages::set_lang(cli.lang.unwrap_or_else(crate::messages::Lang::from_env));
-    if let Some(a) = cli.actor.as_ref().map(|a| a.trim()).filter(|a| !a.is_empty()) {
+    if let Some(a) = cli
+        .actor
+        .as_ref()
+        .map(|a| a.trim())
+        .filter(|a| !a.is_empty())
+    {
         // Set once, before any command runs: a second set cannot happen.
         let _ = ACTOR.set(a.to_string());
     }

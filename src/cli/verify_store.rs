@@ -39,7 +39,11 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         stdout_line(&match crate::messages::lang() {
             crate::messages::Lang::Zh => format!(
                 "{}:日志 {} 条,核对文件 {} 个,交付 {} 份,问题 {} 个",
-                if c.ok() { "存储完好" } else { "存储有问题" },
+                if c.ok() {
+                    "存储完好"
+                } else {
+                    "存储有问题"
+                },
                 c.entries,
                 c.files_checked,
                 c.deliveries,
@@ -47,7 +51,11 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
             ),
             crate::messages::Lang::En => format!(
                 "{}: {} journal entries, {} files checked, {} deliveries, {} problem(s)",
-                if c.ok() { "store verified" } else { "store does NOT verify" },
+                if c.ok() {
+                    "store verified"
+                } else {
+                    "store does NOT verify"
+                },
                 c.entries,
                 c.files_checked,
                 c.deliveries,

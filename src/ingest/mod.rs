@@ -222,7 +222,9 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     }
 
     let Some(w) = writer.as_mut() else {
-        return Err(Error::Internal("a stored ingest without the store lock".into()));
+        return Err(Error::Internal(
+            "a stored ingest without the store lock".into(),
+        ));
     };
     // Write everything under its final content-addressed name, then commit the index.
     let data_sha = parquet::write_delivery(
@@ -420,7 +422,9 @@ fn round_so_far(
     let mut ids = IdSet::default();
     let mut valid_by_community: HashMap<String, u64> = HashMap::new();
     let mut others = index.clone();
-    others.deliveries.retain(|d| Some(d.sha256.as_str()) != except);
+    others
+        .deliveries
+        .retain(|d| Some(d.sha256.as_str()) != except);
     let Some(df) = store.load_round(
         &others,
         round,

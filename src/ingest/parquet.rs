@@ -113,9 +113,9 @@ pub(crate) fn write_parquet_chunks(
         inner: f,
         hasher: hasher.clone(),
     }))
-        .with_compression(ParquetCompression::Snappy)
-        .batched(&schema)
-        .map_err(pe)?;
+    .with_compression(ParquetCompression::Snappy)
+    .batched(&schema)
+    .map_err(pe)?;
     let groups = n.div_ceil(chunk.max(1));
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism()

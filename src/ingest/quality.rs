@@ -98,7 +98,11 @@ impl Groups {
 
 /// The interviewer comparison alone, over questionnaires whose straight-line flags are
 /// known (a round's active deliveries, read back from the store).
-pub fn interviewers(input: &Input<'_>, straightline: &[bool], rules: &Rules) -> Vec<InterviewerFlag> {
+pub fn interviewers(
+    input: &Input<'_>,
+    straightline: &[bool],
+    rules: &Rules,
+) -> Vec<InterviewerFlag> {
     let groups = Groups::new(input.community);
     let flags = Flags {
         straightline: straightline.to_vec(),

@@ -96,16 +96,27 @@ impl RoundData {
                 source: e,
             };
             let n = df.height();
-            d.deliveries.push((del.sha256.clone(), del.file_name.clone()));
+            d.deliveries
+                .push((del.sha256.clone(), del.file_name.clone()));
             d.rows.push(n);
             d.delivery.extend(std::iter::repeat_n(k as u32, n));
             let line = df.column("line").and_then(|c| c.u64()).map_err(pe)?;
             d.line.extend(line.iter().map(|v| v.unwrap_or(0)));
-            for id in df.column("respondent_id").and_then(|c| c.str()).map_err(pe)?.iter() {
+            for id in df
+                .column("respondent_id")
+                .and_then(|c| c.str())
+                .map_err(pe)?
+                .iter()
+            {
                 d.id_buf.push_str(id.unwrap_or(""));
                 d.id_end.push(d.id_buf.len());
             }
-            for c in df.column("community_code").and_then(|c| c.str()).map_err(pe)?.iter() {
+            for c in df
+                .column("community_code")
+                .and_then(|c| c.str())
+                .map_err(pe)?
+                .iter()
+            {
                 let c = c.unwrap_or("");
                 let next = comm_ix.len() as u32;
                 let ix = *comm_ix.entry(c.to_string()).or_insert_with(|| {
@@ -114,7 +125,12 @@ impl RoundData {
                 });
                 d.community.push(ix);
             }
-            for iv in df.column("interviewer_id").and_then(|c| c.str()).map_err(pe)?.iter() {
+            for iv in df
+                .column("interviewer_id")
+                .and_then(|c| c.str())
+                .map_err(pe)?
+                .iter()
+            {
                 d.interviewer.push(match iv {
                     None | Some("") => u32::MAX,
                     Some(v) => {
@@ -145,7 +161,8 @@ impl RoundData {
                 .map(|id| df.column(id).and_then(|c| c.u8()))
                 .collect::<PolarsResult<_>>()
                 .map_err(pe)?;
-            let iters: Vec<Vec<Option<u8>>> = item_cols.iter().map(|c| c.iter().collect()).collect();
+            let iters: Vec<Vec<Option<u8>>> =
+                item_cols.iter().map(|c| c.iter().collect()).collect();
             let base = d.items.len();
             d.items.resize(base + n * d.n_items, u8::MAX);
             for (k, col) in iters.iter().enumerate() {
@@ -250,7 +267,12 @@ impl RoundFlags {
         let num = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
         let dec = |d: &Option<DecisionView>| -> [String; 4] {
             match d {
-                None => ["undecided".into(), String::new(), String::new(), String::new()],
+                None => [
+                    "undecided".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ],
                 Some(d) => [
                     d.action.clone(),
                     d.reason.clone(),
@@ -359,13 +381,21 @@ impl<'a> InForce<'a> {
         f
     }
     /// The decision on a questionnaire: on itself if any, else on its interviewer.
-    pub fn on_questionnaire(&self, respondent: &str, interviewer: Option<&str>) -> Option<&'a DecisionEntry> {
+    pub fn on_questionnaire(
+        &self,
+        respondent: &str,
+        interviewer: Option<&str>,
+    ) -> Option<&'a DecisionEntry> {
         self.respondents
             .get(respondent)
             .or_else(|| interviewer.and_then(|iv| self.interviewers.get(iv)))
             .copied()
     }
-    pub fn excludes(&self, respondent: &str, interviewer: Option<&str>) -> Option<&'a DecisionEntry> {
+    pub fn excludes(
+        &self,
+        respondent: &str,
+        interviewer: Option<&str>,
+    ) -> Option<&'a DecisionEntry> {
         self.on_questionnaire(respondent, interviewer)
             .filter(|d| d.action == "exclude")
     }
@@ -386,8 +416,13 @@ pub fn round_flags(data: &RoundData, index: &Index, round: &str, rules: &Rules) 
     let straight: Vec<bool> = data.qflags.iter().map(|q| q & 2 != 0).collect();
     let flagged = quality::interviewers(&input, &straight, rules);
     let force = InForce::new(index, round);
-    let mut per_iv: HashMap<u32, (std::collections::BTreeSet<u32>, std::collections::BTreeSet<u32>)> =
-        HashMap::new();
+    let mut per_iv: HashMap<
+        u32,
+        (
+            std::collections::BTreeSet<u32>,
+            std::collections::BTreeSet<u32>,
+        ),
+    > = HashMap::new();
     for i in 0..data.len() {
         let e = per_iv.entry(data.interviewer[i]).or_default();
         e.0.insert(data.community[i]);
@@ -515,7 +550,9 @@ pub fn excluded(data: &RoundData, index: &Index, round: &str) -> Excluded {
             }
             if let Some(d) = force.excludes(data.respondent(i), data.interviewer_name(i)) {
                 masks[k][i - base] = true;
-                let c = counts.entry((d.subject.as_str(), d.id.as_str())).or_default();
+                let c = counts
+                    .entry((d.subject.as_str(), d.id.as_str()))
+                    .or_default();
                 if data.valid[i] {
                     *c += 1;
                     *per_community
@@ -526,7 +563,11 @@ pub fn excluded(data: &RoundData, index: &Index, round: &str) -> Excluded {
         }
     }
     let mut exclusions = Vec::new();
-    for d in force.interviewers.values().chain(force.respondents.values()) {
+    for d in force
+        .interviewers
+        .values()
+        .chain(force.respondents.values())
+    {
         if d.action != "exclude" {
             continue;
         }

@@ -180,7 +180,12 @@ pub fn flags(ws: &Workspace, round: &RoundId) -> Result<flags::RoundFlags> {
     let store = Store::new(ws);
     let index = store.read_index()?;
     let data = flags::RoundData::load(&store, &index, round, &rules)?;
-    Ok(flags::round_flags(&data, &index, &round.to_string(), &rules))
+    Ok(flags::round_flags(
+        &data,
+        &index,
+        &round.to_string(),
+        &rules,
+    ))
 }
 
 /// One row of `manyi deliveries`.

@@ -73,7 +73,10 @@ pub fn verify_store(ws: &Workspace, actor: &str) -> Result<StoreCheck> {
                 "entry",
                 Some(l.number),
                 None,
-                format!("journal line {} is not a journal entry (it was edited)", l.number),
+                format!(
+                    "journal line {} is not a journal entry (it was edited)",
+                    l.number
+                ),
             )),
             Some(e) => {
                 if e.prev != prev {

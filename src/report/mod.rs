@@ -354,14 +354,9 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
             .to_string()
         })
         .collect();
-    for d in store
-        .read_index()?
-        .deliveries
-        .iter()
-        .filter(|d| {
-            shown_rounds.contains(&d.round) && d.status == crate::store::DeliveryStatus::Active
-        })
-    {
+    for d in store.read_index()?.deliveries.iter().filter(|d| {
+        shown_rounds.contains(&d.round) && d.status == crate::store::DeliveryStatus::Active
+    }) {
         sources.push((
             format!("delivery {} ({})", d.file_name, d.round),
             d.sha256.clone(),

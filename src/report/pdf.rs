@@ -449,7 +449,12 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
     }
 
     // The office's decisions on flagged questionnaires: what was left out, and why.
-    if !inputs.exclusions.is_empty() || inputs.undecided.iter().any(|u| u.interviewers + u.questionnaires > 0) {
+    if !inputs.exclusions.is_empty()
+        || inputs
+            .undecided
+            .iter()
+            .any(|u| u.interviewers + u.questionnaires > 0)
+    {
         let rows: Vec<Vec<String>> = inputs
             .exclusions
             .iter()
@@ -458,7 +463,11 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
                     e.round.clone(),
                     format!(
                         "{} {}",
-                        if e.subject == "interviewer" { "访问员" } else { "问卷" },
+                        if e.subject == "interviewer" {
+                            "访问员"
+                        } else {
+                            "问卷"
+                        },
                         e.id
                     ),
                     e.questionnaires.to_string(),
@@ -489,7 +498,12 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
                     undecided.join("; ")
                 }
             ),
-            &["轮次", "对象", "剔除问卷", "理由 (决定人与时间见日志 manyi journal)"],
+            &[
+                "轮次",
+                "对象",
+                "剔除问卷",
+                "理由 (决定人与时间见日志 manyi journal)",
+            ],
             &[70.0, 110.0, 70.0, 500.0],
             &[false, false, true, false],
             &rows,

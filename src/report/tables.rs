@@ -379,10 +379,17 @@ fn decisions_table(inputs: &Inputs) -> Table {
         }
     }
     Table {
-        headers: ["round", "decision", "subject", "id", "questionnaires", "reason"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        headers: [
+            "round",
+            "decision",
+            "subject",
+            "id",
+            "questionnaires",
+            "reason",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
         rows,
     }
 }

@@ -489,7 +489,10 @@ fn read_tallied(
                         mask.len()
                     ))
                 })?;
-                let valid = df.column("valid").and_then(|c| c.bool()).map_err(pe(path))?;
+                let valid = df
+                    .column("valid")
+                    .and_then(|c| c.bool())
+                    .map_err(pe(path))?;
                 let now: BooleanChunked = valid
                     .iter()
                     .zip(keep)
@@ -864,7 +867,10 @@ impl Scores {
             .collect();
         // Who decided and when is in the journal (`manyi journal`); the score files
         // depend only on the data and the decisions, so they are the same every run.
-        csv_bytes(&["round", "subject", "id", "questionnaires", "reason"], rows)
+        csv_bytes(
+            &["round", "subject", "id", "questionnaires", "reason"],
+            rows,
+        )
     }
 
     /// `undecided_flags.csv`: per round, the flags no one has decided on.
