@@ -50,15 +50,23 @@ for ROWS in "${SIZES[@]}"; do
     echo "ingest $(measure ingest "$BIN" -w "$W/ws" ingest "$D" --round 2018-R1 --json)" >> "$W/runs"
     echo "basepq $(measure basepq "$BASE" parquet "$W/ws/surveys/store/responses")" >> "$W/runs"
     echo "score $(measure score "$BIN" -w "$W/ws" score --round 2018-R1)" >> "$W/runs"
+    echo "score2 $(measure score2 "$BIN" -w "$W/ws" score --round 2018-R1)" >> "$W/runs"
+    echo "flags $(measure flags "$BIN" -w "$W/ws" flags --round 2018-R1 --json)" >> "$W/runs"
+    echo "verify $(measure verify "$BIN" -w "$W/ws" verify-store)" >> "$W/runs"
   done
   med() { awk -v k="$1" -v c="$2" '$1 == k { print $c }' "$W/runs" | median; }
   row() { awk -v n="$N" -v mbs="$MB" -v t="$(med "$1" 2)" -v m="$(med "$1" 3)" -v l="$2" 'BEGIN { printf "%-10d %-24s %9.2f %10.0f %10.1f %9.0f\n", n, l, t, n / t, mbs / t, m / 1024 }'; }
   row base "polars csv+groupby"
   row ingest "manyi ingest"
   row basepq "polars parquet+groupby"
-  row score "manyi score"
+  row score "manyi score (1st)"
+  row score2 "manyi score (again)"
+  row flags "manyi flags"
+  row verify "manyi verify-store"
   awk -v a="$(med ingest 2)" -v b="$(med base 2)" -v c="$(med score 2)" -v d="$(med basepq 2)" -v n="$N" -v mb="$MB" -v r="$REPS" 'BEGIN {
     printf "%-10d ratios (medians of %d): ingest/floor = %.2f, score/floor = %.2f  (delivery %s MB)\n", n, r, a / b, c / d, mb }'
+  awk -v f="$(med flags 2)" -v v="$(med verify 2)" -v d="$(med basepq 2)" -v s="$(med score2 2)" 'BEGIN {
+    printf "           score again/floor = %.2f, flags/floor = %.2f, verify-store/floor = %.2f (floor: polars parquet+groupby)\n", s / d, f / d, v / d }'
   echo "all runs (step seconds peak_KB):"; sed 's/^/  /' "$W/runs"
   rm -f "$D"
 done

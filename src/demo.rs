@@ -227,6 +227,7 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
             "score",
             &round.to_string(),
             &[*round],
+            &[],
             || scores.write(&ws),
         )?;
         lines.push(format!(
@@ -261,9 +262,16 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
             .iter()
             .map(|r| r.parse())
             .collect::<Result<Vec<RoundId>>>()?;
-        crate::lifecycle::write_recorded(&ws, actor, "evaluate", &p.to_string(), &rounds, || {
-            ev.write(&ws)
-        })?;
+        let inputs = crate::lifecycle::evaluation_inputs(&ws, p);
+        crate::lifecycle::write_recorded(
+            &ws,
+            actor,
+            "evaluate",
+            &p.to_string(),
+            &rounds,
+            &inputs,
+            || ev.write(&ws),
+        )?;
         let ded: f64 = ev.deductions.iter().map(|d| d.total).sum::<f64>() + 0.0;
         lines.push(format!(
             "evaluate {p}: {} ({}), deductions {ded:.1} points in all",

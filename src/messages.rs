@@ -610,6 +610,39 @@ pub fn decision_text_in(d: crate::rules::Decision, l: Lang) -> &'static str {
     }
 }
 
+/// A delivery's status, for people (in the current language).
+pub fn delivery_status_text(s: crate::store::DeliveryStatus) -> &'static str {
+    use crate::store::DeliveryStatus as S;
+    let l = lang();
+    match s {
+        S::Active => pick(l, "有效", "active"),
+        S::Withdrawn => pick(l, "已撤回", "withdrawn"),
+        S::Superseded => pick(l, "已被更正替换", "superseded"),
+    }
+}
+
+/// A decision, for people.
+pub fn decision_action_text(action: &str) -> &'static str {
+    let l = lang();
+    match action {
+        "exclude" => pick(l, "剔除", "exclude"),
+        "keep" => pick(l, "保留", "keep"),
+        _ => pick(l, "未决定", "undecided"),
+    }
+}
+
+/// A questionnaire flag's code, for people.
+pub fn questionnaire_flag_text(code: &str) -> &'static str {
+    let l = lang();
+    match code {
+        "speeder" => pick(l, "用时过短", "speeder"),
+        "straightline" => pick(l, "答案全部相同", "straight-lined"),
+        "duplicate_pattern" => pick(l, "与同社区问卷答案雷同", "duplicate answer pattern"),
+        "too_few_answers" => pick(l, "作答题数不足", "too few answers"),
+        _ => pick(l, "其他", "other"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -675,38 +708,5 @@ mod tests {
             assert!(has_cjk(decision_text_in(d, Lang::Zh)));
             assert!(decision_text_in(d, Lang::En).is_ascii());
         }
-    }
-}
-
-/// A delivery's status, for people (in the current language).
-pub fn delivery_status_text(s: crate::store::DeliveryStatus) -> &'static str {
-    use crate::store::DeliveryStatus as S;
-    let l = lang();
-    match s {
-        S::Active => pick(l, "有效", "active"),
-        S::Withdrawn => pick(l, "已撤回", "withdrawn"),
-        S::Superseded => pick(l, "已被更正替换", "superseded"),
-    }
-}
-
-/// A decision, for people.
-pub fn decision_action_text(action: &str) -> &'static str {
-    let l = lang();
-    match action {
-        "exclude" => pick(l, "剔除", "exclude"),
-        "keep" => pick(l, "保留", "keep"),
-        _ => pick(l, "未决定", "undecided"),
-    }
-}
-
-/// A questionnaire flag's code, for people.
-pub fn questionnaire_flag_text(code: &str) -> &'static str {
-    let l = lang();
-    match code {
-        "speeder" => pick(l, "用时过短", "speeder"),
-        "straightline" => pick(l, "答案全部相同", "straight-lined"),
-        "duplicate_pattern" => pick(l, "与同社区问卷答案雷同", "duplicate answer pattern"),
-        "too_few_answers" => pick(l, "作答题数不足", "too few answers"),
-        _ => pick(l, "其他", "other"),
     }
 }

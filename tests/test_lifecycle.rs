@@ -136,6 +136,8 @@ fn a_correction_replaces_its_delivery_with_no_duplicates_and_scores_as_the_corre
     let r = ingest(&ws, &a, &["--evaluator", "甲公司"]);
     assert!(r["rejected"].as_u64().unwrap() > 0, "{r}");
     let id = deliveries(&ws)[0]["id"].as_str().unwrap().to_string();
+    let f = json(&ws, &["flags", "--round", "2018-R1", "--json"]);
+    assert_eq!(f["questionnaires_read"], r["accepted"]);
     // Without --replaces every corrected row the wrong file had stored is a duplicate …
     let dry = ingest(&ws, &b, &["--dry-run"]);
     let stored = r["accepted"].as_u64().unwrap();
@@ -167,6 +169,9 @@ fn a_correction_replaces_its_delivery_with_no_duplicates_and_scores_as_the_corre
         let p = index["deliveries"][0][k].as_str().unwrap();
         assert!(ws.file("surveys/store").join(p).is_file(), "{k} gone");
     }
+    // The round's flags are those of the correction (not a cache of the wrong file's).
+    let f = json(&ws, &["flags", "--round", "2018-R1", "--json"]);
+    assert_eq!(f["questionnaires_read"], 80);
     ws.ok(&["score", "--round", "2018-R1"]);
     let got = scores(&ws);
     let want = expected_means(&fixed, &[]);
@@ -310,7 +315,7 @@ fn fabricated(ids: std::ops::Range<usize>, community: (&str, &str)) -> Vec<Strin
             "F{k:05},{},{},2018-R1,2018-04-10,FAB,入户,60,{}",
             community.0,
             community.1,
-            vec![LABELS[0]; 10].join(",")
+            [LABELS[0]; 10].join(",")
         )
     })
     .collect()
@@ -329,6 +334,12 @@ fn a_fabricator_split_over_two_deliveries_is_caught_across_them_and_decisions_ch
     let fx = write_rows(&ws, "x.csv", &x);
     let fy = write_rows(&ws, "y.csv", &y);
     let rx = ingest(&ws, &fx, &["--evaluator", "甲公司"]);
+    // With one file the fabricator has too few questionnaires to compare (and the
+    // round's flags are cached for these deliveries) …
+    let f = json(&ws, &["flags", "--round", "2018-R1", "--json"]);
+    assert_eq!(f["interviewers"], serde_json::json!([]), "{f}");
+    assert!(ws.file("surveys/store/cache/flags-2018-R1.json").is_file());
+    // … the second delivery makes a new round: the cache is not reused.
     let ry = ingest(&ws, &fy, &["--evaluator", "乙公司"]);
     for r in [&rx, &ry] {
         assert_eq!(

@@ -35,6 +35,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         "evaluate",
         &period.to_string(),
         &rounds,
+        &crate::lifecycle::evaluation_inputs(ws, &period),
         || ev.write(ws),
     )?;
     print_evaluation(&ev)?;

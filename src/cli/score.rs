@@ -32,9 +32,11 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         "score",
         &round.to_string(),
         &[round],
+        &[],
         || scores.write(ws),
     )?;
     print_street_scores(&scores, rules.threshold.community_score)?;
+    print_decisions(&scores)?;
     for f in files {
         stdout_line(&format!("{} {}", t("已写入", "wrote"), f.display()))?;
     }
@@ -94,4 +96,38 @@ pub fn print_street_scores(scores: &crate::score::rounds::Scores, threshold: f64
         ),
     })?;
     stdout_line(&t.to_string())
+}
+
+/// The exclusions in force and the flags still undecided, under the scores.
+pub fn print_decisions(scores: &crate::score::rounds::Scores) -> Result<()> {
+    for e in &scores.exclusions {
+        stdout_line(&format!(
+            "{} {} {} {}: {} {} ({})",
+            t("剔除", "excluded"),
+            e.round,
+            match e.subject.as_str() {
+                "interviewer" => t("访问员", "interviewer"),
+                _ => t("问卷", "questionnaire"),
+            },
+            e.id,
+            e.questionnaires,
+            t("份有效问卷", "valid questionnaires"),
+            e.reason
+        ))?;
+    }
+    for u in &scores.undecided {
+        if u.interviewers + u.questionnaires > 0 {
+            stdout_line(&match crate::messages::lang() {
+                crate::messages::Lang::Zh => format!(
+                    "{} 轮尚未决定的质量标记:访问员 {} 名,问卷 {} 份(仍计入得分;见 manyi flags --round {})",
+                    u.round, u.interviewers, u.questionnaires, u.round
+                ),
+                crate::messages::Lang::En => format!(
+                    "{}: undecided flags, {} interviewers and {} questionnaires (they still count; see manyi flags --round {})",
+                    u.round, u.interviewers, u.questionnaires, u.round
+                ),
+            })?;
+        }
+    }
+    Ok(())
 }

@@ -7,8 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use polars::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ingest::quality;
@@ -23,6 +22,17 @@ pub const QUESTIONNAIRE_FLAGS: [(&str, &str); 4] = [
     ("flag_duplicate_pattern", "duplicate_pattern"),
     ("flag_too_few_answers", "too_few_answers"),
 ];
+
+/// Interns a code: a lookup by &str, allocating only for a new one.
+fn intern(ix: &mut rustc_hash::FxHashMap<String, u32>, names: &mut Vec<String>, v: &str) -> u32 {
+    if let Some(k) = ix.get(v) {
+        return *k;
+    }
+    let k = names.len() as u32;
+    ix.insert(v.to_string(), k);
+    names.push(v.to_string());
+    k
+}
 
 /// Every questionnaire of a round's active deliveries, as the flags and the
 /// exclusions need them (store order: delivery by delivery, rows in file order).
@@ -52,10 +62,10 @@ pub struct RoundData {
 
 impl RoundData {
     pub fn len(&self) -> usize {
-        self.line.len()
+        self.id_end.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.line.is_empty()
+        self.id_end.is_empty()
     }
     pub fn respondent(&self, i: usize) -> &str {
         let a = if i == 0 { 0 } else { self.id_end[i - 1] };
@@ -65,6 +75,63 @@ impl RoundData {
         self.interviewer_names
             .get(self.interviewer[i] as usize)
             .map(String::as_str)
+    }
+
+    /// Reads only what decisions need (respondent and interviewer ids, validity,
+    /// community) of the round's active deliveries.
+    pub fn load_ids(store: &Store, index: &Index, round: &RoundId) -> Result<RoundData> {
+        let cols = ["respondent_id", "interviewer_id", "valid", "community_code"];
+        let mut d = RoundData::default();
+        let mut comm_ix: rustc_hash::FxHashMap<String, u32> = Default::default();
+        let mut iv_ix: rustc_hash::FxHashMap<String, u32> = Default::default();
+        for (k, del) in store.deliveries(index, round).into_iter().enumerate() {
+            let path = store.dir.join(&del.data);
+            let df = crate::store::read_parquet(&path, Some(&cols))?;
+            let pe = |e| Error::Polars {
+                path: path.clone(),
+                source: e,
+            };
+            let n = df.height();
+            d.deliveries
+                .push((del.sha256.clone(), del.file_name.clone()));
+            d.rows.push(n);
+            d.delivery.extend(std::iter::repeat_n(k as u32, n));
+            for id in df
+                .column("respondent_id")
+                .and_then(|c| c.str())
+                .map_err(pe)?
+                .iter()
+            {
+                d.id_buf.push_str(id.unwrap_or(""));
+                d.id_end.push(d.id_buf.len());
+            }
+            for c in df
+                .column("community_code")
+                .and_then(|c| c.str())
+                .map_err(pe)?
+                .iter()
+            {
+                d.community.push(intern(
+                    &mut comm_ix,
+                    &mut d.community_codes,
+                    c.unwrap_or(""),
+                ));
+            }
+            for iv in df
+                .column("interviewer_id")
+                .and_then(|c| c.str())
+                .map_err(pe)?
+                .iter()
+            {
+                d.interviewer.push(match iv {
+                    None | Some("") => u32::MAX,
+                    Some(v) => intern(&mut iv_ix, &mut d.interviewer_names, v),
+                });
+            }
+            let valid = df.column("valid").and_then(|c| c.bool()).map_err(pe)?;
+            d.valid.extend(valid.iter().map(|v| v.unwrap_or(false)));
+        }
+        Ok(d)
     }
 
     /// Reads the round's active deliveries from the store.
@@ -86,11 +153,14 @@ impl RoundData {
             n_items: qids.len(),
             ..Default::default()
         };
-        let mut comm_ix: HashMap<String, u32> = HashMap::new();
-        let mut iv_ix: HashMap<String, u32> = HashMap::new();
+        let mut comm_ix: rustc_hash::FxHashMap<String, u32> = Default::default();
+        let mut iv_ix: rustc_hash::FxHashMap<String, u32> = Default::default();
         for (k, del) in store.deliveries(index, round).into_iter().enumerate() {
             let path = store.dir.join(&del.data);
-            let df = crate::store::read_parquet(&path, Some(&cols))?;
+            let mut clock = crate::timings::Phases::new();
+            let mut df = crate::store::read_parquet(&path, Some(&cols))?;
+            df.rechunk_mut();
+            clock.lap("parquet");
             let pe = |e| Error::Polars {
                 path: path.clone(),
                 source: e,
@@ -101,7 +171,7 @@ impl RoundData {
             d.rows.push(n);
             d.delivery.extend(std::iter::repeat_n(k as u32, n));
             let line = df.column("line").and_then(|c| c.u64()).map_err(pe)?;
-            d.line.extend(line.iter().map(|v| v.unwrap_or(0)));
+            d.line.extend(line.into_no_null_iter());
             for id in df
                 .column("respondent_id")
                 .and_then(|c| c.str())
@@ -111,6 +181,7 @@ impl RoundData {
                 d.id_buf.push_str(id.unwrap_or(""));
                 d.id_end.push(d.id_buf.len());
             }
+            let mut last: Option<(String, u32)> = None;
             for c in df
                 .column("community_code")
                 .and_then(|c| c.str())
@@ -118,11 +189,14 @@ impl RoundData {
                 .iter()
             {
                 let c = c.unwrap_or("");
-                let next = comm_ix.len() as u32;
-                let ix = *comm_ix.entry(c.to_string()).or_insert_with(|| {
-                    d.community_codes.push(c.to_string());
-                    next
-                });
+                let ix = match &last {
+                    Some((v, ix)) if v == c => *ix,
+                    _ => {
+                        let ix = intern(&mut comm_ix, &mut d.community_codes, c);
+                        last = Some((c.to_string(), ix));
+                        ix
+                    }
+                };
                 d.community.push(ix);
             }
             for iv in df
@@ -133,13 +207,7 @@ impl RoundData {
             {
                 d.interviewer.push(match iv {
                     None | Some("") => u32::MAX,
-                    Some(v) => {
-                        let next = iv_ix.len() as u32;
-                        *iv_ix.entry(v.to_string()).or_insert_with(|| {
-                            d.interviewer_names.push(v.to_string());
-                            next
-                        })
-                    }
+                    Some(v) => intern(&mut iv_ix, &mut d.interviewer_names, v),
                 });
             }
             let dur = df.column("duration_s").and_then(|c| c.f64()).map_err(pe)?;
@@ -156,43 +224,45 @@ impl RoundData {
                 }
             }
             d.qflags.extend(q);
-            let item_cols: Vec<&UInt8Chunked> = qids
-                .iter()
-                .map(|id| df.column(id).and_then(|c| c.u8()))
-                .collect::<PolarsResult<_>>()
-                .map_err(pe)?;
-            let iters: Vec<Vec<Option<u8>>> =
-                item_cols.iter().map(|c| c.iter().collect()).collect();
+            clock.lap("ids, codes, flags");
             let base = d.items.len();
             d.items.resize(base + n * d.n_items, u8::MAX);
-            for (k, col) in iters.iter().enumerate() {
-                for (i, a) in col.iter().enumerate() {
-                    d.items[base + i * d.n_items + k] = a.unwrap_or(u8::MAX);
+            for (k, id) in qids.iter().enumerate() {
+                let col = df.column(id).and_then(|c| c.u8()).map_err(pe)?;
+                let mut i = 0;
+                for arr in col.downcast_iter() {
+                    use polars_arrow::array::Array as _;
+                    let vals = arr.values();
+                    for (j, v) in vals.iter().enumerate() {
+                        if arr.is_valid(j) {
+                            d.items[base + (i + j) * d.n_items + k] = *v;
+                        }
+                    }
+                    i += vals.len();
                 }
             }
-            for i in 0..n {
-                let row = &d.items[base + i * d.n_items..base + (i + 1) * d.n_items];
+            let weights: Vec<f64> = rules.questions.iter().map(|q| q.weight).collect();
+            for row in d.items[base..].chunks_exact(d.n_items.max(1)).take(n) {
+                // u8::MAX (not answered) is past the scale (at most 254 answers).
                 d.score.push(
-                    crate::estimators::respondent_score(rules.questions.iter().zip(row).map(
-                        |(q, a)| {
-                            (
-                                q.weight,
-                                (*a != u8::MAX)
-                                    .then(|| item_scores.get(*a as usize).copied())
-                                    .flatten(),
-                            )
-                        },
-                    ))
+                    crate::estimators::respondent_score(
+                        weights
+                            .iter()
+                            .zip(row)
+                            .map(|(w, a)| (*w, item_scores.get(*a as usize).copied())),
+                    )
                     .unwrap_or(f64::NAN),
                 );
             }
+            clock.lap("items and scores");
+            clock.report("round data");
         }
         Ok(d)
     }
 }
 
 /// The decision in force on a subject, for people and programs.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DecisionView {
     /// exclude | keep
     pub action: String,
@@ -215,7 +285,7 @@ impl From<&DecisionEntry> for DecisionView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InterviewerRow {
     pub interviewer_id: String,
     pub questionnaires: usize,
@@ -232,7 +302,7 @@ pub struct InterviewerRow {
     pub decision: Option<DecisionView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QuestionnaireRow {
     pub respondent_id: String,
     pub interviewer_id: Option<String>,
@@ -246,7 +316,7 @@ pub struct QuestionnaireRow {
 }
 
 /// A round's flags with the decisions in force, undecided first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoundFlags {
     pub round: String,
     pub questionnaires_read: usize,
@@ -401,8 +471,47 @@ impl<'a> InForce<'a> {
     }
 }
 
-/// The flags of a round (`manyi flags`).
+/// The flags of a round (`manyi flags`) with the decisions in force, undecided first.
 pub fn round_flags(data: &RoundData, index: &Index, round: &str, rules: &Rules) -> RoundFlags {
+    compute(data, round, rules).expand(index)
+}
+
+/// Sets each flag's decision in force and orders them: undecided first, then
+/// interviewers by id and questionnaires in store order (the order `compute` gives).
+pub fn apply_decisions(rf: &mut RoundFlags, index: &Index) {
+    let force = InForce::new(index, &rf.round);
+    for r in &mut rf.interviewers {
+        r.decision = force
+            .interviewers
+            .get(r.interviewer_id.as_str())
+            .map(|d| DecisionView::from(*d));
+    }
+    for q in &mut rf.questionnaires {
+        q.decision = force
+            .on_questionnaire(&q.respondent_id, q.interviewer_id.as_deref())
+            .map(DecisionView::from);
+    }
+    rf.interviewers.sort_by(|a, b| {
+        a.decision
+            .is_some()
+            .cmp(&b.decision.is_some())
+            .then_with(|| a.interviewer_id.cmp(&b.interviewer_id))
+    });
+    rf.questionnaires.sort_by_key(|q| q.decision.is_some());
+    rf.undecided_interviewers = rf
+        .interviewers
+        .iter()
+        .filter(|r| r.decision.is_none())
+        .count();
+    rf.undecided_questionnaires = rf
+        .questionnaires
+        .iter()
+        .filter(|r| r.decision.is_none())
+        .count();
+}
+
+/// The flags of a round's data, no decisions applied, questionnaires in store order.
+fn compute(data: &RoundData, round: &str, rules: &Rules) -> Computed {
     let input = quality::Input {
         community: &data.community,
         interviewer: &data.interviewer,
@@ -415,7 +524,6 @@ pub fn round_flags(data: &RoundData, index: &Index, round: &str, rules: &Rules) 
     };
     let straight: Vec<bool> = data.qflags.iter().map(|q| q & 2 != 0).collect();
     let flagged = quality::interviewers(&input, &straight, rules);
-    let force = InForce::new(index, round);
     let mut per_iv: HashMap<
         u32,
         (
@@ -434,7 +542,7 @@ pub fn round_flags(data: &RoundData, index: &Index, round: &str, rules: &Rules) 
         .enumerate()
         .map(|(k, n)| (n.as_str(), k as u32))
         .collect();
-    let mut interviewers: Vec<InterviewerRow> = flagged
+    let interviewers: Vec<InterviewerRow> = flagged
         .into_iter()
         .map(|f| {
             let (comms, dels) = iv_index
@@ -443,10 +551,7 @@ pub fn round_flags(data: &RoundData, index: &Index, round: &str, rules: &Rules) 
                 .cloned()
                 .unwrap_or_default();
             InterviewerRow {
-                decision: force
-                    .interviewers
-                    .get(f.interviewer_id.as_str())
-                    .map(|d| DecisionView::from(*d)),
+                decision: None,
                 communities: comms.len(),
                 deliveries: dels
                     .iter()
@@ -463,50 +568,193 @@ pub fn round_flags(data: &RoundData, index: &Index, round: &str, rules: &Rules) 
             }
         })
         .collect();
-    interviewers.sort_by(|a, b| {
-        a.decision
-            .is_some()
-            .cmp(&b.decision.is_some())
-            .then_with(|| a.interviewer_id.cmp(&b.interviewer_id))
-    });
-    let mut questionnaires = Vec::new();
+    let mut flagged = Flagged {
+        deliveries: data.deliveries.clone(),
+        communities: data.community_codes.clone(),
+        interviewers: data.interviewer_names.clone(),
+        ..Default::default()
+    };
     for i in 0..data.len() {
         let q = data.qflags[i];
         if q == 0 {
             continue;
         }
-        let iv = data.interviewer_name(i);
-        let resp = data.respondent(i);
-        questionnaires.push(QuestionnaireRow {
-            respondent_id: resp.to_string(),
-            interviewer_id: iv.map(str::to_string),
-            community_code: data.community_codes[data.community[i] as usize].clone(),
-            delivery: data.deliveries[data.delivery[i] as usize].0.clone(),
-            file_name: data.deliveries[data.delivery[i] as usize].1.clone(),
-            line: data.line[i],
-            flags: QUESTIONNAIRE_FLAGS
-                .iter()
-                .enumerate()
-                .filter(|(b, _)| q & (1 << b) != 0)
-                .map(|(_, f)| f.1.to_string())
-                .collect(),
-            valid: data.valid[i],
-            decision: force.on_questionnaire(resp, iv).map(DecisionView::from),
-        });
+        flagged.respondent.push(data.respondent(i).to_string());
+        flagged.interviewer.push(data.interviewer[i]);
+        flagged.community.push(data.community[i]);
+        flagged.delivery.push(data.delivery[i]);
+        flagged.line.push(data.line[i]);
+        flagged.flags.push(q);
+        flagged.valid.push(data.valid[i]);
     }
-    // Undecided first; then in file order (stable: store order is delivery, line).
-    questionnaires.sort_by_key(|q| q.decision.is_some());
-    RoundFlags {
+    Computed {
         round: round.to_string(),
         questionnaires_read: data.len(),
-        undecided_interviewers: interviewers.iter().filter(|r| r.decision.is_none()).count(),
-        undecided_questionnaires: questionnaires
-            .iter()
-            .filter(|r| r.decision.is_none())
-            .count(),
         interviewers,
-        questionnaires,
+        flagged,
     }
+}
+
+/// The flagged questionnaires of a round, column by column (compact to cache and to
+/// count; `Computed::expand` makes the rows people read).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Flagged {
+    deliveries: Vec<(String, String)>,
+    communities: Vec<String>,
+    interviewers: Vec<String>,
+    respondent: Vec<String>,
+    /// Index into `interviewers`, u32::MAX when none.
+    interviewer: Vec<u32>,
+    community: Vec<u32>,
+    delivery: Vec<u32>,
+    line: Vec<u64>,
+    /// Bit k: QUESTIONNAIRE_FLAGS[k].
+    flags: Vec<u8>,
+    valid: Vec<bool>,
+}
+
+impl Flagged {
+    fn interviewer_name(&self, i: usize) -> Option<&str> {
+        self.interviewers
+            .get(self.interviewer[i] as usize)
+            .map(String::as_str)
+    }
+}
+
+/// A round's flags before decisions: interviewers (store-independent order) and the
+/// flagged questionnaires in store order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Computed {
+    pub round: String,
+    pub questionnaires_read: usize,
+    pub interviewers: Vec<InterviewerRow>,
+    pub flagged: Flagged,
+}
+
+impl Computed {
+    /// (undecided interviewers, undecided questionnaires) under the decisions in force.
+    pub fn undecided(&self, index: &Index) -> (usize, usize) {
+        let force = InForce::new(index, &self.round);
+        let iv = self
+            .interviewers
+            .iter()
+            .filter(|r| !force.interviewers.contains_key(r.interviewer_id.as_str()))
+            .count();
+        let f = &self.flagged;
+        let q = (0..f.respondent.len())
+            .filter(|&i| {
+                force
+                    .on_questionnaire(&f.respondent[i], f.interviewer_name(i))
+                    .is_none()
+            })
+            .count();
+        (iv, q)
+    }
+
+    /// Whether a subject is flagged.
+    pub fn flags(&self, subject: &str, id: &str) -> bool {
+        match subject {
+            "interviewer" => self.interviewers.iter().any(|r| r.interviewer_id == id),
+            _ => self.flagged.respondent.iter().any(|r| r == id),
+        }
+    }
+
+    /// The rows people read, with the decisions in force, undecided first.
+    pub fn expand(self, index: &Index) -> RoundFlags {
+        let f = &self.flagged;
+        let questionnaires = (0..f.respondent.len())
+            .map(|i| {
+                let q = f.flags[i];
+                let (sha, file) = &f.deliveries[f.delivery[i] as usize];
+                QuestionnaireRow {
+                    respondent_id: f.respondent[i].clone(),
+                    interviewer_id: f.interviewer_name(i).map(str::to_string),
+                    community_code: f.communities[f.community[i] as usize].clone(),
+                    delivery: sha.clone(),
+                    file_name: file.clone(),
+                    line: f.line[i],
+                    flags: QUESTIONNAIRE_FLAGS
+                        .iter()
+                        .enumerate()
+                        .filter(|(b, _)| q & (1 << b) != 0)
+                        .map(|(_, f)| f.1.to_string())
+                        .collect(),
+                    valid: f.valid[i],
+                    decision: None,
+                }
+            })
+            .collect();
+        let mut rf = RoundFlags {
+            round: self.round,
+            questionnaires_read: self.questionnaires_read,
+            interviewers: self.interviewers,
+            questionnaires,
+            undecided_interviewers: 0,
+            undecided_questionnaires: 0,
+        };
+        apply_decisions(&mut rf, index);
+        rf
+    }
+}
+
+/// What the cached flags of a round were computed from: the engine, the rules file
+/// and the round's active deliveries (their ids and stored data, in store order).
+fn cache_key(store: &Store, index: &Index, round: &RoundId, rules_sha: &str) -> String {
+    let mut key = format!(
+        "manyi {} flags\nrules {rules_sha}\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for d in store.deliveries(index, round) {
+        key.push_str(&format!(
+            "{} {}\n",
+            d.sha256,
+            d.data_sha256.as_deref().unwrap_or("-")
+        ));
+    }
+    crate::fsutil::sha256_hex(key.as_bytes())
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    key: String,
+    flags: Computed,
+}
+
+/// The round's flags, from `surveys/store/cache/flags-<round>.json` when it was
+/// computed from the same deliveries and rules, else computed (and cached: derived
+/// data, replaced whole, never journalled). Decisions are applied by the caller
+/// (`Computed::expand`, `Computed::undecided`), so they are always those in force.
+pub fn cached(
+    ws: &crate::workspace::Workspace,
+    store: &Store,
+    index: &Index,
+    round: &RoundId,
+    rules: &Rules,
+) -> Result<Computed> {
+    let rules_sha = crate::fsutil::sha256_hex(&crate::fsutil::read(&ws.rules_path())?);
+    let key = cache_key(store, index, round, &rules_sha);
+    let path = store.dir.join("cache").join(format!("flags-{round}.json"));
+    let hit = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Cached>(&b).ok())
+        .filter(|c| c.key == key);
+    Ok(match hit {
+        Some(c) => c.flags,
+        None => {
+            let data = RoundData::load(store, index, round, rules)?;
+            let rf = compute(&data, &round.to_string(), rules);
+            let bytes = serde_json::to_vec(&Cached { key, flags: rf })
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            // A cache that cannot be written only costs time next run; the flags are
+            // computed either way, so the failure is said, not fatal.
+            if let Err(e) = crate::fsutil::write_atomic(&path, &bytes) {
+                eprintln!("manyi: note: could not cache the flags ({e})");
+            }
+            serde_json::from_slice::<Cached>(&bytes)
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .flags
+        }
+    })
 }
 
 /// One exclusion in force, with what it took out (valid questionnaires that would
@@ -530,6 +778,14 @@ pub struct Excluded {
     pub masks: Vec<Vec<bool>>,
     pub exclusions: Vec<Exclusion>,
     pub per_community: HashMap<String, usize>,
+}
+
+/// Whether any decision in force in the round excludes something.
+pub fn any_exclusion(index: &Index, round: &str) -> bool {
+    index
+        .decisions_in_force(round)
+        .iter()
+        .any(|d| d.action == "exclude")
 }
 
 pub fn excluded(data: &RoundData, index: &Index, round: &str) -> Excluded {

@@ -113,7 +113,7 @@ pub fn decide(
     let id = id.trim().to_string();
     let rules = ws.rules()?;
     let mut w = Writer::begin(Store::new(ws), actor)?;
-    let data = flags::RoundData::load(&w.store, &w.index, round, &rules)?;
+    let data = flags::RoundData::load_ids(&w.store, &w.index, round)?;
     let matching = (0..data.len())
         .filter(|&i| match subject {
             Subject::Interviewer => {
@@ -131,11 +131,7 @@ pub fn decide(
             }
         )));
     }
-    let rf = flags::round_flags(&data, &w.index, &round.to_string(), &rules);
-    let flagged = match subject {
-        Subject::Interviewer => rf.interviewers.iter().any(|r| r.interviewer_id == id),
-        Subject::Respondent => rf.questionnaires.iter().any(|r| r.respondent_id == id),
-    };
+    let flagged = flags::cached(ws, &w.store, &w.index, round, &rules)?.flags(subject.code(), &id);
     let round_s = round.to_string();
     let superseded = w
         .index
@@ -179,13 +175,7 @@ pub fn flags(ws: &Workspace, round: &RoundId) -> Result<flags::RoundFlags> {
     let rules = ws.rules()?;
     let store = Store::new(ws);
     let index = store.read_index()?;
-    let data = flags::RoundData::load(&store, &index, round, &rules)?;
-    Ok(flags::round_flags(
-        &data,
-        &index,
-        &round.to_string(),
-        &rules,
-    ))
+    Ok(flags::cached(ws, &store, &index, round, &rules)?.expand(&index))
 }
 
 /// One row of `manyi deliveries`.
@@ -319,6 +309,7 @@ pub fn write_recorded<F>(
     action: &str,
     label: &str,
     rounds: &[RoundId],
+    also_read: &[std::path::PathBuf],
     write: F,
 ) -> Result<Vec<std::path::PathBuf>>
 where
@@ -329,7 +320,23 @@ where
         files = write()?;
         let mut d = Draft::new(action).round(label);
         d.read = scores_read(ws, rounds)?;
-        Ok((d, Vec::new(), files.clone()))
+        let read = also_read.iter().filter(|p| p.is_file()).cloned().collect();
+        Ok((d, read, files.clone()))
     })?;
     Ok(files)
+}
+
+/// The indicator files an evaluation of `period` may have read (those that exist).
+pub fn evaluation_inputs(ws: &Workspace, period: &crate::round::Period) -> Vec<std::path::PathBuf> {
+    use crate::round::Period;
+    let periods = match *period {
+        Period::Year(y) => vec![Period::Half(y, 1), Period::Half(y, 2)],
+        p => vec![p],
+    };
+    periods
+        .iter()
+        .flat_map(|p| crate::evaluate::indicator_files(ws, p))
+        .map(|f| ws.root.join(f))
+        .filter(|p| p.is_file())
+        .collect()
 }

@@ -85,7 +85,7 @@ pub fn verify_store(ws: &Workspace, actor: &str) -> Result<StoreCheck> {
                         Some(l.number),
                         None,
                         if k == 0 {
-                            format!("journal line 1 does not start the chain: entries before it were deleted")
+                            "journal line 1 does not start the chain: entries before it were deleted".to_string()
                         } else {
                             format!(
                                 "journal line {} does not follow line {}: line {} was edited, or an entry between them was deleted",

@@ -581,13 +581,18 @@ pub fn score_rounds(
     let mut n_excluded: BTreeMap<String, usize> = BTreeMap::new();
     for r in rounds {
         // The round's flags over its active deliveries, and the office's exclusions.
-        let data = crate::lifecycle::flags::RoundData::load(&store, &index, r, rules)?;
-        let rf = crate::lifecycle::flags::round_flags(&data, &index, &r.to_string(), rules);
+        let (interviewers, questionnaires) =
+            crate::lifecycle::flags::cached(ws, &store, &index, r, rules)?.undecided(&index);
         undecided.push(Undecided {
             round: r.to_string(),
-            interviewers: rf.undecided_interviewers,
-            questionnaires: rf.undecided_questionnaires,
+            interviewers,
+            questionnaires,
         });
+        let data = if crate::lifecycle::flags::any_exclusion(&index, &r.to_string()) {
+            crate::lifecycle::flags::RoundData::load_ids(&store, &index, r)?
+        } else {
+            Default::default()
+        };
         let ex = crate::lifecycle::flags::excluded(&data, &index, &r.to_string());
         drop(data);
         for (c, n) in &ex.per_community {
