@@ -285,6 +285,7 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
         &crate::report::Subject::Period(Period::Year(YEAR)),
         actor,
     )?;
+    lines.push(format!("report {YEAR}: {} files", files.len()));
     let check = crate::lifecycle::verify::verify_store(&ws, actor)?;
     if !check.ok() {
         return Err(Error::Invalid(format!(
@@ -301,7 +302,6 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
         "verify-store: {} journal entries, {} files checked",
         check.entries, check.files_checked
     ));
-    lines.push(format!("report {YEAR}: {} files", files.len()));
     pb.inc(1);
     pb.finish_and_clear();
     Ok(DemoLog {

@@ -366,3 +366,98 @@ pub fn now_utc() -> String {
         rem % 60
     )
 }
+
+#[cfg(test)]
+mod resolve_tests {
+    use super::*;
+
+    fn entry(sha: &str) -> DeliveryEntry {
+        DeliveryEntry {
+            sha256: sha.to_string(),
+            file_name: format!("{sha}.csv"),
+            round: "2018-R1".into(),
+            rows_read: 0,
+            accepted: 0,
+            rejected: 0,
+            data: String::new(),
+            original: String::new(),
+            receipt: String::new(),
+            rejects: String::new(),
+            scale: Vec::new(),
+            ingested_at: String::new(),
+            bytes: None,
+            evaluator: None,
+            status: DeliveryStatus::Active,
+            status_change: None,
+            replaces: None,
+            actor: None,
+            data_sha256: None,
+        }
+    }
+
+    #[test]
+    fn a_delivery_is_named_by_a_unique_prefix_of_eight_or_more_hex_digits() {
+        let index = Index {
+            deliveries: vec![
+                entry("abcdef0123aa"),
+                entry("abcdef0123bb"),
+                entry("12345678ff"),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(index.resolve("12345678").unwrap().sha256, "12345678ff");
+        assert_eq!(
+            index.resolve("ABCDEF0123AA").unwrap().sha256,
+            "abcdef0123aa"
+        );
+        let e = index.resolve("abcdef01").unwrap_err().to_string();
+        assert!(
+            e.contains("2 deliveries") && e.contains("more digits"),
+            "{e}"
+        );
+        assert!(
+            index
+                .resolve("1234567")
+                .unwrap_err()
+                .to_string()
+                .contains("8 or more")
+        );
+        assert!(index.resolve("1234567g").is_err());
+        assert!(
+            index
+                .resolve("99999999")
+                .unwrap_err()
+                .to_string()
+                .contains("no stored delivery")
+        );
+    }
+
+    #[test]
+    fn the_last_decision_on_a_subject_is_in_force() {
+        let d = |id: &str, action: &str, seq: u64| DecisionEntry {
+            round: "2018-R1".into(),
+            subject: "interviewer".into(),
+            id: id.into(),
+            action: action.into(),
+            reason: String::new(),
+            actor: String::new(),
+            at: String::new(),
+            seq,
+        };
+        let index = Index {
+            decisions: vec![
+                d("A", "exclude", 1),
+                d("B", "exclude", 2),
+                d("A", "keep", 3),
+            ],
+            ..Default::default()
+        };
+        let f = index.decisions_in_force("2018-R1");
+        let got: Vec<(&str, &str)> = f
+            .iter()
+            .map(|d| (d.id.as_str(), d.action.as_str()))
+            .collect();
+        assert_eq!(got, [("A", "keep"), ("B", "exclude")]);
+        assert!(index.decisions_in_force("2018-R2").is_empty());
+    }
+}

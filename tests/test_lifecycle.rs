@@ -474,6 +474,33 @@ fn a_fabricator_split_over_two_deliveries_is_caught_across_them_and_decisions_ch
             .any(|l| l.contains("F00000") && l.contains("重复录入")),
         "{csv}"
     );
+    let xlsx = ws.file("flags.xlsx");
+    ws.ok(&[
+        "flags",
+        "--round",
+        "2018-R1",
+        "--out",
+        xlsx.to_str().unwrap(),
+    ]);
+    {
+        use calamine::{Reader, Xlsx, open_workbook};
+        let mut wb: Xlsx<_> = open_workbook(&xlsx).unwrap();
+        assert_eq!(wb.sheet_names(), ["异常访问员", "有标记问卷"]);
+        let iv = wb.worksheet_range("异常访问员").unwrap();
+        let row: Vec<String> = iv
+            .rows()
+            .nth(1)
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert!(
+            row.contains(&"FAB".to_string()) && row.contains(&"保留".to_string()),
+            "{row:?}"
+        );
+    }
+    let err = ws.fails(&["flags", "--round", "2018-R1", "--out", "flags.txt"], 1);
+    assert!(err.contains(".csv or .xlsx"), "{err}");
     let j = json(&ws, &["journal", "--json"]);
     assert_eq!(j.as_array().unwrap().last().unwrap()["actor"], "审核员");
     ws.ok(&["score", "--round", "2018-R1"]);
