@@ -156,7 +156,11 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
                 streets: chunk,
                 per_community: 40,
                 // Evaluator B's second round has an interviewer who fabricates.
-                fabricator: *format == Format::Gbk && round.number == 2,
+                fabricators: if *format == Format::Gbk && round.number == 2 {
+                    vec![crate::simulate::Fabricator::Crude]
+                } else {
+                    Vec::new()
+                },
                 seed: "panlong-demo".into(),
                 id_prefix: format!("{}{}", (b'A' + e as u8) as char, round.number),
             };

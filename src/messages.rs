@@ -478,46 +478,142 @@ impl Fault {
 
 /// Why an interviewer was flagged, for people (from the flag's numbers).
 pub fn interviewer_reasons(f: &crate::ingest::quality::InterviewerFlag) -> String {
+    interviewer_reasons_in(f, lang())
+}
+
+/// As `interviewer_reasons`, in language `l` (the review pack is Chinese).
+pub fn interviewer_reasons_in(f: &crate::ingest::quality::InterviewerFlag, l: Lang) -> String {
+    let t = |zh: &'static str, en: &'static str| pick(l, zh, en);
+    let indicator_text = |c: &str, d: f64, z: f64| indicator_text_in(c, d, z, l);
+    let lang = || l;
     let mut out = Vec::new();
     for code in &f.reason_codes {
+        if let Some(e) = f.indicators.iter().find(|e| &e.code == code) {
+            out.push(indicator_text(code, e.difference, e.z));
+            continue;
+        }
+        // Receipts made before the indicators: score and duration only.
         match code.as_str() {
-            "score" => out.push(match lang() {
-                Lang::Zh => format!(
-                    "平均得分比同社区其他访问员{} {:.1} 分 (z = {:.1})",
-                    if f.score_difference >= 0.0 { "高" } else { "低" },
-                    f.score_difference.abs(),
-                    f.score_z
-                ),
-                Lang::En => format!(
-                    "mean score {}{:.1} points from other interviewers in the same communities (z = {:.1})",
-                    if f.score_difference >= 0.0 { "+" } else { "" },
-                    f.score_difference,
-                    f.score_z
-                ),
-            }),
-            "duration" => {
-                let (r, z) = (f.duration_ratio.unwrap_or(1.0), f.duration_z.unwrap_or(0.0));
-                out.push(match lang() {
-                    Lang::Zh => format!(
-                        "访问时长比同社区其他访问员短 {:.0}% (z = {:.1})",
-                        (1.0 - r) * 100.0,
-                        z
-                    ),
-                    Lang::En => format!(
-                        "interviews {:.0}% shorter than other interviewers' in the same communities (z = {:.1})",
-                        (1.0 - r) * 100.0,
-                        z
-                    ),
-                });
-            }
+            "score" => out.push(indicator_text("score", f.score_difference, f.score_z)),
+            "duration" => out.push(indicator_text(
+                "log_duration",
+                f.duration_ratio.unwrap_or(1.0).ln(),
+                f.duration_z.unwrap_or(0.0),
+            )),
             _ => {}
         }
     }
     if out.is_empty() {
+        if let Some(p) = f.p_value {
+            return match lang() {
+                Lang::Zh => format!("多项指标合计偏离同社区其他访问员 (p = {p:.1e})"),
+                Lang::En => format!("several indicators together differ from peers (p = {p:.1e})"),
+            };
+        }
         // A receipt from before reason codes were kept: its English reasons.
         return f.reasons.join("; ");
     }
-    out.join(t(";", "; "))
+    let mut s = out.join(t(";", "; "));
+    if let Some(p) = f.p_value {
+        s.push_str(&format!("{}p = {p:.1e}", t(";合计 ", "; combined ")));
+    }
+    s
+}
+
+/// One indicator against the peers in the same communities, for people.
+pub fn indicator_text(code: &str, d: f64, z: f64) -> String {
+    indicator_text_in(code, d, z, lang())
+}
+
+pub fn indicator_text_in(code: &str, d: f64, z: f64, l: Lang) -> String {
+    let zh = l == Lang::Zh;
+    let more = |up: &'static str, down: &'static str| if d >= 0.0 { up } else { down };
+    let body = match code {
+        "score" => {
+            if zh {
+                format!(
+                    "平均得分比同社区其他访问员{} {:.1} 分",
+                    more("高", "低"),
+                    d.abs()
+                )
+            } else {
+                format!("mean score {:+.1} points from peers", d)
+            }
+        }
+        "score_spread" => {
+            if zh {
+                "问卷之间得分过于接近".to_string()
+            } else {
+                "scores too alike across questionnaires".to_string()
+            }
+        }
+        "item_spread" => {
+            if zh {
+                "同一问卷内各题答案过于一致".to_string()
+            } else {
+                "answers within a questionnaire too alike".to_string()
+            }
+        }
+        "not_answered" => {
+            if zh {
+                format!(
+                    "“不了解”或未答比例{} {:.0} 个百分点",
+                    more("高", "低"),
+                    d.abs() * 100.0
+                )
+            } else {
+                format!("{:+.0} points of 不了解 or skipped items", d * 100.0)
+            }
+        }
+        "extreme" => {
+            if zh {
+                format!(
+                    "极端答案比例{} {:.0} 个百分点",
+                    more("高", "低"),
+                    d.abs() * 100.0
+                )
+            } else {
+                format!("{:+.0} points of extreme answers", d * 100.0)
+            }
+        }
+        "log_duration" => {
+            if zh {
+                format!(
+                    "访问时长{} {:.0}%",
+                    more("长", "短"),
+                    ((d.exp() - 1.0) * 100.0).abs()
+                )
+            } else {
+                format!("interviews {:+.0}% long", (d.exp() - 1.0) * 100.0)
+            }
+        }
+        "duration_spread" => {
+            if zh {
+                "访问时长过于稳定".to_string()
+            } else {
+                "interview times too steady".to_string()
+            }
+        }
+        "near_duplicate" => {
+            if zh {
+                format!("与同社区问卷仅差一两题的比例高 {:.0} 个百分点", d * 100.0)
+            } else {
+                format!(
+                    "{:+.0} points of questionnaires within two items of another",
+                    d * 100.0
+                )
+            }
+        }
+        "same_day" => {
+            if zh {
+                format!("同一天完成的问卷多 {:.1} 份", d)
+            } else {
+                format!("{:+.1} questionnaires on the same day", d)
+            }
+        }
+        other => other.to_string(),
+    };
+    format!("{body} (z = {z:.1})")
 }
 
 /// A period or round id as people say it: `2018H1` → 2018年上半年, `2018Q2` →

@@ -236,7 +236,17 @@ pub struct Quality {
     pub speeder_ratio: f64,
     pub min_duration_s: f64,
     pub interviewer_min_questionnaires: usize,
+    /// An indicator is listed as evidence from this |z| (against peers, their own
+    /// spread allowed for).
     pub interviewer_z: f64,
+    /// The share of honest interviewers that may be flagged (each interviewer's
+    /// combined p-value is compared with it): 0.01 = at most one in a hundred.
+    #[serde(default = "default_interviewer_alpha")]
+    pub interviewer_alpha: f64,
+}
+
+fn default_interviewer_alpha() -> f64 {
+    0.01
 }
 
 impl Default for Quality {
@@ -245,7 +255,8 @@ impl Default for Quality {
             speeder_ratio: 0.4,
             min_duration_s: 120.0,
             interviewer_min_questionnaires: 10,
-            interviewer_z: 4.0,
+            interviewer_z: 2.5,
+            interviewer_alpha: 0.01,
         }
     }
 }
@@ -513,6 +524,12 @@ impl Rules {
             return err(
                 "quality.speeder_ratio",
                 format!("must be within (0, 1), got {}", q.speeder_ratio),
+            );
+        }
+        if !(q.interviewer_alpha > 0.0 && q.interviewer_alpha < 0.5) {
+            return err(
+                "quality.interviewer_alpha",
+                format!("must be within (0, 0.5), got {}", q.interviewer_alpha),
             );
         }
         Ok(())

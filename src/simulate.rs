@@ -49,13 +49,48 @@ pub struct Options {
     pub format: Format,
     /// Only these street codes (all when empty).
     pub streets: Vec<String>,
-    /// Questionnaires per community (before the fabricator's).
+    /// Questionnaires per community (before the fabricators').
     pub per_community: usize,
-    /// Add one interviewer who fabricates questionnaires (all 非常满意, ~1 minute).
-    pub fabricator: bool,
+    /// One fabricating interviewer per entry, of that kind.
+    pub fabricators: Vec<Fabricator>,
     pub seed: String,
     /// Respondent ids start with this prefix (unique per delivery).
     pub id_prefix: String,
+}
+
+/// How a fabricating interviewer (造假) works; docs/fabrication.md describes each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fabricator {
+    /// All 非常满意, about a minute each, in every community of the delivery.
+    Crude,
+    /// Plausible answers a little kinder than the community's (about +6 points), few
+    /// 不了解, answers within a questionnaire alike, normal but steady interview times.
+    Kind,
+    /// Copies real respondents' questionnaires of the same community, changing one or
+    /// two items by one step; steady interview times, on a few days.
+    Copier,
+    /// Plausible answers at the community's own level, but too regular: every item
+    /// near the respondent's level, no 不了解, the same pace every time, two days.
+    Steady,
+}
+
+impl Fabricator {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fabricator::Crude => "crude",
+            Fabricator::Kind => "kind",
+            Fabricator::Copier => "copier",
+            Fabricator::Steady => "steady",
+        }
+    }
+}
+
+/// An honest interviewer's own way: how respondents tend to answer them (a shift on
+/// the latent scale: sd 0.075, about 1.5 points) and their pace (a factor on the
+/// duration: log sd 0.15). Fixed per interviewer name.
+fn interviewer_style(name: &str, seed: &str) -> (f64, f64) {
+    let mut g = Gen::new(&["interviewer-style", seed, name]);
+    (0.075 * g.normal(), (0.15 * g.normal()).exp())
 }
 
 struct Gen(ChaCha8Rng);
@@ -144,25 +179,86 @@ fn generate(
         let interviewers: Vec<String> = (0..3)
             .map(|i| format!("{}I{:02}", opts.id_prefix, (g.below(40) + i * 40) % 100))
             .collect();
-        let mut push = |g: &mut Gen, fabricated: bool, interviewer: &str| {
+        // The honest questionnaires of this community so far (a copier's source).
+        let mut honest: Vec<Vec<Option<usize>>> = Vec::new();
+        let mut push = |g: &mut Gen, fab: Option<Fabricator>, interviewer: &str| {
             k += 1;
-            let person = level + 0.55 * g.normal();
-            let answers = (0..n_items)
-                .map(|i| {
-                    if fabricated {
-                        return Some(0);
+            let (shift, pace) = interviewer_style(interviewer, &opts.seed);
+            let clamp = |x: f64| x.round().clamp(0.0, (n_levels - 1) as f64) as usize;
+            let answers: Vec<Option<usize>> = match fab {
+                None => {
+                    let person = level + shift + 0.55 * g.normal();
+                    (0..n_items)
+                        .map(|i| {
+                            if g.uniform() < 0.05 {
+                                return None;
+                            }
+                            Some(clamp(person + item_bias[i] + 0.55 * g.normal()))
+                        })
+                        .collect()
+                }
+                Some(Fabricator::Crude) => vec![Some(0); n_items],
+                Some(Fabricator::Kind) => {
+                    let person = level - 0.3 + 0.4 * g.normal();
+                    (0..n_items)
+                        .map(|i| {
+                            if g.uniform() < 0.01 {
+                                return None;
+                            }
+                            Some(clamp(person + item_bias[i] + 0.3 * g.normal()))
+                        })
+                        .collect()
+                }
+                Some(Fabricator::Copier) => {
+                    if honest.is_empty() {
+                        vec![Some(1); n_items]
+                    } else {
+                        let mut a = honest[g.below(honest.len())].clone();
+                        for _ in 0..1 + g.below(2) {
+                            let i = g.below(n_items);
+                            a[i] = Some(match a[i] {
+                                None => 1,
+                                Some(x) if x == 0 => 1,
+                                Some(x) if x + 1 >= n_levels => x - 1,
+                                Some(x) => {
+                                    if g.uniform() < 0.5 {
+                                        x - 1
+                                    } else {
+                                        x + 1
+                                    }
+                                }
+                            });
+                        }
+                        a
                     }
-                    if g.uniform() < 0.05 {
-                        return None;
-                    }
-                    let x = (person + item_bias[i] + 0.55 * g.normal()).round();
-                    Some(x.clamp(0.0, (n_levels - 1) as f64) as usize)
-                })
-                .collect();
-            let duration = if fabricated {
-                50 + g.below(40) as u32
-            } else {
-                (500.0 * (0.3 * g.normal()).exp()).round().max(90.0) as u32
+                }
+                Some(Fabricator::Steady) => {
+                    let person = level + 0.35 * g.normal();
+                    (0..n_items)
+                        .map(|i| Some(clamp(person + item_bias[i] + 0.2 * g.normal())))
+                        .collect()
+                }
+            };
+            if fab.is_none() {
+                honest.push(answers.clone());
+            }
+            let duration = match fab {
+                None => (500.0 * pace * (0.3 * g.normal()).exp()).round().max(90.0) as u32,
+                Some(Fabricator::Crude) => 50 + g.below(40) as u32,
+                Some(Fabricator::Kind) => (480.0 * (0.08 * g.normal()).exp()).round() as u32,
+                Some(Fabricator::Copier) => 450 + g.below(60) as u32,
+                Some(Fabricator::Steady) => 500 + g.below(30) as u32,
+            };
+            // A desk fabricator fills questionnaires in on a few days.
+            let date = match fab {
+                Some(Fabricator::Copier) | Some(Fabricator::Steady) => {
+                    (round.year, month0 + 1, 10 + g.below(2) as u32)
+                }
+                _ => (
+                    round.year,
+                    month0 + g.below(3) as u32,
+                    1 + g.below(28) as u32,
+                ),
             };
             emit(
                 k - 1,
@@ -171,11 +267,7 @@ fn generate(
                     street_name: c.street_name.clone(),
                     community_code: c.code.clone(),
                     community_name: c.name.clone(),
-                    date: (
-                        round.year,
-                        month0 + g.below(3) as u32,
-                        1 + g.below(28) as u32,
-                    ),
+                    date,
                     interviewer: interviewer.to_string(),
                     mode: if g.uniform() < 0.7 {
                         "入户"
@@ -189,11 +281,26 @@ fn generate(
         };
         for _ in 0..opts.per_community {
             let iv = interviewers[g.below(3)].clone();
-            push(&mut g, false, &iv)?;
+            push(&mut g, None, &iv)?;
         }
-        if opts.fabricator {
-            for _ in 0..12 {
-                push(&mut g, true, &format!("{}FAB", opts.id_prefix))?;
+        for (f, kind) in opts.fabricators.iter().enumerate() {
+            let name = format!(
+                "{}FAB{}",
+                opts.id_prefix,
+                if f == 0 {
+                    String::new()
+                } else {
+                    (f + 1).to_string()
+                }
+            );
+            // The crude kind works everywhere; the others in about
+            // communities, one in seven (a fabricator is one interviewer among several).
+            let here = *kind == Fabricator::Crude
+                || Gen::new(&["fabricator-here", &opts.seed, &name, code]).uniform() < 0.15;
+            if here {
+                for _ in 0..12 {
+                    push(&mut g, Some(*kind), &name)?;
+                }
             }
         }
     }

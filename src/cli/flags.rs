@@ -89,27 +89,19 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
             t("处理决定", "decision"),
         ]);
         for r in &f.interviewers {
-            let flag = crate::ingest::quality::InterviewerFlag {
-                interviewer_id: r.interviewer_id.clone(),
-                questionnaires: r.questionnaires,
-                score_difference: r.score_difference,
-                score_z: r.score_z,
-                duration_ratio: r.duration_ratio,
-                duration_z: r.duration_z,
-                straightline_share: r.straightline_share,
-                reasons: Vec::new(),
-                reason_codes: r.reason_codes.clone(),
-            };
+            let flag = r.as_flag();
             tb.add_row([
                 r.interviewer_id.clone(),
                 r.questionnaires.to_string(),
                 r.communities.to_string(),
                 r.deliveries.join("\n"),
                 format!(
-                    "{}; {} {:.0}%",
+                    "{}; {} {:.0}%\n{} {}",
                     crate::messages::interviewer_reasons(&flag),
                     t("直线作答", "straight-lined"),
-                    r.straightline_share * 100.0
+                    r.straightline_share * 100.0,
+                    t("剔除后:", "if excluded:"),
+                    r.sensitivity.text(crate::messages::lang())
                 ),
                 decision(&r.decision),
             ]);

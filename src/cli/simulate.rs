@@ -10,7 +10,7 @@ use crate::workspace::Workspace;
 
 /// Write a realistic simulated delivery for a round's sample (dry runs, load tests).
 ///
-/// Example: manyi simulate --round 2018-R1 --format gbk --out b.csv --fabricator
+/// Example: manyi simulate --round 2018-R1 --format gbk --out b.csv --fabricator copier
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[arg(long)]
@@ -26,9 +26,10 @@ pub struct Args {
     /// Questionnaires per community.
     #[arg(long, default_value_t = 40)]
     per_community: usize,
-    /// Add an interviewer who fabricates questionnaires.
-    #[arg(long)]
-    fabricator: bool,
+    /// Add an interviewer who fabricates questionnaires, of this kind (crude, kind,
+    /// copier, steady; default crude). Repeat for several.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "crude")]
+    fabricator: Vec<crate::simulate::Fabricator>,
     #[arg(long, default_value = "simulate")]
     seed: String,
 }
@@ -47,7 +48,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         format,
         streets: a.streets,
         per_community: a.per_community,
-        fabricator: a.fabricator,
+        fabricators: a.fabricator,
         seed: a.seed,
         id_prefix: format
             .name()

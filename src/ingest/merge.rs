@@ -96,6 +96,7 @@ impl State {
             items: &acc.items,
             n_items: acc.n_items,
             answered: &acc.answered,
+            date: &acc.date,
         }
     }
 }

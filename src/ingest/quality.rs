@@ -21,6 +21,8 @@ pub struct Input<'a> {
     pub items: &'a [u8],
     pub n_items: usize,
     pub answered: &'a [u8],
+    /// yyyymmdd, 0 when not given.
+    pub date: &'a [u32],
 }
 
 impl Input<'_> {
@@ -58,7 +60,14 @@ pub struct InterviewerFlag {
     pub straightline_share: f64,
     /// Why, in English (machine JSON); people read `messages::interviewer_reasons`.
     pub reasons: Vec<String>,
-    /// Which comparisons stood out: `score`, `duration`.
+    /// The combined p-value (absent in receipts made before it was computed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    /// Every indicator against the peers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indicators: Vec<IndicatorEvidence>,
+    /// Which indicators stood out (codes of INDICATORS; older receipts: `score`,
+    /// `duration`).
     #[serde(default)]
     pub reason_codes: Vec<String>,
 }
@@ -168,9 +177,446 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
     (flags, flagged)
 }
 
-/// z of an interviewer's mean within-community difference from peers:
-/// D = Σ_c n_c (ȳ_ic − ȳ_peers,c) / Σ n_c, SE = s · sqrt(1/N + Σ n_c² / (N² m_peers,c)),
-/// s the pooled within-community standard deviation.
+/// Names the interviewer comparison (part of the flags cache's key: a cache made by
+/// another comparison is not reused).
+pub const ALGORITHM: &str = "nine-indicators-centred-tau-mvn-null-1";
+
+/// The indicators an interviewer is compared on, each a value per questionnaire whose
+/// interviewer mean is set against the peers' in the same communities, and the
+/// direction in which fabrication moves it.
+pub const INDICATORS: [(&str, Dir); 9] = [
+    ("score", Dir::Both),
+    ("score_spread", Dir::Lower),
+    ("item_spread", Dir::Lower),
+    ("not_answered", Dir::Lower),
+    ("extreme", Dir::Both),
+    ("log_duration", Dir::Both),
+    ("duration_spread", Dir::Lower),
+    ("near_duplicate", Dir::Higher),
+    ("same_day", Dir::Higher),
+];
+
+/// Which way an indicator counts as evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    Higher,
+    Lower,
+    Both,
+}
+
+/// One indicator of a flagged interviewer against the peers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IndicatorEvidence {
+    /// One of INDICATORS.
+    pub code: String,
+    /// The interviewer's mean minus the peers' in the same communities (natural units).
+    pub difference: f64,
+    /// difference / sqrt(se² + τ²): τ² is how much honest interviewers differ among
+    /// themselves on it in this round.
+    pub z: f64,
+}
+
+/// Per questionnaire, the value of each indicator (NaN: not defined).
+fn indicator_values(input: &Input<'_>, groups: &Groups, n_levels: usize) -> Vec<Vec<f64>> {
+    let n = input.community.len();
+    let k = input.n_items.max(1);
+    let log_dur: Vec<f64> = (0..n)
+        .map(|i| match input.duration(i) {
+            Some(d) if d > 0.0 => d.ln(),
+            _ => f64::NAN,
+        })
+        .collect();
+    // Squared deviation from the interviewer's own mean in the community.
+    let own_spread = |y: &[f64]| -> Vec<f64> {
+        let mut out = vec![f64::NAN; n];
+        let mut acc: rustc_hash::FxHashMap<u32, (f64, usize)> = Default::default();
+        for rows in groups.iter() {
+            acc.clear();
+            for &i in rows {
+                let i = i as usize;
+                if let (Some(iv), false) = (input.interviewer(i), y[i].is_nan()) {
+                    let e = acc.entry(iv).or_default();
+                    e.0 += y[i];
+                    e.1 += 1;
+                }
+            }
+            for &i in rows {
+                let i = i as usize;
+                if let (Some(iv), false) = (input.interviewer(i), y[i].is_nan())
+                    && let Some((s, c)) = acc.get(&iv)
+                    && *c >= 2
+                {
+                    out[i] = (y[i] - s / *c as f64).powi(2);
+                }
+            }
+        }
+        out
+    };
+    let mut item_spread = vec![f64::NAN; n];
+    let mut not_answered = vec![f64::NAN; n];
+    let mut extreme = vec![f64::NAN; n];
+    let top = (n_levels.max(1) - 1) as u8;
+    for i in 0..n {
+        let a: Vec<f64> = input
+            .answers(i)
+            .iter()
+            .filter(|x| **x != u8::MAX)
+            .map(|x| *x as f64)
+            .collect();
+        not_answered[i] = (k - a.len()) as f64 / k as f64;
+        if !a.is_empty() {
+            extreme[i] = input
+                .answers(i)
+                .iter()
+                .filter(|x| **x == 0 || **x == top)
+                .count() as f64
+                / a.len() as f64;
+        }
+        if a.len() >= 2 {
+            let m = a.iter().sum::<f64>() / a.len() as f64;
+            item_spread[i] =
+                (a.iter().map(|x| (x - m).powi(2)).sum::<f64>() / a.len() as f64).sqrt();
+        }
+    }
+    // Questionnaires of one interviewer on one date (round-wide).
+    let mut per_day: rustc_hash::FxHashMap<(u32, u32), u32> = Default::default();
+    for i in 0..n {
+        if let (Some(iv), d) = (input.interviewer(i), input.date[i])
+            && d > 0
+        {
+            *per_day.entry((iv, d)).or_default() += 1;
+        }
+    }
+    // … against what an interviewer with as many questionnaires would have on one day
+    // if they spread them over the round's days at random: 1 + (n − 1)/days.
+    let days = {
+        let mut d: Vec<u32> = input.date.iter().copied().filter(|d| *d > 0).collect();
+        d.sort_unstable();
+        d.dedup();
+        d.len().max(1) as f64
+    };
+    let mut per_iv: rustc_hash::FxHashMap<u32, u32> = Default::default();
+    for ((iv, _), c) in &per_day {
+        *per_iv.entry(*iv).or_default() += c;
+    }
+    let same_day: Vec<f64> = (0..n)
+        .map(|i| match (input.interviewer(i), input.date[i]) {
+            (Some(iv), d) if d > 0 => {
+                per_day[&(iv, d)] as f64 / (1.0 + (per_iv[&iv] as f64 - 1.0) / days)
+            }
+            _ => f64::NAN,
+        })
+        .collect();
+    vec![
+        input.score.to_vec(),
+        own_spread(input.score),
+        item_spread,
+        not_answered,
+        extreme,
+        log_dur.clone(),
+        own_spread(&log_dur),
+        near_duplicates(input, groups),
+        same_day,
+    ]
+}
+
+/// 1 for a questionnaire that differs from another of the same community in at most
+/// two items (a percent-match of 80% or more with 10 items, Kuriakose & Robbins), else
+/// 0. Two answer patterns within two differences agree on every item outside some
+/// pair of positions, so each questionnaire is hashed once per pair of masked items.
+fn near_duplicates(input: &Input<'_>, groups: &Groups) -> Vec<f64> {
+    let n = input.community.len();
+    let k = input.n_items;
+    let mut out = vec![0.0; n];
+    if k < 3 {
+        return vec![f64::NAN; n];
+    }
+    let masks: Vec<(usize, usize)> = (0..k)
+        .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
+        .collect();
+    // Each masked pattern as a 64-bit key: 4 bits an item when they fit (answers are
+    // scale positions, u8::MAX = not answered), else a hash of the bytes.
+    let packable = k <= 14 && input.items.iter().all(|a| *a < 14 || *a == u8::MAX);
+    let key = |ans: &[u8], m: usize, (a, b): (usize, usize)| -> u64 {
+        if packable {
+            let mut x = 0u64;
+            for (j, v) in ans.iter().enumerate() {
+                let nib = if j == a || j == b {
+                    14
+                } else if *v == u8::MAX {
+                    15
+                } else {
+                    *v as u64
+                };
+                x |= nib << (4 * j);
+            }
+            x | (m as u64) << 56
+        } else {
+            let mut buf: Vec<u8> = ans.to_vec();
+            buf[a] = 0xFE;
+            buf[b] = 0xFE;
+            buf.extend_from_slice(&(m as u16).to_le_bytes());
+            xxhash_rust::xxh3::xxh3_64(&buf)
+        }
+    };
+    let mut seen: rustc_hash::FxHashMap<u64, (u32, bool)> = Default::default();
+    for rows in groups.iter() {
+        seen.clear();
+        for &i in rows {
+            let ans = input.answers(i as usize);
+            for (m, &ab) in masks.iter().enumerate() {
+                seen.entry(key(ans, m, ab))
+                    .and_modify(|e| {
+                        if e.0 != i {
+                            e.1 = true;
+                        }
+                    })
+                    .or_insert((i, false));
+            }
+        }
+        for &i in rows {
+            let ans = input.answers(i as usize);
+            let hit = masks
+                .iter()
+                .enumerate()
+                .any(|(m, &ab)| seen.get(&key(ans, m, ab)).is_some_and(|e| e.1));
+            out[i as usize] = hit as u8 as f64;
+        }
+    }
+    out
+}
+
+/// P(S ≥ s) when each of `one` one-sided terms is max(0, z)² and each of `two`
+/// two-sided terms z², for independent standard normal z: a binomial mixture of χ².
+#[cfg(test)]
+fn null_p(s: f64, one: usize, two: usize) -> f64 {
+    if s <= 0.0 {
+        return 1.0;
+    }
+    let mut p = 0.0;
+    let mut c = 1.0; // C(one, j)
+    for j in 0..=one {
+        let df = (j + two) as f64;
+        let tail = if df == 0.0 {
+            0.0
+        } else {
+            statrs::function::gamma::gamma_ur(df / 2.0, s / 2.0)
+        };
+        p += c * tail;
+        c = c * (one - j) as f64 / (j + 1) as f64;
+    }
+    p / 2f64.powi(one as i32)
+}
+
+/// The normal score with the same tail probability as Student t `t` with n − 1 df.
+fn t_as_normal(t: f64, n: usize) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+    if n < 3 || !t.is_finite() {
+        return t;
+    }
+    let Ok(st) = StudentsT::new(0.0, 1.0, (n - 1) as f64) else {
+        return t;
+    };
+    let Ok(norm) = Normal::new(0.0, 1.0) else {
+        return t;
+    };
+    // The smaller tail, for precision far out.
+    let tail = st.cdf(-t.abs());
+    if tail <= 0.0 {
+        return t;
+    }
+    let z = -norm.inverse_cdf(tail);
+    if t < 0.0 { -z } else { z }
+}
+
+/// S of interviewer `iv`: z² over two-sided indicators, max(0, ±z)² over one-sided.
+fn s_of(z: &[Vec<Option<f64>>], iv: usize) -> f64 {
+    INDICATORS
+        .iter()
+        .enumerate()
+        .filter_map(|(k, (_, dir))| z[k][iv].map(|zk| term(*dir, zk)))
+        .sum()
+}
+
+fn term(dir: Dir, z: f64) -> f64 {
+    match dir {
+        Dir::Both => z * z,
+        Dir::Higher => z.max(0.0).powi(2),
+        Dir::Lower => (-z).max(0.0).powi(2),
+    }
+}
+
+/// Draws of z ~ N(0, R) (a fixed seed: the same data give the same flags).
+struct NullS {
+    draws: Vec<Vec<f64>>,
+}
+
+/// Draws of the null: enough for p-values down to 1/20,000.
+const NULL_DRAWS: usize = 20_000;
+
+impl NullS {
+    /// Independent standard normal draws, NULL_DRAWS × INDICATORS (made once a run).
+    fn standard() -> Vec<Vec<f64>> {
+        use rand::{RngExt, SeedableRng};
+        let mut g = rand_chacha::ChaCha8Rng::seed_from_u64(0x6d616e7969);
+        let mut normal = || {
+            let u1: f64 = g.random::<f64>().max(1e-300);
+            let u2: f64 = g.random::<f64>();
+            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        };
+        (0..NULL_DRAWS)
+            .map(|_| (0..INDICATORS.len()).map(|_| normal()).collect())
+            .collect()
+    }
+
+    fn new(z: &[Vec<Option<f64>>], eligible: &[usize], standard: &[Vec<f64>]) -> NullS {
+        let k = INDICATORS.len();
+        let full: Vec<Vec<f64>> = eligible
+            .iter()
+            .filter_map(|&iv| {
+                (0..k)
+                    .map(|j| z[j][iv].map(|v| v.clamp(-4.0, 4.0)))
+                    .collect::<Option<Vec<f64>>>()
+            })
+            .collect();
+        let mut r = vec![vec![0.0; k]; k];
+        for (a, row) in r.iter_mut().enumerate() {
+            row[a] = 1.0;
+        }
+        if full.len() >= 10 {
+            let n = full.len() as f64;
+            let mean: Vec<f64> = (0..k)
+                .map(|j| full.iter().map(|v| v[j]).sum::<f64>() / n)
+                .collect();
+            let sd: Vec<f64> = (0..k)
+                .map(|j| (full.iter().map(|v| (v[j] - mean[j]).powi(2)).sum::<f64>() / n).sqrt())
+                .collect();
+            for a in 0..k {
+                for b in 0..a {
+                    if sd[a] > 0.0 && sd[b] > 0.0 {
+                        let c = full
+                            .iter()
+                            .map(|v| (v[a] - mean[a]) * (v[b] - mean[b]))
+                            .sum::<f64>()
+                            / n
+                            / (sd[a] * sd[b]);
+                        r[a][b] = c;
+                        r[b][a] = c;
+                    }
+                }
+            }
+        }
+        let l = cholesky_ridged(&r);
+        let draws = standard
+            .iter()
+            .map(|e| {
+                (0..k)
+                    .map(|a| (0..=a).map(|b| l[a][b] * e[b]).sum())
+                    .collect()
+            })
+            .collect();
+        NullS { draws }
+    }
+
+    /// S of every draw, over the indicators in `mask`, sorted.
+    fn sorted(&self, mask: u32) -> Vec<f64> {
+        let mut v: Vec<f64> = self
+            .draws
+            .iter()
+            .map(|d| {
+                INDICATORS
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| mask & (1 << k) != 0)
+                    .map(|(k, (_, dir))| term(*dir, d[k]))
+                    .sum()
+            })
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+}
+
+/// The Cholesky factor of a correlation matrix, with a ridge added until it is
+/// positive definite (an estimated R can be slightly indefinite).
+fn cholesky_ridged(r: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let k = r.len();
+    let mut ridge = 0.0;
+    loop {
+        let mut l = vec![vec![0.0; k]; k];
+        let mut ok = true;
+        'outer: for i in 0..k {
+            for j in 0..=i {
+                let a = if i == j {
+                    (r[i][j] + ridge) / (1.0 + ridge)
+                } else {
+                    r[i][j] / (1.0 + ridge)
+                };
+                let s: f64 = (0..j).map(|m| l[i][m] * l[j][m]).sum();
+                if i == j {
+                    let v = a - s;
+                    if v <= 1e-9 {
+                        ok = false;
+                        break 'outer;
+                    }
+                    l[i][j] = v.sqrt();
+                } else {
+                    l[i][j] = (a - s) / l[j][j];
+                }
+            }
+        }
+        if ok {
+            return l;
+        }
+        ridge = if ridge == 0.0 { 0.01 } else { ridge * 2.0 };
+    }
+}
+
+fn quantile_sorted(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// The median of S under the null (for the calibration factor λ).
+#[cfg(test)]
+fn null_median(one: usize, two: usize) -> f64 {
+    let (mut lo, mut hi) = (0.0, 100.0);
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if null_p(mid, one, two) > 0.5 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
+fn median_of(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    })
+}
+
+/// Interviewers compared with their peers in the same communities on every indicator.
+/// For indicator k and interviewer i: D = the weighted mean difference from peers,
+/// se its sampling error, and τ_k² how much honest interviewers differ on it in this
+/// round (robustly: (1.4826·MAD of D)² minus the median se², at least 0, from 8
+/// interviewers up); z = D / sqrt(se² + τ²). The combined score S sums z² over
+/// two-sided indicators and max(0, ±z)² over one-sided ones (the direction fabrication
+/// moves them); its p-value is that of independent normal z, after dividing S by
+/// λ = median(S) / its null median when λ > 1 (correlated indicators). An interviewer
+/// is flagged when p < `interviewer_alpha`; one at a time, the most extreme first,
+/// each leaving the peers of the next comparison (a fabricator distorts them).
 fn interviewer_flags(
     input: &Input<'_>,
     flags: &Flags,
@@ -178,92 +624,190 @@ fn interviewer_flags(
     rules: &Rules,
 ) -> Vec<InterviewerFlag> {
     let q = &rules.quality;
-    let log_dur: Vec<f64> = input
-        .duration
-        .iter()
-        .map(|d| if *d > 0.0 { d.ln() } else { f64::NAN })
-        .collect();
+    let values = indicator_values(input, groups, rules.scale.answers.len());
     let n_iv = input.interviewer_names.len();
     let mut counts: Vec<(usize, usize)> = vec![(0, 0); n_iv];
     for i in 0..input.community.len() {
         if let Some(iv) = input.interviewer(i) {
             let e = &mut counts[iv as usize];
             e.0 += 1;
-            e.1 += flags.straightline[i] as usize;
+            e.1 += flags.straightline.get(i).copied().unwrap_or(false) as usize;
         }
     }
-    // One at a time, most extreme first: a fabricator distorts the peer means of the
-    // honest interviewers beside them, so once flagged they leave the comparison.
     let mut out: Vec<InterviewerFlag> = Vec::new();
     let mut excluded = vec![false; n_iv];
+    let mut standard: Option<Vec<Vec<f64>>> = None;
     loop {
-        let score_cmp = compare(input, groups, input.score, &excluded);
-        let dur_cmp = compare(input, groups, &log_dur, &excluded);
-        let mut worst: Option<(f64, u32)> = None;
-        for (iv, &(n, _)) in counts.iter().enumerate() {
-            let iv = iv as u32;
-            if n < q.interviewer_min_questionnaires || excluded[iv as usize] {
-                continue;
+        let eligible: Vec<usize> = (0..n_iv)
+            .filter(|&iv| counts[iv].0 >= q.interviewer_min_questionnaires && !excluded[iv])
+            .collect();
+        if eligible.is_empty() {
+            break;
+        }
+        let cmps: Vec<Vec<Option<(f64, f64)>>> = values
+            .iter()
+            .map(|y| compare(input, groups, y, &excluded))
+            .collect();
+        // z per indicator and interviewer, the peers' own spread allowed for.
+        let mut z: Vec<Vec<Option<f64>>> = vec![vec![None; n_iv]; INDICATORS.len()];
+        for (k, cmp) in cmps.iter().enumerate() {
+            let pairs: Vec<(f64, f64)> = eligible.iter().filter_map(|&iv| cmp[iv]).collect();
+            // The centre: the honest bulk's difference (0 unless a fabricator working
+            // beside many of them shifts their peer means), the median of D.
+            let centre = if pairs.len() >= 8 {
+                median_of(pairs.iter().map(|p| p.0).collect()).unwrap_or(0.0)
+            } else {
+                0.0
+            };
+            // τ²: the smallest between-interviewer variance that makes the bulk of
+            // the z values standard normal (1.4826 · median |z| ≤ 1; a robust
+            // Paule–Mandel), from 8 interviewers up.
+            let tau2 = if pairs.len() >= 8 {
+                let spread = |t2: f64| {
+                    let zs: Vec<f64> = pairs
+                        .iter()
+                        .map(|(d, se)| ((d - centre) / (se * se + t2).sqrt()).abs())
+                        .filter(|v| v.is_finite())
+                        .collect();
+                    1.4826 * median_of(zs).unwrap_or(0.0)
+                };
+                if spread(0.0) <= 1.0 {
+                    0.0
+                } else {
+                    let mut hi = pairs
+                        .iter()
+                        .map(|p| (p.0 - centre).powi(2))
+                        .fold(0.0, f64::max)
+                        .max(1e-12);
+                    while spread(hi) > 1.0 {
+                        hi *= 2.0;
+                    }
+                    let mut lo = 0.0;
+                    for _ in 0..50 {
+                        let mid = (lo + hi) / 2.0;
+                        if spread(mid) > 1.0 {
+                            lo = mid;
+                        } else {
+                            hi = mid;
+                        }
+                    }
+                    hi
+                }
+            } else {
+                0.0
+            };
+            for &iv in &eligible {
+                if let Some((d, se)) = cmp[iv] {
+                    let sd = (se * se + tau2).sqrt();
+                    if sd > 0.0 {
+                        // The standard error is estimated: read d / sd as a Student t
+                        // with n − 1 degrees of freedom, given back as a normal score.
+                        z[k][iv] = Some(t_as_normal((d - centre) / sd, counts[iv].0));
+                    }
+                }
             }
-            let sz = score_cmp[iv as usize].map(|c| c.1.abs()).unwrap_or(0.0);
-            let dz = dur_cmp[iv as usize].map(|c| -c.1).unwrap_or(0.0);
-            let m = sz.max(dz);
-            let name = &input.interviewer_names[iv as usize];
+        }
+        // The null of S: z ~ N(0, R), R the round's correlation between indicators
+        // (winsorised at ±4, from the interviewers with every indicator).
+        let standard = standard.get_or_insert_with(NullS::standard);
+        let null = NullS::new(&z, &eligible, standard);
+        let scored: Vec<(usize, f64, u32)> = eligible
+            .iter()
+            .filter_map(|&iv| {
+                let mask = (0..INDICATORS.len())
+                    .filter(|k| z[*k][iv].is_some())
+                    .fold(0u32, |m, k| m | 1 << k);
+                (mask != 0).then(|| (iv, s_of(&z, iv), mask))
+            })
+            .collect();
+        let mut nulls: std::collections::HashMap<u32, Vec<f64>> = Default::default();
+        for (_, _, mask) in &scored {
+            nulls.entry(*mask).or_insert_with(|| null.sorted(*mask));
+        }
+        // λ: how much wider than the null the bulk of this round's S values are.
+        // (At the median, the upper quartile and the 90th percentile, whichever is widest: the tails of
+        // real indicators are heavier than the normal's.)
+        let lambda = if scored.len() >= 8 {
+            let at = |q: f64| -> f64 {
+                let mut ss: Vec<f64> = scored.iter().map(|x| x.1).collect();
+                ss.sort_by(f64::total_cmp);
+                let mut ns: Vec<f64> = scored
+                    .iter()
+                    .map(|(_, _, mask)| quantile_sorted(&nulls[mask], q))
+                    .collect();
+                ns.sort_by(f64::total_cmp);
+                quantile_sorted(&ss, q) / quantile_sorted(&ns, q).max(1e-9)
+            };
+            at(0.5).max(at(0.75)).max(at(0.9)).max(1.0)
+        } else {
+            1.0
+        };
+        let mut worst: Option<(f64, f64, usize)> = None;
+        for &(iv, s, mask) in &scored {
+            let sn = &nulls[&mask];
+            let s = s / lambda;
+            let above = sn.len() - sn.partition_point(|x| *x < s);
+            let p = (1 + above) as f64 / (1 + sn.len()) as f64;
+            let name = &input.interviewer_names[iv];
             let better = match worst {
                 None => true,
-                Some((w, wiv)) => {
-                    m > w || (m == w && *name < input.interviewer_names[wiv as usize])
+                Some((w, ws, wiv)) => {
+                    p < w
+                        || (p == w && s > ws)
+                        || (p == w && s == ws && *name < input.interviewer_names[wiv])
                 }
             };
-            if m > q.interviewer_z && better {
-                worst = Some((m, iv));
+            if p < q.interviewer_alpha && better {
+                worst = Some((p, s, iv));
             }
         }
-        let Some((_, iv)) = worst else { break };
-        excluded[iv as usize] = true;
-        let (n, sl) = counts[iv as usize];
-        let sc = score_cmp[iv as usize];
-        let dc = dur_cmp[iv as usize];
-        let mut reasons = Vec::new();
+        let worst = worst.map(|(p, _, iv)| (p, iv));
+        let Some((p, iv)) = worst else { break };
+        excluded[iv] = true;
+        let (n, sl) = counts[iv];
+        let mut evidence: Vec<IndicatorEvidence> = Vec::new();
         let mut reason_codes = Vec::new();
-        if let Some((sd, sz)) = sc
-            && sz.abs() > q.interviewer_z
-        {
-            reason_codes.push("score".to_string());
-            reasons.push(format!(
-                "mean score {}{:.1} points from other interviewers in the same communities (z = {:.1})",
-                if sd >= 0.0 { "+" } else { "" },
-                sd,
-                sz
-            ));
+        let mut reasons = Vec::new();
+        for (k, (code, dir)) in INDICATORS.iter().enumerate() {
+            let (Some(zk), Some((d, _))) = (z[k][iv], cmps[k][iv]) else {
+                continue;
+            };
+            evidence.push(IndicatorEvidence {
+                code: code.to_string(),
+                difference: d,
+                z: zk,
+            });
+            let stands_out = match dir {
+                Dir::Both => zk.abs() >= q.interviewer_z,
+                Dir::Higher => zk >= q.interviewer_z,
+                Dir::Lower => -zk >= q.interviewer_z,
+            };
+            if stands_out {
+                reason_codes.push(code.to_string());
+                reasons.push(format!("{code}: {d:+.3} against peers (z = {zk:.1})"));
+            }
         }
-        if let Some((dd, dz)) = dc
-            && dz < -q.interviewer_z
-        {
-            reason_codes.push("duration".to_string());
-            reasons.push(format!(
-                "interviews {:.0}% shorter than other interviewers' in the same communities (z = {:.1})",
-                (1.0 - dd.exp()) * 100.0,
-                dz
-            ));
-        }
+        let sc = cmps[0][iv];
+        let dc = cmps[5][iv];
         out.push(InterviewerFlag {
-            interviewer_id: input.interviewer_names[iv as usize].clone(),
+            interviewer_id: input.interviewer_names[iv].clone(),
             questionnaires: n,
             score_difference: sc.map(|c| c.0).unwrap_or(0.0),
-            score_z: sc.map(|c| c.1).unwrap_or(0.0),
+            score_z: z[0][iv].unwrap_or(0.0),
             duration_ratio: dc.map(|(d, _)| d.exp()),
-            duration_z: dc.map(|(_, z)| z),
+            duration_z: z[5][iv],
             straightline_share: sl as f64 / n as f64,
             reasons,
             reason_codes,
+            p_value: Some(p),
+            indicators: evidence,
         });
     }
     out.sort_by(|a, b| a.interviewer_id.cmp(&b.interviewer_id));
     out
 }
 
-/// Per interviewer: (weighted mean difference from peers, z), or None.
+/// Per interviewer: (weighted mean difference from peers, its standard error), or None.
 fn compare(
     input: &Input<'_>,
     groups: &Groups,
@@ -328,8 +872,76 @@ fn compare(
             (n > 0.0).then(|| {
                 let d = wd / n;
                 let se = (s2 * (1.0 / n + k / (n * n))).sqrt();
-                (d, d / se)
+                (d, se)
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod null_tests {
+    use super::*;
+
+    #[test]
+    fn the_simulated_null_agrees_with_the_chi_square_mixture_when_indicators_are_independent() {
+        // No interviewer with every indicator: R is the identity, and S is a sum of
+        // independent terms whose tail is a binomial mixture of χ² (null_p).
+        let z: Vec<Vec<Option<f64>>> = vec![vec![None; 3]; INDICATORS.len()];
+        let null = NullS::new(&z, &[0, 1, 2], &NullS::standard());
+        let all = (1u32 << INDICATORS.len()) - 1;
+        let sorted = null.sorted(all);
+        let one = INDICATORS.iter().filter(|(_, d)| *d != Dir::Both).count();
+        let two = INDICATORS.len() - one;
+        for s in [2.0, 6.0, 12.0, 20.0] {
+            let mc =
+                (sorted.len() - sorted.partition_point(|x| *x < s)) as f64 / sorted.len() as f64;
+            let exact = null_p(s, one, two);
+            let se = (exact * (1.0 - exact) / sorted.len() as f64).sqrt();
+            assert!(
+                (mc - exact).abs() < 4.0 * se + 1e-4,
+                "S ≥ {s}: {mc} vs {exact}"
+            );
+        }
+        let med = null_median(one, two);
+        assert!((null_p(med, one, two) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn t_scores_become_normal_scores_with_the_same_tail() {
+        // t = 2.145 is the 97.5% point of t with 14 df: its normal score is 1.96.
+        assert!((t_as_normal(2.144787, 15) - 1.959964).abs() < 1e-4);
+        assert!((t_as_normal(-2.144787, 15) + 1.959964).abs() < 1e-4);
+        assert!((t_as_normal(1.5, 10_000) - 1.5).abs() < 1e-3);
+    }
+
+    #[test]
+    fn near_duplicates_are_within_two_items_of_another_in_the_same_community() {
+        let items: Vec<u8> = [
+            [0u8, 1, 1, 2, 2, 1, 0, 1, 1, 1], // 0
+            [0, 1, 1, 2, 2, 1, 0, 3, 4, 1],   // 1: two items from 0
+            [4, 4, 3, 3, 0, 0, 1, 2, 3, 4],   // 2: far from all
+            [0, 1, 1, 2, 2, 1, 0, 1, 1, 1],   // 3: as 0, other community
+            [2, 2, 2, 2, 2, 2, 2, 2, 2, 2],   // 4: alone
+            [2, 2, 2, 2, 2, 2, 1, 1, 1, 2],   // 5: three items from 4
+        ]
+        .concat();
+        let community = [0, 0, 0, 1, 1, 1];
+        let n = community.len();
+        let input = Input {
+            community: &community,
+            interviewer: &vec![u32::MAX; n],
+            interviewer_names: &[],
+            duration: &vec![f64::NAN; n],
+            score: &vec![f64::NAN; n],
+            items: &items,
+            n_items: 10,
+            answered: &vec![10; n],
+            date: &vec![0; n],
+        };
+        let groups = Groups::new(&community);
+        assert_eq!(
+            near_duplicates(&input, &groups),
+            [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+        );
+    }
 }

@@ -55,6 +55,10 @@ pub struct RoundData {
     pub items: Vec<u8>,
     pub n_items: usize,
     pub answered: Vec<u8>,
+    /// yyyymmdd, 0 when not given.
+    pub date: Vec<u32>,
+    /// The street of each community code seen.
+    pub streets: HashMap<String, String>,
     pub valid: Vec<bool>,
     /// Bit k: QUESTIONNAIRE_FLAGS[k].
     pub qflags: Vec<u8>,
@@ -146,6 +150,8 @@ impl RoundData {
             "duration_s",
             "answered",
             "valid",
+            "interview_date",
+            "street_code",
         ];
         cols.extend(QUESTIONNAIRE_FLAGS.iter().map(|f| f.0));
         cols.extend(qids.iter().copied());
@@ -214,6 +220,39 @@ impl RoundData {
             d.duration.extend(dur.iter().map(|v| v.unwrap_or(f64::NAN)));
             let ans = df.column("answered").and_then(|c| c.u8()).map_err(pe)?;
             d.answered.extend(ans.iter().map(|v| v.unwrap_or(0)));
+            let sc = df.column("street_code").and_then(|c| c.str()).map_err(pe)?;
+            let cc = df
+                .column("community_code")
+                .and_then(|c| c.str())
+                .map_err(pe)?;
+            let mut last_c: Option<String> = None;
+            for (s, c) in sc.iter().zip(cc.iter()) {
+                let c = c.unwrap_or("");
+                if last_c.as_deref() != Some(c) {
+                    d.streets
+                        .entry(c.to_string())
+                        .or_insert_with(|| s.unwrap_or("").to_string());
+                    last_c = Some(c.to_string());
+                }
+            }
+            let dates = df
+                .column("interview_date")
+                .and_then(|c| c.str())
+                .map_err(pe)?;
+            let mut last: Option<(String, u32)> = None;
+            for v in dates.iter() {
+                let v = v.unwrap_or("");
+                let x = match &last {
+                    Some((t, x)) if t == v => *x,
+                    _ => {
+                        // Stored as YYYY-MM-DD (ingest writes them so).
+                        let x = v.replace('-', "").parse::<u32>().unwrap_or(0);
+                        last = Some((v.to_string(), x));
+                        x
+                    }
+                };
+                d.date.push(x);
+            }
             let valid = df.column("valid").and_then(|c| c.bool()).map_err(pe)?;
             d.valid.extend(valid.iter().map(|v| v.unwrap_or(false)));
             let mut q = vec![0u8; n];
@@ -297,9 +336,72 @@ pub struct InterviewerRow {
     pub duration_ratio: Option<f64>,
     pub duration_z: Option<f64>,
     pub straightline_share: f64,
-    /// score, duration
+    /// The indicators that stand out (codes of `quality::INDICATORS`).
     pub reason_codes: Vec<String>,
+    /// The combined p-value.
+    #[serde(default)]
+    pub p_value: Option<f64>,
+    /// Every indicator against the peers.
+    #[serde(default)]
+    pub indicators: Vec<quality::IndicatorEvidence>,
+    /// What excluding them would do: per community they worked in, its mean score with
+    /// and without them; per street, the change of the mean of its communities.
+    #[serde(default)]
+    pub sensitivity: Sensitivity,
     pub decision: Option<DecisionView>,
+}
+
+impl InterviewerRow {
+    /// The flag as the ingest receipt carries it (for the texts of `messages`).
+    pub fn as_flag(&self) -> quality::InterviewerFlag {
+        quality::InterviewerFlag {
+            interviewer_id: self.interviewer_id.clone(),
+            questionnaires: self.questionnaires,
+            score_difference: self.score_difference,
+            score_z: self.score_z,
+            duration_ratio: self.duration_ratio,
+            duration_z: self.duration_z,
+            straightline_share: self.straightline_share,
+            reasons: Vec::new(),
+            reason_codes: self.reason_codes.clone(),
+            p_value: self.p_value,
+            indicators: self.indicators.clone(),
+        }
+    }
+}
+
+impl Sensitivity {
+    /// For people: each street's change, then each community's score with → without.
+    pub fn text(&self, l: crate::messages::Lang) -> String {
+        let zh = l == crate::messages::Lang::Zh;
+        let mut parts: Vec<String> = self
+            .streets
+            .iter()
+            .map(|(s, d)| {
+                if zh {
+                    format!("街道 {s} {d:+.2} 分")
+                } else {
+                    format!("street {s} {d:+.2}")
+                }
+            })
+            .collect();
+        for (c, with, without) in &self.communities {
+            parts.push(match without {
+                Some(w) => format!("{c} {with:.1}→{w:.1}"),
+                None => format!("{c} {with:.1}→—"),
+            });
+        }
+        parts.join(if zh { ";" } else { "; " })
+    }
+}
+
+/// How much excluding an interviewer would move the scores (valid questionnaires).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Sensitivity {
+    /// (community code, mean score with, mean score without: None when nothing is left).
+    pub communities: Vec<(String, f64, Option<f64>)>,
+    /// (street code, change of the street's mean of community means).
+    pub streets: Vec<(String, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -521,6 +623,7 @@ fn compute(data: &RoundData, round: &str, rules: &Rules) -> Computed {
         items: &data.items,
         n_items: data.n_items,
         answered: &data.answered,
+        date: &data.date,
     };
     let straight: Vec<bool> = data.qflags.iter().map(|q| q & 2 != 0).collect();
     let flagged = quality::interviewers(&input, &straight, rules);
@@ -550,6 +653,7 @@ fn compute(data: &RoundData, round: &str, rules: &Rules) -> Computed {
                 .and_then(|k| per_iv.get(k))
                 .cloned()
                 .unwrap_or_default();
+            let sens = sensitivity(data, iv_index.get(f.interviewer_id.as_str()).copied());
             InterviewerRow {
                 decision: None,
                 communities: comms.len(),
@@ -565,6 +669,9 @@ fn compute(data: &RoundData, round: &str, rules: &Rules) -> Computed {
                 duration_z: f.duration_z,
                 straightline_share: f.straightline_share,
                 reason_codes: f.reason_codes,
+                p_value: f.p_value,
+                indicators: f.indicators,
+                sensitivity: sens,
             }
         })
         .collect();
@@ -697,12 +804,69 @@ impl Computed {
     }
 }
 
+/// Community means of valid questionnaires' scores with and without interviewer `iv`,
+/// and for each street the change of the mean over its communities in the round.
+fn sensitivity(data: &RoundData, iv: Option<u32>) -> Sensitivity {
+    let Some(iv) = iv else {
+        return Sensitivity::default();
+    };
+    let nc = data.community_codes.len();
+    let mut all = vec![(0.0, 0usize); nc];
+    let mut theirs = vec![(0.0, 0usize); nc];
+    for i in 0..data.len() {
+        if !data.valid[i] || data.score[i].is_nan() {
+            continue;
+        }
+        let c = data.community[i] as usize;
+        all[c].0 += data.score[i];
+        all[c].1 += 1;
+        if data.interviewer[i] == iv {
+            theirs[c].0 += data.score[i];
+            theirs[c].1 += 1;
+        }
+    }
+    let mean = |s: f64, n: usize| (n > 0).then(|| s / n as f64);
+    let street_of = |code: &str| data.streets.get(code).cloned().unwrap_or_default();
+    let mut out = Sensitivity::default();
+    // Per street: (sum with, count with, sum without, count without) of community means.
+    let mut streets: BTreeMap<String, (f64, usize, f64, usize)> = BTreeMap::new();
+    for c in 0..nc {
+        let Some(with) = mean(all[c].0, all[c].1) else {
+            continue;
+        };
+        let without = mean(all[c].0 - theirs[c].0, all[c].1 - theirs[c].1);
+        let e = streets
+            .entry(street_of(&data.community_codes[c]))
+            .or_default();
+        e.0 += with;
+        e.1 += 1;
+        if let Some(w) = without {
+            e.2 += w;
+            e.3 += 1;
+        }
+        if theirs[c].1 > 0 {
+            out.communities
+                .push((data.community_codes[c].clone(), with, without));
+        }
+    }
+    let touched: std::collections::BTreeSet<String> =
+        out.communities.iter().map(|c| street_of(&c.0)).collect();
+    for s in touched {
+        let (a, na, b, nb) = streets[&s];
+        if na > 0 && nb > 0 {
+            out.streets.push((s, b / nb as f64 - a / na as f64));
+        }
+    }
+    out
+}
+
 /// What the cached flags of a round were computed from: the engine, the rules file
 /// and the round's active deliveries (their ids and stored data, in store order).
 fn cache_key(store: &Store, index: &Index, round: &RoundId, rules_sha: &str) -> String {
     let mut key = format!(
-        "manyi {} flags\nrules {rules_sha}\n",
-        env!("CARGO_PKG_VERSION")
+        "manyi {} flags {}\nrules {rules_sha}\n",
+        env!("CARGO_PKG_VERSION"),
+        quality::ALGORITHM
     );
     for d in store.deliveries(index, round) {
         key.push_str(&format!(

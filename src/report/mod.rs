@@ -391,6 +391,9 @@ fn interviewer_table(
     use std::collections::BTreeMap;
     let index = store.read_index()?;
     let mut agg: BTreeMap<(String, String), [u64; 5]> = BTreeMap::new();
+    // Per flagged (round, interviewer): p-value, evidence, what excluding them would
+    // move, and the decision in force.
+    let mut evidence: BTreeMap<(String, String), [String; 4]> = BTreeMap::new();
     let cols = [
         "interviewer_id",
         "valid",
@@ -408,6 +411,21 @@ fn interviewer_table(
             .iter()
             .map(|f| f.interviewer_id.as_str())
             .collect();
+        for f in &round_flags.interviewers {
+            let zh = crate::messages::Lang::Zh;
+            evidence.insert(
+                (r.to_string(), f.interviewer_id.clone()),
+                [
+                    f.p_value.map(|p| format!("{p:.2e}")).unwrap_or_default(),
+                    crate::messages::interviewer_reasons_in(&f.as_flag(), zh),
+                    f.sensitivity.text(zh),
+                    f.decision
+                        .as_ref()
+                        .map(|d| d.action.clone())
+                        .unwrap_or_else(|| "undecided".into()),
+                ],
+            );
+        }
         let pe = |e| Error::Polars {
             path: store.dir.clone(),
             source: e,
@@ -441,6 +459,10 @@ fn interviewer_table(
             "speeders",
             "straightlined",
             "flagged",
+            "p_value",
+            "evidence",
+            "if_excluded",
+            "decision",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -448,7 +470,10 @@ fn interviewer_table(
         rows: agg
             .into_iter()
             .map(|((r, iv), e)| {
-                vec![
+                let ev = evidence
+                    .remove(&(r.clone(), iv.clone()))
+                    .unwrap_or_default();
+                let mut row = vec![
                     r,
                     iv,
                     e[0].to_string(),
@@ -456,7 +481,9 @@ fn interviewer_table(
                     e[2].to_string(),
                     e[3].to_string(),
                     (e[4] > 0).to_string(),
-                ]
+                ];
+                row.extend(ev);
+                row
             })
             .collect(),
     })

@@ -79,6 +79,8 @@ pub fn zh_header(col: &str, rules: &Rules) -> String {
         ("actor", "决定人"),
         ("at", "时间"),
         ("n_excluded", "剔除问卷"),
+        ("p_value", "合计 p 值"),
+        ("if_excluded", "剔除后得分变化"),
     ];
     if let Some((_, z)) = fixed.iter().find(|(k, _)| *k == col) {
         return z.to_string();
@@ -137,6 +139,10 @@ fn numeric(col: &str) -> bool {
             | "indicators_source"
             | "missing_indicators"
             | "id"
+            | "evidence"
+            | "if_excluded"
+            | "decision"
+            | "p_value"
             | "file"
             | "reason"
             | "actor"

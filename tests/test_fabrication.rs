@@ -1,0 +1,335 @@
+//! Fabricating interviewers who try to look honest (docs/fabrication.md): every kind
+//! of `manyi simulate --fabricator` is caught, honest interviewers who differ among
+//! themselves are flagged at most at the rules' rate, and the evidence shows where
+//! people look (`manyi flags`, the receipt, the 访问员 sheet).
+//!
+//! The detection benchmark is `fabrication_benchmark` (ignored; run it with
+//! `cargo test --release --test test_fabrication -- --ignored --nocapture`).
+
+mod common;
+
+use manyi::round::RoundId;
+use manyi::simulate::{Fabricator, Format};
+use manyi::workspace::Workspace;
+
+const KINDS: [Fabricator; 4] = [
+    Fabricator::Crude,
+    Fabricator::Kind,
+    Fabricator::Copier,
+    Fabricator::Steady,
+];
+
+/// One simulated round: a workspace with a drawn sample and one delivery holding
+/// honest interviewers (with their own answer shift and pace) and `fabricators`.
+/// Returns (honest interviewers with enough questionnaires, of them flagged,
+/// fabricators' names with whether each was flagged).
+fn round(seed: u64, fabricators: &[Fabricator]) -> (usize, usize, Vec<(String, bool)>) {
+    let (h, f, fabs, _) = round_with_codes(seed, fabricators);
+    (h, f, fabs)
+}
+
+/// As `round`, with the indicators that stood out for each flagged fabricator.
+fn round_with_codes(
+    seed: u64,
+    fabricators: &[Fabricator],
+) -> (usize, usize, Vec<(String, bool)>, Vec<Vec<String>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::init(&dir.path().join("w"), "panlong-2018", None).unwrap();
+    let r = RoundId {
+        year: 2018,
+        number: 1,
+    };
+    manyi::sample::run_sample(&ws, &r, &format!("seed-{seed}"), "test").unwrap();
+    let out = dir.path().join("d.csv");
+    let opts = manyi::simulate::Options {
+        format: Format::Csv,
+        streets: Vec::new(),
+        per_community: 40,
+        fabricators: fabricators.to_vec(),
+        seed: format!("fabrication-{seed}"),
+        id_prefix: "C".into(),
+    };
+    manyi::simulate::simulate(&ws, &r, &out, &opts).unwrap();
+    manyi::ingest::ingest(
+        &ws,
+        &r,
+        &out,
+        &manyi::ingest::Options {
+            actor: Some("test".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let flags = manyi::lifecycle::flags(&ws, &r).unwrap();
+    let flagged: std::collections::BTreeSet<&str> = flags
+        .interviewers
+        .iter()
+        .map(|f| f.interviewer_id.as_str())
+        .collect();
+    // Questionnaires per interviewer, read back from the delivery itself.
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut per: std::collections::BTreeMap<String, usize> = Default::default();
+    for l in text.lines().skip(1) {
+        *per.entry(l.split(',').nth(5).unwrap().to_string())
+            .or_default() += 1;
+    }
+    let min = ws.rules().unwrap().quality.interviewer_min_questionnaires;
+    let honest: Vec<&String> = per
+        .iter()
+        .filter(|(iv, n)| !iv.contains("FAB") && **n >= min)
+        .map(|(iv, _)| iv)
+        .collect();
+    let fabs: Vec<(String, bool)> = per
+        .keys()
+        .filter(|iv| iv.contains("FAB"))
+        .map(|iv| (iv.clone(), flagged.contains(iv.as_str())))
+        .collect();
+    let codes = fabs
+        .iter()
+        .map(|(iv, _)| {
+            flags
+                .interviewers
+                .iter()
+                .find(|f| &f.interviewer_id == iv)
+                .map(|f| f.reason_codes.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    (
+        honest.len(),
+        honest
+            .iter()
+            .filter(|iv| flagged.contains(iv.as_str()))
+            .count(),
+        fabs,
+        codes,
+    )
+}
+
+#[test]
+fn honest_interviewers_who_differ_among_themselves_are_flagged_at_most_at_the_rules_rate() {
+    // 16 rounds of honest interviewers only (each with their own answer shift and
+    // pace): about 1,000 interviewers. At the rules' rate (1%) about 10 are flagged; a
+    // correct control stays under 1% + 3 binomial standard deviations.
+    let (mut n, mut flagged) = (0, 0);
+    for seed in 0..16 {
+        let (h, f, _) = round(1000 + seed, &[]);
+        n += h;
+        flagged += f;
+    }
+    println!("honest: {flagged} of {n} flagged");
+    assert!(n > 800, "{n} honest interviewers");
+    let bound = 0.01 * n as f64 + 3.0 * (0.01 * 0.99 * n as f64).sqrt();
+    assert!(
+        (flagged as f64) <= bound,
+        "{flagged} of {n} honest interviewers flagged (bound {bound:.1})"
+    );
+}
+
+#[test]
+fn every_kind_of_fabricator_is_caught_on_a_fixed_seed() {
+    let (_, _, fabs) = round(7, &KINDS);
+    assert_eq!(fabs.len(), 4, "{fabs:?}");
+    for (name, caught) in &fabs {
+        assert!(caught, "{name} not caught: {fabs:?}");
+    }
+}
+
+#[test]
+fn the_evidence_shows_in_flags_the_receipt_and_the_interviewer_sheet() {
+    let ws = common::Workspace::init("panlong-2018");
+    ws.ok(&["sample", "--round", "2018-R1", "--seed", "evidence"]);
+    let d = ws.file("d.csv");
+    ws.ok(&[
+        "simulate",
+        "--round",
+        "2018-R1",
+        "--out",
+        d.to_str().unwrap(),
+        "--seed",
+        "ev",
+        "--fabricator",
+        "copier",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&ws.ok(&[
+        "ingest",
+        d.to_str().unwrap(),
+        "--round",
+        "2018-R1",
+        "--json",
+    ]))
+    .unwrap();
+    let f = r["quality"]["flagged_interviewers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["interviewer_id"] == "CFAB")
+        .unwrap_or_else(|| panic!("the copier is not in the receipt: {}", r["quality"]));
+    assert!(f["p_value"].as_f64().unwrap() < 0.01);
+    let codes: Vec<&str> = f["reason_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"near_duplicate"), "{codes:?}");
+    assert_eq!(f["indicators"].as_array().unwrap().len(), 9);
+    // The terminal, in Chinese: the copier's near-duplicates and what excluding them
+    // would do.
+    let out = ws.ok(&["--lang", "zh", "flags", "--round", "2018-R1"]);
+    assert!(
+        out.contains("CFAB") && out.contains("与同社区问卷仅差一两题"),
+        "{out}"
+    );
+    assert!(
+        out.contains("剔除后") && out.contains("街道 530103"),
+        "{out}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&ws.ok(&["flags", "--round", "2018-R1", "--json"])).unwrap();
+    let row = j["interviewers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["interviewer_id"] == "CFAB")
+        .unwrap();
+    // Sensitivity, checked against the delivery: each community's mean without the
+    // copier is the mean of the others' valid questionnaires there.
+    let comms = row["sensitivity"]["communities"].as_array().unwrap();
+    assert!(!comms.is_empty());
+    let text = std::fs::read_to_string(&d).unwrap();
+    let weights = [0.10, 0.10, 0.10, 0.08, 0.10, 0.07, 0.08, 0.07, 0.10, 0.20];
+    let score = |l: &str| -> Option<f64> {
+        let f: Vec<&str> = l.split(',').collect();
+        let (mut num, mut den, mut n) = (0.0, 0.0, 0);
+        for (k, a) in f[8..18].iter().enumerate() {
+            let x = match *a {
+                "非常满意" => 100.0,
+                "满意" => 80.0,
+                "基本满意" => 60.0,
+                "不满意" => 30.0,
+                "非常不满意" => 0.0,
+                _ => continue,
+            };
+            num += weights[k] * x;
+            den += weights[k];
+            n += 1;
+        }
+        (n >= 6).then(|| num / den)
+    };
+    for c in comms {
+        let code = c[0].as_str().unwrap();
+        let others: Vec<f64> = text
+            .lines()
+            .skip(1)
+            .filter(|l| l.split(',').nth(1) == Some(code) && l.split(',').nth(5) != Some("CFAB"))
+            .filter_map(score)
+            .collect();
+        let want = others.iter().sum::<f64>() / others.len() as f64;
+        assert!(
+            (c[2].as_f64().unwrap() - want).abs() < 1e-9,
+            "{code}: {c} vs {want}"
+        );
+    }
+    // The 访问员 sheet of the round's review workbook.
+    ws.ok(&["score", "--round", "2018-R1"]);
+    ws.ok(&["report", "--round", "2018-R1"]);
+    use calamine::{Reader, Xlsx, open_workbook};
+    let mut wb: Xlsx<_> = open_workbook(ws.file("reports/2018-R1/review.xlsx")).unwrap();
+    let sheet = wb.worksheet_range("访问员").unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let head = &rows[0];
+    let col = |n: &str| {
+        head.iter()
+            .position(|h| h == n)
+            .unwrap_or_else(|| panic!("{n} in {head:?}"))
+    };
+    let cfab = rows.iter().find(|r| r[col("访问员")] == "CFAB").unwrap();
+    assert_eq!(cfab[col("异常访问员")], "是");
+    assert!(
+        cfab[col("依据")].contains("与同社区问卷仅差一两题"),
+        "{cfab:?}"
+    );
+    assert!(cfab[col("剔除后得分变化")].contains("街道"), "{cfab:?}");
+    assert_eq!(cfab[col("处理决定")], "未决定");
+}
+
+/// Detection and false alarms per kind over many simulated rounds, with 95% Wilson
+/// intervals (docs/fabrication.md has the figures).
+#[test]
+#[ignore]
+fn fabrication_benchmark() {
+    fn wilson(k: usize, n: usize) -> (f64, f64) {
+        let (p, n, z) = (k as f64 / n as f64, n as f64, 1.96f64);
+        let c = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+        let h = z * ((p * (1.0 - p) + z * z / (4.0 * n)) / n).sqrt() / (1.0 + z * z / n);
+        (c - h, c + h)
+    }
+    let rounds = 100;
+    let mut honest = (0, 0);
+    let mut caught = [(0usize, 0usize); 4];
+    let mut stood_out: Vec<std::collections::BTreeMap<String, usize>> = vec![Default::default(); 4];
+    for seed in 0..rounds {
+        // Three fabricators a round, kinds in turn.
+        let kinds: Vec<Fabricator> = (0..3).map(|i| KINDS[(seed as usize + i) % 4]).collect();
+        let (h, f, fabs, codes) = round_with_codes(5000 + seed, &kinds);
+        honest.0 += h;
+        honest.1 += f;
+        for (i, (_, c)) in fabs.iter().enumerate() {
+            let k = KINDS.iter().position(|x| *x == kinds[i]).unwrap();
+            caught[k].0 += *c as usize;
+            caught[k].1 += 1;
+            for code in &codes[i] {
+                *stood_out[k].entry(code.clone()).or_default() += 1;
+            }
+        }
+    }
+    println!(
+        "{rounds} rounds, 3 fabricators each (kinds in turn), ~65 honest interviewers a round"
+    );
+    for (k, (c, n)) in caught.iter().enumerate() {
+        let (lo, hi) = wilson(*c, *n);
+        println!(
+            "{:<8} caught {c:>3} of {n:>3} = {:5.1}%  (95% CI {:.1}–{:.1}%)",
+            KINDS[k].name(),
+            100.0 * *c as f64 / *n as f64,
+            100.0 * lo,
+            100.0 * hi
+        );
+    }
+    for (k, m) in stood_out.iter().enumerate() {
+        let parts: Vec<String> = m.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        println!(
+            "{:<8} indicators standing out (|z| ≥ 2.5): {}",
+            KINDS[k].name(),
+            parts.join(", ")
+        );
+    }
+    let (lo, hi) = wilson(honest.1, honest.0);
+    println!(
+        "honest   flagged {} of {} = {:.2}%  (95% CI {:.2}–{:.2}%)",
+        honest.1,
+        honest.0,
+        100.0 * honest.1 as f64 / honest.0 as f64,
+        100.0 * lo,
+        100.0 * hi
+    );
+    let mut honest_only = (0, 0);
+    for seed in 0..rounds {
+        let (h, f, _) = round(9000 + seed, &[]);
+        honest_only.0 += h;
+        honest_only.1 += f;
+    }
+    let (lo, hi) = wilson(honest_only.1, honest_only.0);
+    println!(
+        "no fabricator: honest flagged {} of {} = {:.2}%  (95% CI {:.2}–{:.2}%)",
+        honest_only.1,
+        honest_only.0,
+        100.0 * honest_only.1 as f64 / honest_only.0 as f64,
+        100.0 * lo,
+        100.0 * hi
+    );
+}
