@@ -226,27 +226,32 @@ fn indicator_values(input: &Input<'_>, groups: &Groups, n_levels: usize) -> Vec<
             _ => f64::NAN,
         })
         .collect();
-    // Squared deviation from the interviewer's own mean in the community.
+    // Squared deviation from the interviewer's own mean in the community (a community
+    // has a few interviewers: a short list, not a map).
     let own_spread = |y: &[f64]| -> Vec<f64> {
         let mut out = vec![f64::NAN; n];
-        let mut acc: rustc_hash::FxHashMap<u32, (f64, usize)> = Default::default();
+        let mut acc: Vec<(u32, f64, usize)> = Vec::new();
         for rows in groups.iter() {
             acc.clear();
             for &i in rows {
                 let i = i as usize;
                 if let (Some(iv), false) = (input.interviewer(i), y[i].is_nan()) {
-                    let e = acc.entry(iv).or_default();
-                    e.0 += y[i];
-                    e.1 += 1;
+                    match acc.iter_mut().find(|e| e.0 == iv) {
+                        Some(e) => {
+                            e.1 += y[i];
+                            e.2 += 1;
+                        }
+                        None => acc.push((iv, y[i], 1)),
+                    }
                 }
             }
             for &i in rows {
                 let i = i as usize;
                 if let (Some(iv), false) = (input.interviewer(i), y[i].is_nan())
-                    && let Some((s, c)) = acc.get(&iv)
-                    && *c >= 2
+                    && let Some(&(_, s, c)) = acc.iter().find(|e| e.0 == iv)
+                    && c >= 2
                 {
-                    out[i] = (y[i] - s / *c as f64).powi(2);
+                    out[i] = (y[i] - s / c as f64).powi(2);
                 }
             }
         }
@@ -257,25 +262,23 @@ fn indicator_values(input: &Input<'_>, groups: &Groups, n_levels: usize) -> Vec<
     let mut extreme = vec![f64::NAN; n];
     let top = (n_levels.max(1) - 1) as u8;
     for i in 0..n {
-        let a: Vec<f64> = input
-            .answers(i)
-            .iter()
-            .filter(|x| **x != u8::MAX)
-            .map(|x| *x as f64)
-            .collect();
-        not_answered[i] = (k - a.len()) as f64 / k as f64;
-        if !a.is_empty() {
-            extreme[i] = input
-                .answers(i)
-                .iter()
-                .filter(|x| **x == 0 || **x == top)
-                .count() as f64
-                / a.len() as f64;
+        let (mut c, mut sum, mut sq, mut ext) = (0usize, 0.0, 0.0, 0usize);
+        for &x in input.answers(i) {
+            if x != u8::MAX {
+                let v = x as f64;
+                c += 1;
+                sum += v;
+                sq += v * v;
+                ext += (x == 0 || x == top) as usize;
+            }
         }
-        if a.len() >= 2 {
-            let m = a.iter().sum::<f64>() / a.len() as f64;
-            item_spread[i] =
-                (a.iter().map(|x| (x - m).powi(2)).sum::<f64>() / a.len() as f64).sqrt();
+        not_answered[i] = (k - c) as f64 / k as f64;
+        if c > 0 {
+            extreme[i] = ext as f64 / c as f64;
+        }
+        if c >= 2 {
+            let m = sum / c as f64;
+            item_spread[i] = (sq / c as f64 - m * m).max(0.0).sqrt();
         }
     }
     // Questionnaires of one interviewer on one date (round-wide).
@@ -322,66 +325,100 @@ fn indicator_values(input: &Input<'_>, groups: &Groups, n_levels: usize) -> Vec<
 
 /// 1 for a questionnaire that differs from another of the same community in at most
 /// two items (a percent-match of 80% or more with 10 items, Kuriakose & Robbins), else
-/// 0. Two answer patterns within two differences agree on every item outside some
-/// pair of positions, so each questionnaire is hashed once per pair of masked items.
+/// 0. Exact, by the pigeonhole principle: cut the items into three bands; two patterns
+/// with at most two differences agree on a whole band, so only questionnaires that
+/// share some band are compared, item by item.
 fn near_duplicates(input: &Input<'_>, groups: &Groups) -> Vec<f64> {
     let n = input.community.len();
     let k = input.n_items;
-    let mut out = vec![0.0; n];
     if k < 3 {
         return vec![f64::NAN; n];
     }
-    let masks: Vec<(usize, usize)> = (0..k)
-        .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
-        .collect();
-    // Each masked pattern as a 64-bit key: 4 bits an item when they fit (answers are
-    // scale positions, u8::MAX = not answered), else a hash of the bytes.
-    let packable = k <= 14 && input.items.iter().all(|a| *a < 14 || *a == u8::MAX);
-    let key = |ans: &[u8], m: usize, (a, b): (usize, usize)| -> u64 {
-        if packable {
-            let mut x = 0u64;
-            for (j, v) in ans.iter().enumerate() {
-                let nib = if j == a || j == b {
-                    14
-                } else if *v == u8::MAX {
-                    15
-                } else {
-                    *v as u64
-                };
-                x |= nib << (4 * j);
+    let bands: Vec<std::ops::Range<usize>> = (0..3).map(|b| b * k / 3..(b + 1) * k / 3).collect();
+    let within_two = |x: &[u8], y: &[u8]| {
+        let mut d = 0;
+        for (a, b) in x.iter().zip(y) {
+            d += (a != b) as u32;
+            if d > 2 {
+                return false;
             }
-            x | (m as u64) << 56
-        } else {
-            let mut buf: Vec<u8> = ans.to_vec();
-            buf[a] = 0xFE;
-            buf[b] = 0xFE;
-            buf.extend_from_slice(&(m as u16).to_le_bytes());
-            xxhash_rust::xxh3::xxh3_64(&buf)
         }
+        true
     };
-    let mut seen: rustc_hash::FxHashMap<u64, (u32, bool)> = Default::default();
-    for rows in groups.iter() {
-        seen.clear();
-        for &i in rows {
-            let ans = input.answers(i as usize);
-            for (m, &ab) in masks.iter().enumerate() {
-                seen.entry(key(ans, m, ab))
-                    .and_modify(|e| {
-                        if e.0 != i {
-                            e.1 = true;
+    // The rows of one community that have a near-duplicate there.
+    let community = |rows: &[u32], keyed: &mut Vec<(u64, u32)>, found: &mut Vec<u32>| {
+        let mut marked: rustc_hash::FxHashSet<u32> = Default::default();
+        for band in &bands {
+            keyed.clear();
+            keyed.extend(rows.iter().map(|&i| {
+                let part = &input.answers(i as usize)[band.clone()];
+                // Up to 8 items: the bytes themselves (no collisions); more: a hash.
+                let key = if part.len() <= 8 {
+                    let mut b = [0u8; 8];
+                    b[..part.len()].copy_from_slice(part);
+                    u64::from_le_bytes(b)
+                } else {
+                    xxhash_rust::xxh3::xxh3_64(part)
+                };
+                (key, i)
+            }));
+            keyed.sort_unstable();
+            let mut start = 0;
+            while start < keyed.len() {
+                let mut end = start + 1;
+                while end < keyed.len() && keyed[end].0 == keyed[start].0 {
+                    end += 1;
+                }
+                let run = &keyed[start..end];
+                for (x, &(_, i)) in run.iter().enumerate() {
+                    let ai = input.answers(i as usize);
+                    for &(_, j) in run.iter().skip(x + 1) {
+                        // Pairs whose two rows are both known near-duplicates teach
+                        // nothing more.
+                        if marked.contains(&i) && marked.contains(&j) {
+                            continue;
                         }
-                    })
-                    .or_insert((i, false));
+                        if within_two(ai, input.answers(j as usize)) {
+                            marked.insert(i);
+                            marked.insert(j);
+                        }
+                    }
+                }
+                start = end;
             }
         }
-        for &i in rows {
-            let ans = input.answers(i as usize);
-            let hit = masks
-                .iter()
-                .enumerate()
-                .any(|(m, &ab)| seen.get(&key(ans, m, ab)).is_some_and(|e| e.1));
-            out[i as usize] = hit as u8 as f64;
-        }
+        found.extend(marked);
+    };
+    // Communities are independent: on all cores, each thread taking the next one.
+    let all: Vec<&[u32]> = groups.iter().filter(|g| g.len() >= 2).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |t| t.get())
+        .clamp(1, 8)
+        .min(all.len().max(1));
+    let found: Vec<u32> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                sc.spawn(|| {
+                    let (mut keyed, mut found) = (Vec::new(), Vec::new());
+                    loop {
+                        let g = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(rows) = all.get(g) else {
+                            return found;
+                        };
+                        community(rows, &mut keyed, &mut found);
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut out = vec![0.0; n];
+    for i in found {
+        out[i as usize] = 1.0;
     }
     out
 }
@@ -624,7 +661,9 @@ fn interviewer_flags(
     rules: &Rules,
 ) -> Vec<InterviewerFlag> {
     let q = &rules.quality;
+    let mut clock = crate::timings::Phases::new();
     let values = indicator_values(input, groups, rules.scale.answers.len());
+    clock.lap("indicators");
     let n_iv = input.interviewer_names.len();
     let mut counts: Vec<(usize, usize)> = vec![(0, 0); n_iv];
     for i in 0..input.community.len() {
@@ -803,6 +842,8 @@ fn interviewer_flags(
             indicators: evidence,
         });
     }
+    clock.lap("comparisons");
+    clock.report("interviewers");
     out.sort_by(|a, b| a.interviewer_id.cmp(&b.interviewer_id));
     out
 }
@@ -923,9 +964,10 @@ mod null_tests {
             [0, 1, 1, 2, 2, 1, 0, 1, 1, 1],   // 3: as 0, other community
             [2, 2, 2, 2, 2, 2, 2, 2, 2, 2],   // 4: alone
             [2, 2, 2, 2, 2, 2, 1, 1, 1, 2],   // 5: three items from 4
+            [0, 1, 1, 2, 2, 1, 0, 1, 3, 4],   // 6: two items from 0, three from 1
         ]
         .concat();
-        let community = [0, 0, 0, 1, 1, 1];
+        let community = [0, 0, 0, 1, 1, 1, 0];
         let n = community.len();
         let input = Input {
             community: &community,
@@ -941,7 +983,7 @@ mod null_tests {
         let groups = Groups::new(&community);
         assert_eq!(
             near_duplicates(&input, &groups),
-            [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+            [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
         );
     }
 }
