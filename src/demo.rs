@@ -204,10 +204,15 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
             ));
             pb.inc(1);
         }
-        // The office looks at the round's flags and decides: a flagged interviewer is
-        // excluded (in a real round, after calling back some of their respondents).
+        // The office looks at the round's flags and decides: the planted fabricator is
+        // excluded (in a real round, after calling back some of their respondents);
+        // any other flag is left for a person to decide, as it should be.
         let flags = crate::lifecycle::flags(&ws, round)?;
-        for f in flags.interviewers.iter().filter(|f| f.decision.is_none()) {
+        for f in flags
+            .interviewers
+            .iter()
+            .filter(|f| f.decision.is_none() && f.interviewer_id.ends_with("FAB"))
+        {
             let d = crate::lifecycle::decide(
                 &ws,
                 round,
