@@ -119,6 +119,28 @@ fn sizes(
     }
 }
 
+/// Per street, the communities a round can draw from: all, or under rotation those not
+/// `surveyed` earlier in the year.
+fn eligible_communities<'a>(
+    frame: &'a Frame,
+    rules: &Rules,
+    surveyed: &BTreeSet<String>,
+) -> BTreeMap<String, Vec<&'a Community>> {
+    let rotation = rules.sampling.method == SamplingMethod::Rotation;
+    frame
+        .streets
+        .iter()
+        .map(|(code, st)| {
+            let el = st
+                .communities
+                .iter()
+                .filter(|c| !rotation || !surveyed.contains(&c.code))
+                .collect();
+            (code.clone(), el)
+        })
+        .collect()
+}
+
 /// Draws a round's sample. `surveyed` holds the codes of communities sampled in earlier
 /// rounds of the same year (used only under rotation).
 pub fn draw(
@@ -139,19 +161,7 @@ pub fn draw(
             rules.scheme, rules.sampling.rounds_per_year
         )));
     }
-    let rotation = rules.sampling.method == SamplingMethod::Rotation;
-    let eligible_sets: BTreeMap<String, Vec<&Community>> = frame
-        .streets
-        .iter()
-        .map(|(code, st)| {
-            let el = st
-                .communities
-                .iter()
-                .filter(|c| !rotation || !surveyed.contains(&c.code))
-                .collect();
-            (code.clone(), el)
-        })
-        .collect();
+    let eligible_sets = eligible_communities(frame, rules, surveyed);
     let eligible: BTreeMap<String, usize> = eligible_sets
         .iter()
         .map(|(k, v)| (k.clone(), v.len()))
@@ -523,18 +533,9 @@ pub fn import_sample(
             .push(c.clone());
     }
     let (surveyed, prev) = previous_rounds(ws, &rules, round)?;
-    let rotation = rules.sampling.method == SamplingMethod::Rotation;
-    let eligible: BTreeMap<String, usize> = frame
-        .streets
-        .iter()
-        .map(|(code, st)| {
-            let n = st
-                .communities
-                .iter()
-                .filter(|c| !rotation || !surveyed.contains(&c.code))
-                .count();
-            (code.clone(), n)
-        })
+    let eligible: BTreeMap<String, usize> = eligible_communities(&frame, &rules, &surveyed)
+        .into_iter()
+        .map(|(k, v)| (k, v.len()))
         .collect();
     let n = sizes(&rules, round, &frame, &eligible);
     let mut warnings = Vec::new();

@@ -90,7 +90,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .map(|a| a.trim())
         .filter(|a| !a.is_empty())
     {
-        // Set once, before any command runs: a second set cannot happen.
+        // ok: set once, before any command runs; a second set cannot happen.
         let _ = ACTOR.set(a.to_string());
     }
     let open = || Workspace::open(&cli.workspace);

@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use polars::prelude::DataFrame;
+
 use crate::error::{Error, Result};
 use crate::ingest::quality;
 use crate::round::RoundId;
@@ -22,6 +24,13 @@ pub const QUESTIONNAIRE_FLAGS: [(&str, &str); 4] = [
     ("flag_duplicate_pattern", "duplicate_pattern"),
     ("flag_too_few_answers", "too_few_answers"),
 ];
+
+/// The codes seen so far across a round's deliveries, each with its index.
+#[derive(Default)]
+struct Interned {
+    communities: rustc_hash::FxHashMap<String, u32>,
+    interviewers: rustc_hash::FxHashMap<String, u32>,
+}
 
 /// Interns a code: a lookup by &str, allocating only for a new one.
 fn intern(ix: &mut rustc_hash::FxHashMap<String, u32>, names: &mut Vec<String>, v: &str) -> u32 {
@@ -86,56 +95,61 @@ impl RoundData {
     pub fn load_ids(store: &Store, index: &Index, round: &RoundId) -> Result<RoundData> {
         let cols = ["respondent_id", "interviewer_id", "valid", "community_code"];
         let mut d = RoundData::default();
-        let mut comm_ix: rustc_hash::FxHashMap<String, u32> = Default::default();
-        let mut iv_ix: rustc_hash::FxHashMap<String, u32> = Default::default();
+        let mut ix = Interned::default();
         for (k, del) in store.deliveries(index, round).into_iter().enumerate() {
             let path = store.dir.join(&del.data);
             let df = crate::store::read_parquet(&path, Some(&cols))?;
-            let pe = |e| Error::Polars {
-                path: path.clone(),
-                source: e,
-            };
-            let n = df.height();
-            d.deliveries
-                .push((del.sha256.clone(), del.file_name.clone()));
-            d.rows.push(n);
-            d.delivery.extend(std::iter::repeat_n(k as u32, n));
-            for id in df
-                .column("respondent_id")
-                .and_then(|c| c.str())
-                .map_err(pe)?
-                .iter()
-            {
-                d.id_buf.push_str(id.unwrap_or(""));
-                d.id_end.push(d.id_buf.len());
-            }
-            for c in df
-                .column("community_code")
-                .and_then(|c| c.str())
-                .map_err(pe)?
-                .iter()
-            {
-                d.community.push(intern(
-                    &mut comm_ix,
-                    &mut d.community_codes,
-                    c.unwrap_or(""),
-                ));
-            }
-            for iv in df
-                .column("interviewer_id")
-                .and_then(|c| c.str())
-                .map_err(pe)?
-                .iter()
-            {
-                d.interviewer.push(match iv {
-                    None | Some("") => u32::MAX,
-                    Some(v) => intern(&mut iv_ix, &mut d.interviewer_names, v),
-                });
-            }
-            let valid = df.column("valid").and_then(|c| c.bool()).map_err(pe)?;
-            d.valid.extend(valid.iter().map(|v| v.unwrap_or(false)));
+            d.push_ids(&df, k, del, &mut ix, &path)?;
         }
         Ok(d)
+    }
+
+    /// Appends one delivery's respondent ids, communities, interviewers and validity.
+    fn push_ids(
+        &mut self,
+        df: &DataFrame,
+        k: usize,
+        del: &crate::store::DeliveryEntry,
+        ix: &mut Interned,
+        path: &std::path::Path,
+    ) -> Result<()> {
+        let pe = |e| Error::Polars {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        let str_col = |name: &str| df.column(name).and_then(|c| c.str()).map_err(pe);
+        let n = df.height();
+        self.deliveries
+            .push((del.sha256.clone(), del.file_name.clone()));
+        self.rows.push(n);
+        self.delivery.extend(std::iter::repeat_n(k as u32, n));
+        for id in str_col("respondent_id")?.iter() {
+            self.id_buf.push_str(id.unwrap_or(""));
+            self.id_end.push(self.id_buf.len());
+        }
+        // Rows of a community come together: the last code is looked up once.
+        let mut last: Option<(String, u32)> = None;
+        for c in str_col("community_code")?.iter() {
+            let c = c.unwrap_or("");
+            let i = match &last {
+                Some((v, i)) if v == c => *i,
+                _ => {
+                    let i = intern(&mut ix.communities, &mut self.community_codes, c);
+                    last = Some((c.to_string(), i));
+                    i
+                }
+            };
+            self.community.push(i);
+        }
+        for iv in str_col("interviewer_id")?.iter() {
+            self.interviewer.push(match iv {
+                None | Some("") => u32::MAX,
+                Some(v) => intern(&mut ix.interviewers, &mut self.interviewer_names, v),
+            });
+        }
+        let valid = df.column("valid").and_then(|c| c.bool()).map_err(pe)?;
+        self.valid.extend(valid.iter().map(|v| v.unwrap_or(false)));
+        Ok(())
     }
 
     /// Reads the round's active deliveries from the store.
@@ -159,8 +173,7 @@ impl RoundData {
             n_items: qids.len(),
             ..Default::default()
         };
-        let mut comm_ix: rustc_hash::FxHashMap<String, u32> = Default::default();
-        let mut iv_ix: rustc_hash::FxHashMap<String, u32> = Default::default();
+        let mut ix = Interned::default();
         for (k, del) in store.deliveries(index, round).into_iter().enumerate() {
             let path = store.dir.join(&del.data);
             let mut clock = crate::timings::Phases::new();
@@ -172,50 +185,9 @@ impl RoundData {
                 source: e,
             };
             let n = df.height();
-            d.deliveries
-                .push((del.sha256.clone(), del.file_name.clone()));
-            d.rows.push(n);
-            d.delivery.extend(std::iter::repeat_n(k as u32, n));
+            d.push_ids(&df, k, del, &mut ix, &path)?;
             let line = df.column("line").and_then(|c| c.u64()).map_err(pe)?;
             d.line.extend(line.into_no_null_iter());
-            for id in df
-                .column("respondent_id")
-                .and_then(|c| c.str())
-                .map_err(pe)?
-                .iter()
-            {
-                d.id_buf.push_str(id.unwrap_or(""));
-                d.id_end.push(d.id_buf.len());
-            }
-            let mut last: Option<(String, u32)> = None;
-            for c in df
-                .column("community_code")
-                .and_then(|c| c.str())
-                .map_err(pe)?
-                .iter()
-            {
-                let c = c.unwrap_or("");
-                let ix = match &last {
-                    Some((v, ix)) if v == c => *ix,
-                    _ => {
-                        let ix = intern(&mut comm_ix, &mut d.community_codes, c);
-                        last = Some((c.to_string(), ix));
-                        ix
-                    }
-                };
-                d.community.push(ix);
-            }
-            for iv in df
-                .column("interviewer_id")
-                .and_then(|c| c.str())
-                .map_err(pe)?
-                .iter()
-            {
-                d.interviewer.push(match iv {
-                    None | Some("") => u32::MAX,
-                    Some(v) => intern(&mut iv_ix, &mut d.interviewer_names, v),
-                });
-            }
             let dur = df.column("duration_s").and_then(|c| c.f64()).map_err(pe)?;
             d.duration.extend(dur.iter().map(|v| v.unwrap_or(f64::NAN)));
             let ans = df.column("answered").and_then(|c| c.u8()).map_err(pe)?;
@@ -253,8 +225,6 @@ impl RoundData {
                 };
                 d.date.push(x);
             }
-            let valid = df.column("valid").and_then(|c| c.bool()).map_err(pe)?;
-            d.valid.extend(valid.iter().map(|v| v.unwrap_or(false)));
             let mut q = vec![0u8; n];
             for (b, (name, _)) in QUESTIONNAIRE_FLAGS.iter().enumerate() {
                 let c = df.column(name).and_then(|c| c.bool()).map_err(pe)?;

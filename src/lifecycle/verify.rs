@@ -229,6 +229,7 @@ pub fn verify_store(ws: &Workspace, actor: &str) -> Result<StoreCheck> {
         let receipt = store.path(&d.receipt);
         if receipt.is_file() {
             let text = crate::fsutil::read_text(&receipt)?;
+            // ok: a receipt that does not parse has no counts, reported just below.
             let r: Option<crate::ingest::Receipt> = serde_json::from_str(&text).ok();
             let counts = r.map(|r| (r.rows_read, r.accepted, r.rejected));
             if counts != Some((d.rows_read, d.accepted, d.rejected))
