@@ -90,8 +90,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .map(|a| a.trim())
         .filter(|a| !a.is_empty())
     {
-        // ok: set once, before any command runs; a second set cannot happen.
-        let _ = ACTOR.set(a.to_string());
+        let _ = ACTOR.set(a.to_string()); // ok: set once, before any command runs
     }
     let open = || Workspace::open(&cli.workspace);
     match cli.command {
