@@ -394,15 +394,7 @@ pub fn run_sample(
     // One draw of a workspace at a time: the check below and both writes happen under
     // the workspace's lock, so two draws of one round cannot pair one run's sample with
     // the other's manifest (the second waits, then finds the sample and refuses).
-    let mut w = crate::journal::Writer::begin(crate::store::Store::new(ws), actor)?;
-    if sample_path.exists() {
-        return Err(Error::file(
-            sample_path.display().to_string(),
-            format!(
-                "round {round} already has a sample; refusing to overwrite it (the draw of a round is final)"
-            ),
-        ));
-    }
+    let mut w = lock_for_new_sample(ws, round, actor)?;
     crate::fsutil::test_pause("MANYI_TEST_PAUSE_SAMPLE_MS");
     let rules = ws.rules()?;
     let frame_bytes = read(&ws.frame_path())?;
@@ -428,24 +420,58 @@ pub fn run_sample(
         strata: d.strata.clone(),
         imported: None,
     };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
-    // Manifest first, sample last: a sample file only ever exists beside its manifest
-    // (a manifest left alone by a killed draw is replaced by the next draw). The sample
-    // is renamed into place only if no sample exists: the commit point.
-    let manifest_path = ws.manifest_path(round);
-    crate::fsutil::write_atomic(&manifest_path, &json)?;
-    write_new_atomic(&sample_path, &csv)?;
-    let mut draft = crate::journal::Draft::new("sample")
+    let draft = crate::journal::Draft::new("sample")
         .round(round)
         .detail("seed", seed)
         .detail("communities", d.total());
+    commit_sample(ws, &mut w, round, &manifest, &csv, draft)?;
+    Ok((d, manifest))
+}
+
+/// Takes the workspace's lock for a new sample of `round`, refusing when it has one:
+/// the check and the writes after it happen under the lock, so two draws of one round
+/// cannot pair one run's sample with the other's manifest.
+fn lock_for_new_sample(
+    ws: &Workspace,
+    round: &RoundId,
+    actor: &str,
+) -> Result<crate::journal::Writer> {
+    let w = crate::journal::Writer::begin(crate::store::Store::new(ws), actor)?;
+    let sample_path = ws.sample_path(round);
+    if sample_path.exists() {
+        return Err(Error::file(
+            sample_path.display().to_string(),
+            format!(
+                "round {round} already has a sample; refusing to overwrite it (the draw of a round is final)"
+            ),
+        ));
+    }
+    Ok(w)
+}
+
+/// Writes a round's manifest and sample and journals them (with the frame and rules
+/// they rest on). Manifest first, sample last: a sample file only ever exists beside
+/// its manifest (a manifest left alone by a killed run is replaced by the next one);
+/// the sample is renamed into place only if none exists: the commit point.
+fn commit_sample(
+    ws: &Workspace,
+    w: &mut crate::journal::Writer,
+    round: &RoundId,
+    manifest: &Manifest,
+    sample: &[u8],
+    mut draft: crate::journal::Draft,
+) -> Result<()> {
+    let json = serde_json::to_vec_pretty(manifest).map_err(|e| Error::Invalid(e.to_string()))?;
+    let (manifest_path, sample_path) = (ws.manifest_path(round), ws.sample_path(round));
+    crate::fsutil::write_atomic(&manifest_path, &json)?;
+    write_new_atomic(&sample_path, sample)?;
     draft.read = vec![
         w.file_hash(&ws.frame_path())?,
         w.file_hash(&ws.rules_path())?,
     ];
     draft.written = vec![w.file_hash(&manifest_path)?, w.file_hash(&sample_path)?];
     w.commit(draft)?;
-    Ok((d, manifest))
+    Ok(())
 }
 
 /// `manyi sample --import`: takes a sample drawn outside manyi for the round. Each row
@@ -467,15 +493,7 @@ pub fn import_sample(
         ));
     }
     let sample_path = ws.sample_path(round);
-    let mut w = crate::journal::Writer::begin(crate::store::Store::new(ws), actor)?;
-    if sample_path.exists() {
-        return Err(Error::file(
-            sample_path.display().to_string(),
-            format!(
-                "round {round} already has a sample; refusing to overwrite it (the draw of a round is final)"
-            ),
-        ));
-    }
+    let mut w = lock_for_new_sample(ws, round, actor)?;
     let rules = ws.rules()?;
     let frame_bytes = read(&ws.frame_path())?;
     let frame = Frame::parse(&frame_bytes, &ws.frame_path().display().to_string())?;
@@ -584,22 +602,13 @@ pub fn import_sample(
             warnings: warnings.clone(),
         }),
     };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
-    let manifest_path = ws.manifest_path(round);
-    crate::fsutil::write_atomic(&manifest_path, &json)?;
-    write_new_atomic(&sample_path, &bytes)?;
-    let mut draft = crate::journal::Draft::new("sample-import")
+    let draft = crate::journal::Draft::new("sample-import")
         .round(round)
         .reason(reason)
         .detail("file", name)
         .detail("communities", total)
         .detail("warnings", warnings);
-    draft.read = vec![
-        w.file_hash(&ws.frame_path())?,
-        w.file_hash(&ws.rules_path())?,
-    ];
-    draft.written = vec![w.file_hash(&manifest_path)?, w.file_hash(&sample_path)?];
-    w.commit(draft)?;
+    commit_sample(ws, &mut w, round, &manifest, &bytes, draft)?;
     Ok(manifest)
 }
 

@@ -54,6 +54,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         ))?;
         return Ok(ExitCode::SUCCESS);
     }
+    // ok: clap requires --seed unless --import, handled above.
     let seed = a.seed.unwrap_or_default();
     let (draw, manifest) = crate::sample::run_sample(ws, &round, &seed, &super::actor())?;
     let mut t = Table::new();
