@@ -81,6 +81,24 @@ fn set_mode(_: &std::fs::File, _: &Path, _: u32) -> Result<()> {
     Ok(())
 }
 
+/// Makes a directory enterable by this user only (0700), creating it when missing.
+pub fn make_private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io(dir, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Syncs the directory that holds `path` (after a rename into it): without this the
 /// new directory entry, the commit point of every write here, may be lost on power
 /// failure although the file's data was synced.
@@ -114,6 +132,14 @@ pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
     let mut src = std::fs::File::open(from).map_err(|e| Error::io(from, e))?;
     std::io::copy(&mut src, &mut tmp.as_file()).map_err(|e| Error::io(to, e))?;
     persist(tmp, to)
+}
+
+/// As `copy_atomic`, to a file only this user may read (0600 from the start).
+pub fn copy_private_atomic(from: &Path, to: &Path) -> Result<()> {
+    let tmp = temp_beside(to)?;
+    let mut src = std::fs::File::open(from).map_err(|e| Error::io(from, e))?;
+    std::io::copy(&mut src, &mut tmp.as_file()).map_err(|e| Error::io(to, e))?;
+    persist_mode(tmp, to, 0o600)
 }
 
 /// Writes `bytes` to a new file, with no window in which two writers can both

@@ -3,6 +3,7 @@
 //! The pipeline, one module a stage: frame + rules → sample → ingest → store → score →
 //! evaluate → report. Each stage reads the previous stage's files in the workspace.
 
+pub mod accounts;
 pub mod cli;
 pub mod demo;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod journal;
 pub mod lifecycle;
 pub mod messages;
 pub mod plan;
+pub mod portal;
 pub mod report;
 pub mod round;
 pub mod rules;

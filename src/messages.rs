@@ -98,6 +98,12 @@ pub enum Fault {
         name: String,
         round: String,
     },
+    /// The community's street is not one the uploader's organisation is assigned.
+    StreetNotAssigned {
+        street: String,
+        org: String,
+        round: String,
+    },
     BadAnswer {
         value: String,
         question: String,
@@ -141,6 +147,7 @@ impl Fault {
             Fault::CommunityMismatch { .. } => "community-mismatch",
             Fault::StreetMismatch { .. } => "street-mismatch",
             Fault::NotInSample { .. } => "not-in-sample",
+            Fault::StreetNotAssigned { .. } => "street-not-assigned",
             Fault::BadAnswer { .. } => "bad-answer",
             Fault::BadDate { .. } => "bad-date",
             Fault::DateOutsideYear { .. } => "date-outside-year",
@@ -244,6 +251,13 @@ impl Fault {
                     format!("街道为 {street:?},但社区 {community} 属于 {actual}")
                 } else {
                     format!("street {street:?} but community {community} is in {actual}")
+                }
+            }
+            Fault::StreetNotAssigned { street, org, round } => {
+                if zh {
+                    format!("{street} 不在 {org} {round} 轮负责的街道中")
+                } else {
+                    format!("{street} is not among the streets {org} is assigned in round {round}")
                 }
             }
             Fault::NotInSample { code, name, round } => {
@@ -365,6 +379,10 @@ impl Fault {
                 "核对街道与社区,改正其中错误的一个",
                 "check the street against the community and correct the wrong one",
             ),
+            Fault::StreetNotAssigned { .. } => (
+                "只交付本机构负责街道的问卷;分配有误请联系考核办",
+                "deliver questionnaires of your organisation's streets only; if the assignment is wrong, ask the office",
+            ),
             Fault::NotInSample { .. } => (
                 "只交付本轮抽中社区的问卷;核对社区代码是否填错",
                 "deliver questionnaires of this round's sampled communities only; check the code for a typo",
@@ -447,6 +465,11 @@ impl Fault {
             Fault::NotInSample {
                 code: s("1"),
                 name: s("a"),
+                round: s("2018-R1"),
+            },
+            Fault::StreetNotAssigned {
+                street: s("鼓楼街道"),
+                org: s("测评机构A"),
                 round: s("2018-R1"),
             },
             Fault::BadAnswer {

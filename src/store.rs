@@ -177,6 +177,10 @@ impl Store {
     /// holds it.
     pub fn lock(&self) -> Result<StoreLock> {
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        // The store holds delivered originals with names and phone numbers in clear:
+        // only the service's own user may enter it (PIPL; stores made before this
+        // version are closed at their next write).
+        crate::fsutil::make_private_dir(&self.dir)?;
         let p = self.dir.join(".lock");
         let f = File::options()
             .create(true)
@@ -348,6 +352,12 @@ pub fn now_utc() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    let (y, m, d, h, mi, se) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{se:02}Z")
+}
+
+/// Seconds since 1970 (UTC) → (year, month, day, hour, minute, second).
+fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     // Civil from days (Howard Hinnant's algorithm).
     let z = days + 719468;
@@ -359,12 +369,48 @@ pub fn now_utc() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 of a civil date (Hinnant's days_from_civil).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// A UTC time as stored (`2018-04-12T01:02:03Z`) in Beijing time for people
+/// (`2018-04-12 09:02`); anything else is returned as it is.
+pub fn beijing_time(utc: &str) -> String {
+    let b = utc.as_bytes();
+    let num = |r: std::ops::Range<usize>| utc.get(r).and_then(|s| s.parse::<i64>().ok());
+    let parsed = (|| {
+        if b.len() != 20 || b[10] != b'T' || b[19] != b'Z' {
+            return None;
+        }
+        Some((num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?))
+    })();
+    let Some((y, m, d, h, mi, s)) = parsed else {
+        return utc.to_string();
+    };
+    let secs = days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + s + 8 * 3600;
+    let (y, m, d, h, mi, _) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}")
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn beijing_is_utc_plus_eight_across_a_year_end() {
+        assert_eq!(super::beijing_time("2018-12-31T20:30:00Z"), "2019-01-01 04:30");
+        assert_eq!(super::beijing_time("2020-02-28T16:00:00Z"), "2020-02-29 00:00");
+        assert_eq!(super::beijing_time("2018-04-12T01:02:03Z"), "2018-04-12 09:02");
+        assert_eq!(super::beijing_time("yesterday"), "yesterday");
+    }
 }
 
 #[cfg(test)]

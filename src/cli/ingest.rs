@@ -48,7 +48,12 @@ pub struct Args {
 
 pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     let round: RoundId = a.round.parse()?;
+    let assigned = match &a.evaluator {
+        Some(org) => crate::accounts::assigned_if_any(ws, &round, org)?,
+        None => None,
+    };
     let opts = crate::ingest::Options {
+        assigned,
         sheet: a.sheet,
         dry_run: a.dry_run,
         rejects_out: a.rejects_out,

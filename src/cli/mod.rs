@@ -2,6 +2,7 @@
 //! text, the call into the library, and its printing). Exit codes: 0 done, 1 input
 //! refused (or a check failed), 2 usage error (clap).
 
+mod assign;
 mod decide;
 mod deliveries;
 mod demo;
@@ -14,7 +15,9 @@ mod plan;
 mod report;
 mod sample;
 mod score;
+mod serve;
 mod simulate;
+mod user;
 mod verify_sample;
 mod verify_store;
 mod withdraw;
@@ -70,6 +73,9 @@ pub enum Command {
     Decide(decide::Args),
     Journal(journal::Args),
     VerifyStore(verify_store::Args),
+    Serve(serve::Args),
+    User(user::Args),
+    Assign(assign::Args),
 }
 
 static ACTOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -110,6 +116,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Decide(a) => decide::run(&open()?, a),
         Command::Journal(a) => journal::run(&open()?, a),
         Command::VerifyStore(a) => verify_store::run(&open()?, a),
+        Command::Serve(a) => serve::run(&open()?, a),
+        Command::User(a) => user::run(&open()?, a),
+        Command::Assign(a) => assign::run(&open()?, a),
     }
 }
 

@@ -30,6 +30,8 @@ pub(crate) struct Context<'a> {
     /// The scale's labels and codes, as a bad answer's message lists them.
     pub(crate) scale_labels: String,
     pub(crate) scale_codes: String,
+    /// The uploader's organisation and its streets for the round, when assigned.
+    pub(crate) assigned: Option<super::Assigned>,
 }
 
 impl<'a> Context<'a> {
@@ -60,6 +62,7 @@ impl<'a> Context<'a> {
             item_scores: rules.scale.answers.iter().map(|a| a.score).collect(),
             scale_labels: join_answers(rules, |a| &a.label),
             scale_codes: join_answers(rules, |a| &a.code),
+            assigned: None,
         }
     }
 }
@@ -348,6 +351,20 @@ pub(crate) fn check_row(
                 Fault::NotInSample {
                     code: community.code.clone(),
                     name: community.name.clone(),
+                    round: ctx.round_s.clone(),
+                },
+            );
+        }
+        if let Some(a) = &ctx.assigned
+            && !a.streets.contains(&community.street_code)
+        {
+            fault(
+                &mut faults,
+                colname(Col::CommunityCode),
+                community.code.clone(),
+                Fault::StreetNotAssigned {
+                    street: community.street_name.clone(),
+                    org: a.org.clone(),
                     round: ctx.round_s.clone(),
                 },
             );

@@ -21,8 +21,12 @@ mod receipt;
 mod side;
 mod split;
 mod xlsx;
+pub use xlsx::{ZipBounds, check_zip_bounds};
 
-pub use receipt::{CommunityReceipt, Outcome, QualitySummary, Receipt, ReceiptStatus, Reject};
+pub use receipt::{
+    CommunityReceipt, Outcome, QualitySummary, Receipt, ReceiptStatus, Reject, RejectLine,
+    reason_name, read_rejects,
+};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -56,12 +60,41 @@ pub struct Options {
     pub replaces: Option<String>,
     /// Who runs the ingest (the journal's actor; default: the OS user).
     pub actor: Option<String>,
+    /// The name the delivery is known by (receipt, rejects list, messages) when the
+    /// file at `path` is not under it: an upload the portal saved under a name of its
+    /// own. Default: the path as given.
+    pub display_name: Option<String>,
+    /// The streets the evaluator's organisation is assigned for the round: a row of
+    /// any other street is rejected with that reason. None: no assignment applies.
+    pub assigned: Option<Assigned>,
+}
+
+/// An organisation's streets for a round (`manyi assign`).
+#[derive(Debug, Clone, Default)]
+pub struct Assigned {
+    pub org: String,
+    pub streets: std::collections::BTreeSet<String>,
+}
+
+/// Decides what an uploaded file is by its content (CSV text in UTF-8, GBK or
+/// GB18030, or an XLSX zip within `bounds`), whatever its name or declared type says.
+/// `file` is the name it is known by in messages.
+pub fn screen(path: &Path, file: &str, bounds: &ZipBounds) -> Result<read::Format> {
+    let det = read::detect(path, file)?;
+    if det.format == read::Format::Xlsx {
+        check_zip_bounds(path, file, bounds)?;
+    }
+    Ok(det.format)
 }
 
 /// Ingests one delivery for `round`. Returns its receipt; `Err` when the delivery is
 /// refused whole (nothing is stored then).
 pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> Result<Outcome> {
-    let file = path.display().to_string();
+    let file = opts
+        .display_name
+        .clone()
+        .unwrap_or_else(|| path.display().to_string());
+    let named = Path::new(&file);
     if !path.is_file() {
         return Err(Error::file(&file, "no such file"));
     }
@@ -151,7 +184,8 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         round,
         replaces.as_ref().map(|d| d.sha256.as_str()),
     )?;
-    let ctx = check::Context::new(&rules, &frame, round, sample, stored_ids);
+    let mut ctx = check::Context::new(&rules, &frame, round, sample, stored_ids);
+    ctx.assigned = opts.assigned.clone();
     clock.lap("store ids and frame");
     let state = merge::read_checked(path, &file, &mut det, opts, &ctx, &store, size)?;
     clock.lap("read and check");
@@ -168,7 +202,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     clock.lap("quality flags");
     let valid = state.acc.valid(rules.validity.min_answered_items);
 
-    let paths = StoredPaths::new(round, &sha, path);
+    let paths = StoredPaths::new(round, &sha, named);
     let ws_rel = |r: &str| {
         let p = store.path(r);
         p.strip_prefix(&ws.root).unwrap_or(&p).display().to_string()
@@ -245,15 +279,17 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     let original = store.path(&paths.original);
     if !original.exists() {
         match copy {
-            Some(tmp) => crate::fsutil::persist(tmp, &original)?,
-            None => crate::fsutil::copy_atomic(path, &original)?,
+            // Originals keep respondents' names and phone numbers in clear: readable
+            // by the service's own user only (PIPL).
+            Some(tmp) => crate::fsutil::persist_mode(tmp, &original, 0o600)?,
+            None => crate::fsutil::copy_private_atomic(path, &original)?,
         }
     }
     let merge::State { rejects, .. } = state;
     let first_rejects = rejects.first.clone();
     rejects.persist(&store.path(&paths.rejects))?;
     let json = serde_json::to_vec_pretty(&receipt).map_err(|e| Error::Invalid(e.to_string()))?;
-    crate::fsutil::write_atomic(&store.path(&paths.receipt), &json)?;
+    crate::fsutil::write_private_atomic(&store.path(&paths.receipt), &json)?;
     let now = receipt.ingested_at.clone();
     let mut draft = crate::journal::Draft::new(if replaces.is_some() {
         "replace"
@@ -262,7 +298,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     })
     .round(round)
     .id(sha.clone())
-    .detail("file_name", receipt_file_name(path))
+    .detail("file_name", receipt_file_name(named))
     .detail("rows_read", receipt.rows_read)
     .detail("accepted", receipt.accepted)
     .detail("rejected", receipt.rejected);
@@ -301,14 +337,14 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         d.status_change = Some(crate::store::StatusChange {
             at: now.clone(),
             actor: w.actor.clone(),
-            reason: format!("replaced by {}", receipt_file_name(path)),
+            reason: format!("replaced by {}", receipt_file_name(named)),
             by: Some(sha.clone()),
         });
     }
     let actor = w.actor.clone();
     w.index.deliveries.push(DeliveryEntry {
         sha256: sha,
-        file_name: receipt_file_name(path),
+        file_name: receipt_file_name(named),
         round: round_s,
         rows_read: receipt.rows_read,
         accepted: receipt.accepted,

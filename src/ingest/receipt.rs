@@ -214,7 +214,7 @@ impl RejectSink {
         let tmp = buf
             .into_inner()
             .map_err(|e| Error::io(path, e.into_error()))?;
-        crate::fsutil::persist(tmp, path)
+        crate::fsutil::persist_mode(tmp, path, 0o600)
     }
 }
 
@@ -314,6 +314,7 @@ pub fn reason_name(code: &str) -> &str {
         "community-mismatch" => t("社区代码与名称不符", "community code and name differ"),
         "street-mismatch" => t("街道与社区不符", "street and community differ"),
         "not-in-sample" => t("社区未被抽中", "community not in the sample"),
+        "street-not-assigned" => t("街道不归本机构", "street not assigned to the organisation"),
         "bad-answer" => t("答案无法识别", "unknown answer"),
         "bad-date" => t("日期错误", "bad date"),
         "date-outside-year" => t("日期不在本年", "date outside the year"),
@@ -455,4 +456,44 @@ pub(crate) fn build(f: Facts<'_>) -> Result<Receipt> {
         )));
     }
     Ok(receipt)
+}
+
+/// One line of a stored rejects list, as people read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectLine {
+    pub line: u64,
+    pub column: String,
+    pub value: String,
+    pub problem: String,
+    pub how_to_fix: String,
+    pub code: String,
+}
+
+/// The first `limit` lines of a stored rejects list (`receipt.rejects_file`) and how
+/// many it has in all. The file's columns are positional (its header is in the
+/// language of the ingest): file, line, column, value, problem, how to fix, code.
+pub fn read_rejects(path: &Path, limit: usize) -> Result<(Vec<RejectLine>, u64)> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(std::io::BufReader::new(f));
+    let mut out = Vec::new();
+    let mut total = 0u64;
+    for rec in r.records() {
+        let rec = rec.map_err(|e| Error::file(path.display().to_string(), e.to_string()))?;
+        total += 1;
+        if out.len() < limit {
+            let c = |i: usize| rec.get(i).unwrap_or("").to_string();
+            out.push(RejectLine {
+                line: rec.get(1).and_then(|s| s.parse().ok()).unwrap_or(0),
+                column: c(2),
+                value: c(3),
+                problem: c(4),
+                how_to_fix: c(5),
+                code: c(6),
+            });
+        }
+    }
+    Ok((out, total))
 }

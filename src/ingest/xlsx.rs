@@ -46,6 +46,7 @@ pub(crate) fn read_xlsx(
     out: &mut Batcher<'_>,
 ) -> Result<()> {
     use calamine::Reader;
+    check_zip_bounds(path, file, &ZipBounds::default())?;
     let mut wb = calamine::open_workbook_auto(path)
         .map_err(|e| Error::file(file, format!("not a readable XLSX workbook: {e}")))?;
     let names = wb.sheet_names();
@@ -80,6 +81,70 @@ pub(crate) fn read_xlsx(
         if !out.record(first_row + i as u64 + 1, 0, &cells) {
             return Ok(());
         }
+    }
+    Ok(())
+}
+
+/// Bounds on an XLSX workbook's zip, checked from its central directory before any
+/// part is decompressed (a zip bomb: a small file that inflates to gigabytes).
+#[derive(Debug, Clone, Copy)]
+pub struct ZipBounds {
+    /// Sum of the parts' uncompressed sizes.
+    pub max_uncompressed: u64,
+    pub max_entries: usize,
+    /// Uncompressed / compressed for any part larger than 1 MiB (sheets of real
+    /// deliveries compress 5–20 times).
+    pub max_ratio: u64,
+}
+
+impl Default for ZipBounds {
+    fn default() -> Self {
+        ZipBounds {
+            max_uncompressed: 4 << 30,
+            max_entries: 10_000,
+            max_ratio: 200,
+        }
+    }
+}
+
+/// Refuses a workbook whose zip is beyond `b` (or is not a zip at all).
+pub fn check_zip_bounds(path: &Path, file: &str, b: &ZipBounds) -> Result<()> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut z = zip::ZipArchive::new(std::io::BufReader::new(f)).map_err(|e| {
+        Error::file(
+            file,
+            format!("the file starts like an XLSX workbook but is not a readable zip ({e}); save it again from Excel"),
+        )
+    })?;
+    if z.len() > b.max_entries {
+        return Err(Error::file(
+            file,
+            format!("the workbook has {} parts (at most {} are read): refused unread", z.len(), b.max_entries),
+        ));
+    }
+    let mut total: u64 = 0;
+    for i in 0..z.len() {
+        let e = z.by_index_raw(i).map_err(|e| Error::file(file, format!("the workbook's zip is damaged ({e})")))?;
+        let (u, c) = (e.size(), e.compressed_size().max(1));
+        total = total.saturating_add(u);
+        if u > (1 << 20) && u / c > b.max_ratio {
+            return Err(Error::file(
+                file,
+                format!(
+                    "part {} of the workbook inflates {}-fold ({} bytes from {}): refused unread as a zip bomb",
+                    e.name().map(|n| n.into_owned()).unwrap_or_default(), u / c, u, c
+                ),
+            ));
+        }
+    }
+    if total > b.max_uncompressed {
+        return Err(Error::file(
+            file,
+            format!(
+                "the workbook inflates to {total} bytes (at most {} are read): refused unread",
+                b.max_uncompressed
+            ),
+        ));
     }
     Ok(())
 }

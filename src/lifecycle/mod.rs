@@ -340,3 +340,122 @@ pub fn evaluation_inputs(ws: &Workspace, period: &crate::round::Period) -> Vec<s
         .filter(|p| p.is_file())
         .collect()
 }
+
+/// One sampled community's coverage: valid questionnaires stored so far (by active
+/// deliveries) against the rules' minimum.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageRow {
+    pub street_code: String,
+    pub street_name: String,
+    pub community_code: String,
+    pub community_name: String,
+    pub valid: u64,
+    pub minimum: u64,
+    /// Valid questionnaires still missing (0 when the minimum is reached).
+    pub missing: u64,
+}
+
+/// A round's coverage (`GET /api/v1/rounds/{round}/coverage`, the evaluator's round
+/// page): the sampled communities in order of the frame.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    pub round: String,
+    /// False before the round's sample is drawn (no community to survey yet).
+    pub sample_drawn: bool,
+    pub minimum: u64,
+    pub communities: Vec<CoverageRow>,
+    /// Communities below the minimum.
+    pub short: usize,
+}
+
+/// Coverage of `round`. With `scope`, only the organisation's streets and the
+/// questionnaires of its own active deliveries count (an evaluator never learns from
+/// another organisation's data).
+pub fn coverage(
+    ws: &Workspace,
+    round: &RoundId,
+    scope: Option<&crate::ingest::Assigned>,
+) -> Result<Coverage> {
+    let rules = ws.rules()?;
+    let minimum = rules.validity.min_valid_per_community as u64;
+    let mut out = Coverage {
+        round: round.to_string(),
+        sample_drawn: false,
+        minimum,
+        communities: Vec::new(),
+        short: 0,
+    };
+    if !ws.sample_path(round).is_file() {
+        return Ok(out);
+    }
+    let (codes, _) = crate::sample::load_sample_codes(ws, round)?;
+    out.sample_drawn = true;
+    let store = Store::new(ws);
+    let index = store.read_index()?;
+    let mut valid: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for d in store.deliveries(&index, round) {
+        if let Some(s) = scope
+            && d.evaluator.as_deref() != Some(s.org.as_str())
+        {
+            continue;
+        }
+        let path = store.dir.join(&d.data);
+        let df = crate::store::read_parquet(&path, Some(&["community_code", "valid"]))?;
+        let pe = |e| Error::Polars {
+            path: path.clone(),
+            source: e,
+        };
+        let comm = df.column("community_code").and_then(|c| c.str()).map_err(pe)?;
+        let ok = df.column("valid").and_then(|c| c.bool()).map_err(pe)?;
+        for (c, v) in comm.iter().zip(ok.iter()) {
+            if let (Some(c), Some(true)) = (c, v) {
+                *valid.entry(c.to_string()).or_default() += 1;
+            }
+        }
+    }
+    let frame = ws.frame()?;
+    for street in frame.streets.values() {
+        if scope.is_some_and(|s| !s.streets.contains(&street.code)) {
+            continue;
+        }
+        for c in &street.communities {
+            if !codes.contains(&c.code) {
+                continue;
+            }
+            let v = valid.get(&c.code).copied().unwrap_or(0);
+            out.communities.push(CoverageRow {
+                street_code: street.code.clone(),
+                street_name: street.name.clone(),
+                community_code: c.code.clone(),
+                community_name: c.name.clone(),
+                valid: v,
+                minimum,
+                missing: minimum.saturating_sub(v),
+            });
+        }
+    }
+    out.short = out.communities.iter().filter(|c| c.missing > 0).count();
+    Ok(out)
+}
+
+/// The rounds the workspace knows: those with a sample drawn or a delivery stored,
+/// newest first.
+pub fn rounds(ws: &Workspace) -> Result<Vec<RoundId>> {
+    let mut set = std::collections::BTreeSet::new();
+    let dir = ws.samples_dir();
+    if dir.is_dir() {
+        for e in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let e = e.map_err(|e| Error::io(&dir, e))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(r) = name.strip_suffix(".csv").and_then(|s| s.parse::<RoundId>().ok()) {
+                set.insert(r);
+            }
+        }
+    }
+    for d in Store::new(ws).read_index()?.deliveries {
+        if let Ok(r) = d.round.parse::<RoundId>() {
+            set.insert(r);
+        }
+    }
+    Ok(set.into_iter().rev().collect())
+}

@@ -1,0 +1,72 @@
+//! `manyi serve`: the portal over this workspace.
+
+use std::process::ExitCode;
+
+use crate::error::{Error, Result};
+use crate::workspace::Workspace;
+
+/// Serve the portal (evaluators' uploads, receipts and coverage; the JSON API) for
+/// this workspace. Accounts are made with `manyi user add`.
+///
+/// Example: manyi -w . serve --bind 127.0.0.1:8080
+/// Behind a TLS proxy: manyi serve --public-url https://manyi.example.gov.cn
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (`0.0.0.0:8080` for the office LAN; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: std::net::SocketAddr,
+    /// Largest upload, e.g. 512M, 2G, 300000K (default 512M).
+    #[arg(long, default_value = "512M")]
+    max_upload: String,
+    /// The address people open (https://… behind a TLS proxy: cookies become Secure).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Minutes without a request after which a session ends.
+    #[arg(long, default_value_t = 30)]
+    idle_minutes: i64,
+    /// Hours after login after which a session ends whatever its use.
+    #[arg(long, default_value_t = 8)]
+    max_session_hours: i64,
+    /// (tests) idle timeout in seconds, overriding --idle-minutes.
+    #[arg(long, hide = true)]
+    idle_seconds: Option<i64>,
+}
+
+/// `512M` → bytes.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, mul) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| Error::Invalid(format!("--max-upload {s:?}: a size such as 512M or 2G")))
+}
+
+pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
+    if let Some(u) = &a.public_url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        return Err(Error::Invalid(format!(
+            "--public-url {u:?}: give the whole address, such as https://manyi.example.gov.cn"
+        )));
+    }
+    let cfg = crate::portal::Config {
+        bind: a.bind,
+        max_upload: parse_size(&a.max_upload)?,
+        public_url: a.public_url,
+        lifetimes: crate::accounts::Lifetimes {
+            idle: a.idle_seconds.unwrap_or(a.idle_minutes.max(1) * 60),
+            absolute: a.max_session_hours.max(1) * 3600,
+        },
+        ..Default::default()
+    };
+    crate::portal::serve(ws.clone(), cfg)?;
+    Ok(ExitCode::SUCCESS)
+}

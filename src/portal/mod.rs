@@ -1,0 +1,322 @@
+//! The portal (`manyi serve`): server-rendered pages in Chinese and a JSON API over one
+//! workspace, for evaluators (this module's pages), and the ground for the office and
+//! the streets. Handlers only check who asks, call the library (`crate::ingest`,
+//! `crate::lifecycle`, `crate::accounts`) and render; nothing is parsed, scored or
+//! decided here.
+//!
+//! Every route is declared once, with who may use it (`Access`), in `build`: the
+//! router is made from that table, the guard enforces it before any handler runs
+//! (deny by default), and `routes()` hands the same table to the tests.
+
+mod api;
+mod guard;
+mod pages;
+mod upload;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{MethodFilter, MethodRouter, on};
+
+use crate::accounts::{Accounts, Lifetimes};
+use crate::error::{Error, Result};
+use crate::workspace::Workspace;
+
+pub use guard::Caller;
+
+/// Who may use a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not (login page, assets, health).
+    Public,
+    /// Any signed-in account.
+    Any,
+    /// Evaluators (their own organisation's objects only, checked by the handler).
+    Evaluator,
+    /// Evaluators (own objects), office and admin (all).
+    EvaluatorOrStaff,
+    /// Office and admin.
+    Staff,
+    Admin,
+}
+
+impl Access {
+    pub fn allows(self, role: crate::accounts::Role) -> bool {
+        use crate::accounts::Role::*;
+        match self {
+            Access::Public | Access::Any => true,
+            Access::Evaluator => role == Evaluator,
+            Access::EvaluatorOrStaff => matches!(role, Evaluator | Office | Admin),
+            Access::Staff => matches!(role, Office | Admin),
+            Access::Admin => role == Admin,
+        }
+    }
+}
+
+/// One route of the portal: method, path (axum syntax), who may use it, and whether it
+/// is part of the API (bearer tokens, JSON errors) or a page (session cookie, CSRF).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub api: bool,
+}
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    /// Largest upload accepted, in bytes.
+    pub max_upload: u64,
+    /// The address people use (behind a TLS proxy: `https://…`): sets the allowed
+    /// Origin and, for https, Secure `__Host-` cookies.
+    pub public_url: Option<String>,
+    pub lifetimes: Lifetimes,
+    pub zip: crate::ingest::ZipBounds,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_upload: 512 << 20,
+            public_url: None,
+            lifetimes: Lifetimes::default(),
+            zip: crate::ingest::ZipBounds::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Cookies are `Secure` with the `__Host-` prefix when people reach the portal
+    /// over https.
+    pub fn secure(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure() {
+            "__Host-manyi_session"
+        } else {
+            "manyi_session"
+        }
+    }
+}
+
+pub struct AppState {
+    pub ws: Workspace,
+    pub cfg: Config,
+    pub accounts: std::sync::Mutex<Accounts>,
+    /// One write to the store at a time from this server (uploads, withdrawals): the
+    /// others wait their turn here instead of on the store's file lock.
+    pub writes: tokio::sync::Semaphore,
+    /// Uploads waiting for or in their ingest (shown on the upload page).
+    pub queued: std::sync::atomic::AtomicUsize,
+}
+
+pub type State = Arc<AppState>;
+
+impl AppState {
+    /// The accounts database (a poisoned lock is recovered: every write to it is one
+    /// SQL statement or transaction, so a panic elsewhere cannot leave it half-done).
+    pub fn db(&self) -> std::sync::MutexGuard<'_, Accounts> {
+        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+struct Builder {
+    routes: Vec<Route>,
+    by_path: std::collections::BTreeMap<&'static str, MethodRouter<State>>,
+    state: State,
+}
+
+impl Builder {
+    fn add<H, T>(&mut self, method: &'static str, path: &'static str, access: Access, h: H)
+    where
+        H: axum::handler::Handler<T, State>,
+        T: 'static,
+    {
+        let api = path.starts_with("/api/");
+        let route = Route {
+            method,
+            path,
+            access,
+            api,
+        };
+        self.routes.push(route);
+        // Bodies are capped at axum's 2 MB, but uploads: the configured limit (and a
+        // little for the multipart framing; the handler counts the file itself).
+        let limit = if method == "POST" && path.ends_with("/deliveries") {
+            axum::extract::DefaultBodyLimit::max(
+                usize::try_from(self.state.cfg.max_upload + (1 << 20)).unwrap_or(usize::MAX),
+            )
+        } else {
+            axum::extract::DefaultBodyLimit::max(2 << 20)
+        };
+        let filter = match method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "DELETE" => MethodFilter::DELETE,
+            other => panic!("a route with method {other}"), // ok: programming error in the table below
+        };
+        let mr = on(filter, h)
+            .layer(limit)
+            .layer(axum::middleware::from_fn_with_state(
+                (self.state.clone(), route),
+                guard::guard,
+            ));
+        let merged = match self.by_path.remove(path) {
+            Some(prev) => prev.merge(mr),
+            None => mr,
+        };
+        self.by_path.insert(path, merged);
+    }
+}
+
+/// The router and its route table.
+fn build(state: State) -> (Router, Vec<Route>) {
+    use Access::*;
+    let mut b = Builder {
+        routes: Vec::new(),
+        by_path: Default::default(),
+        state: state.clone(),
+    };
+    // Public.
+    b.add("GET", "/healthz", Public, pages::healthz);
+    b.add("GET", "/static/portal.css", Public, pages::css);
+    b.add("GET", "/static/portal.js", Public, pages::js);
+    b.add("GET", "/static/font.otf", Public, pages::font);
+    b.add("GET", "/login", Public, pages::login_form);
+    b.add("POST", "/login", Public, pages::login);
+    // Any signed-in account.
+    b.add("GET", "/", Any, pages::home);
+    b.add("POST", "/logout", Any, pages::logout);
+    b.add("GET", "/account/password", Any, pages::password_form);
+    b.add("POST", "/account/password", Any, pages::password_change);
+    // Rounds, coverage and deliveries.
+    b.add("GET", "/rounds", EvaluatorOrStaff, pages::rounds);
+    b.add("GET", "/rounds/{round}", EvaluatorOrStaff, pages::round);
+    b.add("POST", "/rounds/{round}/deliveries", Evaluator, pages::upload);
+    b.add("GET", "/deliveries", EvaluatorOrStaff, pages::deliveries);
+    b.add("GET", "/deliveries/{id}", EvaluatorOrStaff, pages::delivery);
+    b.add("GET", "/deliveries/{id}/rejects.csv", EvaluatorOrStaff, pages::rejects_csv);
+    b.add("GET", "/deliveries/{id}/original", EvaluatorOrStaff, pages::original);
+    b.add("POST", "/deliveries/{id}/withdraw", EvaluatorOrStaff, pages::withdraw);
+    // API.
+    b.add("GET", "/api/v1/rounds", EvaluatorOrStaff, api::rounds);
+    b.add("GET", "/api/v1/rounds/{round}/coverage", EvaluatorOrStaff, api::coverage);
+    b.add("GET", "/api/v1/rounds/{round}/deliveries", EvaluatorOrStaff, api::deliveries);
+    b.add("POST", "/api/v1/rounds/{round}/deliveries", Evaluator, api::upload);
+    b.add("GET", "/api/v1/deliveries/{id}", EvaluatorOrStaff, api::delivery);
+    b.add("GET", "/api/v1/deliveries/{id}/rejects", EvaluatorOrStaff, api::rejects);
+    b.add("DELETE", "/api/v1/deliveries/{id}", EvaluatorOrStaff, api::withdraw);
+
+    let mut router = Router::new();
+    for (path, mr) in std::mem::take(&mut b.by_path) {
+        router = router.route(path, mr);
+    }
+    let router = router
+        .fallback(guard::not_found)
+        .layer(axum::middleware::from_fn(guard::headers))
+        .with_state(state);
+    (router, b.routes)
+}
+
+/// The portal's route table (the tests check every route against every role).
+pub fn routes(ws: &Workspace) -> Result<Vec<Route>> {
+    let state = new_state(ws.clone(), Config::default())?;
+    Ok(build(state).1)
+}
+
+fn new_state(ws: Workspace, cfg: Config) -> Result<State> {
+    let accounts = Accounts::open(&ws)?;
+    Ok(Arc::new(AppState {
+        ws,
+        cfg,
+        accounts: std::sync::Mutex::new(accounts),
+        writes: tokio::sync::Semaphore::new(1),
+        queued: std::sync::atomic::AtomicUsize::new(0),
+    }))
+}
+
+/// Where uploads are received before their ingest (inside the workspace, so the copy
+/// into the store is a cheap one on the same file system; private like the store).
+pub fn uploads_dir(ws: &Workspace) -> std::path::PathBuf {
+    ws.root.join("surveys").join("uploads")
+}
+
+/// Serves the workspace until Ctrl-C or SIGTERM. In-flight requests (an upload in its
+/// ingest included) finish first; an ingest interrupted any other way is rolled back
+/// by the store's commit protocol.
+pub fn serve(ws: Workspace, cfg: Config) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Invalid(format!("starting the server's runtime: {e}")))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(cfg.bind)
+            .await
+            .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", cfg.bind)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Invalid(format!("listening: {e}")))?;
+        let dir = uploads_dir(&ws);
+        crate::fsutil::make_private_dir(&dir)?;
+        clear_uploads(&dir)?;
+        let state = new_state(ws, cfg)?;
+        let (router, _) = build(state);
+        // The address on stdout (tests bind port 0 and read it here).
+        println!("manyi serve: listening on http://{addr}");
+        eprintln!("{}", crate::messages::t("按 Ctrl-C 停止(进行中的上传会先完成)", "Ctrl-C stops (uploads in progress finish first)"));
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| Error::Invalid(format!("serving: {e}")))?;
+        eprintln!("manyi serve: stopped");
+        Ok(())
+    })
+}
+
+/// Removes uploads a stopped server left unfinished (never ingested: their ingest
+/// would have removed them).
+fn clear_uploads(dir: &std::path::Path) -> Result<()> {
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        if e.file_name().to_string_lossy().starts_with("upload-") {
+            std::fs::remove_file(e.path()).map_err(|err| Error::io(e.path(), err))?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            eprintln!("manyi serve: cannot wait for Ctrl-C ({e}); stop with SIGTERM");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                eprintln!("manyi serve: cannot wait for SIGTERM ({e})");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    eprintln!("manyi serve: stopping; requests in progress finish first…");
+}

@@ -1,0 +1,254 @@
+//! An upload, from the request to its receipt: the multipart body streamed to a file
+//! of ours (never whole in memory, refused past the size limit), its type decided by
+//! its content (`ingest::screen`), then the library's ingest, one at a time, with the
+//! account as actor and its organisation as evaluator. Whatever happens, the received
+//! file is removed: the store keeps its own copy of an accepted original.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use axum::extract::Multipart;
+use axum::http::{HeaderMap, StatusCode, header};
+
+use super::State;
+use crate::accounts::Account;
+use crate::ingest::Outcome;
+use crate::round::RoundId;
+
+/// Why an upload was refused: status, stable code, message for people.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found() -> Refusal {
+        Refusal::new(StatusCode::NOT_FOUND, "not-found", "没有这个对象")
+    }
+
+    pub fn from_error(e: crate::error::Error) -> Refusal {
+        use crate::error::Error as E;
+        match e {
+            E::Io { .. } | E::Internal(_) | E::Polars { .. } => Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("服务器内部错误:{e}"),
+            ),
+            other => Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", other.to_string()),
+        }
+    }
+}
+
+/// The received file, removed when dropped.
+pub struct Received {
+    pub path: PathBuf,
+    /// The name the uploader gave it (its last path component, cleaned).
+    pub name: String,
+    pub bytes: u64,
+    pub replaces: Option<String>,
+}
+
+impl Drop for Received {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            // ok: nothing else to do from a destructor; the next start of the server
+            // clears what is left in the uploads folder.
+            eprintln!("manyi serve: cannot remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// A file name from outside, reduced to its last component without control
+/// characters (shown on pages and in the store's receipt names; stored under ours).
+pub fn clean_name(raw: &str) -> String {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let s: String = last
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(120)
+        .collect();
+    let s = s.trim().trim_start_matches('.').to_string();
+    if s.is_empty() { "upload".into() } else { s }
+}
+
+fn too_large(max: u64) -> Refusal {
+    Refusal::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-large",
+        format!(
+            "文件超过上传上限 {} MB;请分成几个文件上传,或请考核办调整上限",
+            max >> 20
+        ),
+    )
+}
+
+/// Refuses at once a body whose declared length is over the limit (multipart framing
+/// adds a little: 1 MiB is allowed for it).
+pub fn check_length(state: &State, h: &HeaderMap) -> Result<(), Refusal> {
+    let len = h
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = len
+        && n > state.cfg.max_upload + (1 << 20)
+    {
+        return Err(too_large(state.cfg.max_upload));
+    }
+    Ok(())
+}
+
+/// Streams the multipart body's `file` field to the uploads folder (fields `replaces`
+/// and `csrf` are read as text; others are ignored).
+pub async fn receive(state: &State, mut mp: Multipart) -> Result<Received, Refusal> {
+    let dir = super::uploads_dir(&state.ws);
+    crate::fsutil::make_private_dir(&dir).map_err(Refusal::from_error)?;
+    let mut got: Option<Received> = None;
+    let mut replaces = None;
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("上传内容不完整或格式不对:{e}"),
+        )
+    };
+    while let Some(mut field) = mp.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("file") if got.is_none() => {
+                let name = clean_name(field.file_name().unwrap_or(""));
+                let id = crate::accounts::random_hex(16).map_err(Refusal::from_error)?;
+                let path = dir.join(format!("upload-{id}"));
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(|e| Refusal::from_error(crate::error::Error::io(&path, e)))?;
+                let mut r = Received {
+                    path,
+                    name,
+                    bytes: 0,
+                    replaces: None,
+                };
+                let mut out = std::io::BufWriter::with_capacity(4 << 20, file);
+                while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    r.bytes += chunk.len() as u64;
+                    if r.bytes > state.cfg.max_upload {
+                        return Err(too_large(state.cfg.max_upload));
+                    }
+                    // Writes to the page cache: short enough for the async thread.
+                    out.write_all(&chunk).map_err(|e| {
+                        Refusal::from_error(crate::error::Error::io(&r.path, e))
+                    })?;
+                }
+                out.flush()
+                    .map_err(|e| Refusal::from_error(crate::error::Error::io(&r.path, e)))?;
+                got = Some(r);
+            }
+            Some("replaces") => {
+                let t = field.text().await.map_err(bad)?;
+                let t = t.trim().to_string();
+                if !t.is_empty() {
+                    replaces = Some(t);
+                }
+            }
+            _ => {
+                // ok: other fields (the CSRF token, checked by the guard from the query
+                // or a header; a submit button) are read and dropped.
+                while field.chunk().await.map_err(bad)?.is_some() {}
+            }
+        }
+    }
+    let mut r = got.ok_or_else(|| {
+        Refusal::new(StatusCode::BAD_REQUEST, "no-file", "请选择要上传的文件(字段 file)")
+    })?;
+    if r.bytes == 0 {
+        return Err(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty",
+            format!("{}:文件是空的", r.name),
+        ));
+    }
+    r.replaces = replaces;
+    Ok(r)
+}
+
+/// What an accepted upload came to.
+pub struct Uploaded {
+    pub id: String,
+    pub outcome: Outcome,
+}
+
+/// The library's ingest of a received file for `who` (an evaluator) in `round`.
+pub async fn ingest(
+    state: &State,
+    who: &Account,
+    round: &RoundId,
+    r: Received,
+) -> Result<Uploaded, Refusal> {
+    let org = who
+        .org
+        .clone()
+        .ok_or_else(|| Refusal::new(StatusCode::FORBIDDEN, "forbidden", "账户不属于任何测评机构"))?;
+    let assigned = state
+        .db()
+        .assigned(round, &org)
+        .map_err(Refusal::from_error)?
+        .ok_or_else(Refusal::not_found)?;
+    if let Some(id) = &r.replaces {
+        let d = super::pages::visible_delivery(state, who, id)?;
+        if d.round != round.to_string() {
+            return Err(Refusal::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "wrong-round",
+                format!("要更正的交付属于 {} 轮,不是 {round} 轮", d.round),
+            ));
+        }
+    }
+    let bounds = state.cfg.zip;
+    let ws = state.ws.clone();
+    state
+        .queued
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let permit = state.writes.acquire().await;
+    state
+        .queued
+        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    let _permit = permit.map_err(|_| {
+        Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "服务器正在停止,请稍后重试")
+    })?;
+    let opts = crate::ingest::Options {
+        evaluator: Some(org),
+        actor: Some(who.name.clone()),
+        display_name: Some(r.name.clone()),
+        assigned: Some(assigned),
+        replaces: r.replaces.clone(),
+        ..Default::default()
+    };
+    let round = *round;
+    let res = tokio::task::spawn_blocking(move || {
+        let r = r; // moved in: removed when the ingest is done, whatever its outcome
+        crate::ingest::screen(&r.path, &r.name, &bounds).map_err(|e| {
+            Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported-type", e.to_string())
+        })?;
+        let outcome =
+            crate::ingest::ingest(&ws, &round, &r.path, &opts).map_err(Refusal::from_error)?;
+        Ok::<_, Refusal>(outcome)
+    })
+    .await
+    .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    Ok(Uploaded {
+        id: res.receipt.sha256.clone(),
+        outcome: res,
+    })
+}
