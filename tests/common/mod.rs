@@ -177,3 +177,4 @@ pub fn honest_row(
         answers.join(",")
     )
 }
+pub mod portal;

@@ -1,0 +1,848 @@
+//! The portal over HTTP: a real `manyi serve` on 127.0.0.1 and a real client. Every
+//! route × role against its expected status (the table fails when a route is added
+//! without a row), the security floor of PORTAL.md, the evaluators' path, isolation
+//! between organisations, and ten uploads at once.
+
+mod common;
+
+use common::portal::*;
+use common::{Workspace, data, example_workspace};
+
+const PW: &str = "Geheim-Passwort-1";
+const STREETS_A: &str = "530103001,530103002,530103003,530103004,530103005,530103006";
+const STREETS_B: &str = "530103007,530103008,530103009,530103010,530103011,530103012";
+
+struct World {
+    ws: Workspace,
+    srv: Server,
+    /// admin, office, evaluator of org A, evaluator of org B, street.
+    sessions: Vec<Session>,
+    tokens: Vec<String>,
+    /// A delivery of org A.
+    delivery_a: String,
+}
+
+const ROLES: [&str; 6] = ["admin", "office", "eva", "evb", "street", "anonymous"];
+
+fn world_with(extra: &[&str]) -> World {
+    let ws = example_workspace();
+    let users: [(&str, &[&str]); 5] = [
+        ("admin", &["--role", "admin"]),
+        ("office", &["--role", "office"]),
+        ("eva", &["--role", "evaluator", "--org", "测评机构A"]),
+        ("evb", &["--role", "evaluator", "--org", "测评机构B"]),
+        ("street", &["--role", "street", "--street", "530103001"]),
+    ];
+    let once: Vec<String> = users.iter().map(|(n, a)| add_user(&ws, n, a)).collect();
+    ws.ok(&["assign", "--round", "2018-R1", "--org", "测评机构A", "--streets", STREETS_A]);
+    ws.ok(&["assign", "--round", "2018-R1", "--org", "测评机构B", "--streets", STREETS_B]);
+    let tokens: Vec<String> = users
+        .iter()
+        .map(|(n, _)| {
+            ws.ok(&["user", "token", n])
+                .split_whitespace()
+                .last()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let srv = Server::start(&ws, extra);
+    let sessions: Vec<Session> = users
+        .iter()
+        .zip(&once)
+        .map(|((n, _), p)| first_login(&srv, n, p, PW))
+        .collect();
+    let messy = std::fs::read(data("evaluator-a-messy.csv")).unwrap();
+    let r = srv
+        .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+        .bearer(&tokens[2])
+        .multipart(Some(("evaluator-a-messy.csv", &messy)), &[])
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let delivery_a = r.json()["sha256"].as_str().unwrap().to_string();
+    World {
+        ws,
+        srv,
+        sessions,
+        tokens,
+        delivery_a,
+    }
+}
+
+/// The expected status of each route for [admin, office, eva, evb, street, anonymous].
+/// Requests are harmless: uploads without a file, withdrawals without a reason, a wrong
+/// current password; a route missing here fails the test.
+fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
+    Some(match (method, path) {
+        ("GET", "/healthz")
+        | ("GET", "/static/portal.css")
+        | ("GET", "/static/portal.js")
+        | ("GET", "/static/font.otf")
+        | ("GET", "/login") => [200; 6],
+        ("POST", "/login") => [401; 6],
+        ("GET", "/") => [303, 303, 303, 303, 200, 303],
+        ("POST", "/logout") => [303; 6],
+        ("GET", "/account/password") => [200, 200, 200, 200, 200, 303],
+        ("POST", "/account/password") => [422, 422, 422, 422, 422, 303],
+        ("GET", "/rounds") | ("GET", "/rounds/{round}") | ("GET", "/deliveries") => {
+            [200, 200, 200, 200, 403, 303]
+        }
+        ("POST", "/rounds/{round}/deliveries") => [403, 403, 400, 400, 403, 303],
+        ("GET", "/deliveries/{id}")
+        | ("GET", "/deliveries/{id}/rejects.csv")
+        | ("GET", "/deliveries/{id}/original") => [200, 200, 200, 404, 403, 303],
+        ("POST", "/deliveries/{id}/withdraw") => [422, 422, 422, 404, 403, 303],
+        ("GET", "/api/v1/rounds")
+        | ("GET", "/api/v1/rounds/{round}/coverage")
+        | ("GET", "/api/v1/rounds/{round}/deliveries") => [200, 200, 200, 200, 403, 401],
+        ("POST", "/api/v1/rounds/{round}/deliveries") => [403, 403, 400, 400, 403, 401],
+        ("GET", "/api/v1/deliveries/{id}") | ("GET", "/api/v1/deliveries/{id}/rejects") => {
+            [200, 200, 200, 404, 403, 401]
+        }
+        ("DELETE", "/api/v1/deliveries/{id}") => [422, 422, 422, 404, 403, 401],
+        _ => return None,
+    })
+}
+
+#[test]
+fn every_route_answers_every_role_as_the_table_says() {
+    let w = world_with(&[]);
+    let routes = manyi::portal::routes(&manyi::workspace::Workspace::open(w.ws.path()).unwrap())
+        .unwrap();
+    assert!(routes.len() >= 25, "{} routes", routes.len());
+    let mut checked = 0;
+    for r in &routes {
+        let exp = expected(r.method, r.path).unwrap_or_else(|| {
+            panic!(
+                "route {} {} is not in the route × role table of this test: add its row",
+                r.method, r.path
+            )
+        });
+        let path = r
+            .path
+            .replace("{round}", "2018-R1")
+            .replace("{id}", &w.delivery_a);
+        for (k, role) in ROLES.iter().enumerate() {
+            // Logout ends the session: each role logs out a session of its own.
+            let session = if r.path == "/logout" && k < 5 {
+                Some(login(&w.srv, role, PW))
+            } else {
+                w.sessions.get(k).cloned()
+            };
+            let mut q = w.srv.req(r.method, &path);
+            if r.api {
+                if let Some(t) = w.tokens.get(k) {
+                    q = q.bearer(t);
+                }
+            } else if let Some(s) = &session {
+                q = q.cookie(s).header("X-CSRF-Token", s.csrf.clone());
+            }
+            q = match (r.method, r.path) {
+                ("POST", "/login") => {
+                    let name = format!("nobody-{k}");
+                    q.form(&[("name", name.as_str()), ("password", "wrong")])
+                }
+                ("POST", "/account/password") => {
+                    q.form(&[("old", "not-the-password"), ("new", "Another-pass-9"), ("again", "Another-pass-9")])
+                }
+                ("POST", p) if p.ends_with("/deliveries") => q.multipart(None, &[]),
+                ("POST", p) if p.ends_with("/withdraw") => q.form(&[("reason", "")]),
+                ("DELETE", _) => q.json(&serde_json::json!({"reason": ""})),
+                _ => q,
+            };
+            let got = q.send();
+            assert_eq!(
+                got.status,
+                exp[k],
+                "{} {} as {role}: {}",
+                r.method,
+                r.path,
+                got.text().chars().take(300).collect::<String>()
+            );
+            if r.api && got.status >= 400 {
+                let j = got.json();
+                assert!(j["code"].is_string() && j["error"].is_string(), "{j}");
+            }
+            checked += 1;
+        }
+    }
+    // A wrong token is refused as no token is.
+    let r = w
+        .srv
+        .req("GET", "/api/v1/rounds")
+        .bearer("manyi_0000000000000000000000000000000000000000000000000000000000000000")
+        .send();
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["code"], "unauthenticated");
+    // Nothing the table did changed the delivery.
+    let d = w.srv.req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a)).bearer(&w.tokens[1]).send();
+    assert_eq!(d.json()["status"], "active");
+    eprintln!("route × role table: {} routes × 6 roles = {checked} requests", routes.len());
+}
+
+#[test]
+fn csrf_and_cross_site_requests_are_refused() {
+    let w = world_with(&[]);
+    let a = &w.sessions[2];
+    let path = format!("/deliveries/{}/withdraw", w.delivery_a);
+    let reason = [("reason", "试一下")];
+    // No token, a wrong token, another session's token.
+    let none = w.srv.req("POST", &path).cookie(a).form(&reason).send();
+    assert_eq!(none.status, 403, "{}", none.text());
+    let wrong = w
+        .srv
+        .req("POST", &path)
+        .cookie(a)
+        .form(&[("csrf", "0123456789abcdef"), ("reason", "试一下")])
+        .send();
+    assert_eq!(wrong.status, 403);
+    let other = w
+        .srv
+        .req("POST", &path)
+        .cookie(a)
+        .form(&[("csrf", &w.sessions[3].csrf), ("reason", "试一下")])
+        .send();
+    assert_eq!(other.status, 403);
+    // A right token, but the browser says another site sent it.
+    let cross = w
+        .srv
+        .req("POST", &path)
+        .cookie(a)
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&[("csrf", &a.csrf), ("reason", "试一下")])
+        .send();
+    assert_eq!(cross.status, 403);
+    let origin = w
+        .srv
+        .req("POST", &path)
+        .cookie(a)
+        .header("Origin", "http://evil.example")
+        .form(&[("csrf", &a.csrf), ("reason", "试一下")])
+        .send();
+    assert_eq!(origin.status, 403);
+    // The upload form's token travels in its query.
+    let up = w
+        .srv
+        .req("POST", "/rounds/2018-R1/deliveries?csrf=bad")
+        .cookie(a)
+        .multipart(Some(("x.csv", b"a,b\n1,2\n")), &[])
+        .send();
+    assert_eq!(up.status, 403);
+    // Still active; then the same request done right works.
+    let d = w.srv.req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a)).bearer(&w.tokens[2]).send();
+    assert_eq!(d.json()["status"], "active");
+    let ok = w
+        .srv
+        .req("POST", &path)
+        .cookie(a)
+        .header("Origin", format!("http://{}", w.srv.addr))
+        .header("Sec-Fetch-Site", "same-origin")
+        .form(&[("csrf", &a.csrf), ("reason", "试一下")])
+        .send();
+    assert_eq!(ok.status, 303, "{}", ok.text());
+    let d = w.srv.req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a)).bearer(&w.tokens[2]).send();
+    assert_eq!(d.json()["status"], "withdrawn");
+}
+
+fn uploads_left(ws: &Workspace) -> usize {
+    std::fs::read_dir(ws.file("surveys/uploads"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn refused_uploads_leave_nothing_behind() {
+    let w = world_with(&["--max-upload", "16M"]);
+    let before = w.ws.stored_deliveries();
+    let journal_before = w.ws.read("surveys/store/journal.jsonl").lines().count();
+    let t = &w.tokens[2];
+    let up = |name: &str, bytes: &[u8], chunked: bool| {
+        let mut q = w
+            .srv
+            .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+            .bearer(t)
+            .multipart(Some((name, bytes)), &[]);
+        if chunked {
+            q = q.chunked();
+        }
+        q.send()
+    };
+    // Over the limit: declared by Content-Length, and streamed without one.
+    let big = vec![b'1'; 17 << 20];
+    let r = up("big.csv", &big, false);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(r.json()["code"], "too-large");
+    let r = up("big.csv", &big, true);
+    assert_eq!(r.status, 413, "{}", r.text());
+    // A binary renamed .csv (a PNG's header and bytes).
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend((0..4000u32).map(|i| (i * 7 % 251) as u8));
+    let r = up("responses.csv", &png, false);
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["code"], "unsupported-type");
+    // An XLSX bomb: a small zip whose sheet inflates to 8 GiB.
+    let bomb = xlsx_bomb(8 << 30);
+    assert!(bomb.len() < 12 << 20, "bomb is {} bytes", bomb.len());
+    let t0 = std::time::Instant::now();
+    let r = up("bomb.xlsx", &bomb, false);
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["code"], "unsupported-type");
+    assert!(t0.elapsed().as_secs_f64() < 5.0, "refused in {:?}", t0.elapsed());
+    // Nothing stored, nothing journalled, nothing left in the uploads folder.
+    assert_eq!(w.ws.stored_deliveries(), before);
+    assert_eq!(w.ws.read("surveys/store/journal.jsonl").lines().count(), journal_before);
+    assert_eq!(uploads_left(&w.ws), 0);
+    w.ws.ok(&["verify-store"]);
+}
+
+/// A zip holding `xl/worksheets/sheet1.xml` that inflates to `size` bytes of one
+/// repeated byte: one MiB deflated at the best level and sync-flushed (its
+/// back-references stay inside it, so copies may follow one another), repeated, with
+/// sizes and CRC in the headers as they really are.
+fn xlsx_bomb(size: u64) -> Vec<u8> {
+    let mib = 1u64 << 20;
+    let block: Vec<u8> = {
+        let mut c = flate2::Compress::new(flate2::Compression::best(), false);
+        let input = vec![b'a'; mib as usize];
+        let mut out = Vec::with_capacity(1 << 16);
+        c.compress_vec(&input, &mut out, flate2::FlushCompress::Sync).unwrap();
+        assert_eq!(c.total_in(), mib);
+        out
+    };
+    let n = size / mib;
+    let mut deflate = Vec::new();
+    for _ in 0..n {
+        deflate.extend_from_slice(&block);
+    }
+    deflate.extend_from_slice(&[0x03, 0x00]); // final empty fixed block
+    // CRC-32 of `size` bytes of 'a', by doubling from one MiB.
+    let mut crc = crc32(&vec![b'a'; mib as usize]);
+    let mut len = mib;
+    while len < size {
+        crc = crc32_combine(crc, crc, len);
+        len *= 2;
+    }
+    assert_eq!(len, size, "size must be a power-of-two number of MiB");
+    let name = b"xl/worksheets/sheet1.xml";
+    let mut out = Vec::new();
+    let local = |out: &mut Vec<u8>| {
+        out.extend_from_slice(&0x04034b50u32.to_le_bytes());
+        out.extend_from_slice(&45u16.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&8u16.to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&u32::MAX.to_le_bytes());
+        out.extend_from_slice(&u32::MAX.to_le_bytes());
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&20u16.to_le_bytes());
+        out.extend_from_slice(name);
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&16u16.to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        out.extend_from_slice(&(deflate.len() as u64).to_le_bytes());
+    };
+    local(&mut out);
+    out.extend_from_slice(&deflate);
+    let cd_start = out.len() as u64;
+    out.extend_from_slice(&0x02014b50u32.to_le_bytes());
+    out.extend_from_slice(&45u16.to_le_bytes());
+    out.extend_from_slice(&45u16.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&8u16.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&u32::MAX.to_le_bytes());
+    out.extend_from_slice(&u32::MAX.to_le_bytes());
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(&28u16.to_le_bytes());
+    out.extend_from_slice(&[0; 6]); // comment len, disk, internal attr
+    out.extend_from_slice(&[0; 4]); // external attr
+    out.extend_from_slice(&u32::MAX.to_le_bytes()); // local header offset in zip64
+    out.extend_from_slice(name);
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&24u16.to_le_bytes());
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&(deflate.len() as u64).to_le_bytes());
+    out.extend_from_slice(&0u64.to_le_bytes());
+    let cd_end = out.len() as u64;
+    // Zip64 end of central directory, its locator, and the classic end record.
+    let z64 = out.len() as u64;
+    out.extend_from_slice(&0x06064b50u32.to_le_bytes());
+    out.extend_from_slice(&44u64.to_le_bytes());
+    out.extend_from_slice(&45u16.to_le_bytes());
+    out.extend_from_slice(&45u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&1u64.to_le_bytes());
+    out.extend_from_slice(&1u64.to_le_bytes());
+    out.extend_from_slice(&(cd_end - cd_start).to_le_bytes());
+    out.extend_from_slice(&cd_start.to_le_bytes());
+    out.extend_from_slice(&0x07064b50u32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&z64.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&0x06054b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&u16::MAX.to_le_bytes());
+    out.extend_from_slice(&u16::MAX.to_le_bytes());
+    out.extend_from_slice(&u32::MAX.to_le_bytes());
+    out.extend_from_slice(&u32::MAX.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+fn crc32(b: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &x in b {
+        c ^= x as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB88320 } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+/// zlib's crc32_combine: the CRC of A·B from CRC(A), CRC(B) and B's length.
+fn crc32_combine(crc1: u32, crc2: u32, mut len2: u64) -> u32 {
+    fn times(mat: &[u32; 32], mut vec: u32) -> u32 {
+        let mut sum = 0;
+        let mut i = 0;
+        while vec != 0 {
+            if vec & 1 != 0 {
+                sum ^= mat[i];
+            }
+            vec >>= 1;
+            i += 1;
+        }
+        sum
+    }
+    fn square(sq: &mut [u32; 32], mat: &[u32; 32]) {
+        for n in 0..32 {
+            sq[n] = times(mat, mat[n]);
+        }
+    }
+    let mut even = [0u32; 32];
+    let mut odd = [0u32; 32];
+    odd[0] = 0xEDB88320;
+    let mut row = 1;
+    for v in odd.iter_mut().skip(1) {
+        *v = row;
+        row <<= 1;
+    }
+    square(&mut even, &odd);
+    square(&mut odd, &even);
+    let mut crc1 = crc1;
+    loop {
+        square(&mut even, &odd);
+        if len2 & 1 != 0 {
+            crc1 = times(&even, crc1);
+        }
+        len2 >>= 1;
+        if len2 == 0 {
+            break;
+        }
+        square(&mut odd, &even);
+        if len2 & 1 != 0 {
+            crc1 = times(&odd, crc1);
+        }
+        len2 >>= 1;
+        if len2 == 0 {
+            break;
+        }
+    }
+    crc1 ^ crc2
+}
+
+#[test]
+fn the_bomb_is_a_real_zip_that_inflates_as_claimed() {
+    // Independent of the portal: the zip crate reads the bomb's first 4 MiB as 'a's,
+    // so the test above refuses a real bomb, not a malformed file. (16 MiB: small
+    // enough to inflate here.)
+    let bomb = xlsx_bomb(16 << 20);
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bomb)).unwrap();
+    let mut f = z.by_name("xl/worksheets/sheet1.xml").unwrap();
+    assert_eq!(f.size(), 16 << 20);
+    let mut all = Vec::new();
+    std::io::Read::read_to_end(&mut f, &mut all).unwrap();
+    assert_eq!(all.len(), 16 << 20);
+    assert!(all.iter().all(|&b| b == b'a'));
+}
+
+#[test]
+fn another_organisation_cannot_see_list_read_download_or_withdraw() {
+    let w = world_with(&[]);
+    let (b, tb) = (&w.sessions[3], &w.tokens[3]);
+    let id = &w.delivery_a;
+    // Not listed.
+    let list = w.srv.req("GET", "/api/v1/rounds/2018-R1/deliveries").bearer(tb).send();
+    assert_eq!(list.status, 200);
+    assert_eq!(list.json().as_array().unwrap().len(), 0);
+    let page = w.srv.req("GET", "/deliveries").cookie(b).send();
+    assert!(!page.text().contains(id.as_str()));
+    let page = w.srv.req("GET", "/rounds/2018-R1").cookie(b).send();
+    assert!(!page.text().contains("evaluator-a-messy"));
+    // Not readable, not downloadable, not withdrawable: exactly as a missing id.
+    let missing = "0".repeat(64);
+    for target in [id.as_str(), missing.as_str()] {
+        for p in ["", "/rejects.csv", "/original"] {
+            let r = w.srv.req("GET", &format!("/deliveries/{target}{p}")).cookie(b).send();
+            assert_eq!(r.status, 404, "{p}");
+        }
+        for p in ["", "/rejects"] {
+            let r = w.srv.req("GET", &format!("/api/v1/deliveries/{target}{p}")).bearer(tb).send();
+            assert_eq!(r.status, 404);
+            assert_eq!(r.json()["code"], "not-found");
+        }
+        let r = w
+            .srv
+            .req("DELETE", &format!("/api/v1/deliveries/{target}"))
+            .bearer(tb)
+            .json(&serde_json::json!({"reason": "不是我的"}))
+            .send();
+        assert_eq!(r.status, 404);
+        let r = w
+            .srv
+            .req("POST", &format!("/deliveries/{target}/withdraw"))
+            .cookie(b)
+            .form(&[("csrf", &b.csrf), ("reason", "不是我的")])
+            .send();
+        assert_eq!(r.status, 404);
+        // Nor used as the delivery a correction replaces.
+        let r = w
+            .srv
+            .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+            .bearer(tb)
+            .multipart(Some(("fix.csv", &std::fs::read(data("evaluator-a-template-utf8.csv")).unwrap())), &[("replaces", target)])
+            .send();
+        assert_eq!(r.status, 404, "{}", r.text());
+    }
+    // A round the organisation has no street in is missing too.
+    let r = w.srv.req("GET", "/api/v1/rounds/2018-R2/coverage").bearer(tb).send();
+    assert_eq!(r.status, 404);
+    // A short id prefix never resolves in the portal (it could tell that one exists).
+    let r = w.srv.req("GET", &format!("/api/v1/deliveries/{}", &id[..12])).bearer(&w.tokens[2]).send();
+    assert_eq!(r.status, 404);
+    let d = w.srv.req("GET", &format!("/api/v1/deliveries/{id}")).bearer(&w.tokens[2]).send();
+    assert_eq!(d.json()["status"], "active");
+    // Org B's coverage counts none of org A's questionnaires, and only B's streets.
+    let cov = w.srv.req("GET", "/api/v1/rounds/2018-R1/coverage").bearer(tb).send().json();
+    for c in cov["communities"].as_array().unwrap() {
+        assert!(STREETS_B.contains(c["street_code"].as_str().unwrap()));
+        assert_eq!(c["valid"], 0);
+    }
+}
+
+#[test]
+fn six_wrong_passwords_throttle_and_logout_kills_the_session() {
+    let w = world_with(&["--idle-seconds", "3"]);
+    for i in 0..5 {
+        let r = w
+            .srv
+            .req("POST", "/login")
+            .form(&[("name", "eva"), ("password", &format!("wrong-{i}"))])
+            .send();
+        assert_eq!(r.status, 401, "attempt {i}");
+        assert!(r.session_cookie().is_none());
+    }
+    // The sixth is refused unchecked, even with the right password.
+    let r = w.srv.req("POST", "/login").form(&[("name", "eva"), ("password", PW)]).send();
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.text().contains("分钟后再试"));
+    assert!(r.session_cookie().is_none());
+    // Another account is not affected; its session dies at logout.
+    let s = login(&w.srv, "evb", PW);
+    assert_eq!(w.srv.req("GET", "/rounds").cookie(&s).send().status, 200);
+    let out = w.srv.req("POST", "/logout").cookie(&s).form(&[("csrf", &s.csrf)]).send();
+    assert_eq!(out.status, 303);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let after = w.srv.req("GET", "/rounds").cookie(&s).send();
+    assert_eq!(after.status, 303, "a logged-out session still works");
+    assert!(after.header("location").unwrap().starts_with("/login"));
+    // Idle timeout (3 s here).
+    let s = login(&w.srv, "evb", PW);
+    assert_eq!(w.srv.req("GET", "/rounds").cookie(&s).send().status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(4500));
+    assert_eq!(w.srv.req("GET", "/rounds").cookie(&s).send().status, 303);
+    // The cookie's flags.
+    let r = w.srv.req("POST", "/login").form(&[("name", "evb"), ("password", PW)]).send();
+    let c = r.header("set-cookie").unwrap();
+    assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/"), "{c}");
+    // The journal has the logins, the failures and the logout, with the account.
+    let j = w.ws.ok(&["journal", "--json"]);
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&j).unwrap();
+    let count = |action: &str, actor: &str| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action && e["actor"] == actor)
+            .count()
+    };
+    assert_eq!(count("login-failed", "eva"), 5);
+    assert!(count("login", "evb") >= 3);
+    assert_eq!(count("logout", "evb"), 1);
+}
+
+#[test]
+fn secure_cookies_behind_https() {
+    let ws = example_workspace();
+    let pw = add_user(&ws, "eva", &["--role", "evaluator", "--org", "测评机构A"]);
+    let srv = Server::start(&ws, &["--public-url", "https://manyi.example.gov.cn"]);
+    let r = srv.req("POST", "/login").form(&[("name", "eva"), ("password", &pw)]).send();
+    assert_eq!(r.status, 303);
+    let c = r.header("set-cookie").unwrap();
+    assert!(c.starts_with("__Host-manyi_session=") && c.contains("; Secure"), "{c}");
+    // The Origin allowed is the public one.
+    let r = srv
+        .req("POST", "/login")
+        .header("Origin", format!("http://{}", srv.addr))
+        .form(&[("name", "eva"), ("password", &pw)])
+        .send();
+    assert_eq!(r.status, 403);
+}
+
+/// Reads the receipt page's count with the given id.
+fn count_on(html: &str, id: &str) -> u64 {
+    let key = format!("id=\"{id}\">");
+    let i = html.find(&key).unwrap_or_else(|| panic!("no #{id}"));
+    let rest = &html[i + key.len()..];
+    rest[..rest.find('<').unwrap()].parse().unwrap()
+}
+
+#[test]
+fn evaluator_path_upload_receipt_rejects_correction_and_coverage() {
+    let w = world_with(&[]);
+    let a = &w.sessions[2];
+    // The messy delivery (uploaded by API in the set-up) has its receipt page.
+    let page = w.srv.req("GET", &format!("/deliveries/{}", w.delivery_a)).cookie(a).send();
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    let expected = w.ws.ok(&["deliveries", "--json"]);
+    let d: serde_json::Value = serde_json::from_str::<Vec<serde_json::Value>>(&expected).unwrap()[0].clone();
+    assert_eq!(count_on(&html, "accepted"), d["accepted"].as_u64().unwrap());
+    assert_eq!(count_on(&html, "rejected"), d["rejected"].as_u64().unwrap());
+    assert!(d["rejected"].as_u64().unwrap() > 0);
+    assert_eq!(d["evaluator"], "测评机构A");
+    assert_eq!(d["actor"], "eva");
+    // Its rejects, as the CSV download (same rows as the stored rejects list).
+    let csv = w.srv.req("GET", &format!("/deliveries/{}/rejects.csv", w.delivery_a)).cookie(a).send();
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-disposition").unwrap().starts_with("attachment"));
+    let stored = std::fs::read(w.ws.file(&format!(
+        "surveys/store/{}",
+        serde_json::from_str::<serde_json::Value>(&w.ws.read("surveys/store/index.json")).unwrap()["deliveries"][0]["rejects"].as_str().unwrap()
+    )))
+    .unwrap();
+    assert_eq!(csv.body, stored);
+    // Each rejected line of the file is shown with its line number.
+    let lines = csv.text().lines().count() - 1;
+    assert!(lines > 0 && html.matches("<td class=\"num\">").count() >= lines);
+    // Coverage before: the messy file's valid questionnaires.
+    let cov = |t: &str| -> u64 {
+        w.srv.req("GET", "/api/v1/rounds/2018-R1/coverage").bearer(t).send().json()["communities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["valid"].as_u64().unwrap())
+            .sum()
+    };
+    let before = cov(&w.tokens[2]);
+    assert!(before > 0);
+    // The correction through the page's form, replacing the messy delivery.
+    let fix = std::fs::read(data("evaluator-a-template-utf8.csv")).unwrap();
+    let r = w
+        .srv
+        .req("POST", &format!("/rounds/2018-R1/deliveries?csrf={}", a.csrf))
+        .cookie(a)
+        .multipart(Some(("更正.csv", &fix)), &[("replaces", &w.delivery_a)])
+        .send();
+    assert_eq!(r.status, 303, "{}", r.text());
+    let new_id = r.header("location").unwrap().rsplit('/').next().unwrap().to_string();
+    let old = w.srv.req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a)).bearer(&w.tokens[2]).send().json();
+    assert_eq!(old["status"], "superseded");
+    let new = w.srv.req("GET", &format!("/api/v1/deliveries/{new_id}")).bearer(&w.tokens[2]).send().json();
+    assert_eq!(new["status"], "active");
+    assert_eq!(new["replaces"], w.delivery_a.as_str());
+    assert_eq!(new["file_name"], "更正.csv");
+    // Coverage moved to exactly the correction's valid questionnaires.
+    let after = cov(&w.tokens[2]);
+    assert_eq!(after, new["receipt"]["valid"].as_u64().unwrap());
+    assert!(after > before, "{before} → {after}");
+    // The office sees the same number for org A's streets.
+    assert_eq!(cov(&w.tokens[1]), after);
+    w.ws.ok(&["verify-store"]);
+}
+
+#[test]
+fn rows_of_streets_not_assigned_are_rejected_with_that_reason() {
+    let w = world_with(&[]);
+    // Org B uploads org A's file: every row is of a street B is not assigned.
+    let fix = std::fs::read(data("evaluator-a-template-utf8.csv")).unwrap();
+    let r = w
+        .srv
+        .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+        .bearer(&w.tokens[3])
+        .multipart(Some(("a.csv", &fix)), &[])
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["accepted"], 0);
+    assert_eq!(j["rejects_by_reason"]["street-not-assigned"], j["rows_read"]);
+    let id = j["sha256"].as_str().unwrap();
+    let csv = w.srv.req("GET", &format!("/api/v1/deliveries/{id}/rejects")).bearer(&w.tokens[3]).send().text();
+    assert!(csv.contains("不在 测评机构B 2018-R1 轮负责的街道中"), "{}", &csv[..500.min(csv.len())]);
+    // The CLI applies the same assignment to `ingest --evaluator`.
+    let out = w.ws.ok(&[
+        "ingest", "--round", "2018-R1", "--evaluator", "测评机构B", "--json",
+        data("evaluator-c-names-bom.csv").to_str().unwrap(),
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(j["rejects_by_reason"]["street-not-assigned"].as_u64().unwrap_or(0) > 0 || j["accepted"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn escaping_and_private_files() {
+    let w = world_with(&[]);
+    let a = &w.sessions[2];
+    let name = "<img src=x onerror=alert(1)>&.csv";
+    let fix = std::fs::read(data("evaluator-a-template-utf8.csv")).unwrap();
+    let r = w
+        .srv
+        .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+        .bearer(&w.tokens[2])
+        .multipart(Some((name, &fix)), &[])
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let page = w.srv.req("GET", "/deliveries").cookie(a).send().text();
+    assert!(!page.contains("<img src=x"), "an unescaped file name");
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;&amp;.csv"), "{page}");
+    // Originals and receipts: the service's user only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&w.ws.file("surveys/store")), 0o700);
+        for dir in ["surveys/store/originals", "surveys/store/receipts/2018-R1"] {
+            for e in std::fs::read_dir(w.ws.file(dir)).unwrap() {
+                let p = e.unwrap().path();
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+            }
+        }
+        assert_eq!(mode(&w.ws.file("surveys/portal.sqlite")), 0o600);
+    }
+    // Downloading an original is journalled with who did it.
+    let r = w.srv.req("GET", &format!("/deliveries/{}/original", w.delivery_a)).cookie(&w.sessions[1]).send();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, std::fs::read(data("evaluator-a-messy.csv")).unwrap());
+    let j: Vec<serde_json::Value> = serde_json::from_str(&w.ws.ok(&["journal", "--json"])).unwrap();
+    assert!(j.iter().any(|e| e["action"] == "download-original" && e["actor"] == "office"));
+}
+
+#[test]
+fn ten_evaluators_upload_at_once() {
+    let ws = example_workspace();
+    // Ten accounts of two organisations (each org its six streets).
+    let mut pws = Vec::new();
+    for i in 0..10 {
+        let org = if i % 2 == 0 { "测评机构A" } else { "测评机构B" };
+        add_user(&ws, &format!("ev{i}"), &["--role", "evaluator", "--org", org]);
+        pws.push(ws.ok(&["user", "token", &format!("ev{i}")]).split_whitespace().last().unwrap().to_string());
+    }
+    ws.ok(&["assign", "--round", "2018-R1", "--org", "测评机构A", "--streets", STREETS_A]);
+    ws.ok(&["assign", "--round", "2018-R1", "--org", "测评机构B", "--streets", STREETS_B]);
+    let sample = std::fs::read_to_string(data("2018-R1-sample.csv")).unwrap();
+    let communities: Vec<(String, String, String)> = sample
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1].to_string(), f[3].to_string(), f[4].to_string())
+        })
+        .collect();
+    // Each evaluator: 30 questionnaires in each community of its org's streets.
+    let mut files = Vec::new();
+    let mut expect_total = 0u64;
+    for i in 0..10 {
+        let streets = if i % 2 == 0 { STREETS_A } else { STREETS_B };
+        let mut g = common::Gen(1000 + i as u64);
+        let mut csv = format!("{}\n", common::HEADER);
+        let mut n = 0;
+        for (s, code, name) in &communities {
+            if !streets.contains(s.as_str()) {
+                continue;
+            }
+            for k in 0..30 {
+                csv.push_str(&common::honest_row(&mut g, &format!("E{i}-{code}-{k}"), code, name, &format!("I{i}{}", k % 3), 2.8));
+                csv.push('\n');
+                n += 1;
+            }
+        }
+        expect_total += n;
+        files.push((csv.into_bytes(), n));
+    }
+    let srv = Server::start(&ws, &[]);
+    let addr = srv.addr.clone();
+    let handles: Vec<_> = files
+        .into_iter()
+        .zip(pws)
+        .enumerate()
+        .map(|(i, ((bytes, n), token))| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let srv = ServerRef(addr);
+                let r = srv.req("POST", "/api/v1/rounds/2018-R1/deliveries")
+                    .bearer(&token)
+                    .multipart(Some((&format!("ev{i}.csv"), &bytes)), &[])
+                    .send();
+                assert_eq!(r.status, 201, "ev{i}: {}", r.text());
+                let j = r.json();
+                assert_eq!(j["rows_read"], n, "ev{i}");
+                assert_eq!(j["accepted"], n, "ev{i}: {}", j["rejects_by_reason"]);
+                n
+            })
+        })
+        .collect();
+    let got: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(got, expect_total);
+    // Every row counted once: the store holds exactly the rows sent.
+    let idx: serde_json::Value = serde_json::from_str(&ws.read("surveys/store/index.json")).unwrap();
+    let ds = idx["deliveries"].as_array().unwrap();
+    assert_eq!(ds.len(), 10);
+    let stored: u64 = ds.iter().map(|d| d["accepted"].as_u64().unwrap()).sum();
+    assert_eq!(stored, expect_total);
+    ws.ok(&["verify-store"]);
+    drop(srv);
+}
+
+/// A client for a server another thread owns.
+struct ServerRef(String);
+
+impl ServerRef {
+    fn req(&self, method: &str, path: &str) -> Req {
+        Server::req_to(&self.0, method, path)
+    }
+}
+
+#[test]
+fn stopping_the_server_lets_an_upload_in_its_ingest_finish() {
+    let ws = example_workspace();
+    add_user(&ws, "eva", &["--role", "evaluator", "--org", "测评机构A"]);
+    let token = ws.ok(&["user", "token", "eva"]).split_whitespace().last().unwrap().to_string();
+    ws.ok(&["assign", "--round", "2018-R1", "--org", "测评机构A", "--streets", STREETS_A]);
+    // The ingest pauses 3 s before its commit: SIGTERM lands inside it.
+    let mut srv = Server::start_env(&ws, &[], &[("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS", "3000")]);
+    let addr = srv.addr.clone();
+    let bytes = std::fs::read(data("evaluator-a-template-utf8.csv")).unwrap();
+    let h = std::thread::spawn(move || {
+        ServerRef(addr)
+            .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+            .bearer(&token)
+            .multipart(Some(("a.csv", &bytes)), &[])
+            .send()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let status = srv.stop();
+    assert!(status.success(), "server exit: {status:?}; {}", srv.stderr.lock().unwrap());
+    let r = h.join().unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(ws.stored_deliveries(), 1);
+    ws.ok(&["verify-store"]);
+}
