@@ -214,13 +214,42 @@ impl Req {
             };
             let _ = r; // ok: a server that refused early closes the socket under us
         });
-        let mut raw = Vec::new();
-        let read = s.read_to_end(&mut raw);
+        let (raw, read) = read_response(&mut s);
         let _ = writer.join();
         if raw.is_empty() {
             panic!("no answer from the server: {read:?}");
         }
         Resp::parse(&raw)
+    }
+}
+
+/// Reads one response: to the end of its Content-Length or last chunk (a peer that
+/// keeps the connection open, as chromedriver does, is not waited for), else to EOF.
+fn read_response(s: &mut TcpStream) -> (Vec<u8>, std::io::Result<()>) {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 64 << 10];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let body = &raw[end + 4..];
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if let Some(n) = len
+                && body.len() >= n
+            {
+                return (raw, Ok(()));
+            }
+            if head.contains("transfer-encoding: chunked") && body.ends_with(b"0\r\n\r\n") {
+                return (raw, Ok(()));
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) => return (raw, Ok(())),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) => return (raw, Err(e)),
+        }
     }
 }
 

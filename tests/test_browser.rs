@@ -1,0 +1,283 @@
+//! The evaluators' path in a real browser: Debian's chromium driven over WebDriver
+//! (chromedriver), against a real `manyi serve` on 127.0.0.1. A missing browser fails
+//! the test (`.ci/run` installs chromium and chromium-driver). Screenshots of each page
+//! go to `target/screenshots/`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::portal::*;
+use common::{data, example_workspace};
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Driver {
+    child: std::process::Child,
+    addr: String,
+    session: String,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Driver {
+    fn start(downloads: &Path, profile: &Path) -> Driver {
+        for p in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(p).exists(),
+                "{p} is missing: install Debian's chromium and chromium-driver (.ci/run does)"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(CHROMEDRIVER)
+            .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let addr = format!("127.0.0.1:{port}");
+        let t0 = Instant::now();
+        loop {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut d = Driver {
+            child,
+            addr,
+            session: String::new(),
+        };
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1366,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+                "prefs": {
+                    "download.default_directory": downloads.display().to_string(),
+                    "download.prompt_for_download": false,
+                }
+            }
+        }}});
+        let v = d.call("POST", "/session", Some(caps));
+        d.session = v["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_string();
+        d.call(
+            "POST",
+            &format!("/session/{}/chromium/send_command", d.session),
+            Some(json!({"cmd": "Page.setDownloadBehavior", "params": {"behavior": "allow", "downloadPath": downloads.display().to_string()}})),
+        );
+        d
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let mut q = Server::req_to(&self.addr, method, path);
+        if let Some(b) = body {
+            q = q.json(&b);
+        }
+        let r = q.send();
+        let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        assert!(r.status < 400, "webdriver {method} {path}: {} {v}", r.status);
+        v.get("value").cloned().unwrap_or(Value::Null)
+    }
+
+    fn s(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session)
+    }
+
+    fn goto(&self, url: &str) {
+        self.call("POST", &self.s("/url"), Some(json!({"url": url})));
+    }
+
+    fn url(&self) -> String {
+        self.call("GET", &self.s("/url"), None).as_str().unwrap().to_string()
+    }
+
+    fn source(&self) -> String {
+        self.call("GET", &self.s("/source"), None).as_str().unwrap().to_string()
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = self.call(
+            "POST",
+            &self.s("/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
+    }
+
+    fn type_in(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.call("POST", &self.s(&format!("/element/{e}/value")), Some(json!({"text": text})));
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.call("POST", &self.s(&format!("/element/{e}/click")), Some(json!({})));
+    }
+
+    fn screenshot(&self, name: &str) -> PathBuf {
+        let b64 = self.call("GET", &self.s("/screenshot"), None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(format!("{name}.png"));
+        std::fs::write(&p, &png).unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        p
+    }
+
+    /// Waits (at most 60 s) until the page's URL satisfies `f`.
+    fn wait_url(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let u = self.url();
+            if f(&u) {
+                return u;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(60), "waited for {what}; at {u}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = Server::req_to(&self.addr, "DELETE", &format!("/session/{}", self.session)).send();
+        }
+        let _ = self.child.kill(); // ok: the test is over
+        let _ = self.child.wait();
+    }
+}
+
+/// The valid questionnaires of the round page's coverage table, summed.
+fn coverage_on(html: &str) -> u64 {
+    let i = html.find("id=\"coverage\"").expect("the coverage table");
+    let table = &html[i..html[i..].find("</table>").unwrap() + i];
+    table
+        .split("<tr")
+        .skip(2)
+        .map(|row| {
+            let cells: Vec<&str> = row.split("<td").skip(1).collect();
+            let c = cells[3];
+            let v = &c[c.find('>').unwrap() + 1..];
+            v[..v.find('<').unwrap()].parse::<u64>().unwrap()
+        })
+        .sum()
+}
+
+#[test]
+fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
+    let ws = example_workspace();
+    let once = add_user(&ws, "eva", &["--role", "evaluator", "--org", "测评机构A"]);
+    ws.ok(&["assign", "--round", "2018-R1", "--org", "测评机构A", "--streets", "530103001,530103002,530103003,530103004,530103005,530103006"]);
+    let srv = Server::start(&ws, &[]);
+    let base = format!("http://{}", srv.addr);
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let d = Driver::start(&downloads, &tmp.path().join("profile"));
+
+    // Log in with the one-time password, then set one's own.
+    d.goto(&format!("{base}/rounds"));
+    d.wait_url("the login page", |u| u.contains("/login"));
+    d.screenshot("01-login");
+    d.type_in("input[name=name]", "eva");
+    d.type_in("input[name=password]", &once);
+    d.click("main button[type=submit]");
+    d.wait_url("the password page", |u| u.ends_with("/account/password"));
+    d.screenshot("02-password");
+    d.type_in("input[name=old]", &once);
+    d.type_in("input[name=new]", "Mein-Passwort-42");
+    d.type_in("input[name=again]", "Mein-Passwort-42");
+    d.click("main button[type=submit]");
+    d.wait_url("the rounds", |u| u.ends_with("/rounds"));
+    assert!(d.source().contains("2018-R1"));
+    d.screenshot("03-rounds");
+
+    // The round: coverage, and the upload of the messy example delivery.
+    d.goto(&format!("{base}/rounds/2018-R1"));
+    let before = coverage_on(&d.source());
+    assert_eq!(before, 0);
+    d.screenshot("04-round-before");
+    d.type_in("form.upload input[type=file]", data("evaluator-a-messy.csv").to_str().unwrap());
+    d.click("form.upload button[type=submit]");
+    let receipt = d.wait_url("the receipt", |u| u.contains("/deliveries/"));
+    let html = d.source();
+    assert!(html.contains("拒收的行"), "{html}");
+    let stored: Value = serde_json::from_str(&ws.read("surveys/store/index.json")).unwrap();
+    let first = &stored["deliveries"][0];
+    assert!(first["rejected"].as_u64().unwrap() > 0);
+    assert!(html.contains(&format!("id=\"rejected\">{}<", first["rejected"])));
+    d.screenshot("05-receipt");
+
+    // Download the rejects list: the same bytes as the stored one.
+    d.click("a.button[download]");
+    let t0 = Instant::now();
+    let got = loop {
+        let done: Vec<PathBuf> = std::fs::read_dir(&downloads)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+            .collect();
+        if let Some(p) = done.first() {
+            break p.clone();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no download");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let want = std::fs::read(ws.file(&format!("surveys/store/{}", first["rejects"].as_str().unwrap()))).unwrap();
+    assert_eq!(std::fs::read(&got).unwrap(), want, "{}", got.display());
+
+    // Upload a correction that replaces it.
+    d.type_in("form.upload input[type=file]", data("evaluator-a-template-utf8.csv").to_str().unwrap());
+    d.click("form.upload button[type=submit]");
+    let corrected = d.wait_url("the correction's receipt", |u| u.contains("/deliveries/") && u != receipt);
+    let html = d.source();
+    assert!(html.contains("更正的交付"), "the correction names what it replaces");
+    d.screenshot("06-correction-receipt");
+    d.goto(&receipt);
+    assert!(d.source().contains("已被更正替换"));
+    d.screenshot("07-replaced");
+
+    // The coverage moved to the correction's valid questionnaires.
+    d.goto(&format!("{base}/rounds/2018-R1"));
+    let after = coverage_on(&d.source());
+    let idx: Value = serde_json::from_str(&ws.read("surveys/store/index.json")).unwrap();
+    let new_id = corrected.rsplit('/').next().unwrap();
+    let receipt_path = idx["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["sha256"] == new_id)
+        .unwrap()["receipt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r: Value = serde_json::from_str(&ws.read(&format!("surveys/store/{receipt_path}"))).unwrap();
+    assert_eq!(after, r["valid"].as_u64().unwrap());
+    assert!(after > before);
+    d.screenshot("08-round-after");
+    d.goto(&format!("{base}/deliveries"));
+    d.screenshot("09-deliveries");
+    ws.ok(&["verify-store"]);
+}
