@@ -64,7 +64,7 @@ impl Driver {
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1366,900",
+                    "--disable-component-update", "--disable-sync", "--window-size=1366,768", "--lang=zh-CN",
                     format!("--user-data-dir={}", profile.display()),
                 ],
                 "prefs": {
@@ -229,6 +229,8 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
     assert!(first["rejected"].as_u64().unwrap() > 0);
     assert!(html.contains(&format!("id=\"rejected\">{}<", first["rejected"])));
     d.screenshot("05-receipt");
+    d.call("POST", &d.s("/execute/sync"), Some(json!({"script": "document.getElementById('rejects').scrollIntoView()", "args": []})));
+    d.screenshot("05b-receipt-rejects");
 
     // Download the rejects list: the same bytes as the stored one.
     d.click("a.button[download]");
