@@ -392,7 +392,14 @@ pub fn beijing_time(utc: &str) -> String {
         if b.len() != 20 || b[10] != b'T' || b[19] != b'Z' {
             return None;
         }
-        Some((num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?))
+        Some((
+            num(0..4)?,
+            num(5..7)?,
+            num(8..10)?,
+            num(11..13)?,
+            num(14..16)?,
+            num(17..19)?,
+        ))
     })();
     let Some((y, m, d, h, mi, s)) = parsed else {
         return utc.to_string();
@@ -406,9 +413,18 @@ pub fn beijing_time(utc: &str) -> String {
 mod time_tests {
     #[test]
     fn beijing_is_utc_plus_eight_across_a_year_end() {
-        assert_eq!(super::beijing_time("2018-12-31T20:30:00Z"), "2019-01-01 04:30");
-        assert_eq!(super::beijing_time("2020-02-28T16:00:00Z"), "2020-02-29 00:00");
-        assert_eq!(super::beijing_time("2018-04-12T01:02:03Z"), "2018-04-12 09:02");
+        assert_eq!(
+            super::beijing_time("2018-12-31T20:30:00Z"),
+            "2019-01-01 04:30"
+        );
+        assert_eq!(
+            super::beijing_time("2020-02-28T16:00:00Z"),
+            "2020-02-29 00:00"
+        );
+        assert_eq!(
+            super::beijing_time("2018-04-12T01:02:03Z"),
+            "2018-04-12 09:02"
+        );
         assert_eq!(super::beijing_time("yesterday"), "yesterday");
     }
 }

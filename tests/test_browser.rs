@@ -49,7 +49,10 @@ impl Driver {
             if std::net::TcpStream::connect(&addr).is_ok() {
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "chromedriver did not start"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let mut d = Driver {
@@ -93,7 +96,11 @@ impl Driver {
         }
         let r = q.send();
         let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-        assert!(r.status < 400, "webdriver {method} {path}: {} {v}", r.status);
+        assert!(
+            r.status < 400,
+            "webdriver {method} {path}: {} {v}",
+            r.status
+        );
         v.get("value").cloned().unwrap_or(Value::Null)
     }
 
@@ -106,11 +113,17 @@ impl Driver {
     }
 
     fn url(&self) -> String {
-        self.call("GET", &self.s("/url"), None).as_str().unwrap().to_string()
+        self.call("GET", &self.s("/url"), None)
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     fn source(&self) -> String {
-        self.call("GET", &self.s("/source"), None).as_str().unwrap().to_string()
+        self.call("GET", &self.s("/source"), None)
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     fn find(&self, css: &str) -> String {
@@ -119,17 +132,28 @@ impl Driver {
             &self.s("/element"),
             Some(json!({"using": "css selector", "value": css})),
         );
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
     }
 
     fn type_in(&self, css: &str, text: &str) {
         let e = self.find(css);
-        self.call("POST", &self.s(&format!("/element/{e}/value")), Some(json!({"text": text})));
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/value")),
+            Some(json!({"text": text})),
+        );
     }
 
     fn click(&self, css: &str) {
         let e = self.find(css);
-        self.call("POST", &self.s(&format!("/element/{e}/click")), Some(json!({})));
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/click")),
+            Some(json!({})),
+        );
     }
 
     fn screenshot(&self, name: &str) -> PathBuf {
@@ -153,7 +177,10 @@ impl Driver {
             if f(&u) {
                 return u;
             }
-            assert!(t0.elapsed() < Duration::from_secs(60), "waited for {what}; at {u}");
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "waited for {what}; at {u}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -162,7 +189,8 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         if !self.session.is_empty() {
-            let _ = Server::req_to(&self.addr, "DELETE", &format!("/session/{}", self.session)).send();
+            let _ =
+                Server::req_to(&self.addr, "DELETE", &format!("/session/{}", self.session)).send();
         }
         let _ = self.child.kill(); // ok: the test is over
         let _ = self.child.wait();
@@ -189,7 +217,15 @@ fn coverage_on(html: &str) -> u64 {
 fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
     let ws = example_workspace();
     let once = add_user(&ws, "eva", &["--role", "evaluator", "--org", "测评机构A"]);
-    ws.ok(&["assign", "--round", "2018-R1", "--org", "测评机构A", "--streets", "530103001,530103002,530103003,530103004,530103005,530103006"]);
+    ws.ok(&[
+        "assign",
+        "--round",
+        "2018-R1",
+        "--org",
+        "测评机构A",
+        "--streets",
+        "530103001,530103002,530103003,530103004,530103005,530103006",
+    ]);
     let srv = Server::start(&ws, &[]);
     let base = format!("http://{}", srv.addr);
     let tmp = tempfile::tempdir().unwrap();
@@ -219,7 +255,10 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
     let before = coverage_on(&d.source());
     assert_eq!(before, 0);
     d.screenshot("04-round-before");
-    d.type_in("form.upload input[type=file]", data("evaluator-a-messy.csv").to_str().unwrap());
+    d.type_in(
+        "form.upload input[type=file]",
+        data("evaluator-a-messy.csv").to_str().unwrap(),
+    );
     d.click("form.upload button[type=submit]");
     let receipt = d.wait_url("the receipt", |u| u.contains("/deliveries/"));
     let html = d.source();
@@ -229,7 +268,11 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
     assert!(first["rejected"].as_u64().unwrap() > 0);
     assert!(html.contains(&format!("id=\"rejected\">{}<", first["rejected"])));
     d.screenshot("05-receipt");
-    d.call("POST", &d.s("/execute/sync"), Some(json!({"script": "document.getElementById('rejects').scrollIntoView()", "args": []})));
+    d.call(
+        "POST",
+        &d.s("/execute/sync"),
+        Some(json!({"script": "document.getElementById('rejects').scrollIntoView()", "args": []})),
+    );
     d.screenshot("05b-receipt-rejects");
 
     // Download the rejects list: the same bytes as the stored one.
@@ -247,15 +290,27 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
         assert!(t0.elapsed() < Duration::from_secs(30), "no download");
         std::thread::sleep(Duration::from_millis(200));
     };
-    let want = std::fs::read(ws.file(&format!("surveys/store/{}", first["rejects"].as_str().unwrap()))).unwrap();
+    let want = std::fs::read(ws.file(&format!(
+        "surveys/store/{}",
+        first["rejects"].as_str().unwrap()
+    )))
+    .unwrap();
     assert_eq!(std::fs::read(&got).unwrap(), want, "{}", got.display());
 
     // Upload a correction that replaces it.
-    d.type_in("form.upload input[type=file]", data("evaluator-a-template-utf8.csv").to_str().unwrap());
+    d.type_in(
+        "form.upload input[type=file]",
+        data("evaluator-a-template-utf8.csv").to_str().unwrap(),
+    );
     d.click("form.upload button[type=submit]");
-    let corrected = d.wait_url("the correction's receipt", |u| u.contains("/deliveries/") && u != receipt);
+    let corrected = d.wait_url("the correction's receipt", |u| {
+        u.contains("/deliveries/") && u != receipt
+    });
     let html = d.source();
-    assert!(html.contains("更正的交付"), "the correction names what it replaces");
+    assert!(
+        html.contains("更正的交付"),
+        "the correction names what it replaces"
+    );
     d.screenshot("06-correction-receipt");
     d.goto(&receipt);
     assert!(d.source().contains("已被更正替换"));
@@ -275,7 +330,8 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
         .as_str()
         .unwrap()
         .to_string();
-    let r: Value = serde_json::from_str(&ws.read(&format!("surveys/store/{receipt_path}"))).unwrap();
+    let r: Value =
+        serde_json::from_str(&ws.read(&format!("surveys/store/{receipt_path}"))).unwrap();
     assert_eq!(after, r["valid"].as_u64().unwrap());
     assert!(after > before);
     d.screenshot("08-round-after");

@@ -34,8 +34,24 @@ fn world_with(extra: &[&str]) -> World {
         ("street", &["--role", "street", "--street", "530103001"]),
     ];
     let once: Vec<String> = users.iter().map(|(n, a)| add_user(&ws, n, a)).collect();
-    ws.ok(&["assign", "--round", "2018-R1", "--org", "测评机构A", "--streets", STREETS_A]);
-    ws.ok(&["assign", "--round", "2018-R1", "--org", "测评机构B", "--streets", STREETS_B]);
+    ws.ok(&[
+        "assign",
+        "--round",
+        "2018-R1",
+        "--org",
+        "测评机构A",
+        "--streets",
+        STREETS_A,
+    ]);
+    ws.ok(&[
+        "assign",
+        "--round",
+        "2018-R1",
+        "--org",
+        "测评机构B",
+        "--streets",
+        STREETS_B,
+    ]);
     let tokens: Vec<String> = users
         .iter()
         .map(|(n, _)| {
@@ -107,8 +123,8 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
 #[test]
 fn every_route_answers_every_role_as_the_table_says() {
     let w = world_with(&[]);
-    let routes = manyi::portal::routes(&manyi::workspace::Workspace::open(w.ws.path()).unwrap())
-        .unwrap();
+    let routes =
+        manyi::portal::routes(&manyi::workspace::Workspace::open(w.ws.path()).unwrap()).unwrap();
     assert!(routes.len() >= 25, "{} routes", routes.len());
     let mut checked = 0;
     for r in &routes {
@@ -142,9 +158,11 @@ fn every_route_answers_every_role_as_the_table_says() {
                     let name = format!("nobody-{k}");
                     q.form(&[("name", name.as_str()), ("password", "wrong")])
                 }
-                ("POST", "/account/password") => {
-                    q.form(&[("old", "not-the-password"), ("new", "Another-pass-9"), ("again", "Another-pass-9")])
-                }
+                ("POST", "/account/password") => q.form(&[
+                    ("old", "not-the-password"),
+                    ("new", "Another-pass-9"),
+                    ("again", "Another-pass-9"),
+                ]),
                 ("POST", p) if p.ends_with("/deliveries") => q.multipart(None, &[]),
                 ("POST", p) if p.ends_with("/withdraw") => q.form(&[("reason", "")]),
                 ("DELETE", _) => q.json(&serde_json::json!({"reason": ""})),
@@ -175,9 +193,16 @@ fn every_route_answers_every_role_as_the_table_says() {
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["code"], "unauthenticated");
     // Nothing the table did changed the delivery.
-    let d = w.srv.req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a)).bearer(&w.tokens[1]).send();
+    let d = w
+        .srv
+        .req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a))
+        .bearer(&w.tokens[1])
+        .send();
     assert_eq!(d.json()["status"], "active");
-    eprintln!("route × role table: {} routes × 6 roles = {checked} requests", routes.len());
+    eprintln!(
+        "route × role table: {} routes × 6 roles = {checked} requests",
+        routes.len()
+    );
 }
 
 #[test]
@@ -229,7 +254,11 @@ fn csrf_and_cross_site_requests_are_refused() {
         .send();
     assert_eq!(up.status, 403);
     // Still active; then the same request done right works.
-    let d = w.srv.req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a)).bearer(&w.tokens[2]).send();
+    let d = w
+        .srv
+        .req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a))
+        .bearer(&w.tokens[2])
+        .send();
     assert_eq!(d.json()["status"], "active");
     let ok = w
         .srv
@@ -240,7 +269,11 @@ fn csrf_and_cross_site_requests_are_refused() {
         .form(&[("csrf", &a.csrf), ("reason", "试一下")])
         .send();
     assert_eq!(ok.status, 303, "{}", ok.text());
-    let d = w.srv.req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a)).bearer(&w.tokens[2]).send();
+    let d = w
+        .srv
+        .req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a))
+        .bearer(&w.tokens[2])
+        .send();
     assert_eq!(d.json()["status"], "withdrawn");
 }
 
@@ -287,10 +320,17 @@ fn refused_uploads_leave_nothing_behind() {
     let r = up("bomb.xlsx", &bomb, false);
     assert_eq!(r.status, 422, "{}", r.text());
     assert_eq!(r.json()["code"], "unsupported-type");
-    assert!(t0.elapsed().as_secs_f64() < 5.0, "refused in {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed().as_secs_f64() < 5.0,
+        "refused in {:?}",
+        t0.elapsed()
+    );
     // Nothing stored, nothing journalled, nothing left in the uploads folder.
     assert_eq!(w.ws.stored_deliveries(), before);
-    assert_eq!(w.ws.read("surveys/store/journal.jsonl").lines().count(), journal_before);
+    assert_eq!(
+        w.ws.read("surveys/store/journal.jsonl").lines().count(),
+        journal_before
+    );
     assert_eq!(uploads_left(&w.ws), 0);
     w.ws.ok(&["verify-store"]);
 }
@@ -305,7 +345,8 @@ fn xlsx_bomb(size: u64) -> Vec<u8> {
         let mut c = flate2::Compress::new(flate2::Compression::best(), false);
         let input = vec![b'a'; mib as usize];
         let mut out = Vec::with_capacity(1 << 16);
-        c.compress_vec(&input, &mut out, flate2::FlushCompress::Sync).unwrap();
+        c.compress_vec(&input, &mut out, flate2::FlushCompress::Sync)
+            .unwrap();
         assert_eq!(c.total_in(), mib);
         out
     };
@@ -396,7 +437,11 @@ fn crc32(b: &[u8]) -> u32 {
     for &x in b {
         c ^= x as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB88320 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB88320
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -474,7 +519,11 @@ fn another_organisation_cannot_see_list_read_download_or_withdraw() {
     let (b, tb) = (&w.sessions[3], &w.tokens[3]);
     let id = &w.delivery_a;
     // Not listed.
-    let list = w.srv.req("GET", "/api/v1/rounds/2018-R1/deliveries").bearer(tb).send();
+    let list = w
+        .srv
+        .req("GET", "/api/v1/rounds/2018-R1/deliveries")
+        .bearer(tb)
+        .send();
     assert_eq!(list.status, 200);
     assert_eq!(list.json().as_array().unwrap().len(), 0);
     let page = w.srv.req("GET", "/deliveries").cookie(b).send();
@@ -485,11 +534,19 @@ fn another_organisation_cannot_see_list_read_download_or_withdraw() {
     let missing = "0".repeat(64);
     for target in [id.as_str(), missing.as_str()] {
         for p in ["", "/rejects.csv", "/original"] {
-            let r = w.srv.req("GET", &format!("/deliveries/{target}{p}")).cookie(b).send();
+            let r = w
+                .srv
+                .req("GET", &format!("/deliveries/{target}{p}"))
+                .cookie(b)
+                .send();
             assert_eq!(r.status, 404, "{p}");
         }
         for p in ["", "/rejects"] {
-            let r = w.srv.req("GET", &format!("/api/v1/deliveries/{target}{p}")).bearer(tb).send();
+            let r = w
+                .srv
+                .req("GET", &format!("/api/v1/deliveries/{target}{p}"))
+                .bearer(tb)
+                .send();
             assert_eq!(r.status, 404);
             assert_eq!(r.json()["code"], "not-found");
         }
@@ -512,20 +569,43 @@ fn another_organisation_cannot_see_list_read_download_or_withdraw() {
             .srv
             .req("POST", "/api/v1/rounds/2018-R1/deliveries")
             .bearer(tb)
-            .multipart(Some(("fix.csv", &std::fs::read(data("evaluator-a-template-utf8.csv")).unwrap())), &[("replaces", target)])
+            .multipart(
+                Some((
+                    "fix.csv",
+                    &std::fs::read(data("evaluator-a-template-utf8.csv")).unwrap(),
+                )),
+                &[("replaces", target)],
+            )
             .send();
         assert_eq!(r.status, 404, "{}", r.text());
     }
     // A round the organisation has no street in is missing too.
-    let r = w.srv.req("GET", "/api/v1/rounds/2018-R2/coverage").bearer(tb).send();
+    let r = w
+        .srv
+        .req("GET", "/api/v1/rounds/2018-R2/coverage")
+        .bearer(tb)
+        .send();
     assert_eq!(r.status, 404);
     // A short id prefix never resolves in the portal (it could tell that one exists).
-    let r = w.srv.req("GET", &format!("/api/v1/deliveries/{}", &id[..12])).bearer(&w.tokens[2]).send();
+    let r = w
+        .srv
+        .req("GET", &format!("/api/v1/deliveries/{}", &id[..12]))
+        .bearer(&w.tokens[2])
+        .send();
     assert_eq!(r.status, 404);
-    let d = w.srv.req("GET", &format!("/api/v1/deliveries/{id}")).bearer(&w.tokens[2]).send();
+    let d = w
+        .srv
+        .req("GET", &format!("/api/v1/deliveries/{id}"))
+        .bearer(&w.tokens[2])
+        .send();
     assert_eq!(d.json()["status"], "active");
     // Org B's coverage counts none of org A's questionnaires, and only B's streets.
-    let cov = w.srv.req("GET", "/api/v1/rounds/2018-R1/coverage").bearer(tb).send().json();
+    let cov = w
+        .srv
+        .req("GET", "/api/v1/rounds/2018-R1/coverage")
+        .bearer(tb)
+        .send()
+        .json();
     for c in cov["communities"].as_array().unwrap() {
         assert!(STREETS_B.contains(c["street_code"].as_str().unwrap()));
         assert_eq!(c["valid"], 0);
@@ -545,14 +625,23 @@ fn six_wrong_passwords_throttle_and_logout_kills_the_session() {
         assert!(r.session_cookie().is_none());
     }
     // The sixth is refused unchecked, even with the right password.
-    let r = w.srv.req("POST", "/login").form(&[("name", "eva"), ("password", PW)]).send();
+    let r = w
+        .srv
+        .req("POST", "/login")
+        .form(&[("name", "eva"), ("password", PW)])
+        .send();
     assert_eq!(r.status, 429, "{}", r.text());
     assert!(r.text().contains("分钟后再试"));
     assert!(r.session_cookie().is_none());
     // Another account is not affected; its session dies at logout.
     let s = login(&w.srv, "evb", PW);
     assert_eq!(w.srv.req("GET", "/rounds").cookie(&s).send().status, 200);
-    let out = w.srv.req("POST", "/logout").cookie(&s).form(&[("csrf", &s.csrf)]).send();
+    let out = w
+        .srv
+        .req("POST", "/logout")
+        .cookie(&s)
+        .form(&[("csrf", &s.csrf)])
+        .send();
     assert_eq!(out.status, 303);
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
     let after = w.srv.req("GET", "/rounds").cookie(&s).send();
@@ -564,9 +653,16 @@ fn six_wrong_passwords_throttle_and_logout_kills_the_session() {
     std::thread::sleep(std::time::Duration::from_millis(4500));
     assert_eq!(w.srv.req("GET", "/rounds").cookie(&s).send().status, 303);
     // The cookie's flags.
-    let r = w.srv.req("POST", "/login").form(&[("name", "evb"), ("password", PW)]).send();
+    let r = w
+        .srv
+        .req("POST", "/login")
+        .form(&[("name", "evb"), ("password", PW)])
+        .send();
     let c = r.header("set-cookie").unwrap();
-    assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/"), "{c}");
+    assert!(
+        c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/"),
+        "{c}"
+    );
     // The journal has the logins, the failures and the logout, with the account.
     let j = w.ws.ok(&["journal", "--json"]);
     let entries: Vec<serde_json::Value> = serde_json::from_str(&j).unwrap();
@@ -586,10 +682,16 @@ fn secure_cookies_behind_https() {
     let ws = example_workspace();
     let pw = add_user(&ws, "eva", &["--role", "evaluator", "--org", "测评机构A"]);
     let srv = Server::start(&ws, &["--public-url", "https://manyi.example.gov.cn"]);
-    let r = srv.req("POST", "/login").form(&[("name", "eva"), ("password", &pw)]).send();
+    let r = srv
+        .req("POST", "/login")
+        .form(&[("name", "eva"), ("password", &pw)])
+        .send();
     assert_eq!(r.status, 303);
     let c = r.header("set-cookie").unwrap();
-    assert!(c.starts_with("__Host-manyi_session=") && c.contains("; Secure"), "{c}");
+    assert!(
+        c.starts_with("__Host-manyi_session=") && c.contains("; Secure"),
+        "{c}"
+    );
     // The Origin allowed is the public one.
     let r = srv
         .req("POST", "/login")
@@ -612,24 +714,42 @@ fn evaluator_path_upload_receipt_rejects_correction_and_coverage() {
     let w = world_with(&[]);
     let a = &w.sessions[2];
     // The messy delivery (uploaded by API in the set-up) has its receipt page.
-    let page = w.srv.req("GET", &format!("/deliveries/{}", w.delivery_a)).cookie(a).send();
+    let page = w
+        .srv
+        .req("GET", &format!("/deliveries/{}", w.delivery_a))
+        .cookie(a)
+        .send();
     assert_eq!(page.status, 200);
     let html = page.text();
     let expected = w.ws.ok(&["deliveries", "--json"]);
-    let d: serde_json::Value = serde_json::from_str::<Vec<serde_json::Value>>(&expected).unwrap()[0].clone();
+    let d: serde_json::Value =
+        serde_json::from_str::<Vec<serde_json::Value>>(&expected).unwrap()[0].clone();
     assert_eq!(count_on(&html, "accepted"), d["accepted"].as_u64().unwrap());
     assert_eq!(count_on(&html, "rejected"), d["rejected"].as_u64().unwrap());
     assert!(d["rejected"].as_u64().unwrap() > 0);
     assert_eq!(d["evaluator"], "测评机构A");
     assert_eq!(d["actor"], "eva");
     // Its rejects, as the CSV download (same rows as the stored rejects list).
-    let csv = w.srv.req("GET", &format!("/deliveries/{}/rejects.csv", w.delivery_a)).cookie(a).send();
+    let csv = w
+        .srv
+        .req("GET", &format!("/deliveries/{}/rejects.csv", w.delivery_a))
+        .cookie(a)
+        .send();
     assert_eq!(csv.status, 200);
-    assert!(csv.header("content-disposition").unwrap().starts_with("attachment"));
-    let stored = std::fs::read(w.ws.file(&format!(
-        "surveys/store/{}",
-        serde_json::from_str::<serde_json::Value>(&w.ws.read("surveys/store/index.json")).unwrap()["deliveries"][0]["rejects"].as_str().unwrap()
-    )))
+    assert!(
+        csv.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let stored = std::fs::read(
+        w.ws.file(&format!(
+            "surveys/store/{}",
+            serde_json::from_str::<serde_json::Value>(&w.ws.read("surveys/store/index.json"))
+                .unwrap()["deliveries"][0]["rejects"]
+                .as_str()
+                .unwrap()
+        )),
+    )
     .unwrap();
     assert_eq!(csv.body, stored);
     // Each rejected line of the file is shown with its line number.
@@ -637,7 +757,11 @@ fn evaluator_path_upload_receipt_rejects_correction_and_coverage() {
     assert!(lines > 0 && html.matches("<td class=\"num\">").count() >= lines);
     // Coverage before: the messy file's valid questionnaires.
     let cov = |t: &str| -> u64 {
-        w.srv.req("GET", "/api/v1/rounds/2018-R1/coverage").bearer(t).send().json()["communities"]
+        w.srv
+            .req("GET", "/api/v1/rounds/2018-R1/coverage")
+            .bearer(t)
+            .send()
+            .json()["communities"]
             .as_array()
             .unwrap()
             .iter()
@@ -650,15 +774,34 @@ fn evaluator_path_upload_receipt_rejects_correction_and_coverage() {
     let fix = std::fs::read(data("evaluator-a-template-utf8.csv")).unwrap();
     let r = w
         .srv
-        .req("POST", &format!("/rounds/2018-R1/deliveries?csrf={}", a.csrf))
+        .req(
+            "POST",
+            &format!("/rounds/2018-R1/deliveries?csrf={}", a.csrf),
+        )
         .cookie(a)
         .multipart(Some(("更正.csv", &fix)), &[("replaces", &w.delivery_a)])
         .send();
     assert_eq!(r.status, 303, "{}", r.text());
-    let new_id = r.header("location").unwrap().rsplit('/').next().unwrap().to_string();
-    let old = w.srv.req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a)).bearer(&w.tokens[2]).send().json();
+    let new_id = r
+        .header("location")
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let old = w
+        .srv
+        .req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a))
+        .bearer(&w.tokens[2])
+        .send()
+        .json();
     assert_eq!(old["status"], "superseded");
-    let new = w.srv.req("GET", &format!("/api/v1/deliveries/{new_id}")).bearer(&w.tokens[2]).send().json();
+    let new = w
+        .srv
+        .req("GET", &format!("/api/v1/deliveries/{new_id}"))
+        .bearer(&w.tokens[2])
+        .send()
+        .json();
     assert_eq!(new["status"], "active");
     assert_eq!(new["replaces"], w.delivery_a.as_str());
     assert_eq!(new["file_name"], "更正.csv");
@@ -685,17 +828,40 @@ fn rows_of_streets_not_assigned_are_rejected_with_that_reason() {
     assert_eq!(r.status, 201, "{}", r.text());
     let j = r.json();
     assert_eq!(j["accepted"], 0);
-    assert_eq!(j["rejects_by_reason"]["street-not-assigned"], j["rows_read"]);
+    assert_eq!(
+        j["rejects_by_reason"]["street-not-assigned"],
+        j["rows_read"]
+    );
     let id = j["sha256"].as_str().unwrap();
-    let csv = w.srv.req("GET", &format!("/api/v1/deliveries/{id}/rejects")).bearer(&w.tokens[3]).send().text();
-    assert!(csv.contains("不在 测评机构B 2018-R1 轮负责的街道中"), "{}", &csv[..500.min(csv.len())]);
+    let csv = w
+        .srv
+        .req("GET", &format!("/api/v1/deliveries/{id}/rejects"))
+        .bearer(&w.tokens[3])
+        .send()
+        .text();
+    assert!(
+        csv.contains("不在 测评机构B 2018-R1 轮负责的街道中"),
+        "{}",
+        &csv[..500.min(csv.len())]
+    );
     // The CLI applies the same assignment to `ingest --evaluator`.
     let out = w.ws.ok(&[
-        "ingest", "--round", "2018-R1", "--evaluator", "测评机构B", "--json",
+        "ingest",
+        "--round",
+        "2018-R1",
+        "--evaluator",
+        "测评机构B",
+        "--json",
         data("evaluator-c-names-bom.csv").to_str().unwrap(),
     ]);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!(j["rejects_by_reason"]["street-not-assigned"].as_u64().unwrap_or(0) > 0 || j["accepted"].as_u64().unwrap() > 0);
+    assert!(
+        j["rejects_by_reason"]["street-not-assigned"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+            || j["accepted"].as_u64().unwrap() > 0
+    );
 }
 
 #[test]
@@ -713,7 +879,10 @@ fn escaping_and_private_files() {
     assert_eq!(r.status, 201, "{}", r.text());
     let page = w.srv.req("GET", "/deliveries").cookie(a).send().text();
     assert!(!page.contains("<img src=x"), "an unescaped file name");
-    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;&amp;.csv"), "{page}");
+    assert!(
+        page.contains("&lt;img src=x onerror=alert(1)&gt;&amp;.csv"),
+        "{page}"
+    );
     // Originals and receipts: the service's user only.
     #[cfg(unix)]
     {
@@ -729,11 +898,21 @@ fn escaping_and_private_files() {
         assert_eq!(mode(&w.ws.file("surveys/portal.sqlite")), 0o600);
     }
     // Downloading an original is journalled with who did it.
-    let r = w.srv.req("GET", &format!("/deliveries/{}/original", w.delivery_a)).cookie(&w.sessions[1]).send();
+    let r = w
+        .srv
+        .req("GET", &format!("/deliveries/{}/original", w.delivery_a))
+        .cookie(&w.sessions[1])
+        .send();
     assert_eq!(r.status, 200);
-    assert_eq!(r.body, std::fs::read(data("evaluator-a-messy.csv")).unwrap());
+    assert_eq!(
+        r.body,
+        std::fs::read(data("evaluator-a-messy.csv")).unwrap()
+    );
     let j: Vec<serde_json::Value> = serde_json::from_str(&w.ws.ok(&["journal", "--json"])).unwrap();
-    assert!(j.iter().any(|e| e["action"] == "download-original" && e["actor"] == "office"));
+    assert!(
+        j.iter()
+            .any(|e| e["action"] == "download-original" && e["actor"] == "office")
+    );
 }
 
 #[test]
@@ -742,12 +921,42 @@ fn ten_evaluators_upload_at_once() {
     // Ten accounts of two organisations (each org its six streets).
     let mut pws = Vec::new();
     for i in 0..10 {
-        let org = if i % 2 == 0 { "测评机构A" } else { "测评机构B" };
-        add_user(&ws, &format!("ev{i}"), &["--role", "evaluator", "--org", org]);
-        pws.push(ws.ok(&["user", "token", &format!("ev{i}")]).split_whitespace().last().unwrap().to_string());
+        let org = if i % 2 == 0 {
+            "测评机构A"
+        } else {
+            "测评机构B"
+        };
+        add_user(
+            &ws,
+            &format!("ev{i}"),
+            &["--role", "evaluator", "--org", org],
+        );
+        pws.push(
+            ws.ok(&["user", "token", &format!("ev{i}")])
+                .split_whitespace()
+                .last()
+                .unwrap()
+                .to_string(),
+        );
     }
-    ws.ok(&["assign", "--round", "2018-R1", "--org", "测评机构A", "--streets", STREETS_A]);
-    ws.ok(&["assign", "--round", "2018-R1", "--org", "测评机构B", "--streets", STREETS_B]);
+    ws.ok(&[
+        "assign",
+        "--round",
+        "2018-R1",
+        "--org",
+        "测评机构A",
+        "--streets",
+        STREETS_A,
+    ]);
+    ws.ok(&[
+        "assign",
+        "--round",
+        "2018-R1",
+        "--org",
+        "测评机构B",
+        "--streets",
+        STREETS_B,
+    ]);
     let sample = std::fs::read_to_string(data("2018-R1-sample.csv")).unwrap();
     let communities: Vec<(String, String, String)> = sample
         .lines()
@@ -770,7 +979,14 @@ fn ten_evaluators_upload_at_once() {
                 continue;
             }
             for k in 0..30 {
-                csv.push_str(&common::honest_row(&mut g, &format!("E{i}-{code}-{k}"), code, name, &format!("I{i}{}", k % 3), 2.8));
+                csv.push_str(&common::honest_row(
+                    &mut g,
+                    &format!("E{i}-{code}-{k}"),
+                    code,
+                    name,
+                    &format!("I{i}{}", k % 3),
+                    2.8,
+                ));
                 csv.push('\n');
                 n += 1;
             }
@@ -788,7 +1004,8 @@ fn ten_evaluators_upload_at_once() {
             let addr = addr.clone();
             std::thread::spawn(move || {
                 let srv = ServerRef(addr);
-                let r = srv.req("POST", "/api/v1/rounds/2018-R1/deliveries")
+                let r = srv
+                    .req("POST", "/api/v1/rounds/2018-R1/deliveries")
                     .bearer(&token)
                     .multipart(Some((&format!("ev{i}.csv"), &bytes)), &[])
                     .send();
@@ -803,7 +1020,8 @@ fn ten_evaluators_upload_at_once() {
     let got: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
     assert_eq!(got, expect_total);
     // Every row counted once: the store holds exactly the rows sent.
-    let idx: serde_json::Value = serde_json::from_str(&ws.read("surveys/store/index.json")).unwrap();
+    let idx: serde_json::Value =
+        serde_json::from_str(&ws.read("surveys/store/index.json")).unwrap();
     let ds = idx["deliveries"].as_array().unwrap();
     assert_eq!(ds.len(), 10);
     let stored: u64 = ds.iter().map(|d| d["accepted"].as_u64().unwrap()).sum();
@@ -825,8 +1043,21 @@ impl ServerRef {
 fn stopping_the_server_lets_an_upload_in_its_ingest_finish() {
     let ws = example_workspace();
     add_user(&ws, "eva", &["--role", "evaluator", "--org", "测评机构A"]);
-    let token = ws.ok(&["user", "token", "eva"]).split_whitespace().last().unwrap().to_string();
-    ws.ok(&["assign", "--round", "2018-R1", "--org", "测评机构A", "--streets", STREETS_A]);
+    let token = ws
+        .ok(&["user", "token", "eva"])
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    ws.ok(&[
+        "assign",
+        "--round",
+        "2018-R1",
+        "--org",
+        "测评机构A",
+        "--streets",
+        STREETS_A,
+    ]);
     // The ingest pauses 3 s before its commit: SIGTERM lands inside it.
     let mut srv = Server::start_env(&ws, &[], &[("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS", "3000")]);
     let addr = srv.addr.clone();
@@ -840,7 +1071,11 @@ fn stopping_the_server_lets_an_upload_in_its_ingest_finish() {
     });
     std::thread::sleep(std::time::Duration::from_millis(1200));
     let status = srv.stop();
-    assert!(status.success(), "server exit: {status:?}; {}", srv.stderr.lock().unwrap());
+    assert!(
+        status.success(),
+        "server exit: {status:?}; {}",
+        srv.stderr.lock().unwrap()
+    );
     let r = h.join().unwrap();
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(ws.stored_deliveries(), 1);

@@ -39,7 +39,11 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         (None, None) if a.streets.is_empty() => {
             let frame = ws.frame()?;
             for (round, org, street) in db.assignments()? {
-                let name = frame.streets.get(&street).map(|s| s.name.as_str()).unwrap_or("?");
+                let name = frame
+                    .streets
+                    .get(&street)
+                    .map(|s| s.name.as_str())
+                    .unwrap_or("?");
                 stdout_line(&format!("{round}\t{org}\t{street}\t{name}"))?;
             }
         }

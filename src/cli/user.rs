@@ -63,8 +63,14 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
                 "已添加账户 {}({}{}{})。一次性密码(首次登录后须修改,只显示这一次): {pw}",
                 acc.name,
                 acc.role.zh(),
-                acc.org.as_deref().map(|o| format!(",{o}")).unwrap_or_default(),
-                acc.street.as_deref().map(|s| format!(",街道 {s}")).unwrap_or_default(),
+                acc.org
+                    .as_deref()
+                    .map(|o| format!(",{o}"))
+                    .unwrap_or_default(),
+                acc.street
+                    .as_deref()
+                    .map(|s| format!(",街道 {s}"))
+                    .unwrap_or_default(),
             ))?;
         }
         Cmd::List { json } => {

@@ -25,7 +25,7 @@ pub use xlsx::{ZipBounds, check_zip_bounds};
 
 pub use receipt::{
     CommunityReceipt, Outcome, QualitySummary, Receipt, ReceiptStatus, Reject, RejectLine,
-    reason_name, read_rejects,
+    read_rejects, reason_name,
 };
 
 use std::collections::HashMap;

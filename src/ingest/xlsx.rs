@@ -119,12 +119,18 @@ pub fn check_zip_bounds(path: &Path, file: &str, b: &ZipBounds) -> Result<()> {
     if z.len() > b.max_entries {
         return Err(Error::file(
             file,
-            format!("the workbook has {} parts (at most {} are read): refused unread", z.len(), b.max_entries),
+            format!(
+                "the workbook has {} parts (at most {} are read): refused unread",
+                z.len(),
+                b.max_entries
+            ),
         ));
     }
     let mut total: u64 = 0;
     for i in 0..z.len() {
-        let e = z.by_index_raw(i).map_err(|e| Error::file(file, format!("the workbook's zip is damaged ({e})")))?;
+        let e = z
+            .by_index_raw(i)
+            .map_err(|e| Error::file(file, format!("the workbook's zip is damaged ({e})")))?;
         let (u, c) = (e.size(), e.compressed_size().max(1));
         total = total.saturating_add(u);
         if u > (1 << 20) && u / c > b.max_ratio {
@@ -132,7 +138,10 @@ pub fn check_zip_bounds(path: &Path, file: &str, b: &ZipBounds) -> Result<()> {
                 file,
                 format!(
                     "part {} of the workbook inflates {}-fold ({} bytes from {}): refused unread as a zip bomb",
-                    e.name().map(|n| n.into_owned()).unwrap_or_default(), u / c, u, c
+                    e.name().map(|n| n.into_owned()).unwrap_or_default(),
+                    u / c,
+                    u,
+                    c
                 ),
             ));
         }

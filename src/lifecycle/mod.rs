@@ -405,7 +405,10 @@ pub fn coverage(
             path: path.clone(),
             source: e,
         };
-        let comm = df.column("community_code").and_then(|c| c.str()).map_err(pe)?;
+        let comm = df
+            .column("community_code")
+            .and_then(|c| c.str())
+            .map_err(pe)?;
         let ok = df.column("valid").and_then(|c| c.bool()).map_err(pe)?;
         for (c, v) in comm.iter().zip(ok.iter()) {
             if let (Some(c), Some(true)) = (c, v) {
@@ -447,7 +450,10 @@ pub fn rounds(ws: &Workspace) -> Result<Vec<RoundId>> {
         for e in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
             let e = e.map_err(|e| Error::io(&dir, e))?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(r) = name.strip_suffix(".csv").and_then(|s| s.parse::<RoundId>().ok()) {
+            if let Some(r) = name
+                .strip_suffix(".csv")
+                .and_then(|s| s.parse::<RoundId>().ok())
+            {
                 set.insert(r);
             }
         }

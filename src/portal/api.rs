@@ -1,10 +1,10 @@
 //! The JSON API (`/api/v1/…`): the evaluators' path for scripts, with the same
 //! permissions as the pages. Errors are `{"code": …, "error": …}` with a stable code.
 
+use axum::Json;
 use axum::extract::{Multipart, Path as UrlPath, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 use super::upload::Refusal;
 use super::{Caller, State};
@@ -151,7 +151,12 @@ pub async fn rejects(
         Err(e) => return refused(e),
     };
     let p = crate::store::Store::new(&state.ws).path(&d.rejects);
-    super::pages::stream_file(p, "text/csv; charset=utf-8", &super::pages::rejects_name(&d)).await
+    super::pages::stream_file(
+        p,
+        "text/csv; charset=utf-8",
+        &super::pages::rejects_name(&d),
+    )
+    .await
 }
 
 #[derive(serde::Deserialize)]

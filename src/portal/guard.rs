@@ -29,9 +29,14 @@ impl Caller {
     /// The signed-in account (the guard let an anonymous caller through only to a
     /// public route, whose handlers do not ask).
     pub fn who(&self) -> Result<&Account, Response> {
-        self.account
-            .as_ref()
-            .ok_or_else(|| refuse(self.api, StatusCode::UNAUTHORIZED, "unauthenticated", "请先登录"))
+        self.account.as_ref().ok_or_else(|| {
+            refuse(
+                self.api,
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "请先登录",
+            )
+        })
     }
 }
 
@@ -84,7 +89,10 @@ fn bearer(h: &HeaderMap) -> Option<&str> {
 pub fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && !a.is_empty()
-        && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The origin people use: `--public-url`, else what the request says its host is.
@@ -92,7 +100,9 @@ fn expected_origin(state: &State, h: &HeaderMap) -> Option<String> {
     if let Some(u) = &state.cfg.public_url {
         let u = u.trim_end_matches('/');
         // scheme://host[:port] only.
-        let rest = u.split_once("://").map(|(s, r)| (s, r.split('/').next().unwrap_or("")));
+        let rest = u
+            .split_once("://")
+            .map(|(s, r)| (s, r.split('/').next().unwrap_or("")));
         return rest.map(|(s, host)| format!("{s}://{host}"));
     }
     h.get(header::HOST)
@@ -142,7 +152,10 @@ pub async fn guard(
     };
     let lookup = if api {
         match bearer(req.headers()) {
-            Some(t) => state.db().token_account(t).map(|a| (a, None, String::new())),
+            Some(t) => state
+                .db()
+                .token_account(t)
+                .map(|a| (a, None, String::new())),
             None => Ok((None, None, String::new())),
         }
     } else {
@@ -185,12 +198,14 @@ pub async fn guard(
             return super::pages::to_login(req.uri());
         };
         if !route.access.allows(account.role) {
-            return refuse(api, StatusCode::FORBIDDEN, "forbidden", "您的账户没有使用此功能的权限");
+            return refuse(
+                api,
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "您的账户没有使用此功能的权限",
+            );
         }
-        if !api
-            && account.must_change
-            && !matches!(route.path, "/account/password" | "/logout")
-        {
+        if !api && account.must_change && !matches!(route.path, "/account/password" | "/logout") {
             return super::pages::see_other("/account/password");
         }
         // The CSRF token of a signed-in page's state-changing request: a header (scripts),
@@ -212,7 +227,12 @@ pub async fn guard(
                 let bytes = match axum::body::to_bytes(body, FORM_LIMIT).await {
                     Ok(b) => b,
                     Err(_) => {
-                        return refuse(false, StatusCode::PAYLOAD_TOO_LARGE, "too-large", "表单内容过长");
+                        return refuse(
+                            false,
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "too-large",
+                            "表单内容过长",
+                        );
                     }
                 };
                 token = form_urlencoded_field(&bytes, "csrf");
@@ -248,7 +268,10 @@ pub fn serde_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
             match s[i] {
                 b'+' => out.push(b' '),
                 b'%' if i + 2 < s.len() => {
-                    match u8::from_str_radix(std::str::from_utf8(&s[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    match u8::from_str_radix(
+                        std::str::from_utf8(&s[i + 1..i + 3]).unwrap_or("zz"),
+                        16,
+                    ) {
                         Ok(b) => {
                             out.push(b);
                             i += 2;

@@ -200,20 +200,70 @@ fn build(state: State) -> (Router, Vec<Route>) {
     // Rounds, coverage and deliveries.
     b.add("GET", "/rounds", EvaluatorOrStaff, pages::rounds);
     b.add("GET", "/rounds/{round}", EvaluatorOrStaff, pages::round);
-    b.add("POST", "/rounds/{round}/deliveries", Evaluator, pages::upload);
+    b.add(
+        "POST",
+        "/rounds/{round}/deliveries",
+        Evaluator,
+        pages::upload,
+    );
     b.add("GET", "/deliveries", EvaluatorOrStaff, pages::deliveries);
     b.add("GET", "/deliveries/{id}", EvaluatorOrStaff, pages::delivery);
-    b.add("GET", "/deliveries/{id}/rejects.csv", EvaluatorOrStaff, pages::rejects_csv);
-    b.add("GET", "/deliveries/{id}/original", EvaluatorOrStaff, pages::original);
-    b.add("POST", "/deliveries/{id}/withdraw", EvaluatorOrStaff, pages::withdraw);
+    b.add(
+        "GET",
+        "/deliveries/{id}/rejects.csv",
+        EvaluatorOrStaff,
+        pages::rejects_csv,
+    );
+    b.add(
+        "GET",
+        "/deliveries/{id}/original",
+        EvaluatorOrStaff,
+        pages::original,
+    );
+    b.add(
+        "POST",
+        "/deliveries/{id}/withdraw",
+        EvaluatorOrStaff,
+        pages::withdraw,
+    );
     // API.
     b.add("GET", "/api/v1/rounds", EvaluatorOrStaff, api::rounds);
-    b.add("GET", "/api/v1/rounds/{round}/coverage", EvaluatorOrStaff, api::coverage);
-    b.add("GET", "/api/v1/rounds/{round}/deliveries", EvaluatorOrStaff, api::deliveries);
-    b.add("POST", "/api/v1/rounds/{round}/deliveries", Evaluator, api::upload);
-    b.add("GET", "/api/v1/deliveries/{id}", EvaluatorOrStaff, api::delivery);
-    b.add("GET", "/api/v1/deliveries/{id}/rejects", EvaluatorOrStaff, api::rejects);
-    b.add("DELETE", "/api/v1/deliveries/{id}", EvaluatorOrStaff, api::withdraw);
+    b.add(
+        "GET",
+        "/api/v1/rounds/{round}/coverage",
+        EvaluatorOrStaff,
+        api::coverage,
+    );
+    b.add(
+        "GET",
+        "/api/v1/rounds/{round}/deliveries",
+        EvaluatorOrStaff,
+        api::deliveries,
+    );
+    b.add(
+        "POST",
+        "/api/v1/rounds/{round}/deliveries",
+        Evaluator,
+        api::upload,
+    );
+    b.add(
+        "GET",
+        "/api/v1/deliveries/{id}",
+        EvaluatorOrStaff,
+        api::delivery,
+    );
+    b.add(
+        "GET",
+        "/api/v1/deliveries/{id}/rejects",
+        EvaluatorOrStaff,
+        api::rejects,
+    );
+    b.add(
+        "DELETE",
+        "/api/v1/deliveries/{id}",
+        EvaluatorOrStaff,
+        api::withdraw,
+    );
 
     let mut router = Router::new();
     for (path, mr) in std::mem::take(&mut b.by_path) {
@@ -271,7 +321,13 @@ pub fn serve(ws: Workspace, cfg: Config) -> Result<()> {
         let (router, _) = build(state);
         // The address on stdout (tests bind port 0 and read it here).
         println!("manyi serve: listening on http://{addr}");
-        eprintln!("{}", crate::messages::t("按 Ctrl-C 停止(进行中的上传会先完成)", "Ctrl-C stops (uploads in progress finish first)"));
+        eprintln!(
+            "{}",
+            crate::messages::t(
+                "按 Ctrl-C 停止(进行中的上传会先完成)",
+                "Ctrl-C stops (uploads in progress finish first)"
+            )
+        );
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown_signal())
             .await

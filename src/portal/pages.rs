@@ -164,15 +164,18 @@ fn login_body(next: &str, message: Option<&str>) -> Markup {
 /// Only a path of this site (no `//host`, no scheme) is followed after login.
 fn safe_next(n: Option<&str>) -> String {
     match n {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => {
-            n.to_string()
-        }
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
         _ => "/".to_string(),
     }
 }
 
 pub async fn login_form(Query(q): Query<NextQuery>) -> Response {
-    page("登录", None, login_body(&safe_next(q.next.as_deref()), None)).into_response()
+    page(
+        "登录",
+        None,
+        login_body(&safe_next(q.next.as_deref()), None),
+    )
+    .into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -218,7 +221,11 @@ pub async fn login(
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return refused(Refusal::from_error(e)),
         Err(e) => {
-            return refused(Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()));
+            return refused(Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.to_string(),
+            ));
         }
     };
     match res {
@@ -235,7 +242,11 @@ pub async fn login(
                 Err(e) => return refused(Refusal::from_error(e)),
             };
             drop(db);
-            let to = if a.must_change { "/account/password".to_string() } else { next };
+            let to = if a.must_change {
+                "/account/password".to_string()
+            } else {
+                next
+            };
             let mut r = see_other(&to);
             r.headers_mut()
                 .insert(header::SET_COOKIE, session_cookie(&state, &sid));
@@ -255,7 +266,9 @@ pub async fn login(
                     None,
                     login_body(
                         &next,
-                        Some(&format!("此账户登录失败次数过多,已暂时锁定;请 {mins} 分钟后再试")),
+                        Some(&format!(
+                            "此账户登录失败次数过多,已暂时锁定;请 {mins} 分钟后再试"
+                        )),
                     ),
                 ),
             )
@@ -305,7 +318,12 @@ fn password_body(c: &Caller, must: bool, message: Option<&str>) -> Markup {
 
 pub async fn password_form(caller: Caller) -> Response {
     let must = caller.account.as_ref().is_some_and(|a| a.must_change);
-    page("修改密码", Some(&caller), password_body(&caller, must, None)).into_response()
+    page(
+        "修改密码",
+        Some(&caller),
+        password_body(&caller, must, None),
+    )
+    .into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -327,7 +345,11 @@ pub async fn password_change(
     let fail = |m: &str| {
         (
             StatusCode::UNPROCESSABLE_ENTITY,
-            page("修改密码", Some(&caller), password_body(&caller, a.must_change, Some(m))),
+            page(
+                "修改密码",
+                Some(&caller),
+                password_body(&caller, a.must_change, Some(m)),
+            ),
         )
             .into_response()
     };
@@ -336,7 +358,8 @@ pub async fn password_change(
     }
     let st = state.clone();
     let name = a.name.clone();
-    let res = tokio::task::spawn_blocking(move || st.db().change_password(&name, &f.old, &f.new)).await;
+    let res =
+        tokio::task::spawn_blocking(move || st.db().change_password(&name, &f.old, &f.new)).await;
     match res {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return fail(&e.to_string()),
@@ -686,7 +709,11 @@ fn read_receipt(state: &State, d: &DeliveryEntry) -> Result<crate::ingest::Recei
     let p = crate::store::Store::new(&state.ws).path(&d.receipt);
     let text = crate::fsutil::read_text(&p).map_err(Refusal::from_error)?;
     serde_json::from_str(&text).map_err(|e| {
-        Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{}: {e}", d.receipt))
+        Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{}: {e}", d.receipt),
+        )
     })
 }
 
@@ -711,7 +738,8 @@ pub async fn delivery(
         Err(e) => return refused(e),
     };
     let store = crate::store::Store::new(&state.ws);
-    let (rejects, total) = match crate::ingest::read_rejects(&store.path(&d.rejects), REJECTS_SHOWN) {
+    let (rejects, total) = match crate::ingest::read_rejects(&store.path(&d.rejects), REJECTS_SHOWN)
+    {
         Ok(x) => x,
         Err(e) => return refused(Refusal::from_error(e)),
     };
@@ -819,7 +847,11 @@ pub async fn delivery(
 }
 
 /// Streams a file from the store as a download (never read whole into memory).
-pub async fn stream_file(path: std::path::PathBuf, content_type: &'static str, name: &str) -> Response {
+pub async fn stream_file(
+    path: std::path::PathBuf,
+    content_type: &'static str,
+    name: &str,
+) -> Response {
     let f = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(e) => return refused(Refusal::from_error(crate::error::Error::io(&path, e))),
@@ -847,7 +879,13 @@ pub async fn stream_file(path: std::path::PathBuf, content_type: &'static str, n
     }
     let ascii: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if let Ok(v) = HeaderValue::from_str(&format!(
         "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
@@ -860,7 +898,10 @@ pub async fn stream_file(path: std::path::PathBuf, content_type: &'static str, n
 
 /// The name a rejects list is downloaded under: `<delivery stem>-拒收.csv`.
 pub fn rejects_name(d: &DeliveryEntry) -> String {
-    let stem = d.file_name.rsplit_once('.').map_or(d.file_name.as_str(), |(s, _)| s);
+    let stem = d
+        .file_name
+        .rsplit_once('.')
+        .map_or(d.file_name.as_str(), |(s, _)| s);
     format!("{stem}-拒收.csv")
 }
 
@@ -896,12 +937,25 @@ pub async fn original(
     };
     // Personal data: every download is journalled, before the first byte leaves.
     let st = state.clone();
-    let (who, round, sha, name) = (a.name.clone(), d.round.clone(), d.sha256.clone(), d.file_name.clone());
-    let logged = tokio::task::spawn_blocking(move || st.db().journal_download(&who, &round, &sha, &name)).await;
+    let (who, round, sha, name) = (
+        a.name.clone(),
+        d.round.clone(),
+        d.sha256.clone(),
+        d.file_name.clone(),
+    );
+    let logged =
+        tokio::task::spawn_blocking(move || st.db().journal_download(&who, &round, &sha, &name))
+            .await;
     match logged {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return refused(Refusal::from_error(e)),
-        Err(e) => return refused(Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())),
+        Err(e) => {
+            return refused(Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.to_string(),
+            ));
+        }
     }
     let p = crate::store::Store::new(&state.ws).path(&d.original);
     stream_file(p, "application/octet-stream", &d.file_name).await
@@ -914,13 +968,26 @@ pub struct WithdrawForm {
 
 /// Withdraws a delivery the caller may see (the library checks it is active and
 /// journals it with the reason).
-pub async fn withdraw_delivery(state: &State, who: &Account, id: &str, reason: &str) -> Result<DeliveryEntry, Refusal> {
+pub async fn withdraw_delivery(
+    state: &State,
+    who: &Account,
+    id: &str,
+    reason: &str,
+) -> Result<DeliveryEntry, Refusal> {
     let d = visible_delivery(state, who, id)?;
     if reason.trim().is_empty() {
-        return Err(Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "reason-required", "请填写撤回原因"));
+        return Err(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason-required",
+            "请填写撤回原因",
+        ));
     }
     let _permit = state.writes.acquire().await.map_err(|_| {
-        Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "服务器正在停止,请稍后重试")
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "服务器正在停止,请稍后重试",
+        )
     })?;
     let (ws, actor, reason) = (state.ws.clone(), who.name.clone(), reason.to_string());
     tokio::task::spawn_blocking(move || crate::lifecycle::withdraw(&ws, &d.sha256, &reason, &actor))

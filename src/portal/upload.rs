@@ -44,7 +44,11 @@ impl Refusal {
                 "internal",
                 format!("服务器内部错误:{e}"),
             ),
-            other => Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", other.to_string()),
+            other => Refusal::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "refused",
+                other.to_string(),
+            ),
         }
     }
 }
@@ -74,11 +78,7 @@ impl Drop for Received {
 /// characters (shown on pages and in the store's receipt names; stored under ours).
 pub fn clean_name(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let s: String = last
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(120)
-        .collect();
+    let s: String = last.chars().filter(|c| !c.is_control()).take(120).collect();
     let s = s.trim().trim_start_matches('.').to_string();
     if s.is_empty() { "upload".into() } else { s }
 }
@@ -147,9 +147,8 @@ pub async fn receive(state: &State, mut mp: Multipart) -> Result<Received, Refus
                         return Err(too_large(state.cfg.max_upload));
                     }
                     // Writes to the page cache: short enough for the async thread.
-                    out.write_all(&chunk).map_err(|e| {
-                        Refusal::from_error(crate::error::Error::io(&r.path, e))
-                    })?;
+                    out.write_all(&chunk)
+                        .map_err(|e| Refusal::from_error(crate::error::Error::io(&r.path, e)))?;
                 }
                 out.flush()
                     .map_err(|e| Refusal::from_error(crate::error::Error::io(&r.path, e)))?;
@@ -170,7 +169,11 @@ pub async fn receive(state: &State, mut mp: Multipart) -> Result<Received, Refus
         }
     }
     let mut r = got.ok_or_else(|| {
-        Refusal::new(StatusCode::BAD_REQUEST, "no-file", "请选择要上传的文件(字段 file)")
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "no-file",
+            "请选择要上传的文件(字段 file)",
+        )
     })?;
     if r.bytes == 0 {
         return Err(Refusal::new(
@@ -196,10 +199,9 @@ pub async fn ingest(
     round: &RoundId,
     r: Received,
 ) -> Result<Uploaded, Refusal> {
-    let org = who
-        .org
-        .clone()
-        .ok_or_else(|| Refusal::new(StatusCode::FORBIDDEN, "forbidden", "账户不属于任何测评机构"))?;
+    let org = who.org.clone().ok_or_else(|| {
+        Refusal::new(StatusCode::FORBIDDEN, "forbidden", "账户不属于任何测评机构")
+    })?;
     let assigned = state
         .db()
         .assigned(round, &org)
@@ -225,7 +227,11 @@ pub async fn ingest(
         .queued
         .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     let _permit = permit.map_err(|_| {
-        Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "服务器正在停止,请稍后重试")
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "服务器正在停止,请稍后重试",
+        )
     })?;
     let opts = crate::ingest::Options {
         evaluator: Some(org),
@@ -239,7 +245,11 @@ pub async fn ingest(
     let res = tokio::task::spawn_blocking(move || {
         let r = r; // moved in: removed when the ingest is done, whatever its outcome
         crate::ingest::screen(&r.path, &r.name, &bounds).map_err(|e| {
-            Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported-type", e.to_string())
+            Refusal::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported-type",
+                e.to_string(),
+            )
         })?;
         let outcome =
             crate::ingest::ingest(&ws, &round, &r.path, &opts).map_err(Refusal::from_error)?;

@@ -26,11 +26,17 @@ impl Server {
     pub fn start_env(ws: &Workspace, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let bin = assert_cmd::cargo::cargo_bin!("manyi");
         let mut cmd = Command::new(bin);
-        cmd.args(["-w", ws.path().to_str().unwrap(), "serve", "--bind", "127.0.0.1:0"])
-            .args(extra)
-            .env("MANYI_LANG", "zh")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "-w",
+            ws.path().to_str().unwrap(),
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .env("MANYI_LANG", "zh")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -54,7 +60,9 @@ impl Server {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         Server {
@@ -280,7 +288,14 @@ impl Resp {
             .expect("a header block");
         let head = String::from_utf8_lossy(&raw[..end]).into_owned();
         let mut lines = head.split("\r\n");
-        let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let status: u16 = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -297,7 +312,11 @@ impl Resp {
                     break;
                 };
                 let size = usize::from_str_radix(
-                    String::from_utf8_lossy(&rest[..nl]).split(';').next().unwrap().trim(),
+                    String::from_utf8_lossy(&rest[..nl])
+                        .split(';')
+                        .next()
+                        .unwrap()
+                        .trim(),
                     16,
                 )
                 .unwrap_or(0);
@@ -352,7 +371,9 @@ pub struct Session {
 
 /// The CSRF token in a page's forms.
 pub fn csrf_of(html: &str) -> String {
-    let i = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token");
+    let i = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token");
     let rest = &html[i + "name=\"csrf\" value=\"".len()..];
     rest[..rest.find('"').unwrap()].to_string()
 }
@@ -384,11 +405,21 @@ pub fn first_login(srv: &Server, name: &str, one_time: &str, new_pw: &str) -> Se
     let r = srv
         .req("POST", "/account/password")
         .cookie(&s)
-        .form(&[("csrf", &csrf), ("old", one_time), ("new", new_pw), ("again", new_pw)])
+        .form(&[
+            ("csrf", &csrf),
+            ("old", one_time),
+            ("new", new_pw),
+            ("again", new_pw),
+        ])
         .send();
     assert_eq!(r.status, 303, "password change of {name}: {}", r.text());
-    let sid = r.session_cookie().expect("a renewed session after the change");
-    assert_ne!(sid, s.sid, "the session id is renewed when the password changes");
+    let sid = r
+        .session_cookie()
+        .expect("a renewed session after the change");
+    assert_ne!(
+        sid, s.sid,
+        "the session id is renewed when the password changes"
+    );
     session_of(srv, sid)
 }
 
