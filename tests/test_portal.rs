@@ -741,15 +741,13 @@ fn evaluator_path_upload_receipt_rejects_correction_and_coverage() {
             .unwrap()
             .starts_with("attachment")
     );
-    let stored = std::fs::read(
-        w.ws.file(&format!(
+    let stored = std::fs::read(w.ws.file(&format!(
             "surveys/store/{}",
             serde_json::from_str::<serde_json::Value>(&w.ws.read("surveys/store/index.json"))
                 .unwrap()["deliveries"][0]["rejects"]
                 .as_str()
                 .unwrap()
-        )),
-    )
+        )))
     .unwrap();
     assert_eq!(csv.body, stored);
     // Each rejected line of the file is shown with its line number.
