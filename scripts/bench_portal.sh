@@ -52,7 +52,7 @@ for rep in $(seq "$REPS"); do
   HWM=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
   kill -TERM $PID; wait $PID || true
   [ "$CODE" = 201 ] || { echo "upload answered $CODE: $(head -c 300 "$W/receipt.json")"; exit 1; }
-  ACC=$(grep -o '"accepted": [0-9]*' "$W/receipt.json" | head -1 | awk '{print $2}')
+  ACC=$(awk 'match($0, /"accepted": *[0-9]+/) { s = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", s); print s; exit }' "$W/receipt.json")
   [ "$ACC" -gt 0 ] || { echo "nothing accepted"; exit 1; }
   echo "http $(awk -v a="$START" -v b="$END" 'BEGIN { printf "%.2f", b - a }') $HWM" >> "$W/runs"
 done
