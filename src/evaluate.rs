@@ -879,3 +879,83 @@ impl Evaluation {
         Ok(files)
     }
 }
+
+/// What `import_indicators` stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImportedIndicators {
+    pub period: String,
+    /// Relative to the workspace.
+    pub path: String,
+    /// (street, indicator) values read.
+    pub values: usize,
+    /// Whether an earlier file of the period was replaced.
+    pub replaced: bool,
+}
+
+/// Stores a period's indicator file delivered by the streets (CSV in UTF-8 or GBK, or
+/// the first sheet of an XLSX workbook) as `surveys/indicators/<period>.csv`, after the
+/// same checks `evaluate` makes (a bad value is an error naming its line and column;
+/// nothing is stored then). Journalled as `indicators`.
+pub fn import_indicators(
+    ws: &Workspace,
+    period: &Period,
+    path: &Path,
+    file_name: &str,
+    actor: &str,
+) -> Result<ImportedIndicators> {
+    let raw = crate::fsutil::read(path)?;
+    let csv = if raw.starts_with(b"PK\x03\x04") {
+        crate::ingest::xlsx_to_csv(path, file_name)?
+    } else {
+        let body = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&raw);
+        match std::str::from_utf8(body) {
+            Ok(s) => s.as_bytes().to_vec(),
+            Err(_) => {
+                let (text, _, bad) = encoding_rs::GB18030.decode(body);
+                if bad {
+                    return Err(Error::file(
+                        file_name,
+                        "neither UTF-8 nor GBK text: save it as CSV (UTF-8) or XLSX",
+                    ));
+                }
+                text.into_owned().into_bytes()
+            }
+        }
+    };
+    let rules = ws.rules()?;
+    let frame = ws.frame()?;
+    let dir = ws.indicators_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let dest = dir.join(format!("{period}.csv"));
+    let replaced = dest.is_file();
+    let mut values = 0;
+    crate::lifecycle::record(ws, actor, || {
+        // Checked under the file's own name (the errors name it), from a file beside
+        // the destination; only a file that passes is moved into place.
+        let tmp = crate::fsutil::temp_beside(&dest)?;
+        std::fs::write(tmp.path(), [&b"\xEF\xBB\xBF"[..], &csv].concat())
+            .map_err(|e| Error::io(tmp.path(), e))?;
+        let checked = read_indicators(tmp.path(), period, &rules, &frame).map_err(|e| {
+            Error::Invalid(
+                e.to_string()
+                    .replace(&tmp.path().display().to_string(), file_name),
+            )
+        })?;
+        values = checked.len();
+        crate::fsutil::persist(tmp, &dest)?;
+        Ok((
+            crate::journal::Draft::new("indicators")
+                .round(period.to_string())
+                .detail("file_name", file_name.to_string())
+                .detail("values", values),
+            Vec::new(),
+            vec![dest.clone()],
+        ))
+    })?;
+    Ok(ImportedIndicators {
+        period: period.to_string(),
+        path: rel(ws, &dest),
+        values,
+        replaced,
+    })
+}

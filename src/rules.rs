@@ -47,6 +47,23 @@ pub struct Rules {
     pub quality: Quality,
     #[serde(default)]
     pub reliability: Reliability,
+    #[serde(default)]
+    pub publication: PublicationRules,
+}
+
+/// What the streets see of a publication (`manyi serve`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublicationRules {
+    /// Whether a street sees the district ranking (every street's total and rank) beside
+    /// its own rows (default yes). Its own rank is shown either way.
+    pub show_ranking: bool,
+}
+
+impl Default for PublicationRules {
+    fn default() -> Self {
+        PublicationRules { show_ranking: true }
+    }
 }
 
 /// Decision reliability (BRIEF.md): the defaults of `manyi plan`, and the SDs assumed

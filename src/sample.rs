@@ -843,3 +843,18 @@ fn compare_by_community(file: &str, expected: &[SampleRow], actual: &[SampleRow]
     }
     diffs
 }
+
+/// The manifest of `round`'s sample, if one was drawn or imported.
+pub fn read_manifest(ws: &Workspace, round: &RoundId) -> Result<Option<Manifest>> {
+    let p = ws.manifest_path(round);
+    if !p.is_file() {
+        return Ok(None);
+    }
+    let bytes = read(&p)?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::file(
+            &p.display().to_string(),
+            format!("not a sample manifest: {e}"),
+        )
+    })
+}

@@ -116,16 +116,91 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
             [200, 200, 200, 404, 403, 401]
         }
         ("DELETE", "/api/v1/deliveries/{id}") => [422, 422, 422, 404, 403, 401],
+        // The office's desk (forms sent empty: 422 from the form's own check).
+        ("GET", "/desk")
+        | ("GET", "/rounds/{round}/sample")
+        | ("GET", "/rounds/{round}/flags")
+        | ("GET", "/jobs")
+        | ("GET", "/jobs/{id}")
+        | ("GET", "/results/{label}")
+        | ("GET", "/results/{label}/files/{name}")
+        | ("GET", "/indicators")
+        | ("GET", "/journal")
+        | ("POST", "/journal/verify") => [200, 200, 403, 403, 403, 303],
+        ("POST", "/draw")
+        | ("POST", "/rounds/{round}/decisions")
+        | ("POST", "/jobs")
+        | ("POST", "/results/{label}/unpublish")
+        | ("POST", "/indicators") => [422, 422, 403, 403, 403, 303],
+        ("POST", "/results/{label}/publish") => [303, 303, 403, 403, 403, 303],
+        // The street's own pages.
+        ("GET", "/street/{label}")
+        | ("GET", "/street/{label}/charts/{name}")
+        | ("GET", "/street/{label}/tables/{name}") => [403, 403, 403, 403, 200, 303],
+        // The office's API.
+        ("POST", "/api/v1/rounds/{round}/score")
+        | ("POST", "/api/v1/periods/{period}/evaluate")
+        | ("POST", "/api/v1/periods/{period}/report") => [202, 202, 403, 403, 403, 401],
+        ("POST", "/api/v1/periods/{period}/publish")
+        | ("GET", "/api/v1/jobs")
+        | ("GET", "/api/v1/jobs/{id}") => [200, 200, 403, 403, 403, 401],
+        ("GET", "/api/v1/streets/{code}/scores") => [200, 200, 403, 403, 200, 401],
         _ => return None,
     })
+}
+
+/// The round scored and published (for the street's pages), and job 1 (a score) queued.
+fn scored_and_published(w: &World) {
+    w.ws.ok(&["score", "--round", "2018-R1"]);
+    w.ws.ok(&["publish", "2018-R1"]);
+    let r = w
+        .srv
+        .req("POST", "/api/v1/rounds/2018-R1/score")
+        .bearer(&w.tokens[1])
+        .send();
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["job"], 1);
+}
+
+/// A route's path with its placeholders filled for the table.
+fn concrete(method: &str, path: &str, delivery: &str) -> String {
+    let name = if path.starts_with("/results/") {
+        "street_scores.csv"
+    } else if path.contains("/charts/") {
+        "ranking.svg"
+    } else {
+        "communities.csv"
+    };
+    let period = if path.ends_with("/publish") {
+        "2018-R1"
+    } else {
+        "2018Q1"
+    };
+    let id = if path.contains("/jobs/") {
+        "1"
+    } else {
+        delivery
+    };
+    let mut p = path
+        .replace("{round}", "2018-R1")
+        .replace("{label}", "2018-R1")
+        .replace("{period}", period)
+        .replace("{name}", name)
+        .replace("{code}", "530103001")
+        .replace("{id}", id);
+    if method == "GET" && path.ends_with("/scores") {
+        p.push_str("?period=2018-R1");
+    }
+    p
 }
 
 #[test]
 fn every_route_answers_every_role_as_the_table_says() {
     let w = world_with(&[]);
+    scored_and_published(&w);
     let routes =
         manyi::portal::routes(&manyi::workspace::Workspace::open(w.ws.path()).unwrap()).unwrap();
-    assert!(routes.len() >= 25, "{} routes", routes.len());
+    assert!(routes.len() >= 50, "{} routes", routes.len());
     let mut checked = 0;
     for r in &routes {
         let exp = expected(r.method, r.path).unwrap_or_else(|| {
@@ -134,10 +209,7 @@ fn every_route_answers_every_role_as_the_table_says() {
                 r.method, r.path
             )
         });
-        let path = r
-            .path
-            .replace("{round}", "2018-R1")
-            .replace("{id}", &w.delivery_a);
+        let path = concrete(r.method, r.path, &w.delivery_a);
         for (k, role) in ROLES.iter().enumerate() {
             // Logout ends the session: each role logs out a session of its own.
             let session = if r.path == "/logout" && k < 5 {
@@ -163,9 +235,12 @@ fn every_route_answers_every_role_as_the_table_says() {
                     ("new", "Another-pass-9"),
                     ("again", "Another-pass-9"),
                 ]),
-                ("POST", p) if p.ends_with("/deliveries") => q.multipart(None, &[]),
+                ("POST", p) if p.ends_with("/deliveries") || p == "/indicators" => {
+                    q.multipart(None, &[])
+                }
                 ("POST", p) if p.ends_with("/withdraw") => q.form(&[("reason", "")]),
                 ("DELETE", _) => q.json(&serde_json::json!({"reason": ""})),
+                ("POST", _) if !r.api => q.form(&[]),
                 _ => q,
             };
             let got = q.send();
@@ -1078,4 +1153,283 @@ fn stopping_the_server_lets_an_upload_in_its_ingest_finish() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(ws.stored_deliveries(), 1);
     ws.ok(&["verify-store"]);
+}
+
+/// The rows of a CSV file with the given column, as (street_code, value) pairs.
+fn csv_column(path: &std::path::Path, key: &str, col: &str) -> Vec<(String, String)> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let h = r.headers().unwrap().clone();
+    let (k, c) = (
+        h.iter()
+            .position(|x| x.trim_start_matches('\u{feff}') == key)
+            .unwrap(),
+        h.iter().position(|x| x == col).unwrap(),
+    );
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (rec[k].to_string(), rec[c].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_street_sees_its_own_published_results_and_nothing_else() {
+    let w = world_with(&[]);
+    // Streets 1–4 delivered (a correction of the messy file), so there is a ranking.
+    let template = std::fs::read(data("evaluator-a-template-utf8.csv")).unwrap();
+    let r = w
+        .srv
+        .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+        .bearer(&w.tokens[2])
+        .multipart(
+            Some(("evaluator-a-template-utf8.csv", &template)),
+            &[("replaces", &w.delivery_a)],
+        )
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    w.ws.ok(&["score", "--round", "2018-R1"]);
+    let street = &w.sessions[4];
+    let office = &w.sessions[1];
+    let reports = w.ws.path().join("reports/2018-R1");
+    // Independent of the portal: which communities are whose, from the score's CSV.
+    let communities = csv_column(
+        &reports.join("community_scores.csv"),
+        "street_code",
+        "community_name",
+    );
+    let own: Vec<&String> = communities
+        .iter()
+        .filter(|(s, _)| s == "530103001")
+        .map(|(_, n)| n)
+        .collect();
+    let others: Vec<&String> = communities
+        .iter()
+        .filter(|(s, _)| s != "530103001")
+        .map(|(_, n)| n)
+        .collect();
+    assert!(!own.is_empty() && !others.is_empty());
+    let get = |s: &Session, p: &str| w.srv.req("GET", p).cookie(s).send();
+    let api = |t: &str, p: &str| w.srv.req("GET", p).bearer(t).send();
+    // Not published yet: everything answers as missing.
+    for p in [
+        "/street/2018-R1",
+        "/street/2018-R1/charts/ranking.svg",
+        "/street/2018-R1/tables/communities.csv",
+    ] {
+        assert_eq!(get(street, p).status, 404, "{p} before publication");
+    }
+    assert_eq!(
+        api(
+            &w.tokens[4],
+            "/api/v1/streets/530103001/scores?period=2018-R1"
+        )
+        .status,
+        404
+    );
+    assert!(get(street, "/").text().contains("目前还没有已发布的结果"));
+    // The office publishes from the results page.
+    let r = w
+        .srv
+        .req("POST", "/results/2018-R1/publish")
+        .cookie(office)
+        .form(&[("csrf", &office.csrf)])
+        .send();
+    assert_eq!(r.status, 303, "{}", r.text());
+    let home = get(street, "/").text();
+    assert!(home.contains("/street/2018-R1"), "{home}");
+    let page = get(street, "/street/2018-R1");
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains("拓东街道"));
+    for n in &own {
+        assert!(html.contains(n.as_str()), "own community {n} missing");
+    }
+    for n in &others {
+        assert!(
+            !html.contains(n.as_str()),
+            "another street's community {n} shown"
+        );
+    }
+    // The district ranking is shown by default: other streets' names, own row marked.
+    assert!(html.contains("鼓楼街道") && html.contains("class=\"own\""));
+    // Own communities chart: no other street in it.
+    let chart = get(street, "/street/2018-R1/charts/communities.svg");
+    assert_eq!(chart.status, 200);
+    assert_eq!(chart.header("content-type"), Some("image/svg+xml"));
+    assert!(!chart.text().contains("鼓楼街道"));
+    assert_eq!(get(street, "/street/2018-R1/charts/nope.svg").status, 404);
+    assert_eq!(
+        get(street, "/street/2018-R1/tables/../../manyi.toml").status,
+        404
+    );
+    // The CSV: own rows only, the same numbers as the score's CSV.
+    let t = get(street, "/street/2018-R1/tables/communities.csv");
+    assert_eq!(t.status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.csv"), t.text()).unwrap();
+    let got = csv_column(&dir.path().join("t.csv"), "community_code", "score");
+    let want: Vec<(String, String)> = csv_column(
+        &reports.join("community_scores.csv"),
+        "community_code",
+        "score",
+    )
+    .into_iter()
+    .filter(|(c, _)| c.starts_with("530103001"))
+    .collect();
+    assert_eq!(got, want);
+    // The API: own street's score as in street_scores.csv; another street is missing.
+    let j = api(
+        &w.tokens[4],
+        "/api/v1/streets/530103001/scores?period=2018-R1",
+    );
+    assert_eq!(j.status, 200, "{}", j.text());
+    let want: f64 = csv_column(&reports.join("street_scores.csv"), "street_code", "score")
+        .into_iter()
+        .find(|(s, _)| s == "530103001")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    assert_eq!(j.json()["score"]["score"].as_f64(), Some(want));
+    assert_eq!(j.json()["street_code"], "530103001");
+    assert_eq!(
+        api(
+            &w.tokens[4],
+            "/api/v1/streets/530103002/scores?period=2018-R1"
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        api(
+            &w.tokens[4],
+            "/api/v1/streets/530103001/scores?period=2018Q1"
+        )
+        .status,
+        404
+    );
+    // The office sees any street, published or not.
+    assert_eq!(
+        api(
+            &w.tokens[1],
+            "/api/v1/streets/530103002/scores?period=2018-R1"
+        )
+        .status,
+        200
+    );
+    for p in ["/street/2018", "/street/2019-R1", "/street/nonsense"] {
+        assert_eq!(get(street, p).status, 404, "{p}");
+    }
+    // Without the district ranking (the rules decide), no other street at all.
+    let rules = w.ws.path().join("scoring-rules/panlong-2018.toml");
+    let mut text = std::fs::read_to_string(&rules).unwrap();
+    text.push_str("\n[publication]\nshow_ranking = false\n");
+    std::fs::write(&rules, text).unwrap();
+    let html = get(street, "/street/2018-R1").text();
+    assert!(
+        html.contains("拓东街道") && !html.contains("鼓楼街道"),
+        "ranking still shown"
+    );
+    assert_eq!(
+        get(street, "/street/2018-R1/charts/ranking.svg").status,
+        404
+    );
+    // Unpublished with a reason: missing again; both journalled with the account.
+    let r = w
+        .srv
+        .req("POST", "/results/2018-R1/unpublish")
+        .cookie(office)
+        .form(&[("csrf", &office.csrf), ("reason", "")])
+        .send();
+    assert_eq!(r.status, 422, "a reason is required");
+    let r = w
+        .srv
+        .req("POST", "/results/2018-R1/unpublish")
+        .cookie(office)
+        .form(&[("csrf", &office.csrf), ("reason", "指标数据有误")])
+        .send();
+    assert_eq!(r.status, 303);
+    assert_eq!(get(street, "/street/2018-R1").status, 404);
+    let journal = w.ws.ok(&["journal", "--json"]);
+    assert!(journal.contains("\"publish\"") && journal.contains("\"unpublish\""));
+    assert!(journal.contains("指标数据有误"));
+}
+
+#[test]
+fn jobs_run_one_at_a_time_in_order_and_report_their_end() {
+    let w = world_with(&[]);
+    let t = &w.tokens[1];
+    let post = |p: &str| {
+        let r = w.srv.req("POST", p).bearer(t).send();
+        assert_eq!(r.status, 202, "{p}: {}", r.text());
+        r.json()["job"].as_u64().unwrap()
+    };
+    let ids = [
+        post("/api/v1/rounds/2018-R1/score"),
+        post("/api/v1/periods/2018Q1/evaluate"),
+        post("/api/v1/rounds/2018-R7/score"),
+        post("/api/v1/periods/2018-R1/report"),
+    ];
+    assert_eq!(ids, [1, 2, 3, 4]);
+    // Bounded polling: at most one job runs at any time; queued ones have positions.
+    let mut done = false;
+    for _ in 0..600 {
+        let all = w.srv.req("GET", "/api/v1/jobs").bearer(t).send().json();
+        let all = all.as_array().unwrap().clone();
+        let running = all.iter().filter(|j| j["status"] == "running").count();
+        assert!(running <= 1, "{all:?}");
+        let positions: Vec<u64> = all.iter().filter_map(|j| j["position"].as_u64()).collect();
+        let mut sorted = positions.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..=positions.len() as u64).collect::<Vec<_>>());
+        if all
+            .iter()
+            .all(|j| j["status"] == "done" || j["status"] == "failed")
+        {
+            done = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(done, "the jobs did not finish in 60 s");
+    let job = |id: u64| {
+        w.srv
+            .req("GET", &format!("/api/v1/jobs/{id}"))
+            .bearer(t)
+            .send()
+            .json()
+    };
+    assert_eq!(job(1)["status"], "done", "{}", job(1));
+    assert!(
+        job(1)["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "reports/2018-R1/street_scores.csv")
+    );
+    assert_eq!(job(1)["progress"], 1.0);
+    // A round without deliveries fails with a reason, and the queue goes on.
+    assert_eq!(job(3)["status"], "failed");
+    assert!(job(3)["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_eq!(job(4)["status"], "done", "{}", job(4));
+    assert!(w.ws.path().join("reports/2018-R1/review.pdf").is_file());
+    // In order: each started after the one before finished.
+    for k in 1..4 {
+        let (a, b) = (job(k), job(k + 1));
+        assert!(
+            a["finished"].as_str().unwrap() <= b["started"].as_str().unwrap(),
+            "{a} {b}"
+        );
+    }
+    // Journalled with the account that asked.
+    let journal = w.ws.ok(&["journal", "--json"]);
+    assert!(
+        journal.contains("\"score\"") && journal.contains("\"actor\": \"office\"")
+            || journal.contains("\"actor\":\"office\"")
+    );
+    assert_eq!(
+        w.srv.req("GET", "/api/v1/jobs/99").bearer(t).send().status,
+        404
+    );
 }

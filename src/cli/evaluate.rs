@@ -23,21 +23,7 @@ pub struct Args {
 
 pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     let period: crate::round::Period = a.period.parse()?;
-    let ev = crate::evaluate::evaluate(ws, &period)?;
-    let rounds = ev
-        .rounds
-        .iter()
-        .map(|r| r.parse())
-        .collect::<Result<Vec<crate::round::RoundId>>>()?;
-    let files = crate::lifecycle::write_recorded(
-        ws,
-        &super::actor(),
-        "evaluate",
-        &period.to_string(),
-        &rounds,
-        &crate::lifecycle::evaluation_inputs(ws, &period),
-        || ev.write(ws),
-    )?;
+    let (ev, files) = crate::jobs::evaluate_recorded(ws, &period, &super::actor())?;
     print_evaluation(&ev)?;
     for f in files {
         stdout_line(&format!("{} {}", tr("已写入", "wrote"), f.display()))?;

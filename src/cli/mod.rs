@@ -12,6 +12,7 @@ mod ingest;
 mod init;
 mod journal;
 mod plan;
+mod publish;
 mod report;
 mod sample;
 mod score;
@@ -69,6 +70,7 @@ pub enum Command {
     Demo(demo::Args),
     Deliveries(deliveries::Args),
     Withdraw(withdraw::Args),
+    Publish(publish::Args),
     Flags(flags::Args),
     Decide(decide::Args),
     Journal(journal::Args),
@@ -112,6 +114,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(a) => demo::run(&cli.workspace, a),
         Command::Deliveries(a) => deliveries::run(&open()?, a),
         Command::Withdraw(a) => withdraw::run(&open()?, a),
+        Command::Publish(a) => publish::run(&open()?, a),
         Command::Flags(a) => flags::run(&open()?, a),
         Command::Decide(a) => decide::run(&open()?, a),
         Command::Journal(a) => journal::run(&open()?, a),

@@ -24,17 +24,7 @@ pub struct Args {
 pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     let round: RoundId = a.round.parse()?;
     let rules = ws.rules()?;
-    let frame = ws.frame()?;
-    let scores = crate::score::rounds::score_round(ws, &rules, &frame, &round)?;
-    let files = crate::lifecycle::write_recorded(
-        ws,
-        &super::actor(),
-        "score",
-        &round.to_string(),
-        &[round],
-        &[],
-        || scores.write(ws),
-    )?;
+    let (scores, files) = crate::jobs::score_recorded(ws, &round, &super::actor())?;
     print_street_scores(&scores, rules.threshold.community_score)?;
     print_decisions(&scores)?;
     for f in files {

@@ -21,7 +21,7 @@ mod receipt;
 mod side;
 mod split;
 mod xlsx;
-pub use xlsx::{ZipBounds, check_zip_bounds};
+pub use xlsx::{ZipBounds, check_zip_bounds, xlsx_to_csv};
 
 pub use receipt::{
     CommunityReceipt, Outcome, QualitySummary, Receipt, ReceiptStatus, Reject, RejectLine,

@@ -157,3 +157,26 @@ pub fn check_zip_bounds(path: &Path, file: &str, b: &ZipBounds) -> Result<()> {
     }
     Ok(())
 }
+
+/// The first sheet of a small workbook as CSV text (UTF-8), for files that are not
+/// deliveries (the streets' indicators). Bounded like a delivery's workbook.
+pub fn xlsx_to_csv(path: &Path, file: &str) -> Result<Vec<u8>> {
+    use calamine::Reader;
+    check_zip_bounds(path, file, &ZipBounds::default())?;
+    let mut wb = calamine::open_workbook_auto(path)
+        .map_err(|e| Error::file(file, format!("not a readable XLSX workbook: {e}")))?;
+    let name = wb
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or_else(|| Error::file(file, "the workbook has no sheets"))?;
+    let range = wb
+        .worksheet_range(&name)
+        .map_err(|e| Error::file(file, format!("sheet {name:?} cannot be read: {e}")))?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in range.rows() {
+        w.write_record(row.iter().map(cell_text))
+            .map_err(|e| Error::file(file, e.to_string()))?;
+    }
+    w.into_inner().map_err(|e| Error::file(file, e.to_string()))
+}

@@ -257,6 +257,24 @@ pub fn journal(ws: &Workspace, round: Option<&str>) -> Result<Vec<crate::journal
     Ok(e)
 }
 
+/// Which journal entries to show (each field, when given, must match exactly).
+#[derive(Debug, Clone, Default)]
+pub struct JournalFilter {
+    pub round: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+}
+
+/// The journal's entries that match `f`, oldest first.
+pub fn journal_filtered(ws: &Workspace, f: &JournalFilter) -> Result<Vec<crate::journal::Entry>> {
+    let mut e = journal(ws, f.round.as_deref())?;
+    e.retain(|x| {
+        f.actor.as_deref().is_none_or(|a| x.actor == a)
+            && f.action.as_deref().is_none_or(|a| x.action == a)
+    });
+    Ok(e)
+}
+
 /// Records a change made outside the store's own files (a score, an evaluation, a
 /// report): `write` runs under the store lock and returns what it read and wrote, so
 /// the hashes journalled are those of the files it left.

@@ -195,3 +195,146 @@ pub async fn withdraw(
         Err(e) => refused(e),
     }
 }
+
+// ---------------------------------------------------------------- the office's jobs
+
+fn queue(state: &State, a: &crate::accounts::Account, task: crate::jobs::Task) -> Response {
+    match state.jobs.submit(task, &a.name) {
+        Ok(id) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"job": id, "status": "queued"})),
+        )
+            .into_response(),
+        Err(e) => refused(Refusal::from_error(e)),
+    }
+}
+
+fn task(kind: &str, label: &str) -> Result<crate::jobs::Task, Response> {
+    crate::jobs::Task::parse(kind, label).map_err(|_| refused(Refusal::not_found()))
+}
+
+/// `POST /api/v1/rounds/{round}/score`: 202 `{"job": ID}`.
+pub async fn score(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(round): UrlPath<String>,
+) -> Response {
+    let a = who!(caller);
+    match task("score", &round) {
+        Ok(t) => queue(&state, &a, t),
+        Err(r) => r,
+    }
+}
+
+/// `POST /api/v1/periods/{period}/evaluate`: 202 `{"job": ID}`.
+pub async fn evaluate(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(period): UrlPath<String>,
+) -> Response {
+    let a = who!(caller);
+    match task("evaluate", &period) {
+        Ok(t) => queue(&state, &a, t),
+        Err(r) => r,
+    }
+}
+
+/// `POST /api/v1/periods/{period}/report` (a period or a round): 202 `{"job": ID}`.
+pub async fn report(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(period): UrlPath<String>,
+) -> Response {
+    let a = who!(caller);
+    match task("report", &period) {
+        Ok(t) => queue(&state, &a, t),
+        Err(r) => r,
+    }
+}
+
+pub async fn jobs(AxState(state): AxState<State>, caller: Caller) -> Response {
+    let _ = who!(caller);
+    Json(state.jobs.list()).into_response()
+}
+
+pub async fn job(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let _ = who!(caller);
+    match id.parse().ok().and_then(|id| state.jobs.get(id)) {
+        Some(j) => Json(j).into_response(),
+        None => refused(Refusal::not_found()),
+    }
+}
+
+/// `POST /api/v1/periods/{period}/publish` (a period or a round): 200 with the
+/// publication.
+pub async fn publish(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(period): UrlPath<String>,
+) -> Response {
+    let a = who!(caller);
+    let Ok(s) = crate::publish::parse_subject(&period) else {
+        return refused(Refusal::not_found());
+    };
+    let Ok(_permit) = state.writes.acquire().await else {
+        return refused(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "服务正在停止",
+        ));
+    };
+    let ws = state.ws.clone();
+    match super::office::blocking(move || {
+        crate::publish::publish(&ws, &s, &a.name)?;
+        crate::publish::publication(&ws, &s)
+    })
+    .await
+    {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct PeriodQuery {
+    period: Option<String>,
+}
+
+/// `GET /api/v1/streets/{code}/scores?period=…`: a street account its own street's
+/// published rows; the office any street's rows as they are now.
+pub async fn street_scores(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(code): UrlPath<String>,
+    axum::extract::Query(q): axum::extract::Query<PeriodQuery>,
+) -> Response {
+    let a = who!(caller);
+    let street_account = a.role == crate::accounts::Role::Street;
+    if street_account && a.street.as_deref() != Some(code.as_str()) {
+        return refused(Refusal::not_found());
+    }
+    let Some(period) = q.period else {
+        return refused(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "period-required",
+            "give ?period=2018 (or 2018H1, 2018Q2, 2018-R1)",
+        ));
+    };
+    let Ok(s) = crate::publish::parse_subject(&period) else {
+        return refused(Refusal::not_found());
+    };
+    let ws = state.ws.clone();
+    match super::office::blocking(move || {
+        crate::publish::street_rows(&ws, &s, &code, street_account)
+    })
+    .await
+    {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => refused(Refusal::not_found()),
+        Err(e) => refused(e),
+    }
+}

@@ -10,7 +10,9 @@
 
 mod api;
 mod guard;
+pub(crate) mod office;
 mod pages;
+mod street;
 mod upload;
 
 use std::net::SocketAddr;
@@ -39,6 +41,11 @@ pub enum Access {
     /// Office and admin.
     Staff,
     Admin,
+    /// Street accounts (their own street's published results only, checked by the
+    /// handler).
+    Street,
+    /// Street accounts (own street, published only) and staff (every street).
+    StreetOrStaff,
 }
 
 impl Access {
@@ -50,6 +57,8 @@ impl Access {
             Access::EvaluatorOrStaff => matches!(role, Evaluator | Office | Admin),
             Access::Staff => matches!(role, Office | Admin),
             Access::Admin => role == Admin,
+            Access::Street => role == Street,
+            Access::StreetOrStaff => matches!(role, Street | Office | Admin),
         }
     }
 }
@@ -116,6 +125,8 @@ pub struct AppState {
     pub writes: tokio::sync::Semaphore,
     /// Uploads waiting for or in their ingest (shown on the upload page).
     pub queued: std::sync::atomic::AtomicUsize,
+    /// Score, evaluate and report, one at a time in the background.
+    pub jobs: crate::jobs::Jobs,
 }
 
 pub type State = Arc<AppState>;
@@ -226,6 +237,47 @@ fn build(state: State) -> (Router, Vec<Route>) {
         EvaluatorOrStaff,
         pages::withdraw,
     );
+    // The office's desk.
+    b.add("GET", "/desk", Staff, office::desk);
+    b.add("POST", "/draw", Staff, office::draw);
+    b.add("GET", "/rounds/{round}/sample", Staff, office::sample);
+    b.add("GET", "/rounds/{round}/flags", Staff, office::flags);
+    b.add("POST", "/rounds/{round}/decisions", Staff, office::decide);
+    b.add("GET", "/jobs", Staff, office::jobs);
+    b.add("POST", "/jobs", Staff, office::submit_job);
+    b.add("GET", "/jobs/{id}", Staff, office::job);
+    b.add("GET", "/results/{label}", Staff, office::results);
+    b.add(
+        "GET",
+        "/results/{label}/files/{name}",
+        Staff,
+        office::result_file,
+    );
+    b.add("POST", "/results/{label}/publish", Staff, office::publish);
+    b.add(
+        "POST",
+        "/results/{label}/unpublish",
+        Staff,
+        office::unpublish,
+    );
+    b.add("GET", "/indicators", Staff, office::indicators);
+    b.add("POST", "/indicators", Staff, office::upload_indicators);
+    b.add("GET", "/journal", Staff, office::journal);
+    b.add("POST", "/journal/verify", Staff, office::verify);
+    // The streets' own view.
+    b.add("GET", "/street/{label}", Street, street::period);
+    b.add(
+        "GET",
+        "/street/{label}/charts/{name}",
+        Street,
+        street::chart,
+    );
+    b.add(
+        "GET",
+        "/street/{label}/tables/{name}",
+        Street,
+        street::table,
+    );
     // API.
     b.add("GET", "/api/v1/rounds", EvaluatorOrStaff, api::rounds);
     b.add(
@@ -264,6 +316,33 @@ fn build(state: State) -> (Router, Vec<Route>) {
         EvaluatorOrStaff,
         api::withdraw,
     );
+    b.add("POST", "/api/v1/rounds/{round}/score", Staff, api::score);
+    b.add(
+        "POST",
+        "/api/v1/periods/{period}/evaluate",
+        Staff,
+        api::evaluate,
+    );
+    b.add(
+        "POST",
+        "/api/v1/periods/{period}/report",
+        Staff,
+        api::report,
+    );
+    b.add(
+        "POST",
+        "/api/v1/periods/{period}/publish",
+        Staff,
+        api::publish,
+    );
+    b.add("GET", "/api/v1/jobs", Staff, api::jobs);
+    b.add("GET", "/api/v1/jobs/{id}", Staff, api::job);
+    b.add(
+        "GET",
+        "/api/v1/streets/{code}/scores",
+        StreetOrStaff,
+        api::street_scores,
+    );
 
     let mut router = Router::new();
     for (path, mr) in std::mem::take(&mut b.by_path) {
@@ -285,11 +364,12 @@ pub fn routes(ws: &Workspace) -> Result<Vec<Route>> {
 fn new_state(ws: Workspace, cfg: Config) -> Result<State> {
     let accounts = Accounts::open(&ws)?;
     Ok(Arc::new(AppState {
-        ws,
+        ws: ws.clone(),
         cfg,
         accounts: std::sync::Mutex::new(accounts),
         writes: tokio::sync::Semaphore::new(1),
         queued: std::sync::atomic::AtomicUsize::new(0),
+        jobs: crate::jobs::Jobs::start(ws.clone()),
     }))
 }
 
@@ -318,7 +398,7 @@ pub fn serve(ws: Workspace, cfg: Config) -> Result<()> {
         crate::fsutil::make_private_dir(&dir)?;
         clear_uploads(&dir)?;
         let state = new_state(ws, cfg)?;
-        let (router, _) = build(state);
+        let (router, _) = build(state.clone());
         // The address on stdout (tests bind port 0 and read it here).
         println!("manyi serve: listening on http://{addr}");
         eprintln!(
@@ -332,6 +412,12 @@ pub fn serve(ws: Workspace, cfg: Config) -> Result<()> {
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| Error::Invalid(format!("serving: {e}")))?;
+        // A running job finishes (its files and journal entry complete); queued ones
+        // are dropped, each marked failed.
+        let jobs = state.jobs.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || jobs.close_and_wait()).await {
+            eprintln!("manyi serve: waiting for the running job: {e}");
+        }
         eprintln!("manyi serve: stopped");
         Ok(())
     })

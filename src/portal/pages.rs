@@ -70,7 +70,7 @@ fn pct(s: &str) -> String {
         .collect()
 }
 
-fn page(title: &str, caller: Option<&Caller>, body: Markup) -> Html<String> {
+pub(super) fn page(title: &str, caller: Option<&Caller>, body: Markup) -> Html<String> {
     let who = caller.and_then(|c| c.account.as_ref());
     Html(
         html! {
@@ -87,9 +87,20 @@ fn page(title: &str, caller: Option<&Caller>, body: Markup) -> Html<String> {
                         a.brand href="/" { "盘龙区满意度测评" }
                         @if let (Some(a), Some(c)) = (who, caller) {
                             nav {
+                                @if a.role.is_staff() {
+                                    a href="/desk" { "工作台" }
+                                }
                                 @if matches!(a.role, Role::Evaluator | Role::Office | Role::Admin) {
                                     a href="/rounds" { "测评轮次" }
                                     a href="/deliveries" { "交付记录" }
+                                }
+                                @if a.role.is_staff() {
+                                    a href="/jobs" { "任务" }
+                                    a href="/indicators" { "任务指标" }
+                                    a href="/journal" { "日志" }
+                                }
+                                @if a.role == Role::Street {
+                                    a href="/" { "本街道结果" }
                                 }
                                 span.who {
                                     (a.name) " · " (a.role.zh())
@@ -134,7 +145,7 @@ pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
     )
 }
 
-fn refused(r: Refusal) -> Response {
+pub(super) fn refused(r: Refusal) -> Response {
     super::guard::refuse(false, r.status, r.code, &r.message)
 }
 
@@ -376,23 +387,20 @@ pub async fn password_change(
     r
 }
 
-pub async fn home(caller: Caller) -> Response {
+pub async fn home(AxState(state): AxState<State>, caller: Caller) -> Response {
     let Some(a) = &caller.account else {
         return see_other("/login");
     };
     match a.role {
-        Role::Evaluator | Role::Office | Role::Admin => see_other("/rounds"),
-        Role::Street => page(
-            "首页",
-            Some(&caller),
-            html! {
-                h1 { "街道账户" }
-                p { "考核办发布测评结果后,本街道的得分、社区得分、扣分及其计算依据将显示在这里。" }
-                p.hint { "目前还没有已发布的结果。" }
-            },
-        )
-        .into_response(),
+        Role::Evaluator => see_other("/rounds"),
+        Role::Office | Role::Admin => see_other("/desk"),
+        Role::Street => super::street::home(state, caller.clone()).await,
     }
+}
+
+/// A number as the reports show it: one decimal, a dash when there is none.
+pub(super) fn fmt1(x: Option<f64>) -> String {
+    x.map_or_else(|| "—".into(), |v| format!("{v:.1}"))
 }
 
 // ---------------------------------------------------------------- who may see what
@@ -566,6 +574,7 @@ pub async fn round(
     AxState(state): AxState<State>,
     caller: Caller,
     UrlPath(round): UrlPath<String>,
+    Query(q): Query<super::office::SortQuery>,
 ) -> Response {
     let a = match caller.who() {
         Ok(a) => a.clone(),
@@ -575,6 +584,9 @@ pub async fn round(
         Ok(x) => x,
         Err(e) => return refused(e),
     };
+    if a.role.is_staff() {
+        return super::office::round_desk(state, caller, r, q.sort).await;
+    }
     let cov = match crate::lifecycle::coverage(&state.ws, &r, scope.as_ref()) {
         Ok(c) => c,
         Err(e) => return refused(Refusal::from_error(e)),
@@ -625,7 +637,7 @@ pub async fn round(
     .into_response()
 }
 
-fn deliveries_table(dels: &[crate::lifecycle::DeliveryRow]) -> Markup {
+pub(super) fn deliveries_table(dels: &[crate::lifecycle::DeliveryRow]) -> Markup {
     html! {
         @if dels.is_empty() {
             p.hint { "还没有交付。" }

@@ -69,6 +69,7 @@ const GREY: RGBColor = RGBColor(150, 150, 150);
 
 struct StreetPoint {
     name: String,
+    own: bool,
     score: f64,
     ci: Option<(f64, f64)>,
     deduction: f64,
@@ -89,7 +90,9 @@ fn axis_range(values: impl Iterator<Item = f64>, threshold: f64) -> (f64, f64) {
     (lo, hi)
 }
 
-fn ranking(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
+/// The district ranking; with `own`, one street's view of it: its row highlighted and
+/// the deductions of the others left out.
+fn ranking(inputs: &Inputs, rules: &Rules, own: Option<&str>) -> Result<Option<Chart>> {
     let Some(t) = &inputs.streets else {
         return Ok(None);
     };
@@ -99,13 +102,16 @@ fn ranking(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
         .rows
         .iter()
         .filter_map(|r| {
+            let is_own = own == Some(r.street_code.as_str());
             let deduction = deductions
                 .iter()
                 .find(|x| x.row_type == "street" && x.street_code == r.street_code)
+                .filter(|_| own.is_none() || is_own)
                 .and_then(|x| x.total)
                 .unwrap_or(0.0);
             Some(StreetPoint {
                 name: r.street_name.clone(),
+                own: is_own,
                 score: r.score?,
                 ci: r.ci_low.zip(r.ci_high),
                 deduction,
@@ -171,6 +177,16 @@ fn ranking(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
         for (i, p) in pts.iter().enumerate() {
             let y = i as f64;
             let color = if p.score < thr { RED } else { BLUE };
+            if p.own {
+                // The street's own row: a band behind it.
+                let (x0, y0) = chart.backend_coord(&(lo, y + 0.45));
+                let (x1, y1) = chart.backend_coord(&(hi, y - 0.45));
+                root.draw(&Rectangle::new(
+                    [(x0 - 160, y0), (x1 + 140, y1)],
+                    RGBColor(255, 236, 179).filled(),
+                ))
+                .map_err(perr)?;
+            }
             if let Some((l, h)) = p.ci {
                 let (l, h) = (l.max(lo), h.min(hi));
                 chart
@@ -865,7 +881,37 @@ pub fn render(inputs: &Inputs, rules: &Rules) -> Result<Vec<Chart>> {
     register();
     let mut out = Vec::new();
     for c in [
-        ranking(inputs, rules)?,
+        ranking(inputs, rules, None)?,
+        communities(inputs, rules)?,
+        trend(inputs, rules)?,
+        items(inputs, rules)?,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// The charts one street sees: the district ranking with its own row highlighted (when
+/// `show_ranking`), and its own communities, trend and items. `inputs` must hold only
+/// that street's rows but for `streets` (the ranking).
+pub fn render_for_street(
+    inputs: &Inputs,
+    rules: &Rules,
+    street: &str,
+    show_ranking: bool,
+) -> Result<Vec<Chart>> {
+    register();
+    let mut out = Vec::new();
+    let ranking = if show_ranking {
+        ranking(inputs, rules, Some(street))?
+    } else {
+        None
+    };
+    for c in [
+        ranking,
         communities(inputs, rules)?,
         trend(inputs, rules)?,
         items(inputs, rules)?,

@@ -122,7 +122,7 @@ fn rel(ws: &Workspace, p: &Path) -> String {
 }
 
 /// What a report is for: an evaluation period, or a single round's scores.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Subject {
     Period(Period),
     Round(crate::round::RoundId),

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 /// A row of `community_scores.csv` (written by `score`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct CommunityScoreRow {
     pub round: String,
     pub street_code: String,
@@ -31,7 +31,7 @@ pub struct CommunityScoreRow {
 }
 
 /// A row of `exclusions.csv` (written by `score`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct ExclusionRow {
     pub round: String,
     pub subject: String,
@@ -41,7 +41,7 @@ pub struct ExclusionRow {
 }
 
 /// A row of `undecided_flags.csv` (written by `score`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct UndecidedRow {
     pub round: String,
     pub interviewers: u64,
@@ -49,7 +49,7 @@ pub struct UndecidedRow {
 }
 
 /// A row of `street_scores.csv` (written by `score`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct StreetScoreRow {
     pub round: String,
     pub street_code: String,
@@ -70,7 +70,7 @@ pub struct StreetScoreRow {
 }
 
 /// A row of `item_scores.csv` (written by `score`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct ItemScoreRow {
     pub round: String,
     pub street_code: String,
@@ -83,7 +83,7 @@ pub struct ItemScoreRow {
 
 /// A row of `deductions.csv` (written by `evaluate`): a community below the
 /// threshold, or a street's total.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct DeductionRow {
     pub period: String,
     /// `community` or `street`.
@@ -112,7 +112,7 @@ pub struct DeductionRow {
 
 /// The fixed columns of a row of `street_evaluation.csv` (written by `evaluate`; a
 /// quarter or half-year has satisfaction and task points, a year its halves' totals).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct EvaluationRow {
     pub period: String,
     pub street_code: String,

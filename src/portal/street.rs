@@ -1,0 +1,286 @@
+//! A street's own view (街道): its published rounds and periods, and in each its score
+//! with CI and rank, its communities, its deductions with why each counted, its
+//! indicators and points, and its charts. Everything comes from
+//! `publish::street_view`/`street_charts`, which hold only the street's own rows (and
+//! the district ranking when the rules show it); an unpublished period, another
+//! street's code or a name that is not a chart answers as missing.
+
+use axum::extract::{Path as UrlPath, State as AxState};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use maud::html;
+
+use super::office::blocking;
+use super::pages::{fmt1, page, refused};
+use super::upload::Refusal;
+use super::{Caller, State};
+use crate::accounts::{Account, Role};
+
+fn own_street(a: &Account) -> Result<String, Refusal> {
+    match (&a.role, &a.street) {
+        (Role::Street, Some(s)) => Ok(s.clone()),
+        _ => Err(Refusal::not_found()),
+    }
+}
+
+macro_rules! tryr {
+    ($e:expr) => {
+        match $e {
+            Ok(x) => x,
+            Err(e) => return refused(e),
+        }
+    };
+}
+
+/// The street's home page: its published rounds and periods, newest first.
+pub async fn home(state: State, caller: Caller) -> Response {
+    let a = match caller.who() {
+        Ok(a) => a.clone(),
+        Err(r) => return r,
+    };
+    let street = tryr!(own_street(&a));
+    let ws = state.ws.clone();
+    let code = street.clone();
+    let (name, list) = tryr!(
+        blocking(move || {
+            let frame = ws.frame()?;
+            let name = frame
+                .streets
+                .get(&code)
+                .map(|s| s.name.clone())
+                .unwrap_or_else(|| code.clone());
+            let mut list = crate::publish::publications(&ws)?;
+            list.sort_by(|a, b| b.label.cmp(&a.label));
+            Ok((name, list))
+        })
+        .await
+    );
+    page(
+        "本街道结果",
+        Some(&caller),
+        html! {
+            h1 { (name) " · 测评与考核结果" }
+            @if list.is_empty() {
+                p { "考核办发布测评结果后,本街道的得分、社区得分、扣分及其计算依据将显示在这里。" }
+                p.hint { "目前还没有已发布的结果。" }
+            } @else {
+                table.data #published {
+                    thead { tr { th { "期间" } th { "发布时间" } } }
+                    tbody {
+                        @for p in &list {
+                            tr {
+                                td { a href={ "/street/" (p.label) } { (crate::messages::period_title(&p.label)) } }
+                                td { (crate::store::beijing_time(&p.time)) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+    .into_response()
+}
+
+fn subject(label: &str) -> Result<crate::report::Subject, Refusal> {
+    crate::publish::parse_subject(label).map_err(|_| Refusal::not_found())
+}
+
+pub async fn period(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(label): UrlPath<String>,
+) -> Response {
+    let a = match caller.who() {
+        Ok(a) => a.clone(),
+        Err(r) => return r,
+    };
+    let street = tryr!(own_street(&a));
+    let s = tryr!(subject(&label));
+    let ws = state.ws.clone();
+    let (view, charts) = tryr!(
+        blocking(move || {
+            let v = crate::publish::street_view(&ws, &s, &street)?;
+            let c = match &v {
+                Some(_) => crate::publish::street_charts(&ws, &s, &street)?.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            Ok((v, c))
+        })
+        .await
+    );
+    let Some(v) = view else {
+        return refused(Refusal::not_found());
+    };
+    let title = crate::messages::period_title(&v.label);
+    let rules = match state.ws.rules() {
+        Ok(r) => r,
+        Err(e) => return refused(Refusal::from_error(e)),
+    };
+    let thr = rules.threshold.community_score;
+    page(
+        &format!("{} {title}", v.street_name),
+        Some(&caller),
+        html! {
+            h1 { (v.street_name) " · " (title) }
+            @if let Some(p) = &v.published { p.hint { "考核办于 " (crate::store::beijing_time(&p.time)) " 发布。" } }
+            dl.facts #summary {
+                @if let Some(s) = &v.score {
+                    dt { "满意度得分" } dd { strong { (fmt1(s.score)) } }
+                    dt { "95% 置信区间" } dd { (crate::messages::ci_text(s.ci_low.zip(s.ci_high), s.df)) }
+                    dt { "受访者" } dd { (s.n_respondents) " 人(测评社区 " (s.n_communities) " 个,抽中 " (s.n_sampled) " 个)" }
+                }
+                @if let Some(e) = &v.evaluation {
+                    @if e.satisfaction_points.is_some() { dt { "满意度得分(折算)" } dd { (fmt1(e.satisfaction_points)) } }
+                    @if e.task_points.is_some() { dt { "任务指标得分" } dd { (fmt1(e.task_points)) } }
+                    @if e.h1_total.is_some() || e.h2_total.is_some() { dt { "上半年 / 下半年" } dd { (fmt1(e.h1_total)) " / " (fmt1(e.h2_total)) } }
+                    dt { "合计" } dd { strong { (fmt1(e.total)) } }
+                    @if !e.note.is_empty() { dt { "说明" } dd { (e.note) } }
+                }
+                @if let Some(d) = &v.deduction_total { dt { "扣分合计" } dd { strong.short { (fmt1(d.total)) } } }
+                @if let Some((r, n)) = v.rank { dt { "名次" } dd { "第 " strong { (r) } " 名(共 " (n) " 个街道)" } }
+            }
+            @if !v.deductions.is_empty() {
+                h2 { "扣分及依据" }
+                p.hint { "社区满意度阈值 " (thr) " 分;判定方法:" (crate::messages::decision_text_in(rules.threshold.decision, crate::messages::Lang::Zh)) "。" }
+                table.data #deductions {
+                    thead { tr { th { "社区" } th.num { "得分" } th { "95% 置信区间" } th.num { "P(低于阈值)" } th.num { "扣分" } th { "依据" } } }
+                    tbody {
+                        @for d in &v.deductions {
+                            tr class=(if d.row.counts() { "short" } else { "" }) {
+                                td { (d.row.community_name) }
+                                td.num { (fmt1(d.row.score)) }
+                                td { @match (d.row.ci_low, d.row.ci_high) { (Some(l), Some(h)) => { (format!("{l:.1}–{h:.1}")) } _ => { "—" } } }
+                                td.num { @match d.row.p_below { Some(p) => { (format!("{p:.3}")) } None => { "—" } } }
+                                td.num { @if d.row.counts() { (fmt1(d.row.points)) } @else { "0" } }
+                                td { (d.why) }
+                            }
+                        }
+                        @if let Some(t) = &v.deduction_total {
+                            tr.total {
+                                td { "街道合计" }
+                                td.num { (fmt1(t.street_score)) }
+                                td {} td.num {}
+                                td.num { strong { (fmt1(t.total)) } }
+                                td { "计入 " (t.counted) " 个社区,每个 " (rules.threshold.points_per_community) " 分,上限 " (rules.threshold.cap_per_street) " 分"
+                                     @if t.street_below == Some(true) { ";街道得分低于 " (rules.threshold.street_score_below) ",另扣 " (fmt1(t.street_points)) " 分" } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !v.communities.is_empty() {
+                h2 { "各社区得分" }
+                table.data #communities {
+                    thead { tr { th { "轮次" } th { "社区" } th.num { "有效问卷" } th.num { "得分" } th { "95% 置信区间" } th.num { "满意率" } th { "状态" } } }
+                    tbody {
+                        @for c in &v.communities {
+                            tr class=(if c.below_threshold == Some(true) { "short" } else { "" }) {
+                                td { (c.round) }
+                                td { (c.community_name) }
+                                td.num { (c.n_valid) }
+                                td.num { (fmt1(c.score)) }
+                                td { (crate::messages::ci_text(c.ci_low.zip(c.ci_high), c.df)) }
+                                td.num { @match c.satisfaction_rate { Some(r) => { (format!("{:.1}%", r * 100.0)) } None => { "—" } } }
+                                td { (crate::messages::status_text_in(&c.status, crate::messages::Lang::Zh).unwrap_or(&c.status)) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !v.indicators.is_empty() {
+                h2 { "任务指标" }
+                table.data #indicators {
+                    thead { tr { th { "指标" } th.num { "完成值" } th.num { "目标" } th.num { "得分" } } }
+                    tbody {
+                        @for i in &v.indicators {
+                            tr { td { (i.name) } td.num { (i.value) } td.num { (i.target) } td.num { (i.points) } }
+                        }
+                    }
+                }
+            }
+            @if let Some(r) = &v.ranking {
+                h2 { "全区排名" }
+                table.data #ranking {
+                    thead { tr { th.num { "名次" } th { "街道" } th.num { @if v.evaluation.is_some() { "合计" } @else { "满意度得分" } } } }
+                    tbody {
+                        @for l in r {
+                            tr class=(if l.own { "own" } else { "" }) { td.num { (l.rank) } td { (l.street_name) } td.num { (fmt1(l.value)) } }
+                        }
+                    }
+                }
+            }
+            @if !charts.is_empty() {
+                h2 { "图表" }
+                @for c in &charts {
+                    figure { img src={ "/street/" (v.label) "/charts/" (c.name) ".svg" } alt=(c.title) loading="lazy"; }
+                }
+            }
+            h2 { "下载" }
+            ul.files {
+                li { a href={ "/street/" (v.label) "/tables/communities.csv" } { "本街道社区得分(CSV)" } }
+                @if !v.deductions.is_empty() { li { a href={ "/street/" (v.label) "/tables/deductions.csv" } { "本街道扣分表(CSV)" } } }
+            }
+        },
+    )
+    .into_response()
+}
+
+pub async fn chart(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath((label, name)): UrlPath<(String, String)>,
+) -> Response {
+    let a = match caller.who() {
+        Ok(a) => a.clone(),
+        Err(r) => return r,
+    };
+    let street = tryr!(own_street(&a));
+    let s = tryr!(subject(&label));
+    let Some(stem) = name.strip_suffix(".svg").map(str::to_string) else {
+        return refused(Refusal::not_found());
+    };
+    let ws = state.ws.clone();
+    let charts = tryr!(blocking(move || crate::publish::street_charts(&ws, &s, &street)).await);
+    let Some(c) = charts.into_iter().flatten().find(|c| c.name == stem) else {
+        return refused(Refusal::not_found());
+    };
+    let mut r = c.svg.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml"),
+    );
+    r
+}
+
+pub async fn table(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath((label, name)): UrlPath<(String, String)>,
+) -> Response {
+    let a = match caller.who() {
+        Ok(a) => a.clone(),
+        Err(r) => return r,
+    };
+    let street = tryr!(own_street(&a));
+    let s = tryr!(subject(&label));
+    if !matches!(name.as_str(), "communities.csv" | "deductions.csv") {
+        return refused(Refusal::not_found());
+    }
+    let ws = state.ws.clone();
+    let v = tryr!(blocking(move || crate::publish::street_view(&ws, &s, &street)).await);
+    let Some(v) = v else {
+        return refused(Refusal::not_found());
+    };
+    let bytes = tryr!(crate::publish::street_csv(&v, &name).map_err(Refusal::from_error));
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}-{}\"", v.label, name))
+    {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}

@@ -1,0 +1,728 @@
+//! Publishing a round's or a period's results to the streets, and what a street sees of
+//! them.
+//!
+//! `publish` copies the files of `reports/<label>/` as they are at that moment into
+//! `surveys/store/published/<label>/` (the store's folder, readable by the service
+//! only) and journals each file's hash; a street account reads only that copy, so a
+//! later re-run of `score`/`evaluate` changes nothing a street sees until the office
+//! publishes again. `unpublish` removes the copy, with a reason. Both are journalled,
+//! and the journal decides what is published (the last of the two for a label).
+//!
+//! `street_view` is the one street's part of a publication: its own rows of every
+//! table, and the district ranking when the rules show it (`[publication]
+//! show_ranking`, default yes). Nothing else of another street leaves this module.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::journal::Draft;
+use crate::report::Subject;
+use crate::report::rows::{
+    CommunityScoreRow, DeductionRow, EvaluationRow, ItemScoreRow, StreetScoreRow,
+};
+use crate::workspace::Workspace;
+
+/// The files a publication copies (what exists of them): the tables, the charts and
+/// the review pack. Charts are re-drawn per street from the tables; the district
+/// charts and packs are for the office's own downloads.
+const PUBLISHED_FILES: &[&str] = &[
+    "street_evaluation.csv",
+    "deductions.csv",
+    "community_scores.csv",
+    "street_scores.csv",
+    "item_scores.csv",
+    "exclusions.csv",
+    "undecided_flags.csv",
+];
+
+/// The folder of a publication's copy.
+pub fn published_dir(ws: &Workspace, subject: &Subject) -> PathBuf {
+    ws.store_dir().join("published").join(subject.label())
+}
+
+/// A label as the portal and the API take it: a round (`2018-R1`) or a period
+/// (`2018Q2`, `2018H1`, `2018`).
+pub fn parse_subject(label: &str) -> Result<Subject> {
+    if label.contains("-R") || label.contains("-r") {
+        Ok(Subject::Round(label.parse()?))
+    } else {
+        Ok(Subject::Period(label.parse()?))
+    }
+}
+
+/// One publication in force.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Publication {
+    pub label: String,
+    /// UTC, RFC 3339 (the journal's time).
+    pub time: String,
+    pub actor: String,
+    /// The journal entry that published it.
+    pub seq: u64,
+}
+
+/// What is published now, by the journal: for each label the last of `publish` and
+/// `unpublish` decides. Sorted by label.
+pub fn publications(ws: &Workspace) -> Result<Vec<Publication>> {
+    let mut last: std::collections::BTreeMap<String, Option<Publication>> = Default::default();
+    for e in crate::lifecycle::journal(ws, None)? {
+        let Some(label) = e.round.clone() else {
+            continue;
+        };
+        match e.action.as_str() {
+            "publish" => {
+                last.insert(
+                    label.clone(),
+                    Some(Publication {
+                        label,
+                        time: e.time,
+                        actor: e.actor,
+                        seq: e.seq,
+                    }),
+                );
+            }
+            "unpublish" => {
+                last.insert(label, None);
+            }
+            _ => {}
+        }
+    }
+    Ok(last.into_values().flatten().collect())
+}
+
+/// The publication of `subject`, if it is in force.
+pub fn publication(ws: &Workspace, subject: &Subject) -> Result<Option<Publication>> {
+    let label = subject.label();
+    Ok(publications(ws)?.into_iter().find(|p| p.label == label))
+}
+
+/// Publishes `subject`: its report files as they are now become what the streets see.
+/// The subject must have been scored (a round) or evaluated (a period).
+pub fn publish(ws: &Workspace, subject: &Subject, actor: &str) -> Result<crate::journal::Entry> {
+    let src = ws.reports_dir().join(subject.label());
+    let required: &[&str] = match subject {
+        Subject::Round(_) => &["street_scores.csv", "community_scores.csv"],
+        Subject::Period(_) => &["street_evaluation.csv", "deductions.csv"],
+    };
+    for f in required {
+        if !src.join(f).is_file() {
+            return Err(Error::Invalid(format!(
+                "{}: {} 尚未生成,请先{}",
+                subject.label(),
+                f,
+                match subject {
+                    Subject::Round(_) => "计算本轮得分(score)",
+                    Subject::Period(_) => "完成考核评价(evaluate)",
+                }
+            )));
+        }
+    }
+    let dest = published_dir(ws, subject);
+    crate::lifecycle::record(ws, actor, || {
+        // A fresh copy: the old one (an earlier publication) goes first, so no file of
+        // it survives that the new reports no longer have.
+        remove_dir_if_any(&dest)?;
+        std::fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
+        let mut written = Vec::new();
+        for f in PUBLISHED_FILES {
+            let from = src.join(f);
+            if from.is_file() {
+                let to = dest.join(f);
+                crate::fsutil::copy_private_atomic(&from, &to)?;
+                written.push(to);
+            }
+        }
+        // The trend: the street scores of the rounds the report's trend runs over.
+        let trend = dest.join("trend");
+        for (round, _) in crate::report::read_inputs(ws, subject)?.round_streets {
+            std::fs::create_dir_all(&trend).map_err(|e| Error::io(&trend, e))?;
+            let to = trend.join(format!("{round}.csv"));
+            crate::fsutil::copy_private_atomic(
+                &ws.reports_dir().join(&round).join("street_scores.csv"),
+                &to,
+            )?;
+            written.push(to);
+        }
+        Ok((
+            Draft::new("publish").round(subject.label()),
+            Vec::new(),
+            written,
+        ))
+    })
+}
+
+/// Withdraws a publication (the streets no longer see it). A reason is required.
+pub fn unpublish(
+    ws: &Workspace,
+    subject: &Subject,
+    reason: &str,
+    actor: &str,
+) -> Result<crate::journal::Entry> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Error::Invalid("撤回发布须填写理由".into()));
+    }
+    if publication(ws, subject)?.is_none() {
+        return Err(Error::Invalid(format!("{} 未发布", subject.label())));
+    }
+    let dest = published_dir(ws, subject);
+    crate::lifecycle::record(ws, actor, || {
+        remove_dir_if_any(&dest)?;
+        Ok((
+            Draft::new("unpublish")
+                .round(subject.label())
+                .reason(reason),
+            Vec::new(),
+            Vec::new(),
+        ))
+    })
+}
+
+fn remove_dir_if_any(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(dir, e)),
+    }
+}
+
+fn read_rows<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Vec<T>> {
+    if p.is_file() {
+        Ok(crate::report::Csv::<T>::read(p)?.rows)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+/// One line of the district ranking as a street sees it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RankLine {
+    pub rank: usize,
+    pub street_name: String,
+    /// The total (a period) or the satisfaction score (a round).
+    pub value: Option<f64>,
+    pub own: bool,
+}
+
+/// One task indicator of a street in a quarter or half-year.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IndicatorLine {
+    pub id: String,
+    pub name: String,
+    pub value: String,
+    pub target: String,
+    pub points: String,
+}
+
+/// One community's deduction line with why it counted or did not.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeductionLine {
+    #[serde(flatten)]
+    pub row: DeductionRow,
+    pub why: String,
+}
+
+/// What one street sees of a publication.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreetView {
+    pub label: String,
+    pub street_code: String,
+    pub street_name: String,
+    /// The publication the view is of (`None`: the office's view of the reports now).
+    pub published: Option<Publication>,
+    /// The street's satisfaction score of the round(s) with its CI and respondents.
+    pub score: Option<StreetScoreRow>,
+    /// A period: the street's evaluation row (points, total, rank).
+    pub evaluation: Option<EvaluationRow>,
+    /// A period: the street's deduction total line.
+    pub deduction_total: Option<DeductionRow>,
+    pub deductions: Vec<DeductionLine>,
+    pub communities: Vec<CommunityScoreRow>,
+    pub items: Vec<ItemScoreRow>,
+    pub indicators: Vec<IndicatorLine>,
+    /// The district ranking, when the rules show it.
+    pub ranking: Option<Vec<RankLine>>,
+    /// Its rank and the number of streets ranked (even when the ranking is not shown).
+    pub rank: Option<(usize, usize)>,
+}
+
+/// The street's part of the publication of `subject`; `None` when the subject is not
+/// published or the street has no row in it (both answer as "not found").
+pub fn street_view(ws: &Workspace, subject: &Subject, street: &str) -> Result<Option<StreetView>> {
+    let Some(published) = publication(ws, subject)? else {
+        return Ok(None);
+    };
+    street_view_in(
+        ws,
+        subject,
+        street,
+        &published_dir(ws, subject),
+        Some(published),
+    )
+}
+
+fn street_view_in(
+    ws: &Workspace,
+    subject: &Subject,
+    street: &str,
+    dir: &Path,
+    published: Option<Publication>,
+) -> Result<Option<StreetView>> {
+    let rules = ws.rules()?;
+    let streets: Vec<StreetScoreRow> = read_rows(&dir.join("street_scores.csv"))?;
+    let evaluations: Vec<EvaluationRow> = read_rows(&dir.join("street_evaluation.csv"))?;
+    let deductions: Vec<DeductionRow> = read_rows(&dir.join("deductions.csv"))?;
+    let communities: Vec<CommunityScoreRow> = read_rows(&dir.join("community_scores.csv"))?;
+    let items: Vec<ItemScoreRow> = read_rows(&dir.join("item_scores.csv"))?;
+    let score = streets.iter().find(|r| r.street_code == street).cloned();
+    let evaluation = evaluations
+        .iter()
+        .find(|r| r.street_code == street)
+        .cloned();
+    let Some(street_name) = evaluation
+        .as_ref()
+        .map(|e| e.street_name.clone())
+        .or_else(|| score.as_ref().map(|s| s.street_name.clone()))
+    else {
+        return Ok(None);
+    };
+    // The ranking: a period's rank column (the evaluation's own), a round's by score.
+    let mut ranking: Vec<RankLine> = if !evaluations.is_empty() {
+        evaluations
+            .iter()
+            .filter_map(|e| {
+                Some(RankLine {
+                    rank: e.rank?,
+                    street_name: e.street_name.clone(),
+                    value: e.total,
+                    own: e.street_code == street,
+                })
+            })
+            .collect()
+    } else {
+        let mut scored: Vec<&StreetScoreRow> =
+            streets.iter().filter(|s| s.score.is_some()).collect();
+        scored.sort_by(|a, b| {
+            b.score
+                .unwrap_or(f64::NAN)
+                .total_cmp(&a.score.unwrap_or(f64::NAN))
+                .then_with(|| a.street_code.cmp(&b.street_code))
+        });
+        scored
+            .iter()
+            .enumerate()
+            .map(|(i, s)| RankLine {
+                rank: i + 1,
+                street_name: s.street_name.clone(),
+                value: s.score,
+                own: s.street_code == street,
+            })
+            .collect()
+    };
+    ranking.sort_by(|a, b| a.rank.cmp(&b.rank).then(a.street_name.cmp(&b.street_name)));
+    let rank = ranking
+        .iter()
+        .find(|r| r.own)
+        .map(|r| (r.rank, ranking.len()));
+    let t = &rules.threshold;
+    let deduction_lines = deductions
+        .iter()
+        .filter(|d| d.street_code == street && d.row_type == "community")
+        .map(|d| DeductionLine {
+            why: deduction_why(d, t),
+            row: d.clone(),
+        })
+        .collect();
+    let deduction_total = deductions
+        .iter()
+        .find(|d| d.street_code == street && d.row_type == "street")
+        .cloned();
+    let indicators = indicator_lines(&dir.join("street_evaluation.csv"), street, &rules)?;
+    Ok(Some(StreetView {
+        label: subject.label(),
+        street_code: street.to_string(),
+        street_name,
+        published,
+        score,
+        evaluation,
+        deduction_total,
+        deductions: deduction_lines,
+        communities: communities
+            .into_iter()
+            .filter(|c| c.street_code == street)
+            .collect(),
+        items: items
+            .into_iter()
+            .filter(|c| c.street_code == street)
+            .collect(),
+        indicators,
+        ranking: rules.publication.show_ranking.then_some(ranking),
+        rank,
+    }))
+}
+
+/// The indicator columns (`<id>_value`, `<id>_target`, `<id>_points`) of the street's
+/// evaluation row, named from the rules.
+fn indicator_lines(
+    path: &Path,
+    street: &str,
+    rules: &crate::rules::Rules,
+) -> Result<Vec<IndicatorLine>> {
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let t = crate::report::Table::read(path)?;
+    let Some(code) = t.col("street_code") else {
+        return Ok(Vec::new());
+    };
+    let Some(row) = t
+        .rows
+        .iter()
+        .find(|r| r.get(code).map(String::as_str) == Some(street))
+    else {
+        return Ok(Vec::new());
+    };
+    let cell = |name: &str| -> Option<String> {
+        t.col(name).and_then(|i| row.get(i)).map(|s| s.to_string())
+    };
+    let mut out = Vec::new();
+    for ind in &rules.evaluation.indicators {
+        let Some(points) = cell(&format!("{}_points", ind.id)) else {
+            continue;
+        };
+        out.push(IndicatorLine {
+            id: ind.id.clone(),
+            name: ind.name.clone(),
+            value: cell(&format!("{}_value", ind.id)).unwrap_or_default(),
+            target: cell(&format!("{}_target", ind.id)).unwrap_or_default(),
+            points,
+        });
+    }
+    Ok(out)
+}
+
+/// Why a community's line of the deduction table counted or not, in the rules' terms.
+pub fn deduction_why(d: &DeductionRow, t: &crate::rules::Threshold) -> String {
+    let thr = t.community_score;
+    let score = d.score.map_or("—".to_string(), |s| format!("{s:.1}"));
+    let ci = match (d.ci_low, d.ci_high) {
+        (Some(l), Some(h)) => format!("95% 置信区间 {l:.1}–{h:.1}"),
+        _ => "无置信区间".to_string(),
+    };
+    let rule = crate::messages::decision_text_in(t.decision, crate::messages::Lang::Zh);
+    let point = d.below_point == Some(true);
+    let whole = d.below_ci == Some(true);
+    let position = match (point, whole) {
+        (true, true) => format!("得分 {score} 低于 {thr},{ci} 整体在 {thr} 以下"),
+        (true, false) => format!("得分 {score} 低于 {thr},但 {ci} 跨过 {thr}"),
+        (false, _) => format!("得分 {score} 不低于 {thr}({ci})"),
+    };
+    if d.counts() {
+        format!(
+            "{position};{rule},计入扣分 {} 分",
+            d.points.map_or("—".into(), |p| format!("{p:.1}"))
+        )
+    } else {
+        format!("{position};{rule},不计入扣分")
+    }
+}
+
+/// The charts one street sees of a publication (SVG), its own street highlighted;
+/// `None` when the street has no part in it.
+pub fn street_charts(
+    ws: &Workspace,
+    subject: &Subject,
+    street: &str,
+) -> Result<Option<Vec<crate::report::charts::Chart>>> {
+    if publication(ws, subject)?.is_none() {
+        return Ok(None);
+    }
+    let dir = published_dir(ws, subject);
+    let rules = ws.rules()?;
+    let own = |code: &str| code == street;
+    fn read<T: serde::de::DeserializeOwned>(
+        p: &Path,
+        keep: &dyn Fn(&T) -> bool,
+    ) -> Result<Option<crate::report::Csv<T>>> {
+        if !p.is_file() {
+            return Ok(None);
+        }
+        let mut c = crate::report::Csv::<T>::read(p)?;
+        c.rows.retain(|r| keep(r));
+        Ok(Some(c))
+    }
+    let streets = read::<StreetScoreRow>(&dir.join("street_scores.csv"), &|_| true)?;
+    let evaluation =
+        read::<EvaluationRow>(&dir.join("street_evaluation.csv"), &|r| own(&r.street_code))?;
+    let known = streets
+        .as_ref()
+        .is_some_and(|s| s.rows.iter().any(|r| own(&r.street_code)))
+        || evaluation.as_ref().is_some_and(|e| !e.rows.is_empty());
+    if !known {
+        return Ok(None);
+    }
+    let mut round_streets = Vec::new();
+    let trend = dir.join("trend");
+    if trend.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&trend)
+            .map_err(|e| Error::io(&trend, e))?
+            .map(|e| e.map(|e| e.path()).map_err(|e| Error::io(&trend, e)))
+            .collect::<Result<_>>()?;
+        files.sort();
+        for f in files {
+            let round = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let mut rows = crate::report::Csv::<StreetScoreRow>::read(&f)?.rows;
+            rows.retain(|r| own(&r.street_code));
+            round_streets.push((round, rows));
+        }
+    }
+    let inputs = crate::report::Inputs {
+        label: subject.label(),
+        year: match subject {
+            Subject::Period(p) => p.year(),
+            Subject::Round(r) => r.year,
+        },
+        district: rules.district.clone(),
+        scheme: rules.scheme.clone(),
+        evaluation,
+        deductions: read::<DeductionRow>(&dir.join("deductions.csv"), &|r| own(&r.street_code))?,
+        communities: read::<CommunityScoreRow>(&dir.join("community_scores.csv"), &|r| {
+            own(&r.street_code)
+        })?,
+        streets,
+        items: read::<ItemScoreRow>(&dir.join("item_scores.csv"), &|r| own(&r.street_code))?,
+        interviewers: crate::report::Table {
+            headers: Vec::new(),
+            rows: Vec::new(),
+        },
+        round_streets,
+        sources: Vec::new(),
+        plans: Vec::new(),
+        exclusions: Vec::new(),
+        undecided: Vec::new(),
+    };
+    Ok(Some(crate::report::charts::render_for_street(
+        &inputs,
+        &rules,
+        street,
+        rules.publication.show_ranking,
+    )?))
+}
+
+/// What the office's results page shows of `reports/<label>/`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub label: String,
+    pub evaluation: Vec<EvaluationRow>,
+    pub deductions: Vec<DeductionRow>,
+    pub streets: Vec<StreetScoreRow>,
+    /// The files of the folder a person may download (tables, charts, the pack), sorted.
+    pub files: Vec<String>,
+    /// The charts (SVG file names) in the order of the review pack.
+    pub charts: Vec<String>,
+    pub publication: Option<Publication>,
+    /// The published copy differs from the reports now (re-run since publishing).
+    pub changed_since_publication: bool,
+}
+
+/// The chart files a report writes, in the pack's order.
+const CHARTS: &[&str] = &["ranking", "communities", "trend", "items", "oc"];
+
+/// Whether `name` is a file of a results folder a person may download: tables, charts
+/// and the pack (no path, no hidden file).
+pub fn downloadable(name: &str) -> bool {
+    !name.starts_with('.')
+        && !name.contains(['/', '\\'])
+        && [".csv", ".svg", ".png", ".pdf", ".xlsx", ".md"]
+            .iter()
+            .any(|e| name.ends_with(e))
+}
+
+/// The results of `subject` as they are in `reports/<label>/` now.
+pub fn results(ws: &Workspace, subject: &Subject) -> Result<Results> {
+    let dir = ws.reports_dir().join(subject.label());
+    let mut files = Vec::new();
+    if dir.is_dir() {
+        for e in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let e = e.map_err(|e| Error::io(&dir, e))?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if e.path().is_file() && downloadable(&name) {
+                files.push(name);
+            }
+        }
+    }
+    files.sort();
+    let charts = CHARTS
+        .iter()
+        .map(|c| format!("{c}.svg"))
+        .filter(|c| files.contains(c))
+        .collect();
+    let publication = publication(ws, subject)?;
+    let changed = match &publication {
+        Some(_) => {
+            let pd = published_dir(ws, subject);
+            let mut changed = false;
+            for f in PUBLISHED_FILES {
+                let (a, b) = (dir.join(f), pd.join(f));
+                let same = match (a.is_file(), b.is_file()) {
+                    (true, true) => crate::fsutil::read(&a)? == crate::fsutil::read(&b)?,
+                    (false, false) => true,
+                    _ => false,
+                };
+                changed |= !same;
+            }
+            changed
+        }
+        None => false,
+    };
+    Ok(Results {
+        label: subject.label(),
+        evaluation: read_rows(&dir.join("street_evaluation.csv"))?,
+        deductions: read_rows(&dir.join("deductions.csv"))?,
+        streets: read_rows(&dir.join("street_scores.csv"))?,
+        files,
+        charts,
+        publication,
+        changed_since_publication: changed,
+    })
+}
+
+/// The rounds and periods a year of the workspace has results for, or may have: each
+/// known round of the year, its quarters, halves and the year itself.
+pub fn subjects_of_year(ws: &Workspace, year: i32) -> Result<Vec<Subject>> {
+    let mut out: Vec<Subject> = crate::lifecycle::rounds(ws)?
+        .into_iter()
+        .filter(|r| r.year == year)
+        .map(Subject::Round)
+        .collect();
+    out.sort_by_key(|s| s.label());
+    for q in 1..=4 {
+        out.push(Subject::Period(crate::round::Period::Quarter(year, q)));
+    }
+    for h in 1..=2 {
+        out.push(Subject::Period(crate::round::Period::Half(year, h)));
+    }
+    out.push(Subject::Period(crate::round::Period::Year(year)));
+    Ok(out)
+}
+
+/// The street's rows of `subject` for the API: from the publication for a street
+/// account, from the reports as they are now for the office.
+pub fn street_rows(
+    ws: &Workspace,
+    subject: &Subject,
+    street: &str,
+    published_only: bool,
+) -> Result<Option<StreetView>> {
+    if published_only {
+        return street_view(ws, subject, street);
+    }
+    let dir = ws.reports_dir().join(subject.label());
+    street_view_in(ws, subject, street, &dir, None)
+}
+
+fn num(x: Option<f64>) -> String {
+    x.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn flag(x: Option<bool>) -> String {
+    x.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// A street's own rows as CSV (UTF-8 with BOM, for Excel): `communities.csv` (its
+/// community scores) or `deductions.csv` (its deduction lines with why, then the
+/// total). Numbers at full precision, as in the period's own CSVs.
+pub fn street_csv(v: &StreetView, name: &str) -> Result<Vec<u8>> {
+    match name {
+        "communities.csv" => crate::fsutil::csv_bytes(
+            [
+                "round",
+                "street_code",
+                "street_name",
+                "community_code",
+                "community_name",
+                "n_valid",
+                "score",
+                "se",
+                "ci_low",
+                "ci_high",
+                "df",
+                "satisfaction_rate",
+                "below_threshold",
+                "status",
+                "p_below",
+            ],
+            v.communities.iter().map(|c| {
+                vec![
+                    c.round.clone(),
+                    c.street_code.clone(),
+                    c.street_name.clone(),
+                    c.community_code.clone(),
+                    c.community_name.clone(),
+                    c.n_valid.to_string(),
+                    num(c.score),
+                    num(c.se),
+                    num(c.ci_low),
+                    num(c.ci_high),
+                    num(c.df),
+                    num(c.satisfaction_rate),
+                    flag(c.below_threshold),
+                    c.status.clone(),
+                    num(c.p_below),
+                ]
+            }),
+            true,
+        ),
+        "deductions.csv" => crate::fsutil::csv_bytes(
+            [
+                "period",
+                "row_type",
+                "street_code",
+                "street_name",
+                "community_code",
+                "community_name",
+                "score",
+                "ci_low",
+                "ci_high",
+                "below_point",
+                "below_ci",
+                "counted",
+                "points",
+                "total",
+                "p_below",
+                "why",
+            ],
+            v.deductions
+                .iter()
+                .map(|d| (&d.row, d.why.clone()))
+                .chain(v.deduction_total.iter().map(|t| (t, String::new())))
+                .map(|(d, why)| {
+                    vec![
+                        d.period.clone(),
+                        d.row_type.clone(),
+                        d.street_code.clone(),
+                        d.street_name.clone(),
+                        d.community_code.clone(),
+                        d.community_name.clone(),
+                        num(d.score.or(d.street_score)),
+                        num(d.ci_low),
+                        num(d.ci_high),
+                        flag(d.below_point),
+                        flag(d.below_ci),
+                        d.counted.clone(),
+                        num(d.points),
+                        num(d.total),
+                        num(d.p_below),
+                        why,
+                    ]
+                }),
+            true,
+        ),
+        _ => Err(Error::Invalid(format!("no street table {name:?}"))),
+    }
+}
