@@ -523,8 +523,8 @@ pub struct Results {
     pub streets: Vec<StreetScoreRow>,
     /// The files of the folder a person may download (tables, charts, the pack), sorted.
     pub files: Vec<String>,
-    /// The charts (SVG file names) in the order of the review pack.
-    pub charts: Vec<String>,
+    /// The charts in the order of the review pack: (SVG file name, its text).
+    pub charts: Vec<(String, String)>,
     pub publication: Option<Publication>,
     /// The published copy differs from the reports now (re-run since publishing).
     pub changed_since_publication: bool,
@@ -557,11 +557,14 @@ pub fn results(ws: &Workspace, subject: &Subject) -> Result<Results> {
         }
     }
     files.sort();
-    let charts = CHARTS
-        .iter()
-        .map(|c| format!("{c}.svg"))
-        .filter(|c| files.contains(c))
-        .collect();
+    let mut charts = Vec::new();
+    for c in CHARTS {
+        let name = format!("{c}.svg");
+        if files.contains(&name) {
+            let text = crate::fsutil::read_text(&dir.join(&name))?;
+            charts.push((name, text));
+        }
+    }
     let publication = publication(ws, subject)?;
     let changed = match &publication {
         Some(_) => {

@@ -186,6 +186,78 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// Runs a script in the page (WebDriver's own channel; the page's CSP does not
+    /// apply to it).
+    fn js(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    /// Waits (at most 120 s, reloading) until the page's source satisfies `f`.
+    fn wait_source(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.source();
+            if f(&s) {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "waited for {what}; page: {}",
+                s.chars().take(2000).collect::<String>()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+            self.call("POST", &self.s("/refresh"), Some(json!({})));
+        }
+    }
+
+    /// Signs in with a one-time password and sets `new_pw`.
+    fn first_login(&self, base: &str, name: &str, once: &str, new_pw: &str) {
+        self.goto(&format!("{base}/login"));
+        self.type_in("input[name=name]", name);
+        self.type_in("input[name=password]", once);
+        self.click("main button[type=submit]");
+        self.wait_url("the password page", |u| u.ends_with("/account/password"));
+        self.type_in("input[name=old]", once);
+        self.type_in("input[name=new]", new_pw);
+        self.type_in("input[name=again]", new_pw);
+        self.click("main button[type=submit]");
+        self.wait_url("the home page", |u| !u.contains("/account/password"));
+    }
+
+    /// Clicks the button of the job form for `kind` on `label` on this page.
+    fn run_job(&self, kind: &str, label: &str) {
+        self.js(&format!(
+            "[...document.querySelectorAll('form[action=\"/jobs\"]')].find(f => f.kind.value == '{kind}' && f.label.value == '{label}').querySelector('button').click()"
+        ));
+        self.wait_url("the job page", |u| u.contains("/jobs/"));
+        let html = self.wait_source("the job to end", |s| {
+            s.contains("已完成") || s.contains("失败")
+        });
+        assert!(html.contains("已完成"), "{kind} {label}: {html}");
+    }
+
+    /// Waits for one file of `ext` in `dir`.
+    fn downloaded(dir: &Path, ext: &str) -> PathBuf {
+        let t0 = Instant::now();
+        loop {
+            if let Some(p) = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.extension().is_some_and(|x| x == ext))
+            {
+                return p;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "no {ext} download");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
         if !self.session.is_empty() {
@@ -338,4 +410,221 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
     d.goto(&format!("{base}/deliveries"));
     d.screenshot("09-deliveries");
     ws.ok(&["verify-store"]);
+}
+
+/// The office's path and the street's view in a real browser, on a fresh workspace:
+/// draw a round, watch coverage fill as an evaluator uploads, exclude a fabricator,
+/// upload indicators, score → evaluate → report, download review.pdf, publish; then a
+/// street signs in and sees its own deductions and nothing of another street's.
+#[test]
+fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
+    let ws = common::Workspace::init("panlong-2018");
+    let office_once = add_user(&ws, "office", &["--role", "office"]);
+    let street_once = add_user(
+        &ws,
+        "tuodong",
+        &["--role", "street", "--street", "530103001"],
+    );
+    add_user(&ws, "eva", &["--role", "evaluator", "--org", "测评机构A"]);
+    let eva_token = ws
+        .ok(&["user", "token", "eva"])
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    let all: Vec<String> = (1..=12).map(|i| format!("5301030{i:02}")).collect();
+    ws.ok(&[
+        "assign",
+        "--round",
+        "2018-R1",
+        "--org",
+        "测评机构A",
+        "--streets",
+        &all.join(","),
+    ]);
+    let srv = Server::start(&ws, &[]);
+    let base = format!("http://{}", srv.addr);
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let d = Driver::start(&downloads, &tmp.path().join("profile"));
+
+    d.first_login(&base, "office", &office_once, "Buero-Passwort-7");
+    assert!(d.url().ends_with("/desk"), "{}", d.url());
+    d.screenshot("10-desk-empty");
+    // The draw, with the seed typed in at the lottery.
+    d.type_in("input[name=round]", "2018-R1");
+    d.type_in("input[name=seed]", "2018年4月2日抽签 0417");
+    d.click("form[action='/draw'] button");
+    d.wait_url("the sample", |u| u.ends_with("/rounds/2018-R1/sample"));
+    let html = d.source();
+    assert!(
+        html.contains("2018年4月2日抽签 0417"),
+        "the seed is shown back"
+    );
+    assert!(ws.file("surveys/samples/2018-R1.csv").is_file());
+    d.screenshot("11-sample");
+    // Coverage before and after the evaluator's upload.
+    d.goto(&format!("{base}/rounds/2018-R1"));
+    assert!(
+        d.source()
+            .contains("已达标 <strong class=\"ok\">0</strong>")
+    );
+    d.screenshot("12-round-desk-before");
+    let delivery = tmp.path().join("a.csv");
+    ws.ok(&[
+        "simulate",
+        "--round",
+        "2018-R1",
+        "--format",
+        "csv",
+        "--per-community",
+        "32",
+        "--fabricator",
+        "crude",
+        "--out",
+        delivery.to_str().unwrap(),
+    ]);
+    let r = srv
+        .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+        .bearer(&eva_token)
+        .multipart(Some(("a.csv", &std::fs::read(&delivery).unwrap())), &[])
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    d.goto(&format!("{base}/rounds/2018-R1?sort=missing"));
+    let html = d.source();
+    assert!(
+        html.contains("测评机构A · 有效交付 1 个"),
+        "deliveries per evaluator"
+    );
+    assert!(html.contains("待决定的质量标记"), "undecided flags in view");
+    d.screenshot("13-round-desk-after");
+    // The fabricator: flagged with evidence; excluded with a reason.
+    d.goto(&format!("{base}/rounds/2018-R1/flags"));
+    let html = d.source();
+    let id_at = html
+        .find("id=\"interviewer-")
+        .expect("a flagged interviewer");
+    let rest = &html[id_at + "id=\"interviewer-".len()..];
+    let interviewer = rest[..rest.find('"').unwrap()].to_string();
+    d.screenshot("14-flags");
+    let form = format!("#interviewer-{interviewer} form.decide");
+    d.click(&format!("{form} input[value=exclude]"));
+    d.type_in(
+        &format!("{form} input[name=reason]"),
+        "回访核实:受访户未接受访问",
+    );
+    d.click(&format!("{form} button"));
+    d.wait_url("the flags again", |u| u.ends_with("/rounds/2018-R1/flags"));
+    let html = d.source();
+    let section = &html[html
+        .find(&format!("id=\"interviewer-{interviewer}\""))
+        .unwrap()..];
+    assert!(
+        section[..section.find("</section>").unwrap()].contains("回访核实"),
+        "the decision is shown"
+    );
+    d.screenshot("15-flags-decided");
+    // Indicators for the quarter, uploaded as the streets sent them.
+    d.goto(&format!("{base}/indicators"));
+    d.type_in("input[name=period]", "2018Q2");
+    let indicators = Path::new(env!("CARGO_MANIFEST_DIR")).join("surveys/indicators/2018Q2.csv");
+    d.type_in("form.upload input[type=file]", indicators.to_str().unwrap());
+    d.click("form.upload button");
+    let html = d.wait_source("the indicators stored", |s| s.contains("已保存"));
+    assert!(html.contains("2018Q2.csv"));
+    d.screenshot("16-indicators");
+    // Score → evaluate → report as jobs.
+    d.goto(&format!("{base}/rounds/2018-R1"));
+    d.run_job("score", "2018-R1");
+    d.screenshot("17-job-done");
+    d.goto(&format!("{base}/desk"));
+    d.run_job("evaluate", "2018Q2");
+    d.goto(&format!("{base}/desk"));
+    d.run_job("report", "2018Q2");
+    d.goto(&format!("{base}/jobs"));
+    assert_eq!(d.source().matches("已完成").count(), 3);
+    d.screenshot("18-jobs");
+    d.goto(&format!("{base}/results/2018Q2"));
+    let html = d.source();
+    assert!(html.contains("id=\"deductions\"") && html.contains("ranking.svg"));
+    d.screenshot("19-results");
+    d.js("document.querySelector('figure').scrollIntoView()");
+    d.screenshot("19b-results-charts");
+    d.click("a[href='/results/2018Q2/files/review.pdf']");
+    let pdf = std::fs::read(Driver::downloaded(&downloads, "pdf")).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"), "review.pdf is a PDF");
+    assert_eq!(
+        pdf,
+        std::fs::read(ws.file("reports/2018Q2/review.pdf")).unwrap()
+    );
+    let text = pdf_extract::extract_text_from_mem(&pdf)
+        .unwrap()
+        .replace([' ', '\u{a0}', '\n'], "");
+    assert!(text.contains("拓东街道"), "the pack names the streets");
+    // Publish.
+    d.click("form[action='/results/2018Q2/publish'] button");
+    let html = d.wait_source("the publication", |s| s.contains("已发布"));
+    assert!(html.contains("撤回发布"));
+    d.screenshot("20-published");
+    // The journal, and verify-store from the page.
+    d.goto(&format!("{base}/journal"));
+    d.click("form[action='/journal/verify'] button");
+    let html = d.wait_source("the check", |s| s.contains("id=\"verify\""));
+    assert!(html.contains("核对通过"), "{html}");
+    for action in [
+        "sample",
+        "ingest",
+        "decide",
+        "indicators",
+        "score",
+        "evaluate",
+        "report",
+        "publish",
+    ] {
+        assert!(
+            html.contains(&format!("<td>{action}</td>")),
+            "{action} journalled"
+        );
+    }
+    d.screenshot("21-journal");
+    d.click("header form[action='/logout'] button");
+    d.wait_url("signed out", |u| u.contains("/login"));
+
+    // The street.
+    d.first_login(&base, "tuodong", &street_once, "Strasse-Passwort-3");
+    let html = d.source();
+    assert!(html.contains("/street/2018Q2"), "{html}");
+    d.screenshot("22-street-home");
+    d.goto(&format!("{base}/street/2018Q2"));
+    let html = d.source();
+    assert!(html.contains("拓东街道") && html.contains("id=\"deductions\""));
+    // Its own deduction lines, each with why; no other street's community.
+    let mut rows = csv::Reader::from_path(ws.file("reports/2018Q2/deductions.csv")).unwrap();
+    let (mut own, mut others) = (0, 0);
+    for r in rows.records() {
+        let r = r.unwrap();
+        if &r[1] != "community" {
+            continue;
+        }
+        if &r[2] == "530103001" {
+            assert!(html.contains(&r[5]), "own community {} missing", &r[5]);
+            own += 1;
+        } else {
+            assert!(
+                !html.contains(&r[5]),
+                "another street's community {} shown",
+                &r[5]
+            );
+            others += 1;
+        }
+    }
+    assert!(own > 0 && others > 0, "{own} {others}");
+    assert!(html.contains("计入扣分") || html.contains("不计入扣分"));
+    d.screenshot("23-street-period");
+    d.js("document.querySelector('figure').scrollIntoView()");
+    d.screenshot("23b-street-charts");
+    // Another period, unpublished, answers as missing.
+    d.goto(&format!("{base}/street/2018"));
+    assert!(d.source().contains("没有找到"));
 }

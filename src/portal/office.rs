@@ -5,7 +5,7 @@
 use axum::extract::{Multipart, Path as UrlPath, Query, State as AxState};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 
 use super::pages::{fmt1, page, refused, see_other};
 use super::upload::Refusal;
@@ -398,8 +398,8 @@ pub async fn round_desk(
                     "样本社区 " strong { (cov.communities.len()) } " 个,已达标 " strong.ok { (done) } ",未达标 " strong.short { (cov.short) }
                     " · " a href={ "/rounds/" (r) "/sample" } { "样本与种子" }
                 } @else { "本轮尚未抽样" }
-                " · " (job_button(&caller, "score", &r.to_string(), "计算得分"))
             }
+            div.actions-row { (job_button(&caller, "score", &r.to_string(), "计算得分")) " " a href={ "/results/" (r) } { "查看得分" } }
             @if cov.sample_drawn {
                 h2 { "各街道完成情况" }
                 table.data #streets {
@@ -512,9 +512,8 @@ fn render_flags(
                 section.flag #{ "interviewer-" (i.interviewer_id) } {
                     h3 { "访问员 " (i.interviewer_id) " · 问卷 " (i.questionnaires) " 份 · " (i.communities) " 个社区" }
                     p.evidence { (crate::messages::interviewer_reasons_in(&i.as_flag(), zh)) }
-                    @if let Some(p) = i.p_value { p.evidence { "综合 p 值 " (format!("{p:.1e}")) } }
                     @let sens = i.sensitivity.text(zh);
-                    @if !sens.is_empty() { p.evidence { "剔除的影响:" (sens) } }
+                    @if !sens.is_empty() { details.evidence { summary { "剔除的影响(各街道、各社区得分变化)" } p { (sens) } } }
                     p { "交付文件:" (i.deliveries.join("、")) }
                     p { "决定:" (decision_text(&i.decision)) }
                     (decision_form(caller, r, "interviewer", &i.interviewer_id))
@@ -846,8 +845,13 @@ fn render_results(caller: &Caller, s: &Subject, res: &Results, message: Option<&
             }
             @if !res.charts.is_empty() {
                 h2 { "图表" }
-                @for c in &res.charts {
-                    figure { img src={ "/results/" (label) "/files/" (c) } alt=(c) loading="lazy"; }
+                // The engine's own SVG (plotters escapes every text it draws), inline so
+                // that the page's embedded font draws its Chinese.
+                @for (name, svg) in &res.charts {
+                    figure {
+                        (PreEscaped(svg))
+                        figcaption { a href={ "/results/" (label) "/files/" (name) } download { (name) } }
+                    }
                 }
             }
             h2 { "下载" }

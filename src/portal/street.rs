@@ -8,7 +8,7 @@
 use axum::extract::{Path as UrlPath, State as AxState};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use maud::html;
+use maud::{PreEscaped, html};
 
 use super::office::blocking;
 use super::pages::{fmt1, page, refused};
@@ -212,7 +212,10 @@ pub async fn period(
             @if !charts.is_empty() {
                 h2 { "图表" }
                 @for c in &charts {
-                    figure { img src={ "/street/" (v.label) "/charts/" (c.name) ".svg" } alt=(c.title) loading="lazy"; }
+                    figure {
+                        (PreEscaped(&c.svg))
+                        figcaption { a href={ "/street/" (v.label) "/charts/" (c.name) ".svg" } download { (c.name) ".svg" } }
+                    }
                 }
             }
             h2 { "下载" }
