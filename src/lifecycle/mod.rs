@@ -257,6 +257,19 @@ pub fn journal(ws: &Workspace, round: Option<&str>) -> Result<Vec<crate::journal
     Ok(e)
 }
 
+/// What a round's flags and decisions depend on, as one string: the store's index (its
+/// deliveries and decisions) and the rules, by hash. Equal keys, equal flags.
+pub fn flags_key(ws: &Workspace) -> Result<String> {
+    let index = Store::new(ws).index_path();
+    let ix = if index.is_file() {
+        crate::fsutil::sha256_hex(&crate::fsutil::read(&index)?)
+    } else {
+        String::new()
+    };
+    let rules = crate::fsutil::sha256_hex(&crate::fsutil::read(&ws.rules_path())?);
+    Ok(format!("{ix}:{rules}"))
+}
+
 /// Which journal entries to show (each field, when given, must match exactly).
 #[derive(Debug, Clone, Default)]
 pub struct JournalFilter {

@@ -127,6 +127,17 @@ pub struct AppState {
     pub queued: std::sync::atomic::AtomicUsize,
     /// Score, evaluate and report, one at a time in the background.
     pub jobs: crate::jobs::Jobs,
+    /// Undecided flags per round with the `lifecycle::flags_key` they were counted
+    /// under: many readers of the desk wait for one count instead of each making it.
+    pub undecided: tokio::sync::Mutex<std::collections::HashMap<String, FlagCount>>,
+}
+
+/// A round's undecided flags, counted under `key` (`lifecycle::flags_key`).
+pub struct FlagCount {
+    pub key: String,
+    pub n: usize,
+    /// A new count is running.
+    pub refreshing: bool,
 }
 
 pub type State = Arc<AppState>;
@@ -370,6 +381,7 @@ fn new_state(ws: Workspace, cfg: Config) -> Result<State> {
         writes: tokio::sync::Semaphore::new(1),
         queued: std::sync::atomic::AtomicUsize::new(0),
         jobs: crate::jobs::Jobs::start(ws.clone()),
+        undecided: Default::default(),
     }))
 }
 

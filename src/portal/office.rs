@@ -66,12 +66,97 @@ fn job_button(c: &Caller, kind: &str, label: &str, text: &str) -> Markup {
 
 // ---------------------------------------------------------------- the desk
 
+/// The undecided flags of `round` (`None` without active deliveries), counted once per
+/// state of the store and shared by every page that shows it. When the store changed
+/// since the last count, the last count is shown (marked as being updated) while one
+/// new count runs in the background: readers never queue behind it.
+pub async fn undecided(
+    state: &State,
+    round: RoundId,
+    active: bool,
+) -> Result<Option<Undecided>, Refusal> {
+    if !active {
+        return Ok(None);
+    }
+    let ws = state.ws.clone();
+    let key = blocking(move || crate::lifecycle::flags_key(&ws)).await?;
+    let name = round.to_string();
+    {
+        let mut memo = state.undecided.lock().await;
+        match memo.get_mut(&name) {
+            Some(m) if m.key == key => {
+                return Ok(Some(Undecided {
+                    n: m.n,
+                    stale: false,
+                }));
+            }
+            Some(m) => {
+                if !m.refreshing {
+                    m.refreshing = true;
+                    let st = state.clone();
+                    tokio::spawn(async move {
+                        let ws = st.ws.clone();
+                        let n =
+                            blocking(move || Ok(crate::lifecycle::flags(&ws, &round)?.undecided()))
+                                .await;
+                        let mut memo = st.undecided.lock().await;
+                        if let Some(m) = memo.get_mut(&round.to_string()) {
+                            m.refreshing = false;
+                            match n {
+                                Ok(n) => {
+                                    m.n = n;
+                                    m.key = key;
+                                }
+                                // The next page view tries again; the error is shown
+                                // by the flags page itself.
+                                Err(e) => eprintln!(
+                                    "manyi serve: counting flags of {round}: {}",
+                                    e.message
+                                ),
+                            }
+                        }
+                    });
+                }
+                return Ok(Some(Undecided {
+                    n: m.n,
+                    stale: true,
+                }));
+            }
+            None => {}
+        }
+    }
+    // The first count of the round: wait for it.
+    let ws = state.ws.clone();
+    let n = blocking(move || Ok(crate::lifecycle::flags(&ws, &round)?.undecided())).await?;
+    state.undecided.lock().await.insert(
+        name,
+        super::FlagCount {
+            key,
+            n,
+            refreshing: false,
+        },
+    );
+    Ok(Some(Undecided { n, stale: false }))
+}
+
+/// A count of undecided flags as a page shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Undecided {
+    pub n: usize,
+    /// The store changed since it was counted; a new count is running.
+    pub stale: bool,
+}
+
+fn undecided_text(u: Undecided) -> Markup {
+    html! { (u.n) @if u.stale { "(更新中)" } }
+}
+
 /// One round's line on the desk.
 struct RoundLine {
     round: RoundId,
     coverage: crate::lifecycle::Coverage,
     active: usize,
-    undecided: Option<usize>,
+    undecided: Option<Undecided>,
 }
 
 /// One subject's line on the desk (a round or a period of a year).
@@ -82,25 +167,30 @@ struct SubjectLine {
     published: bool,
 }
 
-fn subject_line(ws: &crate::workspace::Workspace, s: Subject) -> crate::error::Result<SubjectLine> {
+fn subject_line(
+    ws: &crate::workspace::Workspace,
+    s: Subject,
+    published: &[crate::publish::Publication],
+) -> SubjectLine {
     let dir = ws.reports_dir().join(s.label());
     let computed = match s {
         Subject::Round(_) => dir.join("street_scores.csv").is_file(),
         Subject::Period(_) => dir.join("street_evaluation.csv").is_file(),
     };
-    Ok(SubjectLine {
+    SubjectLine {
         subject: s,
         computed,
         reported: dir.join("review.pdf").is_file(),
-        published: crate::publish::publication(ws, &s)?.is_some(),
-    })
+        published: published.iter().any(|p| p.label == s.label()),
+    }
 }
 
 pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
     let _ = who!(caller);
     let ws = state.ws.clone();
-    let (rounds, years) = tryr!(
+    let (rounds, years, published) = tryr!(
         blocking(move || {
+            let published = crate::publish::publications(&ws)?;
             let mut lines = Vec::new();
             let dels = crate::lifecycle::deliveries(&ws, None)?;
             for r in crate::lifecycle::rounds(&ws)? {
@@ -109,16 +199,11 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
                     .iter()
                     .filter(|d| d.round == r.to_string() && d.status == "active")
                     .count();
-                let undecided = if active > 0 {
-                    Some(crate::lifecycle::flags(&ws, &r)?.undecided())
-                } else {
-                    None
-                };
                 lines.push(RoundLine {
                     round: r,
                     coverage,
                     active,
-                    undecided,
+                    undecided: None,
                 });
             }
             let mut years: Vec<i32> = lines.iter().map(|l| l.round.year).collect();
@@ -129,15 +214,20 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
                 let subjects = crate::publish::subjects_of_year(&ws, y)?
                     .into_iter()
                     .filter(|s| matches!(s, Subject::Period(_)))
-                    .map(|s| subject_line(&ws, s))
-                    .collect::<crate::error::Result<Vec<_>>>()?;
+                    .map(|s| subject_line(&ws, s, &published))
+                    .collect::<Vec<_>>();
                 out.push((y, subjects));
             }
-            Ok((lines, out))
+            Ok((lines, out, published))
         })
         .await
     );
-    let undecided: usize = rounds.iter().filter_map(|l| l.undecided).sum();
+    let mut rounds = rounds;
+    for l in rounds.iter_mut() {
+        l.undecided = tryr!(undecided(&state, l.round, l.active > 0).await);
+    }
+    let undecided: usize = rounds.iter().filter_map(|l| l.undecided).map(|u| u.n).sum();
+    let stale = rounds.iter().filter_map(|l| l.undecided).any(|u| u.stale);
     let pending = state.jobs.pending();
     page(
         "考核办工作台",
@@ -145,7 +235,7 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
         html! {
             h1 { "考核办工作台" }
             p.summary {
-                "待决定的质量标记 " strong class=(if undecided > 0 { "short" } else { "ok" }) { (undecided) } " 项"
+                "待决定的质量标记 " strong class=(if undecided > 0 { "short" } else { "ok" }) { (undecided) } " 项" @if stale { "(更新中)" }
                 " · 排队或运行中的任务 " a href="/jobs" { strong { (pending) } } " 个"
             }
             h2 { "测评轮次" }
@@ -156,7 +246,7 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
                     thead { tr { th { "轮次" } th { "抽样" } th.num { "样本社区" } th.num { "未达标" } th.num { "有效交付" } th.num { "待决定标记" } th { "得分" } th { "操作" } } }
                     tbody {
                         @for l in &rounds {
-                            @let s = subject_line(&state.ws, Subject::Round(l.round)).ok();
+                            @let s = Some(subject_line(&state.ws, Subject::Round(l.round), &published));
                             tr {
                                 td { a href={ "/rounds/" (l.round) } { (l.round) } }
                                 td { @if l.coverage.sample_drawn { a href={ "/rounds/" (l.round) "/sample" } { "已抽样" } } @else { "尚未抽样" } }
@@ -165,8 +255,8 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
                                 td.num { (l.active) }
                                 td.num {
                                     @match l.undecided {
-                                        Some(0) => { a href={ "/rounds/" (l.round) "/flags" } { "0" } }
-                                        Some(n) => { a.short href={ "/rounds/" (l.round) "/flags" } { (n) } }
+                                        Some(u) if u.n == 0 => { a href={ "/rounds/" (l.round) "/flags" } { (undecided_text(u)) } }
+                                        Some(u) => { a.short href={ "/rounds/" (l.round) "/flags" } { (undecided_text(u)) } }
                                         None => { "—" }
                                     }
                                 }
@@ -326,19 +416,15 @@ pub async fn round_desk(
     sort: Option<String>,
 ) -> Response {
     let ws = state.ws.clone();
-    let (mut cov, dels, undecided) = tryr!(
+    let (mut cov, dels) = tryr!(
         blocking(move || {
             let cov = crate::lifecycle::coverage(&ws, &r, None)?;
             let dels = crate::lifecycle::deliveries(&ws, Some(&r))?;
-            let undecided = if dels.iter().any(|d| d.status == "active") {
-                Some(crate::lifecycle::flags(&ws, &r)?.undecided())
-            } else {
-                None
-            };
-            Ok((cov, dels, undecided))
+            Ok((cov, dels))
         })
         .await
     );
+    let undecided = tryr!(undecided(&state, r, dels.iter().any(|d| d.status == "active")).await);
     let sort = sort.unwrap_or_default();
     match sort.as_str() {
         "valid" => cov
@@ -390,8 +476,8 @@ pub async fn round_desk(
             h1 { (r) " 轮 · 考核办" }
             p.summary.sticky {
                 @match undecided {
-                    Some(n) if n > 0 => { "待决定的质量标记 " a.short href={ "/rounds/" (r) "/flags" } { strong { (n) } " 项" } " · " }
-                    Some(_) => { "质量标记均已决定 · " }
+                    Some(u) if u.n > 0 => { "待决定的质量标记 " a.short href={ "/rounds/" (r) "/flags" } { strong { (undecided_text(u)) } " 项" } " · " }
+                    Some(u) => { "质量标记均已决定" @if u.stale { "(更新中)" } " · " }
                     None => {}
                 }
                 @if cov.sample_drawn {
