@@ -935,11 +935,19 @@ pub fn import_indicators(
         let tmp = crate::fsutil::temp_beside(&dest)?;
         std::fs::write(tmp.path(), [&b"\xEF\xBB\xBF"[..], &csv].concat())
             .map_err(|e| Error::io(tmp.path(), e))?;
-        let checked = read_indicators(tmp.path(), period, &rules, &frame).map_err(|e| {
-            Error::Invalid(
-                e.to_string()
-                    .replace(&tmp.path().display().to_string(), file_name),
-            )
+        // The place of a fault in the delivered file's own name, for the office's page.
+        let checked = read_indicators(tmp.path(), period, &rules, &frame).map_err(|e| match e {
+            Error::Input {
+                line,
+                column,
+                message,
+                ..
+            } => Error::Invalid(format!(
+                "{file_name} 第 {line} 行{}:{message}",
+                column.map(|c| format!(",列 {c}")).unwrap_or_default()
+            )),
+            Error::File { message, .. } => Error::Invalid(format!("{file_name}:{message}")),
+            other => other,
         })?;
         values = checked.len();
         crate::fsutil::persist(tmp, &dest)?;

@@ -1433,3 +1433,56 @@ fn jobs_run_one_at_a_time_in_order_and_report_their_end() {
         404
     );
 }
+
+#[test]
+fn indicators_upload_is_checked_like_evaluate_and_journalled() {
+    let w = world_with(&[]);
+    let office = &w.sessions[1];
+    let good = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("surveys/indicators/2018Q2.csv"),
+    )
+    .unwrap();
+    let send = |period: &str, name: &str, body: &[u8]| {
+        w.srv
+            .req("POST", &format!("/indicators?csrf={}", office.csrf))
+            .cookie(office)
+            .multipart(Some((name, body)), &[("period", period)])
+            .send()
+    };
+    // A value that is not a number: refused, naming the line; nothing stored.
+    let mut lines: Vec<String> = good.lines().map(String::from).collect();
+    let bad_line = 4;
+    let mut cells: Vec<String> = lines[bad_line - 1].split(',').map(String::from).collect();
+    *cells.last_mut().unwrap() = "很多".into();
+    lines[bad_line - 1] = cells.join(",");
+    let r = send("2018Q2", "坏.csv", lines.join("\n").as_bytes());
+    assert_eq!(r.status, 422, "{}", r.text());
+    let text = r.text();
+    assert!(text.contains(&format!("坏.csv 第 {bad_line} 行")), "{text}");
+    assert!(!w.ws.file("surveys/indicators/2018Q2.csv").exists());
+    // The same file for another period: refused (its period column says 2018Q2).
+    assert_eq!(send("2018Q3", "q.csv", good.as_bytes()).status, 422);
+    // Good, in GBK as Excel saves it: stored as UTF-8, the same values, journalled.
+    let (gbk, _, _) = encoding_rs::GBK.encode(&good);
+    let r = send("2018Q2", "指标.csv", &gbk);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("已保存"));
+    let stored = w.ws.read("surveys/indicators/2018Q2.csv");
+    assert_eq!(
+        stored.trim_start_matches('\u{feff}').trim(),
+        good.trim_start_matches('\u{feff}').trim()
+    );
+    let journal = w.ws.ok(&["journal", "--json"]);
+    assert!(journal.contains("\"indicators\"") && journal.contains("指标.csv"));
+    // Evaluators and streets cannot.
+    for k in [2, 4] {
+        let s = &w.sessions[k];
+        let r = w
+            .srv
+            .req("POST", &format!("/indicators?csrf={}", s.csrf))
+            .cookie(s)
+            .multipart(Some(("x.csv", good.as_bytes())), &[("period", "2018Q2")])
+            .send();
+        assert_eq!(r.status, 403);
+    }
+}

@@ -130,6 +130,11 @@ pub struct AppState {
     /// Undecided flags per round with the `lifecycle::flags_key` they were counted
     /// under: many readers of the desk wait for one count instead of each making it.
     pub undecided: tokio::sync::Mutex<std::collections::HashMap<String, FlagCount>>,
+    /// A round's whole coverage with the `lifecycle::flags_key` it was counted under
+    /// (it reads every active delivery: once per state of the store, not per view).
+    pub coverage: tokio::sync::Mutex<
+        std::collections::HashMap<String, (String, Arc<crate::lifecycle::Coverage>)>,
+    >,
 }
 
 /// A round's undecided flags, counted under `key` (`lifecycle::flags_key`).
@@ -382,6 +387,7 @@ fn new_state(ws: Workspace, cfg: Config) -> Result<State> {
         queued: std::sync::atomic::AtomicUsize::new(0),
         jobs: crate::jobs::Jobs::start(ws.clone()),
         undecided: Default::default(),
+        coverage: Default::default(),
     }))
 }
 

@@ -139,6 +139,27 @@ pub async fn undecided(
     Ok(Some(Undecided { n, stale: false }))
 }
 
+/// A round's coverage over every organisation (the office's view), counted once per
+/// state of the store; concurrent views wait for one count.
+pub async fn coverage(
+    state: &State,
+    round: RoundId,
+) -> Result<std::sync::Arc<crate::lifecycle::Coverage>, Refusal> {
+    let mut memo = state.coverage.lock().await;
+    let ws = state.ws.clone();
+    let key = blocking(move || crate::lifecycle::flags_key(&ws)).await?;
+    if let Some((k, c)) = memo.get(&round.to_string())
+        && *k == key
+    {
+        return Ok(c.clone());
+    }
+    let ws = state.ws.clone();
+    let c =
+        std::sync::Arc::new(blocking(move || crate::lifecycle::coverage(&ws, &round, None)).await?);
+    memo.insert(round.to_string(), (key, c.clone()));
+    Ok(c)
+}
+
 /// A count of undecided flags as a page shows it.
 #[derive(Debug, Clone, Copy)]
 pub struct Undecided {
@@ -154,7 +175,7 @@ fn undecided_text(u: Undecided) -> Markup {
 /// One round's line on the desk.
 struct RoundLine {
     round: RoundId,
-    coverage: crate::lifecycle::Coverage,
+    coverage: std::sync::Arc<crate::lifecycle::Coverage>,
     active: usize,
     undecided: Option<Undecided>,
 }
@@ -194,19 +215,13 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
             let mut lines = Vec::new();
             let dels = crate::lifecycle::deliveries(&ws, None)?;
             for r in crate::lifecycle::rounds(&ws)? {
-                let coverage = crate::lifecycle::coverage(&ws, &r, None)?;
                 let active = dels
                     .iter()
                     .filter(|d| d.round == r.to_string() && d.status == "active")
                     .count();
-                lines.push(RoundLine {
-                    round: r,
-                    coverage,
-                    active,
-                    undecided: None,
-                });
+                lines.push((r, active));
             }
-            let mut years: Vec<i32> = lines.iter().map(|l| l.round.year).collect();
+            let mut years: Vec<i32> = lines.iter().map(|l| l.0.year).collect();
             years.sort_unstable();
             years.dedup();
             let mut out = Vec::new();
@@ -222,10 +237,16 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
         })
         .await
     );
-    let mut rounds = rounds;
-    for l in rounds.iter_mut() {
-        l.undecided = tryr!(undecided(&state, l.round, l.active > 0).await);
+    let mut lines = Vec::new();
+    for (round, active) in rounds {
+        lines.push(RoundLine {
+            round,
+            coverage: tryr!(coverage(&state, round).await),
+            active,
+            undecided: tryr!(undecided(&state, round, active > 0).await),
+        });
     }
+    let rounds = lines;
     let undecided: usize = rounds.iter().filter_map(|l| l.undecided).map(|u| u.n).sum();
     let stale = rounds.iter().filter_map(|l| l.undecided).any(|u| u.stale);
     let pending = state.jobs.pending();
@@ -416,14 +437,8 @@ pub async fn round_desk(
     sort: Option<String>,
 ) -> Response {
     let ws = state.ws.clone();
-    let (mut cov, dels) = tryr!(
-        blocking(move || {
-            let cov = crate::lifecycle::coverage(&ws, &r, None)?;
-            let dels = crate::lifecycle::deliveries(&ws, Some(&r))?;
-            Ok((cov, dels))
-        })
-        .await
-    );
+    let dels = tryr!(blocking(move || crate::lifecycle::deliveries(&ws, Some(&r))).await);
+    let mut cov = (*tryr!(coverage(&state, r).await)).clone();
     let undecided = tryr!(undecided(&state, r, dels.iter().any(|d| d.status == "active")).await);
     let sort = sort.unwrap_or_default();
     match sort.as_str() {
