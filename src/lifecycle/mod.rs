@@ -257,17 +257,24 @@ pub fn journal(ws: &Workspace, round: Option<&str>) -> Result<Vec<crate::journal
     Ok(e)
 }
 
-/// What a round's flags and decisions depend on, as one string: the store's index (its
-/// deliveries and decisions) and the rules, by hash. Equal keys, equal flags.
+/// What a round's coverage, flags and decisions depend on, as one string: the stored
+/// deliveries with their status, the decisions, and the rules, by hash. Equal keys,
+/// equal flags and coverage (the journal's own entries, a login for one, leave it).
 pub fn flags_key(ws: &Workspace) -> Result<String> {
-    let index = Store::new(ws).index_path();
-    let ix = if index.is_file() {
-        crate::fsutil::sha256_hex(&crate::fsutil::read(&index)?)
-    } else {
-        String::new()
-    };
-    let rules = crate::fsutil::sha256_hex(&crate::fsutil::read(&ws.rules_path())?);
-    Ok(format!("{ix}:{rules}"))
+    let index = Store::new(ws).read_index()?;
+    let mut h = String::new();
+    for d in &index.deliveries {
+        h.push_str(&d.sha256);
+        h.push_str(crate::messages::delivery_status_text(d.status));
+        h.push('\n');
+    }
+    let decisions =
+        serde_json::to_string(&index.decisions).map_err(|e| Error::Internal(e.to_string()))?;
+    h.push_str(&decisions);
+    h.push_str(&crate::fsutil::sha256_hex(&crate::fsutil::read(
+        &ws.rules_path(),
+    )?));
+    Ok(crate::fsutil::sha256_hex(h.as_bytes()))
 }
 
 /// Which journal entries to show (each field, when given, must match exactly).

@@ -280,12 +280,9 @@ pub async fn publish(
     let Ok(s) = crate::publish::parse_subject(&period) else {
         return refused(Refusal::not_found());
     };
-    let Ok(_permit) = state.writes.acquire().await else {
-        return refused(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            "服务正在停止",
-        ));
+    let _turn = match super::office::write_turn(&state).await {
+        Ok(t) => t,
+        Err(e) => return refused(e),
     };
     let ws = state.ws.clone();
     match super::office::blocking(move || {

@@ -31,6 +31,15 @@ where
     }
 }
 
+/// This server's turn to write to the store (one write at a time; see `AppState::writes`).
+pub async fn write_turn(state: &State) -> Result<tokio::sync::SemaphorePermit<'_>, Refusal> {
+    state
+        .writes
+        .acquire()
+        .await
+        .map_err(|_| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "服务正在停止"))
+}
+
 macro_rules! who {
     ($caller:expr) => {
         match $caller.who() {
@@ -145,18 +154,23 @@ pub async fn coverage(
     state: &State,
     round: RoundId,
 ) -> Result<std::sync::Arc<crate::lifecycle::Coverage>, Refusal> {
-    let mut memo = state.coverage.lock().await;
     let ws = state.ws.clone();
     let key = blocking(move || crate::lifecycle::flags_key(&ws)).await?;
-    if let Some((k, c)) = memo.get(&round.to_string())
+    if let Some((k, c)) = state.coverage.lock().await.get(&round.to_string())
         && *k == key
     {
         return Ok(c.clone());
     }
+    // Counted without holding the memo: a burst of views after a change may count twice,
+    // but no view waits behind another's count.
     let ws = state.ws.clone();
     let c =
         std::sync::Arc::new(blocking(move || crate::lifecycle::coverage(&ws, &round, None)).await?);
-    memo.insert(round.to_string(), (key, c.clone()));
+    state
+        .coverage
+        .lock()
+        .await
+        .insert(round.to_string(), (key, c.clone()));
     Ok(c)
 }
 
@@ -348,13 +362,7 @@ pub async fn draw(
             "请填写随机种子",
         ));
     }
-    let Ok(_permit) = state.writes.acquire().await else {
-        return refused(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            "服务正在停止",
-        ));
-    };
+    let _turn = tryr!(write_turn(&state).await);
     let ws = state.ws.clone();
     let seed = f.seed.trim().to_string();
     tryr!(blocking(move || crate::sample::run_sample(&ws, &round, &seed, &a.name)).await);
@@ -678,13 +686,7 @@ pub async fn decide(
             ));
         }
     };
-    let Ok(_permit) = state.writes.acquire().await else {
-        return refused(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            "服务正在停止",
-        ));
-    };
+    let _turn = tryr!(write_turn(&state).await);
     let ws = state.ws.clone();
     let res = blocking(move || {
         crate::lifecycle::decide(&ws, &r, subject, &f.id, exclude, &f.reason, &a.name)
@@ -990,13 +992,7 @@ pub async fn publish(
 ) -> Response {
     let a = who!(caller);
     let s = tryr!(visible_subject(&label));
-    let Ok(_permit) = state.writes.acquire().await else {
-        return refused(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            "服务正在停止",
-        ));
-    };
+    let _turn = tryr!(write_turn(&state).await);
     let ws = state.ws.clone();
     match blocking(move || crate::publish::publish(&ws, &s, &a.name)).await {
         Ok(_) => see_other(&format!("/results/{}", s.label())),
@@ -1017,13 +1013,7 @@ pub async fn unpublish(
 ) -> Response {
     let a = who!(caller);
     let s = tryr!(visible_subject(&label));
-    let Ok(_permit) = state.writes.acquire().await else {
-        return refused(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            "服务正在停止",
-        ));
-    };
+    let _turn = tryr!(write_turn(&state).await);
     let ws = state.ws.clone();
     match blocking(move || crate::publish::unpublish(&ws, &s, &f.reason, &a.name)).await {
         Ok(_) => see_other(&format!("/results/{}", s.label())),
@@ -1140,13 +1130,7 @@ pub async fn upload_indicators(
     let Some((name, bytes)) = file else {
         return fail("请选择文件".into());
     };
-    let Ok(_permit) = state.writes.acquire().await else {
-        return refused(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            "服务正在停止",
-        ));
-    };
+    let _turn = tryr!(write_turn(&state).await);
     let ws = state.ws.clone();
     let dir = super::uploads_dir(&ws);
     let res = blocking(move || {

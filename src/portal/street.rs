@@ -85,17 +85,26 @@ fn subject(label: &str) -> Result<crate::report::Subject, Refusal> {
     crate::publish::parse_subject(label).map_err(|_| Refusal::not_found())
 }
 
+/// The caller's own street and the round or period in the URL (anything else: 404).
+fn street_and_subject(
+    caller: &Caller,
+    label: &str,
+) -> Result<(String, crate::report::Subject), Response> {
+    let a = caller.who()?;
+    let street = own_street(a).map_err(refused)?;
+    let s = subject(label).map_err(refused)?;
+    Ok((street, s))
+}
+
 pub async fn period(
     AxState(state): AxState<State>,
     caller: Caller,
     UrlPath(label): UrlPath<String>,
 ) -> Response {
-    let a = match caller.who() {
-        Ok(a) => a.clone(),
+    let (street, s) = match street_and_subject(&caller, &label) {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let street = tryr!(own_street(&a));
-    let s = tryr!(subject(&label));
     let ws = state.ws.clone();
     let (view, charts) = tryr!(
         blocking(move || {
@@ -233,12 +242,10 @@ pub async fn chart(
     caller: Caller,
     UrlPath((label, name)): UrlPath<(String, String)>,
 ) -> Response {
-    let a = match caller.who() {
-        Ok(a) => a.clone(),
+    let (street, s) = match street_and_subject(&caller, &label) {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let street = tryr!(own_street(&a));
-    let s = tryr!(subject(&label));
     let Some(stem) = name.strip_suffix(".svg").map(str::to_string) else {
         return refused(Refusal::not_found());
     };
@@ -260,12 +267,10 @@ pub async fn table(
     caller: Caller,
     UrlPath((label, name)): UrlPath<(String, String)>,
 ) -> Response {
-    let a = match caller.who() {
-        Ok(a) => a.clone(),
+    let (street, s) = match street_and_subject(&caller, &label) {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let street = tryr!(own_street(&a));
-    let s = tryr!(subject(&label));
     if !matches!(name.as_str(), "communities.csv" | "deductions.csv") {
         return refused(Refusal::not_found());
     }
