@@ -203,6 +203,16 @@ pub struct DeliveryRow {
 
 /// Every stored delivery (of one round, or all), in the order stored.
 pub fn deliveries(ws: &Workspace, round: Option<&RoundId>) -> Result<Vec<DeliveryRow>> {
+    delivery_rows(ws, round, true)
+}
+
+/// `deliveries`; without `count_flagged` the rows' `flagged` is 0 and no stored data is
+/// read (the index alone: what pages listing many deliveries need).
+pub fn delivery_rows(
+    ws: &Workspace,
+    round: Option<&RoundId>,
+    count_flagged: bool,
+) -> Result<Vec<DeliveryRow>> {
     let store = Store::new(ws);
     let index = store.read_index()?;
     let mut out = Vec::new();
@@ -211,8 +221,16 @@ pub fn deliveries(ws: &Workspace, round: Option<&RoundId>) -> Result<Vec<Deliver
             continue;
         }
         let path = store.dir.join(&d.data);
-        let cols: Vec<&str> = flags::QUESTIONNAIRE_FLAGS.iter().map(|f| f.0).collect();
-        let df = crate::store::read_parquet(&path, Some(&cols))?;
+        let cols: Vec<&str> = if count_flagged {
+            flags::QUESTIONNAIRE_FLAGS.iter().map(|f| f.0).collect()
+        } else {
+            Vec::new()
+        };
+        let df = if count_flagged {
+            crate::store::read_parquet(&path, Some(&cols))?
+        } else {
+            polars::prelude::DataFrame::empty()
+        };
         let mut any = vec![false; df.height()];
         for c in &cols {
             let col = df

@@ -66,7 +66,7 @@ pub async fn deliveries(
         Ok(x) => x,
         Err(e) => return refused(e),
     };
-    match super::pages::visible_deliveries(&state, &a, Some(&r)) {
+    match super::pages::visible_deliveries(&state, &a, Some(&r), true) {
         Ok(d) => Json(d).into_response(),
         Err(e) => refused(e),
     }

@@ -227,7 +227,7 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
         blocking(move || {
             let published = crate::publish::publications(&ws)?;
             let mut lines = Vec::new();
-            let dels = crate::lifecycle::deliveries(&ws, None)?;
+            let dels = crate::lifecycle::delivery_rows(&ws, None, false)?;
             for r in crate::lifecycle::rounds(&ws)? {
                 let active = dels
                     .iter()
@@ -445,7 +445,7 @@ pub async fn round_desk(
     sort: Option<String>,
 ) -> Response {
     let ws = state.ws.clone();
-    let dels = tryr!(blocking(move || crate::lifecycle::deliveries(&ws, Some(&r))).await);
+    let dels = tryr!(blocking(move || crate::lifecycle::delivery_rows(&ws, Some(&r), false)).await);
     let mut cov = (*tryr!(coverage(&state, r).await)).clone();
     let undecided = tryr!(undecided(&state, r, dels.iter().any(|d| d.status == "active")).await);
     let sort = sort.unwrap_or_default();

@@ -474,12 +474,16 @@ pub fn visible_rounds(state: &State, who: &Account) -> Result<Vec<RoundId>, Refu
 }
 
 /// The deliveries of `round` (or all) the caller may see.
+/// With `count_flagged`, each row's flagged questionnaires are counted (the API's
+/// answer; it reads every delivery's data), else left 0 (pages, which do not show it).
 pub fn visible_deliveries(
     state: &State,
     who: &Account,
     round: Option<&RoundId>,
+    count_flagged: bool,
 ) -> Result<Vec<crate::lifecycle::DeliveryRow>, Refusal> {
-    let all = crate::lifecycle::deliveries(&state.ws, round).map_err(Refusal::from_error)?;
+    let all = crate::lifecycle::delivery_rows(&state.ws, round, count_flagged)
+        .map_err(Refusal::from_error)?;
     Ok(all
         .into_iter()
         .filter(|d| match who.role {
@@ -591,7 +595,7 @@ pub async fn round(
         Ok(c) => c,
         Err(e) => return refused(Refusal::from_error(e)),
     };
-    let dels = match visible_deliveries(&state, &a, Some(&r)) {
+    let dels = match visible_deliveries(&state, &a, Some(&r), false) {
         Ok(d) => d,
         Err(e) => return refused(e),
     };
@@ -669,7 +673,7 @@ pub async fn deliveries(AxState(state): AxState<State>, caller: Caller) -> Respo
         Ok(a) => a.clone(),
         Err(r) => return r,
     };
-    let dels = match visible_deliveries(&state, &a, None) {
+    let dels = match visible_deliveries(&state, &a, None, false) {
         Ok(d) => d,
         Err(e) => return refused(e),
     };
