@@ -107,7 +107,8 @@ fn fifty_readers_five_uploaders_and_score_jobs() {
                 .to_string(),
         );
     }
-    // 40 questionnaires a community, each organisation's rows in 20 files.
+    // 400 questionnaires a community, each organisation's rows in 120 files: the
+    // uploads go on for the whole run.
     let sim = ws.file("sim.csv");
     ws.ok(&[
         "simulate",
@@ -116,11 +117,11 @@ fn fifty_readers_five_uploaders_and_score_jobs() {
         "--format",
         "csv",
         "--per-community",
-        "40",
+        "400",
         "--out",
         sim.to_str().unwrap(),
     ]);
-    let files = split(&std::fs::read_to_string(&sim).unwrap(), &orgs, 20);
+    let files = split(&std::fs::read_to_string(&sim).unwrap(), &orgs, 120);
     let total_rows: usize = files.iter().flatten().map(|(_, n)| n).sum();
 
     let srv = Server::start(&ws, &[]);
