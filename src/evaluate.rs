@@ -880,6 +880,28 @@ impl Evaluation {
     }
 }
 
+/// The indicator files of the workspace (`surveys/indicators/*.csv`), sorted; none when
+/// the folder does not exist.
+pub fn indicator_file_names(ws: &Workspace) -> Result<Vec<String>> {
+    let dir = ws.indicators_dir();
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+        let name = e
+            .map_err(|e| Error::io(&dir, e))?
+            .file_name()
+            .to_string_lossy()
+            .to_string();
+        if name.ends_with(".csv") && !name.starts_with('.') {
+            files.push(name);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// What `import_indicators` stored.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ImportedIndicators {

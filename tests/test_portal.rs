@@ -1438,10 +1438,7 @@ fn jobs_run_one_at_a_time_in_order_and_report_their_end() {
 fn indicators_upload_is_checked_like_evaluate_and_journalled() {
     let w = world_with(&[]);
     let office = &w.sessions[1];
-    let good = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("surveys/indicators/2018Q2.csv"),
-    )
-    .unwrap();
+    let good = common::indicators_from_template(&w.ws, "2018Q2");
     let send = |period: &str, name: &str, body: &[u8]| {
         w.srv
             .req("POST", &format!("/indicators?csrf={}", office.csrf))

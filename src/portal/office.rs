@@ -1036,15 +1036,10 @@ async fn results_with_message(state: &State, caller: &Caller, s: &Subject, e: Re
 // ---------------------------------------------------------------- indicators
 
 fn indicator_page(state: &State, caller: &Caller, message: Option<Markup>) -> Response {
-    let dir = state.ws.indicators_dir();
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.ends_with(".csv") && !n.starts_with('.'))
-        .collect();
-    files.sort();
+    let files = match crate::evaluate::indicator_file_names(&state.ws) {
+        Ok(f) => f,
+        Err(e) => return refused(Refusal::from_error(e)),
+    };
     let action = format!("/indicators?csrf={}", caller.csrf);
     page(
         "任务指标",
