@@ -540,6 +540,10 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.run_job("score", "2018-R1");
     d.screenshot("17-job-done");
     d.goto(&format!("{base}/desk"));
+    assert!(
+        d.source().contains("待决定标记 <span class=\"count\">"),
+        "the undecided flags in the header"
+    );
     d.run_job("evaluate", "2018Q2");
     d.goto(&format!("{base}/desk"));
     d.run_job("report", "2018Q2");

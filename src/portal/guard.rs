@@ -23,6 +23,9 @@ pub struct Caller {
     /// The session's CSRF token (pages), for the forms of the page.
     pub csrf: String,
     pub api: bool,
+    /// Staff pages: the undecided flags of every round as last counted (the header
+    /// shows them; `office::undecided` keeps the counts).
+    pub undecided: Option<usize>,
 }
 
 impl Caller {
@@ -149,6 +152,7 @@ pub async fn guard(
         sid: None,
         csrf: String::new(),
         api,
+        undecided: None,
     };
     let lookup = if api {
         match bearer(req.headers()) {
@@ -246,6 +250,12 @@ pub async fn guard(
                     "页面已过期或请求来源不明(CSRF 校验失败),请返回刷新后重试",
                 );
             }
+        }
+    }
+    if !api && caller.account.as_ref().is_some_and(|a| a.role.is_staff()) {
+        let memo = state.undecided.lock().await;
+        if !memo.is_empty() {
+            caller.undecided = Some(memo.values().map(|m| m.n).sum());
         }
     }
     req.extensions_mut().insert(caller);

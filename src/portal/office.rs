@@ -693,7 +693,13 @@ pub async fn decide(
     })
     .await;
     match res {
-        Ok(_) => see_other(&format!("/rounds/{r}/flags")),
+        Ok(_) => {
+            // The header's count: recounted now (shown as before until it is done).
+            if let Err(e) = undecided(&state, r, true).await {
+                eprintln!("manyi serve: counting flags of {r}: {}", e.message);
+            }
+            see_other(&format!("/rounds/{r}/flags"))
+        }
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
             let ws = state.ws.clone();
             let fl = tryr!(blocking(move || crate::lifecycle::flags(&ws, &r)).await);

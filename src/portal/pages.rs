@@ -89,6 +89,9 @@ pub(super) fn page(title: &str, caller: Option<&Caller>, body: Markup) -> Html<S
                             nav {
                                 @if a.role.is_staff() {
                                     a href="/desk" { "工作台" }
+                                    @if let Some(n) = c.undecided {
+                                        a.flags href="/desk" title="各轮尚未决定的质量标记" { "待决定标记 " span.count { (n) } }
+                                    }
                                 }
                                 @if matches!(a.role, Role::Evaluator | Role::Office | Role::Admin) {
                                     a href="/rounds" { "测评轮次" }
