@@ -316,20 +316,9 @@ pub fn run(
     progress: &dyn Fn(f64, &str),
 ) -> Result<Vec<PathBuf>> {
     match task {
-        Task::Score(r) => {
-            progress(0.05, "读取问卷并计算得分");
-            let (_, files) = score_recorded(ws, r, actor)?;
-            Ok(files)
-        }
-        Task::Evaluate(p) => {
-            progress(0.05, "计算考核评价与扣分");
-            let (_, files) = evaluate_recorded(ws, p, actor)?;
-            Ok(files)
-        }
-        Task::Report(s) => {
-            progress(0.05, "生成表格、图表与审阅材料");
-            crate::report::report_recorded(ws, s, actor)
-        }
+        Task::Score(r) => Ok(score_recorded_with(ws, r, actor, progress)?.1),
+        Task::Evaluate(p) => Ok(evaluate_recorded_with(ws, p, actor, progress)?.1),
+        Task::Report(s) => crate::report::report_recorded_with(ws, s, actor, progress),
     }
 }
 
@@ -339,9 +328,20 @@ pub fn score_recorded(
     round: &RoundId,
     actor: &str,
 ) -> Result<(crate::score::rounds::Scores, Vec<PathBuf>)> {
+    score_recorded_with(ws, round, actor, &|_, _| {})
+}
+
+fn score_recorded_with(
+    ws: &Workspace,
+    round: &RoundId,
+    actor: &str,
+    progress: &dyn Fn(f64, &str),
+) -> Result<(crate::score::rounds::Scores, Vec<PathBuf>)> {
+    progress(0.05, "读取问卷并计算得分");
     let rules = ws.rules()?;
     let frame = ws.frame()?;
     let scores = crate::score::rounds::score_round(ws, &rules, &frame, round)?;
+    progress(0.8, "写入得分文件");
     let files = crate::lifecycle::write_recorded(
         ws,
         actor,
@@ -361,7 +361,18 @@ pub fn evaluate_recorded(
     period: &Period,
     actor: &str,
 ) -> Result<(crate::evaluate::Evaluation, Vec<PathBuf>)> {
+    evaluate_recorded_with(ws, period, actor, &|_, _| {})
+}
+
+fn evaluate_recorded_with(
+    ws: &Workspace,
+    period: &Period,
+    actor: &str,
+    progress: &dyn Fn(f64, &str),
+) -> Result<(crate::evaluate::Evaluation, Vec<PathBuf>)> {
+    progress(0.05, "计算满意度、任务指标与扣分");
     let ev = crate::evaluate::evaluate(ws, period)?;
+    progress(0.8, "写入评价文件");
     let rounds = ev
         .rounds
         .iter()

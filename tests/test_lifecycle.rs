@@ -722,3 +722,45 @@ fn a_kill_after_the_journal_line_and_before_the_index_leaves_them_in_agreement()
         .collect();
     assert_eq!(actions, ["sample-import", "ingest", "replace"]);
 }
+
+#[test]
+fn a_job_tells_its_steps_in_order_and_ends_with_the_files_it_wrote() {
+    let ws = example_workspace();
+    ingest(&ws, &common::data("evaluator-a-template-utf8.csv"), &[]);
+    let lib = manyi::workspace::Workspace::open(ws.path()).unwrap();
+    let steps = std::sync::Mutex::new(Vec::<(f64, String)>::new());
+    let record = |p: f64, s: &str| steps.lock().unwrap().push((p, s.to_string()));
+    let round: manyi::round::RoundId = "2018-R1".parse().unwrap();
+    let files =
+        manyi::jobs::run(&lib, &manyi::jobs::Task::Score(round), "tester", &record).unwrap();
+    assert!(files.iter().any(|f| f.ends_with("street_scores.csv")));
+    let files = manyi::jobs::run(
+        &lib,
+        &manyi::jobs::Task::Report(manyi::report::Subject::Round(round)),
+        "tester",
+        &record,
+    )
+    .unwrap();
+    assert!(files.iter().any(|f| f.ends_with("review.pdf")));
+    let steps = steps.into_inner().unwrap();
+    let names: Vec<&str> = steps.iter().map(|(_, s)| s.as_str()).collect();
+    // Score: reading, then writing; the report: inputs, tables, every chart, the PDF.
+    let report: Vec<&(f64, String)> = steps.iter().skip_while(|(_, s)| s != "读取输入").collect();
+    assert!(names.contains(&"写入得分文件"), "{names:?}");
+    assert!(report.len() >= 5, "{names:?}");
+    assert!(
+        report.windows(2).all(|w| w[0].0 < w[1].0),
+        "progress only grows: {report:?}"
+    );
+    assert_eq!(report.last().unwrap().1, "审阅材料 PDF");
+    let charts = report
+        .iter()
+        .filter(|(_, s)| s.starts_with("图表 "))
+        .count();
+    let svgs = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "svg"))
+        .count();
+    assert!(svgs >= 3, "{files:?}");
+    assert_eq!(charts, svgs, "a step per chart drawn");
+}

@@ -494,16 +494,28 @@ fn interviewer_table(
 /// on stderr.
 pub fn report(ws: &Workspace, subject: &Subject) -> Result<Vec<PathBuf>> {
     let inputs = read_inputs(ws, subject)?;
-    report_from(ws, subject, &inputs)
+    report_from(ws, subject, &inputs, &|_, _| {})
 }
 
 /// `report`, journalled: the files written with their hashes, and the inputs it rests
 /// on (the same list as the pack's sources page).
 pub fn report_recorded(ws: &Workspace, subject: &Subject, actor: &str) -> Result<Vec<PathBuf>> {
+    report_recorded_with(ws, subject, actor, &|_, _| {})
+}
+
+/// `report_recorded`, telling `progress` (share done, step) as it goes: the inputs, the
+/// tables, each chart, the PDF.
+pub fn report_recorded_with(
+    ws: &Workspace,
+    subject: &Subject,
+    actor: &str,
+    progress: &dyn Fn(f64, &str),
+) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     crate::lifecycle::record(ws, actor, || {
+        progress(0.05, "读取输入");
         let inputs = read_inputs(ws, subject)?;
-        files = report_from(ws, subject, &inputs)?;
+        files = report_from(ws, subject, &inputs, progress)?;
         let mut d = crate::journal::Draft::new("report").round(subject.label());
         d.read = inputs
             .sources
@@ -518,13 +530,24 @@ pub fn report_recorded(ws: &Workspace, subject: &Subject, actor: &str) -> Result
     Ok(files)
 }
 
-fn report_from(ws: &Workspace, subject: &Subject, inputs: &Inputs) -> Result<Vec<PathBuf>> {
+fn report_from(
+    ws: &Workspace,
+    subject: &Subject,
+    inputs: &Inputs,
+    progress: &dyn Fn(f64, &str),
+) -> Result<Vec<PathBuf>> {
     let inputs = inputs;
     let rules = ws.rules()?;
     let dir = ws.reports_dir().join(subject.label());
+    progress(0.15, "表格(XLSX、CSV)");
     let mut files = tables::write(&dir, &inputs, &rules)?;
+    progress(0.3, "绘制图表");
     let charts = charts::render(&inputs, &rules)?;
-    for c in &charts {
+    for (i, c) in charts.iter().enumerate() {
+        progress(
+            0.35 + 0.35 * i as f64 / charts.len().max(1) as f64,
+            &format!("图表 {}", c.name),
+        );
         let svg = dir.join(format!("{}.svg", c.name));
         crate::fsutil::write_atomic(&svg, c.svg.as_bytes())?;
         let png = dir.join(format!("{}.png", c.name));
@@ -556,6 +579,7 @@ fn report_from(ws: &Workspace, subject: &Subject, inputs: &Inputs) -> Result<Vec
             missing.iter().collect::<String>()
         );
     }
+    progress(0.75, "审阅材料 PDF");
     let pdf = dir.join("review.pdf");
     crate::fsutil::write_atomic(&pdf, &pdf::review_pack(&inputs, &rules, &charts)?)?;
     files.push(pdf);
