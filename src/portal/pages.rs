@@ -775,8 +775,11 @@ pub async fn delivery(
             @if let Some(c) = &d.status_change {
                 p.notice {
                     (crate::store::beijing_time(&c.at)) " 由 " (c.actor) " "
-                    (status_zh(d.status.code())) ":" (c.reason)
+                    (status_zh(d.status.code()))
+                    // A replacement's reason is the engine's own ("replaced by …"): the
+                    // link says it; a withdrawal's is the person's and is shown.
                     @if let Some(by) = &c.by { " · " a href={ "/deliveries/" (by) } { "查看更正后的交付" } }
+                    @else { ":" (c.reason) }
                 }
             }
             dl.facts {
