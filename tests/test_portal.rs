@@ -1483,3 +1483,58 @@ fn indicators_upload_is_checked_like_evaluate_and_journalled() {
         assert_eq!(r.status, 403);
     }
 }
+
+/// The values of one column of the page's coverage table, top to bottom.
+fn coverage_column(html: &str, col: usize) -> Vec<String> {
+    let i = html.find("id=\"coverage\"").expect("the coverage table");
+    let table = &html[i..html[i..].find("</table>").unwrap() + i];
+    table
+        .split("<tr")
+        .skip(2)
+        .map(|row| {
+            let c = row.split("<td").nth(col + 1).unwrap();
+            let v = &c[c.find('>').unwrap() + 1..];
+            v[..v.find('<').unwrap()].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_round_desk_sorts_coverage_and_counts_what_the_evaluator_sees() {
+    let w = world_with(&[]);
+    let office = &w.sessions[1];
+    let get = |p: &str| w.srv.req("GET", p).cookie(office).send().text();
+    let by_valid: Vec<u64> = coverage_column(&get("/rounds/2018-R1?sort=valid"), 3)
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(
+        by_valid.len() > 2 && by_valid.windows(2).all(|p| p[0] <= p[1]),
+        "{by_valid:?}"
+    );
+    assert!(by_valid.iter().any(|v| *v > 0));
+    let missing: Vec<String> = coverage_column(&get("/rounds/2018-R1?sort=missing"), 5);
+    let n: Vec<u64> = missing.iter().map(|v| v.parse().unwrap_or(0)).collect();
+    assert!(n.windows(2).all(|p| p[0] >= p[1]), "{missing:?}");
+    // The office's total over the evaluator's streets equals what the evaluator sees.
+    let codes = coverage_column(&get("/rounds/2018-R1"), 1);
+    let valid = coverage_column(&get("/rounds/2018-R1"), 3);
+    let office_a: u64 = codes
+        .iter()
+        .zip(&valid)
+        .filter(|(c, _)| STREETS_A.split(',').any(|s| c.starts_with(s)))
+        .map(|(_, v)| v.parse::<u64>().unwrap())
+        .sum();
+    let eva = w
+        .srv
+        .req("GET", "/rounds/2018-R1")
+        .cookie(&w.sessions[2])
+        .send()
+        .text();
+    let eva_total: u64 = coverage_column(&eva, 3)
+        .iter()
+        .map(|v| v.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(office_a, eva_total);
+    assert!(eva_total > 0);
+}

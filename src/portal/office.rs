@@ -522,28 +522,7 @@ pub async fn round_desk(
                     }
                 }
                 h2 { "各社区完成情况" }
-                table.data #coverage {
-                    thead { tr {
-                        th { (sort_link("street", "街道")) }
-                        th { "社区代码" }
-                        th { (sort_link("community", "社区")) }
-                        th.num { (sort_link("valid", "有效问卷")) }
-                        th.num { "最少" }
-                        th.num { (sort_link("missing", "尚缺")) }
-                    } }
-                    tbody {
-                        @for c in &cov.communities {
-                            tr class=(if c.missing > 0 { "short" } else { "ok" }) {
-                                td { (c.street_name) }
-                                td { (c.community_code) }
-                                td { (c.community_name) }
-                                td.num { (c.valid) }
-                                td.num { (c.minimum) }
-                                td.num { @if c.missing > 0 { (c.missing) } @else { "✓" } }
-                            }
-                        }
-                    }
-                }
+                (super::pages::coverage_table(&cov.communities, Some(&sort_link)))
             }
             h2 { "各测评机构的交付" }
             @if by_org.is_empty() { p.hint { "还没有交付。" } }

@@ -621,27 +621,51 @@ pub async fn round(
                     (upload_form(&caller, &r, None, queued))
                 }
                 h2 { "各社区完成情况" }
-                table.data #coverage {
-                    thead { tr { th { "街道" } th { "社区代码" } th { "社区" } th.num { "有效问卷" } th.num { "最少" } th.num { "尚缺" } } }
-                    tbody {
-                        @for c in &cov.communities {
-                            tr class=(if c.missing > 0 { "short" } else { "ok" }) {
-                                td { (c.street_name) }
-                                td { (c.community_code) }
-                                td { (c.community_name) }
-                                td.num { (c.valid) }
-                                td.num { (c.minimum) }
-                                td.num { @if c.missing > 0 { (c.missing) } @else { "✓" } }
-                            }
-                        }
-                    }
-                }
+                (coverage_table(&cov.communities, None))
             }
             h2 { "本轮交付" }
             (deliveries_table(&dels))
         },
     )
     .into_response()
+}
+
+/// A round's sampled communities with valid questionnaires against the minimum, each
+/// row coloured by whether it is met; with `sort_link`, sortable column heads.
+pub(super) fn coverage_table(
+    rows: &[crate::lifecycle::CoverageRow],
+    sort_link: Option<&dyn Fn(&str, &str) -> Markup>,
+) -> Markup {
+    let head = |key: &str, text: &str| -> Markup {
+        match sort_link {
+            Some(f) => f(key, text),
+            None => html! { (text) },
+        }
+    };
+    html! {
+        table.data #coverage {
+            thead { tr {
+                th { (head("street", "街道")) }
+                th { "社区代码" }
+                th { (head("community", "社区")) }
+                th.num { (head("valid", "有效问卷")) }
+                th.num { "最少" }
+                th.num { (head("missing", "尚缺")) }
+            } }
+            tbody {
+                @for c in rows {
+                    tr class=(if c.missing > 0 { "short" } else { "ok" }) {
+                        td { (c.street_name) }
+                        td { (c.community_code) }
+                        td { (c.community_name) }
+                        td.num { (c.valid) }
+                        td.num { (c.minimum) }
+                        td.num { @if c.missing > 0 { (c.missing) } @else { "✓" } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 pub(super) fn deliveries_table(dels: &[crate::lifecycle::DeliveryRow]) -> Markup {

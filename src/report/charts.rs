@@ -878,20 +878,7 @@ fn items(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
 
 /// Every chart the inputs allow (a quarter without a round has no ranking, and so on).
 pub fn render(inputs: &Inputs, rules: &Rules) -> Result<Vec<Chart>> {
-    register();
-    let mut out = Vec::new();
-    for c in [
-        ranking(inputs, rules, None)?,
-        communities(inputs, rules)?,
-        trend(inputs, rules)?,
-        items(inputs, rules)?,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        out.push(c);
-    }
-    Ok(out)
+    render_view(inputs, rules, None, true)
 }
 
 /// The charts one street sees: the district ranking with its own row highlighted (when
@@ -903,14 +890,22 @@ pub fn render_for_street(
     street: &str,
     show_ranking: bool,
 ) -> Result<Vec<Chart>> {
+    render_view(inputs, rules, Some(street), show_ranking)
+}
+
+fn render_view(
+    inputs: &Inputs,
+    rules: &Rules,
+    own: Option<&str>,
+    show_ranking: bool,
+) -> Result<Vec<Chart>> {
     register();
-    let mut out = Vec::new();
     let ranking = if show_ranking {
-        ranking(inputs, rules, Some(street))?
+        ranking(inputs, rules, own)?
     } else {
         None
     };
-    for c in [
+    Ok([
         ranking,
         communities(inputs, rules)?,
         trend(inputs, rules)?,
@@ -918,10 +913,7 @@ pub fn render_for_street(
     ]
     .into_iter()
     .flatten()
-    {
-        out.push(c);
-    }
-    Ok(out)
+    .collect())
 }
 
 /// usvg options with only the shipped font (no system fonts).
