@@ -1538,3 +1538,84 @@ fn the_round_desk_sorts_coverage_and_counts_what_the_evaluator_sees() {
     assert_eq!(office_a, eva_total);
     assert!(eva_total > 0);
 }
+
+#[test]
+fn coverage_leaves_out_what_the_office_excluded() {
+    let w = world_with(&[]);
+    let template = std::fs::read(data("evaluator-a-template-utf8.csv")).unwrap();
+    let r = w
+        .srv
+        .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+        .bearer(&w.tokens[2])
+        .multipart(
+            Some(("evaluator-a-template-utf8.csv", &template)),
+            &[("replaces", &w.delivery_a)],
+        )
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json()["valid"],
+        r.json()["rows_read"],
+        "every row of the template is valid"
+    );
+    // Independently, from the file: the first interviewer's questionnaires per community.
+    let mut rd = csv::Reader::from_reader(&template[..]);
+    let recs: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    let who = recs[0][5].to_string();
+    let mut want: std::collections::BTreeMap<String, u64> = Default::default();
+    for r in recs.iter().filter(|r| r[5] == *who) {
+        *want.entry(r[1].to_string()).or_default() += 1;
+    }
+    let coverage = |t: &str| -> std::collections::BTreeMap<String, (u64, u64)> {
+        let j = w
+            .srv
+            .req("GET", "/api/v1/rounds/2018-R1/coverage")
+            .bearer(t)
+            .send()
+            .json();
+        j["communities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["community_code"].as_str().unwrap().to_string(),
+                    (
+                        c["valid"].as_u64().unwrap(),
+                        c["excluded"].as_u64().unwrap(),
+                    ),
+                )
+            })
+            .collect()
+    };
+    let before = coverage(&w.tokens[1]);
+    w.ws.ok(&[
+        "decide",
+        "--round",
+        "2018-R1",
+        "--interviewer",
+        &who,
+        "--exclude",
+        "--reason",
+        "回访核实",
+    ]);
+    // The office and the evaluator (its own delivery) both see it.
+    for t in [&w.tokens[1], &w.tokens[2]] {
+        let after = coverage(t);
+        for (code, (v, x)) in &after {
+            let w_ = want.get(code).copied().unwrap_or(0);
+            assert_eq!(*x, w_, "{code} excluded");
+            assert_eq!(*v + w_, before[code].0, "{code} valid");
+        }
+    }
+    // Organisation B has no part in it.
+    let b = coverage(&w.tokens[3]);
+    assert!(b.values().all(|(_, x)| *x == 0));
+    let page = w
+        .srv
+        .req("GET", "/rounds/2018-R1")
+        .cookie(&w.sessions[1])
+        .send()
+        .text();
+    assert!(page.contains("(剔除 "), "the desk shows the exclusions");
+}

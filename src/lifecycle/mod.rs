@@ -405,7 +405,11 @@ pub struct CoverageRow {
     pub street_name: String,
     pub community_code: String,
     pub community_name: String,
+    /// Valid questionnaires that count: those of active deliveries, less the ones the
+    /// office excluded by a decision.
     pub valid: u64,
+    /// Valid questionnaires excluded by the office's decisions (not in `valid`).
+    pub excluded: u64,
     pub minimum: u64,
     /// Valid questionnaires still missing (0 when the minimum is reached).
     pub missing: u64,
@@ -472,6 +476,30 @@ pub fn coverage(
             }
         }
     }
+    // What the office excluded (an evaluator's scope: of its own deliveries only).
+    let mut excluded: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let round_s = round.to_string();
+    if flags::any_exclusion(&index, &round_s) {
+        let data = flags::RoundData::load_ids(&store, &index, round)?;
+        let ex = flags::excluded(&data, &index, &round_s);
+        let mut i = 0;
+        for (k, mask) in ex.masks.iter().enumerate() {
+            let sha = &data.deliveries[k].0;
+            let in_scope = scope.is_none_or(|s| {
+                index
+                    .deliveries
+                    .iter()
+                    .any(|d| &d.sha256 == sha && d.evaluator.as_deref() == Some(s.org.as_str()))
+            });
+            for m in mask {
+                if in_scope && *m && data.valid[i] {
+                    let code = &data.community_codes[data.community[i] as usize];
+                    *excluded.entry(code.clone()).or_default() += 1;
+                }
+                i += 1;
+            }
+        }
+    }
     let frame = ws.frame()?;
     for street in frame.streets.values() {
         if scope.is_some_and(|s| !s.streets.contains(&street.code)) {
@@ -481,13 +509,15 @@ pub fn coverage(
             if !codes.contains(&c.code) {
                 continue;
             }
-            let v = valid.get(&c.code).copied().unwrap_or(0);
+            let x = excluded.get(&c.code).copied().unwrap_or(0);
+            let v = valid.get(&c.code).copied().unwrap_or(0).saturating_sub(x);
             out.communities.push(CoverageRow {
                 street_code: street.code.clone(),
                 street_name: street.name.clone(),
                 community_code: c.code.clone(),
                 community_name: c.name.clone(),
                 valid: v,
+                excluded: x,
                 minimum,
                 missing: minimum.saturating_sub(v),
             });

@@ -658,7 +658,10 @@ pub(super) fn coverage_table(
                         td { (c.street_name) }
                         td { (c.community_code) }
                         td { (c.community_name) }
-                        td.num { (c.valid) }
+                        td.num {
+                            (c.valid)
+                            @if c.excluded > 0 { span.hint title="考核办剔除的有效问卷,不计入" { "(剔除 " (c.excluded) ")" } }
+                        }
                         td.num { (c.minimum) }
                         td.num { @if c.missing > 0 { (c.missing) } @else { "✓" } }
                     }
