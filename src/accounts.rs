@@ -729,6 +729,34 @@ impl Accounts {
         }))
     }
 
+    /// The organisations a round's streets can go to: those of evaluator accounts and
+    /// those already assigned somewhere, sorted.
+    pub fn organisations(&self) -> Result<Vec<String>> {
+        let mut set: BTreeSet<String> = self
+            .list()?
+            .into_iter()
+            .filter(|a| a.role == Role::Evaluator)
+            .filter_map(|a| a.org)
+            .collect();
+        set.extend(self.assignments()?.into_iter().map(|(_, o, _)| o));
+        Ok(set.into_iter().collect())
+    }
+
+    /// A round's assignments: organisation → its streets.
+    pub fn round_assignments(
+        &self,
+        round: &RoundId,
+    ) -> Result<std::collections::BTreeMap<String, BTreeSet<String>>> {
+        let r = round.to_string();
+        let mut out: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+        for (rr, o, s) in self.assignments()? {
+            if rr == r {
+                out.entry(o).or_default().insert(s);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every assignment: (round, org, street), in that order.
     pub fn assignments(&self) -> Result<Vec<(String, String, String)>> {
         let mut st = self

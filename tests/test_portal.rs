@@ -128,6 +128,7 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
         | ("GET", "/journal")
         | ("POST", "/journal/verify") => [200, 200, 403, 403, 403, 303],
         ("POST", "/draw")
+        | ("POST", "/rounds/{round}/assignments")
         | ("POST", "/rounds/{round}/decisions")
         | ("POST", "/jobs")
         | ("POST", "/results/{label}/unpublish")
@@ -1618,4 +1619,74 @@ fn coverage_leaves_out_what_the_office_excluded() {
         .send()
         .text();
     assert!(page.contains("(剔除 "), "the desk shows the exclusions");
+}
+
+#[test]
+fn the_office_assigns_streets_from_the_round_desk() {
+    let w = world_with(&[]);
+    let office = &w.sessions[1];
+    let post = |org: &str, streets: &[&str]| {
+        let mut f: Vec<(String, String)> = vec![
+            ("csrf".into(), office.csrf.clone()),
+            ("org".into(), org.into()),
+        ];
+        f.extend(streets.iter().map(|s| (format!("s_{s}"), "1".to_string())));
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        w.srv
+            .req("POST", "/rounds/2018-R1/assignments")
+            .cookie(office)
+            .form(&pairs)
+            .send()
+    };
+    let page = w
+        .srv
+        .req("GET", "/rounds/2018-R1")
+        .cookie(office)
+        .send()
+        .text();
+    assert!(page.contains("测评机构A") && page.contains("name=\"s_530103001\""));
+    // A street of another organisation is refused, and nothing changes.
+    let r = post("测评机构B", &["530103001", "530103007"]);
+    assert_eq!(r.status, 422, "{}", r.text());
+    // A gives up 530103006; B takes it.
+    let a = [
+        "530103001",
+        "530103002",
+        "530103003",
+        "530103004",
+        "530103005",
+    ];
+    assert_eq!(post("测评机构A", &a).status, 303);
+    let b = [
+        "530103006",
+        "530103007",
+        "530103008",
+        "530103009",
+        "530103010",
+        "530103011",
+        "530103012",
+    ];
+    assert_eq!(post("测评机构B", &b).status, 303);
+    let streets_of = |t: &str| -> std::collections::BTreeSet<String> {
+        let j = w
+            .srv
+            .req("GET", "/api/v1/rounds/2018-R1/coverage")
+            .bearer(t)
+            .send()
+            .json();
+        j["communities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["street_code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!streets_of(&w.tokens[2]).contains("530103006"));
+    assert!(streets_of(&w.tokens[3]).contains("530103006"));
+    assert!(
+        w.ws.ok(&["journal", "--json"])
+            .matches("\"assign\"")
+            .count()
+            >= 4
+    );
 }

@@ -258,6 +258,7 @@ fn build(state: State) -> (Router, Vec<Route>) {
     b.add("POST", "/draw", Staff, office::draw);
     b.add("GET", "/rounds/{round}/sample", Staff, office::sample);
     b.add("GET", "/rounds/{round}/flags", Staff, office::flags);
+    b.add("POST", "/rounds/{round}/assignments", Staff, office::assign);
     b.add("POST", "/rounds/{round}/decisions", Staff, office::decide);
     b.add("GET", "/jobs", Staff, office::jobs);
     b.add("POST", "/jobs", Staff, office::submit_job);

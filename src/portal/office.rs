@@ -447,6 +447,14 @@ pub async fn round_desk(
     let ws = state.ws.clone();
     let dels = tryr!(blocking(move || crate::lifecycle::delivery_rows(&ws, Some(&r), false)).await);
     let mut cov = (*tryr!(coverage(&state, r).await)).clone();
+    let (orgs, assigned) = {
+        let db = state.db();
+        match (db.organisations(), db.round_assignments(&r)) {
+            (Ok(o), Ok(a)) => (o, a),
+            (Err(e), _) | (_, Err(e)) => return refused(Refusal::from_error(e)),
+        }
+    };
+    let frame = tryr!(state.ws.frame().map_err(Refusal::from_error));
     let undecided = tryr!(undecided(&state, r, dels.iter().any(|d| d.status == "active")).await);
     let sort = sort.unwrap_or_default();
     match sort.as_str() {
@@ -524,6 +532,27 @@ pub async fn round_desk(
                 h2 { "各社区完成情况" }
                 (super::pages::coverage_table(&cov.communities, Some(&sort_link)))
             }
+            h2 { "测评机构负责的街道" }
+            @if orgs.is_empty() { p.hint { "还没有测评机构账户(管理员用 manyi user add NAME --role evaluator --org 机构 开设)。" } }
+            p.hint { "每个街道在一轮中只归一个测评机构;机构只能看到、上传其负责街道的样本社区。" }
+            @for org in &orgs {
+                @let mine = assigned.get(org);
+                form.assign method="post" action={ "/rounds/" (r) "/assignments" } {
+                    (csrf_field(&caller))
+                    input type="hidden" name="org" value=(org);
+                    strong { (org) }
+                    @for st in frame.streets.values() {
+                        @let other = assigned.iter().find(|(o, ss)| *o != org && ss.contains(&st.code)).map(|(o, _)| o);
+                        label.radio title=(other.map(|o| format!("已分配给 {o}")).unwrap_or_default()) {
+                            input type="checkbox" name={ "s_" (st.code) } value="1"
+                                checked[mine.is_some_and(|m| m.contains(&st.code))]
+                                disabled[other.is_some()];
+                            (st.name)
+                        }
+                    }
+                    button.small type="submit" { "保存" }
+                }
+            }
             h2 { "各测评机构的交付" }
             @if by_org.is_empty() { p.hint { "还没有交付。" } }
             @for (org, ds) in &by_org {
@@ -533,6 +562,40 @@ pub async fn round_desk(
         },
     )
     .into_response()
+}
+
+/// `POST /rounds/{round}/assignments`: an organisation's streets in the round (the
+/// checked `s_<code>` boxes; none checked takes all its streets away).
+pub async fn assign(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(round): UrlPath<String>,
+    axum::Form(f): axum::Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    let a = who!(caller);
+    let r = tryr!(staff_round(&state, &a, &round));
+    let Some(org) = f
+        .get("org")
+        .map(|o| o.trim().to_string())
+        .filter(|o| !o.is_empty())
+    else {
+        return refused(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "refused",
+            "请选择测评机构",
+        ));
+    };
+    let streets: Vec<String> = f
+        .keys()
+        .filter_map(|k| k.strip_prefix("s_"))
+        .map(str::to_string)
+        .collect();
+    let st = state.clone();
+    let res = blocking(move || st.db().assign(&a.name, &r, &org, &streets)).await;
+    match res {
+        Ok(_) => see_other(&format!("/rounds/{r}#coverage")),
+        Err(e) => refused(e),
+    }
 }
 
 // ---------------------------------------------------------------- flags and decisions
