@@ -499,6 +499,8 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     );
     assert!(html.contains("待决定的质量标记"), "undecided flags in view");
     d.screenshot("13-round-desk-after");
+    d.js("document.querySelector('form.assign').scrollIntoView()");
+    d.screenshot("13b-round-desk-assignments");
     // The fabricator: flagged with evidence; excluded with a reason.
     d.goto(&format!("{base}/rounds/2018-R1/flags"));
     let html = d.source();
