@@ -122,7 +122,8 @@ pub fn publish(ws: &Workspace, subject: &Subject, actor: &str) -> Result<crate::
     let dest = published_dir(ws, subject);
     crate::lifecycle::record(ws, actor, || {
         // A fresh copy: the old one (an earlier publication) goes first, so no file of
-        // it survives that the new reports no longer have.
+        // it survives that the new reports no longer have; the journal says so.
+        let removed = files_under(ws, &dest)?;
         remove_dir_if_any(&dest)?;
         std::fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
         let mut written = Vec::new();
@@ -146,7 +147,9 @@ pub fn publish(ws: &Workspace, subject: &Subject, actor: &str) -> Result<crate::
             written.push(to);
         }
         Ok((
-            Draft::new("publish").round(subject.label()),
+            Draft::new("publish")
+                .round(subject.label())
+                .detail("removed", removed),
             Vec::new(),
             written,
         ))
@@ -169,15 +172,40 @@ pub fn unpublish(
     }
     let dest = published_dir(ws, subject);
     crate::lifecycle::record(ws, actor, || {
+        let removed = files_under(ws, &dest)?;
         remove_dir_if_any(&dest)?;
         Ok((
             Draft::new("unpublish")
                 .round(subject.label())
-                .reason(reason),
+                .reason(reason)
+                .detail("removed", removed),
             Vec::new(),
             Vec::new(),
         ))
     })
+}
+
+/// Every file below `dir` (none when it does not exist), relative to the workspace as
+/// the journal names files (`details.removed` of an entry: `verify-store` expects them
+/// gone).
+fn files_under(ws: &Workspace, dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+            let p = e.map_err(|e| Error::io(&d, e))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(&ws.root).unwrap_or(&p).display().to_string());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn remove_dir_if_any(dir: &Path) -> Result<()> {

@@ -1352,6 +1352,14 @@ fn a_street_sees_its_own_published_results_and_nothing_else() {
         .send();
     assert_eq!(r.status, 303);
     assert_eq!(get(street, "/street/2018-R1").status, 404);
+    // The copy is gone and the journal says so: the store checks out.
+    assert!(!w.ws.file("surveys/store/published/2018-R1").exists());
+    w.ws.ok(&["verify-store"]);
+    // Published again, twice: the second copy replaces the first; still consistent.
+    w.ws.ok(&["publish", "2018-R1"]);
+    w.ws.ok(&["publish", "2018-R1"]);
+    w.ws.ok(&["verify-store"]);
+    assert_eq!(get(street, "/street/2018-R1").status, 200);
     let journal = w.ws.ok(&["journal", "--json"]);
     assert!(journal.contains("\"publish\"") && journal.contains("\"unpublish\""));
     assert!(journal.contains("指标数据有误"));

@@ -153,6 +153,13 @@ pub fn verify_store(ws: &Workspace, actor: &str) -> Result<StoreCheck> {
     let mut last: BTreeMap<String, (String, u64)> = BTreeMap::new();
     for l in &lines[..committed] {
         if let Some(e) = &l.entry {
+            // Files an entry removed on purpose (an unpublished copy) are no longer
+            // expected; what it wrote after that is.
+            if let Some(removed) = e.details.get("removed").and_then(|v| v.as_array()) {
+                for r in removed.iter().filter_map(|v| v.as_str()) {
+                    last.remove(r);
+                }
+            }
             for f in &e.written {
                 last.insert(f.path.clone(), (f.sha256.clone(), e.seq));
             }
