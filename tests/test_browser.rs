@@ -215,6 +215,19 @@ impl Driver {
         }
     }
 
+    /// Waits (at most 60 s) until the page's source satisfies `f`, without reloading.
+    fn wait_quiet(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.source();
+            if f(&s) {
+                return s;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(60), "waited for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Signs in with a one-time password and sets `new_pw`.
     fn first_login(&self, base: &str, name: &str, once: &str, new_pw: &str) {
         self.goto(&format!("{base}/login"));
@@ -517,8 +530,9 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
         "回访核实:受访户未接受访问",
     );
     d.click(&format!("{form} button"));
-    d.wait_url("the flags again", |u| u.ends_with("/rounds/2018-R1/flags"));
-    let html = d.source();
+    // The page before and after the decision has the same address: wait for its content
+    // (without reloading, which could cut the form's request short).
+    let html = d.wait_quiet("the decision shown", |s| s.contains("回访核实"));
     let section = &html[html
         .find(&format!("id=\"interviewer-{interviewer}\""))
         .unwrap()..];
@@ -534,7 +548,7 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     std::fs::write(&indicators, common::indicators_from_template(&ws, "2018Q2")).unwrap();
     d.type_in("form.upload input[type=file]", indicators.to_str().unwrap());
     d.click("form.upload button");
-    let html = d.wait_source("the indicators stored", |s| s.contains("已保存"));
+    let html = d.wait_quiet("the indicators stored", |s| s.contains("已保存"));
     assert!(html.contains("2018Q2.csv"));
     d.screenshot("16-indicators");
     // Score → evaluate → report as jobs.
@@ -571,13 +585,13 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     assert!(text.contains("拓东街道"), "the pack names the streets");
     // Publish.
     d.click("form[action='/results/2018Q2/publish'] button");
-    let html = d.wait_source("the publication", |s| s.contains("已发布"));
+    let html = d.wait_quiet("the publication", |s| s.contains("已发布"));
     assert!(html.contains("撤回发布"));
     d.screenshot("20-published");
     // The journal, and verify-store from the page.
     d.goto(&format!("{base}/journal"));
     d.click("form[action='/journal/verify'] button");
-    let html = d.wait_source("the check", |s| s.contains("id=\"verify\""));
+    let html = d.wait_quiet("the check", |s| s.contains("id=\"verify\""));
     assert!(html.contains("核对通过"), "{html}");
     for action in [
         "sample",
