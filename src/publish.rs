@@ -657,103 +657,65 @@ pub fn street_rows(
     street_view_in(ws, subject, street, &dir, None)
 }
 
-fn num(x: Option<f64>) -> String {
-    x.map(|v| v.to_string()).unwrap_or_default()
-}
-
-fn flag(x: Option<bool>) -> String {
-    x.map(|v| v.to_string()).unwrap_or_default()
-}
-
-/// A street's own rows as CSV (UTF-8 with BOM, for Excel): `communities.csv` (its
-/// community scores) or `deductions.csv` (its deduction lines with why, then the
-/// total). Numbers at full precision, as in the period's own CSVs.
-pub fn street_csv(v: &StreetView, name: &str) -> Result<Vec<u8>> {
-    match name {
-        "communities.csv" => crate::fsutil::csv_bytes(
-            [
-                "round",
-                "street_code",
-                "street_name",
-                "community_code",
-                "community_name",
-                "n_valid",
-                "score",
-                "se",
-                "ci_low",
-                "ci_high",
-                "df",
-                "satisfaction_rate",
-                "below_threshold",
-                "status",
-                "p_below",
-            ],
-            v.communities.iter().map(|c| {
-                vec![
-                    c.round.clone(),
-                    c.street_code.clone(),
-                    c.street_name.clone(),
-                    c.community_code.clone(),
-                    c.community_name.clone(),
-                    c.n_valid.to_string(),
-                    num(c.score),
-                    num(c.se),
-                    num(c.ci_low),
-                    num(c.ci_high),
-                    num(c.df),
-                    num(c.satisfaction_rate),
-                    flag(c.below_threshold),
-                    c.status.clone(),
-                    num(c.p_below),
-                ]
-            }),
-            true,
-        ),
-        "deductions.csv" => crate::fsutil::csv_bytes(
-            [
-                "period",
-                "row_type",
-                "street_code",
-                "street_name",
-                "community_code",
-                "community_name",
-                "score",
-                "ci_low",
-                "ci_high",
-                "below_point",
-                "below_ci",
-                "counted",
-                "points",
-                "total",
-                "p_below",
-                "why",
-            ],
-            v.deductions
-                .iter()
-                .map(|d| (&d.row, d.why.clone()))
-                .chain(v.deduction_total.iter().map(|t| (t, String::new())))
-                .map(|(d, why)| {
-                    vec![
-                        d.period.clone(),
-                        d.row_type.clone(),
-                        d.street_code.clone(),
-                        d.street_name.clone(),
-                        d.community_code.clone(),
-                        d.community_name.clone(),
-                        num(d.score.or(d.street_score)),
-                        num(d.ci_low),
-                        num(d.ci_high),
-                        flag(d.below_point),
-                        flag(d.below_ci),
-                        d.counted.clone(),
-                        num(d.points),
-                        num(d.total),
-                        num(d.p_below),
-                        why,
-                    ]
-                }),
-            true,
-        ),
-        _ => Err(Error::Invalid(format!("no street table {name:?}"))),
+/// A street's own rows of a publication as CSV (UTF-8 with BOM, for Excel):
+/// `communities.csv` (its rows of `community_scores.csv`) or `deductions.csv` (its rows
+/// of `deductions.csv` with a `why` column). The published files' own cells, so the
+/// numbers are those of the period's CSVs. `None` when not published or no such table.
+pub fn street_csv(
+    ws: &Workspace,
+    subject: &Subject,
+    street: &str,
+    name: &str,
+) -> Result<Option<Vec<u8>>> {
+    if publication(ws, subject)?.is_none() {
+        return Ok(None);
     }
+    let dir = published_dir(ws, subject);
+    let (table, why): (crate::report::Table, Vec<String>) = match name {
+        "communities.csv" => {
+            let t = crate::report::Table::read(&dir.join("community_scores.csv"))?;
+            let n = t.rows.len();
+            (t, vec![String::new(); n])
+        }
+        "deductions.csv" if dir.join("deductions.csv").is_file() => {
+            let rules = ws.rules()?;
+            let c = crate::report::Csv::<DeductionRow>::read(&dir.join("deductions.csv"))?;
+            let why = c
+                .rows
+                .iter()
+                .map(|d| {
+                    if d.row_type == "community" {
+                        deduction_why(d, &rules.threshold)
+                    } else {
+                        String::new()
+                    }
+                })
+                .collect();
+            (c.table, why)
+        }
+        _ => return Ok(None),
+    };
+    let Some(col) = table.col("street_code") else {
+        return Err(Error::Invalid(
+            "a published table has no street_code column".into(),
+        ));
+    };
+    let with_why = name == "deductions.csv";
+    let mut header = table.headers.clone();
+    if with_why {
+        header.push("why".into());
+    }
+    let rows = table
+        .rows
+        .iter()
+        .zip(why)
+        .filter(|(r, _)| r.get(col).map(String::as_str) == Some(street))
+        .map(|(r, w)| {
+            let mut r = r.clone();
+            if with_why {
+                r.push(w);
+            }
+            r
+        });
+    Ok(Some(crate::fsutil::csv_bytes(header, rows, true)?))
 }

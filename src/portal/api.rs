@@ -213,43 +213,33 @@ fn task(kind: &str, label: &str) -> Result<crate::jobs::Task, Response> {
     crate::jobs::Task::parse(kind, label).map_err(|_| refused(Refusal::not_found()))
 }
 
-/// `POST /api/v1/rounds/{round}/score`: 202 `{"job": ID}`.
+/// Queues the job `kind` on `label` for the caller: 202 `{"job": ID}`; a label that is
+/// not a round or period of that job answers 404.
+async fn submit(state: State, caller: Caller, kind: &str, label: &str) -> Response {
+    let a = who!(caller);
+    match task(kind, label) {
+        Ok(t) => queue(&state, &a, t),
+        Err(r) => r,
+    }
+}
+
+/// `POST /api/v1/rounds/{round}/score`.
 pub async fn score(
-    AxState(state): AxState<State>,
+    st: AxState<State>,
     caller: Caller,
     UrlPath(round): UrlPath<String>,
 ) -> Response {
-    let a = who!(caller);
-    match task("score", &round) {
-        Ok(t) => queue(&state, &a, t),
-        Err(r) => r,
-    }
+    submit(st.0, caller, "score", &round).await
 }
 
-/// `POST /api/v1/periods/{period}/evaluate`: 202 `{"job": ID}`.
-pub async fn evaluate(
-    AxState(state): AxState<State>,
-    caller: Caller,
-    UrlPath(period): UrlPath<String>,
-) -> Response {
-    let a = who!(caller);
-    match task("evaluate", &period) {
-        Ok(t) => queue(&state, &a, t),
-        Err(r) => r,
-    }
+/// `POST /api/v1/periods/{period}/evaluate`.
+pub async fn evaluate(st: AxState<State>, caller: Caller, UrlPath(p): UrlPath<String>) -> Response {
+    submit(st.0, caller, "evaluate", &p).await
 }
 
-/// `POST /api/v1/periods/{period}/report` (a period or a round): 202 `{"job": ID}`.
-pub async fn report(
-    AxState(state): AxState<State>,
-    caller: Caller,
-    UrlPath(period): UrlPath<String>,
-) -> Response {
-    let a = who!(caller);
-    match task("report", &period) {
-        Ok(t) => queue(&state, &a, t),
-        Err(r) => r,
-    }
+/// `POST /api/v1/periods/{period}/report` (a period or a round).
+pub async fn report(st: AxState<State>, caller: Caller, UrlPath(p): UrlPath<String>) -> Response {
+    submit(st.0, caller, "report", &p).await
 }
 
 pub async fn jobs(AxState(state): AxState<State>, caller: Caller) -> Response {

@@ -81,14 +81,14 @@ fn job_button(c: &Caller, kind: &str, label: &str, text: &str) -> Markup {
 /// new count runs in the background: readers never queue behind it.
 pub async fn undecided(
     state: &State,
+    key: &str,
     round: RoundId,
     active: bool,
 ) -> Result<Option<Undecided>, Refusal> {
     if !active {
         return Ok(None);
     }
-    let ws = state.ws.clone();
-    let key = blocking(move || crate::lifecycle::flags_key(&ws)).await?;
+    let key = key.to_string();
     let name = round.to_string();
     {
         let mut memo = state.undecided.lock().await;
@@ -148,16 +148,22 @@ pub async fn undecided(
     Ok(Some(Undecided { n, stale: false }))
 }
 
+/// What the memoised counts of a page depend on (`lifecycle::flags_key`), read once per
+/// request.
+pub async fn store_key(state: &State) -> Result<String, Refusal> {
+    let ws = state.ws.clone();
+    blocking(move || crate::lifecycle::flags_key(&ws)).await
+}
+
 /// A round's coverage over every organisation (the office's view), counted once per
 /// state of the store; concurrent views wait for one count.
 pub async fn coverage(
     state: &State,
+    key: &str,
     round: RoundId,
 ) -> Result<std::sync::Arc<crate::lifecycle::Coverage>, Refusal> {
-    let ws = state.ws.clone();
-    let key = blocking(move || crate::lifecycle::flags_key(&ws)).await?;
     if let Some((k, c)) = state.coverage.lock().await.get(&round.to_string())
-        && *k == key
+        && k == key
     {
         return Ok(c.clone());
     }
@@ -170,7 +176,7 @@ pub async fn coverage(
         .coverage
         .lock()
         .await
-        .insert(round.to_string(), (key, c.clone()));
+        .insert(round.to_string(), (key.to_string(), c.clone()));
     Ok(c)
 }
 
@@ -251,13 +257,14 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
         })
         .await
     );
+    let key = tryr!(store_key(&state).await);
     let mut lines = Vec::new();
     for (round, active) in rounds {
         lines.push(RoundLine {
             round,
-            coverage: tryr!(coverage(&state, round).await),
+            coverage: tryr!(coverage(&state, &key, round).await),
             active,
-            undecided: tryr!(undecided(&state, round, active > 0).await),
+            undecided: tryr!(undecided(&state, &key, round, active > 0).await),
         });
     }
     let rounds = lines;
@@ -446,7 +453,8 @@ pub async fn round_desk(
 ) -> Response {
     let ws = state.ws.clone();
     let dels = tryr!(blocking(move || crate::lifecycle::delivery_rows(&ws, Some(&r), false)).await);
-    let mut cov = (*tryr!(coverage(&state, r).await)).clone();
+    let key = tryr!(store_key(&state).await);
+    let mut cov = (*tryr!(coverage(&state, &key, r).await)).clone();
     let (orgs, assigned) = {
         let db = state.db();
         match (db.organisations(), db.round_assignments(&r)) {
@@ -455,7 +463,8 @@ pub async fn round_desk(
         }
     };
     let frame = tryr!(state.ws.frame().map_err(Refusal::from_error));
-    let undecided = tryr!(undecided(&state, r, dels.iter().any(|d| d.status == "active")).await);
+    let undecided =
+        tryr!(undecided(&state, &key, r, dels.iter().any(|d| d.status == "active")).await);
     let sort = sort.unwrap_or_default();
     match sort.as_str() {
         "valid" => cov
@@ -737,7 +746,11 @@ pub async fn decide(
     match res {
         Ok(_) => {
             // The header's count: recounted now (shown as before until it is done).
-            if let Err(e) = undecided(&state, r, true).await {
+            let counted = match store_key(&state).await {
+                Ok(key) => undecided(&state, &key, r, true).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = counted {
                 eprintln!("manyi serve: counting flags of {r}: {}", e.message);
             }
             see_other(&format!("/rounds/{r}/flags"))

@@ -271,23 +271,19 @@ pub async fn table(
         Ok(x) => x,
         Err(r) => return r,
     };
-    if !matches!(name.as_str(), "communities.csv" | "deductions.csv") {
-        return refused(Refusal::not_found());
-    }
     let ws = state.ws.clone();
-    let v = tryr!(blocking(move || crate::publish::street_view(&ws, &s, &street)).await);
-    let Some(v) = v else {
+    let n = name.clone();
+    let bytes = tryr!(blocking(move || crate::publish::street_csv(&ws, &s, &street, &n)).await);
+    let Some(bytes) = bytes else {
         return refused(Refusal::not_found());
     };
-    let bytes = tryr!(crate::publish::street_csv(&v, &name).map_err(Refusal::from_error));
     let mut r = bytes.into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}-{}\"", v.label, name))
-    {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{label}-{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r
