@@ -1264,6 +1264,11 @@ fn a_street_sees_its_own_published_results_and_nothing_else() {
         get(street, "/street/2018-R1/tables/../../manyi.toml").status,
         404
     );
+    // A round has no deduction table.
+    assert_eq!(
+        get(street, "/street/2018-R1/tables/deductions.csv").status,
+        404
+    );
     // The CSV: own rows only, the same numbers as the score's CSV.
     let t = get(street, "/street/2018-R1/tables/communities.csv");
     assert_eq!(t.status, 200);
