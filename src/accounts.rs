@@ -96,6 +96,27 @@ pub enum Login {
     },
 }
 
+/// What an admin's password reset did.
+#[derive(Debug)]
+pub struct Reset {
+    /// The new one-time password (shown once).
+    pub password: String,
+    /// API tokens of the account that were live and are now revoked.
+    pub tokens_revoked: usize,
+    /// The account was, and stays, disabled.
+    pub disabled: bool,
+}
+
+/// What an account holder's password change came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PasswordChange {
+    Done,
+    /// The current password given is wrong (counted like a failed login).
+    WrongOld,
+    /// Too many wrong current passwords: refused unchecked for `retry_after` seconds.
+    Throttled { retry_after: i64 },
+}
+
 /// A live session: its account and its CSRF token.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -122,6 +143,19 @@ impl Default for Lifetimes {
 pub struct Accounts {
     conn: Connection,
     ws: Workspace,
+    journal: JournalMode,
+}
+
+/// How account events reach the journal. They are always deferred first
+/// (`journal::defer`: never waiting for the store lock, which an ingest holds for
+/// seconds); the CLI then appends them at once, the portal wakes its journal thread.
+#[derive(Clone, Default)]
+pub enum JournalMode {
+    /// Append now (waits for the store lock): the command line.
+    #[default]
+    Now,
+    /// Leave them for the portal's journal thread, woken by this channel.
+    Later(std::sync::mpsc::Sender<()>),
 }
 
 pub fn db_path(ws: &Workspace) -> PathBuf {
@@ -269,7 +303,7 @@ impl Accounts {
     pub fn open(ws: &Workspace) -> Result<Accounts> {
         let path = db_path(ws);
         if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+            crate::fsutil::create_dirs(d)?;
         }
         let fresh = !path.exists();
         let conn = Connection::open(&path).map_err(db_err)?;
@@ -289,11 +323,19 @@ impl Accounts {
         Ok(Accounts {
             conn,
             ws: ws.clone(),
+            journal: JournalMode::Now,
         })
     }
 
+    /// As `open`, journalling the way `mode` says.
+    pub fn open_with(ws: &Workspace, mode: JournalMode) -> Result<Accounts> {
+        let mut a = Accounts::open(ws)?;
+        a.journal = mode;
+        Ok(a)
+    }
+
     fn journal(&self, actor: &str, d: Draft) -> Result<()> {
-        journal_to(&self.ws, actor, d)
+        journal_to(&self.ws, &self.journal, actor, d)
     }
 
     fn row_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Account, String)> {
@@ -427,34 +469,106 @@ impl Accounts {
         self.require(name)
     }
 
-    /// A new one-time password for `name` (`manyi user passwd`): its sessions end.
-    pub fn reset_password(&self, actor: &str, name: &str) -> Result<String> {
+    /// Enables a disabled account (its tokens, revoked when it was disabled, stay so).
+    pub fn enable(&self, actor: &str, name: &str) -> Result<Account> {
         self.require(name)?;
+        self.conn
+            .execute(
+                "UPDATE users SET disabled = 0 WHERE name = ?1",
+                params![name],
+            )
+            .map_err(db_err)?;
+        self.journal(actor, Draft::new("user-enable").id(name.to_string()))?;
+        self.require(name)
+    }
+
+    /// A new one-time password for `name` (`manyi user passwd`, by the admin): its
+    /// sessions end and its API tokens are revoked (whoever had the old password may
+    /// have made one); a disabled account stays disabled. A change by the account
+    /// holder (`change_password`) keeps the tokens.
+    pub fn reset_password(&self, actor: &str, name: &str) -> Result<Reset> {
+        let before = self.require(name)?;
         let pw = new_password()?;
         self.conn
             .execute(
-                "UPDATE users SET pw_hash = ?2, must_change = 1, disabled = 0 WHERE name = ?1",
+                "UPDATE users SET pw_hash = ?2, must_change = 1 WHERE name = ?1",
                 params![name, hash_password(&pw)?],
             )
             .map_err(db_err)?;
         self.end_sessions_of(name)?;
+        let tokens_revoked = self.revoke_tokens_quiet(name)?;
         self.conn
             .execute("DELETE FROM login_failures WHERE user = ?1", params![name])
             .map_err(db_err)?;
-        self.journal(actor, Draft::new("user-passwd").id(name.to_string()))?;
-        Ok(pw)
+        self.journal(
+            actor,
+            Draft::new("user-passwd")
+                .id(name.to_string())
+                .detail("tokens_revoked", tokens_revoked as u64)
+                .detail("disabled", before.disabled),
+        )?;
+        Ok(Reset {
+            password: pw,
+            tokens_revoked,
+            disabled: before.disabled,
+        })
+    }
+
+    /// Failed password checks of `name` within the window, and when the first was.
+    fn failures(&self, name: &str, now: i64) -> Result<(i64, Option<i64>)> {
+        let since = now - THROTTLE_WINDOW_SECS;
+        self.conn
+            .execute("DELETE FROM login_failures WHERE at < ?1", params![since])
+            .map_err(db_err)?;
+        self.conn
+            .query_row(
+                "SELECT COUNT(*), MIN(at) FROM login_failures WHERE user = ?1 AND at >= ?2",
+                params![name, since],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(db_err)
+    }
+
+    /// Seconds until `name` may try a password again (None: it may now).
+    fn throttled(&self, name: &str, now: i64) -> Result<Option<i64>> {
+        let (n, first) = self.failures(name, now)?;
+        Ok((n >= MAX_FAILURES).then(|| {
+            first
+                .map_or(THROTTLE_WINDOW_SECS, |f| f + THROTTLE_WINDOW_SECS - now)
+                .max(1)
+        }))
+    }
+
+    fn record_failure(&self, name: &str, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO login_failures (user, at) VALUES (?1, ?2)",
+                params![name, now],
+            )
+            .map_err(db_err)?;
+        Ok(())
     }
 
     /// The account holder sets a password of their own (after checking the old one).
-    /// Other sessions of the account end; the caller renews its own.
-    pub fn change_password(&self, name: &str, old: &str, new: &str) -> Result<()> {
+    /// Other sessions of the account end; the caller renews its own. The check of the
+    /// current password counts against the account like a login (a stolen session
+    /// cannot guess it): after `MAX_FAILURES` wrong ones it is refused until the
+    /// window has passed. The account's API tokens are kept.
+    pub fn change_password(&self, name: &str, old: &str, new: &str) -> Result<PasswordChange> {
         let Some((_, hash)) = self.get_with_hash(name)? else {
             return Err(Error::Invalid("no such account".into()));
         };
+        let now = now_secs();
+        if let Some(retry_after) = self.throttled(name, now)? {
+            return Ok(PasswordChange::Throttled { retry_after });
+        }
         if !password_matches(&hash, old) {
-            return Err(Error::Invalid(
-                crate::messages::t("原密码不正确", "the current password is wrong").into(),
-            ));
+            self.record_failure(name, now)?;
+            self.journal(
+                name,
+                Draft::new("password-change-failed").id(name.to_string()),
+            )?;
+            return Ok(PasswordChange::WrongOld);
         }
         check_new_password(new)?;
         if new == old {
@@ -470,7 +584,11 @@ impl Accounts {
             )
             .map_err(db_err)?;
         self.end_sessions_of(name)?;
-        self.journal(name, Draft::new("password-change").id(name.to_string()))
+        self.conn
+            .execute("DELETE FROM login_failures WHERE user = ?1", params![name])
+            .map_err(db_err)?;
+        self.journal(name, Draft::new("password-change").id(name.to_string()))?;
+        Ok(PasswordChange::Done)
     }
 
     /// A new API token for `name`: returned once, stored as its hash.
@@ -534,24 +652,8 @@ impl Accounts {
     /// (not a throttled attempt, which changes nothing).
     pub fn login(&self, name: &str, pw: &str, now: i64) -> Result<Login> {
         let name = name.trim();
-        let since = now - THROTTLE_WINDOW_SECS;
-        self.conn
-            .execute("DELETE FROM login_failures WHERE at < ?1", params![since])
-            .map_err(db_err)?;
-        let (n, first): (i64, Option<i64>) = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*), MIN(at) FROM login_failures WHERE user = ?1 AND at >= ?2",
-                params![name, since],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(db_err)?;
-        if n >= MAX_FAILURES {
-            let retry_after =
-                first.map_or(THROTTLE_WINDOW_SECS, |f| f + THROTTLE_WINDOW_SECS - now);
-            return Ok(Login::Throttled {
-                retry_after: retry_after.max(1),
-            });
+        if let Some(retry_after) = self.throttled(name, now)? {
+            return Ok(Login::Throttled { retry_after });
         }
         let found = self.get_with_hash(name)?;
         // The same work whether or not the account exists (no timing oracle).
@@ -563,12 +665,7 @@ impl Accounts {
             }
         };
         if !ok {
-            self.conn
-                .execute(
-                    "INSERT INTO login_failures (user, at) VALUES (?1, ?2)",
-                    params![name, now],
-                )
-                .map_err(db_err)?;
+            self.record_failure(name, now)?;
             if found.is_some() {
                 self.journal(name, Draft::new("login-failed").id(name.to_string()))?;
             }
@@ -702,6 +799,7 @@ impl Accounts {
         let list: Vec<String> = set.into_iter().collect();
         journal_to(
             &self.ws,
+            &self.journal,
             actor,
             Draft::new("assign")
                 .round(r.clone())
@@ -826,10 +924,18 @@ pub fn assigned_if_any(
     Accounts::open(ws)?.assigned(round, org)
 }
 
-fn journal_to(ws: &Workspace, actor: &str, d: Draft) -> Result<()> {
-    let mut w = crate::journal::Writer::begin(crate::store::Store::new(ws), actor)?;
-    w.commit(d)?;
-    Ok(())
+fn journal_to(ws: &Workspace, mode: &JournalMode, actor: &str, d: Draft) -> Result<()> {
+    let store = crate::store::Store::new(ws);
+    crate::journal::defer(&store, actor, d)?;
+    match mode {
+        JournalMode::Now => crate::journal::flush(&store, actor).map(|_| ()),
+        JournalMode::Later(wake) => {
+            // ok: the journal thread is gone only when the server stops; the event is
+            // on disk and the next writer (any command) appends it.
+            let _ = wake.send(());
+            Ok(())
+        }
+    }
 }
 
 /// An Argon2id hash of a random password nobody knows: checked when the account does

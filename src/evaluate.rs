@@ -947,7 +947,7 @@ pub fn import_indicators(
     let rules = ws.rules()?;
     let frame = ws.frame()?;
     let dir = ws.indicators_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    crate::fsutil::create_dirs(&dir)?;
     let dest = dir.join(format!("{period}.csv"));
     let replaced = dest.is_file();
     let mut values = 0;

@@ -31,7 +31,7 @@ pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    create_dirs(dir)?;
     tempfile::Builder::new()
         .prefix(".manyi-tmp-")
         .tempfile_in(dir)
@@ -42,7 +42,82 @@ pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
 /// (tempfile creates 0600), renames it over `path` and syncs the directory, so the
 /// rename itself survives a power loss.
 pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
-    persist_mode(tmp, path, 0o644)
+    let mode = public_mode(path);
+    persist_mode(tmp, path, mode)
+}
+
+/// 0644, or 0600 in a private folder (`reports/`, the store): a file is as private as
+/// the folder it is written into.
+fn public_mode(path: &Path) -> u32 {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() && is_private(d) => 0o600,
+        _ => 0o644,
+    }
+}
+
+/// The folder, or the nearest one above it that exists, can be entered by this user
+/// only (no permission bits for group or others).
+pub fn is_private(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut d = Some(dir);
+        while let Some(x) = d {
+            if let Ok(m) = std::fs::metadata(x) {
+                return m.permissions().mode() & 0o077 == 0;
+            }
+            d = x.parent().filter(|p| !p.as_os_str().is_empty());
+        }
+        false
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir; // ok: no permission bits on this platform
+        false
+    }
+}
+
+/// `create_dir_all`, but folders made inside a private folder are private too
+/// (0700), so nothing under `reports/` or the store is ever open to others.
+pub fn create_dirs(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        if is_private(dir) {
+            b.mode(0o700);
+        }
+    }
+    b.create(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Makes a folder and everything in it readable by this user only: folders 0700,
+/// files 0600 (what was written before the folder became private).
+pub fn make_private_tree(dir: &Path) -> Result<()> {
+    make_private_dir(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let e = e.map_err(|e| Error::io(dir, e))?;
+            let p = e.path();
+            let ft = e.file_type().map_err(|e| Error::io(&p, e))?;
+            if ft.is_dir() {
+                make_private_tree(&p)?;
+            } else if ft.is_file() {
+                let mode = e.metadata().map_err(|e| Error::io(&p, e))?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode & 0o700))
+                        .map_err(|e| Error::io(&p, e))?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// As `persist`, with the file's permission bits (unix) set to `mode` before the
@@ -50,7 +125,7 @@ pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
 pub fn persist_mode(tmp: tempfile::NamedTempFile, path: &Path, mode: u32) -> Result<()> {
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        create_dirs(dir)?;
     }
     set_mode(tmp.as_file(), path, mode)?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
@@ -61,7 +136,7 @@ pub fn persist_mode(tmp: tempfile::NamedTempFile, path: &Path, mode: u32) -> Res
 /// no-clobber commit); `Ok(false)` when it did exist (the temporary file is removed).
 pub fn persist_new(tmp: tempfile::NamedTempFile, path: &Path) -> Result<bool> {
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    set_mode(tmp.as_file(), path, 0o644)?;
+    set_mode(tmp.as_file(), path, public_mode(path))?;
     match tmp.persist_noclobber(path) {
         Ok(_) => sync_parent(path).map(|()| true),
         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),

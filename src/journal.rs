@@ -9,6 +9,13 @@
 //!   appended (and synced) first, the index replaced second. A process killed between
 //!   the two leaves a line past the head, which the next writer removes (it was never
 //!   committed) and readers ignore.
+//!
+//! Events that must not wait for the store lock (logins, account changes, downloads
+//! in the portal, while an ingest holds the store for seconds) are deferred: `defer`
+//! writes each as a file of its own in `journal.pending/` without the lock, and the
+//! next writer (`Writer::begin`, or `flush` from the portal's journal thread) appends
+//! them, with the time they happened, before its own change. The index names the
+//! files it appended until they are removed, so none is appended twice.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -250,6 +257,7 @@ impl Writer {
             actor: actor.to_string(),
             _lock: lock,
         };
+        w.drain_pending()?;
         if w.index.journal_head.is_none() && !w.index.deliveries.is_empty() {
             let mut d = Draft::new("start").reason(format!(
                 "workspace made before the journal: its {} stored deliveries are active; history starts here",
@@ -275,41 +283,212 @@ impl Writer {
     /// Appends the entry, then commits the index with it as head (in that order: see
     /// the module's notes). The index is written even when only the head changes.
     pub fn commit(&mut self, d: Draft) -> Result<Entry> {
-        let prev = self
+        let actor = self.actor.clone();
+        let mut out = self.append(vec![(crate::store::now_utc(), actor, d)])?;
+        out.pop()
+            .ok_or_else(|| Error::Internal("a commit appended nothing".into()))
+    }
+
+    /// Appends entries (time, actor, what) in one write, then commits the index with
+    /// the last as head.
+    fn append(&mut self, drafts: Vec<(String, String, Draft)>) -> Result<Vec<Entry>> {
+        let mut buf = Vec::new();
+        let mut entries = Vec::with_capacity(drafts.len());
+        let mut prev = self
             .index
             .journal_head
             .clone()
             .unwrap_or_else(|| GENESIS.to_string());
-        let entry = Entry {
-            seq: self.index.journal_entries + 1,
-            time: crate::store::now_utc(),
-            actor: self.actor.clone(),
-            action: d.action,
-            round: d.round,
-            ids: d.ids,
-            read: d.read,
-            written: d.written,
-            reason: d.reason,
-            details: d.details,
-            prev,
-        };
-        let line = serde_json::to_vec(&entry).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut seq = self.index.journal_entries;
+        for (time, actor, d) in drafts {
+            seq += 1;
+            let entry = Entry {
+                seq,
+                time,
+                actor,
+                action: d.action,
+                round: d.round,
+                ids: d.ids,
+                read: d.read,
+                written: d.written,
+                reason: d.reason,
+                details: d.details,
+                prev,
+            };
+            let line = serde_json::to_vec(&entry).map_err(|e| Error::Internal(e.to_string()))?;
+            prev = sha256_hex(&line);
+            buf.extend_from_slice(&line);
+            buf.push(b'\n');
+            entries.push(entry);
+        }
+        if entries.is_empty() {
+            return Ok(entries);
+        }
         let path = journal_path(&self.store);
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
-        let mut buf = line.clone();
-        buf.push(b'\n');
         f.write_all(&buf).map_err(|e| Error::io(&path, e))?;
         f.sync_all().map_err(|e| Error::io(&path, e))?;
         crate::fsutil::test_marker("journal-appended");
         crate::fsutil::test_pause("MANYI_TEST_PAUSE_AFTER_JOURNAL_MS");
-        self.index.journal_head = Some(sha256_hex(&line));
-        self.index.journal_entries = entry.seq;
+        self.index.journal_head = Some(prev);
+        self.index.journal_entries = seq;
         self.store.write_index(&self.index)?;
-        Ok(entry)
+        Ok(entries)
+    }
+
+    /// Appends the deferred events waiting in `journal.pending/`, oldest first, with
+    /// the times and actors they were recorded with; returns how many.
+    fn drain_pending(&mut self) -> Result<usize> {
+        let dir = pending_dir(&self.store);
+        // A writer killed after appending them but before removing their files.
+        if !self.index.journal_drained.is_empty() {
+            for n in std::mem::take(&mut self.index.journal_drained) {
+                remove_pending(&dir.join(n))?;
+            }
+            self.store.write_index(&self.index)?;
+        }
+        let names = pending_names(&dir)?;
+        if names.is_empty() {
+            return Ok(0);
+        }
+        let mut drafts = Vec::with_capacity(names.len());
+        for n in &names {
+            let p = dir.join(n);
+            let text = crate::fsutil::read_text(&p)?;
+            let mut ev: Deferred = serde_json::from_str(&text).map_err(|e| {
+                Error::Invalid(format!(
+                    "{}: a deferred journal event is damaged ({e}); move it out of the folder to go on",
+                    p.display()
+                ))
+            })?;
+            let time = std::mem::take(&mut ev.time);
+            let actor = std::mem::take(&mut ev.actor);
+            drafts.push((time, actor, ev.draft()));
+        }
+        self.index.journal_drained = names.clone();
+        let n = drafts.len();
+        self.append(drafts)?;
+        for name in &names {
+            remove_pending(&dir.join(name))?;
+        }
+        crate::fsutil::sync_parent(&dir.join(&names[0]))?;
+        self.index.journal_drained.clear();
+        self.store.write_index(&self.index)?;
+        Ok(n)
+    }
+}
+
+/// Where deferred events wait for the next writer.
+pub fn pending_dir(store: &Store) -> PathBuf {
+    store.dir.join("journal.pending")
+}
+
+/// A deferred event as written by `defer`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Deferred {
+    time: String,
+    actor: String,
+    action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    round: Option<String>,
+    #[serde(default)]
+    ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Deferred {
+    fn draft(self) -> Draft {
+        Draft {
+            action: self.action,
+            round: self.round,
+            ids: self.ids,
+            read: Vec::new(),
+            written: Vec::new(),
+            reason: self.reason,
+            details: self.details,
+        }
+    }
+}
+
+/// Records a change that touches no file of the store (a login, an account change, a
+/// download) without waiting for the store lock: the next writer appends it with
+/// this time and actor. Durable when this returns (the file is synced and renamed).
+pub fn defer(store: &Store, actor: &str, d: Draft) -> Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    if !d.read.is_empty() || !d.written.is_empty() {
+        return Err(Error::Internal(format!(
+            "a deferred journal event ({}) names files: it must be committed under the store lock",
+            d.action
+        )));
+    }
+    crate::fsutil::make_private_dir(&store.dir)?;
+    let dir = pending_dir(store);
+    crate::fsutil::make_private_dir(&dir)?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_nanos())
+        .unwrap_or(0);
+    let name = format!(
+        "{nanos:024}-{:08}-{:010}.json",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    );
+    let ev = Deferred {
+        time: crate::store::now_utc(),
+        actor: actor.to_string(),
+        action: d.action,
+        round: d.round,
+        ids: d.ids,
+        reason: d.reason,
+        details: d.details,
+    };
+    let json = serde_json::to_vec(&ev).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::fsutil::write_private_atomic(&dir.join(name), &json)
+}
+
+/// Appends the deferred events now (waits for the store lock); returns how many.
+pub fn flush(store: &Store, actor: &str) -> Result<usize> {
+    if pending_names(&pending_dir(store))?.is_empty() {
+        return Ok(0);
+    }
+    let w = Writer::begin(store.clone(), actor)?;
+    // begin appended them; what is left arrived after it looked.
+    drop(w);
+    Ok(1)
+}
+
+/// Deferred events waiting, oldest first (their names sort by time).
+pub fn pending_names(dir: &Path) -> Result<Vec<String>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut names = Vec::new();
+    for e in rd {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.ends_with(".json") && !n.starts_with('.') {
+            names.push(n);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn remove_pending(p: &Path) -> Result<()> {
+    match std::fs::remove_file(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(p, e)),
     }
 }
 

@@ -125,7 +125,7 @@ pub fn publish(ws: &Workspace, subject: &Subject, actor: &str) -> Result<crate::
         // it survives that the new reports no longer have; the journal says so.
         let removed = files_under(ws, &dest)?;
         remove_dir_if_any(&dest)?;
-        std::fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
+        crate::fsutil::create_dirs(&dest)?;
         let mut written = Vec::new();
         for f in PUBLISHED_FILES {
             let from = src.join(f);
@@ -138,7 +138,7 @@ pub fn publish(ws: &Workspace, subject: &Subject, actor: &str) -> Result<crate::
         // The trend: the street scores of the rounds the report's trend runs over.
         let trend = dest.join("trend");
         for (round, _) in crate::report::read_inputs(ws, subject)?.round_streets {
-            std::fs::create_dir_all(&trend).map_err(|e| Error::io(&trend, e))?;
+            crate::fsutil::create_dirs(&trend)?;
             let to = trend.join(format!("{round}.csv"));
             crate::fsutil::copy_private_atomic(
                 &ws.reports_dir().join(&round).join("street_scores.csv"),

@@ -110,6 +110,11 @@ pub struct Index {
     pub journal_head: Option<String>,
     #[serde(default)]
     pub journal_entries: u64,
+    /// Deferred journal events (`journal::defer`) already appended but whose files
+    /// may not yet be removed: a writer killed between the two does not append them
+    /// twice. Empty once the files are gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal_drained: Vec<String>,
 }
 
 impl Index {

@@ -54,6 +54,12 @@ impl Workspace {
                 e.message().to_string(),
             )
         })?;
+        // Reports name respondents, interviewers and exclusion reasons: readable by
+        // the service's user only (a workspace made before this is closed here, once).
+        let reports = dir.join("reports");
+        if !reports.is_dir() || !crate::fsutil::is_private(&reports) {
+            crate::fsutil::make_private_tree(&reports)?;
+        }
         Ok(Workspace {
             root: dir.to_path_buf(),
             config,
@@ -107,9 +113,12 @@ impl Workspace {
             &ws.root.join("surveys/FRAME-SOURCE.md"),
             frame_source.as_bytes(),
         )?;
-        for d in [ws.samples_dir(), ws.reports_dir(), ws.indicators_dir()] {
+        for d in [ws.samples_dir(), ws.indicators_dir()] {
             std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }
+        // Reports name respondents, interviewers and why questionnaires were
+        // excluded: readable by the service's user only.
+        crate::fsutil::make_private_dir(&ws.reports_dir())?;
         // The streets' indicator reports go in surveys/indicators/<period>.csv: a
         // template with every street and indicator of the scheme shows the shape.
         let rules = Rules::parse(&rules_text, &ws.rules_path().display().to_string())?;

@@ -1259,3 +1259,41 @@ fn a_file_that_turns_gbk_after_the_first_block_is_read_as_gbk() {
         );
     }
 }
+
+/// The example delivery with its columns in another order (the respondent id last),
+/// `n` rows, and extra raw lines appended.
+fn reordered(order: &[usize], n: usize, extra: &[&str]) -> String {
+    let text = std::fs::read_to_string(data("evaluator-a-template-utf8.csv")).unwrap();
+    let mut out = String::new();
+    for line in text.lines().take(n + 1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let moved: Vec<&str> = order.iter().map(|&i| cells[i]).collect();
+        out.push_str(&moved.join(","));
+        out.push('\n');
+    }
+    for l in extra {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn a_short_row_is_rejected_whatever_the_column_order() {
+    // Issue 21: with the id not first, a trailing `合计,20` made the row check read the
+    // id past the row's end (exit 101). Both orders: id first, and id last.
+    let width = HEADER.split(',').count();
+    let id_first: Vec<usize> = (0..width).collect();
+    let id_last: Vec<usize> = (1..width).chain([0]).collect();
+    for (name, order) in [("id-first", &id_first), ("id-last", &id_last)] {
+        let ws = example_workspace();
+        let f = ws.file(&format!("{name}.csv"));
+        std::fs::write(&f, reordered(order, 20, &["合计,20", "A999999,530103001003"])).unwrap();
+        let r = receipt(&ws, &f);
+        check_accounting(&r);
+        assert_eq!(r["rows_read"], 22, "{name}: {r}");
+        assert_eq!(r["accepted"], 20, "{name}: {r}");
+        assert_eq!(r["rejects_by_reason"]["summary-row"], 1, "{name}: {r}");
+        assert_eq!(r["rejects_by_reason"]["field-count"], 1, "{name}: {r}");
+    }
+}

@@ -1,5 +1,9 @@
 //! Invariants over generated inputs (proptest): sample sizes and coverage for arbitrary
-//! frames and rounds; scores within 0..100 and independent of row order.
+//! frames and rounds; scores within 0..100 and independent of row order; ingest of a
+//! delivery with its columns in any order and rows cut anywhere never panics and
+//! accounts for every row.
+
+mod common;
 
 use std::collections::BTreeSet;
 
@@ -116,4 +120,70 @@ proptest! {
             _ => prop_assert!(false, "se present in one order only"),
         }
     }
+}
+
+/// The example delivery's first rows, its columns in `order`, row `i` cut to `cuts[i]`
+/// cells when that is shorter than the header (a trailing summary like `合计,20` too).
+fn permuted_delivery(order: &[usize], cuts: &[usize], summary: bool) -> (String, usize) {
+    let text = std::fs::read_to_string(common::data("evaluator-a-template-utf8.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let width = header.len();
+    let mut out = order.iter().map(|&i| header[i]).collect::<Vec<_>>().join(",");
+    out.push('\n');
+    let mut short = 0;
+    for (line, &cut) in lines.zip(cuts) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let moved: Vec<&str> = order.iter().map(|&i| cells[i]).collect();
+        let keep = cut.clamp(1, width);
+        if keep < width {
+            short += 1;
+        }
+        out.push_str(&moved[..keep].join(","));
+        out.push('\n');
+    }
+    if summary {
+        out.push_str("合计,20\n");
+        short += 1;
+    }
+    (out, short)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    #[test]
+    fn ingest_of_permuted_columns_and_cut_rows_never_panics(
+        order in Just((0..18usize).collect::<Vec<_>>()).prop_shuffle(),
+        cuts in proptest::collection::vec(prop_oneof![3 => Just(18usize), 1 => 1usize..18], 1..25),
+        summary in any::<bool>(),
+    ) {
+        let ws = WS.with(|w| w.path().to_path_buf());
+        let ws = manyi::workspace::Workspace::open(&ws).unwrap();
+        let (text, short) = permuted_delivery(&order, &cuts, summary);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("permuted.csv");
+        std::fs::write(&f, text).unwrap();
+        let opts = manyi::ingest::Options {
+            dry_run: true,
+            rejects_out: Some(dir.path().join("rejects.csv")),
+            ..Default::default()
+        };
+        let round = RoundId { year: 2018, number: 1 };
+        let out = std::panic::catch_unwind(|| manyi::ingest::ingest(&ws, &round, &f, &opts));
+        let out = match out {
+            Ok(r) => r.unwrap(),
+            Err(_) => return Err(TestCaseError::fail(format!("ingest panicked on column order {order:?}, cuts {cuts:?}"))),
+        };
+        let r = &out.receipt;
+        prop_assert_eq!(r.accepted + r.rejected, r.rows_read);
+        prop_assert_eq!(r.rows_read as usize, cuts.len() + usize::from(summary));
+        // Every short row is rejected (a full row may be rejected for other reasons).
+        prop_assert!(r.rejected as usize >= short, "{} rejected, {short} short", r.rejected);
+    }
+}
+
+thread_local! {
+    /// One example workspace for the cases (they only read it: dry runs).
+    static WS: common::Workspace = common::example_workspace();
 }

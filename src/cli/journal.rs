@@ -23,6 +23,9 @@ pub struct Args {
 }
 
 pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
+    // Account events a running portal recorded but has not appended yet (it appends
+    // them when the store is free): appended now, so the listing is complete.
+    crate::journal::flush(&crate::store::Store::new(ws), &super::actor())?;
     let entries = crate::lifecycle::journal(ws, a.round.as_deref())?;
     if a.json {
         stdout_line(

@@ -30,6 +30,22 @@ pub struct Args {
     /// (tests) idle timeout in seconds, overriding --idle-minutes.
     #[arg(long, hide = true)]
     idle_seconds: Option<i64>,
+    /// Seconds a connection may take to send a request's headers (and may stay idle
+    /// between requests) before it is closed.
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
+    /// Open connections at most; past it a new connection is answered 503 at once.
+    #[arg(long, default_value_t = 512)]
+    max_connections: usize,
+    /// Wrong passwords from one client address in 15 minutes after which the address
+    /// is refused until the window has passed (0: no limit per address; the limit of
+    /// 5 per account always holds).
+    #[arg(long, default_value_t = 20)]
+    failures_per_address: u32,
+    /// The address of a reverse proxy in front of manyi (repeat for several): only a
+    /// request from it has its X-Forwarded-For believed as the client's address.
+    #[arg(long = "trusted-proxy")]
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `512M` → bytes.
@@ -65,6 +81,10 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
             idle: a.idle_seconds.unwrap_or(a.idle_minutes.max(1) * 60),
             absolute: a.max_session_hours.max(1) * 3600,
         },
+        header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
+        max_connections: a.max_connections.max(1),
+        failures_per_address: a.failures_per_address,
+        trusted_proxies: a.trusted_proxies,
         ..Default::default()
     };
     crate::portal::serve(ws.clone(), cfg)?;

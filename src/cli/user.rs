@@ -37,7 +37,10 @@ enum Cmd {
     },
     /// Disable an account: its sessions end and its tokens stop working.
     Disable { name: String },
-    /// Give an account a new one-time password (its sessions end).
+    /// Enable a disabled account again (its old tokens stay revoked).
+    Enable { name: String },
+    /// Give an account a new one-time password: its sessions end and its API tokens
+    /// are revoked; a disabled account stays disabled (`user enable` enables it).
     Passwd { name: String },
     /// Print a new API token for an account as the last word on stdout (shown once,
     /// stored hashed). With --revoke, revoke all its tokens instead.
@@ -107,11 +110,29 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
             db.disable(&actor, &name)?;
             stdout_line(&format!("已停用账户 {name}:会话已结束,令牌已失效"))?;
         }
-        Cmd::Passwd { name } => {
-            let pw = db.reset_password(&actor, &name)?;
+        Cmd::Enable { name } => {
+            db.enable(&actor, &name)?;
             stdout_line(&format!(
-                "账户 {name} 的新一次性密码(首次登录后须修改,只显示这一次): {pw}"
+                "已启用账户 {name}(原有令牌仍失效,需要时请用 user token 重新生成)"
             ))?;
+        }
+        Cmd::Passwd { name } => {
+            let r = db.reset_password(&actor, &name)?;
+            stdout_line(&format!(
+                "账户 {name} 的新一次性密码(首次登录后须修改,只显示这一次): {}",
+                r.password
+            ))?;
+            if r.tokens_revoked > 0 {
+                stdout_line(&format!(
+                    "已撤销该账户的 {} 个 API 令牌(需要时请用 user token 重新生成)",
+                    r.tokens_revoked
+                ))?;
+            }
+            if r.disabled {
+                stdout_line(&format!(
+                    "注意:账户 {name} 仍处于停用状态,不能登录;如需启用请运行 manyi user enable {name}"
+                ))?;
+            }
         }
         Cmd::Token { name, revoke } => {
             if revoke {

@@ -173,7 +173,9 @@ pub(crate) fn check_row(
             .map(|i| h.names[i].clone())
             .unwrap_or_default()
     };
-    let get = |c: Col| h.position(c).map(|i| clean(cells[i]));
+    // A short row (a trailing `合计,20`) has fewer cells than the header: a column past
+    // its end reads as empty, and the row is rejected for its field count below.
+    let get = |c: Col| h.position(c).and_then(|i| cells.get(i)).map(|s| clean(s));
     let mut faults: Vec<RowFault> = Vec::new();
     fn fault(faults: &mut Vec<RowFault>, column: String, value: String, fault: Fault) {
         faults.push(RowFault {

@@ -132,7 +132,7 @@ pub(crate) const KEPT_REJECTS: usize = 100;
 
 impl RejectSink {
     pub(crate) fn new(dir: &Path, file: &str) -> Result<RejectSink> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::fsutil::create_dirs(dir)?;
         let tmp = tempfile::Builder::new()
             .prefix(".manyi-tmp-")
             .tempfile_in(dir)

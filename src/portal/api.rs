@@ -121,7 +121,7 @@ pub async fn delivery(
         .map_err(Refusal::from_error)
         .and_then(|t| {
             serde_json::from_str(&t).map_err(|e| {
-                Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                Refusal::internal(&e.to_string())
             })
         }) {
         Ok(v) => v,

@@ -158,7 +158,7 @@ pub async fn guard(
         match bearer(req.headers()) {
             Some(t) => state
                 .db()
-                .token_account(t)
+                .and_then(|db| db.token_account(t))
                 .map(|a| (a, None, String::new())),
             None => Ok((None, None, String::new())),
         }
@@ -166,7 +166,7 @@ pub async fn guard(
         match cookie(req.headers(), state.cfg.cookie_name()) {
             Some(sid) => state
                 .db()
-                .session(sid, now, state.cfg.lifetimes)
+                .and_then(|db| db.session(sid, now, state.cfg.lifetimes))
                 .map(|s| match s {
                     Some(s) => (Some(s.account), Some(sid.to_string()), s.csrf),
                     None => (None, None, String::new()),
@@ -180,14 +180,7 @@ pub async fn guard(
             caller.sid = sid;
             caller.csrf = csrf;
         }
-        Err(e) => {
-            return refuse(
-                api,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                &e.to_string(),
-            );
-        }
+        Err(e) => return super::shield::internal(api, "who is asking", &e.to_string()),
     }
     if route.access != super::Access::Public {
         let Some(account) = &caller.account else {

@@ -12,6 +12,7 @@ mod api;
 mod guard;
 pub(crate) mod office;
 mod pages;
+mod shield;
 mod street;
 mod upload;
 
@@ -84,6 +85,18 @@ pub struct Config {
     pub public_url: Option<String>,
     pub lifetimes: Lifetimes,
     pub zip: crate::ingest::ZipBounds,
+    /// A connection that has not sent a request's headers within this is closed.
+    pub header_timeout: std::time::Duration,
+    /// Open connections at most; past it a new one is answered 503 and closed.
+    pub max_connections: usize,
+    /// Failed password checks per client address in the throttle window (15 min)
+    /// after which the address is refused (0: no limit per address).
+    pub failures_per_address: u32,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A wrong password is answered no sooner than this after the request arrived,
+    /// whether the account exists or not (no timing oracle).
+    pub wrong_password_floor: std::time::Duration,
 }
 
 impl Default for Config {
@@ -94,6 +107,11 @@ impl Default for Config {
             public_url: None,
             lifetimes: Lifetimes::default(),
             zip: crate::ingest::ZipBounds::default(),
+            header_timeout: std::time::Duration::from_secs(10),
+            max_connections: 512,
+            failures_per_address: 20,
+            trusted_proxies: Vec::new(),
+            wrong_password_floor: std::time::Duration::from_millis(400),
         }
     }
 }
@@ -119,7 +137,11 @@ impl Config {
 pub struct AppState {
     pub ws: Workspace,
     pub cfg: Config,
-    pub accounts: std::sync::Mutex<Accounts>,
+    /// Connections to the accounts database, one per request that needs it (SQLite
+    /// in WAL mode: readers never wait for each other, a writer for milliseconds).
+    pub accounts: AccountsPool,
+    /// Failed password checks per client address.
+    pub limiter: shield::Limiter,
     /// One write to the store at a time from this server (uploads, withdrawals): the
     /// others wait their turn here instead of on the store's file lock.
     pub writes: tokio::sync::Semaphore,
@@ -148,10 +170,80 @@ pub struct FlagCount {
 pub type State = Arc<AppState>;
 
 impl AppState {
-    /// The accounts database (a poisoned lock is recovered: every write to it is one
-    /// SQL statement or transaction, so a panic elsewhere cannot leave it half-done).
-    pub fn db(&self) -> std::sync::MutexGuard<'_, Accounts> {
-        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+    /// A connection to the accounts database (only ever used on the blocking pool:
+    /// every handler runs there, see `shield::offload`).
+    pub fn db(&self) -> Result<Db<'_>> {
+        self.accounts.get()
+    }
+}
+
+/// Idle connections to the accounts database, reused by later requests.
+pub struct AccountsPool {
+    ws: Workspace,
+    mode: crate::accounts::JournalMode,
+    idle: std::sync::Mutex<Vec<Accounts>>,
+}
+
+/// Idle connections kept (more are opened when more requests need one at once).
+const IDLE_CONNECTIONS: usize = 8;
+
+impl AccountsPool {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Accounts>> {
+        // Only pushes and pops under it: a panic cannot leave it half-changed.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes the journal thread (when there is one).
+    fn wake(&self) -> Result<()> {
+        if let crate::accounts::JournalMode::Later(tx) = &self.mode {
+            tx.send(())
+                .map_err(|_| Error::Internal("the journal thread has stopped".into()))?;
+        }
+        Ok(())
+    }
+
+    pub fn get(&self) -> Result<Db<'_>> {
+        let conn = self.idle().pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => Accounts::open_with(&self.ws, self.mode.clone())?,
+        };
+        Ok(Db {
+            pool: self,
+            conn: Some(conn),
+        })
+    }
+}
+
+/// A pooled connection, returned to the pool when dropped.
+pub struct Db<'a> {
+    pool: &'a AccountsPool,
+    conn: Option<Accounts>,
+}
+
+impl std::ops::Deref for Db<'_> {
+    type Target = Accounts;
+    fn deref(&self) -> &Accounts {
+        // ok: `conn` is Some from `get` until `drop`.
+        self.conn.as_ref().expect("a pooled connection")
+    }
+}
+
+impl std::ops::DerefMut for Db<'_> {
+    fn deref_mut(&mut self) -> &mut Accounts {
+        // ok: as in `deref`.
+        self.conn.as_mut().expect("a pooled connection")
+    }
+}
+
+impl Drop for Db<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let mut idle = self.pool.idle();
+            if idle.len() < IDLE_CONNECTIONS {
+                idle.push(c);
+            }
+        }
     }
 }
 
@@ -367,6 +459,7 @@ fn build(state: State) -> (Router, Vec<Route>) {
     }
     let router = router
         .fallback(guard::not_found)
+        .layer(axum::middleware::from_fn(shield::offload))
         .layer(axum::middleware::from_fn(guard::headers))
         .with_state(state);
     (router, b.routes)
@@ -379,11 +472,29 @@ pub fn routes(ws: &Workspace) -> Result<Vec<Route>> {
 }
 
 fn new_state(ws: Workspace, cfg: Config) -> Result<State> {
-    let accounts = Accounts::open(&ws)?;
+    new_state_with(ws, cfg, crate::accounts::JournalMode::Now)
+}
+
+fn new_state_with(
+    ws: Workspace,
+    cfg: Config,
+    mode: crate::accounts::JournalMode,
+) -> Result<State> {
+    // Opened once here: the schema is made, and a damaged database refuses to start.
+    let first = Accounts::open_with(&ws, mode.clone())?;
+    let limiter = shield::Limiter::new(
+        cfg.failures_per_address,
+        crate::accounts::THROTTLE_WINDOW_SECS,
+    );
     Ok(Arc::new(AppState {
         ws: ws.clone(),
         cfg,
-        accounts: std::sync::Mutex::new(accounts),
+        accounts: AccountsPool {
+            ws: ws.clone(),
+            mode,
+            idle: std::sync::Mutex::new(vec![first]),
+        },
+        limiter,
         writes: tokio::sync::Semaphore::new(1),
         queued: std::sync::atomic::AtomicUsize::new(0),
         jobs: crate::jobs::Jobs::start(ws.clone()),
@@ -416,7 +527,12 @@ pub fn serve(ws: Workspace, cfg: Config) -> Result<()> {
         let dir = uploads_dir(&ws);
         crate::fsutil::make_private_dir(&dir)?;
         clear_uploads(&dir)?;
-        let state = new_state(ws, cfg)?;
+        let (wake, journal_stop, journal_thread) = start_journal_thread(&ws);
+        let limits = shield::Limits {
+            header_timeout: cfg.header_timeout,
+            max_connections: cfg.max_connections,
+        };
+        let state = new_state_with(ws, cfg, crate::accounts::JournalMode::Later(wake))?;
         let (router, _) = build(state.clone());
         // The address on stdout (tests bind port 0 and read it here).
         println!("manyi serve: listening on http://{addr}");
@@ -427,19 +543,69 @@ pub fn serve(ws: Workspace, cfg: Config) -> Result<()> {
                 "Ctrl-C stops (uploads in progress finish first)"
             )
         );
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| Error::Invalid(format!("serving: {e}")))?;
+        shield::serve(listener, router, limits, shutdown_signal()).await;
         // A running job finishes (its files and journal entry complete); queued ones
         // are dropped, each marked failed.
         let jobs = state.jobs.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || jobs.close_and_wait()).await {
             eprintln!("manyi serve: waiting for the running job: {e}");
         }
+        // The last account events go into the journal before the server ends.
+        journal_stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Err(e) = state.accounts.wake() {
+            eprintln!("manyi serve: {e}");
+        }
+        drop(state);
+        if let Err(e) = tokio::task::spawn_blocking(move || journal_thread.join()).await {
+            eprintln!("manyi serve: waiting for the journal thread: {e}");
+        }
         eprintln!("manyi serve: stopped");
         Ok(())
     })
+}
+
+/// The thread that appends deferred journal events (logins, account changes,
+/// downloads) when it is woken, and every few seconds when some wait (a flush that
+/// failed is tried again): it alone waits for the store lock, so a request never does
+/// for such an event. Setting the flag ends it after a last flush.
+fn start_journal_thread(
+    ws: &Workspace,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::sync::atomic::Ordering;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop.clone();
+    let store = crate::store::Store::new(ws);
+    let handle = std::thread::spawn(move || {
+        let flush = || {
+            if let Err(e) = crate::journal::flush(&store, "manyi-serve") {
+                // The events stay on disk; the next writer or wake-up appends them.
+                eprintln!("manyi serve: appending account events to the journal: {e}");
+            }
+        };
+        loop {
+            // Each turn appends what waits: events of an earlier run at the start,
+            // then those of every wake-up that arrived meanwhile.
+            flush();
+            while rx.try_recv().is_ok() {}
+            if stopping.load(Ordering::SeqCst) {
+                flush();
+                break;
+            }
+            match rx.recv_timeout(std::time::Duration::from_secs(5)) {
+                Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    flush();
+                    break;
+                }
+            }
+        }
+    });
+    (tx, stop, handle)
 }
 
 /// Removes uploads a stopped server left unfinished (never ingested: their ingest

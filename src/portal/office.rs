@@ -23,11 +23,7 @@ where
 {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(Refusal::from_error),
-        Err(e) => Err(Refusal::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("服务器内部错误:{e}"),
-        )),
+        Err(e) => Err(Refusal::internal(&e.to_string())),
     }
 }
 
@@ -456,7 +452,7 @@ pub async fn round_desk(
     let key = tryr!(store_key(&state).await);
     let mut cov = (*tryr!(coverage(&state, &key, r).await)).clone();
     let (orgs, assigned) = {
-        let db = state.db();
+        let db = tryr!(state.db().map_err(Refusal::from_error));
         match (db.organisations(), db.round_assignments(&r)) {
             (Ok(o), Ok(a)) => (o, a),
             (Err(e), _) | (_, Err(e)) => return refused(Refusal::from_error(e)),
@@ -600,7 +596,7 @@ pub async fn assign(
         .map(str::to_string)
         .collect();
     let st = state.clone();
-    let res = blocking(move || st.db().assign(&a.name, &r, &org, &streets)).await;
+    let res = blocking(move || st.db()?.assign(&a.name, &r, &org, &streets)).await;
     match res {
         Ok(_) => see_other(&format!("/rounds/{r}#coverage")),
         Err(e) => refused(e),

@@ -10,7 +10,7 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::upload::Refusal;
 use super::{Caller, State};
-use crate::accounts::{Account, Login, Role};
+use crate::accounts::{Account, Login, PasswordChange, Role};
 use crate::round::RoundId;
 use crate::store::DeliveryEntry;
 
@@ -175,12 +175,57 @@ fn login_body(next: &str, message: Option<&str>) -> Markup {
     }
 }
 
-/// Only a path of this site (no `//host`, no scheme) is followed after login.
-fn safe_next(n: Option<&str>) -> String {
+/// Only a path of this site is followed after login: one leading `/` and then not a
+/// second `/` or a backslash, no control or non-ASCII characters and no space — all
+/// checked on the text as given and again after percent-decoding it (browsers drop a
+/// tab or newline, so `/%09/evil.example` would be `//evil.example`). Anything else
+/// goes to the home page.
+pub fn safe_next(n: Option<&str>) -> String {
+    fn plain_path(p: &str) -> bool {
+        let b = p.as_bytes();
+        b.first() == Some(&b'/')
+            && !matches!(b.get(1), Some(b'/') | Some(b'\\'))
+            && b.iter().all(|&c| c.is_ascii_graphic() && c != b'\\')
+    }
     match n {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n) if n.len() <= 2000 && plain_path(n) && plain_path(&percent_decode(n)) => {
+            n.to_string()
+        }
         _ => "/".to_string(),
     }
+}
+
+/// `%XX` sequences decoded (repeatedly, so that `%2509` is seen as a tab too); bytes
+/// that are not UTF-8 become U+FFFD, which `safe_next` refuses.
+fn percent_decode(s: &str) -> String {
+    let mut cur = s.to_string();
+    for _ in 0..4 {
+        let b = cur.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let hex = (b[i] == b'%' && i + 3 <= b.len())
+                .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok())
+                .flatten()
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(v) => {
+                    out.push(v);
+                    i += 3;
+                }
+                None => {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+        }
+        let next = String::from_utf8_lossy(&out).into_owned();
+        if next == cur {
+            break;
+        }
+        cur = next;
+    }
+    cur
 }
 
 pub async fn login_form(Query(q): Query<NextQuery>) -> Response {
@@ -220,32 +265,32 @@ fn clear_cookie(state: &State) -> HeaderValue {
 pub async fn login(
     AxState(state): AxState<State>,
     caller: Caller,
+    parts: axum::http::request::Parts,
     axum::Form(f): axum::Form<LoginForm>,
 ) -> Response {
+    let started = std::time::Instant::now();
     let next = safe_next(f.next.as_deref());
-    let st = state.clone();
-    let name = f.name.clone();
-    // Argon2id takes tens of milliseconds of CPU: off the async threads.
-    let res = tokio::task::spawn_blocking(move || {
-        st.db()
-            .login(&name, &f.password, crate::accounts::now_secs())
-    })
-    .await;
+    let ip = super::shield::request_ip(&state, &parts);
+    let now = crate::accounts::now_secs();
+    if let Some(retry_after) = state.limiter.blocked(ip, now) {
+        return throttled_login(&next, retry_after, "此地址登录失败次数过多");
+    }
+    // On the blocking pool already (`shield::offload`): Argon2id and SQLite here wait
+    // for no one but this request; the journal entry is deferred (never the store lock).
+    let res = state
+        .db()
+        .and_then(|db| db.login(&f.name, &f.password, now));
     let res = match res {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return refused(Refusal::from_error(e)),
-        Err(e) => {
-            return refused(Refusal::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                e.to_string(),
-            ));
-        }
+        Ok(r) => r,
+        Err(e) => return refused(Refusal::from_error(e)),
     };
     match res {
         Login::Ok(a) => {
             // A new session id at every login (never one the browser had before).
-            let db = state.db();
+            let db = match state.db() {
+                Ok(db) => db,
+                Err(e) => return refused(Refusal::from_error(e)),
+            };
             if let Some(old) = &caller.sid
                 && let Err(e) = db.end_session(old)
             {
@@ -266,38 +311,51 @@ pub async fn login(
                 .insert(header::SET_COOKIE, session_cookie(&state, &sid));
             r
         }
-        Login::Wrong => (
-            StatusCode::UNAUTHORIZED,
-            page("登录", None, login_body(&next, Some("账户名或密码不正确"))),
-        )
-            .into_response(),
-        Login::Throttled { retry_after } => {
-            let mins = (retry_after + 59) / 60;
-            let mut r = (
-                StatusCode::TOO_MANY_REQUESTS,
-                page(
-                    "登录",
-                    None,
-                    login_body(
-                        &next,
-                        Some(&format!(
-                            "此账户登录失败次数过多,已暂时锁定;请 {mins} 分钟后再试"
-                        )),
-                    ),
-                ),
+        Login::Wrong => {
+            state.limiter.failed(ip, now);
+            // The same time whether the name exists or not (the work differs: a
+            // journal entry for an existing account).
+            wait_until(started, state.cfg.wrong_password_floor).await;
+            (
+                StatusCode::UNAUTHORIZED,
+                page("登录", None, login_body(&next, Some("账户名或密码不正确"))),
             )
-                .into_response();
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            r
+                .into_response()
+        }
+        Login::Throttled { retry_after } => {
+            throttled_login(&next, retry_after, "此账户登录失败次数过多,已暂时锁定")
         }
     }
 }
 
+/// Sleeps (without holding a thread of the async workers) until `floor` has passed
+/// since `started`.
+pub(super) async fn wait_until(started: std::time::Instant, floor: std::time::Duration) {
+    if let Some(left) = floor.checked_sub(started.elapsed()) {
+        tokio::time::sleep(left).await;
+    }
+}
+
+fn throttled_login(next: &str, retry_after: i64, why: &str) -> Response {
+    let mins = (retry_after + 59) / 60;
+    let r = (
+        StatusCode::TOO_MANY_REQUESTS,
+        page(
+            "登录",
+            None,
+            login_body(next, Some(&format!("{why};请 {mins} 分钟后再试"))),
+        ),
+    )
+        .into_response();
+    super::shield::retry_after(r, retry_after)
+}
+
 pub async fn logout(AxState(state): AxState<State>, caller: Caller) -> Response {
     if let Some(sid) = &caller.sid {
-        let db = state.db();
+        let db = match state.db() {
+            Ok(db) => db,
+            Err(e) => return refused(Refusal::from_error(e)),
+        };
         if let Err(e) = db.end_session(sid) {
             return refused(Refusal::from_error(e));
         }
@@ -350,15 +408,17 @@ pub struct PasswordForm {
 pub async fn password_change(
     AxState(state): AxState<State>,
     caller: Caller,
+    parts: axum::http::request::Parts,
     axum::Form(f): axum::Form<PasswordForm>,
 ) -> Response {
+    let started = std::time::Instant::now();
     let a = match caller.who() {
         Ok(a) => a.clone(),
         Err(r) => return r,
     };
-    let fail = |m: &str| {
+    let fail = |status: StatusCode, m: &str| {
         (
-            StatusCode::UNPROCESSABLE_ENTITY,
+            status,
             page(
                 "修改密码",
                 Some(&caller),
@@ -367,20 +427,51 @@ pub async fn password_change(
         )
             .into_response()
     };
-    if f.new != f.again {
-        return fail("两次输入的新密码不一致");
+    let ip = super::shield::request_ip(&state, &parts);
+    let now = crate::accounts::now_secs();
+    if let Some(retry_after) = state.limiter.blocked(ip, now) {
+        let mins = (retry_after + 59) / 60;
+        return super::shield::retry_after(
+            fail(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("此地址密码错误次数过多;请 {mins} 分钟后再试"),
+            ),
+            retry_after,
+        );
     }
-    let st = state.clone();
-    let name = a.name.clone();
-    let res =
-        tokio::task::spawn_blocking(move || st.db().change_password(&name, &f.old, &f.new)).await;
+    if f.new != f.again {
+        return fail(StatusCode::UNPROCESSABLE_ENTITY, "两次输入的新密码不一致");
+    }
+    let res = state
+        .db()
+        .and_then(|db| db.change_password(&a.name, &f.old, &f.new));
     match res {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return fail(&e.to_string()),
-        Err(e) => return fail(&e.to_string()),
+        Ok(PasswordChange::Done) => {}
+        Ok(PasswordChange::WrongOld) => {
+            state.limiter.failed(ip, now);
+            wait_until(started, state.cfg.wrong_password_floor).await;
+            return fail(StatusCode::UNPROCESSABLE_ENTITY, "当前密码不正确");
+        }
+        Ok(PasswordChange::Throttled { retry_after }) => {
+            let mins = (retry_after + 59) / 60;
+            return super::shield::retry_after(
+                fail(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!("当前密码错误次数过多,已暂时锁定;请 {mins} 分钟后再试"),
+                ),
+                retry_after,
+            );
+        }
+        Err(crate::error::Error::Invalid(m)) => {
+            return fail(StatusCode::UNPROCESSABLE_ENTITY, &m);
+        }
+        Err(e) => return refused(Refusal::from_error(e)),
     }
     // Every session of the account ended with the change; this one is renewed.
-    let sid = match state.db().new_session(&a.name, crate::accounts::now_secs()) {
+    let sid = match state
+        .db()
+        .and_then(|db| db.new_session(&a.name, crate::accounts::now_secs()))
+    {
         Ok((sid, _)) => sid,
         Err(e) => return refused(Refusal::from_error(e)),
     };
@@ -421,7 +512,7 @@ pub fn visible_round(
         let org = who.org.as_deref().ok_or_else(Refusal::not_found)?;
         let a = state
             .db()
-            .assigned(&r, org)
+            .and_then(|db| db.assigned(&r, org))
             .map_err(Refusal::from_error)?
             .ok_or_else(Refusal::not_found)?;
         return Ok((r, Some(a)));
@@ -466,7 +557,10 @@ pub fn visible_delivery(state: &State, who: &Account, id: &str) -> Result<Delive
 pub fn visible_rounds(state: &State, who: &Account) -> Result<Vec<RoundId>, Refusal> {
     match who.role {
         Role::Evaluator => match &who.org {
-            Some(o) => state.db().rounds_of(o).map_err(Refusal::from_error),
+            Some(o) => state
+                .db()
+                .and_then(|db| db.rounds_of(o))
+                .map_err(Refusal::from_error),
             None => Ok(Vec::new()),
         },
         Role::Admin | Role::Office => {
@@ -511,7 +605,7 @@ pub async fn rounds(AxState(state): AxState<State>, caller: Caller) -> Response 
     let mut rows = Vec::new();
     for r in &rounds {
         let scope = match a.role {
-            Role::Evaluator => match a.org.as_deref().map(|o| state.db().assigned(r, o)) {
+            Role::Evaluator => match a.org.as_deref().map(|o| state.db().and_then(|db| db.assigned(r, o))) {
                 Some(Ok(s)) => s,
                 Some(Err(e)) => return refused(Refusal::from_error(e)),
                 None => None,
@@ -755,11 +849,7 @@ fn read_receipt(state: &State, d: &DeliveryEntry) -> Result<crate::ingest::Recei
     let p = crate::store::Store::new(&state.ws).path(&d.receipt);
     let text = crate::fsutil::read_text(&p).map_err(Refusal::from_error)?;
     serde_json::from_str(&text).map_err(|e| {
-        Refusal::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("{}: {e}", d.receipt),
-        )
+        Refusal::internal(&format!("{}: {e}", d.receipt))
     })
 }
 
@@ -993,17 +1083,13 @@ pub async fn original(
         d.file_name.clone(),
     );
     let logged =
-        tokio::task::spawn_blocking(move || st.db().journal_download(&who, &round, &sha, &name))
+        tokio::task::spawn_blocking(move || st.db()?.journal_download(&who, &round, &sha, &name))
             .await;
     match logged {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return refused(Refusal::from_error(e)),
         Err(e) => {
-            return refused(Refusal::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                e.to_string(),
-            ));
+            return refused(Refusal::internal(&e.to_string()));
         }
     }
     let p = crate::store::Store::new(&state.ws).path(&d.original);
@@ -1041,7 +1127,7 @@ pub async fn withdraw_delivery(
     let (ws, actor, reason) = (state.ws.clone(), who.name.clone(), reason.to_string());
     tokio::task::spawn_blocking(move || crate::lifecycle::withdraw(&ws, &d.sha256, &reason, &actor))
         .await
-        .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| Refusal::internal(&e.to_string()))?
         .map_err(Refusal::from_error)
 }
 

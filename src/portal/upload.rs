@@ -36,14 +36,22 @@ impl Refusal {
         Refusal::new(StatusCode::NOT_FOUND, "not-found", "没有这个对象")
     }
 
+    /// A server fault: a generic message with an id; the detail (a path, an
+    /// operating-system error) goes to the server's log only.
+    pub fn internal(detail: &str) -> Refusal {
+        let id = crate::accounts::random_hex(6).unwrap_or_else(|_| "-".into());
+        eprintln!("manyi serve: internal error {id}: {detail}");
+        Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("服务器内部错误,请稍后重试;如果再次出现,请把编号 {id} 告诉管理员"),
+        )
+    }
+
     pub fn from_error(e: crate::error::Error) -> Refusal {
         use crate::error::Error as E;
         match e {
-            E::Io { .. } | E::Internal(_) | E::Polars { .. } => Refusal::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("服务器内部错误:{e}"),
-            ),
+            E::Io { .. } | E::Internal(_) | E::Polars { .. } => Refusal::internal(&e.to_string()),
             other => Refusal::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "refused",
@@ -204,7 +212,7 @@ pub async fn ingest(
     })?;
     let assigned = state
         .db()
-        .assigned(round, &org)
+        .and_then(|db| db.assigned(round, &org))
         .map_err(Refusal::from_error)?
         .ok_or_else(Refusal::not_found)?;
     if let Some(id) = &r.replaces {
@@ -256,7 +264,7 @@ pub async fn ingest(
         Ok::<_, Refusal>(outcome)
     })
     .await
-    .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    .map_err(|e| Refusal::internal(&e.to_string()))??;
     Ok(Uploaded {
         id: res.receipt.sha256.clone(),
         outcome: res,
