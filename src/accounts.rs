@@ -114,7 +114,9 @@ pub enum PasswordChange {
     /// The current password given is wrong (counted like a failed login).
     WrongOld,
     /// Too many wrong current passwords: refused unchecked for `retry_after` seconds.
-    Throttled { retry_after: i64 },
+    Throttled {
+        retry_after: i64,
+    },
 }
 
 /// A live session: its account and its CSRF token.

@@ -109,7 +109,11 @@ pub fn make_private_tree(dir: &Path) -> Result<()> {
             if ft.is_dir() {
                 make_private_tree(&p)?;
             } else if ft.is_file() {
-                let mode = e.metadata().map_err(|e| Error::io(&p, e))?.permissions().mode();
+                let mode = e
+                    .metadata()
+                    .map_err(|e| Error::io(&p, e))?
+                    .permissions()
+                    .mode();
                 if mode & 0o077 != 0 {
                     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode & 0o700))
                         .map_err(|e| Error::io(&p, e))?;

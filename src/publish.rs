@@ -120,6 +120,13 @@ pub fn publish(ws: &Workspace, subject: &Subject, actor: &str) -> Result<crate::
         }
     }
     let dest = published_dir(ws, subject);
+    // The rounds the trend runs over, read before the store is locked (reading the
+    // report's inputs can take long on a large round; the lock is for the copy).
+    let trend_rounds: Vec<String> = crate::report::read_inputs(ws, subject)?
+        .round_streets
+        .into_iter()
+        .map(|(round, _)| round)
+        .collect();
     crate::lifecycle::record(ws, actor, || {
         // A fresh copy: the old one (an earlier publication) goes first, so no file of
         // it survives that the new reports no longer have; the journal says so.
@@ -137,7 +144,7 @@ pub fn publish(ws: &Workspace, subject: &Subject, actor: &str) -> Result<crate::
         }
         // The trend: the street scores of the rounds the report's trend runs over.
         let trend = dest.join("trend");
-        for (round, _) in crate::report::read_inputs(ws, subject)?.round_streets {
+        for round in &trend_rounds {
             crate::fsutil::create_dirs(&trend)?;
             let to = trend.join(format!("{round}.csv"));
             crate::fsutil::copy_private_atomic(

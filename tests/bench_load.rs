@@ -303,3 +303,198 @@ fn fifty_readers_five_uploaders_and_score_jobs() {
         percentile(&all, 0.99)
     );
 }
+
+/// One probe's latencies (seconds) and failures.
+#[derive(Default)]
+struct Probe {
+    times: Vec<f64>,
+    errors: Vec<String>,
+}
+
+/// Runs `f` every `every` until `stop` is set or `limit` has passed (bounded either
+/// way), recording each call's latency and any status other than `want`.
+fn probe(
+    stop: Arc<AtomicBool>,
+    every: Duration,
+    limit: Duration,
+    want: u16,
+    f: impl Fn(u64) -> u16 + Send + 'static,
+) -> std::thread::JoinHandle<Probe> {
+    std::thread::spawn(move || {
+        let mut p = Probe::default();
+        let end = Instant::now() + limit;
+        let mut i = 0u64;
+        while !stop.load(Ordering::SeqCst) && Instant::now() < end {
+            let t = Instant::now();
+            let status = f(i);
+            p.times.push(t.elapsed().as_secs_f64());
+            if status != want {
+                p.errors.push(format!("call {i}: {status}"));
+            }
+            i += 1;
+            if let Some(rest) = every.checked_sub(t.elapsed()) {
+                std::thread::sleep(rest);
+            }
+        }
+        p
+    })
+}
+
+#[test]
+#[ignore = "load benchmark: scripts/bench_load.sh"]
+fn logins_every_second_during_a_large_upload() {
+    // Issue 21: during a 1M-row upload's ingest, a login every second (right and
+    // wrong in turn), and /healthz, a page and an API call every 100 ms; the same
+    // probes with no upload as the baseline of the same run.
+    let rows: usize = std::env::var("LOAD_ROWS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let ws = common::Workspace::init("panlong-2018");
+    ws.ok(&["sample", "--round", "2018-R1", "--seed", "load"]);
+    let sample = ws.read("surveys/samples/2018-R1.csv");
+    let communities = sample.lines().count() - 1;
+    let office_once = add_user(&ws, "office", &["--role", "office"]);
+    let prober_once = add_user(&ws, "prober", &["--role", "office"]);
+    add_user(&ws, "eva", &["--role", "evaluator", "--org", "测评机构A"]);
+    let streets: Vec<String> = (1..=12).map(|i| format!("5301030{i:02}")).collect();
+    ws.ok(&[
+        "assign",
+        "--round",
+        "2018-R1",
+        "--org",
+        "测评机构A",
+        "--streets",
+        &streets.join(","),
+    ]);
+    let token = ws
+        .ok(&["user", "token", "eva"])
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    let sim = ws.file("sim.csv");
+    let per = rows.div_ceil(communities).to_string();
+    ws.ok(&[
+        "simulate",
+        "--round",
+        "2018-R1",
+        "--format",
+        "csv",
+        "--per-community",
+        &per,
+        "--out",
+        sim.to_str().unwrap(),
+    ]);
+    let bytes = Arc::new(std::fs::read(&sim).unwrap());
+    // No limit per address: every probe comes from 127.0.0.1.
+    let srv = Server::start(&ws, &["--failures-per-address", "0"]);
+    let addr = srv.addr.clone();
+    let office = first_login(&srv, "office", &office_once, PW);
+    first_login(&srv, "prober", &prober_once, PW);
+
+    let run = |label: &str, upload: bool| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let limit = Duration::from_secs(if upload { 600 } else { 15 });
+        let a = addr.clone();
+        let healthz = probe(
+            stop.clone(),
+            Duration::from_millis(100),
+            limit,
+            200,
+            move |_| Server::req_to(&a, "GET", "/healthz").send().status,
+        );
+        let (a, s) = (addr.clone(), office.clone());
+        let page = probe(
+            stop.clone(),
+            Duration::from_millis(100),
+            limit,
+            200,
+            move |_| {
+                Server::req_to(&a, "GET", "/deliveries")
+                    .cookie(&s)
+                    .send()
+                    .status
+            },
+        );
+        let (a, t) = (addr.clone(), token.clone());
+        let api = probe(
+            stop.clone(),
+            Duration::from_millis(100),
+            limit,
+            200,
+            move |_| {
+                Server::req_to(&a, "GET", "/api/v1/rounds")
+                    .bearer(&t)
+                    .send()
+                    .status
+            },
+        );
+        // Right logins (303) on even seconds, wrong ones (401, a new unknown name each)
+        // on odd: two probes, each every 2 s, offset by 1 s.
+        let a = addr.clone();
+        let right = probe(
+            stop.clone(),
+            Duration::from_secs(2),
+            limit,
+            303,
+            move |_| {
+                Server::req_to(&a, "POST", "/login")
+                    .form(&[("name", "prober"), ("password", PW)])
+                    .send()
+                    .status
+            },
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        let a = addr.clone();
+        let wrong = probe(stop.clone(), Duration::from_secs(2), limit, 401, move |i| {
+            Server::req_to(&a, "POST", "/login")
+                .form(&[("name", &format!("nobody{i}")), ("password", "wrong")])
+                .send()
+                .status
+        });
+        let took = if upload {
+            let t = Instant::now();
+            let r = Server::req_to(&addr, "POST", "/api/v1/rounds/2018-R1/deliveries")
+                .bearer(&token)
+                .multipart(Some(("large.csv", &bytes[..])), &[])
+                .send();
+            assert_eq!(r.status, 201, "{}", r.text());
+            assert_eq!(
+                r.json()["accepted"].as_u64(),
+                Some((per.parse::<usize>().unwrap() * communities) as u64)
+            );
+            t.elapsed().as_secs_f64()
+        } else {
+            std::thread::sleep(Duration::from_secs(14));
+            14.0
+        };
+        stop.store(true, Ordering::SeqCst);
+        println!("\n{label} ({took:.1} s):");
+        println!(
+            "{:<28} {:>6} {:>9} {:>9}",
+            "probe", "calls", "p50 ms", "max ms"
+        );
+        for (name, h) in [
+            ("/healthz every 100 ms", healthz),
+            ("page /deliveries", page),
+            ("API /api/v1/rounds", api),
+            ("right login every 2 s", right),
+            ("wrong login every 2 s", wrong),
+        ] {
+            let p = h.join().unwrap();
+            assert!(p.errors.is_empty(), "{name}: {:?}", p.errors);
+            let mut v = p.times.clone();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            println!(
+                "{name:<28} {:>6} {:>9.1} {:>9.1}",
+                v.len(),
+                percentile(&v, 0.5) * 1e3,
+                v.last().copied().unwrap_or(f64::NAN) * 1e3
+            );
+        }
+    };
+    run("no upload (baseline)", false);
+    run(&format!("during the upload of {rows} rows"), true);
+    ws.ok(&["verify-store"]);
+}

@@ -1288,7 +1288,11 @@ fn a_short_row_is_rejected_whatever_the_column_order() {
     for (name, order) in [("id-first", &id_first), ("id-last", &id_last)] {
         let ws = example_workspace();
         let f = ws.file(&format!("{name}.csv"));
-        std::fs::write(&f, reordered(order, 20, &["合计,20", "A999999,530103001003"])).unwrap();
+        std::fs::write(
+            &f,
+            reordered(order, 20, &["合计,20", "A999999,530103001003"]),
+        )
+        .unwrap();
         let r = receipt(&ws, &f);
         check_accounting(&r);
         assert_eq!(r["rows_read"], 22, "{name}: {r}");

@@ -1703,3 +1703,588 @@ fn the_office_assigns_streets_from_the_round_desk() {
             >= 4
     );
 }
+
+// ---------------------------------------------------------------- issue 21: resilience
+
+/// An evaluator `eva` (测评机构A, streets A assigned in 2018-R1) with an API token;
+/// returns (one-time password, token).
+fn evaluator_eva(ws: &Workspace) -> (String, String) {
+    let once = add_user(ws, "eva", &["--role", "evaluator", "--org", "测评机构A"]);
+    ws.ok(&[
+        "assign",
+        "--round",
+        "2018-R1",
+        "--org",
+        "测评机构A",
+        "--streets",
+        STREETS_A,
+    ]);
+    let token = ws
+        .ok(&["user", "token", "eva"])
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    (once, token)
+}
+
+/// Waits (at most 60 s) until the server's log shows `marker`.
+fn wait_for_marker(srv: &Server, marker: &str) {
+    for _ in 0..1200 {
+        if srv.stderr.lock().unwrap().contains(marker) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!(
+        "the server never said {marker}: {}",
+        srv.stderr.lock().unwrap()
+    );
+}
+
+#[test]
+fn a_login_during_an_ingest_waits_for_no_one() {
+    let ws = example_workspace();
+    let (once_a, token) = evaluator_eva(&ws);
+    let once_b = add_user(&ws, "evb", &["--role", "evaluator", "--org", "测评机构B"]);
+    // The ingest holds the store for 8 s before its commit.
+    let srv = Server::start_env(
+        &ws,
+        &[],
+        &[
+            ("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS", "8000"),
+            ("MANYI_TEST_MARKERS", "1"),
+        ],
+    );
+    let sa = first_login(&srv, "eva", &once_a, PW);
+    let sb = first_login(&srv, "evb", &once_b, PW);
+    let addr = srv.addr.clone();
+    let bytes = std::fs::read(data("evaluator-a-template-utf8.csv")).unwrap();
+    let upload = std::thread::spawn({
+        let token = token.clone();
+        move || {
+            ServerRef(addr)
+                .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+                .bearer(&token)
+                .multipart(Some(("a.csv", &bytes)), &[])
+                .send()
+        }
+    });
+    wait_for_marker(&srv, "manyi-test-marker: ingest-locked");
+    let started = std::time::Instant::now();
+    let timed = |what: &'static str, f: Box<dyn FnOnce() -> u16 + Send>| {
+        std::thread::spawn(move || {
+            let t = std::time::Instant::now();
+            let status = f();
+            (what, status, t.elapsed())
+        })
+    };
+    let a = ServerRef(srv.addr.clone());
+    let mk = || ServerRef(srv.addr.clone());
+    let (b, c, d, e, f) = (mk(), mk(), mk(), mk(), mk());
+    let (sa2, sb2, token2) = (sa.clone(), sb.clone(), token.clone());
+    let checks = vec![
+        timed(
+            "right login",
+            Box::new(move || {
+                a.req("POST", "/login")
+                    .form(&[("name", "evb"), ("password", PW)])
+                    .send()
+                    .status
+            }),
+        ),
+        timed(
+            "wrong login of an account",
+            Box::new(move || {
+                b.req("POST", "/login")
+                    .form(&[("name", "evb"), ("password", "not-the-password")])
+                    .send()
+                    .status
+            }),
+        ),
+        timed(
+            "wrong login of no account",
+            Box::new(move || {
+                c.req("POST", "/login")
+                    .form(&[("name", "nobody"), ("password", "not-the-password")])
+                    .send()
+                    .status
+            }),
+        ),
+        timed(
+            "logout",
+            Box::new(move || {
+                d.req("POST", "/logout")
+                    .cookie(&sb2)
+                    .form(&[("csrf", &sb2.csrf)])
+                    .send()
+                    .status
+            }),
+        ),
+        timed(
+            "a page",
+            Box::new(move || e.req("GET", "/rounds").cookie(&sa2).send().status),
+        ),
+        timed(
+            "an API call",
+            Box::new(move || {
+                f.req("GET", "/api/v1/rounds/2018-R1/deliveries")
+                    .bearer(&token2)
+                    .send()
+                    .status
+            }),
+        ),
+    ];
+    let want = [303, 401, 401, 303, 200, 200];
+    for (h, w) in checks.into_iter().zip(want) {
+        let (what, status, took) = h.join().unwrap();
+        assert_eq!(status, w, "{what}");
+        assert!(
+            took < std::time::Duration::from_secs(3),
+            "{what} waited {took:?} behind the ingest"
+        );
+    }
+    assert!(
+        !upload.is_finished() && started.elapsed() < std::time::Duration::from_secs(6),
+        "the ingest was over before the checks: they proved nothing"
+    );
+    let r = upload.join().unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    // The account events reach the journal once the store is free.
+    let j: Vec<serde_json::Value> = serde_json::from_str(&ws.ok(&["journal", "--json"])).unwrap();
+    let has = |action: &str, actor: &str| {
+        j.iter()
+            .any(|e| e["action"] == action && e["actor"] == actor)
+    };
+    assert!(has("login-failed", "evb") && has("logout", "evb") && has("login", "evb"));
+    ws.ok(&["verify-store"]);
+}
+
+#[test]
+fn after_login_only_a_path_of_this_site_is_followed() {
+    let ws = example_workspace();
+    let once = add_user(&ws, "office", &["--role", "office"]);
+    let srv = Server::start(&ws, &[]);
+    first_login(&srv, "office", &once, PW);
+    let bad = [
+        "//evil.example",
+        "/\t/evil.example",
+        "/%09/evil.example",
+        "/%2509/evil.example",
+        "/\\evil.example",
+        "/%5Cevil.example",
+        "/%2F/evil.example",
+        "%2F%2Fevil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        " //evil.example",
+        "/\r\nSet-Cookie: x=1",
+        "/%0d%0aSet-Cookie:x=1",
+        "/\u{3000}/evil.example",
+    ];
+    for next in bad {
+        let r = srv
+            .req("POST", "/login")
+            .form(&[("name", "office"), ("password", PW), ("next", next)])
+            .send();
+        assert_eq!(r.status, 303, "{next:?}");
+        assert_eq!(r.header("location"), Some("/"), "next = {next:?}");
+        // The login form carries only a safe value too.
+        let q: String = next.bytes().map(|b| format!("%{b:02X}")).collect();
+        let page = srv.get(&format!("/login?next={q}")).text();
+        assert!(
+            page.contains(r#"name="next" value="/""#),
+            "{next:?}: {page}"
+        );
+    }
+    for good in ["/deliveries", "/rounds/2018-R1?tab=coverage"] {
+        let r = srv
+            .req("POST", "/login")
+            .form(&[("name", "office"), ("password", PW), ("next", good)])
+            .send();
+        assert_eq!(r.header("location"), Some(good));
+    }
+}
+
+#[test]
+fn wrong_passwords_are_limited_per_address_too() {
+    let ws = example_workspace();
+    let once = add_user(&ws, "office", &["--role", "office"]);
+    let wrong = |srv: &Server, name: &str, xff: Option<&str>| {
+        let mut r = srv
+            .req("POST", "/login")
+            .form(&[("name", name), ("password", "not-the-password")]);
+        if let Some(x) = xff {
+            r = r.header("X-Forwarded-For", x);
+        }
+        r.send().status
+    };
+    {
+        // Behind a trusted proxy (127.0.0.1 here), the forwarded address counts.
+        let srv = Server::start(
+            &ws,
+            &[
+                "--failures-per-address",
+                "4",
+                "--trusted-proxy",
+                "127.0.0.1",
+            ],
+        );
+        let s = first_login(&srv, "office", &once, PW);
+        drop(s);
+        for i in 0..4 {
+            assert_eq!(wrong(&srv, &format!("nobody{i}"), None), 401, "attempt {i}");
+        }
+        // Each name is new (the per-account limit never fires): the address does.
+        assert_eq!(wrong(&srv, "nobody9", None), 429);
+        let r = srv
+            .req("POST", "/login")
+            .form(&[("name", "office"), ("password", PW)])
+            .send();
+        assert_eq!(r.status, 429, "the right password from a blocked address");
+        assert!(r.header("retry-after").is_some());
+        // Another client behind the proxy is not blocked; the proxy's own entry and
+        // the client's claims before it do not decide the address.
+        let r = srv
+            .req("POST", "/login")
+            .header("X-Forwarded-For", "198.51.100.7, 203.0.113.9")
+            .form(&[("name", "office"), ("password", PW)])
+            .send();
+        assert_eq!(r.status, 303, "{}", r.text());
+        assert_eq!(wrong(&srv, "nobody10", Some("127.0.0.1, 203.0.113.9")), 401);
+    }
+    // Without --trusted-proxy the header is the client's own claim: ignored.
+    let srv = Server::start(&ws, &["--failures-per-address", "4"]);
+    for i in 0..4 {
+        let xff = format!("192.0.2.{i}");
+        assert_eq!(wrong(&srv, &format!("x{i}"), Some(&xff)), 401);
+    }
+    assert_eq!(wrong(&srv, "x9", Some("192.0.2.200")), 429);
+}
+
+#[test]
+fn slow_headers_are_closed_and_open_connections_are_capped() {
+    use std::io::{Read, Write};
+    let ws = example_workspace();
+    let srv = Server::start(&ws, &["--header-timeout", "1", "--max-connections", "4"]);
+    // Headers never finished: closed after the timeout.
+    let mut s = std::net::TcpStream::connect(&srv.addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let t = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let r = s.read_to_end(&mut buf);
+    let took = t.elapsed();
+    assert!(
+        r.is_ok() || took < std::time::Duration::from_secs(5),
+        "the connection stayed open: {r:?} after {took:?}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "closed only after {took:?}"
+    );
+    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+    // Four idle connections take every slot: the fifth is answered 503 at once.
+    let idle: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(&srv.addr).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let r = srv.get("/healthz");
+    assert_eq!(r.status, 503);
+    // They time out too; then the server answers again.
+    std::thread::sleep(std::time::Duration::from_millis(1800));
+    assert_eq!(srv.get("/healthz").status, 200);
+    drop(idle);
+}
+
+#[test]
+fn a_reset_keeps_a_disabled_account_disabled_and_revokes_its_tokens() {
+    let ws = example_workspace();
+    let (once, token) = evaluator_eva(&ws);
+    let srv = Server::start(&ws, &[]);
+    let api = |t: &str| srv.req("GET", "/api/v1/rounds").bearer(t).send().status;
+    assert_eq!(api(&token), 200);
+    drop(once);
+    // The admin's reset revokes the account's tokens (and says so).
+    let out = ws.ok(&["user", "passwd", "eva"]);
+    assert!(out.contains("已撤销该账户的 1 个 API 令牌"), "{out}");
+    let pw = out
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    assert_eq!(api(&token), 401, "a token survived the reset");
+    // A change by the holder keeps a token made since.
+    let token2 = ws
+        .ok(&["user", "token", "eva"])
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    first_login(&srv, "eva", &pw, PW);
+    assert_eq!(api(&token2), 200, "the holder's own change revoked a token");
+    // A reset of a disabled account leaves it disabled, and says so.
+    ws.ok(&["user", "disable", "eva"]);
+    let out = ws.ok(&["user", "passwd", "eva"]);
+    assert!(out.contains("仍处于停用状态"), "{out}");
+    let pw = out
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    let login = |pw: &str| {
+        srv.req("POST", "/login")
+            .form(&[("name", "eva"), ("password", pw)])
+            .send()
+    };
+    assert_eq!(
+        login(&pw).status,
+        401,
+        "a reset re-enabled a disabled account"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&ws.ok(&["user", "list", "--json"])).unwrap();
+    let eva = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "eva")
+        .unwrap();
+    assert_eq!(eva["disabled"], true);
+    ws.ok(&["user", "enable", "eva"]);
+    let r = login(&pw);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/account/password"));
+}
+
+#[test]
+fn guesses_of_the_current_password_are_throttled() {
+    let ws = example_workspace();
+    let once = add_user(&ws, "office", &["--role", "office"]);
+    let srv = Server::start(&ws, &[]);
+    let s = first_login(&srv, "office", &once, PW);
+    let change = |old: &str| {
+        srv.req("POST", "/account/password")
+            .cookie(&s)
+            .form(&[
+                ("csrf", &s.csrf),
+                ("old", old),
+                ("new", "Another-Pass-2"),
+                ("again", "Another-Pass-2"),
+            ])
+            .send()
+    };
+    for i in 0..5 {
+        let r = change(&format!("guess-{i}"));
+        assert_eq!(r.status, 422, "guess {i}");
+        assert!(r.text().contains("当前密码不正确"));
+    }
+    let r = change(PW);
+    assert_eq!(
+        r.status,
+        429,
+        "the right password after five guesses: {}",
+        r.text()
+    );
+    assert!(r.text().contains("分钟后再试"));
+    // The same count as logins: the account is locked for logins as well.
+    let r = srv
+        .req("POST", "/login")
+        .form(&[("name", "office"), ("password", PW)])
+        .send();
+    assert_eq!(r.status, 429);
+}
+
+#[test]
+fn a_wrong_password_takes_as_long_for_an_account_as_for_no_account() {
+    let ws = example_workspace();
+    let (once, _) = evaluator_eva(&ws);
+    drop(once);
+    let srv = Server::start(&ws, &["--failures-per-address", "0"]);
+    let time = |name: &str| {
+        let t = std::time::Instant::now();
+        let r = srv
+            .req("POST", "/login")
+            .form(&[("name", name), ("password", "not-the-password")])
+            .send();
+        assert_eq!(r.status, 401);
+        t.elapsed().as_secs_f64()
+    };
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..4 {
+        known.push(time("eva"));
+        unknown.push(time(&format!("nobody{i}")));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        (v[1] + v[2]) / 2.0
+    };
+    let (k, u) = (median(&mut known), median(&mut unknown));
+    // Both wait for the floor (0.4 s by default), which hides the work that differs.
+    assert!(k >= 0.39 && u >= 0.39, "{k:.3} s and {u:.3} s: no floor");
+    assert!(
+        (k - u).abs() < 0.03,
+        "an existing account answers in {k:.3} s, none in {u:.3} s"
+    );
+}
+
+#[test]
+fn every_api_error_is_json_with_a_code() {
+    let ws = example_workspace();
+    let (_, token) = evaluator_eva(&ws);
+    let srv = Server::start(&ws, &[]);
+    let id = "ab".repeat(32);
+    let cases: Vec<(&str, Req)> = vec![
+        (
+            "multipart without a boundary",
+            srv.req("POST", "/api/v1/rounds/2018-R1/deliveries")
+                .bearer(&token)
+                .header("Content-Type", "multipart/form-data"),
+        ),
+        (
+            "a broken multipart body",
+            srv.req("POST", "/api/v1/rounds/2018-R1/deliveries")
+                .bearer(&token)
+                .header("Content-Type", "multipart/form-data; boundary=zzz")
+                .header("X-Pad", "1"),
+        ),
+        (
+            "a body over the limit",
+            srv.req("DELETE", &format!("/api/v1/deliveries/{id}"))
+                .bearer(&token)
+                .json(&serde_json::json!({"reason": "x".repeat(3 << 20)})),
+        ),
+        (
+            "a bad query",
+            srv.req(
+                "GET",
+                "/api/v1/streets/530103001/scores?period=%FF&period=2018",
+            )
+            .bearer(&token),
+        ),
+        ("no token", srv.req("GET", "/api/v1/rounds")),
+        (
+            "a method the route has not",
+            srv.req("PUT", "/api/v1/rounds").bearer(&token),
+        ),
+        (
+            "no such route",
+            srv.req("GET", "/api/v1/nothing").bearer(&token),
+        ),
+    ];
+    for (what, req) in cases {
+        let r = req.send();
+        assert!(r.status >= 400, "{what}: {}", r.status);
+        assert!(
+            r.header("content-type")
+                .unwrap_or("")
+                .starts_with("application/json"),
+            "{what}: {} {:?} {}",
+            r.status,
+            r.header("content-type"),
+            r.text()
+        );
+        let j = r.json();
+        assert!(
+            j["code"].as_str().is_some_and(|c| !c.is_empty()) && j["error"].is_string(),
+            "{what}: {j}"
+        );
+    }
+    // A page's framework refusal is a page in Chinese, not the framework's text.
+    let r = srv
+        .req("POST", "/login")
+        .header("Content-Type", "text/plain")
+        .send();
+    assert!(r.status >= 400);
+    assert!(
+        r.header("content-type").unwrap().starts_with("text/html"),
+        "{r:?}"
+    );
+    assert!(r.text().contains("lang=\"zh-CN\""));
+}
+
+#[test]
+fn a_panic_is_a_500_with_an_id_and_never_its_text() {
+    let ws = example_workspace();
+    let (once, token) = evaluator_eva(&ws);
+    let srv = Server::start_env(
+        &ws,
+        &[],
+        &[("MANYI_TEST_PANIC_ON", "/rounds,/api/v1/rounds")],
+    );
+    let s = first_login(&srv, "eva", &once, PW);
+    let r = srv.req("GET", "/rounds").cookie(&s).send();
+    assert_eq!(r.status, 500);
+    let page = r.text();
+    assert!(
+        page.contains("服务器内部错误") && !page.contains("secret"),
+        "{page}"
+    );
+    let id = page
+        .split("编号 ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let id = id.trim_end_matches(|c: char| !c.is_ascii_hexdigit());
+    assert!(id.len() >= 8, "{page}");
+    let r = srv.req("GET", "/api/v1/rounds").bearer(&token).send();
+    assert_eq!(r.status, 500);
+    let j = r.json();
+    assert_eq!(j["code"], "internal");
+    assert!(!j["error"].as_str().unwrap().contains("secret"), "{j}");
+    // The id is in the server's log, with what happened; the server goes on.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = srv.stderr.lock().unwrap().clone();
+    assert!(log.contains(id) && log.contains("secret"), "{log}");
+    assert_eq!(srv.get("/healthz").status, 200);
+    assert_eq!(srv.req("GET", "/deliveries").cookie(&s).send().status, 200);
+}
+
+#[test]
+fn a_short_row_upload_is_stored_with_the_row_rejected_in_either_column_order() {
+    let ws = example_workspace();
+    let (_, token) = evaluator_eva(&ws);
+    let srv = Server::start(&ws, &[]);
+    let text = std::fs::read_to_string(data("evaluator-a-template-utf8.csv")).unwrap();
+    let width = text.lines().next().unwrap().split(',').count();
+    let id_last: Vec<usize> = (1..width).chain([0]).collect();
+    let id_first: Vec<usize> = (0..width).collect();
+    for (k, order) in [id_first, id_last].iter().enumerate() {
+        let mut body = String::new();
+        // Different rows each time (a repeated file would be a no-op).
+        for (n, line) in text.lines().enumerate() {
+            if n == 0 || (n > k * 20 && n <= k * 20 + 20) {
+                let cells: Vec<&str> = line.split(',').collect();
+                body.push_str(
+                    &order
+                        .iter()
+                        .map(|&i| cells[i])
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                body.push('\n');
+            }
+        }
+        body.push_str("合计,20\n");
+        let r = srv
+            .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+            .bearer(&token)
+            .multipart(Some(("short.csv", body.as_bytes())), &[])
+            .send();
+        assert_eq!(r.status, 201, "order {k}: {}", r.text());
+        let j = r.json();
+        assert_eq!(j["accepted"], 20, "{j}");
+        assert_eq!(j["rejected"], 1, "{j}");
+    }
+}

@@ -129,7 +129,11 @@ fn permuted_delivery(order: &[usize], cuts: &[usize], summary: bool) -> (String,
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let width = header.len();
-    let mut out = order.iter().map(|&i| header[i]).collect::<Vec<_>>().join(",");
+    let mut out = order
+        .iter()
+        .map(|&i| header[i])
+        .collect::<Vec<_>>()
+        .join(",");
     out.push('\n');
     let mut short = 0;
     for (line, &cut) in lines.zip(cuts) {

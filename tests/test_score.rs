@@ -227,3 +227,57 @@ fn score_of_a_round_without_valid_questionnaires_is_an_error_naming_what_it_look
     assert!(err.contains("thin.csv (1 accepted)"), "{err}");
     assert!(!ws.file("reports/2018-R1/street_scores.csv").exists());
 }
+
+/// Every folder and file under `dir` with its permission bits (unix).
+#[cfg(unix)]
+fn modes_under(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, u32)>) {
+    use std::os::unix::fs::PermissionsExt;
+    out.push((
+        dir.to_path_buf(),
+        std::fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+    ));
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            modes_under(&p, out);
+        } else {
+            out.push((
+                p.clone(),
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            ));
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn reports_are_readable_by_the_services_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    // Reports name respondents, interviewers and exclusion reasons (issue 21).
+    let ws = workspace();
+    ws.ok(&[
+        "ingest",
+        data("score/delivery.csv").to_str().unwrap(),
+        "--round",
+        "2018-R1",
+    ]);
+    ws.ok(&["score", "--round", "2018-R1"]);
+    let mut modes = Vec::new();
+    modes_under(&ws.file("reports"), &mut modes);
+    assert!(modes.len() > 3, "{modes:?}");
+    for (p, m) in &modes {
+        let want = if p.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(*m, want, "{} is {m:o}", p.display());
+    }
+    // A workspace whose reports were opened to others before (an older version, a
+    // copy) is closed again by the next command.
+    std::fs::set_permissions(ws.file("reports"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let f = ws.file("reports/2018-R1/community_scores.csv");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    ws.ok(&["deliveries", "--round", "2018-R1"]);
+    let mut modes = Vec::new();
+    modes_under(&ws.file("reports"), &mut modes);
+    for (p, m) in &modes {
+        assert_eq!(m & 0o077, 0, "{} is {m:o}", p.display());
+    }
+}

@@ -119,11 +119,8 @@ pub async fn delivery(
     let p = crate::store::Store::new(&state.ws).path(&d.receipt);
     let receipt: serde_json::Value = match crate::fsutil::read_text(&p)
         .map_err(Refusal::from_error)
-        .and_then(|t| {
-            serde_json::from_str(&t).map_err(|e| {
-                Refusal::internal(&e.to_string())
-            })
-        }) {
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| Refusal::internal(&e.to_string())))
+    {
         Ok(v) => v,
         Err(e) => return refused(e),
     };

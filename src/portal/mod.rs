@@ -475,11 +475,7 @@ fn new_state(ws: Workspace, cfg: Config) -> Result<State> {
     new_state_with(ws, cfg, crate::accounts::JournalMode::Now)
 }
 
-fn new_state_with(
-    ws: Workspace,
-    cfg: Config,
-    mode: crate::accounts::JournalMode,
-) -> Result<State> {
+fn new_state_with(ws: Workspace, cfg: Config, mode: crate::accounts::JournalMode) -> Result<State> {
     // Opened once here: the schema is made, and a damaged database refuses to start.
     let first = Accounts::open_with(&ws, mode.clone())?;
     let limiter = shield::Limiter::new(

@@ -605,7 +605,11 @@ pub async fn rounds(AxState(state): AxState<State>, caller: Caller) -> Response 
     let mut rows = Vec::new();
     for r in &rounds {
         let scope = match a.role {
-            Role::Evaluator => match a.org.as_deref().map(|o| state.db().and_then(|db| db.assigned(r, o))) {
+            Role::Evaluator => match a
+                .org
+                .as_deref()
+                .map(|o| state.db().and_then(|db| db.assigned(r, o)))
+            {
                 Some(Ok(s)) => s,
                 Some(Err(e)) => return refused(Refusal::from_error(e)),
                 None => None,
@@ -848,9 +852,7 @@ pub async fn upload(
 fn read_receipt(state: &State, d: &DeliveryEntry) -> Result<crate::ingest::Receipt, Refusal> {
     let p = crate::store::Store::new(&state.ws).path(&d.receipt);
     let text = crate::fsutil::read_text(&p).map_err(Refusal::from_error)?;
-    serde_json::from_str(&text).map_err(|e| {
-        Refusal::internal(&format!("{}: {e}", d.receipt))
-    })
+    serde_json::from_str(&text).map_err(|e| Refusal::internal(&format!("{}: {e}", d.receipt)))
 }
 
 /// Rejected lines shown on the receipt page (all are in the CSV download).
