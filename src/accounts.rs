@@ -721,7 +721,11 @@ impl Accounts {
         let Some(account) = self.get(&user)?.filter(|a| !a.disabled) else {
             return Ok(None);
         };
-        if now > last {
+        // The last use is written at most every tenth of the idle time (and at most
+        // once a minute): a page view then rarely writes (a write waits for the disk,
+        // which a large ingest keeps busy), and a session still ends within 10% of
+        // its idle timeout.
+        if now - last >= (life.idle / 10).clamp(1, 60) {
             self.conn
                 .execute(
                     "UPDATE sessions SET last_seen = ?2 WHERE hash = ?1",

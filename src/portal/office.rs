@@ -27,6 +27,23 @@ where
     }
 }
 
+/// A multipart body that could not be read: too large, or broken.
+fn multipart_refusal(e: &axum::extract::multipart::MultipartError) -> Refusal {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "文件超过上传上限",
+        )
+    } else {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "refused",
+            "上传内容不完整或格式不对(multipart/form-data),请重新上传",
+        )
+    }
+}
+
 /// This server's turn to write to the store (one write at a time; see `AppState::writes`).
 pub async fn write_turn(state: &State) -> Result<tokio::sync::SemaphorePermit<'_>, Refusal> {
     state
@@ -1145,21 +1162,13 @@ pub async fn upload_indicators(
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        return refused(Refusal::new(
-                            StatusCode::BAD_REQUEST,
-                            "refused",
-                            e.to_string(),
-                        ));
+                        return refused(multipart_refusal(&e));
                     }
                 }
             }
             Ok(None) => break,
             Err(e) => {
-                return refused(Refusal::new(
-                    StatusCode::BAD_REQUEST,
-                    "refused",
-                    e.to_string(),
-                ));
+                return refused(multipart_refusal(&e));
             }
         }
     }

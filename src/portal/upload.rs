@@ -124,11 +124,17 @@ pub async fn receive(state: &State, mut mp: Multipart) -> Result<Received, Refus
     crate::fsutil::make_private_dir(&dir).map_err(Refusal::from_error)?;
     let mut got: Option<Received> = None;
     let mut replaces = None;
+    let max = state.cfg.max_upload;
     let bad = |e: axum::extract::multipart::MultipartError| {
+        // The body's own limit (the file's size plus 1 MiB of framing) can be reached
+        // before the file's count below: the parser reads ahead of what it yields.
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return too_large(max);
+        }
         Refusal::new(
             StatusCode::BAD_REQUEST,
             "bad-request",
-            format!("上传内容不完整或格式不对:{e}"),
+            "上传内容不完整或格式不对(multipart/form-data),请重新上传",
         )
     };
     while let Some(mut field) = mp.next_field().await.map_err(bad)? {
