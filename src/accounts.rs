@@ -84,6 +84,14 @@ pub struct Account {
     pub created_at: String,
 }
 
+/// An organisation's streets for a round (`manyi assign`): the rows of any other street
+/// an evaluator of the organisation delivers are rejected (`ingest::Options::assigned`).
+#[derive(Debug, Clone, Default)]
+pub struct Assigned {
+    pub org: String,
+    pub streets: BTreeSet<String>,
+}
+
 /// What a login attempt came to.
 #[derive(Debug)]
 pub enum Login {
@@ -817,7 +825,7 @@ impl Accounts {
     }
 
     /// The streets `org` is assigned in `round` (None when it has none).
-    pub fn assigned(&self, round: &RoundId, org: &str) -> Result<Option<crate::ingest::Assigned>> {
+    pub fn assigned(&self, round: &RoundId, org: &str) -> Result<Option<Assigned>> {
         let mut st = self
             .conn
             .prepare("SELECT street FROM assignments WHERE round = ?1 AND org = ?2")
@@ -827,7 +835,7 @@ impl Accounts {
             .map_err(db_err)?
             .collect::<rusqlite::Result<_>>()
             .map_err(db_err)?;
-        Ok((!streets.is_empty()).then(|| crate::ingest::Assigned {
+        Ok((!streets.is_empty()).then(|| Assigned {
             org: org.to_string(),
             streets,
         }))
@@ -919,11 +927,7 @@ impl Accounts {
 /// The streets `org` is assigned in `round`, when the workspace has a portal database
 /// with an assignment for it (the CLI's `ingest --evaluator` applies the same rule as
 /// an upload); None otherwise. Never creates the database.
-pub fn assigned_if_any(
-    ws: &Workspace,
-    round: &RoundId,
-    org: &str,
-) -> Result<Option<crate::ingest::Assigned>> {
+pub fn assigned_if_any(ws: &Workspace, round: &RoundId, org: &str) -> Result<Option<Assigned>> {
     if !db_path(ws).is_file() {
         return Ok(None);
     }

@@ -230,7 +230,7 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
         pb.set_message(format!("score {round}"));
         let scores =
             crate::score::rounds::score_rounds(&ws, &rules, &frame, &[*round], &round.to_string())?;
-        crate::lifecycle::write_recorded(
+        crate::journal::write_recorded(
             &ws,
             actor,
             "score",
@@ -272,7 +272,7 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
             .map(|r| r.parse())
             .collect::<Result<Vec<RoundId>>>()?;
         let inputs = crate::lifecycle::evaluation_inputs(&ws, p);
-        crate::lifecycle::write_recorded(
+        crate::journal::write_recorded(
             &ws,
             actor,
             "evaluate",

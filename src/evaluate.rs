@@ -146,29 +146,6 @@ pub fn indicator_files(ws: &Workspace, period: &Period) -> Vec<String> {
     }
 }
 
-/// The template of an indicator file: every street and indicator of the scheme, the
-/// period and the values to fill in (`NA` = not applicable, empty = not reported).
-pub fn indicator_template(rules: &Rules, frame: &Frame) -> Result<Vec<u8>> {
-    let mut rows = Vec::new();
-    for (code, st) in &frame.streets {
-        for ind in &rules.evaluation.indicators {
-            let na = !ind.applies_to.is_empty() && !ind.applies_to.contains(code);
-            rows.push([
-                String::new(),
-                code.clone(),
-                st.name.clone(),
-                ind.id.clone(),
-                if na { "NA".into() } else { String::new() },
-            ]);
-        }
-    }
-    crate::fsutil::csv_bytes(
-        ["period", "street_code", "street_name", "indicator", "value"],
-        rows,
-        true,
-    )
-}
-
 pub fn indicators_for(
     ws: &Workspace,
     period: &Period,
@@ -951,7 +928,7 @@ pub fn import_indicators(
     let dest = dir.join(format!("{period}.csv"));
     let replaced = dest.is_file();
     let mut values = 0;
-    crate::lifecycle::record(ws, actor, || {
+    crate::journal::record(ws, actor, || {
         // Checked under the file's own name (the errors name it), from a file beside
         // the destination; only a file that passes is moved into place.
         let tmp = crate::fsutil::temp_beside(&dest)?;

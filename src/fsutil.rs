@@ -160,6 +160,23 @@ fn set_mode(_: &std::fs::File, _: &Path, _: u32) -> Result<()> {
     Ok(())
 }
 
+/// The SHA-256 of a file's bytes (hex), read in 1 MiB blocks (never whole in memory).
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
 /// Makes a directory enterable by this user only (0700), creating it when missing.
 pub fn make_private_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

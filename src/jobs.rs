@@ -342,7 +342,7 @@ fn score_recorded_with(
     let frame = ws.frame()?;
     let scores = crate::score::rounds::score_round(ws, &rules, &frame, round)?;
     progress(0.8, "写入得分文件");
-    let files = crate::lifecycle::write_recorded(
+    let files = crate::journal::write_recorded(
         ws,
         actor,
         "score",
@@ -378,7 +378,7 @@ fn evaluate_recorded_with(
         .iter()
         .map(|r| r.parse())
         .collect::<Result<Vec<RoundId>>>()?;
-    let files = crate::lifecycle::write_recorded(
+    let files = crate::journal::write_recorded(
         ws,
         actor,
         "evaluate",

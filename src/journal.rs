@@ -492,11 +492,83 @@ fn remove_pending(p: &Path) -> Result<()> {
     }
 }
 
+/// Records a change made outside the store's own files (a score, an evaluation, a
+/// report): `write` runs under the store lock and returns what it read and wrote, so
+/// the hashes journalled are those of the files it left.
+pub fn record<F>(ws: &crate::workspace::Workspace, actor: &str, write: F) -> Result<Entry>
+where
+    F: FnOnce() -> Result<(Draft, Vec<std::path::PathBuf>, Vec<std::path::PathBuf>)>,
+{
+    let mut w = Writer::begin(Store::new(ws), actor)?;
+    let (mut draft, read, written) = write()?;
+    for p in &read {
+        draft.read.push(w.file_hash(p)?);
+    }
+    for p in &written {
+        draft.written.push(w.file_hash(p)?);
+    }
+    w.commit(draft)
+}
+
+/// What scores of `rounds` rest on, for the journal: each round's sample file and its
+/// active deliveries' stored data (by the hash journalled when it was written; verify
+/// checks the files still have it).
+pub fn scores_read(
+    ws: &crate::workspace::Workspace,
+    rounds: &[crate::round::RoundId],
+) -> Result<Vec<FileHash>> {
+    let store = Store::new(ws);
+    let index = store.read_index()?;
+    let mut out = Vec::new();
+    for r in rounds {
+        let sp = ws.sample_path(r);
+        if sp.is_file() {
+            out.push(file_hash(&store, &sp)?);
+        }
+        for d in store.deliveries(&index, r) {
+            let p = store.path(&d.data);
+            out.push(match &d.data_sha256 {
+                Some(h) => FileHash {
+                    path: ws_relative(&store, &p),
+                    sha256: h.clone(),
+                },
+                None => file_hash(&store, &p)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `files` (by `write`) under the store lock and journals them as `action` on
+/// `label`, with what they were computed from.
+pub fn write_recorded<F>(
+    ws: &crate::workspace::Workspace,
+    actor: &str,
+    action: &str,
+    label: &str,
+    rounds: &[crate::round::RoundId],
+    also_read: &[std::path::PathBuf],
+    write: F,
+) -> Result<Vec<std::path::PathBuf>>
+where
+    F: FnOnce() -> Result<Vec<std::path::PathBuf>>,
+{
+    let mut files = Vec::new();
+    record(ws, actor, || {
+        files = write()?;
+        let mut d = Draft::new(action).round(label);
+        d.read = scores_read(ws, rounds)?;
+        let read = also_read.iter().filter(|p| p.is_file()).cloned().collect();
+        Ok((d, read, files.clone()))
+    })?;
+    Ok(files)
+}
+
 /// A file's path relative to the workspace and its SHA-256 (read in full).
 pub fn file_hash(store: &Store, p: &Path) -> Result<FileHash> {
     Ok(FileHash {
         path: ws_relative(store, p),
-        sha256: crate::ingest::sha256_of(p)?,
+        sha256: crate::fsutil::sha256_file(p)?,
     })
 }
 

@@ -1,7 +1,9 @@
 //! manyi (满意): resident-satisfaction survey and street assessment engine.
 //!
-//! The pipeline, one module a stage: frame + rules → sample → ingest → store → score →
+//! The pipeline, one module a stage: frame + rules → sample → ingest → flags → score →
 //! evaluate → report. Each stage reads the previous stage's files in the workspace.
+//! The layers and their import rule: docs/architecture.md (checked by
+//! tests/test_architecture.rs).
 
 pub mod accounts;
 pub mod cli;
@@ -9,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod estimators;
 pub mod evaluate;
+pub mod flags;
 pub mod frame;
 pub mod fsutil;
 pub mod ingest;

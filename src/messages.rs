@@ -499,50 +499,6 @@ impl Fault {
     }
 }
 
-/// Why an interviewer was flagged, for people (from the flag's numbers).
-pub fn interviewer_reasons(f: &crate::ingest::quality::InterviewerFlag) -> String {
-    interviewer_reasons_in(f, lang())
-}
-
-/// As `interviewer_reasons`, in language `l` (the review pack is Chinese).
-pub fn interviewer_reasons_in(f: &crate::ingest::quality::InterviewerFlag, l: Lang) -> String {
-    let t = |zh: &'static str, en: &'static str| pick(l, zh, en);
-    let indicator_text = |c: &str, d: f64, z: f64| indicator_text_in(c, d, z, l);
-    let lang = || l;
-    let mut out = Vec::new();
-    for code in &f.reason_codes {
-        if let Some(e) = f.indicators.iter().find(|e| &e.code == code) {
-            out.push(indicator_text(code, e.difference, e.z));
-            continue;
-        }
-        // Receipts made before the indicators: score and duration only.
-        match code.as_str() {
-            "score" => out.push(indicator_text("score", f.score_difference, f.score_z)),
-            "duration" => out.push(indicator_text(
-                "log_duration",
-                f.duration_ratio.unwrap_or(1.0).ln(),
-                f.duration_z.unwrap_or(0.0),
-            )),
-            _ => {}
-        }
-    }
-    if out.is_empty() {
-        if let Some(p) = f.p_value {
-            return match lang() {
-                Lang::Zh => format!("多项指标合计偏离同社区其他访问员 (p = {p:.1e})"),
-                Lang::En => format!("several indicators together differ from peers (p = {p:.1e})"),
-            };
-        }
-        // A receipt from before reason codes were kept: its English reasons.
-        return f.reasons.join("; ");
-    }
-    let mut s = out.join(t(";", "; "));
-    if let Some(p) = f.p_value {
-        s.push_str(&format!("{}p = {p:.1e}", t(";合计 ", "; combined ")));
-    }
-    s
-}
-
 /// One indicator against the peers in the same communities, for people.
 pub fn indicator_text(code: &str, d: f64, z: f64) -> String {
     indicator_text_in(code, d, z, lang())
@@ -689,7 +645,7 @@ pub fn ci_text(ci: Option<(f64, f64)>, df: Option<f64>) -> String {
 }
 
 /// Picks the text of language `l`.
-fn pick(l: Lang, zh: &'static str, en: &'static str) -> &'static str {
+pub fn pick(l: Lang, zh: &'static str, en: &'static str) -> &'static str {
     match l {
         Lang::Zh => zh,
         Lang::En => en,
@@ -726,17 +682,6 @@ pub fn decision_text_in(d: crate::rules::Decision, l: Lang) -> &'static str {
             "仅当置信区间上限也低于阈值时判定",
             "only when the CI's upper bound is below",
         ),
-    }
-}
-
-/// A delivery's status, for people (in the current language).
-pub fn delivery_status_text(s: crate::store::DeliveryStatus) -> &'static str {
-    use crate::store::DeliveryStatus as S;
-    let l = lang();
-    match s {
-        S::Active => pick(l, "有效", "active"),
-        S::Withdrawn => pick(l, "已撤回", "withdrawn"),
-        S::Superseded => pick(l, "已被更正替换", "superseded"),
     }
 }
 

@@ -127,7 +127,7 @@ pub fn publish(ws: &Workspace, subject: &Subject, actor: &str) -> Result<crate::
         .into_iter()
         .map(|(round, _)| round)
         .collect();
-    crate::lifecycle::record(ws, actor, || {
+    crate::journal::record(ws, actor, || {
         // A fresh copy: the old one (an earlier publication) goes first, so no file of
         // it survives that the new reports no longer have; the journal says so.
         let removed = files_under(ws, &dest)?;
@@ -178,7 +178,7 @@ pub fn unpublish(
         return Err(Error::Invalid(format!("{} 未发布", subject.label())));
     }
     let dest = published_dir(ws, subject);
-    crate::lifecycle::record(ws, actor, || {
+    crate::journal::record(ws, actor, || {
         let removed = files_under(ws, &dest)?;
         remove_dir_if_any(&dest)?;
         Ok((

@@ -552,3 +552,26 @@ impl Rules {
         Ok(())
     }
 }
+
+/// The template of an indicator file: every street and indicator of the scheme, the
+/// period and the values to fill in (`NA` = not applicable, empty = not reported).
+pub fn indicator_template(rules: &Rules, frame: &crate::frame::Frame) -> Result<Vec<u8>> {
+    let mut rows = Vec::new();
+    for (code, st) in &frame.streets {
+        for ind in &rules.evaluation.indicators {
+            let na = !ind.applies_to.is_empty() && !ind.applies_to.contains(code);
+            rows.push([
+                String::new(),
+                code.clone(),
+                st.name.clone(),
+                ind.id.clone(),
+                if na { "NA".into() } else { String::new() },
+            ]);
+        }
+    }
+    crate::fsutil::csv_bytes(
+        ["period", "street_code", "street_name", "indicator", "value"],
+        rows,
+        true,
+    )
+}

@@ -64,6 +64,18 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// The status, for people (in the current language).
+    pub fn text(self) -> &'static str {
+        let l = crate::messages::lang();
+        match self {
+            DeliveryStatus::Active => crate::messages::pick(l, "有效", "active"),
+            DeliveryStatus::Withdrawn => crate::messages::pick(l, "已撤回", "withdrawn"),
+            DeliveryStatus::Superseded => crate::messages::pick(l, "已被更正替换", "superseded"),
+        }
+    }
+}
+
+impl DeliveryStatus {
     pub fn code(self) -> &'static str {
         match self {
             DeliveryStatus::Active => "active",

@@ -125,7 +125,7 @@ impl Workspace {
         let frame = Frame::parse(&frame_bytes, &ws.frame_path().display().to_string())?;
         crate::fsutil::write_atomic(
             &ws.indicators_dir().join(INDICATOR_TEMPLATE),
-            &crate::evaluate::indicator_template(&rules, &frame)?,
+            &crate::rules::indicator_template(&rules, &frame)?,
         )?;
         let cfg = toml::to_string(&ws.config).map_err(|e| Error::Invalid(e.to_string()))?;
         // manyi.toml last: a workspace is complete once it exists.

@@ -52,7 +52,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
             "withdrawn" => crate::store::DeliveryStatus::Withdrawn,
             _ => crate::store::DeliveryStatus::Superseded,
         };
-        let mut st = crate::messages::delivery_status_text(status).to_string();
+        let mut st = status.text().to_string();
         if let Some(by) = &r.superseded_by {
             st.push_str(&format!(" → {}", crate::ingest::short(by)));
         } else if let Some(why) = &r.status_reason {

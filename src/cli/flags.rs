@@ -62,7 +62,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
             f.undecided_questionnaires
         ),
     })?;
-    let decision = |d: &Option<crate::lifecycle::flags::DecisionView>| match d {
+    let decision = |d: &Option<crate::flags::DecisionView>| match d {
         None => t("未决定", "UNDECIDED").to_string(),
         Some(d) => format!(
             "{}{}: {} ({} {})",
@@ -97,7 +97,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
                 r.deliveries.join("\n"),
                 format!(
                     "{}; {} {:.0}%\n{} {}",
-                    crate::messages::interviewer_reasons(&flag),
+                    &flag.reasons_text(),
                     t("直线作答", "straight-lined"),
                     r.straightline_share * 100.0,
                     t("剔除后:", "if excluded:"),
@@ -157,12 +157,8 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_out(
-    ws: &Workspace,
-    f: &crate::lifecycle::flags::RoundFlags,
-    out: &std::path::Path,
-) -> Result<()> {
-    let (iv, q) = f.tables();
+fn write_out(ws: &Workspace, f: &crate::flags::RoundFlags, out: &std::path::Path) -> Result<()> {
+    let (iv, q) = tables(f);
     let ext = out
         .extension()
         .and_then(|e| e.to_str())
@@ -211,4 +207,102 @@ fn write_out(
     crate::fsutil::write_atomic(out, &bytes)?;
     eprintln!("manyi: {} {}", t("已写入", "wrote"), out.display());
     Ok(())
+}
+
+/// The flags as tables (machine column names; codes in English): interviewers,
+/// then questionnaires. Numbers at full precision.
+fn tables(f: &crate::flags::RoundFlags) -> (crate::report::Table, crate::report::Table) {
+    let num = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+    let dec = |d: &Option<crate::flags::DecisionView>| -> [String; 4] {
+        match d {
+            None => [
+                "undecided".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ],
+            Some(d) => [
+                d.action.clone(),
+                d.reason.clone(),
+                d.actor.clone(),
+                d.at.clone(),
+            ],
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let interviewers = crate::report::Table {
+        headers: s(&[
+            "round",
+            "interviewer_id",
+            "questionnaires",
+            "communities",
+            "file",
+            "evidence",
+            "score_difference",
+            "score_z",
+            "duration_ratio",
+            "duration_z",
+            "straightline_share",
+            "decision",
+            "reason",
+            "actor",
+            "at",
+        ]),
+        rows: f
+            .interviewers
+            .iter()
+            .map(|r| {
+                let mut row = vec![
+                    f.round.clone(),
+                    r.interviewer_id.clone(),
+                    r.questionnaires.to_string(),
+                    r.communities.to_string(),
+                    r.deliveries.join(" "),
+                    r.reason_codes.join(" "),
+                    r.score_difference.to_string(),
+                    r.score_z.to_string(),
+                    num(r.duration_ratio),
+                    num(r.duration_z),
+                    r.straightline_share.to_string(),
+                ];
+                row.extend(dec(&r.decision));
+                row
+            })
+            .collect(),
+    };
+    let questionnaires = crate::report::Table {
+        headers: s(&[
+            "round",
+            "id",
+            "interviewer_id",
+            "community_code",
+            "file",
+            "line",
+            "flags",
+            "valid",
+            "decision",
+            "reason",
+            "actor",
+            "at",
+        ]),
+        rows: f
+            .questionnaires
+            .iter()
+            .map(|r| {
+                let mut row = vec![
+                    f.round.clone(),
+                    r.respondent_id.clone(),
+                    r.interviewer_id.clone().unwrap_or_default(),
+                    r.community_code.clone(),
+                    r.file_name.clone(),
+                    r.line.to_string(),
+                    r.flags.join(" "),
+                    r.valid.to_string(),
+                ];
+                row.extend(dec(&r.decision));
+                row
+            })
+            .collect(),
+    };
+    (interviewers, questionnaires)
 }

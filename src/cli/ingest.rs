@@ -232,7 +232,7 @@ fn print_receipt(out: &crate::ingest::Outcome, min_valid: usize) -> Result<()> {
             f.interviewer_id,
             f.questionnaires,
             t("份问卷", "questionnaires"),
-            crate::messages::interviewer_reasons(f)
+            f.reasons_text()
         ))?;
     }
     if !q.flagged_interviewers.is_empty() || q.straightliners + q.speeders > 0 {

@@ -10,6 +10,7 @@
 //! only puts them in order and commits.
 
 mod accepted;
+mod batch;
 mod check;
 mod detect;
 mod merge;
@@ -32,12 +33,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::fsutil::sha256_file;
 use crate::round::RoundId;
 use crate::store::{DeliveryEntry, Index, Store};
 use crate::workspace::Workspace;
 use accepted::IdSet;
-pub use side::sha256_file as sha256_of;
-use side::{SidePass, sha256_file};
+use side::SidePass;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -69,12 +70,7 @@ pub struct Options {
     pub assigned: Option<Assigned>,
 }
 
-/// An organisation's streets for a round (`manyi assign`).
-#[derive(Debug, Clone, Default)]
-pub struct Assigned {
-    pub org: String,
-    pub streets: std::collections::BTreeSet<String>,
-}
+pub use crate::accounts::Assigned;
 
 /// Decides what an uploaded file is by its content (CSV text in UTF-8, GBK or
 /// GB18030, or an XLSX zip within `bounds`), whatever its name or declared type says.
@@ -132,7 +128,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
                     "delivery {} ({}) is {} already; only an active delivery can be replaced",
                     short(&old.sha256),
                     old.file_name,
-                    crate::messages::delivery_status_text(old.status)
+                    old.status.text()
                 )));
             }
             if old.round != round.to_string() {
@@ -429,7 +425,7 @@ fn stored_before(
             format!(
                 "this file was stored before as delivery {} and {} on {} by {} ({}); it is not revived. If it should count again, ask the office; a corrected file is ingested with --replaces",
                 short(&d.sha256),
-                crate::messages::delivery_status_text(d.status),
+                d.status.text(),
                 c.map_or("?", |c| c.at.as_str()),
                 c.map_or("?", |c| c.actor.as_str()),
                 c.map_or("", |c| c.reason.as_str()),

@@ -58,7 +58,7 @@ pub struct InterviewerFlag {
     pub duration_ratio: Option<f64>,
     pub duration_z: Option<f64>,
     pub straightline_share: f64,
-    /// Why, in English (machine JSON); people read `messages::interviewer_reasons`.
+    /// Why, in English (machine JSON); people read `InterviewerFlag::reasons_text`.
     pub reasons: Vec<String>,
     /// The combined p-value (absent in receipts made before it was computed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +70,56 @@ pub struct InterviewerFlag {
     /// `duration`).
     #[serde(default)]
     pub reason_codes: Vec<String>,
+}
+
+impl InterviewerFlag {
+    /// Why the interviewer was flagged, for people (from the flag's numbers), in the
+    /// current language.
+    pub fn reasons_text(&self) -> String {
+        self.reasons_text_in(crate::messages::lang())
+    }
+
+    /// As `reasons_text`, in language `l` (the review pack is Chinese).
+    pub fn reasons_text_in(&self, l: crate::messages::Lang) -> String {
+        use crate::messages::{Lang, indicator_text_in, pick};
+        let f = self;
+        let t = |zh: &'static str, en: &'static str| pick(l, zh, en);
+        let indicator_text = |c: &str, d: f64, z: f64| indicator_text_in(c, d, z, l);
+        let mut out = Vec::new();
+        for code in &f.reason_codes {
+            if let Some(e) = f.indicators.iter().find(|e| &e.code == code) {
+                out.push(indicator_text(code, e.difference, e.z));
+                continue;
+            }
+            // Receipts made before the indicators: score and duration only.
+            match code.as_str() {
+                "score" => out.push(indicator_text("score", f.score_difference, f.score_z)),
+                "duration" => out.push(indicator_text(
+                    "log_duration",
+                    f.duration_ratio.unwrap_or(1.0).ln(),
+                    f.duration_z.unwrap_or(0.0),
+                )),
+                _ => {}
+            }
+        }
+        if out.is_empty() {
+            if let Some(p) = f.p_value {
+                return match l {
+                    Lang::Zh => format!("多项指标合计偏离同社区其他访问员 (p = {p:.1e})"),
+                    Lang::En => {
+                        format!("several indicators together differ from peers (p = {p:.1e})")
+                    }
+                };
+            }
+            // A receipt from before reason codes were kept: its English reasons.
+            return f.reasons.join("; ");
+        }
+        let mut s = out.join(t(";", "; "));
+        if let Some(p) = f.p_value {
+            s.push_str(&format!("{}p = {p:.1e}", t(";合计 ", "; combined ")));
+        }
+        s
+    }
 }
 
 /// Rows grouped by community (communities in index order, rows in file order).

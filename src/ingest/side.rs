@@ -9,20 +9,6 @@ use crate::error::{Error, Result};
 
 use std::io::Read as _;
 
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
 /// A second pass over the delivery on its own thread, beside the parsing: its SHA-256
 /// (when not known yet) and a copy of the original, synced, under a temporary name in
 /// the store (renamed to its content-addressed name at the commit). Dropped unfinished,

@@ -5,8 +5,8 @@ use std::io::Read;
 
 use crate::error::{Error, Result};
 
+use super::batch::{Batcher, MAX_FIELDS, MAX_RECORD_BYTES};
 use super::detect::{Detected, NOT_UTF8};
-use super::read::{Batcher, MAX_FIELDS, MAX_RECORD_BYTES};
 
 #[cfg(test)]
 /// Records the offsets of line feeds in the bytes the CSV parser reads, so that each
@@ -398,7 +398,7 @@ fn read_csv_reference<'r>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::read::{Batch, Msg};
+    use super::super::batch::{Batch, Msg};
     use super::*;
     use crate::ingest::detect::{Encoding, Format};
     use proptest::prelude::*;

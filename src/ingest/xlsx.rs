@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-use super::read::Batcher;
+use super::batch::Batcher;
 
 /// Formats an XLSX cell the way Excel shows it.
 fn cell_text(c: &calamine::Data) -> String {

@@ -2,7 +2,6 @@
 //! and the journal that records who did what (`crate::journal`), checked by
 //! `verify_store`. The CLI and the portal call these; they only render the results.
 
-pub mod flags;
 pub mod verify;
 
 use serde::Serialize;
@@ -40,7 +39,7 @@ pub fn withdraw(
             "delivery {} ({}) is {} already",
             crate::ingest::short(&d.sha256),
             d.file_name,
-            crate::messages::delivery_status_text(d.status)
+            d.status.text()
         )));
     }
     let now = crate::store::now_utc();
@@ -113,7 +112,7 @@ pub fn decide(
     let id = id.trim().to_string();
     let rules = ws.rules()?;
     let mut w = Writer::begin(Store::new(ws), actor)?;
-    let data = flags::RoundData::load_ids(&w.store, &w.index, round)?;
+    let data = crate::flags::RoundData::load_ids(&w.store, &w.index, round)?;
     let matching = (0..data.len())
         .filter(|&i| match subject {
             Subject::Interviewer => {
@@ -131,7 +130,8 @@ pub fn decide(
             }
         )));
     }
-    let flagged = flags::cached(ws, &w.store, &w.index, round, &rules)?.flags(subject.code(), &id);
+    let flagged =
+        crate::flags::cached(ws, &w.store, &w.index, round, &rules)?.flags(subject.code(), &id);
     let round_s = round.to_string();
     let superseded = w
         .index
@@ -171,11 +171,11 @@ pub fn decide(
 }
 
 /// The flags of a round now (`manyi flags`).
-pub fn flags(ws: &Workspace, round: &RoundId) -> Result<flags::RoundFlags> {
+pub fn flags(ws: &Workspace, round: &RoundId) -> Result<crate::flags::RoundFlags> {
     let rules = ws.rules()?;
     let store = Store::new(ws);
     let index = store.read_index()?;
-    Ok(flags::cached(ws, &store, &index, round, &rules)?.expand(&index))
+    Ok(crate::flags::cached(ws, &store, &index, round, &rules)?.expand(&index))
 }
 
 /// One row of `manyi deliveries`.
@@ -222,7 +222,10 @@ pub fn delivery_rows(
         }
         let path = store.dir.join(&d.data);
         let cols: Vec<&str> = if count_flagged {
-            flags::QUESTIONNAIRE_FLAGS.iter().map(|f| f.0).collect()
+            crate::flags::QUESTIONNAIRE_FLAGS
+                .iter()
+                .map(|f| f.0)
+                .collect()
         } else {
             Vec::new()
         };
@@ -283,7 +286,7 @@ pub fn flags_key(ws: &Workspace) -> Result<String> {
     let mut h = String::new();
     for d in &index.deliveries {
         h.push_str(&d.sha256);
-        h.push_str(crate::messages::delivery_status_text(d.status));
+        h.push_str(d.status.text());
         h.push('\n');
     }
     let decisions =
@@ -311,75 +314,6 @@ pub fn journal_filtered(ws: &Workspace, f: &JournalFilter) -> Result<Vec<crate::
             && f.action.as_deref().is_none_or(|a| x.action == a)
     });
     Ok(e)
-}
-
-/// Records a change made outside the store's own files (a score, an evaluation, a
-/// report): `write` runs under the store lock and returns what it read and wrote, so
-/// the hashes journalled are those of the files it left.
-pub fn record<F>(ws: &Workspace, actor: &str, write: F) -> Result<crate::journal::Entry>
-where
-    F: FnOnce() -> Result<(Draft, Vec<std::path::PathBuf>, Vec<std::path::PathBuf>)>,
-{
-    let mut w = Writer::begin(Store::new(ws), actor)?;
-    let (mut draft, read, written) = write()?;
-    for p in &read {
-        draft.read.push(w.file_hash(p)?);
-    }
-    for p in &written {
-        draft.written.push(w.file_hash(p)?);
-    }
-    w.commit(draft)
-}
-
-/// What scores of `rounds` rest on, for the journal: each round's sample file and its
-/// active deliveries' stored data (by the hash journalled when it was written; verify
-/// checks the files still have it).
-pub fn scores_read(ws: &Workspace, rounds: &[RoundId]) -> Result<Vec<crate::journal::FileHash>> {
-    let store = Store::new(ws);
-    let index = store.read_index()?;
-    let mut out = Vec::new();
-    for r in rounds {
-        let sp = ws.sample_path(r);
-        if sp.is_file() {
-            out.push(crate::journal::file_hash(&store, &sp)?);
-        }
-        for d in store.deliveries(&index, r) {
-            let p = store.path(&d.data);
-            out.push(match &d.data_sha256 {
-                Some(h) => crate::journal::FileHash {
-                    path: crate::journal::ws_relative(&store, &p),
-                    sha256: h.clone(),
-                },
-                None => crate::journal::file_hash(&store, &p)?,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// Writes `files` (by `write`) under the store lock and journals them as `action` on
-/// `label`, with what they were computed from.
-pub fn write_recorded<F>(
-    ws: &Workspace,
-    actor: &str,
-    action: &str,
-    label: &str,
-    rounds: &[RoundId],
-    also_read: &[std::path::PathBuf],
-    write: F,
-) -> Result<Vec<std::path::PathBuf>>
-where
-    F: FnOnce() -> Result<Vec<std::path::PathBuf>>,
-{
-    let mut files = Vec::new();
-    record(ws, actor, || {
-        files = write()?;
-        let mut d = Draft::new(action).round(label);
-        d.read = scores_read(ws, rounds)?;
-        let read = also_read.iter().filter(|p| p.is_file()).cloned().collect();
-        Ok((d, read, files.clone()))
-    })?;
-    Ok(files)
 }
 
 /// The indicator files an evaluation of `period` may have read (those that exist).
@@ -434,7 +368,7 @@ pub struct Coverage {
 pub fn coverage(
     ws: &Workspace,
     round: &RoundId,
-    scope: Option<&crate::ingest::Assigned>,
+    scope: Option<&crate::accounts::Assigned>,
 ) -> Result<Coverage> {
     let rules = ws.rules()?;
     let minimum = rules.validity.min_valid_per_community as u64;
@@ -479,9 +413,9 @@ pub fn coverage(
     // What the office excluded (an evaluator's scope: of its own deliveries only).
     let mut excluded: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     let round_s = round.to_string();
-    if flags::any_exclusion(&index, &round_s) {
-        let data = flags::RoundData::load_ids(&store, &index, round)?;
-        let ex = flags::excluded(&data, &index, &round_s);
+    if crate::flags::any_exclusion(&index, &round_s) {
+        let data = crate::flags::RoundData::load_ids(&store, &index, round)?;
+        let ex = crate::flags::excluded(&data, &index, &round_s);
         let mut i = 0;
         for (k, mask) in ex.masks.iter().enumerate() {
             let sha = &data.deliveries[k].0;

@@ -179,7 +179,7 @@ pub fn verify_store(ws: &Workspace, actor: &str) -> Result<StoreCheck> {
             continue;
         }
         files_checked += 1;
-        let now = crate::ingest::sha256_of(&p)?;
+        let now = crate::fsutil::sha256_file(&p)?;
         if &now != sha {
             problems.push(problem(
                 "changed",

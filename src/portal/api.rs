@@ -6,25 +6,18 @@ use axum::extract::{Multipart, Path as UrlPath, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::upload::Refusal;
-use super::{Caller, State};
+use super::State;
+use super::respond::Caller;
+use super::respond::Refusal;
+use super::respond::who;
 
 fn refused(r: Refusal) -> Response {
-    super::guard::refuse(true, r.status, r.code, &r.message)
-}
-
-macro_rules! who {
-    ($caller:expr) => {
-        match $caller.who() {
-            Ok(a) => a.clone(),
-            Err(r) => return r,
-        }
-    };
+    super::respond::refuse(true, r.status, r.code, &r.message)
 }
 
 pub async fn rounds(AxState(state): AxState<State>, caller: Caller) -> Response {
     let a = who!(caller);
-    match super::pages::visible_rounds(&state, &a) {
+    match super::access::visible_rounds(&state, &a) {
         Ok(r) => Json(
             r.iter()
                 .map(|r| {
@@ -46,7 +39,7 @@ pub async fn coverage(
     UrlPath(round): UrlPath<String>,
 ) -> Response {
     let a = who!(caller);
-    let (r, scope) = match super::pages::visible_round(&state, &a, &round) {
+    let (r, scope) = match super::access::visible_round(&state, &a, &round) {
         Ok(x) => x,
         Err(e) => return refused(e),
     };
@@ -62,11 +55,11 @@ pub async fn deliveries(
     UrlPath(round): UrlPath<String>,
 ) -> Response {
     let a = who!(caller);
-    let (r, _) = match super::pages::visible_round(&state, &a, &round) {
+    let (r, _) = match super::access::visible_round(&state, &a, &round) {
         Ok(x) => x,
         Err(e) => return refused(e),
     };
-    match super::pages::visible_deliveries(&state, &a, Some(&r), true) {
+    match super::access::visible_deliveries(&state, &a, Some(&r), true) {
         Ok(d) => Json(d).into_response(),
         Err(e) => refused(e),
     }
@@ -82,7 +75,7 @@ pub async fn upload(
     mp: Multipart,
 ) -> Response {
     let a = who!(caller);
-    let r = match super::pages::visible_round(&state, &a, &round) {
+    let r = match super::access::visible_round(&state, &a, &round) {
         Ok((r, _)) => r,
         Err(e) => return refused(e),
     };
@@ -112,7 +105,7 @@ pub async fn delivery(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     let a = who!(caller);
-    let d = match super::pages::visible_delivery(&state, &a, &id) {
+    let d = match super::access::visible_delivery(&state, &a, &id) {
         Ok(d) => d,
         Err(e) => return refused(e),
     };
@@ -143,15 +136,15 @@ pub async fn rejects(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     let a = who!(caller);
-    let d = match super::pages::visible_delivery(&state, &a, &id) {
+    let d = match super::access::visible_delivery(&state, &a, &id) {
         Ok(d) => d,
         Err(e) => return refused(e),
     };
     let p = crate::store::Store::new(&state.ws).path(&d.rejects);
-    super::pages::stream_file(
+    super::respond::stream_file(
         p,
         "text/csv; charset=utf-8",
-        &super::pages::rejects_name(&d),
+        &super::parts::rejects_name(&d),
     )
     .await
 }
@@ -172,7 +165,7 @@ pub async fn withdraw(
         Ok(b) => b,
         Err(e) => {
             // An unknown id answers 404 before the body is looked at.
-            if let Err(r) = super::pages::visible_delivery(&state, &a, &id) {
+            if let Err(r) = super::access::visible_delivery(&state, &a, &id) {
                 return refused(r);
             }
             return refused(Refusal::new(
@@ -182,7 +175,7 @@ pub async fn withdraw(
             ));
         }
     };
-    match super::pages::withdraw_delivery(&state, &a, &id, &b.reason).await {
+    match super::upload::withdraw_delivery(&state, &a, &id, &b.reason).await {
         Ok(d) => Json(serde_json::json!({
             "id": d.sha256,
             "status": d.status.code(),
@@ -267,12 +260,12 @@ pub async fn publish(
     let Ok(s) = crate::publish::parse_subject(&period) else {
         return refused(Refusal::not_found());
     };
-    let _turn = match super::office::write_turn(&state).await {
+    let _turn = match super::respond::write_turn(&state).await {
         Ok(t) => t,
         Err(e) => return refused(e),
     };
     let ws = state.ws.clone();
-    match super::office::blocking(move || {
+    match super::respond::blocking(move || {
         crate::publish::publish(&ws, &s, &a.name)?;
         crate::publish::publication(&ws, &s)
     })
@@ -312,7 +305,7 @@ pub async fn street_scores(
         return refused(Refusal::not_found());
     };
     let ws = state.ws.clone();
-    match super::office::blocking(move || {
+    match super::respond::blocking(move || {
         crate::publish::street_rows(&ws, &s, &code, street_account)
     })
     .await

@@ -6,69 +6,14 @@
 //! caller's.
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request, State as AxState};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
+use axum::extract::{Request, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
+use super::respond::Caller;
+use super::respond::refuse;
 use super::{Route, State};
-use crate::accounts::Account;
-
-/// Who is asking, as the guard found it (in the request's extensions).
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub account: Option<Account>,
-    /// The session id (pages), to end or renew it.
-    pub sid: Option<String>,
-    /// The session's CSRF token (pages), for the forms of the page.
-    pub csrf: String,
-    pub api: bool,
-    /// Staff pages: the undecided flags of every round as last counted (the header
-    /// shows them; `office::undecided` keeps the counts).
-    pub undecided: Option<usize>,
-}
-
-impl Caller {
-    /// The signed-in account (the guard let an anonymous caller through only to a
-    /// public route, whose handlers do not ask).
-    pub fn who(&self) -> Result<&Account, Response> {
-        self.account.as_ref().ok_or_else(|| {
-            refuse(
-                self.api,
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "请先登录",
-            )
-        })
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
-            refuse(
-                parts.uri.path().starts_with("/api/"),
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the route has no guard",
-            )
-        })
-    }
-}
-
-/// An error answer: JSON `{"code", "error"}` for the API, a page for people.
-pub fn refuse(api: bool, status: StatusCode, code: &str, message: &str) -> Response {
-    if api {
-        (
-            status,
-            axum::Json(serde_json::json!({"code": code, "error": message})),
-        )
-            .into_response()
-    } else {
-        (status, super::pages::error_page(status, message)).into_response()
-    }
-}
 
 fn cookie<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get_all(header::COOKIE)
@@ -180,7 +125,7 @@ pub async fn guard(
             caller.sid = sid;
             caller.csrf = csrf;
         }
-        Err(e) => return super::shield::internal(api, "who is asking", &e.to_string()),
+        Err(e) => return super::respond::internal(api, "who is asking", &e.to_string()),
     }
     if route.access != super::Access::Public {
         let Some(account) = &caller.account else {
@@ -192,7 +137,7 @@ pub async fn guard(
                     "a valid API token is required: Authorization: Bearer <token>",
                 );
             }
-            return super::pages::to_login(req.uri());
+            return super::respond::to_login(req.uri());
         };
         if !route.access.allows(account.role) {
             return refuse(
@@ -203,7 +148,7 @@ pub async fn guard(
             );
         }
         if !api && account.must_change && !matches!(route.path, "/account/password" | "/logout") {
-            return super::pages::see_other("/account/password");
+            return super::respond::see_other("/account/password");
         }
         // The CSRF token of a signed-in page's state-changing request: a header (scripts),
         // the query (multipart uploads without scripts) or the form's `csrf` field.

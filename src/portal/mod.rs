@@ -8,10 +8,15 @@
 //! router is made from that table, the guard enforces it before any handler runs
 //! (deny by default), and `routes()` hands the same table to the tests.
 
+mod access;
+mod account;
 mod api;
+mod deliveries;
 mod guard;
 pub(crate) mod office;
-mod pages;
+mod parts;
+mod public;
+mod respond;
 mod shield;
 mod street;
 mod upload;
@@ -26,7 +31,7 @@ use crate::accounts::{Accounts, Lifetimes};
 use crate::error::{Error, Result};
 use crate::workspace::Workspace;
 
-pub use guard::Caller;
+pub use respond::Caller;
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,6 +301,37 @@ impl Builder {
     }
 }
 
+/// `/`: where each role starts (a street account's own page).
+async fn home(
+    axum::extract::State(state): axum::extract::State<State>,
+    caller: Caller,
+) -> axum::response::Response {
+    use crate::accounts::Role;
+    let Some(a) = &caller.account else {
+        return respond::see_other("/login");
+    };
+    match a.role {
+        Role::Evaluator => respond::see_other("/rounds"),
+        Role::Office | Role::Admin => respond::see_other("/desk"),
+        Role::Street => street::home(state, caller.clone()).await,
+    }
+}
+
+/// `/rounds/{round}`: the office's round desk for staff, the evaluator's round page
+/// otherwise.
+async fn round(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    path: axum::extract::Path<String>,
+    query: axum::extract::Query<office::SortQuery>,
+) -> axum::response::Response {
+    if caller.account.as_ref().is_some_and(|a| a.role.is_staff()) {
+        office::round(state, caller, path, query).await
+    } else {
+        deliveries::round(state, caller, path).await
+    }
+}
+
 /// The router and its route table.
 fn build(state: State) -> (Router, Vec<Route>) {
     use Access::*;
@@ -305,45 +341,55 @@ fn build(state: State) -> (Router, Vec<Route>) {
         state: state.clone(),
     };
     // Public.
-    b.add("GET", "/healthz", Public, pages::healthz);
-    b.add("GET", "/static/portal.css", Public, pages::css);
-    b.add("GET", "/static/portal.js", Public, pages::js);
-    b.add("GET", "/static/font.otf", Public, pages::font);
-    b.add("GET", "/login", Public, pages::login_form);
-    b.add("POST", "/login", Public, pages::login);
+    b.add("GET", "/healthz", Public, public::healthz);
+    b.add("GET", "/static/portal.css", Public, public::css);
+    b.add("GET", "/static/portal.js", Public, public::js);
+    b.add("GET", "/static/font.otf", Public, public::font);
+    b.add("GET", "/login", Public, account::login_form);
+    b.add("POST", "/login", Public, account::login);
     // Any signed-in account.
-    b.add("GET", "/", Any, pages::home);
-    b.add("POST", "/logout", Any, pages::logout);
-    b.add("GET", "/account/password", Any, pages::password_form);
-    b.add("POST", "/account/password", Any, pages::password_change);
+    b.add("GET", "/", Any, home);
+    b.add("POST", "/logout", Any, account::logout);
+    b.add("GET", "/account/password", Any, account::password_form);
+    b.add("POST", "/account/password", Any, account::password_change);
     // Rounds, coverage and deliveries.
-    b.add("GET", "/rounds", EvaluatorOrStaff, pages::rounds);
-    b.add("GET", "/rounds/{round}", EvaluatorOrStaff, pages::round);
+    b.add("GET", "/rounds", EvaluatorOrStaff, deliveries::rounds);
+    b.add("GET", "/rounds/{round}", EvaluatorOrStaff, round);
     b.add(
         "POST",
         "/rounds/{round}/deliveries",
         Evaluator,
-        pages::upload,
+        deliveries::upload,
     );
-    b.add("GET", "/deliveries", EvaluatorOrStaff, pages::deliveries);
-    b.add("GET", "/deliveries/{id}", EvaluatorOrStaff, pages::delivery);
+    b.add(
+        "GET",
+        "/deliveries",
+        EvaluatorOrStaff,
+        deliveries::deliveries,
+    );
+    b.add(
+        "GET",
+        "/deliveries/{id}",
+        EvaluatorOrStaff,
+        deliveries::delivery,
+    );
     b.add(
         "GET",
         "/deliveries/{id}/rejects.csv",
         EvaluatorOrStaff,
-        pages::rejects_csv,
+        deliveries::rejects_csv,
     );
     b.add(
         "GET",
         "/deliveries/{id}/original",
         EvaluatorOrStaff,
-        pages::original,
+        deliveries::original,
     );
     b.add(
         "POST",
         "/deliveries/{id}/withdraw",
         EvaluatorOrStaff,
-        pages::withdraw,
+        deliveries::withdraw,
     );
     // The office's desk.
     b.add("GET", "/desk", Staff, office::desk);

@@ -7,69 +7,18 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
 
-use super::pages::{fmt1, page, refused, see_other};
-use super::upload::Refusal;
-use super::{Caller, State};
+use super::State;
+use super::respond::Caller;
+use super::respond::Refusal;
+use super::respond::blocking;
+use super::respond::multipart_refusal;
+use super::respond::write_turn;
+use super::respond::{fmt1, page, refused, see_other};
+use super::respond::{tryr, who};
 use crate::accounts::Account;
 use crate::publish::{Results, parse_subject};
 use crate::report::Subject;
 use crate::round::RoundId;
-
-/// Runs `f` on the blocking pool (library calls read files and frames).
-pub async fn blocking<T, F>(f: F) -> Result<T, Refusal>
-where
-    F: FnOnce() -> crate::error::Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(Refusal::from_error),
-        Err(e) => Err(Refusal::internal(&e.to_string())),
-    }
-}
-
-/// A multipart body that could not be read: too large, or broken.
-fn multipart_refusal(e: &axum::extract::multipart::MultipartError) -> Refusal {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            "文件超过上传上限",
-        )
-    } else {
-        Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "refused",
-            "上传内容不完整或格式不对(multipart/form-data),请重新上传",
-        )
-    }
-}
-
-/// This server's turn to write to the store (one write at a time; see `AppState::writes`).
-pub async fn write_turn(state: &State) -> Result<tokio::sync::SemaphorePermit<'_>, Refusal> {
-    state
-        .writes
-        .acquire()
-        .await
-        .map_err(|_| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "服务正在停止"))
-}
-
-macro_rules! who {
-    ($caller:expr) => {
-        match $caller.who() {
-            Ok(a) => a.clone(),
-            Err(r) => return r,
-        }
-    };
-}
-
-macro_rules! tryr {
-    ($e:expr) => {
-        match $e {
-            Ok(x) => x,
-            Err(e) => return refused(e),
-        }
-    };
-}
 
 fn csrf_field(c: &Caller) -> Markup {
     html! { input type="hidden" name="csrf" value=(c.csrf); }
@@ -390,7 +339,7 @@ pub async fn draw(
 }
 
 fn staff_round(state: &State, who: &Account, round: &str) -> Result<RoundId, Refusal> {
-    super::pages::visible_round(state, who, round).map(|(r, _)| r)
+    super::access::visible_round(state, who, round).map(|(r, _)| r)
 }
 
 pub async fn sample(
@@ -456,14 +405,21 @@ pub struct SortQuery {
     pub sort: Option<String>,
 }
 
+/// `/rounds/{round}` for staff: the round desk of a round the workspace knows.
+pub async fn round(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(round): UrlPath<String>,
+    Query(q): Query<SortQuery>,
+) -> Response {
+    let a = who!(caller);
+    let (r, _) = tryr!(super::access::visible_round(&state, &a, &round));
+    round_desk(state, caller, r, q.sort).await
+}
+
 /// The office's view of a round (the `/rounds/{round}` page for staff): coverage per
 /// street and community, sortable; deliveries per evaluator; the undecided flags.
-pub async fn round_desk(
-    state: State,
-    caller: Caller,
-    r: RoundId,
-    sort: Option<String>,
-) -> Response {
+async fn round_desk(state: State, caller: Caller, r: RoundId, sort: Option<String>) -> Response {
     let ws = state.ws.clone();
     let dels = tryr!(blocking(move || crate::lifecycle::delivery_rows(&ws, Some(&r), false)).await);
     let key = tryr!(store_key(&state).await);
@@ -552,7 +508,7 @@ pub async fn round_desk(
                     }
                 }
                 h2 { "各社区完成情况" }
-                (super::pages::coverage_table(&cov.communities, Some(&sort_link)))
+                (super::parts::coverage_table(&cov.communities, Some(&sort_link)))
             }
             h2 { "测评机构负责的街道" }
             @if orgs.is_empty() { p.hint { "还没有测评机构账户(管理员用 manyi user add NAME --role evaluator --org 机构 开设)。" } }
@@ -579,7 +535,7 @@ pub async fn round_desk(
             @if by_org.is_empty() { p.hint { "还没有交付。" } }
             @for (org, ds) in &by_org {
                 h3 { (org) " · 有效交付 " (ds.iter().filter(|d| d.status == "active").count()) " 个,接收 " (ds.iter().filter(|d| d.status == "active").map(|d| d.accepted).sum::<u64>()) " 份" }
-                (super::pages::deliveries_table(&ds.iter().map(|d| (*d).clone()).collect::<Vec<_>>()))
+                (super::parts::deliveries_table(&ds.iter().map(|d| (*d).clone()).collect::<Vec<_>>()))
             }
         },
     )
@@ -648,7 +604,7 @@ fn decision_form(c: &Caller, r: &RoundId, subject: &str, id: &str) -> Markup {
     }
 }
 
-fn decision_text(d: &Option<crate::lifecycle::flags::DecisionView>) -> Markup {
+fn decision_text(d: &Option<crate::flags::DecisionView>) -> Markup {
     html! {
         @match d {
             Some(d) => {
@@ -663,7 +619,7 @@ fn decision_text(d: &Option<crate::lifecycle::flags::DecisionView>) -> Markup {
 fn render_flags(
     caller: &Caller,
     r: &RoundId,
-    f: &crate::lifecycle::flags::RoundFlags,
+    f: &crate::flags::RoundFlags,
     message: Option<&str>,
 ) -> Response {
     let zh = crate::messages::Lang::Zh;
@@ -684,7 +640,7 @@ fn render_flags(
             @for i in &f.interviewers {
                 section.flag #{ "interviewer-" (i.interviewer_id) } {
                     h3 { "访问员 " (i.interviewer_id) " · 问卷 " (i.questionnaires) " 份 · " (i.communities) " 个社区" }
-                    p.evidence { (crate::messages::interviewer_reasons_in(&i.as_flag(), zh)) }
+                    p.evidence { (i.as_flag().reasons_text_in(zh)) }
                     @let sens = i.sensitivity.text(zh);
                     @if !sens.is_empty() { details.evidence { summary { "剔除的影响(各街道、各社区得分变化)" } p { (sens) } } }
                     p { "交付文件:" (i.deliveries.join("、")) }
@@ -1056,7 +1012,7 @@ pub async fn result_file(
     if !path.is_file() {
         return refused(Refusal::not_found());
     }
-    super::pages::stream_file(path, content_type(&name), &name).await
+    super::respond::stream_file(path, content_type(&name), &name).await
 }
 
 pub async fn publish(

@@ -29,11 +29,12 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
 use super::State;
+use super::respond::internal;
 
 /// The address of the connection a request came on (set by the accept loop).
 #[derive(Debug, Clone, Copy)]
@@ -141,12 +142,6 @@ impl Limiter {
     }
 }
 
-/// A 500 with a generic message and an id; the detail goes to the server's log only.
-pub fn internal(api: bool, what: &str, detail: &str) -> Response {
-    let r = super::upload::Refusal::internal(&format!("{what}: {detail}"));
-    super::guard::refuse(api, r.status, r.code, &r.message)
-}
-
 /// Requests served on the async workers as they are: they touch no file, lock or
 /// database (the health check must answer while everything else is busy).
 fn stays_async(path: &str) -> bool {
@@ -221,7 +216,7 @@ fn uniform(api: bool, res: Response) -> Response {
         s if s.is_server_error() => ("internal", "服务器内部错误,请稍后重试"),
         _ => ("bad-request", "请求无法处理"),
     };
-    let mut out = super::guard::refuse(api, status, code, message);
+    let mut out = super::respond::refuse(api, status, code, message);
     // Keep what the framework said about the method or the retry.
     for h in [header::ALLOW, header::RETRY_AFTER] {
         if let Some(v) = res.headers().get(&h) {
@@ -300,14 +295,6 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
-}
-
-/// Adds `Retry-After` to a response.
-pub fn retry_after(mut r: Response, secs: i64) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
 }
 
 /// The client address of a request as the portal counts it.

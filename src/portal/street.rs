@@ -10,10 +10,13 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use maud::{PreEscaped, html};
 
-use super::office::blocking;
-use super::pages::{fmt1, page, refused};
-use super::upload::Refusal;
-use super::{Caller, State};
+use super::State;
+use super::respond::Caller;
+use super::respond::Refusal;
+use super::respond::blocking;
+use super::respond::tryr;
+use super::respond::who;
+use super::respond::{fmt1, page, refused};
 use crate::accounts::{Account, Role};
 
 fn own_street(a: &Account) -> Result<String, Refusal> {
@@ -23,21 +26,9 @@ fn own_street(a: &Account) -> Result<String, Refusal> {
     }
 }
 
-macro_rules! tryr {
-    ($e:expr) => {
-        match $e {
-            Ok(x) => x,
-            Err(e) => return refused(e),
-        }
-    };
-}
-
 /// The street's home page: its published rounds and periods, newest first.
 pub async fn home(state: State, caller: Caller) -> Response {
-    let a = match caller.who() {
-        Ok(a) => a.clone(),
-        Err(r) => return r,
-    };
+    let a = who!(caller);
     let street = tryr!(own_street(&a));
     let ws = state.ws.clone();
     let code = street.clone();

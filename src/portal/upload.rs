@@ -11,55 +11,13 @@ use axum::extract::Multipart;
 use axum::http::{HeaderMap, StatusCode, header};
 
 use super::State;
+use super::access::visible_delivery;
+use super::respond::Refusal;
+use super::respond::too_large;
 use crate::accounts::Account;
 use crate::ingest::Outcome;
 use crate::round::RoundId;
-
-/// Why an upload was refused: status, stable code, message for people.
-#[derive(Debug)]
-pub struct Refusal {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl Refusal {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
-        Refusal {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub fn not_found() -> Refusal {
-        Refusal::new(StatusCode::NOT_FOUND, "not-found", "没有这个对象")
-    }
-
-    /// A server fault: a generic message with an id; the detail (a path, an
-    /// operating-system error) goes to the server's log only.
-    pub fn internal(detail: &str) -> Refusal {
-        let id = crate::accounts::random_hex(6).unwrap_or_else(|_| "-".into());
-        eprintln!("manyi serve: internal error {id}: {detail}");
-        Refusal::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("服务器内部错误,请稍后重试;如果再次出现,请把编号 {id} 告诉管理员"),
-        )
-    }
-
-    pub fn from_error(e: crate::error::Error) -> Refusal {
-        use crate::error::Error as E;
-        match e {
-            E::Io { .. } | E::Internal(_) | E::Polars { .. } => Refusal::internal(&e.to_string()),
-            other => Refusal::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "refused",
-                other.to_string(),
-            ),
-        }
-    }
-}
+use crate::store::DeliveryEntry;
 
 /// The received file, removed when dropped.
 pub struct Received {
@@ -89,17 +47,6 @@ pub fn clean_name(raw: &str) -> String {
     let s: String = last.chars().filter(|c| !c.is_control()).take(120).collect();
     let s = s.trim().trim_start_matches('.').to_string();
     if s.is_empty() { "upload".into() } else { s }
-}
-
-fn too_large(max: u64) -> Refusal {
-    Refusal::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too-large",
-        format!(
-            "文件超过上传上限 {} MB;请分成几个文件上传,或请考核办调整上限",
-            max >> 20
-        ),
-    )
 }
 
 /// Refuses at once a body whose declared length is over the limit (multipart framing
@@ -222,7 +169,7 @@ pub async fn ingest(
         .map_err(Refusal::from_error)?
         .ok_or_else(Refusal::not_found)?;
     if let Some(id) = &r.replaces {
-        let d = super::pages::visible_delivery(state, who, id)?;
+        let d = super::access::visible_delivery(state, who, id)?;
         if d.round != round.to_string() {
             return Err(Refusal::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -275,4 +222,34 @@ pub async fn ingest(
         id: res.receipt.sha256.clone(),
         outcome: res,
     })
+}
+
+/// Withdraws a delivery the caller may see (the library checks it is active and
+/// journals it with the reason).
+pub async fn withdraw_delivery(
+    state: &State,
+    who: &Account,
+    id: &str,
+    reason: &str,
+) -> Result<DeliveryEntry, Refusal> {
+    let d = visible_delivery(state, who, id)?;
+    if reason.trim().is_empty() {
+        return Err(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason-required",
+            "请填写撤回原因",
+        ));
+    }
+    let _permit = state.writes.acquire().await.map_err(|_| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "服务器正在停止,请稍后重试",
+        )
+    })?;
+    let (ws, actor, reason) = (state.ws.clone(), who.name.clone(), reason.to_string());
+    tokio::task::spawn_blocking(move || crate::lifecycle::withdraw(&ws, &d.sha256, &reason, &actor))
+        .await
+        .map_err(|e| Refusal::internal(&e.to_string()))?
+        .map_err(Refusal::from_error)
 }

@@ -417,7 +417,7 @@ fn interviewer_table(
                 (r.to_string(), f.interviewer_id.clone()),
                 [
                     f.p_value.map(|p| format!("{p:.2e}")).unwrap_or_default(),
-                    crate::messages::interviewer_reasons_in(&f.as_flag(), zh),
+                    f.as_flag().reasons_text_in(zh),
                     f.sensitivity.text(zh),
                     f.decision
                         .as_ref()
@@ -512,7 +512,7 @@ pub fn report_recorded_with(
     progress: &dyn Fn(f64, &str),
 ) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    crate::lifecycle::record(ws, actor, || {
+    crate::journal::record(ws, actor, || {
         progress(0.05, "读取输入");
         let inputs = read_inputs(ws, subject)?;
         files = report_from(ws, subject, &inputs, progress)?;

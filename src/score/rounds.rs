@@ -84,7 +84,7 @@ pub struct Scores {
     pub items: Vec<ItemRow>,
     pub respondents_valid: usize,
     /// The exclusions in force in these rounds, with the questionnaires each took out.
-    pub exclusions: Vec<crate::lifecycle::flags::Exclusion>,
+    pub exclusions: Vec<crate::flags::Exclusion>,
     /// Per round: flags still undecided.
     pub undecided: Vec<Undecided>,
 }
@@ -582,18 +582,18 @@ pub fn score_rounds(
     for r in rounds {
         // The round's flags over its active deliveries, and the office's exclusions.
         let (interviewers, questionnaires) =
-            crate::lifecycle::flags::cached(ws, &store, &index, r, rules)?.undecided(&index);
+            crate::flags::cached(ws, &store, &index, r, rules)?.undecided(&index);
         undecided.push(Undecided {
             round: r.to_string(),
             interviewers,
             questionnaires,
         });
-        let data = if crate::lifecycle::flags::any_exclusion(&index, &r.to_string()) {
-            crate::lifecycle::flags::RoundData::load_ids(&store, &index, r)?
+        let data = if crate::flags::any_exclusion(&index, &r.to_string()) {
+            crate::flags::RoundData::load_ids(&store, &index, r)?
         } else {
             Default::default()
         };
-        let ex = crate::lifecycle::flags::excluded(&data, &index, &r.to_string());
+        let ex = crate::flags::excluded(&data, &index, &r.to_string());
         drop(data);
         for (c, n) in &ex.per_community {
             *n_excluded.entry(c.clone()).or_default() += n;
