@@ -2288,3 +2288,82 @@ fn a_short_row_upload_is_stored_with_the_row_rejected_in_either_column_order() {
         assert_eq!(j["rejected"], 1, "{j}");
     }
 }
+
+#[test]
+fn a_body_that_never_arrives_is_refused_and_one_address_cannot_take_every_slot() {
+    use std::io::{Read, Write};
+    let ws = example_workspace();
+    let srv = Server::start(
+        &ws,
+        &[
+            "--body-timeout",
+            "1",
+            "--max-connections-per-address",
+            "3",
+            "--max-connections",
+            "50",
+        ],
+    );
+    // A body promised and never sent: answered and closed after the pause, not held.
+    let mut s = std::net::TcpStream::connect(&srv.addr).unwrap();
+    s.write_all(
+        b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nname=a",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let t = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let r = s.read_to_end(&mut buf);
+    let took = t.elapsed();
+    assert!(r.is_ok(), "{r:?} after {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "held for {took:?}"
+    );
+    let head = String::from_utf8_lossy(&buf);
+    assert!(head.starts_with("HTTP/1.1 4"), "{head}");
+    // Three connections from one address take its share; the fourth is refused at
+    // once while the server still has room for others.
+    let held: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(&srv.addr).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(srv.get("/healthz").status, 503);
+    drop(held);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(srv.get("/healthz").status, 200);
+}
+
+#[test]
+fn a_file_another_organisation_delivered_tells_nothing_of_it() {
+    // The messy file is stored as 测评机构A's delivery; 测评机构B sends the same bytes.
+    let w = world_with(&[]);
+    let messy = std::fs::read(data("evaluator-a-messy.csv")).unwrap();
+    let r = w
+        .srv
+        .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+        .bearer(&w.tokens[3])
+        .multipart(Some(("copy.csv", &messy)), &[])
+        .send();
+    assert_eq!(r.status, 422, "{}", r.text());
+    let text = r.text();
+    for leak in [
+        "rows_read",
+        "communities",
+        "quality",
+        &w.delivery_a[..12],
+        "530103001",
+    ] {
+        assert!(!text.contains(leak), "{leak} in {text}");
+    }
+    // Its own organisation still gets its receipt back (a repeated upload is a no-op).
+    let r = w
+        .srv
+        .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+        .bearer(&w.tokens[2])
+        .multipart(Some(("again.csv", &messy)), &[])
+        .send();
+    assert!(r.status == 200 || r.status == 201, "{}", r.text());
+    assert_eq!(r.json()["status"], "already-ingested");
+}

@@ -37,6 +37,13 @@ pub struct Args {
     /// Open connections at most; past it a new connection is answered 503 at once.
     #[arg(long, default_value_t = 512)]
     max_connections: usize,
+    /// Open connections from one client address at most (a --trusted-proxy is exempt).
+    #[arg(long, default_value_t = 64)]
+    max_connections_per_address: usize,
+    /// Seconds a request body may pause before the request is refused and its
+    /// connection closed (a body other than an upload's must be whole within 30 s).
+    #[arg(long, default_value_t = 30)]
+    body_timeout: u64,
     /// Wrong passwords from one client address in 15 minutes after which the address
     /// is refused until the window has passed (0: no limit per address; the limit of
     /// 5 per account always holds).
@@ -83,6 +90,8 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         },
         header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
         max_connections: a.max_connections.max(1),
+        max_connections_per_address: a.max_connections_per_address.max(1),
+        body_timeout: std::time::Duration::from_secs(a.body_timeout.max(1)),
         failures_per_address: a.failures_per_address,
         trusted_proxies: a.trusted_proxies,
         ..Default::default()

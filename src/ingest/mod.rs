@@ -142,7 +142,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             Some(old.clone())
         }
     };
-    let known_sha = match stored_before(&store, &index, path, &det, size, &file)? {
+    let known_sha = match stored_before(&store, &index, path, &det, size, &file, round, opts)? {
         Before::Stored(outcome) => {
             if let Some(old) = &replaces
                 && outcome.receipt.sha256 == old.sha256
@@ -405,6 +405,8 @@ fn stored_before(
     det: &read::Detected,
     size: u64,
     file: &str,
+    round: &RoundId,
+    opts: &Options,
 ) -> Result<Before> {
     let maybe_stored = det.format == read::Format::Xlsx
         || index
@@ -418,6 +420,32 @@ fn stored_before(
     let Some(d) = index.deliveries.iter().find(|d| d.sha256 == sha) else {
         return Ok(Before::New(Some(sha)));
     };
+    // The stored receipt is this delivery's answer only for the same round and the
+    // same organisation: another organisation learns nothing of it (not its counts, its
+    // communities or its flags), and another round is a mistake to name.
+    if opts.evaluator.is_some() && d.evaluator != opts.evaluator {
+        return Err(Error::file(
+            file,
+            crate::messages::t(
+                "内容完全相同的文件此前已作为另一份交付入库,不重复入库;如确属本机构的数据,请联系考核办",
+                "a file with exactly these bytes was stored before as another delivery; it is not stored again (ask the office if it is your organisation's)",
+            ),
+        ));
+    }
+    if d.round != round.to_string() {
+        return Err(Error::file(
+            file,
+            format!(
+                "{} {}{}",
+                crate::messages::t(
+                    "内容完全相同的文件此前已在另一轮入库:",
+                    "a file with exactly these bytes was stored before for round",
+                ),
+                d.round,
+                crate::messages::t(";请检查所选轮次", "; check the round you chose"),
+            ),
+        ));
+    }
     if d.status != crate::store::DeliveryStatus::Active {
         let c = d.status_change.as_ref();
         return Err(Error::file(

@@ -99,6 +99,12 @@ pub struct Config {
     pub failures_per_address: u32,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A request body that pauses this long is refused (and its connection closed);
+    /// a body other than an upload's must also be whole within 30 s.
+    pub body_timeout: std::time::Duration,
+    /// Open connections from one client address at most (`--trusted-proxy`
+    /// addresses exempt: every client behind them shares their address).
+    pub max_connections_per_address: usize,
     /// A wrong password is answered no sooner than this after the request arrived,
     /// whether the account exists or not (no timing oracle).
     pub wrong_password_floor: std::time::Duration,
@@ -117,6 +123,8 @@ impl Default for Config {
             failures_per_address: 20,
             trusted_proxies: Vec::new(),
             wrong_password_floor: std::time::Duration::from_millis(400),
+            body_timeout: std::time::Duration::from_secs(30),
+            max_connections_per_address: 64,
         }
     }
 }
@@ -505,7 +513,10 @@ fn build(state: State) -> (Router, Vec<Route>) {
     }
     let router = router
         .fallback(guard::not_found)
-        .layer(axum::middleware::from_fn(shield::offload))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            shield::offload,
+        ))
         .layer(axum::middleware::from_fn(guard::headers))
         .with_state(state);
     (router, b.routes)
@@ -573,6 +584,8 @@ pub fn serve(ws: Workspace, cfg: Config) -> Result<()> {
         let limits = shield::Limits {
             header_timeout: cfg.header_timeout,
             max_connections: cfg.max_connections,
+            per_address: cfg.max_connections_per_address,
+            trusted_proxies: cfg.trusted_proxies.clone(),
         };
         let state = new_state_with(ws, cfg, crate::accounts::JournalMode::Later(wake))?;
         let (router, _) = build(state.clone());

@@ -148,12 +148,58 @@ fn stays_async(path: &str) -> bool {
     path == "/healthz" || path.starts_with("/static/")
 }
 
+/// Uploads (a file of any size over a slow line): only the pause between two pieces
+/// of the body is bounded, not its whole time.
+fn is_upload(method: &axum::http::Method, path: &str) -> bool {
+    method == axum::http::Method::POST && (path.ends_with("/deliveries") || path == "/indicators")
+}
+
+/// Most a request body other than an upload's may take in all.
+const SMALL_BODY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The request's body, refused (an error to whoever reads it, and the connection is
+/// closed after the answer) when no byte arrives for `idle`, or when it is not whole
+/// by `total`: a client that promises a body and never sends it cannot hold a
+/// connection and a thread for ever.
+fn timed_body(body: Body, idle: Duration, total: Option<Duration>) -> Body {
+    use futures_util::StreamExt as _;
+    let deadline = total.map(|t| tokio::time::Instant::now() + t);
+    let stream =
+        futures_util::stream::unfold(Some(body.into_data_stream()), move |state| async move {
+            let mut s = state?;
+            let wait = match deadline {
+                Some(d) => idle.min(d.saturating_duration_since(tokio::time::Instant::now())),
+                None => idle,
+            };
+            match tokio::time::timeout(wait, s.next()).await {
+                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(s))),
+                Ok(Some(Err(e))) => Some((Err(axum::BoxError::from(e)), None)),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(axum::BoxError::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the request body stopped arriving",
+                    ))),
+                    None,
+                )),
+            }
+        });
+    Body::from_stream(stream)
+}
+
 /// Runs the rest of the request (guard and handler) on the blocking pool, catches a
 /// panic, and gives the framework's own refusals our shape.
-pub async fn offload(req: Request, next: Next) -> Response {
+pub async fn offload(
+    axum::extract::State(state): axum::extract::State<State>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path().to_string();
     let api = path.starts_with("/api/");
     let method = req.method().clone();
+    let total = (!is_upload(&method, &path)).then_some(SMALL_BODY_DEADLINE);
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(parts, timed_body(body, state.cfg.body_timeout, total));
     let res = if stays_async(&path) {
         next.run(req).await
     } else {
@@ -227,10 +273,44 @@ fn uniform(api: bool, res: Response) -> Response {
 }
 
 /// How the accept loop runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub header_timeout: Duration,
     pub max_connections: usize,
+    /// Open connections from one client address at most (trusted proxies exempt).
+    pub per_address: usize,
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// Open connections per client address; a slot is given back when its guard drops.
+#[derive(Default, Clone)]
+struct PerAddress(Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>);
+
+struct AddressSlot(PerAddress, IpAddr);
+
+impl PerAddress {
+    fn take(&self, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        // Counts only: a panic while holding it cannot leave it half-changed.
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut m = (self.0).0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.1);
+            }
+        }
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then waits for the
@@ -244,6 +324,7 @@ pub async fn serve(
     use hyper_util::rt::{TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let per_address = PerAddress::default();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -264,13 +345,27 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
+        let busy = |stream: tokio::net::TcpStream| {
             // Full: say so and close, without reading (costs no slot, no task).
             // ok: a peer that cannot take 90 bytes at once is closed all the same.
             let _ = stream.try_write(
                 b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 5\r\n\r\n",
             );
-            drop(stream);
+        };
+        let ip = addr.ip();
+        let address_slot = if limits.trusted_proxies.contains(&ip) {
+            None
+        } else {
+            match per_address.take(ip, limits.per_address.max(1)) {
+                Some(s) => Some(s),
+                None => {
+                    busy(stream);
+                    continue;
+                }
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            busy(stream);
             continue;
         };
         if let Err(e) = stream.set_nodelay(true) {
@@ -291,6 +386,7 @@ pub async fn serve(
             // too slow with its headers; nothing to tell anyone.
             let _ = fut.await;
             drop(permit);
+            drop(address_slot);
         });
     }
     drop(listener);
