@@ -74,7 +74,7 @@ fn world_with(extra: &[&str]) -> World {
         .bearer(&tokens[2])
         .multipart(Some(("evaluator-a-messy.csv", &messy)), &[])
         .send();
-    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.status, 201, "{}\n{}", r.text(), srv.stderr.lock().unwrap());
     let delivery_a = r.json()["sha256"].as_str().unwrap().to_string();
     World {
         ws,
@@ -1472,7 +1472,8 @@ fn indicators_upload_is_checked_like_evaluate_and_journalled() {
     assert!(text.contains(&format!("坏.csv 第 {bad_line} 行")), "{text}");
     assert!(!w.ws.file("surveys/indicators/2018Q2.csv").exists());
     // The same file for another period: refused (its period column says 2018Q2).
-    assert_eq!(send("2018Q3", "q.csv", good.as_bytes()).status, 422);
+    let r = send("2018Q3", "q.csv", good.as_bytes());
+    assert_eq!(r.status, 422, "{}\n{}", r.text(), w.srv.stderr.lock().unwrap());
     // Good, in GBK as Excel saves it: stored as UTF-8, the same values, journalled.
     let (gbk, _, _) = encoding_rs::GBK.encode(&good);
     let r = send("2018Q2", "指标.csv", &gbk);
@@ -2328,8 +2329,12 @@ fn a_body_that_never_arrives_is_refused_and_one_address_cannot_take_every_slot()
     let held: Vec<_> = (0..3)
         .map(|_| std::net::TcpStream::connect(&srv.addr).unwrap())
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(srv.get("/healthz").status, 503);
+    // (The server accepts them in its own time: a busy machine may take a moment.)
+    let refused = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        srv.get("/healthz").status == 503
+    });
+    assert!(refused, "a fourth connection from the address was served");
     drop(held);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(srv.get("/healthz").status, 200);

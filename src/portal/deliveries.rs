@@ -350,14 +350,10 @@ pub async fn original(
         d.file_name.clone(),
     );
     let logged =
-        tokio::task::spawn_blocking(move || st.db()?.journal_download(&who, &round, &sha, &name))
+        super::respond::blocking(move || st.db()?.journal_download(&who, &round, &sha, &name))
             .await;
-    match logged {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return refused(Refusal::from_error(e)),
-        Err(e) => {
-            return refused(Refusal::internal(&e.to_string()));
-        }
+    if let Err(e) = logged {
+        return refused(e);
     }
     let p = crate::store::Store::new(&state.ws).path(&d.original);
     stream_file(p, "application/octet-stream", &d.file_name).await

@@ -325,29 +325,44 @@ pub async fn stream_file(
     r
 }
 
-/// Runs `f` on the blocking pool (library calls read files and frames).
-pub async fn blocking<T, F>(f: F) -> Result<T, Refusal>
+impl From<crate::error::Error> for Refusal {
+    fn from(e: crate::error::Error) -> Refusal {
+        Refusal::from_error(e)
+    }
+}
+
+/// The one way a handler runs library work: on a thread of its own from the blocking
+/// pool (handlers already run on that pool, see `shield::offload`; this keeps a long
+/// call's panic to its own request and its errors mapped once). `f` fails with a
+/// library error or a refusal.
+pub async fn blocking<T, E, F>(f: F) -> Result<T, Refusal>
 where
-    F: FnOnce() -> crate::error::Result<T> + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: Send + 'static,
+    Refusal: From<E>,
 {
     match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(Refusal::from_error),
+        Ok(r) => r.map_err(Refusal::from),
         Err(e) => Err(Refusal::internal(&e.to_string())),
     }
 }
 
 /// This server's turn to write to the store (one write at a time; see `AppState::writes`).
 pub async fn write_turn(state: &State) -> Result<tokio::sync::SemaphorePermit<'_>, Refusal> {
-    state
-        .writes
-        .acquire()
-        .await
-        .map_err(|_| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "服务正在停止"))
+    state.writes.acquire().await.map_err(|_| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "服务器正在停止,请稍后重试",
+        )
+    })
 }
 
 /// A multipart body that could not be read: too large, or broken.
 pub(super) fn multipart_refusal(e: &axum::extract::multipart::MultipartError) -> Refusal {
+    // What the parser said goes to the server's log (it is English and technical).
+    eprintln!("manyi serve: a multipart body was refused: {e} ({:?})", e.status());
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -42,7 +42,7 @@ pub async fn home(state: State, caller: Caller) -> Response {
                 .unwrap_or_else(|| code.clone());
             let mut list = crate::publish::publications(&ws)?;
             list.sort_by(|a, b| b.label.cmp(&a.label));
-            Ok((name, list))
+            Ok::<_, crate::error::Error>((name, list))
         })
         .await
     );
@@ -104,7 +104,7 @@ pub async fn period(
                 Some(_) => crate::publish::street_charts(&ws, &s, &street)?.unwrap_or_default(),
                 None => Vec::new(),
             };
-            Ok((v, c))
+            Ok::<_, crate::error::Error>((v, c))
         })
         .await
     );

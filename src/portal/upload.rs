@@ -78,6 +78,8 @@ pub async fn receive(state: &State, mut mp: Multipart) -> Result<Received, Refus
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return too_large(max);
         }
+        // What the parser said goes to the server's log (English and technical).
+        eprintln!("manyi serve: an upload's multipart body was refused: {e}");
         Refusal::new(
             StatusCode::BAD_REQUEST,
             "bad-request",
@@ -183,17 +185,11 @@ pub async fn ingest(
     state
         .queued
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let permit = state.writes.acquire().await;
+    let permit = super::respond::write_turn(state).await;
     state
         .queued
         .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    let _permit = permit.map_err(|_| {
-        Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            "服务器正在停止,请稍后重试",
-        )
-    })?;
+    let _permit = permit?;
     let opts = crate::ingest::Options {
         evaluator: Some(org),
         actor: Some(who.name.clone()),
@@ -203,7 +199,7 @@ pub async fn ingest(
         ..Default::default()
     };
     let round = *round;
-    let res = tokio::task::spawn_blocking(move || {
+    let res = super::respond::blocking(move || {
         let r = r; // moved in: removed when the ingest is done, whatever its outcome
         crate::ingest::screen(&r.path, &r.name, &bounds).map_err(|e| {
             Refusal::new(
@@ -216,8 +212,7 @@ pub async fn ingest(
             crate::ingest::ingest(&ws, &round, &r.path, &opts).map_err(Refusal::from_error)?;
         Ok::<_, Refusal>(outcome)
     })
-    .await
-    .map_err(|e| Refusal::internal(&e.to_string()))??;
+    .await?;
     Ok(Uploaded {
         id: res.receipt.sha256.clone(),
         outcome: res,
@@ -240,16 +235,8 @@ pub async fn withdraw_delivery(
             "请填写撤回原因",
         ));
     }
-    let _permit = state.writes.acquire().await.map_err(|_| {
-        Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            "服务器正在停止,请稍后重试",
-        )
-    })?;
+    let _permit = super::respond::write_turn(state).await?;
     let (ws, actor, reason) = (state.ws.clone(), who.name.clone(), reason.to_string());
-    tokio::task::spawn_blocking(move || crate::lifecycle::withdraw(&ws, &d.sha256, &reason, &actor))
+    super::respond::blocking(move || crate::lifecycle::withdraw(&ws, &d.sha256, &reason, &actor))
         .await
-        .map_err(|e| Refusal::internal(&e.to_string()))?
-        .map_err(Refusal::from_error)
 }

@@ -1,0 +1,123 @@
+//! The journal: filtered by round, actor and action, in Beijing time; verify-store.
+
+use axum::extract::{Query, State as AxState};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+
+use super::common::*;
+use crate::portal::State;
+use crate::portal::respond::Caller;
+use crate::portal::respond::blocking;
+use crate::portal::respond::page;
+use crate::portal::respond::{tryr, who};
+
+#[derive(serde::Deserialize, Default)]
+pub struct JournalQuery {
+    round: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+}
+
+pub(super) fn entry_link(e: &crate::journal::Entry) -> Markup {
+    html! {
+        @if let Some(r) = &e.round {
+            @if matches!(e.action.as_str(), "score" | "evaluate" | "report" | "publish" | "unpublish") {
+                a href={ "/results/" (r) } { (r) }
+            } @else if r.contains("-R") {
+                a href={ "/rounds/" (r) } { (r) }
+            } @else { (r) }
+        }
+        @for id in &e.ids {
+            " "
+            @if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                a href={ "/deliveries/" (id) } { code { (crate::ingest::short(id)) } }
+            } @else if let (Some(r), Some(rest)) = (&e.round, id.strip_prefix("interviewer:")) {
+                a href={ "/rounds/" (r) "/flags#interviewer-" (rest) } { (id) }
+            } @else { code { (id) } }
+        }
+    }
+}
+
+pub async fn journal(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Query(q): Query<JournalQuery>,
+) -> Response {
+    let _ = who!(caller);
+    render_journal(&state, &caller, q, None).await
+}
+
+pub(super) async fn render_journal(
+    state: &State,
+    caller: &Caller,
+    q: JournalQuery,
+    check: Option<crate::lifecycle::verify::StoreCheck>,
+) -> Response {
+    let ws = state.ws.clone();
+    let nonempty = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let (round, actor, action) = (nonempty(&q.round), nonempty(&q.actor), nonempty(&q.action));
+    let filter = crate::lifecycle::JournalFilter {
+        round: round.clone(),
+        actor: actor.clone(),
+        action: action.clone(),
+    };
+    let entries = tryr!(blocking(move || crate::lifecycle::journal_filtered(&ws, &filter)).await);
+    let shown = 500;
+    page(
+        "日志",
+        Some(caller),
+        html! {
+            h1 { "日志" }
+            p.hint { "谁在何时做了什么:每次上传、撤回、决定、计算、发布、登录和账户变更。时间为 UTC。" }
+            form.row method="get" action="/journal" {
+                label { "轮次或期间" input type="text" name="round" value=(round.clone().unwrap_or_default()); }
+                label { "操作人" input type="text" name="actor" value=(actor.clone().unwrap_or_default()); }
+                label { "操作" input type="text" name="action" value=(action.clone().unwrap_or_default()) placeholder="ingest, decide, publish…"; }
+                button type="submit" { "筛选" }
+            }
+            form.inline method="post" action="/journal/verify" {
+                (csrf_field(caller))
+                button type="submit" { "核对存储与日志(verify-store)" }
+            }
+            @if let Some(c) = &check {
+                @if c.ok() {
+                    p.notice #verify role="status" { "核对通过:日志 " (c.entries) " 条,文件 " (c.files_checked) " 个,交付 " (c.deliveries) " 个,均与记录一致。" }
+                } @else {
+                    div.error #verify role="alert" {
+                        p { "核对发现 " (c.problems.len()) " 个问题:" }
+                        ul { @for p in &c.problems { li { code { (p.code) } " " (p.message) } } }
+                    }
+                }
+            }
+            p { "共 " (entries.len()) " 条" @if entries.len() > shown { ",显示最新 " (shown) " 条" } "。" }
+            table.data #journal {
+                thead { tr { th.num { "序号" } th { "时间(UTC)" } th { "操作人" } th { "操作" } th { "对象" } th { "理由" } } }
+                tbody {
+                    @for e in entries.iter().rev().take(shown) {
+                        tr {
+                            td.num { (e.seq) }
+                            td { (e.time) }
+                            td { (e.actor) }
+                            td { (e.action) }
+                            td { (entry_link(e)) }
+                            td { (e.reason.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+    .into_response()
+}
+
+pub async fn verify(AxState(state): AxState<State>, caller: Caller) -> Response {
+    let a = who!(caller);
+    let ws = state.ws.clone();
+    let check = tryr!(blocking(move || crate::lifecycle::verify::verify_store(&ws, &a.name)).await);
+    render_journal(&state, &caller, JournalQuery::default(), Some(check)).await
+}

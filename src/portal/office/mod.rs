@@ -1,0 +1,20 @@
+//! The office's pages (考核办, and the admin): the desk, the draw, coverage, flags and
+//! decisions, jobs, results and publication, indicators, the journal. Handlers ask the
+//! library and render; one file a page, `common.rs` for what they share.
+
+mod common;
+mod desk;
+mod flags;
+mod indicators;
+mod jobs;
+mod journal;
+mod results;
+mod round_desk;
+
+pub use desk::{desk, draw, sample};
+pub use flags::{decide, flags};
+pub use indicators::{indicators, upload_indicators};
+pub use jobs::{job, jobs, submit_job};
+pub use journal::{journal, verify};
+pub use results::{publish, result_file, results, unpublish};
+pub use round_desk::{SortQuery, assign, round};
