@@ -144,46 +144,6 @@ fn crate_refs(code: &str) -> BTreeSet<String> {
     out
 }
 
-/// The sibling files a file of a folder uses through `super::x` (or
-/// `crate::folder::x`), by their module name.
-fn sibling_refs(code: &str, folder: &str, siblings: &BTreeSet<String>) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for prefix in ["super::".to_string(), format!("crate::{folder}::")] {
-        let mut rest = code;
-        while let Some(i) = rest.find(&prefix) {
-            let before = rest[..i].chars().last();
-            rest = &rest[i + prefix.len()..];
-            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
-                continue; // `super::super::`, `a::super::`
-            }
-            let names: Vec<String> = if let Some(group) = rest.strip_prefix('{') {
-                let end = group.find('}').unwrap_or(group.len());
-                group[..end]
-                    .split(',')
-                    .map(|s| {
-                        s.trim()
-                            .chars()
-                            .take_while(|c| c.is_alphanumeric() || *c == '_')
-                            .collect()
-                    })
-                    .collect()
-            } else {
-                vec![
-                    rest.chars()
-                        .take_while(|c| c.is_alphanumeric() || *c == '_')
-                        .collect(),
-                ]
-            };
-            for n in names {
-                if siblings.contains(&n) {
-                    out.insert(n);
-                }
-            }
-        }
-    }
-    out
-}
-
 /// Where a module may import from: (layer index, position in its layer).
 fn ranks() -> BTreeMap<String, (usize, usize)> {
     let mut r = BTreeMap::new();
@@ -266,42 +226,122 @@ fn violations(imports: &BTreeMap<String, BTreeMap<String, Vec<String>>>) -> Vec<
     bad
 }
 
-/// A circle among the files of each folder of `src/`: "folder: a → b → a".
+/// A circle among the files (and subfolders) of each folder of `src/`, at any depth:
+/// "folder: a → b → a". A file names a sibling as `super::x` or by its full path
+/// (`crate::portal::x`); a subfolder's files name their parent's siblings by the full
+/// path.
 fn sibling_cycles() -> Vec<String> {
-    let src = root().join("src");
     let mut out = Vec::new();
-    for e in std::fs::read_dir(&src).unwrap() {
-        let dir = e.unwrap().path();
-        if !dir.is_dir() {
-            continue;
-        }
-        let folder = dir.file_name().unwrap().to_string_lossy().to_string();
-        let mut fs = Vec::new();
-        files(&dir, &mut fs);
-        let sibs: BTreeSet<String> = fs
+    let src = root().join("src");
+    let mut dirs = vec![(src.clone(), String::new())];
+    while let Some((dir, path)) = dirs.pop() {
+        let mut children: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        children.sort();
+        let name_of = |p: &Path| p.file_stem().unwrap().to_string_lossy().to_string();
+        let sibs: BTreeSet<String> = children
             .iter()
-            .filter(|p| p.parent() == Some(&dir))
-            .map(|p| p.file_stem().unwrap().to_string_lossy().to_string())
-            .filter(|n| n != "mod")
+            .filter(|p| p.is_dir() || p.extension().is_some_and(|x| x == "rs"))
+            .map(|p| name_of(p))
+            .filter(|n| n != "mod" && n != "lib" && n != "main")
             .collect();
         let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for p in fs.iter().filter(|p| p.parent() == Some(&dir)) {
-            let me = p.file_stem().unwrap().to_string_lossy().to_string();
-            if me == "mod" {
+        for p in &children {
+            let me = name_of(p);
+            if !sibs.contains(&me) {
                 continue;
             }
-            let code = code_of(&std::fs::read_to_string(p).unwrap());
-            // A file's own tests may use anything.
-            let code = match code.find("#[cfg(test)]") {
-                Some(i) => code[..i].to_string(),
-                None => code,
+            let (codes, direct) = if p.is_dir() {
+                let child_path = if path.is_empty() {
+                    me.clone()
+                } else {
+                    format!("{path}::{me}")
+                };
+                dirs.push((p.clone(), child_path));
+                let mut fs = Vec::new();
+                files(p, &mut fs);
+                (
+                    fs.iter()
+                        .map(|f| std::fs::read_to_string(f).unwrap())
+                        .collect::<Vec<_>>(),
+                    false,
+                )
+            } else {
+                (vec![std::fs::read_to_string(p).unwrap()], true)
             };
-            let mut refs = sibling_refs(&code, &folder, &sibs);
+            let mut refs = BTreeSet::new();
+            for text in codes {
+                let code = code_of(&text);
+                // A file's own tests may use anything.
+                let code = match code.find("#[cfg(test)]") {
+                    Some(i) => code[..i].to_string(),
+                    None => code,
+                };
+                refs.extend(sibling_refs(&code, &path, direct, &sibs));
+            }
             refs.remove(&me);
             edges.insert(me, refs);
         }
+        if path.is_empty() {
+            continue; // the top level is the layer table's business
+        }
         if let Some(c) = find_cycle(&edges) {
-            out.push(format!("src/{folder}/: {}", c.join(" → ")));
+            out.push(format!(
+                "src/{}/: {}",
+                path.replace("::", "/"),
+                c.join(" → ")
+            ));
+        }
+    }
+    out
+}
+
+/// The siblings a piece of code names: `crate::<path>::x`, and `super::x` when the code
+/// is a file of the folder itself (`direct`).
+fn sibling_refs(
+    code: &str,
+    path: &str,
+    direct: bool,
+    siblings: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut prefixes = vec![format!("crate::{path}::")];
+    if direct {
+        prefixes.push("super::".to_string());
+    }
+    for prefix in prefixes {
+        let mut rest = code;
+        while let Some(i) = rest.find(&prefix) {
+            let before = rest[..i].chars().last();
+            rest = &rest[i + prefix.len()..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':' || c == '$') {
+                continue; // `super::super::`, `a::super::`, `$crate::`
+            }
+            let names: Vec<String> = if let Some(group) = rest.strip_prefix('{') {
+                let end = group.find('}').unwrap_or(group.len());
+                group[..end]
+                    .split(',')
+                    .map(|s| {
+                        s.trim()
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect()
+                    })
+                    .collect()
+            } else {
+                vec![
+                    rest.chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect(),
+                ]
+            };
+            for n in names {
+                if siblings.contains(&n) {
+                    out.insert(n);
+                }
+            }
         }
     }
     out

@@ -74,7 +74,13 @@ fn world_with(extra: &[&str]) -> World {
         .bearer(&tokens[2])
         .multipart(Some(("evaluator-a-messy.csv", &messy)), &[])
         .send();
-    assert_eq!(r.status, 201, "{}\n{}", r.text(), srv.stderr.lock().unwrap());
+    assert_eq!(
+        r.status,
+        201,
+        "{}\n{}",
+        r.text(),
+        srv.stderr.lock().unwrap()
+    );
     let delivery_a = r.json()["sha256"].as_str().unwrap().to_string();
     World {
         ws,
@@ -1473,7 +1479,13 @@ fn indicators_upload_is_checked_like_evaluate_and_journalled() {
     assert!(!w.ws.file("surveys/indicators/2018Q2.csv").exists());
     // The same file for another period: refused (its period column says 2018Q2).
     let r = send("2018Q3", "q.csv", good.as_bytes());
-    assert_eq!(r.status, 422, "{}\n{}", r.text(), w.srv.stderr.lock().unwrap());
+    assert_eq!(
+        r.status,
+        422,
+        "{}\n{}",
+        r.text(),
+        w.srv.stderr.lock().unwrap()
+    );
     // Good, in GBK as Excel saves it: stored as UTF-8, the same values, journalled.
     let (gbk, _, _) = encoding_rs::GBK.encode(&good);
     let r = send("2018Q2", "指标.csv", &gbk);

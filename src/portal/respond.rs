@@ -362,7 +362,10 @@ pub async fn write_turn(state: &State) -> Result<tokio::sync::SemaphorePermit<'_
 /// A multipart body that could not be read: too large, or broken.
 pub(super) fn multipart_refusal(e: &axum::extract::multipart::MultipartError) -> Refusal {
     // What the parser said goes to the server's log (it is English and technical).
-    eprintln!("manyi serve: a multipart body was refused: {e} ({:?})", e.status());
+    eprintln!(
+        "manyi serve: a multipart body was refused: {e} ({:?})",
+        e.status()
+    );
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
