@@ -24,7 +24,7 @@ pub const HEIGHT: u32 = 900;
 
 static REGISTER: Once = Once::new();
 
-fn register() {
+pub(crate) fn register() {
     REGISTER.call_once(|| {
         // ok: it fails only for bytes that are no font; the shipped font is checked by
         // the chart tests, which would then find no text in the SVG.
@@ -55,15 +55,15 @@ pub struct Chart {
     pub svg: String,
 }
 
-fn perr<E: std::fmt::Debug>(e: E) -> Error {
+pub(crate) fn perr<E: std::fmt::Debug>(e: E) -> Error {
     Error::Invalid(format!("drawing a chart: {e:?}"))
 }
 
-fn font(size: u32) -> TextStyle<'static> {
+pub(crate) fn font(size: u32) -> TextStyle<'static> {
     (FAMILY, size).into_font().color(&BLACK)
 }
 
-const RED: RGBColor = RGBColor(200, 40, 40);
+pub(crate) const RED: RGBColor = RGBColor(200, 40, 40);
 const BLUE: RGBColor = RGBColor(35, 90, 160);
 const GREY: RGBColor = RGBColor(150, 150, 150);
 
@@ -426,7 +426,7 @@ fn short_name(name: &str) -> String {
 /// Twelve street colours far apart in hue and lightness (Okabe–Ito's colour-blind-safe
 /// set, extended), each with a marker of its own and a direct label, so no street is
 /// told by colour alone.
-fn palette(i: usize) -> RGBColor {
+pub(crate) fn palette(i: usize) -> RGBColor {
     const C: [RGBColor; 12] = [
         RGBColor(0, 114, 178),
         RGBColor(230, 159, 0),
@@ -629,115 +629,6 @@ fn trend(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
         title,
         svg,
     }))
-}
-
-/// The operating characteristic of the deduction rule: for a community with SD `s`,
-/// the probability that its point estimate falls below the threshold, as a function of
-/// its true score, one curve per number of valid respondents (20, 30, 40, 60 and the
-/// planned m); the band threshold ± δ is where the rule can misjudge.
-pub fn operating_characteristic(
-    label: &str,
-    thr: f64,
-    s: f64,
-    delta: f64,
-    planned_m: usize,
-) -> Result<Chart> {
-    register();
-    let mut ms = vec![20usize, 30, 40, 60];
-    if !ms.contains(&planned_m) {
-        ms.push(planned_m);
-    }
-    ms.sort_unstable();
-    let title = format!(
-        "{} 扣分判定的可靠性: 真实得分与被判定低于 {thr} 的概率 (每曲线一个有效样本量; 组内标准差 {s:.1})",
-        crate::messages::period_title(label)
-    );
-    let (lo, hi) = (thr - 15.0, thr + 15.0);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(perr)?;
-        let (plot, legend) = root.split_horizontally(1250);
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(&title, font(24))
-            .margin(30)
-            .x_label_area_size(70)
-            .y_label_area_size(80)
-            .build_cartesian_2d(lo..hi, 0.0f64..1.0)
-            .map_err(perr)?;
-        chart
-            .configure_mesh()
-            .light_line_style(RGBColor(242, 242, 242))
-            .x_desc("社区真实得分")
-            .y_desc("被判定低于阈值 (扣分) 的概率")
-            .label_style(font(20))
-            .axis_desc_style(font(22))
-            .draw()
-            .map_err(perr)?;
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(thr - delta, 0.0), (thr + delta, 1.0)],
-                RGBColor(253, 236, 200).filled(),
-            )))
-            .map_err(perr)?;
-        chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![(thr, 0.0), (thr, 1.0)],
-                RED.stroke_width(2),
-            )))
-            .map_err(perr)?;
-        for (j, m) in ms.iter().enumerate() {
-            let c = palette(j);
-            let pts: Vec<(f64, f64)> = (0..=300)
-                .map(|k| {
-                    let mu = lo + (hi - lo) * k as f64 / 300.0;
-                    (mu, crate::estimators::p_judged_below(mu, *m, s, None, thr))
-                })
-                .collect();
-            let w = if *m == planned_m { 5 } else { 2 };
-            chart
-                .draw_series(LineSeries::new(pts, c.stroke_width(w)))
-                .map_err(perr)?;
-            let y = 110 + j as i32 * 50;
-            legend
-                .draw(&Rectangle::new([(20, y - 2), (70, y + 2)], c.filled()))
-                .map_err(perr)?;
-            legend
-                .draw(&Text::new(
-                    if *m == planned_m {
-                        format!("m = {m} (计划)")
-                    } else {
-                        format!("m = {m}")
-                    },
-                    (85, y),
-                    font(22).pos(Pos::new(HPos::Left, VPos::Center)),
-                ))
-                .map_err(perr)?;
-        }
-        for (k, line) in [
-            format!("浅色带: 阈值 ± {delta} 分"),
-            "带外的社区几乎总被正确判定;".to_string(),
-            "带内的社区, 样本量越大".to_string(),
-            "误判越少.".to_string(),
-        ]
-        .iter()
-        .enumerate()
-        {
-            legend
-                .draw(&Text::new(
-                    line.clone(),
-                    (20, 450 + k as i32 * 32),
-                    font(18).pos(Pos::new(HPos::Left, VPos::Center)),
-                ))
-                .map_err(perr)?;
-        }
-        root.present().map_err(perr)?;
-    }
-    Ok(Chart {
-        name: "oc",
-        title,
-        svg,
-    })
 }
 
 /// Colour for an item score: red (low) → yellow → green (high).
