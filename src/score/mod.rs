@@ -4,3 +4,4 @@
 
 pub use crate::estimators;
 pub mod rounds;
+mod write;
