@@ -4,4 +4,5 @@
 
 pub use crate::estimators;
 pub mod rounds;
+mod tally;
 mod write;
