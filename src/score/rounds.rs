@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-
 use super::tally::*;
 use crate::error::{Error, Result};
 use crate::estimators::{self, CommunityEstimate, CommunityInput, StreetEstimate};
