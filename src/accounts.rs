@@ -942,7 +942,7 @@ fn journal_to(ws: &Workspace, mode: &JournalMode, actor: &str, d: Draft) -> Resu
         JournalMode::Later(wake) => {
             // ok: the journal thread is gone only when the server stops; the event is
             // on disk and the next writer (any command) appends it.
-            let _ = wake.send(());
+            let _ = wake.send(()); // ok: see above
             Ok(())
         }
     }

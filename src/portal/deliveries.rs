@@ -211,6 +211,7 @@ pub async fn delivery(
         Ok(x) => x,
         Err(e) => return refused(Refusal::from_error(e)),
     };
+    // ok: a stored delivery's round always parses; without one the page shows no link.
     let round: Option<RoundId> = d.round.parse().ok();
     let active = d.status == crate::store::DeliveryStatus::Active;
     let queued = state.queued.load(std::sync::atomic::Ordering::SeqCst);

@@ -237,15 +237,13 @@ pub struct Db<'a> {
 impl std::ops::Deref for Db<'_> {
     type Target = Accounts;
     fn deref(&self) -> &Accounts {
-        // ok: `conn` is Some from `get` until `drop`.
-        self.conn.as_ref().expect("a pooled connection")
+        self.conn.as_ref().expect("a pooled connection") // ok: Some from `get` until `drop`
     }
 }
 
 impl std::ops::DerefMut for Db<'_> {
     fn deref_mut(&mut self) -> &mut Accounts {
-        // ok: as in `deref`.
-        self.conn.as_mut().expect("a pooled connection")
+        self.conn.as_mut().expect("a pooled connection") // ok: as in `deref`
     }
 }
 

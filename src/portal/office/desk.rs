@@ -51,7 +51,7 @@ pub(super) fn subject_line(
 }
 
 pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
-    let _ = who!(caller);
+    let _ = who!(caller); // ok: the page needs a signed-in account, not which one
     let ws = state.ws.clone();
     let (rounds, years, published) = tryr!(
         blocking(move || {

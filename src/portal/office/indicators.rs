@@ -41,7 +41,7 @@ pub(super) fn indicator_page(state: &State, caller: &Caller, message: Option<Mar
 }
 
 pub async fn indicators(AxState(state): AxState<State>, caller: Caller) -> Response {
-    let _ = who!(caller);
+    let _ = who!(caller); // ok: the page needs a signed-in account, not which one
     indicator_page(&state, &caller, None)
 }
 

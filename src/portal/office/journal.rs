@@ -43,7 +43,7 @@ pub async fn journal(
     caller: Caller,
     Query(q): Query<JournalQuery>,
 ) -> Response {
-    let _ = who!(caller);
+    let _ = who!(caller); // ok: the page needs a signed-in account, not which one
     render_journal(&state, &caller, q, None).await
 }
 

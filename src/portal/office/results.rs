@@ -25,7 +25,7 @@ pub async fn results(
     caller: Caller,
     UrlPath(label): UrlPath<String>,
 ) -> Response {
-    let _ = who!(caller);
+    let _ = who!(caller); // ok: the page needs a signed-in account, not which one
     let s = tryr!(visible_subject(&label));
     let ws = state.ws.clone();
     let res = tryr!(blocking(move || crate::publish::results(&ws, &s)).await);
@@ -184,7 +184,7 @@ pub async fn result_file(
     caller: Caller,
     UrlPath((label, name)): UrlPath<(String, String)>,
 ) -> Response {
-    let _ = who!(caller);
+    let _ = who!(caller); // ok: the page needs a signed-in account, not which one
     let s = tryr!(visible_subject(&label));
     if !crate::publish::downloadable(&name) {
         return refused(Refusal::not_found());
