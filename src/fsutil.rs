@@ -260,6 +260,96 @@ pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     persist_mode(tmp, path, 0o600)
 }
 
+/// How the numbers of the result tables' row types are written (serde `serialize_with`
+/// helpers): in a CSV made by [`table_cells`] as Rust prints them (`3`, not `3.0`; no
+/// exponent), anywhere else (the API's JSON) as numbers; undefined is empty or null.
+pub mod cell {
+    use serde::Serializer;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Set while [`super::table_cells`] serializes rows on this thread.
+        static IN_CSV: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `f` with numbers written as CSV text on this thread.
+    pub(super) fn in_csv<R>(f: impl FnOnce() -> R) -> R {
+        struct Reset(bool);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                IN_CSV.with(|c| c.set(self.0));
+            }
+        }
+        let _reset = Reset(IN_CSV.with(|c| c.replace(true)));
+        f()
+    }
+
+    pub fn num<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match x {
+            Some(v) if IN_CSV.with(Cell::get) => s.serialize_str(&v.to_string()),
+            Some(v) => s.serialize_some(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// For `skip_serializing_if`: a column of the other layout of a table (the outer
+    /// `None`) is left out of a CSV; in JSON it is `null`, as every row type's fields are.
+    pub fn absent<T>(x: &Option<T>) -> bool {
+        x.is_none() && IN_CSV.with(Cell::get)
+    }
+
+    /// A column present only in one layout of a table (see [`absent`]), as [`num`].
+    pub fn num_in_layout<S: Serializer>(x: &Option<Option<f64>>, s: S) -> Result<S::Ok, S::Error> {
+        num(&x.flatten(), s)
+    }
+}
+
+/// The header and cells of a table of serde rows: the column names are the row type's
+/// field names (in order, without the fields it skips), the cells as its serializer
+/// writes them. `template` gives the header, so an empty table has one too; it is not
+/// a row of the table.
+pub fn table_cells<T: serde::Serialize>(
+    template: &T,
+    rows: &[T],
+) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let err = |e: csv::Error| Error::Invalid(format!("writing a CSV table: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    cell::in_csv(|| {
+        w.serialize(template)?;
+        for r in rows {
+            w.serialize(r)?;
+        }
+        Ok(())
+    })
+    .map_err(err)?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Invalid(format!("writing a CSV table: {}", e.error())))?;
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes.as_slice());
+    let mut records = Vec::with_capacity(rows.len() + 2);
+    for r in rd.records() {
+        records.push(
+            r.map_err(err)?
+                .iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        );
+    }
+    let mut it = records.into_iter();
+    let header = it.next().unwrap_or_default();
+    // ok: the template's own line is dropped, it only gave the header.
+    let _template_line = it.next();
+    Ok((header, it.collect()))
+}
+
+/// [`csv_bytes`] of a table of serde rows (see [`table_cells`]).
+pub fn rows_csv_bytes<T: serde::Serialize>(template: &T, rows: &[T], bom: bool) -> Result<Vec<u8>> {
+    let (header, cells) = table_cells(template, rows)?;
+    csv_bytes(header, cells, bom)
+}
+
 /// A CSV table's bytes: `header`, then `rows`, every cell neutralised against formula
 /// injection; with a UTF-8 BOM first when `bom` (for Excel). Refuses a row whose
 /// length differs from the header's instead of dropping it.

@@ -24,6 +24,7 @@ pub mod portal;
 pub mod publish;
 pub mod report;
 pub mod round;
+pub mod rows;
 pub mod rules;
 pub mod sample;
 pub mod score;

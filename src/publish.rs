@@ -19,9 +19,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::journal::Draft;
 use crate::report::Subject;
-use crate::report::rows::{
-    CommunityScoreRow, DeductionRow, EvaluationRow, ItemScoreRow, StreetScoreRow,
-};
+use crate::rows::{CommunityScoreRow, DeductionRow, EvaluationRow, ItemScoreRow, StreetScoreRow};
 use crate::workspace::Workspace;
 
 /// The files a publication copies (what exists of them): the tables, the charts and

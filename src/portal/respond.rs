@@ -359,11 +359,24 @@ pub async fn write_turn(state: &State) -> Result<tokio::sync::SemaphorePermit<'_
     })
 }
 
+/// An error with every cause below it ("a: b: c"), for the server's log.
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
+
 /// A multipart body that could not be read: too large, or broken.
 pub(super) fn multipart_refusal(e: &axum::extract::multipart::MultipartError) -> Refusal {
     // What the parser said goes to the server's log (it is English and technical).
     eprintln!(
-        "manyi serve: a multipart body was refused: {e} ({:?})",
+        "manyi serve: a multipart body was refused: {} ({:?})",
+        error_chain(e),
         e.status()
     );
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -161,20 +161,39 @@ const SMALL_BODY_DEADLINE: Duration = Duration::from_secs(30);
 /// closed after the answer) when no byte arrives for `idle`, or when it is not whole
 /// by `total`: a client that promises a body and never sends it cannot hold a
 /// connection and a thread for ever.
-fn timed_body(body: Body, idle: Duration, total: Option<Duration>) -> Body {
+fn timed_body(body: Body, idle: Duration, total: Option<Duration>, announced: Option<u64>) -> Body {
     use futures_util::StreamExt as _;
     let deadline = total.map(|t| tokio::time::Instant::now() + t);
-    let stream =
-        futures_util::stream::unfold(Some(body.into_data_stream()), move |state| async move {
-            let mut s = state?;
+    let stream = futures_util::stream::unfold(
+        Some((body.into_data_stream(), 0u64)),
+        move |state| async move {
+            let (mut s, got) = state?;
             let wait = match deadline {
                 Some(d) => idle.min(d.saturating_duration_since(tokio::time::Instant::now())),
                 None => idle,
             };
             match tokio::time::timeout(wait, s.next()).await {
-                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(s))),
-                Ok(Some(Err(e))) => Some((Err(axum::BoxError::from(e)), None)),
-                Ok(None) => None,
+                Ok(Some(Ok(bytes))) => {
+                    let got = got + bytes.len() as u64;
+                    Some((Ok(bytes), Some((s, got))))
+                }
+                Ok(Some(Err(e))) => {
+                    eprintln!(
+                        "manyi serve: a request body failed after {got} bytes: {}",
+                        super::respond::error_chain(&e)
+                    );
+                    Some((Err(axum::BoxError::from(e)), None))
+                }
+                Ok(None) => {
+                    // The server's own check that a body ended where it said it would
+                    // (hyper enforces it; a short body here is a bug to find).
+                    if let Some(n) = announced
+                        && got != n
+                    {
+                        eprintln!("manyi serve: a request body ended after {got} of its {n} bytes");
+                    }
+                    None
+                }
                 Err(_) => Some((
                     Err(axum::BoxError::from(std::io::Error::new(
                         std::io::ErrorKind::TimedOut,
@@ -183,7 +202,8 @@ fn timed_body(body: Body, idle: Duration, total: Option<Duration>) -> Body {
                     None,
                 )),
             }
-        });
+        },
+    );
     Body::from_stream(stream)
 }
 
@@ -199,7 +219,15 @@ pub async fn offload(
     let method = req.method().clone();
     let total = (!is_upload(&method, &path)).then_some(SMALL_BODY_DEADLINE);
     let (parts, body) = req.into_parts();
-    let req = Request::from_parts(parts, timed_body(body, state.cfg.body_timeout, total));
+    let announced = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let req = Request::from_parts(
+        parts,
+        timed_body(body, state.cfg.body_timeout, total, announced),
+    );
     let res = if stays_async(&path) {
         next.run(req).await
     } else {

@@ -130,9 +130,9 @@ pub async fn period(
                     dt { "受访者" } dd { (s.n_respondents) " 人(测评社区 " (s.n_communities) " 个,抽中 " (s.n_sampled) " 个)" }
                 }
                 @if let Some(e) = &v.evaluation {
-                    @if e.satisfaction_points.is_some() { dt { "满意度得分(折算)" } dd { (fmt1(e.satisfaction_points)) } }
-                    @if e.task_points.is_some() { dt { "任务指标得分" } dd { (fmt1(e.task_points)) } }
-                    @if e.h1_total.is_some() || e.h2_total.is_some() { dt { "上半年 / 下半年" } dd { (fmt1(e.h1_total)) " / " (fmt1(e.h2_total)) } }
+                    @if e.satisfaction_points.flatten().is_some() { dt { "满意度得分(折算)" } dd { (fmt1(e.satisfaction_points.flatten())) } }
+                    @if e.task_points.flatten().is_some() { dt { "任务指标得分" } dd { (fmt1(e.task_points.flatten())) } }
+                    @if e.h1_total.flatten().is_some() || e.h2_total.flatten().is_some() { dt { "上半年 / 下半年" } dd { (fmt1(e.h1_total.flatten())) " / " (fmt1(e.h2_total.flatten())) } }
                     dt { "合计" } dd { strong { (fmt1(e.total)) } }
                     @if !e.note.is_empty() { dt { "说明" } dd { (e.note) } }
                 }

@@ -79,7 +79,10 @@ pub async fn receive(state: &State, mut mp: Multipart) -> Result<Received, Refus
             return too_large(max);
         }
         // What the parser said goes to the server's log (English and technical).
-        eprintln!("manyi serve: an upload's multipart body was refused: {e}");
+        eprintln!(
+            "manyi serve: an upload's multipart body was refused: {}",
+            super::respond::error_chain(&e)
+        );
         Refusal::new(
             StatusCode::BAD_REQUEST,
             "bad-request",

@@ -96,7 +96,7 @@ fn ranking(inputs: &Inputs, rules: &Rules, own: Option<&str>) -> Result<Option<C
     let Some(t) = &inputs.streets else {
         return Ok(None);
     };
-    let deductions: &[super::rows::DeductionRow] =
+    let deductions: &[crate::rows::DeductionRow] =
         inputs.deductions.as_ref().map_or(&[], |d| &d.rows);
     let mut pts: Vec<StreetPoint> = t
         .rows
@@ -246,7 +246,7 @@ fn communities(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
         return Ok(None);
     }
     let thr = rules.threshold.community_score;
-    let mut rows: Vec<&super::rows::CommunityScoreRow> = t.rows.iter().collect();
+    let mut rows: Vec<&crate::rows::CommunityScoreRow> = t.rows.iter().collect();
     rows.sort_by(|a, b| {
         (&a.street_code, &a.community_code).cmp(&(&b.street_code, &b.community_code))
     });

@@ -4,10 +4,9 @@
 
 pub mod charts;
 pub mod pdf;
-pub mod rows;
 pub mod tables;
 
-use rows::{CommunityScoreRow, DeductionRow, EvaluationRow, ItemScoreRow, StreetScoreRow};
+use crate::rows::{CommunityScoreRow, DeductionRow, EvaluationRow, ItemScoreRow, StreetScoreRow};
 
 use std::path::{Path, PathBuf};
 
@@ -102,9 +101,9 @@ pub struct Inputs {
     /// The reliability plans (`manyi plan`) of the subject's rounds, for the appendix.
     pub plans: Vec<PlanInput>,
     /// The office's exclusions in force in the subject's rounds.
-    pub exclusions: Vec<rows::ExclusionRow>,
+    pub exclusions: Vec<crate::rows::ExclusionRow>,
     /// Per round: flags no one has decided on.
-    pub undecided: Vec<rows::UndecidedRow>,
+    pub undecided: Vec<crate::rows::UndecidedRow>,
 }
 
 /// A round's plan as the review pack shows it.
@@ -333,14 +332,14 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
     let exclusions = match dir.join("exclusions.csv") {
         p if p.is_file() => {
             add(&p)?;
-            Csv::<rows::ExclusionRow>::read(&p)?.rows
+            Csv::<crate::rows::ExclusionRow>::read(&p)?.rows
         }
         _ => Vec::new(),
     };
     let undecided = match dir.join("undecided_flags.csv") {
         p if p.is_file() => {
             add(&p)?;
-            Csv::<rows::UndecidedRow>::read(&p)?.rows
+            Csv::<crate::rows::UndecidedRow>::read(&p)?.rows
         }
         _ => Vec::new(),
     };

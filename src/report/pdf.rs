@@ -10,9 +10,9 @@ use krilla_svg::{SurfaceExt, SvgSettings};
 
 use super::Inputs;
 use super::charts::{Chart, FAMILY, usvg_options};
-use super::rows::{DeductionRow, EvaluationRow};
 use super::tables::display_width;
 use crate::error::{Error, Result};
+use crate::rows::{DeductionRow, EvaluationRow};
 use crate::rules::Rules;
 
 /// A4 landscape, in points.
@@ -239,12 +239,12 @@ fn evaluation_rows(ev: &[EvaluationRow], d: &[DeductionRow], year: bool) -> Vec<
                 .find(|x| x.row_type == "street" && x.street_code == r.street_code)
                 .and_then(|x| x.total);
             let (a, b) = if year {
-                (r.h1_total, r.h2_total)
+                (r.h1_total.flatten(), r.h2_total.flatten())
             } else {
-                (r.satisfaction_points, r.task_points)
+                (r.satisfaction_points.flatten(), r.task_points.flatten())
             };
             let mut note = r.note.clone();
-            let missing = &r.missing_indicators;
+            let missing = r.missing();
             if !missing.is_empty() {
                 note = format!(
                     "{note}{}未报送: {missing}",

@@ -287,13 +287,16 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
         ("满意度得分", "任务得分")
     };
     s.push_str(&format!("## 考核评价 street evaluation\n\n| 名次 | 街道 | 满意度 | {c3} | {c4} | 总分 | 说明 |\n|---:|---|---:|---:|---:|---:|---|\n"));
-    let mut rows: Vec<&super::rows::EvaluationRow> = ev.rows.iter().collect();
+    let mut rows: Vec<&crate::rows::EvaluationRow> = ev.rows.iter().collect();
     rows.sort_by_key(|r| r.rank.unwrap_or(usize::MAX));
     for r in rows {
         let (c3, c4) = if year {
-            (fmt(r.h1_total, 2), fmt(r.h2_total, 2))
+            (fmt(r.h1_total.flatten(), 2), fmt(r.h2_total.flatten(), 2))
         } else {
-            (fmt(r.satisfaction_points, 2), fmt(r.task_points, 2))
+            (
+                fmt(r.satisfaction_points.flatten(), 2),
+                fmt(r.task_points.flatten(), 2),
+            )
         };
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} |\n",

@@ -149,31 +149,73 @@ pub fn score_rounds(
     let codes: Vec<&str> = sampled.keys().map(String::as_str).collect();
     let mut tally = Tally::new(rules, &codes);
     clock.lap("samples and index");
+    let read = read_rounds(
+        ws, &store, &index, rules, rounds, &labels, &cols, &qids, &mut tally,
+    )?;
+    clock.lap("parquet read and tally");
+    let (communities, comm_items, respondents_valid) =
+        community_rows(rules, frame, &sampled, &tally, &read.n_excluded)?;
+    let (streets, items) = street_rows(rules, frame, &communities, &comm_items);
+    clock.lap("estimates");
+    clock.report(&format!("score {label}"));
+    Ok(Scores {
+        label: label.to_string(),
+        rounds: rounds.iter().map(|r| r.to_string()).collect(),
+        communities,
+        streets,
+        items,
+        respondents_valid,
+        exclusions: read.exclusions,
+        undecided: read.undecided,
+    })
+}
+
+/// What reading a set of rounds gave besides the tally: the exclusions in force, the
+/// undecided flags per round, and the valid questionnaires excluded per community.
+struct Read {
+    exclusions: Vec<crate::flags::Exclusion>,
+    undecided: Vec<Undecided>,
+    n_excluded: BTreeMap<String, usize>,
+}
+
+/// Reads the rounds' active deliveries into `tally` (the exclusions in force masked out).
+#[allow(clippy::too_many_arguments)] // ok: the pieces of one pass, each used once
+fn read_rounds(
+    ws: &Workspace,
+    store: &Store,
+    index: &crate::store::Index,
+    rules: &Rules,
+    rounds: &[RoundId],
+    labels: &[&str],
+    cols: &[&str],
+    qids: &[&str],
+    tally: &mut Tally,
+) -> Result<Read> {
     let mut exclusions = Vec::new();
     let mut undecided = Vec::new();
     let mut n_excluded: BTreeMap<String, usize> = BTreeMap::new();
     for r in rounds {
         // The round's flags over its active deliveries, and the office's exclusions.
         let (interviewers, questionnaires) =
-            crate::flags::cached(ws, &store, &index, r, rules)?.undecided(&index);
+            crate::flags::cached(ws, store, index, r, rules)?.undecided(index);
         undecided.push(Undecided {
             round: r.to_string(),
             interviewers,
             questionnaires,
         });
-        let data = if crate::flags::any_exclusion(&index, &r.to_string()) {
-            crate::flags::RoundData::load_ids(&store, &index, r)?
+        let data = if crate::flags::any_exclusion(index, &r.to_string()) {
+            crate::flags::RoundData::load_ids(store, index, r)?
         } else {
             Default::default()
         };
-        let ex = crate::flags::excluded(&data, &index, &r.to_string());
+        let ex = crate::flags::excluded(&data, index, &r.to_string());
         drop(data);
         for (c, n) in &ex.per_community {
             *n_excluded.entry(c.clone()).or_default() += n;
         }
         let any_excluded = !ex.exclusions.is_empty();
         exclusions.extend(ex.exclusions);
-        for (k, d) in store.deliveries(&index, r).into_iter().enumerate() {
+        for (k, d) in store.deliveries(index, r).into_iter().enumerate() {
             if d.scale != labels {
                 return Err(Error::Invalid(format!(
                     "delivery {} was stored with the scale {:?}, the rules now have {:?}; re-ingest it",
@@ -182,17 +224,37 @@ pub fn score_rounds(
             }
             let path = store.dir.join(&d.data);
             let mask = ex.masks.get(k).filter(|_| any_excluded).map(Vec::as_slice);
-            read_tallied(&path, &cols, &mut tally, &qids, SLICE_ROWS, mask)?;
+            read_tallied(&path, cols, tally, qids, SLICE_ROWS, mask)?;
         }
     }
-    clock.lap("parquet read and tally");
-    let n_items = qids.len();
+    Ok(Read {
+        exclusions,
+        undecided,
+        n_excluded,
+    })
+}
+
+/// The community rows of the sampled communities from the tally, with each scored
+/// community's item means (question order) and the number of valid questionnaires.
+#[allow(clippy::type_complexity)] // ok: three results of one pass, named at the call
+fn community_rows(
+    rules: &Rules,
+    frame: &Frame,
+    sampled: &BTreeMap<String, Vec<String>>,
+    tally: &Tally,
+    n_excluded: &BTreeMap<String, usize>,
+) -> Result<(
+    Vec<CommunityRow>,
+    BTreeMap<String, Vec<(f64, usize)>>,
+    usize,
+)> {
+    let n_items = rules.questions.len();
     let thr = &rules.threshold;
     let min_valid = rules.validity.min_valid_per_community;
     let mut communities = Vec::new();
     let mut comm_items: BTreeMap<String, Vec<(f64, usize)>> = BTreeMap::new();
     let mut respondents_valid = 0;
-    for (code, in_rounds) in &sampled {
+    for (code, in_rounds) in sampled {
         let Some(c) = frame.community(code) else {
             return Err(Error::Invalid(format!(
                 "sampled community {code} is not in the frame"
@@ -249,6 +311,18 @@ pub fn score_rounds(
             p_below,
         });
     }
+    Ok((communities, comm_items, respondents_valid))
+}
+
+/// The street rows (the stratified estimate over each street's scored communities) and
+/// the street × question item rows.
+fn street_rows(
+    rules: &Rules,
+    frame: &Frame,
+    communities: &[CommunityRow],
+    comm_items: &BTreeMap<String, Vec<(f64, usize)>>,
+) -> (Vec<StreetRow>, Vec<ItemRow>) {
+    let thr = &rules.threshold;
     let mut streets = Vec::new();
     let mut items = Vec::new();
     for (scode, st) in &frame.streets {
@@ -336,18 +410,7 @@ pub fn score_rounds(
             });
         }
     }
-    clock.lap("estimates");
-    clock.report(&format!("score {label}"));
-    Ok(Scores {
-        label: label.to_string(),
-        rounds: rounds.iter().map(|r| r.to_string()).collect(),
-        communities,
-        streets,
-        items,
-        respondents_valid,
-        exclusions,
-        undecided,
-    })
+    (streets, items)
 }
 
 #[cfg(test)]

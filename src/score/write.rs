@@ -3,202 +3,122 @@
 //! full precision, an undefined value an empty cell.
 
 use crate::error::Result;
+use crate::fsutil::rows_csv_bytes;
+use crate::rows::{CommunityScoreRow, ExclusionRow, ItemScoreRow, StreetScoreRow, UndecidedRow};
 use crate::workspace::Workspace;
 
 use super::rounds::Scores;
 
-fn num(x: Option<f64>) -> String {
-    x.map(|v| v.to_string()).unwrap_or_default()
-}
-
-/// score, se, ci_low, ci_high, df: full precision, empty where undefined.
-fn estimate_cells(e: Option<(f64, Option<f64>, Option<(f64, f64)>, Option<f64>)>) -> [String; 5] {
-    let (mean, se, ci, df) = match e {
-        Some((m, se, ci, df)) => (Some(m), se, ci, df),
-        None => (None, None, None, None),
-    };
-    [
-        num(mean),
-        num(se),
-        num(ci.map(|c| c.0)),
-        num(ci.map(|c| c.1)),
-        num(df),
-    ]
-}
-
-fn flag(x: Option<bool>) -> String {
-    x.map(|v| v.to_string()).unwrap_or_default()
-}
-
-fn csv_bytes(header: &[&str], rows: Vec<Vec<String>>) -> Result<Vec<u8>> {
-    crate::fsutil::csv_bytes(header, rows, false)
-}
-
 impl Scores {
-    pub fn community_csv(&self) -> Result<Vec<u8>> {
-        let rows = self
-            .communities
+    pub fn community_rows(&self) -> Vec<CommunityScoreRow> {
+        self.communities
             .iter()
             .map(|c| {
                 let e = c.est.as_ref();
-                vec![
-                    self.label.clone(),
-                    c.street_code.clone(),
-                    c.street_name.clone(),
-                    c.community_code.clone(),
-                    c.community_name.clone(),
-                    c.n_valid.to_string(),
-                ]
-                .into_iter()
-                .chain(estimate_cells(e.map(|e| (e.mean, e.se, e.ci, e.df))))
-                .chain([
-                    num(c.satisfaction_rate),
-                    flag(c.below_threshold),
-                    c.status.to_string(),
-                    num(c.p_below),
-                    c.n_excluded.to_string(),
-                ])
-                .collect()
+                CommunityScoreRow {
+                    round: self.label.clone(),
+                    street_code: c.street_code.clone(),
+                    street_name: c.street_name.clone(),
+                    community_code: c.community_code.clone(),
+                    community_name: c.community_name.clone(),
+                    n_valid: c.n_valid as u64,
+                    score: e.map(|e| e.mean),
+                    se: e.and_then(|e| e.se),
+                    ci_low: e.and_then(|e| e.ci.map(|c| c.0)),
+                    ci_high: e.and_then(|e| e.ci.map(|c| c.1)),
+                    df: e.and_then(|e| e.df),
+                    satisfaction_rate: c.satisfaction_rate,
+                    below_threshold: c.below_threshold,
+                    status: c.status.to_string(),
+                    p_below: c.p_below,
+                    n_excluded: Some(c.n_excluded as u64),
+                }
             })
-            .collect();
-        csv_bytes(
-            &[
-                "round",
-                "street_code",
-                "street_name",
-                "community_code",
-                "community_name",
-                "n_valid",
-                "score",
-                "se",
-                "ci_low",
-                "ci_high",
-                "df",
-                "satisfaction_rate",
-                "below_threshold",
-                "status",
-                "p_below",
-                "n_excluded",
-            ],
-            rows,
-        )
+            .collect()
+    }
+
+    pub fn community_csv(&self) -> Result<Vec<u8>> {
+        rows_csv_bytes(&CommunityScoreRow::default(), &self.community_rows(), false)
     }
 
     /// `exclusions.csv`: each exclusion in force, with the valid questionnaires it took
     /// out of these scores and why.
     pub fn exclusions_csv(&self) -> Result<Vec<u8>> {
-        let rows = self
+        let rows: Vec<ExclusionRow> = self
             .exclusions
             .iter()
-            .map(|e| {
-                vec![
-                    e.round.clone(),
-                    e.subject.clone(),
-                    e.id.clone(),
-                    e.questionnaires.to_string(),
-                    e.reason.clone(),
-                ]
+            .map(|e| ExclusionRow {
+                round: e.round.clone(),
+                subject: e.subject.clone(),
+                id: e.id.clone(),
+                questionnaires: e.questionnaires as u64,
+                reason: e.reason.clone(),
             })
             .collect();
         // Who decided and when is in the journal (`manyi journal`); the score files
         // depend only on the data and the decisions, so they are the same every run.
-        csv_bytes(
-            &["round", "subject", "id", "questionnaires", "reason"],
-            rows,
-        )
+        rows_csv_bytes(&ExclusionRow::default(), &rows, false)
     }
 
     /// `undecided_flags.csv`: per round, the flags no one has decided on.
     pub fn undecided_csv(&self) -> Result<Vec<u8>> {
-        let rows = self
+        let rows: Vec<UndecidedRow> = self
             .undecided
             .iter()
-            .map(|u| {
-                vec![
-                    u.round.clone(),
-                    u.interviewers.to_string(),
-                    u.questionnaires.to_string(),
-                ]
+            .map(|u| UndecidedRow {
+                round: u.round.clone(),
+                interviewers: u.interviewers as u64,
+                questionnaires: u.questionnaires as u64,
             })
             .collect();
-        csv_bytes(&["round", "interviewers", "questionnaires"], rows)
+        rows_csv_bytes(&UndecidedRow::default(), &rows, false)
     }
 
-    pub fn street_csv(&self) -> Result<Vec<u8>> {
-        let rows = self
-            .streets
+    pub fn street_rows(&self) -> Vec<StreetScoreRow> {
+        self.streets
             .iter()
             .map(|s| {
                 let e = s.est.as_ref();
-                vec![
-                    self.label.clone(),
-                    s.street_code.clone(),
-                    s.street_name.clone(),
-                    s.n_sampled.to_string(),
-                    s.n_communities.to_string(),
-                    s.n_respondents.to_string(),
-                ]
-                .into_iter()
-                .chain(estimate_cells(e.map(|e| (e.mean, e.se, e.ci, e.df))))
-                .chain([
-                    num(s.satisfaction_rate),
-                    s.communities_below.to_string(),
-                    s.note.clone(),
-                    num(s.p_below),
-                ])
-                .collect()
+                StreetScoreRow {
+                    round: self.label.clone(),
+                    street_code: s.street_code.clone(),
+                    street_name: s.street_name.clone(),
+                    n_sampled: s.n_sampled as u64,
+                    n_communities: s.n_communities as u64,
+                    n_respondents: s.n_respondents as u64,
+                    score: e.map(|e| e.mean),
+                    se: e.and_then(|e| e.se),
+                    ci_low: e.and_then(|e| e.ci.map(|c| c.0)),
+                    ci_high: e.and_then(|e| e.ci.map(|c| c.1)),
+                    df: e.and_then(|e| e.df),
+                    satisfaction_rate: s.satisfaction_rate,
+                    communities_below: s.communities_below as u64,
+                    note: s.note.clone(),
+                    p_below: s.p_below,
+                }
             })
-            .collect();
-        csv_bytes(
-            &[
-                "round",
-                "street_code",
-                "street_name",
-                "n_sampled",
-                "n_communities",
-                "n_respondents",
-                "score",
-                "se",
-                "ci_low",
-                "ci_high",
-                "df",
-                "satisfaction_rate",
-                "communities_below",
-                "note",
-                "p_below",
-            ],
-            rows,
-        )
+            .collect()
+    }
+
+    pub fn street_csv(&self) -> Result<Vec<u8>> {
+        rows_csv_bytes(&StreetScoreRow::default(), &self.street_rows(), false)
     }
 
     pub fn item_csv(&self) -> Result<Vec<u8>> {
-        let rows = self
+        let rows: Vec<ItemScoreRow> = self
             .items
             .iter()
-            .map(|i| {
-                vec![
-                    self.label.clone(),
-                    i.street_code.clone(),
-                    i.street_name.clone(),
-                    i.question.clone(),
-                    i.text.clone(),
-                    num(i.score),
-                    i.n_answers.to_string(),
-                ]
+            .map(|i| ItemScoreRow {
+                round: self.label.clone(),
+                street_code: i.street_code.clone(),
+                street_name: i.street_name.clone(),
+                question: i.question.clone(),
+                text: i.text.clone(),
+                score: i.score,
+                n_answers: i.n_answers as u64,
             })
             .collect();
-        csv_bytes(
-            &[
-                "round",
-                "street_code",
-                "street_name",
-                "question",
-                "text",
-                "score",
-                "n_answers",
-            ],
-            rows,
-        )
+        rows_csv_bytes(&ItemScoreRow::default(), &rows, false)
     }
 
     /// Writes the three CSVs under `reports/<label>/`.

@@ -104,10 +104,10 @@ pub(super) fn render_results(
                                 td.num { (e.rank.map_or("—".into(), |r| r.to_string())) }
                                 td { (e.street_name) }
                                 td.num { (fmt1(e.satisfaction_score)) }
-                                td.num { (fmt1(e.satisfaction_points)) }
-                                td.num { (fmt1(e.task_points)) }
-                                td.num { (fmt1(e.h1_total)) }
-                                td.num { (fmt1(e.h2_total)) }
+                                td.num { (fmt1(e.satisfaction_points.flatten())) }
+                                td.num { (fmt1(e.task_points.flatten())) }
+                                td.num { (fmt1(e.h1_total.flatten())) }
+                                td.num { (fmt1(e.h2_total.flatten())) }
                                 td.num { strong { (fmt1(e.total)) } }
                                 td { (e.note) }
                             }
