@@ -3,6 +3,7 @@
 //! delivery index. A delivery exists in the store once it is in the index: the index
 //! is replaced atomically last, so a crash leaves the store as before or as after.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +53,71 @@ pub struct DeliveryEntry {
     /// SHA-256 of the stored Parquet file (as journalled when it was written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_sha256: Option<String>,
+    /// The delivery's summary beside its Parquet ([`DeliverySummary`], relative to
+    /// the store; journalled with its hash). Absent in stores made before summaries:
+    /// [`Store::summary`] then computes it from the Parquet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+/// What a stored delivery contributes to a round's views that need no single row:
+/// its valid questionnaires per community, and per interviewer (so that excluding an
+/// interviewer is a subtraction). Fixed when the delivery is stored; a round's view
+/// adds up the summaries of its active deliveries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeliverySummary {
+    /// The layout of this file (1).
+    pub version: u32,
+    /// Questionnaires stored (valid or not).
+    pub rows: u64,
+    /// Community code → valid questionnaires.
+    pub valid: BTreeMap<String, u64>,
+    /// Interviewer id → community code → valid questionnaires.
+    pub valid_by_interviewer: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl DeliverySummary {
+    pub const VERSION: u32 = 1;
+
+    /// The summary of a stored delivery's Parquet (the one definition: ingest writes
+    /// it, and a store without summaries computes it the same way).
+    pub fn of_parquet(path: &Path) -> Result<DeliverySummary> {
+        let df = read_parquet(path, Some(&["community_code", "interviewer_id", "valid"]))?;
+        let pe = |e| Error::Polars {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        let comm = df
+            .column("community_code")
+            .and_then(|c| c.str())
+            .map_err(pe)?;
+        let iv = df
+            .column("interviewer_id")
+            .and_then(|c| c.str())
+            .map_err(pe)?;
+        let ok = df.column("valid").and_then(|c| c.bool()).map_err(pe)?;
+        let mut out = DeliverySummary {
+            version: Self::VERSION,
+            rows: df.height() as u64,
+            ..Default::default()
+        };
+        // Counted by (interviewer, community) first: few distinct pairs, many rows.
+        let mut pairs: rustc_hash::FxHashMap<(&str, &str), u64> = Default::default();
+        for ((c, i), v) in comm.iter().zip(iv.iter()).zip(ok.iter()) {
+            if let (Some(c), Some(true)) = (c, v) {
+                *pairs.entry((i.unwrap_or(""), c)).or_default() += 1;
+            }
+        }
+        for ((i, c), n) in pairs {
+            *out.valid.entry(c.to_string()).or_default() += n;
+            *out.valid_by_interviewer
+                .entry(i.to_string())
+                .or_default()
+                .entry(c.to_string())
+                .or_default() += n;
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -190,6 +256,21 @@ impl Store {
         self.dir.join(rel)
     }
 
+    /// A delivery's summary: its stored file when it has one, else computed from its
+    /// Parquet (stores made before summaries; the same definition either way).
+    pub fn summary(&self, d: &DeliveryEntry) -> Result<DeliverySummary> {
+        if let Some(rel) = &d.summary {
+            let p = self.path(rel);
+            let bytes = crate::fsutil::read(&p)?;
+            let s: DeliverySummary = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))?;
+            if s.version == DeliverySummary::VERSION {
+                return Ok(s);
+            }
+        }
+        DeliverySummary::of_parquet(&self.path(&d.data))
+    }
+
     /// Takes the store lock, waiting (and saying so on stderr) while another process
     /// holds it.
     pub fn lock(&self) -> Result<StoreLock> {
@@ -249,7 +330,11 @@ impl Store {
         let mut keep: std::collections::BTreeSet<PathBuf> = index
             .deliveries
             .iter()
-            .flat_map(|d| [&d.data, &d.original, &d.receipt, &d.rejects])
+            .flat_map(|d| {
+                [&d.data, &d.original, &d.receipt, &d.rejects]
+                    .into_iter()
+                    .chain(d.summary.as_ref())
+            })
             .map(|r| self.dir.join(r))
             .collect();
         keep.insert(self.index_path());
@@ -471,6 +556,7 @@ mod resolve_tests {
             replaces: None,
             actor: None,
             data_sha256: None,
+            summary: None,
         }
     }
 

@@ -271,6 +271,11 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             flags: &flags,
         },
     )?;
+    // The summary the round's views add up (coverage): from the stored Parquet, so it
+    // is by construction what the rows say.
+    let summary = crate::store::DeliverySummary::of_parquet(&store.path(&paths.data))?;
+    let summary_json = serde_json::to_vec(&summary).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::fsutil::write_private_atomic(&store.path(&paths.summary), &summary_json)?;
     clock.lap("parquet");
     let original = store.path(&paths.original);
     if !original.exists() {
@@ -317,6 +322,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         },
         w.file_hash(&store.path(&paths.receipt))?,
         w.file_hash(&store.path(&paths.rejects))?,
+        w.file_hash(&store.path(&paths.summary))?,
     ];
     if let Some(old) = &replaces {
         draft = draft
@@ -363,6 +369,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         replaces: replaces.as_ref().map(|d| d.sha256.clone()),
         actor: Some(actor),
         data_sha256: Some(data_sha),
+        summary: Some(paths.summary),
     });
     // Test hook: widens the window in which a kill lands before the commit.
     crate::fsutil::test_pause("MANYI_TEST_PAUSE_BEFORE_COMMIT_MS");
@@ -520,6 +527,7 @@ fn round_so_far(
 /// Where a delivery's files go in the store (relative to it), named by content.
 struct StoredPaths {
     data: String,
+    summary: String,
     original: String,
     receipt: String,
     rejects: String,
@@ -556,6 +564,7 @@ impl StoredPaths {
         };
         StoredPaths {
             data: format!("responses/{round}/{sha}.parquet"),
+            summary: format!("responses/{round}/{sha}.summary.json"),
             original: format!("originals/{sha}{ext}"),
             receipt: format!("receipts/{round}/{name}.json"),
             rejects: format!("receipts/{round}/{name}.rejects.csv"),

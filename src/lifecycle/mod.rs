@@ -386,34 +386,38 @@ pub fn coverage(
     out.sample_drawn = true;
     let store = Store::new(ws);
     let index = store.read_index()?;
+    // Each active delivery's summary (written at ingest): no row is read unless a
+    // single questionnaire is excluded.
     let mut valid: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut excluded: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let round_s = round.to_string();
+    let force = crate::flags::InForce::new(&index, &round_s);
+    // A decision on a single questionnaire overrides its interviewer's (a kept one
+    // stays in), so with any of them the exclusions are counted row by row.
+    let by_rows = !force.respondents.is_empty();
     for d in store.deliveries(&index, round) {
         if let Some(s) = scope
             && d.evaluator.as_deref() != Some(s.org.as_str())
         {
             continue;
         }
-        let path = store.dir.join(&d.data);
-        let df = crate::store::read_parquet(&path, Some(&["community_code", "valid"]))?;
-        let pe = |e| Error::Polars {
-            path: path.clone(),
-            source: e,
-        };
-        let comm = df
-            .column("community_code")
-            .and_then(|c| c.str())
-            .map_err(pe)?;
-        let ok = df.column("valid").and_then(|c| c.bool()).map_err(pe)?;
-        for (c, v) in comm.iter().zip(ok.iter()) {
-            if let (Some(c), Some(true)) = (c, v) {
-                *valid.entry(c.to_string()).or_default() += 1;
+        let summary = store.summary(d)?;
+        for (c, n) in &summary.valid {
+            *valid.entry(c.clone()).or_default() += n;
+        }
+        if !by_rows {
+            for (iv, per) in &summary.valid_by_interviewer {
+                if !iv.is_empty() && force.excludes("", Some(iv)).is_some() {
+                    for (c, n) in per {
+                        *excluded.entry(c.clone()).or_default() += n;
+                    }
+                }
             }
         }
     }
-    // What the office excluded (an evaluator's scope: of its own deliveries only).
-    let mut excluded: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
-    let round_s = round.to_string();
-    if crate::flags::any_exclusion(&index, &round_s) {
+    // What the office excluded questionnaire by questionnaire needs the rows (an
+    // evaluator's scope: of its own deliveries only).
+    if by_rows {
         let data = crate::flags::RoundData::load_ids(&store, &index, round)?;
         let ex = crate::flags::excluded(&data, &index, &round_s);
         let mut i = 0;
