@@ -71,6 +71,9 @@ pub struct RoundData {
     pub valid: Vec<bool>,
     /// Bit k: QUESTIONNAIRE_FLAGS[k].
     pub qflags: Vec<u8>,
+    /// Per delivery, its questionnaires' near-duplicate marks among its own (from its
+    /// summary; None when not known).
+    pub near_known: Vec<Option<Vec<bool>>>,
 }
 
 impl RoundData {
@@ -186,6 +189,14 @@ impl RoundData {
             };
             let n = df.height();
             d.push_ids(&df, k, del, &mut ix, &path)?;
+            // A store made before summaries has no marks (nothing to read for them).
+            d.near_known.push(match del.summary {
+                Some(_) => store
+                    .summary(del)?
+                    .near_duplicate
+                    .and_then(|h| crate::store::hex_to_bits(&h, n)),
+                None => None,
+            });
             let line = df.column("line").and_then(|c| c.u64()).map_err(pe)?;
             d.line.extend(line.into_no_null_iter());
             let dur = df.column("duration_s").and_then(|c| c.f64()).map_err(pe)?;
@@ -498,7 +509,8 @@ fn compute(data: &RoundData, round: &str, rules: &Rules) -> Computed {
         date: &data.date,
     };
     let straight: Vec<bool> = data.qflags.iter().map(|q| q & 2 != 0).collect();
-    let flagged = quality::interviewers(&input, &straight, rules);
+    let near = near_duplicates(data, &input);
+    let flagged = quality::interviewers(&input, &straight, near.as_deref(), rules);
     let mut per_iv: HashMap<
         u32,
         (
@@ -674,6 +686,44 @@ impl Computed {
         apply_decisions(&mut rf, index);
         rf
     }
+}
+
+/// Each questionnaire's near-duplicate indicator over the round: a community that only
+/// one delivery has keeps that delivery's marks (the same questionnaires, the same
+/// pairs); communities that several deliveries share, or a delivery without marks,
+/// are compared again over all their questionnaires. None: compute it all.
+fn near_duplicates(data: &RoundData, input: &quality::Input<'_>) -> Option<Vec<f64>> {
+    if data.n_items < 3 || data.near_known.len() != data.rows.len() {
+        return None;
+    }
+    let nc = data.community_codes.len();
+    let mut first = vec![u32::MAX; nc];
+    let mut again = vec![false; nc];
+    for i in 0..data.len() {
+        let (c, k) = (data.community[i] as usize, data.delivery[i]);
+        if first[c] == u32::MAX {
+            first[c] = k;
+        } else if first[c] != k {
+            again[c] = true;
+        }
+        if data.near_known[k as usize].is_none() {
+            again[c] = true;
+        }
+    }
+    let mut out = quality::near_duplicates_where(input, &|c| again[c as usize]);
+    let mut base = 0;
+    for (k, n) in data.rows.iter().enumerate() {
+        if let Some(marks) = &data.near_known[k] {
+            for (j, m) in marks.iter().enumerate() {
+                let i = base + j;
+                if !again[data.community[i] as usize] {
+                    out[i] = if *m { 1.0 } else { 0.0 };
+                }
+            }
+        }
+        base += n;
+    }
+    Some(out)
 }
 
 /// Community means of valid questionnaires' scores with and without interviewer `iv`,

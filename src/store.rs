@@ -74,6 +74,35 @@ pub struct DeliverySummary {
     pub valid: BTreeMap<String, u64>,
     /// Interviewer id → community code → valid questionnaires.
     pub valid_by_interviewer: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Which questionnaires (in stored order, one bit each, lowest bit first, as hex)
+    /// have a near-duplicate among the delivery's own questionnaires of their
+    /// community: a round recomputes it only where deliveries share a community.
+    /// Absent when not known (a summary computed from the Parquet, fewer than three
+    /// items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub near_duplicate: Option<String>,
+}
+
+/// Bits (lowest first in each byte) as hex.
+pub fn bits_to_hex(bits: &[bool]) -> String {
+    let bytes: Vec<u8> = bits
+        .chunks(8)
+        .map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0u8, |b, (k, v)| b | ((*v as u8) << k))
+        })
+        .collect();
+    hex::encode(bytes)
+}
+
+/// The `n` bits of [`bits_to_hex`]'s text; None when it does not hold exactly `n`.
+pub fn hex_to_bits(text: &str, n: usize) -> Option<Vec<bool>> {
+    let bytes = hex::decode(text).ok()?;
+    if bytes.len() != n.div_ceil(8) {
+        return None;
+    }
+    Some((0..n).map(|i| bytes[i / 8] >> (i % 8) & 1 == 1).collect())
 }
 
 impl DeliverySummary {

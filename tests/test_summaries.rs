@@ -84,6 +84,19 @@ fn from_summaries(ws: &Workspace, org: Option<&str>) -> BTreeMap<String, (u64, u
 }
 
 fn same(ws: &Workspace, step: &str) -> (u64, u64) {
+    let (with, rows) = flags_both_ways(ws);
+    if with != rows {
+        let at = with
+            .lines()
+            .zip(rows.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        panic!(
+            "flags at step {step} differ from line {at}: {:?} against {:?} from the rows",
+            with.lines().nth(at),
+            rows.lines().nth(at)
+        );
+    }
     let mut total = (0, 0);
     for org in [None, Some("A"), Some("B")] {
         let want = from_rows(ws, org);
@@ -118,9 +131,71 @@ fn ids(path: &std::path::Path) -> (String, String, String) {
     (first, second, rows[rows.len() - 1][rid].to_string())
 }
 
+/// Copies a folder (the workspace, for a second opinion that must not touch it).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), &t).unwrap();
+        }
+    }
+}
+
+/// Makes the store one from before summaries: their files and the index's paths gone,
+/// and the flags cache with them. Returns how many were removed.
+fn strip_summaries(root: &std::path::Path) -> usize {
+    let index_path = root.join("surveys/store/index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&index_path).unwrap()).unwrap();
+    let mut removed = 0;
+    for d in index["deliveries"].as_array_mut().unwrap() {
+        if let Some(rel) = d["summary"].as_str() {
+            std::fs::remove_file(root.join("surveys/store").join(rel)).unwrap();
+            d.as_object_mut().unwrap().remove("summary");
+            removed += 1;
+        }
+    }
+    std::fs::write(&index_path, serde_json::to_vec_pretty(&index).unwrap()).unwrap();
+    let cache = root.join("surveys/store/cache");
+    if cache.exists() {
+        std::fs::remove_dir_all(cache).unwrap();
+    }
+    removed
+}
+
+/// The round's flags (`manyi flags --json`) as the workspace gives them, and as a copy
+/// of it without summaries computes them from the rows alone.
+fn flags_both_ways(ws: &Workspace) -> (String, String) {
+    let with = ws.ok(&["flags", "--round", ROUND, "--json"]);
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(ws.path(), copy.path());
+    strip_summaries(copy.path());
+    let out = common::run_in(copy.path(), &["flags", "--round", ROUND, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (with, String::from_utf8(out.stdout).unwrap())
+}
+
 fn simulate(ws: &Workspace, name: &str, seed: &str, streets: &str) -> std::path::PathBuf {
+    simulate_with(ws, name, seed, streets, &[])
+}
+
+fn simulate_with(
+    ws: &Workspace,
+    name: &str,
+    seed: &str,
+    streets: &str,
+    extra: &[&str],
+) -> std::path::PathBuf {
     let out = ws.file(name);
-    ws.ok(&[
+    let mut args = vec![
         "simulate",
         "--round",
         ROUND,
@@ -134,7 +209,9 @@ fn simulate(ws: &Workspace, name: &str, seed: &str, streets: &str) -> std::path:
         seed,
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(extra);
+    ws.ok(&args);
     out
 }
 
@@ -178,7 +255,7 @@ fn summaries_give_the_coverage_the_rows_give_at_every_step() {
     let a1 = simulate(&ws, "a1.csv", "a1", STREETS_A);
     let a1_sha = ingest(&ws, &a1, "测评机构A", None);
     same(&ws, "one delivery");
-    let b1 = simulate(&ws, "b1.csv", "b1", STREETS_B);
+    let b1 = simulate_with(&ws, "b1.csv", "b1", STREETS_B, &["--fabricator"]);
     let b1_sha = ingest(&ws, &b1, "测评机构B", None);
     // A second delivery of A: a1's questionnaires under new respondent ids.
     let a2 = ws.file("a2.csv");
@@ -250,19 +327,8 @@ fn summaries_give_the_coverage_the_rows_give_at_every_step() {
     let ex_one = same(&ws, "a questionnaire excluded");
     assert_eq!(ex_one.1, kept_one.1 + 1, "{kept_one:?} {ex_one:?}");
     let _ = a1_sha; // ok: named for the reader
-    // A store made before summaries: their files and the index's paths gone.
-    let index_path = ws.file("surveys/store/index.json");
-    let mut index: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&index_path).unwrap()).unwrap();
-    let mut removed = 0;
-    for d in index["deliveries"].as_array_mut().unwrap() {
-        let rel = d["summary"].as_str().unwrap().to_string();
-        std::fs::remove_file(ws.file("surveys/store").join(rel)).unwrap();
-        d.as_object_mut().unwrap().remove("summary");
-        removed += 1;
-    }
-    assert_eq!(removed, 4);
-    std::fs::write(&index_path, serde_json::to_vec_pretty(&index).unwrap()).unwrap();
+    // A store made before summaries.
+    assert_eq!(strip_summaries(ws.path()), 4);
     same(&ws, "no summaries (an old store)");
 }
 

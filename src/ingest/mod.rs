@@ -273,7 +273,10 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     )?;
     // The summary the round's views add up (coverage): from the stored Parquet, so it
     // is by construction what the rows say.
-    let summary = crate::store::DeliverySummary::of_parquet(&store.path(&paths.data))?;
+    let mut summary = crate::store::DeliverySummary::of_parquet(&store.path(&paths.data))?;
+    if !flags.near_duplicate.is_empty() && flags.near_duplicate.len() as u64 == summary.rows {
+        summary.near_duplicate = Some(crate::store::bits_to_hex(&flags.near_duplicate));
+    }
     let summary_json = serde_json::to_vec(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     crate::fsutil::write_private_atomic(&store.path(&paths.summary), &summary_json)?;
     clock.lap("parquet");

@@ -44,6 +44,11 @@ pub struct Flags {
     pub duplicate_pattern: Vec<bool>,
     pub few_answers: Vec<bool>,
     pub interviewer: Vec<bool>,
+    /// Has a near-duplicate (at most two answers differ) among the file's
+    /// questionnaires of its community: kept in the delivery's summary so that a round
+    /// recomputes it only for communities other deliveries share. Empty when the
+    /// questionnaire has too few items to tell.
+    pub near_duplicate: Vec<bool>,
 }
 
 /// An interviewer who stands out, with the evidence.
@@ -157,9 +162,12 @@ impl Groups {
 
 /// The interviewer comparison alone, over questionnaires whose straight-line flags are
 /// known (a round's active deliveries, read back from the store).
+/// `near_duplicate`, when given, is each questionnaire's near-duplicate indicator (1
+/// or 0; see [`near_duplicates_where`]); else it is computed here.
 pub fn interviewers(
     input: &Input<'_>,
     straightline: &[bool],
+    near_duplicate: Option<&[f64]>,
     rules: &Rules,
 ) -> Vec<InterviewerFlag> {
     let groups = Groups::new(input.community);
@@ -167,7 +175,17 @@ pub fn interviewers(
         straightline: straightline.to_vec(),
         ..Default::default()
     };
-    interviewer_flags(input, &flags, &groups, rules)
+    let nd = match near_duplicate {
+        Some(v) => v.to_vec(),
+        None => near_duplicates(input, &groups, &|_| true),
+    };
+    interviewer_flags(input, &flags, &groups, rules, nd)
+}
+
+/// The near-duplicate indicator of the questionnaires of the communities `keep`
+/// accepts (1 or 0; NaN for all when there are fewer than three items); 0 elsewhere.
+pub fn near_duplicates_where(input: &Input<'_>, keep: &(dyn Fn(u32) -> bool + Sync)) -> Vec<f64> {
+    near_duplicates(input, &Groups::new(input.community), keep)
 }
 
 pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>) {
@@ -179,6 +197,7 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
         duplicate_pattern: vec![false; n],
         few_answers: vec![false; n],
         interviewer: vec![false; n],
+        near_duplicate: Vec::new(),
     };
     let groups = Groups::new(input.community);
     let mut durs: Vec<f64> = Vec::new();
@@ -216,7 +235,11 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
             }
         }
     }
-    let flagged = interviewer_flags(input, &flags, &groups, rules);
+    let nd = near_duplicates(input, &groups, &|_| true);
+    if input.n_items >= 3 {
+        flags.near_duplicate = nd.iter().map(|v| *v == 1.0).collect();
+    }
+    let flagged = interviewer_flags(input, &flags, &groups, rules, nd);
     let names: std::collections::HashSet<&str> =
         flagged.iter().map(|f| f.interviewer_id.as_str()).collect();
     for i in 0..n {
@@ -267,7 +290,12 @@ pub struct IndicatorEvidence {
 }
 
 /// Per questionnaire, the value of each indicator (NaN: not defined).
-fn indicator_values(input: &Input<'_>, groups: &Groups, n_levels: usize) -> Vec<Vec<f64>> {
+fn indicator_values(
+    input: &Input<'_>,
+    groups: &Groups,
+    n_levels: usize,
+    near_duplicate: Vec<f64>,
+) -> Vec<Vec<f64>> {
     let n = input.community.len();
     let k = input.n_items.max(1);
     let log_dur: Vec<f64> = (0..n)
@@ -368,7 +396,7 @@ fn indicator_values(input: &Input<'_>, groups: &Groups, n_levels: usize) -> Vec<
         extreme,
         log_dur.clone(),
         own_spread(&log_dur),
-        near_duplicates(input, groups),
+        near_duplicate,
         same_day,
     ]
 }
@@ -378,7 +406,11 @@ fn indicator_values(input: &Input<'_>, groups: &Groups, n_levels: usize) -> Vec<
 /// 0. Exact, by the pigeonhole principle: cut the items into three bands; two patterns
 /// with at most two differences agree on a whole band, so only questionnaires that
 /// share some band are compared, item by item.
-fn near_duplicates(input: &Input<'_>, groups: &Groups) -> Vec<f64> {
+fn near_duplicates(
+    input: &Input<'_>,
+    groups: &Groups,
+    keep: &(dyn Fn(u32) -> bool + Sync),
+) -> Vec<f64> {
     let n = input.community.len();
     let k = input.n_items;
     if k < 3 {
@@ -440,7 +472,10 @@ fn near_duplicates(input: &Input<'_>, groups: &Groups) -> Vec<f64> {
         found.extend(marked);
     };
     // Communities are independent: on all cores, each thread taking the next one.
-    let all: Vec<&[u32]> = groups.iter().filter(|g| g.len() >= 2).collect();
+    let all: Vec<&[u32]> = groups
+        .iter()
+        .filter(|g| g.len() >= 2 && keep(input.community[g[0] as usize]))
+        .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let threads = std::thread::available_parallelism()
         .map_or(2, |t| t.get())
@@ -709,10 +744,11 @@ fn interviewer_flags(
     flags: &Flags,
     groups: &Groups,
     rules: &Rules,
+    near_duplicate: Vec<f64>,
 ) -> Vec<InterviewerFlag> {
     let q = &rules.quality;
     let mut clock = crate::timings::Phases::new();
-    let values = indicator_values(input, groups, rules.scale.answers.len());
+    let values = indicator_values(input, groups, rules.scale.answers.len(), near_duplicate);
     clock.lap("indicators");
     let n_iv = input.interviewer_names.len();
     let mut counts: Vec<(usize, usize)> = vec![(0, 0); n_iv];
@@ -1032,7 +1068,16 @@ mod null_tests {
         };
         let groups = Groups::new(&community);
         assert_eq!(
-            near_duplicates(&input, &groups),
+            near_duplicates(&input, &groups, &|_| true),
+            [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+        );
+        // Only community 1 compared: its rows as above, community 0's left at 0.
+        assert_eq!(
+            near_duplicates_where(&input, &|c| c == 1),
+            [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
+        assert_eq!(
+            near_duplicates_where(&input, &|c| c == 0),
             [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
         );
     }
