@@ -827,8 +827,12 @@ pub fn cached(
     Ok(match hit {
         Some(c) => c.flags,
         None => {
+            let mut clock = crate::timings::Phases::new();
             let data = RoundData::load(store, index, round, rules)?;
+            clock.lap("round data");
             let rf = compute(&data, &round.to_string(), rules);
+            drop(data);
+            clock.lap("comparison, sensitivity, flagged list");
             let bytes = serde_json::to_vec(&Cached { key, flags: rf })
                 .map_err(|e| Error::Internal(e.to_string()))?;
             // A cache that cannot be written only costs time next run; the flags are
@@ -836,9 +840,12 @@ pub fn cached(
             if let Err(e) = crate::fsutil::write_atomic(&path, &bytes) {
                 eprintln!("manyi: note: could not cache the flags ({e})");
             }
-            serde_json::from_slice::<Cached>(&bytes)
+            let flags = serde_json::from_slice::<Cached>(&bytes)
                 .map_err(|e| Error::Internal(e.to_string()))?
-                .flags
+                .flags;
+            clock.lap("cache");
+            clock.report(&format!("flags {round}"));
+            flags
         }
     })
 }

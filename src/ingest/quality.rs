@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::estimators::{mean, median};
+use crate::estimators::median;
 use crate::rules::Rules;
 
 /// What the flags are computed from: one entry per accepted questionnaire.
@@ -749,6 +749,10 @@ fn interviewer_flags(
     let q = &rules.quality;
     let mut clock = crate::timings::Phases::new();
     let values = indicator_values(input, groups, rules.scale.answers.len(), near_duplicate);
+    // Each indicator's statistics per community and interviewer, once: every pass of
+    // the one-at-a-time loop below works on these, not on the rows.
+    let cells: Vec<Cells> = values.iter().map(|y| Cells::of(input, groups, y)).collect();
+    drop(values);
     clock.lap("indicators");
     let n_iv = input.interviewer_names.len();
     let mut counts: Vec<(usize, usize)> = vec![(0, 0); n_iv];
@@ -769,10 +773,8 @@ fn interviewer_flags(
         if eligible.is_empty() {
             break;
         }
-        let cmps: Vec<Vec<Option<(f64, f64)>>> = values
-            .iter()
-            .map(|y| compare(input, groups, y, &excluded))
-            .collect();
+        let cmps: Vec<Vec<Option<(f64, f64)>>> =
+            cells.iter().map(|c| compare(c, &excluded)).collect();
         // z per indicator and interviewer, the peers' own spread allowed for.
         let mut z: Vec<Vec<Option<f64>>> = vec![vec![None; n_iv]; INDICATORS.len()];
         for (k, cmp) in cmps.iter().enumerate() {
@@ -934,8 +936,130 @@ fn interviewer_flags(
     out
 }
 
+/// An indicator's defined values summed up per community and interviewer: per cell
+/// (interviewer, or `NONE` for questionnaires without one) the count, mean and sum of
+/// squared deviations from that mean (Welford; cells combine exactly by Chan's rule).
+struct Cells {
+    /// Community k's cells are `cells[starts[k]..starts[k + 1]]`.
+    starts: Vec<usize>,
+    cells: Vec<Cell>,
+}
+
+#[derive(Clone, Copy)]
+struct Cell {
+    iv: u32,
+    n: f64,
+    mean: f64,
+    m2: f64,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl Cells {
+    fn of(input: &Input<'_>, groups: &Groups, y: &[f64]) -> Cells {
+        let mut out = Cells {
+            starts: vec![0],
+            cells: Vec::new(),
+        };
+        for rows in groups.iter() {
+            let base = out.cells.len();
+            for &i in rows {
+                let i = i as usize;
+                let v = y[i];
+                if v.is_nan() {
+                    continue;
+                }
+                let iv = input.interviewer(i).unwrap_or(NONE);
+                // A community has a few interviewers: a short list, not a map.
+                let c = match out.cells[base..].iter().position(|c| c.iv == iv) {
+                    Some(k) => &mut out.cells[base + k],
+                    None => {
+                        out.cells.push(Cell {
+                            iv,
+                            n: 0.0,
+                            mean: 0.0,
+                            m2: 0.0,
+                        });
+                        out.cells.last_mut().expect("just pushed") // ok: pushed above
+                    }
+                };
+                c.n += 1.0;
+                let d = v - c.mean;
+                c.mean += d / c.n;
+                c.m2 += d * (v - c.mean);
+            }
+            out.starts.push(out.cells.len());
+        }
+        out
+    }
+
+    fn communities(&self) -> impl Iterator<Item = &[Cell]> {
+        self.starts.windows(2).map(|w| &self.cells[w[0]..w[1]])
+    }
+}
+
 /// Per interviewer: (weighted mean difference from peers, its standard error), or None.
-fn compare(
+/// The peers of an interviewer in a community are the other interviewers' defined
+/// values there; the variance is pooled within communities over every questionnaire
+/// not of an `excluded` interviewer.
+fn compare(cells: &Cells, excluded: &[bool]) -> Vec<Option<(f64, f64)>> {
+    let n_iv = excluded.len();
+    let counted = |c: &Cell| c.iv == NONE || !excluded[c.iv as usize];
+    // Pooled within-community variance: each community's cells combined (Chan).
+    let (mut ss, mut dof) = (0.0, 0usize);
+    for cs in cells.communities() {
+        let (mut n, mut mean, mut m2) = (0.0, 0.0, 0.0);
+        for c in cs.iter().filter(|c| counted(c)) {
+            let tot = n + c.n;
+            let d = c.mean - mean;
+            m2 += c.m2 + d * d * n * c.n / tot;
+            mean += d * c.n / tot;
+            n = tot;
+        }
+        if n > 0.0 {
+            ss += m2;
+            dof += n as usize - 1;
+        }
+    }
+    if dof == 0 || ss <= 0.0 {
+        return vec![None; n_iv];
+    }
+    let s2 = ss / dof as f64;
+    // Per interviewer: Σ n_c diff_c, N, Σ n_c² / m_peers.
+    let mut acc: Vec<(f64, f64, f64)> = vec![(0.0, 0.0, 0.0); n_iv];
+    for cs in cells.communities() {
+        let mine = || {
+            cs.iter()
+                .filter(|c| c.iv != NONE && !excluded[c.iv as usize])
+        };
+        let (tot, cnt) = mine().fold((0.0, 0.0), |(t, k), c| (t + c.mean * c.n, k + c.n));
+        for c in mine() {
+            let m_peers = cnt - c.n;
+            if m_peers < 2.0 {
+                continue;
+            }
+            let sum = c.mean * c.n;
+            let diff = c.mean - (tot - sum) / m_peers;
+            let e = &mut acc[c.iv as usize];
+            e.0 += c.n * diff;
+            e.1 += c.n;
+            e.2 += c.n * c.n / m_peers;
+        }
+    }
+    acc.into_iter()
+        .map(|(wd, n, k)| {
+            (n > 0.0).then(|| {
+                let d = wd / n;
+                let se = (s2 * (1.0 / n + k / (n * n))).sqrt();
+                (d, se)
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+/// The comparison as it was, row by row (the reference for [`compare`]).
+fn compare_rows(
     input: &Input<'_>,
     groups: &Groups,
     y: &[f64],
@@ -952,7 +1076,7 @@ fn compare(
     for rows in groups.iter() {
         v.clear();
         v.extend(rows.iter().filter_map(|&i| y(i as usize)));
-        if let Some(m) = mean(&v) {
+        if let Some(m) = crate::estimators::mean(&v) {
             ss += v.iter().map(|x| (x - m).powi(2)).sum::<f64>();
             dof += v.len().saturating_sub(1);
         }
@@ -1008,6 +1132,75 @@ fn compare(
 #[cfg(test)]
 mod null_tests {
     use super::*;
+
+    #[test]
+    fn the_comparison_over_cells_is_the_comparison_over_rows() {
+        // Random rounds: communities of 2–30 questionnaires, interviewers shared
+        // between communities, some questionnaires without one, some values undefined.
+        let mut seed = 0x2545F4914F6CDD1Du64;
+        let mut rnd = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..200 {
+            let n_comm = 1 + rnd(12) as u32;
+            let n_iv = 1 + rnd(9) as usize;
+            let (mut community, mut interviewer, mut y) = (Vec::new(), Vec::new(), Vec::new());
+            for c in 0..n_comm {
+                for _ in 0..2 + rnd(29) {
+                    community.push(c);
+                    interviewer.push(if rnd(10) == 0 {
+                        u32::MAX
+                    } else {
+                        rnd(n_iv as u64) as u32
+                    });
+                    y.push(match rnd(12) {
+                        0 => f64::NAN,
+                        1 => 3.0,
+                        _ => rnd(1000) as f64 / 7.0,
+                    });
+                }
+            }
+            let n = community.len();
+            let names: Vec<String> = (0..n_iv).map(|k| format!("I{k}")).collect();
+            let input = Input {
+                community: &community,
+                interviewer: &interviewer,
+                interviewer_names: &names,
+                duration: &vec![f64::NAN; n],
+                score: &vec![f64::NAN; n],
+                items: &[],
+                n_items: 0,
+                answered: &vec![0; n],
+                date: &vec![0; n],
+            };
+            let groups = Groups::new(&community);
+            let cells = Cells::of(&input, &groups, &y);
+            for mask in 0..4u32 {
+                let excluded: Vec<bool> = (0..n_iv)
+                    .map(|k| (mask >> (k % 2)) & 1 == 1 && k < 2)
+                    .collect();
+                let a = compare(&cells, &excluded);
+                let b = compare_rows(&input, &groups, &y, &excluded);
+                assert_eq!(a.len(), b.len());
+                for (k, (x, w)) in a.iter().zip(&b).enumerate() {
+                    match (x, w) {
+                        (None, None) => {}
+                        (Some((d, se)), Some((dw, sew))) => {
+                            let close = |p: f64, q: f64| (p - q).abs() <= 1e-9 * (1.0 + q.abs());
+                            assert!(
+                                close(*d, *dw) && close(*se, *sew),
+                                "round {round}, interviewer {k}: {x:?} against {w:?}"
+                            );
+                        }
+                        _ => panic!("round {round}, interviewer {k}: {x:?} against {w:?}"),
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_simulated_null_agrees_with_the_chi_square_mixture_when_indicators_are_independent() {
