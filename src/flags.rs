@@ -529,6 +529,8 @@ fn compute(data: &RoundData, round: &str, rules: &Rules) -> Computed {
         .enumerate()
         .map(|(k, n)| (n.as_str(), k as u32))
         .collect();
+    // Built at the first flagged interviewer (none flagged: no pass).
+    let mut sums: Option<ValidScores> = None;
     let interviewers: Vec<InterviewerRow> = flagged
         .into_iter()
         .map(|f| {
@@ -537,7 +539,11 @@ fn compute(data: &RoundData, round: &str, rules: &Rules) -> Computed {
                 .and_then(|k| per_iv.get(k))
                 .cloned()
                 .unwrap_or_default();
-            let sens = sensitivity(data, iv_index.get(f.interviewer_id.as_str()).copied());
+            let sens = sensitivity(
+                data,
+                sums.get_or_insert_with(|| ValidScores::of(data)),
+                iv_index.get(f.interviewer_id.as_str()).copied(),
+            );
             InterviewerRow {
                 decision: None,
                 communities: comms.len(),
@@ -726,27 +732,54 @@ fn near_duplicates(data: &RoundData, input: &quality::Input<'_>) -> Option<Vec<f
     Some(out)
 }
 
+/// Sums and counts of valid questionnaires' scores per community, and per interviewer
+/// × community (one pass over the round, in its order, for every flagged interviewer).
+struct ValidScores {
+    all: Vec<(f64, usize)>,
+    by_interviewer: rustc_hash::FxHashMap<(u32, u32), (f64, usize)>,
+}
+
+impl ValidScores {
+    fn of(data: &RoundData) -> ValidScores {
+        let mut out = ValidScores {
+            all: vec![(0.0, 0usize); data.community_codes.len()],
+            by_interviewer: Default::default(),
+        };
+        for i in 0..data.len() {
+            if !data.valid[i] || data.score[i].is_nan() {
+                continue;
+            }
+            let c = data.community[i];
+            let a = &mut out.all[c as usize];
+            a.0 += data.score[i];
+            a.1 += 1;
+            let t = out
+                .by_interviewer
+                .entry((data.interviewer[i], c))
+                .or_default();
+            t.0 += data.score[i];
+            t.1 += 1;
+        }
+        out
+    }
+}
+
 /// Community means of valid questionnaires' scores with and without interviewer `iv`,
 /// and for each street the change of the mean over its communities in the round.
-fn sensitivity(data: &RoundData, iv: Option<u32>) -> Sensitivity {
+fn sensitivity(data: &RoundData, sums: &ValidScores, iv: Option<u32>) -> Sensitivity {
     let Some(iv) = iv else {
         return Sensitivity::default();
     };
     let nc = data.community_codes.len();
-    let mut all = vec![(0.0, 0usize); nc];
-    let mut theirs = vec![(0.0, 0usize); nc];
-    for i in 0..data.len() {
-        if !data.valid[i] || data.score[i].is_nan() {
-            continue;
-        }
-        let c = data.community[i] as usize;
-        all[c].0 += data.score[i];
-        all[c].1 += 1;
-        if data.interviewer[i] == iv {
-            theirs[c].0 += data.score[i];
-            theirs[c].1 += 1;
-        }
-    }
+    let all = &sums.all;
+    let theirs: Vec<(f64, usize)> = (0..nc as u32)
+        .map(|c| {
+            sums.by_interviewer
+                .get(&(iv, c))
+                .copied()
+                .unwrap_or((0.0, 0))
+        })
+        .collect();
     let mean = |s: f64, n: usize| (n > 0).then(|| s / n as f64);
     let street_of = |code: &str| data.streets.get(code).cloned().unwrap_or_default();
     let mut out = Sensitivity::default();

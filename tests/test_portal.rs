@@ -69,11 +69,27 @@ fn world_with(extra: &[&str]) -> World {
         .map(|((n, _), p)| first_login(&srv, n, p, PW))
         .collect();
     let messy = std::fs::read(data("evaluator-a-messy.csv")).unwrap();
-    let r = srv
-        .req("POST", "/api/v1/rounds/2018-R1/deliveries")
-        .bearer(&tokens[2])
-        .multipart(Some(("evaluator-a-messy.csv", &messy)), &[])
-        .send();
+    let upload = || {
+        srv.req("POST", "/api/v1/rounds/2018-R1/deliveries")
+            .bearer(&tokens[2])
+            .multipart(Some(("evaluator-a-messy.csv", &messy)), &[])
+            .send()
+    };
+    let mut r = upload();
+    // A known flake, unexplained (docs/TODO.md): about one test run in ten, under load,
+    // the multipart parser refuses this setup upload as "incomplete" although the
+    // server received every byte of it. The setup retries it once (saying so); the
+    // tests of refusals do not.
+    if r.status == 400
+        && srv
+            .stderr
+            .lock()
+            .unwrap()
+            .contains("incomplete multipart stream")
+    {
+        eprintln!("world_with: the setup upload was refused as incomplete; once more");
+        r = upload();
+    }
     assert_eq!(
         r.status,
         201,
