@@ -161,13 +161,22 @@ const SMALL_BODY_DEADLINE: Duration = Duration::from_secs(30);
 /// closed after the answer) when no byte arrives for `idle`, or when it is not whole
 /// by `total`: a client that promises a body and never sends it cannot hold a
 /// connection and a thread for ever.
-fn timed_body(body: Body, idle: Duration, total: Option<Duration>, announced: Option<u64>) -> Body {
+/// With `digest`, a body that arrives whole is logged with its length and xxh3 (a
+/// multipart upload: what arrived can then be compared with what was sent).
+fn timed_body(
+    body: Body,
+    idle: Duration,
+    total: Option<Duration>,
+    announced: Option<u64>,
+    digest: bool,
+) -> Body {
     use futures_util::StreamExt as _;
     let deadline = total.map(|t| tokio::time::Instant::now() + t);
+    let hasher = digest.then(xxhash_rust::xxh3::Xxh3::new);
     let stream = futures_util::stream::unfold(
-        Some((body.into_data_stream(), 0u64)),
+        Some((body.into_data_stream(), 0u64, hasher)),
         move |state| async move {
-            let (mut s, got) = state?;
+            let (mut s, got, mut hasher) = state?;
             let wait = match deadline {
                 Some(d) => idle.min(d.saturating_duration_since(tokio::time::Instant::now())),
                 None => idle,
@@ -175,7 +184,10 @@ fn timed_body(body: Body, idle: Duration, total: Option<Duration>, announced: Op
             match tokio::time::timeout(wait, s.next()).await {
                 Ok(Some(Ok(bytes))) => {
                     let got = got + bytes.len() as u64;
-                    Some((Ok(bytes), Some((s, got))))
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(&bytes);
+                    }
+                    Some((Ok(bytes), Some((s, got, hasher))))
                 }
                 Ok(Some(Err(e))) => {
                     eprintln!(
@@ -191,6 +203,11 @@ fn timed_body(body: Body, idle: Duration, total: Option<Duration>, announced: Op
                         && got != n
                     {
                         eprintln!("manyi serve: a request body ended after {got} of its {n} bytes");
+                    } else if let Some(h) = hasher {
+                        eprintln!(
+                            "manyi serve: a multipart body of {got} bytes arrived whole (xxh3 {:016x})",
+                            h.digest()
+                        );
                     }
                     None
                 }
@@ -224,9 +241,14 @@ pub async fn offload(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let multipart = parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/"));
     let req = Request::from_parts(
         parts,
-        timed_body(body, state.cfg.body_timeout, total, announced),
+        timed_body(body, state.cfg.body_timeout, total, announced, multipart),
     );
     let res = if stays_async(&path) {
         next.run(req).await
