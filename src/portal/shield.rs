@@ -172,7 +172,8 @@ fn timed_body(
 ) -> Body {
     use futures_util::StreamExt as _;
     let deadline = total.map(|t| tokio::time::Instant::now() + t);
-    let hasher = digest.then(xxhash_rust::xxh3::Xxh3::new);
+    // With the digest, the sizes of the pieces as they came (the first and last 16).
+    let hasher = digest.then(|| (xxhash_rust::xxh3::Xxh3::new(), Vec::<usize>::new(), 0usize));
     let stream = futures_util::stream::unfold(
         Some((body.into_data_stream(), 0u64, hasher)),
         move |state| async move {
@@ -184,8 +185,15 @@ fn timed_body(
             match tokio::time::timeout(wait, s.next()).await {
                 Ok(Some(Ok(bytes))) => {
                     let got = got + bytes.len() as u64;
-                    if let Some(h) = hasher.as_mut() {
+                    if let Some((h, sizes, count)) = hasher.as_mut() {
                         h.update(&bytes);
+                        *count += 1;
+                        if sizes.len() < 32 {
+                            sizes.push(bytes.len());
+                        } else {
+                            sizes.remove(16);
+                            sizes.push(bytes.len());
+                        }
                     }
                     Some((Ok(bytes), Some((s, got, hasher))))
                 }
@@ -203,9 +211,9 @@ fn timed_body(
                         && got != n
                     {
                         eprintln!("manyi serve: a request body ended after {got} of its {n} bytes");
-                    } else if let Some(h) = hasher {
+                    } else if let Some((h, sizes, count)) = hasher {
                         eprintln!(
-                            "manyi serve: a multipart body of {got} bytes arrived whole (xxh3 {:016x})",
+                            "manyi serve: a multipart body of {got} bytes arrived whole (xxh3 {:016x}) in {count} pieces {sizes:?}",
                             h.digest()
                         );
                     }
