@@ -344,6 +344,7 @@ pub fn table_cells<T: serde::Serialize>(
         );
     }
     let mut it = records.into_iter();
+    // ok: the template is always written, so its header is always there.
     let header = it.next().unwrap_or_default();
     // ok: the template's own line is dropped, it only gave the header.
     let _template_line = it.next();

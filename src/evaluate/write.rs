@@ -29,6 +29,7 @@ impl Evaluation {
                 EvaluationRow {
                     satisfaction_points: Some(r.satisfaction_points.flatten()),
                     task_points: Some(r.task_points.flatten()),
+                    // ok: a quarter's table has these columns; an empty cell when unknown.
                     indicators_source: Some(r.indicators_source.unwrap_or_default()),
                     missing_indicators: Some(r.missing_indicators.unwrap_or_default()),
                     h1_total: None,
@@ -150,6 +151,7 @@ impl Evaluation {
                         Value::Missing => String::new(),
                     });
                     extra.push(i.target.to_string());
+                    // ok: undefined points are an empty cell, as every number here.
                     extra.push(i.points.map(|v| v.to_string()).unwrap_or_default());
                 }
                 row.splice(at + 1..at + 1, extra);

@@ -1,0 +1,251 @@
+//! Tests of the interviewer comparison: the null's maths, the comparison over cells
+//! against the row-by-row one, near-duplicates.
+
+use super::*;
+
+/// P(S ≥ s) when each of `one` one-sided terms is max(0, z)² and each of `two`
+/// two-sided terms z², for independent standard normal z: a binomial mixture of χ².
+fn null_p(s: f64, one: usize, two: usize) -> f64 {
+    if s <= 0.0 {
+        return 1.0;
+    }
+    let mut p = 0.0;
+    let mut c = 1.0; // C(one, j)
+    for j in 0..=one {
+        let df = (j + two) as f64;
+        let tail = if df == 0.0 {
+            0.0
+        } else {
+            statrs::function::gamma::gamma_ur(df / 2.0, s / 2.0)
+        };
+        p += c * tail;
+        c = c * (one - j) as f64 / (j + 1) as f64;
+    }
+    p / 2f64.powi(one as i32)
+}
+
+/// The median of S under the null (for the calibration factor λ).
+fn null_median(one: usize, two: usize) -> f64 {
+    let (mut lo, mut hi) = (0.0, 100.0);
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if null_p(mid, one, two) > 0.5 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
+/// The comparison as it was, row by row (the reference for [`compare`]).
+fn compare_rows(
+    input: &Input<'_>,
+    groups: &Groups,
+    y: &[f64],
+    excluded: &[bool],
+) -> Vec<Option<(f64, f64)>> {
+    let n_iv = excluded.len();
+    let y = |i: usize| match input.interviewer(i) {
+        Some(iv) if excluded[iv as usize] => None,
+        _ => Some(y[i]).filter(|v| !v.is_nan()),
+    };
+    // Pooled within-community variance.
+    let (mut ss, mut dof) = (0.0, 0usize);
+    let mut v: Vec<f64> = Vec::new();
+    for rows in groups.iter() {
+        v.clear();
+        v.extend(rows.iter().filter_map(|&i| y(i as usize)));
+        if let Some(m) = crate::estimators::mean(&v) {
+            ss += v.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+            dof += v.len().saturating_sub(1);
+        }
+    }
+    if dof == 0 || ss <= 0.0 {
+        return vec![None; n_iv];
+    }
+    let s2 = ss / dof as f64;
+    // Per interviewer: Σ n_c diff_c, N, Σ n_c² / m_peers.
+    let mut acc: Vec<(f64, f64, f64)> = vec![(0.0, 0.0, 0.0); n_iv];
+    let mut per: Vec<(f64, usize)> = vec![(0.0, 0); n_iv];
+    let mut touched: Vec<u32> = Vec::new();
+    for rows in groups.iter() {
+        let (mut tot, mut cnt) = (0.0, 0usize);
+        for &i in rows {
+            let i = i as usize;
+            if let (Some(iv), Some(v)) = (input.interviewer(i), y(i)) {
+                let e = &mut per[iv as usize];
+                if e.1 == 0 {
+                    touched.push(iv);
+                }
+                e.0 += v;
+                e.1 += 1;
+                tot += v;
+                cnt += 1;
+            }
+        }
+        for &iv in &touched {
+            let (sum, n) = std::mem::take(&mut per[iv as usize]);
+            let m_peers = cnt - n;
+            if m_peers < 2 {
+                continue;
+            }
+            let diff = sum / n as f64 - (tot - sum) / m_peers as f64;
+            let e = &mut acc[iv as usize];
+            e.0 += n as f64 * diff;
+            e.1 += n as f64;
+            e.2 += (n as f64).powi(2) / m_peers as f64;
+        }
+        touched.clear();
+    }
+    acc.into_iter()
+        .map(|(wd, n, k)| {
+            (n > 0.0).then(|| {
+                let d = wd / n;
+                let se = (s2 * (1.0 / n + k / (n * n))).sqrt();
+                (d, se)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn the_comparison_over_cells_is_the_comparison_over_rows() {
+    // Random rounds: communities of 2–30 questionnaires, interviewers shared
+    // between communities, some questionnaires without one, some values undefined.
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    let mut rnd = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for round in 0..200 {
+        let n_comm = 1 + rnd(12) as u32;
+        let n_iv = 1 + rnd(9) as usize;
+        let (mut community, mut interviewer, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for c in 0..n_comm {
+            for _ in 0..2 + rnd(29) {
+                community.push(c);
+                interviewer.push(if rnd(10) == 0 {
+                    u32::MAX
+                } else {
+                    rnd(n_iv as u64) as u32
+                });
+                y.push(match rnd(12) {
+                    0 => f64::NAN,
+                    1 => 3.0,
+                    _ => rnd(1000) as f64 / 7.0,
+                });
+            }
+        }
+        let n = community.len();
+        let names: Vec<String> = (0..n_iv).map(|k| format!("I{k}")).collect();
+        let input = Input {
+            community: &community,
+            interviewer: &interviewer,
+            interviewer_names: &names,
+            duration: &vec![f64::NAN; n],
+            score: &vec![f64::NAN; n],
+            items: &[],
+            n_items: 0,
+            answered: &vec![0; n],
+            date: &vec![0; n],
+        };
+        let groups = Groups::new(&community);
+        let cells = Cells::of(&input, &groups, &y);
+        for mask in 0..4u32 {
+            let excluded: Vec<bool> = (0..n_iv)
+                .map(|k| (mask >> (k % 2)) & 1 == 1 && k < 2)
+                .collect();
+            let a = compare(&cells, &excluded);
+            let b = compare_rows(&input, &groups, &y, &excluded);
+            assert_eq!(a.len(), b.len());
+            for (k, (x, w)) in a.iter().zip(&b).enumerate() {
+                match (x, w) {
+                    (None, None) => {}
+                    (Some((d, se)), Some((dw, sew))) => {
+                        let close = |p: f64, q: f64| (p - q).abs() <= 1e-9 * (1.0 + q.abs());
+                        assert!(
+                            close(*d, *dw) && close(*se, *sew),
+                            "round {round}, interviewer {k}: {x:?} against {w:?}"
+                        );
+                    }
+                    _ => panic!("round {round}, interviewer {k}: {x:?} against {w:?}"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_simulated_null_agrees_with_the_chi_square_mixture_when_indicators_are_independent() {
+    // No interviewer with every indicator: R is the identity, and S is a sum of
+    // independent terms whose tail is a binomial mixture of χ² (null_p).
+    let z: Vec<Vec<Option<f64>>> = vec![vec![None; 3]; INDICATORS.len()];
+    let null = NullS::new(&z, &[0, 1, 2], &NullS::standard());
+    let all = (1u32 << INDICATORS.len()) - 1;
+    let sorted = null.sorted(all);
+    let one = INDICATORS.iter().filter(|(_, d)| *d != Dir::Both).count();
+    let two = INDICATORS.len() - one;
+    for s in [2.0, 6.0, 12.0, 20.0] {
+        let mc = (sorted.len() - sorted.partition_point(|x| *x < s)) as f64 / sorted.len() as f64;
+        let exact = null_p(s, one, two);
+        let se = (exact * (1.0 - exact) / sorted.len() as f64).sqrt();
+        assert!(
+            (mc - exact).abs() < 4.0 * se + 1e-4,
+            "S ≥ {s}: {mc} vs {exact}"
+        );
+    }
+    let med = null_median(one, two);
+    assert!((null_p(med, one, two) - 0.5).abs() < 1e-6);
+}
+
+#[test]
+fn t_scores_become_normal_scores_with_the_same_tail() {
+    // t = 2.145 is the 97.5% point of t with 14 df: its normal score is 1.96.
+    assert!((t_as_normal(2.144787, 15) - 1.959964).abs() < 1e-4);
+    assert!((t_as_normal(-2.144787, 15) + 1.959964).abs() < 1e-4);
+    assert!((t_as_normal(1.5, 10_000) - 1.5).abs() < 1e-3);
+}
+
+#[test]
+fn near_duplicates_are_within_two_items_of_another_in_the_same_community() {
+    let items: Vec<u8> = [
+        [0u8, 1, 1, 2, 2, 1, 0, 1, 1, 1], // 0
+        [0, 1, 1, 2, 2, 1, 0, 3, 4, 1],   // 1: two items from 0
+        [4, 4, 3, 3, 0, 0, 1, 2, 3, 4],   // 2: far from all
+        [0, 1, 1, 2, 2, 1, 0, 1, 1, 1],   // 3: as 0, other community
+        [2, 2, 2, 2, 2, 2, 2, 2, 2, 2],   // 4: alone
+        [2, 2, 2, 2, 2, 2, 1, 1, 1, 2],   // 5: three items from 4
+        [0, 1, 1, 2, 2, 1, 0, 1, 3, 4],   // 6: two items from 0, three from 1
+    ]
+    .concat();
+    let community = [0, 0, 0, 1, 1, 1, 0];
+    let n = community.len();
+    let input = Input {
+        community: &community,
+        interviewer: &vec![u32::MAX; n],
+        interviewer_names: &[],
+        duration: &vec![f64::NAN; n],
+        score: &vec![f64::NAN; n],
+        items: &items,
+        n_items: 10,
+        answered: &vec![10; n],
+        date: &vec![0; n],
+    };
+    let groups = Groups::new(&community);
+    assert_eq!(
+        near_duplicates(&input, &groups, &|_| true),
+        [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    );
+    // Only community 1 compared: its rows as above, community 0's left at 0.
+    assert_eq!(
+        near_duplicates_where(&input, &|c| c == 1),
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    );
+    assert_eq!(
+        near_duplicates_where(&input, &|c| c == 0),
+        [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    );
+}
