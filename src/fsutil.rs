@@ -304,12 +304,6 @@ pub mod cell {
     }
 }
 
-/// A fast non-cryptographic digest of bytes (xxh3, 16 hex digits): for logs that
-/// compare what was sent with what arrived, never for integrity.
-pub fn xxh3_hex(bytes: &[u8]) -> String {
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
-}
-
 /// The header and cells of a table of serde rows: the column names are the row type's
 /// field names (in order, without the fields it skips), the cells as its serializer
 /// writes them. `template` gives the header, so an empty table has one too; it is not

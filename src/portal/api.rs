@@ -2,7 +2,7 @@
 //! permissions as the pages. Errors are `{"code": …, "error": …}` with a stable code.
 
 use axum::Json;
-use axum::extract::{Multipart, Path as UrlPath, State as AxState};
+use axum::extract::{Path as UrlPath, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -72,7 +72,7 @@ pub async fn upload(
     caller: Caller,
     UrlPath(round): UrlPath<String>,
     headers: HeaderMap,
-    mp: Multipart,
+    body: axum::body::Body,
 ) -> Response {
     let a = who!(caller);
     let r = match super::access::visible_round(&state, &a, &round) {
@@ -82,7 +82,7 @@ pub async fn upload(
     if let Err(e) = super::upload::check_length(&state, &headers) {
         return refused(e);
     }
-    let got = match super::upload::receive(&state, mp).await {
+    let got = match super::upload::receive(&state, &headers, body).await {
         Ok(g) => g,
         Err(e) => return refused(e),
     };

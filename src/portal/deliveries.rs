@@ -1,7 +1,7 @@
 //! The evaluators' pages (staff see them too): rounds and their coverage, uploads,
 //! deliveries and one delivery's receipt, its rejects and original, withdrawal.
 
-use axum::extract::{Multipart, Path as UrlPath, State as AxState};
+use axum::extract::{Path as UrlPath, State as AxState};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
@@ -160,7 +160,7 @@ pub async fn upload(
     caller: Caller,
     UrlPath(round): UrlPath<String>,
     headers: HeaderMap,
-    mp: Multipart,
+    body: axum::body::Body,
 ) -> Response {
     let a = who!(caller);
     let r = match visible_round(&state, &a, &round) {
@@ -170,7 +170,7 @@ pub async fn upload(
     if let Err(e) = super::upload::check_length(&state, &headers) {
         return refused(e);
     }
-    let got = match super::upload::receive(&state, mp).await {
+    let got = match super::upload::receive(&state, &headers, body).await {
         Ok(g) => g,
         Err(e) => return refused(e),
     };

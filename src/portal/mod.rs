@@ -13,6 +13,7 @@ mod account;
 mod api;
 mod deliveries;
 mod guard;
+mod multipart;
 pub(crate) mod office;
 mod parts;
 mod public;

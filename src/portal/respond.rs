@@ -370,26 +370,3 @@ pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
-
-/// A multipart body that could not be read: too large, or broken.
-pub(super) fn multipart_refusal(e: &axum::extract::multipart::MultipartError) -> Refusal {
-    // What the parser said goes to the server's log (it is English and technical).
-    eprintln!(
-        "manyi serve: a multipart body was refused: {} ({:?})",
-        error_chain(e),
-        e.status()
-    );
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            "文件超过上传上限",
-        )
-    } else {
-        Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "refused",
-            "上传内容不完整或格式不对(multipart/form-data),请重新上传",
-        )
-    }
-}

@@ -7,11 +7,12 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use axum::extract::Multipart;
+use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 
 use super::State;
 use super::access::visible_delivery;
+use super::multipart::Part;
 use super::respond::Refusal;
 use super::respond::too_large;
 use crate::accounts::Account;
@@ -64,76 +65,98 @@ pub fn check_length(state: &State, h: &HeaderMap) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Streams the multipart body's `file` field to the uploads folder (fields `replaces`
-/// and `csrf` are read as text; others are ignored).
-pub async fn receive(state: &State, mut mp: Multipart) -> Result<Received, Refusal> {
+/// Streams the multipart body's `file` field to the uploads folder (the field
+/// `replaces` is read as text; others, such as the CSRF token or a button, are read
+/// and dropped).
+pub async fn receive(state: &State, headers: &HeaderMap, body: Body) -> Result<Received, Refusal> {
     let dir = super::uploads_dir(&state.ws);
     crate::fsutil::make_private_dir(&dir).map_err(Refusal::from_error)?;
-    let mut got: Option<Received> = None;
-    let mut replaces = None;
     let max = state.cfg.max_upload;
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        // The body's own limit (the file's size plus 1 MiB of framing) can be reached
-        // before the file's count below: the parser reads ahead of what it yields.
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return too_large(max);
-        }
-        // What the parser said goes to the server's log (English and technical).
-        eprintln!(
-            "manyi serve: an upload's multipart body was refused: {}",
-            super::respond::error_chain(&e)
-        );
-        Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            "上传内容不完整或格式不对(multipart/form-data),请重新上传",
-        )
-    };
-    while let Some(mut field) = mp.next_field().await.map_err(bad)? {
-        match field.name() {
-            Some("file") if got.is_none() => {
-                let name = clean_name(field.file_name().unwrap_or(""));
-                let id = crate::accounts::random_hex(16).map_err(Refusal::from_error)?;
-                let path = dir.join(format!("upload-{id}"));
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(|e| Refusal::from_error(crate::error::Error::io(&path, e)))?;
-                let mut r = Received {
-                    path,
-                    name,
-                    bytes: 0,
-                    replaces: None,
-                };
-                let mut out = std::io::BufWriter::with_capacity(4 << 20, file);
-                while let Some(chunk) = field.chunk().await.map_err(bad)? {
-                    r.bytes += chunk.len() as u64;
-                    if r.bytes > state.cfg.max_upload {
-                        return Err(too_large(state.cfg.max_upload));
+    /// The part being read.
+    enum Into {
+        File(std::io::BufWriter<std::fs::File>),
+        Replaces(Vec<u8>),
+        Nothing,
+    }
+    let mut got: Option<Received> = None;
+    let mut replaces: Option<String> = None;
+    let mut into = Into::Nothing;
+    let mut sink = |part: Part<'_>| -> Result<(), Refusal> {
+        match part {
+            Part::Start { name, filename } => {
+                into = match name.as_str() {
+                    "file" if got.is_none() => {
+                        let name = clean_name(filename.as_deref().unwrap_or(""));
+                        let id = crate::accounts::random_hex(16).map_err(Refusal::from_error)?;
+                        let path = dir.join(format!("upload-{id}"));
+                        let file = std::fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .open(&path)
+                            .map_err(|e| Refusal::from_error(crate::error::Error::io(&path, e)))?;
+                        got = Some(Received {
+                            path,
+                            name,
+                            bytes: 0,
+                            replaces: None,
+                        });
+                        Into::File(std::io::BufWriter::with_capacity(4 << 20, file))
                     }
-                    // Writes to the page cache: short enough for the async thread.
-                    out.write_all(&chunk)
+                    "replaces" => Into::Replaces(Vec::new()),
+                    _ => Into::Nothing,
+                };
+            }
+            Part::Data(d) => match &mut into {
+                Into::File(out) => {
+                    // `got` is the file this part writes (set at its start).
+                    let Some(r) = got.as_mut() else {
+                        return Err(Refusal::internal("an upload's file part without its file"));
+                    };
+                    r.bytes += d.len() as u64;
+                    if r.bytes > max {
+                        return Err(too_large(max));
+                    }
+                    // Writes to the page cache: short enough for the request's thread.
+                    out.write_all(d)
                         .map_err(|e| Refusal::from_error(crate::error::Error::io(&r.path, e)))?;
                 }
-                out.flush()
-                    .map_err(|e| Refusal::from_error(crate::error::Error::io(&r.path, e)))?;
-                got = Some(r);
-            }
-            Some("replaces") => {
-                let t = field.text().await.map_err(bad)?;
-                let t = t.trim().to_string();
-                if !t.is_empty() {
-                    replaces = Some(t);
+                Into::Replaces(t) => {
+                    if t.len() + d.len() > 4096 {
+                        return Err(Refusal::new(
+                            StatusCode::BAD_REQUEST,
+                            "bad-request",
+                            "字段 replaces 太长",
+                        ));
+                    }
+                    t.extend_from_slice(d);
                 }
-            }
-            _ => {
-                // ok: other fields (the CSRF token, checked by the guard from the query
-                // or a header; a submit button) are read and dropped.
-                while field.chunk().await.map_err(bad)?.is_some() {}
-            }
+                Into::Nothing => {}
+            },
+            Part::End => match std::mem::replace(&mut into, Into::Nothing) {
+                Into::File(mut out) => {
+                    if let Some(r) = got.as_ref() {
+                        out.flush().map_err(|e| {
+                            Refusal::from_error(crate::error::Error::io(&r.path, e))
+                        })?;
+                    }
+                }
+                Into::Replaces(t) => {
+                    let t = String::from_utf8_lossy(&t).trim().to_string();
+                    if !t.is_empty() {
+                        replaces = Some(t);
+                    }
+                }
+                Into::Nothing => {}
+            },
         }
-    }
+        Ok(())
+    };
+    // The body may be the file's size plus framing (1 MiB allowed for it).
+    let res =
+        super::multipart::read(headers, body, max + (1 << 20), || too_large(max), &mut sink).await;
+    drop(sink);
+    // On a refusal `got` (if any) is dropped here, and its file with it.
+    res?;
     let mut r = got.ok_or_else(|| {
         Refusal::new(
             StatusCode::BAD_REQUEST,

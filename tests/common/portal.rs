@@ -126,11 +126,6 @@ pub struct Req {
 }
 
 impl Req {
-    /// The body as it will be sent.
-    pub fn body(&self) -> &[u8] {
-        &self.body
-    }
-
     pub fn header(mut self, k: &str, v: impl Into<String>) -> Req {
         self.headers.push((k.to_string(), v.into()));
         self

@@ -1,6 +1,6 @@
 //! The streets' task indicators: upload a period's file, checked like `evaluate`.
 
-use axum::extract::{Multipart, State as AxState};
+use axum::extract::State as AxState;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
@@ -9,7 +9,6 @@ use crate::portal::State;
 use crate::portal::respond::Caller;
 use crate::portal::respond::Refusal;
 use crate::portal::respond::blocking;
-use crate::portal::respond::multipart_refusal;
 use crate::portal::respond::write_turn;
 use crate::portal::respond::{page, refused};
 use crate::portal::respond::{tryr, who};
@@ -48,35 +47,58 @@ pub async fn indicators(AxState(state): AxState<State>, caller: Caller) -> Respo
 pub async fn upload_indicators(
     AxState(state): AxState<State>,
     caller: Caller,
-    mut mp: Multipart,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> Response {
+    use crate::portal::multipart::Part;
     let a = who!(caller);
-    let mut period = None;
+    /// Most an indicators file may be (a few lines per street).
+    const LIMIT: u64 = 2 << 20;
+    let mut period: Option<Vec<u8>> = None;
     let mut file: Option<(String, Vec<u8>)> = None;
-    loop {
-        match mp.next_field().await {
-            Ok(Some(f)) => {
-                let name = f.name().unwrap_or("").to_string();
-                let fname = f.file_name().map(crate::portal::upload::clean_name);
-                match f.bytes().await {
-                    Ok(b) if name == "period" => {
-                        period = Some(String::from_utf8_lossy(&b).trim().to_string())
+    // Which field the part being read fills: 1 the period, 2 the file, 0 none.
+    let mut into = 0u8;
+    let mut sink = |part: Part<'_>| -> Result<(), Refusal> {
+        match part {
+            Part::Start { name, filename } => {
+                into = match name.as_str() {
+                    "period" => {
+                        period = Some(Vec::new());
+                        1
                     }
-                    Ok(b) if name == "file" => {
-                        file = Some((fname.unwrap_or_else(|| "indicators.csv".into()), b.to_vec()))
+                    "file" if file.is_none() => {
+                        let name = filename
+                            .as_deref()
+                            .map(crate::portal::upload::clean_name)
+                            .unwrap_or_else(|| "indicators.csv".into());
+                        file = Some((name, Vec::new()));
+                        2
                     }
-                    Ok(_) => {}
-                    Err(e) => {
-                        return refused(multipart_refusal(&e));
-                    }
+                    _ => 0,
                 }
             }
-            Ok(None) => break,
-            Err(e) => {
-                return refused(multipart_refusal(&e));
-            }
+            Part::Data(d) => match (into, period.as_mut(), file.as_mut()) {
+                (1, Some(p), _) => p.extend_from_slice(d),
+                (2, _, Some((_, f))) => f.extend_from_slice(d),
+                _ => {}
+            },
+            Part::End => into = 0,
         }
+        Ok(())
+    };
+    let too_large = || {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "文件超过上传上限",
+        )
+    };
+    let res = crate::portal::multipart::read(&headers, body, LIMIT, too_large, &mut sink).await;
+    drop(sink);
+    if let Err(e) = res {
+        return refused(e);
     }
+    let period = period.map(|p| String::from_utf8_lossy(&p).trim().to_string());
     let fail = |m: String| {
         let mut r = indicator_page(
             &state,
