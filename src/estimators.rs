@@ -394,3 +394,98 @@ pub fn street(comms: &[CommunityInput], big_n: usize, conf: f64) -> Option<Stree
         note,
     })
 }
+
+/// The count, sum and sum of squares of values, each value rounded to a fixed point
+/// of 2⁻³² first: the sums are exact integers, so they add up in any order to the same
+/// totals (a round's statistics from its deliveries' summaries equal those from its
+/// rows, bit for bit). Written as `[n, "s1", "s2"]` (the sums as decimal text: JSON
+/// numbers are doubles to many readers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moments {
+    pub n: u64,
+    pub s1: i128,
+    pub s2: i128,
+}
+
+/// 2³²: the fixed point of [`Moments`].
+const FIXED: f64 = 4_294_967_296.0;
+
+impl Moments {
+    /// A value's fixed-point representation (values beyond ±2³¹ saturate; the
+    /// statistics here are scores, shares and logarithms).
+    pub fn fixed(y: f64) -> i128 {
+        (y * FIXED).round() as i64 as i128
+    }
+
+    pub fn push(&mut self, y: f64) {
+        self.push_n(y, 1);
+    }
+
+    /// `count` values equal to `y`.
+    pub fn push_n(&mut self, y: f64, count: u64) {
+        let q = Self::fixed(y);
+        let c = count as i128;
+        self.n += count;
+        self.s1 += c * q;
+        self.s2 += c * q * q;
+    }
+
+    pub fn add(&mut self, o: &Moments) {
+        self.n += o.n;
+        self.s1 += o.s1;
+        self.s2 += o.s2;
+    }
+
+    pub fn sub(&mut self, o: &Moments) {
+        self.n -= o.n;
+        self.s1 -= o.s1;
+        self.s2 -= o.s2;
+    }
+
+    /// The sum of the values.
+    pub fn sum(&self) -> f64 {
+        self.s1 as f64 / FIXED
+    }
+
+    /// The mean; NaN with no values.
+    pub fn mean(&self) -> f64 {
+        self.s1 as f64 / self.n as f64 / FIXED
+    }
+
+    /// The sum of squared deviations from the mean (exact in integers where they fit,
+    /// which is always for the counts of a round).
+    pub fn m2(&self) -> f64 {
+        if self.n == 0 {
+            return 0.0;
+        }
+        let n = self.n as i128;
+        match n
+            .checked_mul(self.s2)
+            .and_then(|a| self.s1.checked_mul(self.s1).and_then(|b| a.checked_sub(b)))
+        {
+            Some(num) => num as f64 / self.n as f64 / FIXED / FIXED,
+            None => {
+                let (s1, s2) = (self.s1 as f64 / FIXED, self.s2 as f64 / FIXED / FIXED);
+                (s2 - s1 * s1 / self.n as f64).max(0.0)
+            }
+        }
+    }
+}
+
+impl serde::Serialize for Moments {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.n, self.s1.to_string(), self.s2.to_string()).serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Moments {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Moments, D::Error> {
+        let (n, s1, s2) = <(u64, String, String)>::deserialize(d)?;
+        let p = |t: &str| t.parse::<i128>().map_err(serde::de::Error::custom);
+        Ok(Moments {
+            n,
+            s1: p(&s1)?,
+            s2: p(&s2)?,
+        })
+    }
+}

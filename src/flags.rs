@@ -157,6 +157,18 @@ impl RoundData {
 
     /// Reads the round's active deliveries from the store.
     pub fn load(store: &Store, index: &Index, round: &RoundId, rules: &Rules) -> Result<RoundData> {
+        Self::load_some(store, index, round, rules, None)
+    }
+
+    /// Reads the round's active deliveries at positions `which` (in store order; None:
+    /// all of them).
+    pub fn load_some(
+        store: &Store,
+        index: &Index,
+        round: &RoundId,
+        rules: &Rules,
+        which: Option<&[usize]>,
+    ) -> Result<RoundData> {
         let qids: Vec<&str> = rules.questions.iter().map(|q| q.id.as_str()).collect();
         let item_scores: Vec<f64> = rules.scale.answers.iter().map(|a| a.score).collect();
         let mut cols: Vec<&str> = vec![
@@ -177,7 +189,14 @@ impl RoundData {
             ..Default::default()
         };
         let mut ix = Interned::default();
-        for (k, del) in store.deliveries(index, round).into_iter().enumerate() {
+        let dels: Vec<_> = store
+            .deliveries(index, round)
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| which.is_none_or(|w| w.contains(k)))
+            .map(|(_, d)| d)
+            .collect();
+        for (k, del) in dels.into_iter().enumerate() {
             let path = store.dir.join(&del.data);
             let mut clock = crate::timings::Phases::new();
             let mut df = crate::store::read_parquet(&path, Some(&cols))?;
@@ -495,9 +514,233 @@ pub fn apply_decisions(rf: &mut RoundFlags, index: &Index) {
         .count();
 }
 
-/// The flags of a round's data, no decisions applied, questionnaires in store order.
-fn compute(data: &RoundData, round: &str, rules: &Rules) -> Computed {
-    let input = quality::Input {
+/// What a round's flags are computed from: the cells of its communities ×
+/// interviewers, which interviewer delivered in which delivery, and the flagged
+/// questionnaires. Made from the rows ([`RoundCells::of_rows`]) or from the
+/// deliveries' summaries ([`RoundCells::of_summaries`]): the same, bit for bit.
+struct RoundCells {
+    deliveries: Vec<(String, String)>,
+    community_codes: Vec<String>,
+    /// The street of each community code.
+    streets: HashMap<String, String>,
+    interviewer_names: Vec<String>,
+    table: quality::Table,
+    /// Per interviewer index: the deliveries (indices) their questionnaires came in.
+    iv_deliveries: Vec<std::collections::BTreeSet<u32>>,
+    flagged: Flagged,
+    questionnaires_read: usize,
+}
+
+impl RoundCells {
+    fn of_rows(data: &RoundData, rules: &Rules) -> RoundCells {
+        let input = input_of(data);
+        let straight: Vec<bool> = data.qflags.iter().map(|q| q & 2 != 0).collect();
+        let near = near_duplicates(data, &input)
+            .unwrap_or_else(|| quality::near_duplicates_where(&input, &|_| true));
+        let table = quality::cells::of_rows(
+            &input,
+            &straight,
+            Some(&data.valid),
+            &near,
+            rules.scale.answers.len(),
+            &|_| true,
+        );
+        let mut iv_deliveries =
+            vec![std::collections::BTreeSet::new(); data.interviewer_names.len()];
+        for i in 0..data.len() {
+            if let Some(s) = iv_deliveries.get_mut(data.interviewer[i] as usize) {
+                s.insert(data.delivery[i]);
+            }
+        }
+        let mut flagged = Flagged {
+            deliveries: data.deliveries.clone(),
+            communities: data.community_codes.clone(),
+            interviewers: data.interviewer_names.clone(),
+            ..Default::default()
+        };
+        for i in 0..data.len() {
+            let q = data.qflags[i];
+            if q == 0 {
+                continue;
+            }
+            flagged.respondent.push(data.respondent(i).to_string());
+            flagged.interviewer.push(data.interviewer[i]);
+            flagged.community.push(data.community[i]);
+            flagged.delivery.push(data.delivery[i]);
+            flagged.line.push(data.line[i]);
+            flagged.flags.push(q);
+            flagged.valid.push(data.valid[i]);
+        }
+        RoundCells {
+            deliveries: data.deliveries.clone(),
+            community_codes: data.community_codes.clone(),
+            streets: data.streets.clone(),
+            interviewer_names: data.interviewer_names.clone(),
+            table,
+            iv_deliveries,
+            flagged,
+            questionnaires_read: data.len(),
+        }
+    }
+
+    /// From the active deliveries' summaries; the communities that several deliveries
+    /// share are made again from those deliveries' rows (their near-duplicates and
+    /// the interviewers' own means span deliveries). None when a summary has no cells
+    /// of this comparison (a store from before them): then the rows decide.
+    fn of_summaries(
+        store: &Store,
+        index: &Index,
+        round: &RoundId,
+        rules: &Rules,
+    ) -> Result<Option<RoundCells>> {
+        let dels = store.deliveries(index, round);
+        let mut sums = Vec::with_capacity(dels.len());
+        for d in &dels {
+            if d.summary.is_none() {
+                return Ok(None);
+            }
+            match store.summary(d)?.cells {
+                Some(c) if c.algorithm == quality::ALGORITHM => sums.push(c),
+                _ => return Ok(None),
+            }
+        }
+        let mut ix = Interned::default();
+        let mut rc = RoundCells {
+            deliveries: dels
+                .iter()
+                .map(|d| (d.sha256.clone(), d.file_name.clone()))
+                .collect(),
+            community_codes: Vec::new(),
+            streets: HashMap::new(),
+            interviewer_names: Vec::new(),
+            table: quality::Table::default(),
+            iv_deliveries: Vec::new(),
+            flagged: Flagged::default(),
+            questionnaires_read: 0,
+        };
+        // Global numbers in store order of first appearance, as the rows give them.
+        let mut maps: Vec<(Vec<u32>, Vec<u32>)> = Vec::with_capacity(sums.len());
+        let mut seen_in: Vec<u32> = Vec::new();
+        let mut shared: Vec<bool> = Vec::new();
+        for (k, c) in sums.iter().enumerate() {
+            let cm: Vec<u32> = c
+                .communities
+                .iter()
+                .zip(&c.streets)
+                .map(|(code, street)| {
+                    let g = intern(&mut ix.communities, &mut rc.community_codes, code);
+                    rc.streets
+                        .entry(code.clone())
+                        .or_insert_with(|| street.clone());
+                    if seen_in.len() <= g as usize {
+                        seen_in.resize(g as usize + 1, u32::MAX);
+                        shared.resize(g as usize + 1, false);
+                    }
+                    if seen_in[g as usize] == u32::MAX {
+                        seen_in[g as usize] = k as u32;
+                    } else if seen_in[g as usize] != k as u32 {
+                        shared[g as usize] = true;
+                    }
+                    g
+                })
+                .collect();
+            let im: Vec<u32> = c
+                .interviewers
+                .iter()
+                .map(|name| intern(&mut ix.interviewers, &mut rc.interviewer_names, name))
+                .collect();
+            maps.push((cm, im));
+        }
+        rc.iv_deliveries = vec![Default::default(); rc.interviewer_names.len()];
+        let iv_of = |im: &[u32], iv: u32| {
+            if iv == u32::MAX {
+                u32::MAX
+            } else {
+                im[iv as usize]
+            }
+        };
+        for (k, (c, (cm, im))) in sums.iter().zip(&maps).enumerate() {
+            rc.questionnaires_read += c.cells.iter().map(|e| e.2.rows as usize).sum::<usize>();
+            for (lc, liv, s) in &c.cells {
+                let (g, giv) = (cm[*lc as usize], iv_of(im, *liv));
+                if giv != u32::MAX && s.rows > 0 {
+                    rc.iv_deliveries[giv as usize].insert(k as u32);
+                }
+                if !shared[g as usize] {
+                    rc.table.add(g, giv, s);
+                }
+            }
+        }
+        // The shared communities, from the rows of the deliveries that have them.
+        if shared.iter().any(|s| *s) {
+            let which: Vec<usize> = sums
+                .iter()
+                .zip(&maps)
+                .enumerate()
+                .filter(|(_, (_, (cm, _)))| cm.iter().any(|g| shared[*g as usize]))
+                .map(|(k, _)| k)
+                .collect();
+            let data = RoundData::load_some(store, index, round, rules, Some(&which))?;
+            let input = input_of(&data);
+            let keep_code: Vec<bool> = data
+                .community_codes
+                .iter()
+                .map(|code| {
+                    ix.communities
+                        .get(code)
+                        .is_some_and(|g| shared[*g as usize])
+                })
+                .collect();
+            let straight: Vec<bool> = data.qflags.iter().map(|q| q & 2 != 0).collect();
+            let near = if data.n_items >= 3 {
+                quality::near_duplicates_where(&input, &|c| keep_code[c as usize])
+            } else {
+                vec![f64::NAN; data.len()]
+            };
+            let part = quality::cells::of_rows(
+                &input,
+                &straight,
+                Some(&data.valid),
+                &near,
+                rules.scale.answers.len(),
+                &|c| keep_code[c as usize],
+            );
+            for (lc, cells) in part.communities.iter().enumerate() {
+                if cells.is_empty() {
+                    continue;
+                }
+                let g = ix.communities[&data.community_codes[lc]];
+                for (liv, s) in cells {
+                    let giv = if *liv == u32::MAX {
+                        u32::MAX
+                    } else {
+                        ix.interviewers[&data.interviewer_names[*liv as usize]]
+                    };
+                    rc.table.add(g, giv, s);
+                }
+            }
+        }
+        let f = &mut rc.flagged;
+        f.deliveries = rc.deliveries.clone();
+        f.communities = rc.community_codes.clone();
+        f.interviewers = rc.interviewer_names.clone();
+        for (k, (c, (cm, im))) in sums.iter().zip(&maps).enumerate() {
+            for r in &c.flagged {
+                f.respondent.push(r.respondent_id.clone());
+                f.interviewer.push(iv_of(im, r.interviewer));
+                f.community.push(cm[r.community as usize]);
+                f.delivery.push(k as u32);
+                f.line.push(r.line);
+                f.flags.push(r.flags);
+                f.valid.push(r.valid);
+            }
+        }
+        Ok(Some(rc))
+    }
+}
+
+fn input_of(data: &RoundData) -> quality::Input<'_> {
+    quality::Input {
         community: &data.community,
         interviewer: &data.interviewer,
         interviewer_names: &data.interviewer_names,
@@ -507,50 +750,46 @@ fn compute(data: &RoundData, round: &str, rules: &Rules) -> Computed {
         n_items: data.n_items,
         answered: &data.answered,
         date: &data.date,
-    };
-    let straight: Vec<bool> = data.qflags.iter().map(|q| q & 2 != 0).collect();
-    let near = near_duplicates(data, &input);
-    let flagged = quality::interviewers(&input, &straight, near.as_deref(), rules);
-    let mut per_iv: HashMap<
-        u32,
-        (
-            std::collections::BTreeSet<u32>,
-            std::collections::BTreeSet<u32>,
-        ),
-    > = HashMap::new();
-    for i in 0..data.len() {
-        let e = per_iv.entry(data.interviewer[i]).or_default();
-        e.0.insert(data.community[i]);
-        e.1.insert(data.delivery[i]);
     }
-    let iv_index: HashMap<&str, u32> = data
+}
+
+/// The flags of a round's data, no decisions applied, questionnaires in store order.
+fn compute(data: &RoundData, round: &str, rules: &Rules) -> Computed {
+    finish(RoundCells::of_rows(data, rules), round, rules)
+}
+
+/// The interviewer comparison and the flags list over a round's cells.
+fn finish(rc: RoundCells, round: &str, rules: &Rules) -> Computed {
+    let flagged = quality::flags_of_table(&rc.table, &rc.interviewer_names, rules);
+    let iv_index: HashMap<&str, u32> = rc
         .interviewer_names
         .iter()
         .enumerate()
         .map(|(k, n)| (n.as_str(), k as u32))
         .collect();
-    // Built at the first flagged interviewer (none flagged: no pass).
-    let mut sums: Option<ValidScores> = None;
     let interviewers: Vec<InterviewerRow> = flagged
         .into_iter()
         .map(|f| {
-            let (comms, dels) = iv_index
-                .get(f.interviewer_id.as_str())
-                .and_then(|k| per_iv.get(k))
+            let iv = iv_index.get(f.interviewer_id.as_str()).copied();
+            let communities = iv.map_or(0, |iv| {
+                rc.table
+                    .communities
+                    .iter()
+                    .filter(|cells| cells.iter().any(|(v, s)| *v == iv && s.rows > 0))
+                    .count()
+            });
+            let dels = iv
+                .and_then(|iv| rc.iv_deliveries.get(iv as usize))
                 .cloned()
                 .unwrap_or_default();
-            let sens = sensitivity(
-                data,
-                sums.get_or_insert_with(|| ValidScores::of(data)),
-                iv_index.get(f.interviewer_id.as_str()).copied(),
-            );
             InterviewerRow {
                 decision: None,
-                communities: comms.len(),
+                communities,
                 deliveries: dels
                     .iter()
-                    .map(|k| data.deliveries[*k as usize].1.clone())
+                    .map(|k| rc.deliveries[*k as usize].1.clone())
                     .collect(),
+                sensitivity: sensitivity(&rc, iv),
                 interviewer_id: f.interviewer_id,
                 questionnaires: f.questionnaires,
                 score_difference: f.score_difference,
@@ -561,34 +800,14 @@ fn compute(data: &RoundData, round: &str, rules: &Rules) -> Computed {
                 reason_codes: f.reason_codes,
                 p_value: f.p_value,
                 indicators: f.indicators,
-                sensitivity: sens,
             }
         })
         .collect();
-    let mut flagged = Flagged {
-        deliveries: data.deliveries.clone(),
-        communities: data.community_codes.clone(),
-        interviewers: data.interviewer_names.clone(),
-        ..Default::default()
-    };
-    for i in 0..data.len() {
-        let q = data.qflags[i];
-        if q == 0 {
-            continue;
-        }
-        flagged.respondent.push(data.respondent(i).to_string());
-        flagged.interviewer.push(data.interviewer[i]);
-        flagged.community.push(data.community[i]);
-        flagged.delivery.push(data.delivery[i]);
-        flagged.line.push(data.line[i]);
-        flagged.flags.push(q);
-        flagged.valid.push(data.valid[i]);
-    }
     Computed {
         round: round.to_string(),
-        questionnaires_read: data.len(),
+        questionnaires_read: rc.questionnaires_read,
         interviewers,
-        flagged,
+        flagged: rc.flagged,
     }
 }
 
@@ -732,76 +951,42 @@ fn near_duplicates(data: &RoundData, input: &quality::Input<'_>) -> Option<Vec<f
     Some(out)
 }
 
-/// Sums and counts of valid questionnaires' scores per community, and per interviewer
-/// × community (one pass over the round, in its order, for every flagged interviewer).
-struct ValidScores {
-    all: Vec<(f64, usize)>,
-    by_interviewer: rustc_hash::FxHashMap<(u32, u32), (f64, usize)>,
-}
-
-impl ValidScores {
-    fn of(data: &RoundData) -> ValidScores {
-        let mut out = ValidScores {
-            all: vec![(0.0, 0usize); data.community_codes.len()],
-            by_interviewer: Default::default(),
-        };
-        for i in 0..data.len() {
-            if !data.valid[i] || data.score[i].is_nan() {
-                continue;
-            }
-            let c = data.community[i];
-            let a = &mut out.all[c as usize];
-            a.0 += data.score[i];
-            a.1 += 1;
-            let t = out
-                .by_interviewer
-                .entry((data.interviewer[i], c))
-                .or_default();
-            t.0 += data.score[i];
-            t.1 += 1;
-        }
-        out
-    }
-}
-
 /// Community means of valid questionnaires' scores with and without interviewer `iv`,
 /// and for each street the change of the mean over its communities in the round.
-fn sensitivity(data: &RoundData, sums: &ValidScores, iv: Option<u32>) -> Sensitivity {
+fn sensitivity(rc: &RoundCells, iv: Option<u32>) -> Sensitivity {
     let Some(iv) = iv else {
         return Sensitivity::default();
     };
-    let nc = data.community_codes.len();
-    let all = &sums.all;
-    let theirs: Vec<(f64, usize)> = (0..nc as u32)
-        .map(|c| {
-            sums.by_interviewer
-                .get(&(iv, c))
-                .copied()
-                .unwrap_or((0.0, 0))
-        })
-        .collect();
-    let mean = |s: f64, n: usize| (n > 0).then(|| s / n as f64);
-    let street_of = |code: &str| data.streets.get(code).cloned().unwrap_or_default();
+    let street_of = |code: &str| rc.streets.get(code).cloned().unwrap_or_default();
     let mut out = Sensitivity::default();
     // Per street: (sum with, count with, sum without, count without) of community means.
     let mut streets: BTreeMap<String, (f64, usize, f64, usize)> = BTreeMap::new();
-    for c in 0..nc {
-        let Some(with) = mean(all[c].0, all[c].1) else {
+    for (c, cells) in rc.table.communities.iter().enumerate() {
+        let mut all = crate::estimators::Moments::default();
+        let mut theirs = crate::estimators::Moments::default();
+        for (v, s) in cells {
+            all.add(&s.valid_scores);
+            if *v == iv {
+                theirs = s.valid_scores;
+            }
+        }
+        if all.n == 0 {
             continue;
-        };
-        let without = mean(all[c].0 - theirs[c].0, all[c].1 - theirs[c].1);
-        let e = streets
-            .entry(street_of(&data.community_codes[c]))
-            .or_default();
+        }
+        let with = all.mean();
+        let mut rest = all;
+        rest.sub(&theirs);
+        let without = (rest.n > 0).then(|| rest.mean());
+        let code = &rc.community_codes[c];
+        let e = streets.entry(street_of(code)).or_default();
         e.0 += with;
         e.1 += 1;
         if let Some(w) = without {
             e.2 += w;
             e.3 += 1;
         }
-        if theirs[c].1 > 0 {
-            out.communities
-                .push((data.community_codes[c].clone(), with, without));
+        if theirs.n > 0 {
+            out.communities.push((code.clone(), with, without));
         }
     }
     let touched: std::collections::BTreeSet<String> =
@@ -861,10 +1046,12 @@ pub fn cached(
         Some(c) => c.flags,
         None => {
             let mut clock = crate::timings::Phases::new();
-            let data = RoundData::load(store, index, round, rules)?;
-            clock.lap("round data");
-            let rf = compute(&data, &round.to_string(), rules);
-            drop(data);
+            let rc = match RoundCells::of_summaries(store, index, round, rules)? {
+                Some(rc) => rc,
+                None => RoundCells::of_rows(&RoundData::load(store, index, round, rules)?, rules),
+            };
+            clock.lap("round cells");
+            let rf = finish(rc, &round.to_string(), rules);
             clock.lap("comparison, sensitivity, flagged list");
             let bytes = serde_json::to_vec(&Cached { key, flags: rf })
                 .map_err(|e| Error::Internal(e.to_string()))?;

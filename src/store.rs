@@ -81,6 +81,58 @@ pub struct DeliverySummary {
     /// items).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub near_duplicate: Option<String>,
+    /// What the round's interviewer comparison and flags need of this delivery, per
+    /// community × interviewer; absent in a summary written before it (the round is
+    /// then compared from the rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cells: Option<DeliveryCells>,
+}
+
+/// One community × interviewer of a delivery (or of a round): the sufficient
+/// statistics of the interviewer comparison (`ingest::quality`), exact sums that add
+/// up across deliveries in any order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CellStats {
+    /// Questionnaires, and of them straight-lined.
+    pub rows: u64,
+    pub straight: u64,
+    /// Scores of the valid questionnaires (what excluding the interviewer would move).
+    pub valid_scores: crate::estimators::Moments,
+    /// Per indicator of `quality::INDICATORS` but the last (same_day, which is
+    /// round-wide: from `dates`), its defined values.
+    pub indicators: Vec<crate::estimators::Moments>,
+    /// (yyyymmdd, questionnaires) for the dated ones, by date.
+    pub dates: Vec<(u32, u64)>,
+}
+
+/// A delivery's cells: its communities and interviewers in the order they first
+/// appear in the stored rows, each cell naming them by position.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeliveryCells {
+    /// The comparison these were computed for (`quality::ALGORITHM`).
+    pub algorithm: String,
+    pub communities: Vec<String>,
+    /// The street of each community.
+    pub streets: Vec<String>,
+    pub interviewers: Vec<String>,
+    /// (community, interviewer or u32::MAX for none, its statistics), by community
+    /// then interviewer.
+    pub cells: Vec<(u32, u32, CellStats)>,
+    /// The questionnaires with a questionnaire flag, in stored order.
+    pub flagged: Vec<FlaggedRow>,
+}
+
+/// A questionnaire with a questionnaire flag (`flags::QUESTIONNAIRE_FLAGS`, bit k the
+/// k-th), named as the flags list names it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FlaggedRow {
+    pub respondent_id: String,
+    pub line: u64,
+    /// Positions in the delivery's `communities` and `interviewers` (u32::MAX: none).
+    pub community: u32,
+    pub interviewer: u32,
+    pub flags: u8,
+    pub valid: bool,
 }
 
 /// Bits (lowest first in each byte) as hex.

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::estimators::median;
 use crate::rules::Rules;
 
+pub mod cells;
+pub use cells::Table;
+use cells::{Cells, compare};
+
 /// What the flags are computed from: one entry per accepted questionnaire.
 pub struct Input<'a> {
     pub community: &'a [u32],
@@ -179,7 +183,7 @@ pub fn interviewers(
         Some(v) => v.to_vec(),
         None => near_duplicates(input, &groups, &|_| true),
     };
-    interviewer_flags(input, &flags, &groups, rules, nd)
+    interviewer_flags(input, &flags, rules, nd)
 }
 
 /// The near-duplicate indicator of the questionnaires of the communities `keep`
@@ -239,7 +243,7 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
     if input.n_items >= 3 {
         flags.near_duplicate = nd.iter().map(|v| *v == 1.0).collect();
     }
-    let flagged = interviewer_flags(input, &flags, &groups, rules, nd);
+    let flagged = interviewer_flags(input, &flags, rules, nd);
     let names: std::collections::HashSet<&str> =
         flagged.iter().map(|f| f.interviewer_id.as_str()).collect();
     for i in 0..n {
@@ -252,7 +256,7 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
 
 /// Names the interviewer comparison (part of the flags cache's key: a cache made by
 /// another comparison is not reused).
-pub const ALGORITHM: &str = "nine-indicators-centred-tau-mvn-null-1";
+pub const ALGORITHM: &str = "nine-indicators-centred-tau-mvn-null-2-exact-cells";
 
 /// The indicators an interviewer is compared on, each a value per questionnaire whose
 /// interviewer mean is set against the peers' in the same communities, and the
@@ -287,118 +291,6 @@ pub struct IndicatorEvidence {
     /// difference / sqrt(se² + τ²): τ² is how much honest interviewers differ among
     /// themselves on it in this round.
     pub z: f64,
-}
-
-/// Per questionnaire, the value of each indicator (NaN: not defined).
-fn indicator_values(
-    input: &Input<'_>,
-    groups: &Groups,
-    n_levels: usize,
-    near_duplicate: Vec<f64>,
-) -> Vec<Vec<f64>> {
-    let n = input.community.len();
-    let k = input.n_items.max(1);
-    let log_dur: Vec<f64> = (0..n)
-        .map(|i| match input.duration(i) {
-            Some(d) if d > 0.0 => d.ln(),
-            _ => f64::NAN,
-        })
-        .collect();
-    // Squared deviation from the interviewer's own mean in the community (a community
-    // has a few interviewers: a short list, not a map).
-    let own_spread = |y: &[f64]| -> Vec<f64> {
-        let mut out = vec![f64::NAN; n];
-        let mut acc: Vec<(u32, f64, usize)> = Vec::new();
-        for rows in groups.iter() {
-            acc.clear();
-            for &i in rows {
-                let i = i as usize;
-                if let (Some(iv), false) = (input.interviewer(i), y[i].is_nan()) {
-                    match acc.iter_mut().find(|e| e.0 == iv) {
-                        Some(e) => {
-                            e.1 += y[i];
-                            e.2 += 1;
-                        }
-                        None => acc.push((iv, y[i], 1)),
-                    }
-                }
-            }
-            for &i in rows {
-                let i = i as usize;
-                if let (Some(iv), false) = (input.interviewer(i), y[i].is_nan())
-                    && let Some(&(_, s, c)) = acc.iter().find(|e| e.0 == iv)
-                    && c >= 2
-                {
-                    out[i] = (y[i] - s / c as f64).powi(2);
-                }
-            }
-        }
-        out
-    };
-    let mut item_spread = vec![f64::NAN; n];
-    let mut not_answered = vec![f64::NAN; n];
-    let mut extreme = vec![f64::NAN; n];
-    let top = (n_levels.max(1) - 1) as u8;
-    for i in 0..n {
-        let (mut c, mut sum, mut sq, mut ext) = (0usize, 0.0, 0.0, 0usize);
-        for &x in input.answers(i) {
-            if x != u8::MAX {
-                let v = x as f64;
-                c += 1;
-                sum += v;
-                sq += v * v;
-                ext += (x == 0 || x == top) as usize;
-            }
-        }
-        not_answered[i] = (k - c) as f64 / k as f64;
-        if c > 0 {
-            extreme[i] = ext as f64 / c as f64;
-        }
-        if c >= 2 {
-            let m = sum / c as f64;
-            item_spread[i] = (sq / c as f64 - m * m).max(0.0).sqrt();
-        }
-    }
-    // Questionnaires of one interviewer on one date (round-wide).
-    let mut per_day: rustc_hash::FxHashMap<(u32, u32), u32> = Default::default();
-    for i in 0..n {
-        if let (Some(iv), d) = (input.interviewer(i), input.date[i])
-            && d > 0
-        {
-            *per_day.entry((iv, d)).or_default() += 1;
-        }
-    }
-    // … against what an interviewer with as many questionnaires would have on one day
-    // if they spread them over the round's days at random: 1 + (n − 1)/days.
-    let days = {
-        let mut d: Vec<u32> = input.date.iter().copied().filter(|d| *d > 0).collect();
-        d.sort_unstable();
-        d.dedup();
-        d.len().max(1) as f64
-    };
-    let mut per_iv: rustc_hash::FxHashMap<u32, u32> = Default::default();
-    for ((iv, _), c) in &per_day {
-        *per_iv.entry(*iv).or_default() += c;
-    }
-    let same_day: Vec<f64> = (0..n)
-        .map(|i| match (input.interviewer(i), input.date[i]) {
-            (Some(iv), d) if d > 0 => {
-                per_day[&(iv, d)] as f64 / (1.0 + (per_iv[&iv] as f64 - 1.0) / days)
-            }
-            _ => f64::NAN,
-        })
-        .collect();
-    vec![
-        input.score.to_vec(),
-        own_spread(input.score),
-        item_spread,
-        not_answered,
-        extreme,
-        log_dur.clone(),
-        own_spread(&log_dur),
-        near_duplicate,
-        same_day,
-    ]
 }
 
 /// 1 for a questionnaire that differs from another of the same community in at most
@@ -705,27 +597,34 @@ fn median_of(mut v: Vec<f64>) -> Option<f64> {
 fn interviewer_flags(
     input: &Input<'_>,
     flags: &Flags,
-    groups: &Groups,
     rules: &Rules,
     near_duplicate: Vec<f64>,
 ) -> Vec<InterviewerFlag> {
+    let table = cells::of_rows(
+        input,
+        &flags.straightline,
+        None,
+        &near_duplicate,
+        rules.scale.answers.len(),
+        &|_| true,
+    );
+    flags_of_table(&table, input.interviewer_names, rules)
+}
+
+/// The interviewer comparison over a table of cells (see [`interviewer_flags`]);
+/// `names` are the interviewers the table's indices name.
+pub fn flags_of_table(table: &Table, names: &[String], rules: &Rules) -> Vec<InterviewerFlag> {
     let q = &rules.quality;
     let mut clock = crate::timings::Phases::new();
-    let values = indicator_values(input, groups, rules.scale.answers.len(), near_duplicate);
-    // Each indicator's statistics per community and interviewer, once: every pass of
-    // the one-at-a-time loop below works on these, not on the rows.
-    let cells: Vec<Cells> = values.iter().map(|y| Cells::of(input, groups, y)).collect();
-    drop(values);
+    // Each indicator's statistics per community and interviewer: every pass of the
+    // one-at-a-time loop below works on these, not on rows.
+    let same_day = table.same_day();
+    let cells: Vec<Cells> = (0..INDICATORS.len())
+        .map(|k| Cells::of_table(table, k, &same_day))
+        .collect();
     clock.lap("indicators");
-    let n_iv = input.interviewer_names.len();
-    let mut counts: Vec<(usize, usize)> = vec![(0, 0); n_iv];
-    for i in 0..input.community.len() {
-        if let Some(iv) = input.interviewer(i) {
-            let e = &mut counts[iv as usize];
-            e.0 += 1;
-            e.1 += flags.straightline.get(i).copied().unwrap_or(false) as usize;
-        }
-    }
+    let n_iv = names.len();
+    let counts = table.counts(n_iv);
     let mut out: Vec<InterviewerFlag> = Vec::new();
     let mut excluded = vec![false; n_iv];
     let mut standard: Option<Vec<Vec<f64>>> = None;
@@ -838,13 +737,11 @@ fn interviewer_flags(
             let s = s / lambda;
             let above = sn.len() - sn.partition_point(|x| *x < s);
             let p = (1 + above) as f64 / (1 + sn.len()) as f64;
-            let name = &input.interviewer_names[iv];
+            let name = &names[iv];
             let better = match worst {
                 None => true,
                 Some((w, ws, wiv)) => {
-                    p < w
-                        || (p == w && s > ws)
-                        || (p == w && s == ws && *name < input.interviewer_names[wiv])
+                    p < w || (p == w && s > ws) || (p == w && s == ws && *name < names[wiv])
                 }
             };
             if p < q.interviewer_alpha && better {
@@ -880,7 +777,7 @@ fn interviewer_flags(
         let sc = cmps[0][iv];
         let dc = cmps[5][iv];
         out.push(InterviewerFlag {
-            interviewer_id: input.interviewer_names[iv].clone(),
+            interviewer_id: names[iv].clone(),
             questionnaires: n,
             score_difference: sc.map(|c| c.0).unwrap_or(0.0),
             score_z: z[0][iv].unwrap_or(0.0),
@@ -899,126 +796,7 @@ fn interviewer_flags(
     out
 }
 
-/// An indicator's defined values summed up per community and interviewer: per cell
-/// (interviewer, or `NONE` for questionnaires without one) the count, mean and sum of
-/// squared deviations from that mean (Welford; cells combine exactly by Chan's rule).
-struct Cells {
-    /// Community k's cells are `cells[starts[k]..starts[k + 1]]`.
-    starts: Vec<usize>,
-    cells: Vec<Cell>,
-}
-
-#[derive(Clone, Copy)]
-struct Cell {
-    iv: u32,
-    n: f64,
-    mean: f64,
-    m2: f64,
-}
-
 const NONE: u32 = u32::MAX;
-
-impl Cells {
-    fn of(input: &Input<'_>, groups: &Groups, y: &[f64]) -> Cells {
-        let mut out = Cells {
-            starts: vec![0],
-            cells: Vec::new(),
-        };
-        for rows in groups.iter() {
-            let base = out.cells.len();
-            for &i in rows {
-                let i = i as usize;
-                let v = y[i];
-                if v.is_nan() {
-                    continue;
-                }
-                let iv = input.interviewer(i).unwrap_or(NONE);
-                // A community has a few interviewers: a short list, not a map.
-                let c = match out.cells[base..].iter().position(|c| c.iv == iv) {
-                    Some(k) => &mut out.cells[base + k],
-                    None => {
-                        out.cells.push(Cell {
-                            iv,
-                            n: 0.0,
-                            mean: 0.0,
-                            m2: 0.0,
-                        });
-                        out.cells.last_mut().expect("just pushed") // ok: pushed above
-                    }
-                };
-                c.n += 1.0;
-                let d = v - c.mean;
-                c.mean += d / c.n;
-                c.m2 += d * (v - c.mean);
-            }
-            out.starts.push(out.cells.len());
-        }
-        out
-    }
-
-    fn communities(&self) -> impl Iterator<Item = &[Cell]> {
-        self.starts.windows(2).map(|w| &self.cells[w[0]..w[1]])
-    }
-}
-
-/// Per interviewer: (weighted mean difference from peers, its standard error), or None.
-/// The peers of an interviewer in a community are the other interviewers' defined
-/// values there; the variance is pooled within communities over every questionnaire
-/// not of an `excluded` interviewer.
-fn compare(cells: &Cells, excluded: &[bool]) -> Vec<Option<(f64, f64)>> {
-    let n_iv = excluded.len();
-    let counted = |c: &Cell| c.iv == NONE || !excluded[c.iv as usize];
-    // Pooled within-community variance: each community's cells combined (Chan).
-    let (mut ss, mut dof) = (0.0, 0usize);
-    for cs in cells.communities() {
-        let (mut n, mut mean, mut m2) = (0.0, 0.0, 0.0);
-        for c in cs.iter().filter(|c| counted(c)) {
-            let tot = n + c.n;
-            let d = c.mean - mean;
-            m2 += c.m2 + d * d * n * c.n / tot;
-            mean += d * c.n / tot;
-            n = tot;
-        }
-        if n > 0.0 {
-            ss += m2;
-            dof += n as usize - 1;
-        }
-    }
-    if dof == 0 || ss <= 0.0 {
-        return vec![None; n_iv];
-    }
-    let s2 = ss / dof as f64;
-    // Per interviewer: Σ n_c diff_c, N, Σ n_c² / m_peers.
-    let mut acc: Vec<(f64, f64, f64)> = vec![(0.0, 0.0, 0.0); n_iv];
-    for cs in cells.communities() {
-        let mine = || {
-            cs.iter()
-                .filter(|c| c.iv != NONE && !excluded[c.iv as usize])
-        };
-        let (tot, cnt) = mine().fold((0.0, 0.0), |(t, k), c| (t + c.mean * c.n, k + c.n));
-        for c in mine() {
-            let m_peers = cnt - c.n;
-            if m_peers < 2.0 {
-                continue;
-            }
-            let sum = c.mean * c.n;
-            let diff = c.mean - (tot - sum) / m_peers;
-            let e = &mut acc[c.iv as usize];
-            e.0 += c.n * diff;
-            e.1 += c.n;
-            e.2 += c.n * c.n / m_peers;
-        }
-    }
-    acc.into_iter()
-        .map(|(wd, n, k)| {
-            (n > 0.0).then(|| {
-                let d = wd / n;
-                let se = (s2 * (1.0 / n + k / (n * n))).sqrt();
-                (d, se)
-            })
-        })
-        .collect()
-}
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! Tests of the interviewer comparison: the null's maths, the comparison over cells
 //! against the row-by-row one, near-duplicates.
 
+use super::cells::{Cells, compare};
 use super::*;
 
 /// P(S ≥ s) when each of `one` one-sided terms is max(0, z)² and each of `two`
@@ -123,7 +124,11 @@ fn the_comparison_over_cells_is_the_comparison_over_rows() {
     for round in 0..200 {
         let n_comm = 1 + rnd(12) as u32;
         let n_iv = 1 + rnd(9) as usize;
-        let (mut community, mut interviewer, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        let n_items = 5;
+        let (mut community, mut interviewer, mut score, mut duration) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut items, mut answered, mut date, mut near) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for c in 0..n_comm {
             for _ in 0..2 + rnd(29) {
                 community.push(c);
@@ -132,46 +137,84 @@ fn the_comparison_over_cells_is_the_comparison_over_rows() {
                 } else {
                     rnd(n_iv as u64) as u32
                 });
-                y.push(match rnd(12) {
+                score.push(match rnd(12) {
                     0 => f64::NAN,
-                    1 => 3.0,
-                    _ => rnd(1000) as f64 / 7.0,
+                    1 => 60.0,
+                    _ => rnd(1000) as f64 / 10.0,
                 });
+                duration.push(match rnd(8) {
+                    0 => f64::NAN,
+                    1 => 0.0,
+                    _ => 60.0 + rnd(900) as f64,
+                });
+                let mut a = 0u8;
+                for _ in 0..n_items {
+                    let x = if rnd(6) == 0 { u8::MAX } else { rnd(5) as u8 };
+                    a += (x != u8::MAX) as u8;
+                    items.push(x);
+                }
+                answered.push(a);
+                date.push(if rnd(9) == 0 {
+                    0
+                } else {
+                    20180301 + rnd(4) as u32
+                });
+                near.push(rnd(3) as f64 % 2.0);
             }
         }
         let n = community.len();
+        let straight: Vec<bool> = (0..n).map(|_| rnd(7) == 0).collect();
         let names: Vec<String> = (0..n_iv).map(|k| format!("I{k}")).collect();
         let input = Input {
             community: &community,
             interviewer: &interviewer,
             interviewer_names: &names,
-            duration: &vec![f64::NAN; n],
-            score: &vec![f64::NAN; n],
-            items: &[],
-            n_items: 0,
-            answered: &vec![0; n],
-            date: &vec![0; n],
+            duration: &duration,
+            score: &score,
+            items: &items,
+            n_items,
+            answered: &answered,
+            date: &date,
         };
         let groups = Groups::new(&community);
-        let cells = Cells::of(&input, &groups, &y);
-        for mask in 0..4u32 {
-            let excluded: Vec<bool> = (0..n_iv)
-                .map(|k| (mask >> (k % 2)) & 1 == 1 && k < 2)
-                .collect();
-            let a = compare(&cells, &excluded);
-            let b = compare_rows(&input, &groups, &y, &excluded);
-            assert_eq!(a.len(), b.len());
-            for (k, (x, w)) in a.iter().zip(&b).enumerate() {
-                match (x, w) {
-                    (None, None) => {}
-                    (Some((d, se)), Some((dw, sew))) => {
-                        let close = |p: f64, q: f64| (p - q).abs() <= 1e-9 * (1.0 + q.abs());
-                        assert!(
-                            close(*d, *dw) && close(*se, *sew),
-                            "round {round}, interviewer {k}: {x:?} against {w:?}"
-                        );
+        let table = cells::of_rows(&input, &straight, None, &near, 5, &|_| true);
+        // The counts per interviewer, against a count of the rows.
+        let counts = table.counts(n_iv);
+        for (iv, (q, sl)) in counts.iter().enumerate() {
+            let rows = (0..n).filter(|&i| interviewer[i] == iv as u32);
+            assert_eq!(*q, rows.clone().count(), "round {round}");
+            assert_eq!(*sl, rows.filter(|&i| straight[i]).count(), "round {round}");
+        }
+        let same_day = table.same_day();
+        let values = indicator_values_rows(&input, &groups, 5, near.clone());
+        for (k, y) in values.iter().enumerate() {
+            let cells = Cells::of_table(&table, k, &same_day);
+            for mask in 0..4u32 {
+                let excluded: Vec<bool> = (0..n_iv)
+                    .map(|k| (mask >> (k % 2)) & 1 == 1 && k < 2)
+                    .collect();
+                let a = compare(&cells, &excluded);
+                let b = compare_rows(&input, &groups, y, &excluded);
+                assert_eq!(a.len(), b.len());
+                for (iv, (x, w)) in a.iter().zip(&b).enumerate() {
+                    match (x, w) {
+                        (None, None) => {}
+                        // No spread at all: exact in the cells (no comparison), a
+                        // rounding residue row by row.
+                        (None, Some((dw, sew))) if dw.abs() < 1e-12 && *sew < 1e-12 => {}
+                        (Some((d, se)), Some((dw, sew))) => {
+                            // The cells round each value to 2⁻³² (and the spreads'
+                            // own means with it).
+                            let close = |p: f64, q: f64| (p - q).abs() <= 1e-7 * (1.0 + q.abs());
+                            assert!(
+                                close(*d, *dw) && close(*se, *sew),
+                                "round {round}, indicator {k}, interviewer {iv}: {x:?} against {w:?}"
+                            );
+                        }
+                        _ => panic!(
+                            "round {round}, indicator {k}, interviewer {iv}: {x:?} against {w:?}"
+                        ),
                     }
-                    _ => panic!("round {round}, interviewer {k}: {x:?} against {w:?}"),
                 }
             }
         }
@@ -248,4 +291,117 @@ fn near_duplicates_are_within_two_items_of_another_in_the_same_community() {
         near_duplicates_where(&input, &|c| c == 0),
         [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
     );
+}
+
+/// Per questionnaire, the value of each indicator (NaN: not defined), row by row as
+/// the comparison was first written (the reference for the cells).
+fn indicator_values_rows(
+    input: &Input<'_>,
+    groups: &Groups,
+    n_levels: usize,
+    near_duplicate: Vec<f64>,
+) -> Vec<Vec<f64>> {
+    let n = input.community.len();
+    let k = input.n_items.max(1);
+    let log_dur: Vec<f64> = (0..n)
+        .map(|i| match input.duration(i) {
+            Some(d) if d > 0.0 => d.ln(),
+            _ => f64::NAN,
+        })
+        .collect();
+    // Squared deviation from the interviewer's own mean in the community (a community
+    // has a few interviewers: a short list, not a map).
+    let own_spread = |y: &[f64]| -> Vec<f64> {
+        let mut out = vec![f64::NAN; n];
+        let mut acc: Vec<(u32, f64, usize)> = Vec::new();
+        for rows in groups.iter() {
+            acc.clear();
+            for &i in rows {
+                let i = i as usize;
+                if let (Some(iv), false) = (input.interviewer(i), y[i].is_nan()) {
+                    match acc.iter_mut().find(|e| e.0 == iv) {
+                        Some(e) => {
+                            e.1 += y[i];
+                            e.2 += 1;
+                        }
+                        None => acc.push((iv, y[i], 1)),
+                    }
+                }
+            }
+            for &i in rows {
+                let i = i as usize;
+                if let (Some(iv), false) = (input.interviewer(i), y[i].is_nan())
+                    && let Some(&(_, s, c)) = acc.iter().find(|e| e.0 == iv)
+                    && c >= 2
+                {
+                    out[i] = (y[i] - s / c as f64).powi(2);
+                }
+            }
+        }
+        out
+    };
+    let mut item_spread = vec![f64::NAN; n];
+    let mut not_answered = vec![f64::NAN; n];
+    let mut extreme = vec![f64::NAN; n];
+    let top = (n_levels.max(1) - 1) as u8;
+    for i in 0..n {
+        let (mut c, mut sum, mut sq, mut ext) = (0usize, 0.0, 0.0, 0usize);
+        for &x in input.answers(i) {
+            if x != u8::MAX {
+                let v = x as f64;
+                c += 1;
+                sum += v;
+                sq += v * v;
+                ext += (x == 0 || x == top) as usize;
+            }
+        }
+        not_answered[i] = (k - c) as f64 / k as f64;
+        if c > 0 {
+            extreme[i] = ext as f64 / c as f64;
+        }
+        if c >= 2 {
+            let m = sum / c as f64;
+            item_spread[i] = (sq / c as f64 - m * m).max(0.0).sqrt();
+        }
+    }
+    // Questionnaires of one interviewer on one date (round-wide).
+    let mut per_day: rustc_hash::FxHashMap<(u32, u32), u32> = Default::default();
+    for i in 0..n {
+        if let (Some(iv), d) = (input.interviewer(i), input.date[i])
+            && d > 0
+        {
+            *per_day.entry((iv, d)).or_default() += 1;
+        }
+    }
+    // … against what an interviewer with as many questionnaires would have on one day
+    // if they spread them over the round's days at random: 1 + (n − 1)/days.
+    let days = {
+        let mut d: Vec<u32> = input.date.iter().copied().filter(|d| *d > 0).collect();
+        d.sort_unstable();
+        d.dedup();
+        d.len().max(1) as f64
+    };
+    let mut per_iv: rustc_hash::FxHashMap<u32, u32> = Default::default();
+    for ((iv, _), c) in &per_day {
+        *per_iv.entry(*iv).or_default() += c;
+    }
+    let same_day: Vec<f64> = (0..n)
+        .map(|i| match (input.interviewer(i), input.date[i]) {
+            (Some(iv), d) if d > 0 => {
+                per_day[&(iv, d)] as f64 / (1.0 + (per_iv[&iv] as f64 - 1.0) / days)
+            }
+            _ => f64::NAN,
+        })
+        .collect();
+    vec![
+        input.score.to_vec(),
+        own_spread(input.score),
+        item_spread,
+        not_answered,
+        extreme,
+        log_dur.clone(),
+        own_spread(&log_dur),
+        near_duplicate,
+        same_day,
+    ]
 }
