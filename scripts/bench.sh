@@ -8,12 +8,16 @@
 #   BENCH_REPS=5 scripts/bench.sh    # repetitions per step (default 3; medians reported)
 #
 # Needs: the Rust toolchain, GNU time (/usr/bin/time), awk; ~4 GB free disk for 10M.
+# The anchor is DuckDB's read_csv + group-by on the same file, in the same run: its
+# Python package is installed here when missing (PyPI; the bench only, never the
+# product or its tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(1000000 10000000)
 W=${BENCH_DIR:-/tmp/manyi-bench}
 cargo build --release --quiet --bin manyi --example baseline
+python3 -c 'import duckdb' 2>/dev/null || pip install --quiet duckdb
 BIN=$PWD/target/release/manyi
 BASE=$PWD/target/release/examples/baseline
 rm -rf "$W" && mkdir -p "$W"
@@ -47,6 +51,7 @@ for ROWS in "${SIZES[@]}"; do
   for rep in $(seq "$REPS"); do
     rm -rf "$W/ws/surveys/store"
     echo "base $(measure base "$BASE" csv "$D")" >> "$W/runs"
+    echo "duckdb $(measure duckdb python3 -c "import duckdb, sys; duckdb.sql(\"SELECT community_code, interviewer_id, count(*), avg(duration_s), count_if(q1 = '非常满意') FROM read_csv('$D') GROUP BY ALL\").fetchall()")" >> "$W/runs"
     echo "ingest $(measure ingest "$BIN" -w "$W/ws" ingest "$D" --round 2018-R1 --json)" >> "$W/runs"
     echo "basepq $(measure basepq "$BASE" parquet "$W/ws/surveys/store/responses")" >> "$W/runs"
     echo "score $(measure score "$BIN" -w "$W/ws" score --round 2018-R1)" >> "$W/runs"
@@ -56,6 +61,7 @@ for ROWS in "${SIZES[@]}"; do
   done
   med() { awk -v k="$1" -v c="$2" '$1 == k { print $c }' "$W/runs" | median; }
   row() { awk -v n="$N" -v mbs="$MB" -v t="$(med "$1" 2)" -v m="$(med "$1" 3)" -v l="$2" 'BEGIN { printf "%-10d %-24s %9.2f %10.0f %10.1f %9.0f\n", n, l, t, n / t, mbs / t, m / 1024 }'; }
+  row duckdb "duckdb read_csv+groupby"
   row base "polars csv+groupby"
   row ingest "manyi ingest"
   row basepq "polars parquet+groupby"
@@ -65,6 +71,7 @@ for ROWS in "${SIZES[@]}"; do
   row verify "manyi verify-store"
   awk -v a="$(med ingest 2)" -v b="$(med base 2)" -v c="$(med score 2)" -v d="$(med basepq 2)" -v n="$N" -v mb="$MB" -v r="$REPS" 'BEGIN {
     printf "%-10d ratios (medians of %d): ingest/floor = %.2f, score/floor = %.2f  (delivery %s MB)\n", n, r, a / b, c / d, mb }'
+  awk -v a="$(med ingest 2)" -v k="$(med duckdb 2)" 'BEGIN { printf "           ingest/duckdb = %.2f (issue 23: at most 1.5)\n", a / k }'
   awk -v f="$(med flags 2)" -v v="$(med verify 2)" -v d="$(med basepq 2)" -v s="$(med score2 2)" 'BEGIN {
     printf "           score again/floor = %.2f, flags/floor = %.2f, verify-store/floor = %.2f (floor: polars parquet+groupby)\n", s / d, f / d, v / d }'
   echo "all runs (step seconds peak_KB):"; sed 's/^/  /' "$W/runs"

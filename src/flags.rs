@@ -475,11 +475,6 @@ impl<'a> InForce<'a> {
     }
 }
 
-/// The flags of a round (`manyi flags`) with the decisions in force, undecided first.
-pub fn round_flags(data: &RoundData, index: &Index, round: &str, rules: &Rules) -> RoundFlags {
-    compute(data, round, rules).expand(index)
-}
-
 /// Sets each flag's decision in force and orders them: undecided first, then
 /// interviewers by id and questionnaires in store order (the order `compute` gives).
 pub fn apply_decisions(rf: &mut RoundFlags, index: &Index) {
@@ -527,7 +522,6 @@ struct RoundCells {
     table: quality::Table,
     /// Per interviewer index: the deliveries (indices) their questionnaires came in.
     iv_deliveries: Vec<std::collections::BTreeSet<u32>>,
-    flagged: Flagged,
     questionnaires_read: usize,
 }
 
@@ -540,6 +534,7 @@ impl RoundCells {
         let table = quality::cells::of_rows(
             &input,
             &straight,
+            &data.qflags,
             Some(&data.valid),
             &near,
             rules.scale.answers.len(),
@@ -552,25 +547,6 @@ impl RoundCells {
                 s.insert(data.delivery[i]);
             }
         }
-        let mut flagged = Flagged {
-            deliveries: data.deliveries.clone(),
-            communities: data.community_codes.clone(),
-            interviewers: data.interviewer_names.clone(),
-            ..Default::default()
-        };
-        for i in 0..data.len() {
-            let q = data.qflags[i];
-            if q == 0 {
-                continue;
-            }
-            flagged.respondent.push(data.respondent(i).to_string());
-            flagged.interviewer.push(data.interviewer[i]);
-            flagged.community.push(data.community[i]);
-            flagged.delivery.push(data.delivery[i]);
-            flagged.line.push(data.line[i]);
-            flagged.flags.push(q);
-            flagged.valid.push(data.valid[i]);
-        }
         RoundCells {
             deliveries: data.deliveries.clone(),
             community_codes: data.community_codes.clone(),
@@ -578,7 +554,6 @@ impl RoundCells {
             interviewer_names: data.interviewer_names.clone(),
             table,
             iv_deliveries,
-            flagged,
             questionnaires_read: data.len(),
         }
     }
@@ -615,7 +590,6 @@ impl RoundCells {
             interviewer_names: Vec::new(),
             table: quality::Table::default(),
             iv_deliveries: Vec::new(),
-            flagged: Flagged::default(),
             questionnaires_read: 0,
         };
         // Global numbers in store order of first appearance, as the rows give them.
@@ -700,6 +674,7 @@ impl RoundCells {
             let part = quality::cells::of_rows(
                 &input,
                 &straight,
+                &data.qflags,
                 Some(&data.valid),
                 &near,
                 rules.scale.answers.len(),
@@ -720,21 +695,6 @@ impl RoundCells {
                 }
             }
         }
-        let f = &mut rc.flagged;
-        f.deliveries = rc.deliveries.clone();
-        f.communities = rc.community_codes.clone();
-        f.interviewers = rc.interviewer_names.clone();
-        for (k, (c, (cm, im))) in sums.iter().zip(&maps).enumerate() {
-            for r in &c.flagged {
-                f.respondent.push(r.respondent_id.clone());
-                f.interviewer.push(iv_of(im, r.interviewer));
-                f.community.push(cm[r.community as usize]);
-                f.delivery.push(k as u32);
-                f.line.push(r.line);
-                f.flags.push(r.flags);
-                f.valid.push(r.valid);
-            }
-        }
         Ok(Some(rc))
     }
 }
@@ -751,11 +711,6 @@ fn input_of(data: &RoundData) -> quality::Input<'_> {
         answered: &data.answered,
         date: &data.date,
     }
-}
-
-/// The flags of a round's data, no decisions applied, questionnaires in store order.
-fn compute(data: &RoundData, round: &str, rules: &Rules) -> Computed {
-    finish(RoundCells::of_rows(data, rules), round, rules)
 }
 
 /// The interviewer comparison and the flags list over a round's cells.
@@ -803,17 +758,31 @@ fn finish(rc: RoundCells, round: &str, rules: &Rules) -> Computed {
             }
         })
         .collect();
+    let mut flagged_by_interviewer: BTreeMap<String, u64> = BTreeMap::new();
+    for cells in &rc.table.communities {
+        for (iv, s) in cells {
+            if s.flagged > 0 {
+                let name = rc
+                    .interviewer_names
+                    .get(*iv as usize)
+                    .cloned()
+                    .unwrap_or_default();
+                *flagged_by_interviewer.entry(name).or_default() += s.flagged;
+            }
+        }
+    }
     Computed {
         round: round.to_string(),
         questionnaires_read: rc.questionnaires_read,
         interviewers,
-        flagged: rc.flagged,
+        flagged_by_interviewer,
     }
 }
 
-/// The flagged questionnaires of a round, column by column (compact to cache and to
-/// count; `Computed::expand` makes the rows people read).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The flagged questionnaires of a round, column by column, read from the rows when
+/// they are listed (`Computed::expand`) or counted against decisions on single
+/// questionnaires.
+#[derive(Debug, Clone, Default)]
 pub struct Flagged {
     deliveries: Vec<(String, String)>,
     communities: Vec<String>,
@@ -835,49 +804,126 @@ impl Flagged {
             .get(self.interviewer[i] as usize)
             .map(String::as_str)
     }
+
+    /// The flagged questionnaires of the round's active deliveries, in store order
+    /// (a delivery's other columns are read only when it has any).
+    pub fn read(store: &Store, index: &Index, round: &RoundId) -> Result<Flagged> {
+        let mut f = Flagged::default();
+        let mut ix = Interned::default();
+        let flag_cols: Vec<&str> = QUESTIONNAIRE_FLAGS.iter().map(|f| f.0).collect();
+        for (k, del) in store.deliveries(index, round).into_iter().enumerate() {
+            f.deliveries
+                .push((del.sha256.clone(), del.file_name.clone()));
+            let path = store.dir.join(&del.data);
+            let pe = |e| Error::Polars {
+                path: path.clone(),
+                source: e,
+            };
+            let df = crate::store::read_parquet(&path, Some(&flag_cols))?;
+            let mut q = vec![0u8; df.height()];
+            for (b, name) in flag_cols.iter().enumerate() {
+                let c = df.column(name).and_then(|c| c.bool()).map_err(pe)?;
+                for (i, v) in c.iter().enumerate() {
+                    q[i] |= (v.unwrap_or(false) as u8) << b;
+                }
+            }
+            if q.iter().all(|b| *b == 0) {
+                continue;
+            }
+            let cols = [
+                "respondent_id",
+                "interviewer_id",
+                "community_code",
+                "line",
+                "valid",
+            ];
+            let df = crate::store::read_parquet(&path, Some(&cols))?;
+            let str_col = |name: &str| df.column(name).and_then(|c| c.str()).map_err(pe);
+            let (rid, iv, cc) = (
+                str_col("respondent_id")?,
+                str_col("interviewer_id")?,
+                str_col("community_code")?,
+            );
+            let line = df.column("line").and_then(|c| c.u64()).map_err(pe)?;
+            let valid = df.column("valid").and_then(|c| c.bool()).map_err(pe)?;
+            for (i, qi) in q.iter().enumerate() {
+                if *qi == 0 {
+                    continue;
+                }
+                f.respondent.push(rid.get(i).unwrap_or("").to_string());
+                f.interviewer.push(match iv.get(i) {
+                    None | Some("") => u32::MAX,
+                    Some(v) => intern(&mut ix.interviewers, &mut f.interviewers, v),
+                });
+                f.community.push(intern(
+                    &mut ix.communities,
+                    &mut f.communities,
+                    cc.get(i).unwrap_or(""),
+                ));
+                f.delivery.push(k as u32);
+                f.line.push(line.get(i).unwrap_or(0));
+                f.flags.push(*qi);
+                f.valid.push(valid.get(i).unwrap_or(false));
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether `respondent` is among them.
+    pub fn has(&self, respondent: &str) -> bool {
+        self.respondent.iter().any(|r| r == respondent)
+    }
 }
 
-/// A round's flags before decisions: interviewers (store-independent order) and the
-/// flagged questionnaires in store order.
+/// A round's flags before decisions: the interviewers (store-independent order) and
+/// how many questionnaires carry a questionnaire flag, per interviewer ("" for those
+/// without one).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Computed {
     pub round: String,
     pub questionnaires_read: usize,
     pub interviewers: Vec<InterviewerRow>,
-    pub flagged: Flagged,
+    pub flagged_by_interviewer: BTreeMap<String, u64>,
 }
 
 impl Computed {
     /// (undecided interviewers, undecided questionnaires) under the decisions in force.
-    pub fn undecided(&self, index: &Index) -> (usize, usize) {
+    /// `flagged` gives the flagged questionnaires; it is called only when a decision on
+    /// a single questionnaire is in force (else the counts per interviewer suffice).
+    pub fn undecided(
+        &self,
+        index: &Index,
+        flagged: impl FnOnce() -> Result<Flagged>,
+    ) -> Result<(usize, usize)> {
         let force = InForce::new(index, &self.round);
         let iv = self
             .interviewers
             .iter()
             .filter(|r| !force.interviewers.contains_key(r.interviewer_id.as_str()))
             .count();
-        let f = &self.flagged;
-        let q = (0..f.respondent.len())
-            .filter(|&i| {
-                force
-                    .on_questionnaire(&f.respondent[i], f.interviewer_name(i))
-                    .is_none()
-            })
-            .count();
-        (iv, q)
-    }
-
-    /// Whether a subject is flagged.
-    pub fn flags(&self, subject: &str, id: &str) -> bool {
-        match subject {
-            "interviewer" => self.interviewers.iter().any(|r| r.interviewer_id == id),
-            _ => self.flagged.respondent.iter().any(|r| r == id),
-        }
+        let q = if force.respondents.is_empty() {
+            self.flagged_by_interviewer
+                .iter()
+                .filter(|(name, _)| {
+                    name.is_empty() || !force.interviewers.contains_key(name.as_str())
+                })
+                .map(|(_, n)| *n as usize)
+                .sum()
+        } else {
+            let f = flagged()?;
+            (0..f.respondent.len())
+                .filter(|&i| {
+                    force
+                        .on_questionnaire(&f.respondent[i], f.interviewer_name(i))
+                        .is_none()
+                })
+                .count()
+        };
+        Ok((iv, q))
     }
 
     /// The rows people read, with the decisions in force, undecided first.
-    pub fn expand(self, index: &Index) -> RoundFlags {
-        let f = &self.flagged;
+    pub fn expand(self, index: &Index, f: Flagged) -> RoundFlags {
         let questionnaires = (0..f.respondent.len())
             .map(|i| {
                 let q = f.flags[i];
@@ -911,6 +957,19 @@ impl Computed {
         apply_decisions(&mut rf, index);
         rf
     }
+}
+
+/// A round's flags and decisions counted: (undecided interviewers, undecided
+/// questionnaires), from the flags cache (the rows are read only when a decision on a
+/// single questionnaire is in force).
+pub fn undecided(
+    ws: &crate::workspace::Workspace,
+    store: &Store,
+    index: &Index,
+    round: &RoundId,
+    rules: &Rules,
+) -> Result<(usize, usize)> {
+    cached(ws, store, index, round, rules)?.undecided(index, || Flagged::read(store, index, round))
 }
 
 /// Each questionnaire's near-duplicate indicator over the round: a community that only

@@ -93,9 +93,11 @@ pub struct DeliverySummary {
 /// up across deliveries in any order.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CellStats {
-    /// Questionnaires, and of them straight-lined.
+    /// Questionnaires, of them straight-lined, and of them with any questionnaire flag
+    /// (`flags::QUESTIONNAIRE_FLAGS`).
     pub rows: u64,
     pub straight: u64,
+    pub flagged: u64,
     /// Scores of the valid questionnaires (what excluding the interviewer would move).
     pub valid_scores: crate::estimators::Moments,
     /// Per indicator of `quality::INDICATORS` but the last (same_day, which is
@@ -118,21 +120,6 @@ pub struct DeliveryCells {
     /// (community, interviewer or u32::MAX for none, its statistics), by community
     /// then interviewer.
     pub cells: Vec<(u32, u32, CellStats)>,
-    /// The questionnaires with a questionnaire flag, in stored order.
-    pub flagged: Vec<FlaggedRow>,
-}
-
-/// A questionnaire with a questionnaire flag (`flags::QUESTIONNAIRE_FLAGS`, bit k the
-/// k-th), named as the flags list names it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct FlaggedRow {
-    pub respondent_id: String,
-    pub line: u64,
-    /// Positions in the delivery's `communities` and `interviewers` (u32::MAX: none).
-    pub community: u32,
-    pub interviewer: u32,
-    pub flags: u8,
-    pub valid: bool,
 }
 
 /// Bits (lowest first in each byte) as hex.

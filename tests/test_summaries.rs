@@ -97,6 +97,19 @@ fn same(ws: &Workspace, step: &str) -> (u64, u64) {
             rows.lines().nth(at)
         );
     }
+    // The undecided counts from the cached flags (per interviewer, rows read only
+    // with a decision on a single questionnaire) against the whole list's.
+    let w = manyi::workspace::Workspace::open(ws.path()).unwrap();
+    let round: RoundId = ROUND.parse().unwrap();
+    let listed = manyi::lifecycle::flags(&w, &round).unwrap();
+    assert_eq!(
+        manyi::lifecycle::undecided(&w, &round).unwrap(),
+        (
+            listed.undecided_interviewers,
+            listed.undecided_questionnaires
+        ),
+        "undecided flags at step {step}"
+    );
     let mut total = (0, 0);
     for org in [None, Some("A"), Some("B")] {
         let want = from_rows(ws, org);
@@ -288,6 +301,33 @@ fn summaries_give_the_coverage_the_rows_give_at_every_step() {
     std::fs::write(&b1c, lines[..lines.len() - 40].join("\n") + "\n").unwrap();
     ingest(&ws, &b1c, "测评机构B", Some(&b1_sha[..12]));
     same(&ws, "a correction");
+    // Keep the interviewer of a flagged questionnaire: their flagged questionnaires are
+    // decided with them.
+    let w = manyi::workspace::Workspace::open(ws.path()).unwrap();
+    let round: RoundId = ROUND.parse().unwrap();
+    let before = manyi::lifecycle::flags(&w, &round).unwrap();
+    let flagged_iv = before
+        .questionnaires
+        .iter()
+        .find_map(|q| q.interviewer_id.clone())
+        .expect("a flagged questionnaire with an interviewer");
+    ws.ok(&[
+        "decide",
+        "--round",
+        ROUND,
+        "--interviewer",
+        &flagged_iv,
+        "--keep",
+        "--reason",
+        "核实无误",
+    ]);
+    same(&ws, "a flagged questionnaire's interviewer kept");
+    let after = manyi::lifecycle::undecided(&w, &round).unwrap();
+    assert!(
+        after.1 < before.undecided_questionnaires,
+        "{after:?} against {} before",
+        before.undecided_questionnaires
+    );
     let (iv, kept, _) = ids(&a1);
     ws.ok(&[
         "decide",

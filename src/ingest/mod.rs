@@ -604,18 +604,12 @@ fn delivery_cells(
                 | (flags.few_answers[i] as u8) << 3
         })
         .collect();
-    let respondent = |i: usize| -> &str {
-        let a = if i == 0 { 0 } else { acc.id_end[i - 1] };
-        &acc.id_buf[a..acc.id_end[i]]
-    };
     quality::cells::delivery_cells(&quality::cells::DeliveryRows {
         input: state.quality_input(),
         straight: &flags.straightline,
         valid,
         near_duplicate: &near,
         qflags: &qflags,
-        line: &acc.line,
-        respondent: &respondent,
         communities: &state.communities,
         n_levels: rules.scale.answers.len(),
     })

@@ -130,8 +130,13 @@ pub fn decide(
             }
         )));
     }
-    let flagged =
-        crate::flags::cached(ws, &w.store, &w.index, round, &rules)?.flags(subject.code(), &id);
+    let flagged = match subject {
+        Subject::Interviewer => crate::flags::cached(ws, &w.store, &w.index, round, &rules)?
+            .interviewers
+            .iter()
+            .any(|r| r.interviewer_id == id),
+        Subject::Respondent => crate::flags::Flagged::read(&w.store, &w.index, round)?.has(&id),
+    };
     let round_s = round.to_string();
     let superseded = w
         .index
@@ -175,7 +180,16 @@ pub fn flags(ws: &Workspace, round: &RoundId) -> Result<crate::flags::RoundFlags
     let rules = ws.rules()?;
     let store = Store::new(ws);
     let index = store.read_index()?;
-    Ok(crate::flags::cached(ws, &store, &index, round, &rules)?.expand(&index))
+    let flagged = crate::flags::Flagged::read(&store, &index, round)?;
+    Ok(crate::flags::cached(ws, &store, &index, round, &rules)?.expand(&index, flagged))
+}
+
+/// (undecided interviewers, undecided questionnaires) of a round now.
+pub fn undecided(ws: &Workspace, round: &RoundId) -> Result<(usize, usize)> {
+    let rules = ws.rules()?;
+    let store = Store::new(ws);
+    let index = store.read_index()?;
+    crate::flags::undecided(ws, &store, &index, round, &rules)
 }
 
 /// One row of `manyi deliveries`.

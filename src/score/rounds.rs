@@ -196,8 +196,7 @@ fn read_rounds(
     let mut n_excluded: BTreeMap<String, usize> = BTreeMap::new();
     for r in rounds {
         // The round's flags over its active deliveries, and the office's exclusions.
-        let (interviewers, questionnaires) =
-            crate::flags::cached(ws, store, index, r, rules)?.undecided(index);
+        let (interviewers, questionnaires) = crate::flags::undecided(ws, store, index, r, rules)?;
         undecided.push(Undecided {
             round: r.to_string(),
             interviewers,

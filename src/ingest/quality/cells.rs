@@ -50,6 +50,7 @@ impl Table {
         let t = self.cell(c, iv);
         t.rows += s.rows;
         t.straight += s.straight;
+        t.flagged += s.flagged;
         t.valid_scores.add(&s.valid_scores);
         for (a, b) in t.indicators.iter_mut().zip(&s.indicators) {
             a.add(b);
@@ -122,11 +123,14 @@ impl Table {
 }
 
 /// The cells of the rows of the communities `keep` accepts. `straight`: each row's
-/// straight-line flag; `valid`: each row's validity (None: all count as valid);
-/// `near_duplicate`: each row's near-duplicate indicator (1, 0, NaN).
+/// straight-line flag; `qflags`: each row's questionnaire flags (empty: none known);
+/// `valid`: each row's validity (None: all count as valid); `near_duplicate`: each
+/// row's near-duplicate indicator (1, 0, NaN).
+#[allow(clippy::too_many_arguments)] // ok: each is a column of the rows
 pub fn of_rows(
     input: &Input<'_>,
     straight: &[bool],
+    qflags: &[u8],
     valid: Option<&[bool]>,
     near_duplicate: &[f64],
     n_levels: usize,
@@ -163,6 +167,7 @@ pub fn of_rows(
             let s = &mut local[p].1;
             s.rows += 1;
             s.straight += straight.get(i).copied().unwrap_or(false) as u64;
+            s.flagged += qflags.get(i).is_some_and(|q| *q != 0) as u64;
             let score = input.score[i];
             if !score.is_nan() {
                 s.indicators[0].push(score);
@@ -344,8 +349,6 @@ pub struct DeliveryRows<'a> {
     pub near_duplicate: &'a [f64],
     /// Each row's questionnaire flags (bit k: `flags::QUESTIONNAIRE_FLAGS[k]`).
     pub qflags: &'a [u8],
-    pub line: &'a [u64],
-    pub respondent: &'a dyn Fn(usize) -> &'a str,
     /// Per community index of `input`: (street code, community code).
     pub communities: &'a [(String, String)],
     pub n_levels: usize,
@@ -401,6 +404,7 @@ pub fn delivery_cells(d: &DeliveryRows<'_>) -> crate::store::DeliveryCells {
     let table = of_rows(
         input,
         d.straight,
+        d.qflags,
         Some(d.valid),
         d.near_duplicate,
         d.n_levels,
@@ -413,18 +417,5 @@ pub fn delivery_cells(d: &DeliveryRows<'_>) -> crate::store::DeliveryCells {
         }
     }
     out.cells.sort_by_key(|e| (e.0, e.1));
-    for i in 0..n {
-        if d.qflags[i] == 0 {
-            continue;
-        }
-        out.flagged.push(crate::store::FlaggedRow {
-            respondent_id: (d.respondent)(i).to_string(),
-            line: d.line[i],
-            community: cmap[input.community[i] as usize],
-            interviewer: iv_of(input.interviewer[i]),
-            flags: d.qflags[i],
-            valid: d.valid[i],
-        });
-    }
     out
 }

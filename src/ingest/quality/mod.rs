@@ -603,6 +603,7 @@ fn interviewer_flags(
     let table = cells::of_rows(
         input,
         &flags.straightline,
+        &[],
         None,
         &near_duplicate,
         rules.scale.answers.len(),

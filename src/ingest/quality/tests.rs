@@ -177,7 +177,7 @@ fn the_comparison_over_cells_is_the_comparison_over_rows() {
             date: &date,
         };
         let groups = Groups::new(&community);
-        let table = cells::of_rows(&input, &straight, None, &near, 5, &|_| true);
+        let table = cells::of_rows(&input, &straight, &[], None, &near, 5, &|_| true);
         // The counts per interviewer, against a count of the rows.
         let counts = table.counts(n_iv);
         for (iv, (q, sl)) in counts.iter().enumerate() {

@@ -57,7 +57,7 @@ pub async fn undecided(
                     tokio::spawn(async move {
                         let ws = st.ws.clone();
                         let n = blocking(move || {
-                            crate::lifecycle::flags(&ws, &round).map(|f| f.undecided())
+                            crate::lifecycle::undecided(&ws, &round).map(|(i, q)| i + q)
                         })
                         .await;
                         let mut memo = st.undecided.lock().await;
@@ -88,7 +88,7 @@ pub async fn undecided(
     }
     // The first count of the round: wait for it.
     let ws = state.ws.clone();
-    let n = blocking(move || crate::lifecycle::flags(&ws, &round).map(|f| f.undecided())).await?;
+    let n = blocking(move || crate::lifecycle::undecided(&ws, &round).map(|(i, q)| i + q)).await?;
     state.undecided.lock().await.insert(
         name,
         crate::portal::FlagCount {
