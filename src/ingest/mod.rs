@@ -271,6 +271,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
             flags: &flags,
         },
     )?;
+    clock.lap("parquet");
     // The summary the round's views add up (coverage): from the stored Parquet, so it
     // is by construction what the rows say.
     let mut summary = crate::store::DeliverySummary::of_parquet(&store.path(&paths.data))?;
@@ -280,7 +281,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     summary.cells = Some(delivery_cells(&state, &flags, &valid, &rules));
     let summary_json = serde_json::to_vec(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     crate::fsutil::write_private_atomic(&store.path(&paths.summary), &summary_json)?;
-    clock.lap("parquet");
+    clock.lap("summary");
     let original = store.path(&paths.original);
     if !original.exists() {
         match copy {

@@ -203,6 +203,7 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
         interviewer: vec![false; n],
         near_duplicate: Vec::new(),
     };
+    let mut clock = crate::timings::Phases::new();
     let groups = Groups::new(input.community);
     let mut durs: Vec<f64> = Vec::new();
     let mut patterns: rustc_hash::FxHashMap<&[u8], u32> = Default::default();
@@ -239,11 +240,14 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
             }
         }
     }
+    clock.lap("questionnaire flags");
     let nd = near_duplicates(input, &groups, &|_| true);
     if input.n_items >= 3 {
         flags.near_duplicate = nd.iter().map(|v| *v == 1.0).collect();
     }
+    clock.lap("near-duplicates");
     let flagged = interviewer_flags(input, &flags, rules, nd);
+    clock.lap("interviewers");
     let names: std::collections::HashSet<&str> =
         flagged.iter().map(|f| f.interviewer_id.as_str()).collect();
     for i in 0..n {
@@ -251,6 +255,7 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
             flags.interviewer[i] = names.contains(input.interviewer_names[iv as usize].as_str());
         }
     }
+    clock.report("quality");
     (flags, flagged)
 }
 
