@@ -278,7 +278,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
     if !flags.near_duplicate.is_empty() && flags.near_duplicate.len() as u64 == summary.rows {
         summary.near_duplicate = Some(crate::store::bits_to_hex(&flags.near_duplicate));
     }
-    summary.cells = Some(delivery_cells(&state, &flags, &valid, &rules));
+    summary.cells = Some(delivery_cells(&state, &flags));
     let summary_json = serde_json::to_vec(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     crate::fsutil::write_private_atomic(&store.path(&paths.summary), &summary_json)?;
     clock.lap("summary");
@@ -577,41 +577,12 @@ impl StoredPaths {
     }
 }
 
-/// The delivery's cells for its summary (what the round's comparison and flags list
-/// need of it), from the accepted rows as stored.
-fn delivery_cells(
-    state: &merge::State,
-    flags: &quality::Flags,
-    valid: &[bool],
-    rules: &crate::rules::Rules,
-) -> crate::store::DeliveryCells {
-    let acc = &state.acc;
-    let n = acc.line.len();
-    let near: Vec<f64> = if flags.near_duplicate.len() == n {
-        flags
-            .near_duplicate
-            .iter()
-            .map(|b| *b as u8 as f64)
-            .collect()
-    } else {
-        vec![f64::NAN; n]
-    };
-    // Bits in the order of `flags::QUESTIONNAIRE_FLAGS` (the stored flag columns).
-    let qflags: Vec<u8> = (0..n)
-        .map(|i| {
-            flags.speeder[i] as u8
-                | (flags.straightline[i] as u8) << 1
-                | (flags.duplicate_pattern[i] as u8) << 2
-                | (flags.few_answers[i] as u8) << 3
-        })
-        .collect();
+/// The delivery's cells for its summary (what the round's comparison needs of it),
+/// from the accepted rows as stored.
+fn delivery_cells(state: &merge::State, flags: &quality::Flags) -> crate::store::DeliveryCells {
     quality::cells::delivery_cells(&quality::cells::DeliveryRows {
         input: state.quality_input(),
-        straight: &flags.straightline,
-        valid,
-        near_duplicate: &near,
-        qflags: &qflags,
+        table: &flags.table,
         communities: &state.communities,
-        n_levels: rules.scale.answers.len(),
     })
 }

@@ -343,41 +343,16 @@ pub fn compare(cells: &Cells, excluded: &[bool]) -> Vec<Option<(f64, f64)>> {
 /// (see [`crate::store::DeliveryCells`]).
 pub struct DeliveryRows<'a> {
     pub input: Input<'a>,
-    pub straight: &'a [bool],
-    pub valid: &'a [bool],
-    /// Each row's near-duplicate indicator among the delivery's own (NaN: not known).
-    pub near_duplicate: &'a [f64],
-    /// Each row's questionnaire flags (bit k: `flags::QUESTIONNAIRE_FLAGS[k]`).
-    pub qflags: &'a [u8],
+    /// The cells of its rows (`quality::compute`).
+    pub table: &'a Table,
     /// Per community index of `input`: (street code, community code).
     pub communities: &'a [(String, String)],
-    pub n_levels: usize,
 }
 
 /// A delivery's cells, its communities and interviewers numbered in the order they
 /// first appear in its rows.
 pub fn delivery_cells(d: &DeliveryRows<'_>) -> crate::store::DeliveryCells {
-    // An empty interviewer name is no interviewer (as the round reads it back).
-    let cleaned: Vec<u32>;
-    let with_none;
-    let input = if d.input.interviewer_names.iter().any(String::is_empty) {
-        cleaned = d
-            .input
-            .interviewer
-            .iter()
-            .map(|&iv| match d.input.interviewer_names.get(iv as usize) {
-                Some(name) if !name.is_empty() => iv,
-                _ => NONE,
-            })
-            .collect();
-        with_none = Input {
-            interviewer: &cleaned,
-            ..d.input
-        };
-        &with_none
-    } else {
-        &d.input
-    };
+    let input = &d.input;
     let n = input.community.len();
     let mut out = crate::store::DeliveryCells {
         algorithm: super::ALGORITHM.to_string(),
@@ -392,28 +367,19 @@ pub fn delivery_cells(d: &DeliveryRows<'_>) -> crate::store::DeliveryCells {
             out.communities.push(d.communities[c].1.clone());
             out.streets.push(d.communities[c].0.clone());
         }
+        // (The ingest never names an interviewer with an empty text.)
         if let Some(iv) = input.interviewer(i)
             && ivmap[iv as usize] == NONE
-            && !input.interviewer_names[iv as usize].is_empty()
         {
             ivmap[iv as usize] = out.interviewers.len() as u32;
             out.interviewers
                 .push(input.interviewer_names[iv as usize].clone());
         }
     }
-    let table = of_rows(
-        input,
-        d.straight,
-        d.qflags,
-        Some(d.valid),
-        d.near_duplicate,
-        d.n_levels,
-        &|_| true,
-    );
     let iv_of = |iv: u32| if iv == NONE { NONE } else { ivmap[iv as usize] };
-    for (c, cells) in table.communities.into_iter().enumerate() {
+    for (c, cells) in d.table.communities.iter().enumerate() {
         for (iv, s) in cells {
-            out.cells.push((cmap[c], iv_of(iv), s));
+            out.cells.push((cmap[c], iv_of(*iv), s.clone()));
         }
     }
     out.cells.sort_by_key(|e| (e.0, e.1));

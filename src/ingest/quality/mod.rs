@@ -53,6 +53,8 @@ pub struct Flags {
     /// recomputes it only for communities other deliveries share. Empty when the
     /// questionnaire has too few items to tell.
     pub near_duplicate: Vec<bool>,
+    /// The file's cells (what its summary keeps for the round's comparison).
+    pub table: Table,
 }
 
 /// An interviewer who stands out, with the evidence.
@@ -202,6 +204,7 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
         few_answers: vec![false; n],
         interviewer: vec![false; n],
         near_duplicate: Vec::new(),
+        table: Table::default(),
     };
     let mut clock = crate::timings::Phases::new();
     let groups = Groups::new(input.community);
@@ -246,7 +249,30 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
         flags.near_duplicate = nd.iter().map(|v| *v == 1.0).collect();
     }
     clock.lap("near-duplicates");
-    let flagged = interviewer_flags(input, &flags, rules, nd);
+    // Bits in the order of `flags::QUESTIONNAIRE_FLAGS` (the stored flag columns).
+    let qflags: Vec<u8> = (0..n)
+        .map(|i| {
+            flags.speeder[i] as u8
+                | (flags.straightline[i] as u8) << 1
+                | (flags.duplicate_pattern[i] as u8) << 2
+                | (flags.few_answers[i] as u8) << 3
+        })
+        .collect();
+    let valid: Vec<bool> = input
+        .answered
+        .iter()
+        .map(|a| (*a as usize) >= rules.validity.min_answered_items)
+        .collect();
+    flags.table = cells::of_rows(
+        input,
+        &flags.straightline,
+        &qflags,
+        Some(&valid),
+        &nd,
+        rules.scale.answers.len(),
+        &|_| true,
+    );
+    let flagged = flags_of_table(&flags.table, input.interviewer_names, rules);
     clock.lap("interviewers");
     let names: std::collections::HashSet<&str> =
         flagged.iter().map(|f| f.interviewer_id.as_str()).collect();
@@ -324,12 +350,30 @@ fn near_duplicates(
         }
         true
     };
-    // The rows of one community that have a near-duplicate there.
+    // The rows of one community that have a near-duplicate there. Rows with the same
+    // answers are one pattern: two rows share a pattern (distance 0) or their
+    // patterns are within two items, so only distinct patterns are compared.
     let community = |rows: &[u32], keyed: &mut Vec<(u64, u32)>, found: &mut Vec<u32>| {
-        let mut marked: rustc_hash::FxHashSet<u32> = Default::default();
+        // Distinct patterns: (a row that has it, how many rows have it).
+        let mut ids: rustc_hash::FxHashMap<&[u8], u32> = Default::default();
+        let mut first: Vec<u32> = Vec::new();
+        let mut count: Vec<u32> = Vec::new();
+        let mut pid_of: Vec<u32> = Vec::with_capacity(rows.len());
+        for &i in rows {
+            let a = input.answers(i as usize);
+            let next = first.len() as u32;
+            let p = *ids.entry(a).or_insert(next);
+            if p == next {
+                first.push(i);
+                count.push(0);
+            }
+            count[p as usize] += 1;
+            pid_of.push(p);
+        }
+        let mut marked: Vec<bool> = count.iter().map(|c| *c > 1).collect();
         for band in &bands {
             keyed.clear();
-            keyed.extend(rows.iter().map(|&i| {
+            keyed.extend(first.iter().enumerate().map(|(p, &i)| {
                 let part = &input.answers(i as usize)[band.clone()];
                 // Up to 8 items: the bytes themselves (no collisions); more: a hash.
                 let key = if part.len() <= 8 {
@@ -339,7 +383,7 @@ fn near_duplicates(
                 } else {
                     xxhash_rust::xxh3::xxh3_64(part)
                 };
-                (key, i)
+                (key, p as u32)
             }));
             keyed.sort_unstable();
             let mut start = 0;
@@ -349,24 +393,29 @@ fn near_duplicates(
                     end += 1;
                 }
                 let run = &keyed[start..end];
-                for (x, &(_, i)) in run.iter().enumerate() {
-                    let ai = input.answers(i as usize);
-                    for &(_, j) in run.iter().skip(x + 1) {
-                        // Pairs whose two rows are both known near-duplicates teach
-                        // nothing more.
-                        if marked.contains(&i) && marked.contains(&j) {
+                for (x, &(_, p)) in run.iter().enumerate() {
+                    let ap = input.answers(first[p as usize] as usize);
+                    for &(_, q) in run.iter().skip(x + 1) {
+                        // Pairs whose two patterns are both known near-duplicates
+                        // teach nothing more.
+                        if marked[p as usize] && marked[q as usize] {
                             continue;
                         }
-                        if within_two(ai, input.answers(j as usize)) {
-                            marked.insert(i);
-                            marked.insert(j);
+                        if within_two(ap, input.answers(first[q as usize] as usize)) {
+                            marked[p as usize] = true;
+                            marked[q as usize] = true;
                         }
                     }
                 }
                 start = end;
             }
         }
-        found.extend(marked);
+        found.extend(
+            rows.iter()
+                .zip(&pid_of)
+                .filter(|(_, p)| marked[**p as usize])
+                .map(|(i, _)| *i),
+        );
     };
     // Communities are independent: on all cores, each thread taking the next one.
     let all: Vec<&[u32]> = groups

@@ -293,6 +293,75 @@ fn near_duplicates_are_within_two_items_of_another_in_the_same_community() {
     );
 }
 
+#[test]
+fn near_duplicates_agree_with_every_pair_compared() {
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rnd = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for round in 0..300 {
+        let n_items = 3 + rnd(10) as usize;
+        let levels = 2 + rnd(4);
+        let (mut community, mut items) = (Vec::new(), Vec::new());
+        for c in 0..1 + rnd(5) as u32 {
+            // Some communities copy earlier patterns with a change or two.
+            for _ in 0..rnd(60) {
+                community.push(c);
+                let start = items.len();
+                if start >= n_items && rnd(3) == 0 {
+                    let from = rnd((start / n_items) as u64) as usize * n_items;
+                    let copy: Vec<u8> = items[from..from + n_items].to_vec();
+                    items.extend(copy);
+                    for _ in 0..rnd(4) {
+                        let k = start + rnd(n_items as u64) as usize;
+                        items[k] = rnd(levels) as u8;
+                    }
+                } else {
+                    for _ in 0..n_items {
+                        items.push(if rnd(9) == 0 {
+                            u8::MAX
+                        } else {
+                            rnd(levels) as u8
+                        });
+                    }
+                }
+            }
+        }
+        let n = community.len();
+        let input = Input {
+            community: &community,
+            interviewer: &vec![u32::MAX; n],
+            interviewer_names: &[],
+            duration: &vec![f64::NAN; n],
+            score: &vec![f64::NAN; n],
+            items: &items,
+            n_items,
+            answered: &vec![0; n],
+            date: &vec![0; n],
+        };
+        let want: Vec<f64> = (0..n)
+            .map(|i| {
+                let a = &items[i * n_items..(i + 1) * n_items];
+                let near = (0..n).any(|j| {
+                    j != i
+                        && community[j] == community[i]
+                        && a.iter()
+                            .zip(&items[j * n_items..(j + 1) * n_items])
+                            .filter(|(x, y)| x != y)
+                            .count()
+                            <= 2
+                });
+                near as u8 as f64
+            })
+            .collect();
+        let got = near_duplicates(&input, &Groups::new(&community), &|_| true);
+        assert_eq!(got, want, "round {round}: {n_items} items, {levels} levels");
+    }
+}
+
 /// Per questionnaire, the value of each indicator (NaN: not defined), row by row as
 /// the comparison was first written (the reference for the cells).
 fn indicator_values_rows(
