@@ -959,6 +959,50 @@ impl Computed {
     }
 }
 
+/// Per interviewer ("" for questionnaires without one) of a round's active deliveries:
+/// [questionnaires, valid, speeders, straight-lined], from the summaries (the rows of
+/// a store without them).
+pub fn interviewer_counts(
+    store: &Store,
+    index: &Index,
+    round: &RoundId,
+    rules: &Rules,
+) -> Result<BTreeMap<String, [u64; 4]>> {
+    let rc = match RoundCells::of_summaries(store, index, round, rules)? {
+        Some(rc) => rc,
+        None => RoundCells::of_rows(&RoundData::load(store, index, round, rules)?, rules),
+    };
+    let mut out: BTreeMap<String, [u64; 4]> = BTreeMap::new();
+    for cells in &rc.table.communities {
+        for (iv, s) in cells {
+            let name = rc
+                .interviewer_names
+                .get(*iv as usize)
+                .cloned()
+                .unwrap_or_default();
+            let e = out.entry(name).or_default();
+            e[0] += s.rows;
+            e[1] += s.valid;
+            e[2] += s.speeders;
+            e[3] += s.straight;
+        }
+    }
+    Ok(out)
+}
+
+/// A round's flagged interviewers with the decisions in force, undecided first.
+pub fn interviewers_now(
+    ws: &crate::workspace::Workspace,
+    store: &Store,
+    index: &Index,
+    round: &RoundId,
+    rules: &Rules,
+) -> Result<Vec<InterviewerRow>> {
+    Ok(cached(ws, store, index, round, rules)?
+        .expand(index, Flagged::default())
+        .interviewers)
+}
+
 /// A round's flags and decisions counted: (undecided interviewers, undecided
 /// questionnaires), from the flags cache (the rows are read only when a decision on a
 /// single questionnaire is in force).

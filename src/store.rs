@@ -98,6 +98,9 @@ pub struct CellStats {
     pub rows: u64,
     pub straight: u64,
     pub flagged: u64,
+    /// Valid questionnaires, and speeders (the review pack's interviewer table).
+    pub valid: u64,
+    pub speeders: u64,
     /// Scores of the valid questionnaires (what excluding the interviewer would move).
     pub valid_scores: crate::estimators::Moments,
     /// Per indicator of `quality::INDICATORS` but the last (same_day, which is

@@ -393,24 +393,14 @@ fn interviewer_table(
     // Per flagged (round, interviewer): p-value, evidence, what excluding them would
     // move, and the decision in force.
     let mut evidence: BTreeMap<(String, String), [String; 4]> = BTreeMap::new();
-    let cols = [
-        "interviewer_id",
-        "valid",
-        "flag_speeder",
-        "flag_straightline",
-    ];
+    let rules = ws.rules()?;
     for r in rounds {
-        let Some(df) = store.load_round(&index, r, Some(&cols))? else {
+        if store.deliveries(&index, r).is_empty() {
             continue;
-        };
+        }
         // Flagged as compared with peers over all the round's active deliveries.
-        let round_flags = crate::lifecycle::flags(ws, r)?;
-        let flagged: std::collections::BTreeSet<&str> = round_flags
-            .interviewers
-            .iter()
-            .map(|f| f.interviewer_id.as_str())
-            .collect();
-        for f in &round_flags.interviewers {
+        let interviewers = crate::flags::interviewers_now(ws, store, &index, r, &rules)?;
+        for f in &interviewers {
             let zh = crate::messages::Lang::Zh;
             evidence.insert(
                 (r.to_string(), f.interviewer_id.clone()),
@@ -425,28 +415,12 @@ fn interviewer_table(
                 ],
             );
         }
-        let pe = |e| Error::Polars {
-            path: store.dir.clone(),
-            source: e,
-        };
-        let iv = df
-            .column("interviewer_id")
-            .and_then(|c| c.str().cloned())
-            .map_err(pe)?;
-        let flags: Vec<_> = cols[1..]
-            .iter()
-            .map(|c| df.column(c).and_then(|c| c.bool().cloned()))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(pe)?;
-        for i in 0..df.height() {
-            let e = agg
-                .entry((r.to_string(), iv.get(i).unwrap_or("").to_string()))
-                .or_default();
-            e[0] += 1;
-            for (k, f) in flags.iter().enumerate() {
-                e[k + 1] += f.get(i).unwrap_or(false) as u64;
-            }
-            e[4] = flagged.contains(iv.get(i).unwrap_or("")) as u64;
+        for (iv, c) in crate::flags::interviewer_counts(store, &index, r, &rules)? {
+            let flagged = interviewers.iter().any(|f| f.interviewer_id == iv);
+            agg.insert(
+                (r.to_string(), iv),
+                [c[0], c[1], c[2], c[3], flagged as u64],
+            );
         }
     }
     Ok(Table {

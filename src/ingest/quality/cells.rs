@@ -51,6 +51,8 @@ impl Table {
         t.rows += s.rows;
         t.straight += s.straight;
         t.flagged += s.flagged;
+        t.valid += s.valid;
+        t.speeders += s.speeders;
         t.valid_scores.add(&s.valid_scores);
         for (a, b) in t.indicators.iter_mut().zip(&s.indicators) {
             a.add(b);
@@ -168,6 +170,9 @@ pub fn of_rows(
             s.rows += 1;
             s.straight += straight.get(i).copied().unwrap_or(false) as u64;
             s.flagged += qflags.get(i).is_some_and(|q| *q != 0) as u64;
+            // Bit 0: speeder (`flags::QUESTIONNAIRE_FLAGS`).
+            s.speeders += qflags.get(i).is_some_and(|q| q & 1 != 0) as u64;
+            s.valid += valid.is_none_or(|v| v[i]) as u64;
             let score = input.score[i];
             if !score.is_nan() {
                 s.indicators[0].push(score);

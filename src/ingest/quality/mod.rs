@@ -287,7 +287,7 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
 
 /// Names the interviewer comparison (part of the flags cache's key: a cache made by
 /// another comparison is not reused).
-pub const ALGORITHM: &str = "nine-indicators-centred-tau-mvn-null-2-exact-cells";
+pub const ALGORITHM: &str = "nine-indicators-centred-tau-mvn-null-2-exact-cells-2";
 
 /// The indicators an interviewer is compared on, each a value per questionnaire whose
 /// interviewer mean is set against the peers' in the same communities, and the
