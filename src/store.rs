@@ -88,6 +88,26 @@ pub struct DeliverySummary {
     pub cells: Option<DeliveryCells>,
 }
 
+/// The counts of a [`DeliverySummary`] (read without its cells).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct DeliveryCounts {
+    pub version: u32,
+    pub rows: u64,
+    pub valid: BTreeMap<String, u64>,
+    pub valid_by_interviewer: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl From<DeliverySummary> for DeliveryCounts {
+    fn from(s: DeliverySummary) -> Self {
+        DeliveryCounts {
+            version: s.version,
+            rows: s.rows,
+            valid: s.valid,
+            valid_by_interviewer: s.valid_by_interviewer,
+        }
+    }
+}
+
 /// One community × interviewer of a delivery (or of a round): the sufficient
 /// statistics of the interviewer comparison (`ingest::quality`), exact sums that add
 /// up across deliveries in any order.
@@ -340,6 +360,52 @@ impl Store {
             }
         }
         DeliverySummary::of_parquet(&self.path(&d.data))
+    }
+
+    /// A delivery's valid questionnaires per community and per interviewer × community
+    /// (its summary without the cells: what coverage adds up). Summaries are written
+    /// once under their delivery's hash, so a parsed one is kept for the process (its
+    /// file's length and time checked at each use).
+    pub fn counts(&self, d: &DeliveryEntry) -> Result<std::sync::Arc<DeliveryCounts>> {
+        use std::sync::{Arc, Mutex, OnceLock};
+        type Memo = std::collections::HashMap<
+            PathBuf,
+            (u64, Option<std::time::SystemTime>, Arc<DeliveryCounts>),
+        >;
+        static MEMO: OnceLock<Mutex<Memo>> = OnceLock::new();
+        let Some(rel) = &d.summary else {
+            return Ok(Arc::new(DeliveryCounts::from(self.summary(d)?)));
+        };
+        let p = self.path(rel);
+        let meta = std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?;
+        let stamp = (meta.len(), meta.modified().ok());
+        let memo = MEMO.get_or_init(Default::default);
+        if let Some((len, t, c)) = memo
+            .lock()
+            .map_err(|_| Error::Internal("summary memo".into()))?
+            .get(&p)
+            && (*len, *t) == stamp
+        {
+            return Ok(c.clone());
+        }
+        let bytes = crate::fsutil::read(&p)?;
+        let c: DeliveryCounts = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))?;
+        let c = if c.version == DeliverySummary::VERSION {
+            Arc::new(c)
+        } else {
+            Arc::new(DeliveryCounts::from(DeliverySummary::of_parquet(
+                &self.path(&d.data),
+            )?))
+        };
+        let mut m = memo
+            .lock()
+            .map_err(|_| Error::Internal("summary memo".into()))?;
+        if m.len() > 20_000 {
+            m.clear();
+        }
+        m.insert(p, (stamp.0, stamp.1, c.clone()));
+        Ok(c)
     }
 
     /// Takes the store lock, waiting (and saying so on stderr) while another process

@@ -415,7 +415,7 @@ pub fn coverage(
         {
             continue;
         }
-        let summary = store.summary(d)?;
+        let summary = store.counts(d)?;
         for (c, n) in &summary.valid {
             *valid.entry(c.clone()).or_default() += n;
         }
