@@ -64,8 +64,32 @@ pub struct Publication {
 /// What is published now, by the journal: for each label the last of `publish` and
 /// `unpublish` decides. Sorted by label.
 pub fn publications(ws: &Workspace) -> Result<Vec<Publication>> {
+    use std::sync::{Mutex, OnceLock};
+    // Every page of the portal asks; the journal only grows. The answer is kept per
+    // store and journal head (the hash of its last committed entry, which vouches for
+    // all before it).
+    type Memo = std::collections::HashMap<PathBuf, (Option<String>, u64, Vec<Publication>)>;
+    static MEMO: OnceLock<Mutex<Memo>> = OnceLock::new();
+    let store = crate::store::Store::new(ws);
+    let index = store.read_index()?;
+    let key = (index.journal_head.clone(), index.journal_entries);
+    let memo = MEMO.get_or_init(Default::default);
+    let poisoned = |_| Error::Internal("publications memo".into());
+    if let Some((head, n, list)) = memo.lock().map_err(poisoned)?.get(&store.dir)
+        && (head, n) == (&key.0, &key.1)
+    {
+        return Ok(list.clone());
+    }
+    let list = publications_in(crate::journal::entries(&store, &index)?);
+    memo.lock()
+        .map_err(poisoned)?
+        .insert(store.dir.clone(), (key.0, key.1, list.clone()));
+    Ok(list)
+}
+
+fn publications_in(entries: Vec<crate::journal::Entry>) -> Vec<Publication> {
     let mut last: std::collections::BTreeMap<String, Option<Publication>> = Default::default();
-    for e in crate::lifecycle::journal(ws, None)? {
+    for e in entries {
         let Some(label) = e.round.clone() else {
             continue;
         };
@@ -87,7 +111,7 @@ pub fn publications(ws: &Workspace) -> Result<Vec<Publication>> {
             _ => {}
         }
     }
-    Ok(last.into_values().flatten().collect())
+    last.into_values().flatten().collect()
 }
 
 /// The publication of `subject`, if it is in force.
