@@ -441,19 +441,50 @@ impl Store {
     }
 
     pub fn read_index(&self) -> Result<Index> {
+        use std::os::unix::fs::MetadataExt as _;
+        use std::sync::{Mutex, OnceLock};
+        // A server reads the index on every request: the parsed one is kept while the
+        // file is the same (it is replaced by a rename at each commit: a new inode).
+        type Stamp = (u64, u64, u64, i64, i64, i64, i64);
+        static MEMO: OnceLock<Mutex<std::collections::HashMap<PathBuf, (Stamp, Index)>>> =
+            OnceLock::new();
         let p = self.index_path();
-        if !p.exists() {
-            return Ok(Index::default());
+        let meta = match std::fs::metadata(&p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Index::default()),
+            Err(e) => return Err(Error::io(&p, e)),
+        };
+        let stamp: Stamp = (
+            meta.dev(),
+            meta.ino(),
+            meta.len(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+        );
+        let memo = MEMO.get_or_init(Default::default);
+        let poisoned = |_| Error::Internal("index memo".into());
+        if let Some((st, index)) = memo.lock().map_err(poisoned)?.get(&p)
+            && *st == stamp
+        {
+            return Ok(index.clone());
         }
         let text = crate::fsutil::read_text(&p)?;
-        serde_json::from_str(&text).map_err(|e| {
+        let index: Index = serde_json::from_str(&text).map_err(|e| {
             Error::input(
                 p.display().to_string(),
                 e.line() as u64,
                 None,
                 format!("the delivery index is damaged: {e}"),
             )
-        })
+        })?;
+        let mut m = memo.lock().map_err(poisoned)?;
+        if m.len() > 64 {
+            m.clear();
+        }
+        m.insert(p, (stamp, index.clone()));
+        Ok(index)
     }
 
     /// Replaces the index atomically: this is the commit point of an ingest.
