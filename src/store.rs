@@ -446,8 +446,8 @@ impl Store {
         // A server reads the index on every request: the parsed one is kept while the
         // file is the same (it is replaced by a rename at each commit: a new inode).
         type Stamp = (u64, u64, u64, i64, i64, i64, i64);
-        static MEMO: OnceLock<Mutex<std::collections::HashMap<PathBuf, (Stamp, Index)>>> =
-            OnceLock::new();
+        type Memo = std::collections::HashMap<PathBuf, (Stamp, std::sync::Arc<Index>)>;
+        static MEMO: OnceLock<Mutex<Memo>> = OnceLock::new();
         let p = self.index_path();
         let meta = match std::fs::metadata(&p) {
             Ok(m) => m,
@@ -465,10 +465,15 @@ impl Store {
         );
         let memo = MEMO.get_or_init(Default::default);
         let poisoned = |_| Error::Internal("index memo".into());
-        if let Some((st, index)) = memo.lock().map_err(poisoned)?.get(&p)
-            && *st == stamp
-        {
-            return Ok(index.clone());
+        // The copy is made after the lock is let go (many requests ask at once).
+        let hit = memo
+            .lock()
+            .map_err(poisoned)?
+            .get(&p)
+            .filter(|(st, _)| *st == stamp)
+            .map(|(_, index)| index.clone());
+        if let Some(index) = hit {
+            return Ok(Index::clone(&index));
         }
         let text = crate::fsutil::read_text(&p)?;
         let index: Index = serde_json::from_str(&text).map_err(|e| {
@@ -483,7 +488,7 @@ impl Store {
         if m.len() > 64 {
             m.clear();
         }
-        m.insert(p, (stamp, index.clone()));
+        m.insert(p, (stamp, std::sync::Arc::new(index.clone())));
         Ok(index)
     }
 
