@@ -2388,3 +2388,151 @@ fn a_file_another_organisation_delivered_tells_nothing_of_it() {
     assert!(r.status == 200 || r.status == 201, "{}", r.text());
     assert_eq!(r.json()["status"], "already-ingested");
 }
+
+/// Every key anywhere in a JSON value.
+fn keys_in(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                out.push(k.clone());
+                keys_in(x, out);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| keys_in(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn an_evaluator_reads_outcomes_not_evidence() {
+    let ws = example_workspace();
+    let (eva_once, token) = evaluator_eva(&ws);
+    add_user(&ws, "office", &["--role", "office"]);
+    let office_token = ws
+        .ok(&["user", "token", "office"])
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    // A delivery with a fabricating interviewer the comparison singles out.
+    let file = ws.file("fab.csv");
+    ws.ok(&[
+        "simulate",
+        "--round",
+        "2018-R1",
+        "--format",
+        "csv",
+        "--per-community",
+        "12",
+        "--streets",
+        STREETS_A,
+        "--seed",
+        "fab",
+        "--fabricator",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    let srv = Server::start(&ws, &[]);
+    let r = srv
+        .req("POST", "/api/v1/rounds/2018-R1/deliveries")
+        .bearer(&token)
+        .multipart(Some(("fab.csv", &std::fs::read(&file).unwrap())), &[])
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let up = r.json();
+    let id = up["sha256"].as_str().unwrap().to_string();
+    let evidence = [
+        "indicators",
+        "p_value",
+        "z",
+        "score_z",
+        "duration_z",
+        "score_difference",
+        "reasons",
+        "reason_codes",
+    ];
+    let no_evidence = |what: &str, v: &serde_json::Value| {
+        let mut keys = Vec::new();
+        keys_in(v, &mut keys);
+        for k in evidence {
+            assert!(!keys.iter().any(|x| x == k), "{what}: {k} in {v}");
+        }
+    };
+    // The upload's answer and the delivery as the evaluator reads them.
+    let flagged = up["quality"]["flagged_interviewers"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        !flagged.is_empty(),
+        "the fabricator was not singled out: {up}"
+    );
+    no_evidence("upload", &up);
+    assert!(
+        flagged.iter().all(|f| f["status"] == "under_review"),
+        "{up}"
+    );
+    let mine = srv
+        .req("GET", &format!("/api/v1/deliveries/{id}"))
+        .bearer(&token)
+        .send();
+    assert_eq!(mine.status, 200);
+    no_evidence("delivery", &mine.json());
+    // The office's reading of the same delivery has the evidence.
+    let office = srv
+        .req("GET", &format!("/api/v1/deliveries/{id}"))
+        .bearer(&office_token)
+        .send();
+    assert_eq!(office.status, 200);
+    let of = &office.json()["receipt"]["quality"]["flagged_interviewers"][0];
+    assert!(
+        of["p_value"].is_number() && of["indicators"].is_array(),
+        "{of}"
+    );
+    // The receipt page: the interviewer is under review, without p or reasons.
+    let iv = flagged[0]["interviewer_id"].as_str().unwrap().to_string();
+    let session = first_login(&srv, "eva", &eva_once, PW);
+    let page = srv
+        .req("GET", &format!("/deliveries/{id}"))
+        .cookie(&session)
+        .send();
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains(&iv) && html.contains("复核中"), "{html}");
+    assert!(!html.contains("p 值") && !html.contains("z ="), "{html}");
+    // Once the office decides, the evaluator reads the outcome and its reason.
+    ws.ok(&[
+        "decide",
+        "--round",
+        "2018-R1",
+        "--interviewer",
+        &iv,
+        "--exclude",
+        "--reason",
+        "回访核实为编造",
+    ]);
+    let after = srv
+        .req("GET", &format!("/api/v1/deliveries/{id}"))
+        .bearer(&token)
+        .send()
+        .json();
+    no_evidence("delivery after the decision", &after);
+    let f = after["receipt"]["quality"]["flagged_interviewers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["interviewer_id"] == iv.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(f["status"], "excluded", "{f}");
+    assert_eq!(f["reason"], "回访核实为编造", "{f}");
+    let html = srv
+        .req("GET", &format!("/deliveries/{id}"))
+        .cookie(&session)
+        .send()
+        .text();
+    assert!(
+        html.contains("已排除") && html.contains("回访核实为编造"),
+        "{html}"
+    );
+}

@@ -24,6 +24,7 @@ mod split;
 mod xlsx;
 pub use xlsx::{ZipBounds, check_zip_bounds, xlsx_to_csv};
 
+pub use receipt::for_evaluator as receipt_for_evaluator;
 pub use receipt::{
     CommunityReceipt, Outcome, QualitySummary, Receipt, ReceiptStatus, Reject, RejectLine,
     read_rejects, reason_name,

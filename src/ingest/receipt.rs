@@ -497,3 +497,45 @@ pub fn read_rejects(path: &Path, limit: usize) -> Result<(Vec<RejectLine>, u64)>
     }
     Ok((out, total))
 }
+
+/// A stored receipt (its JSON) as an evaluating organisation sees it: outcomes, not
+/// evidence. Each interviewer the comparison singled out keeps only its id and
+/// questionnaires, with `status` `under_review` until the office decides, then
+/// `excluded` or `kept` with the office's reason; the indicators, differences, z and
+/// p values are the office's alone (an organisation whose interviewer fabricated
+/// would learn from them exactly what to change).
+pub fn for_evaluator(
+    mut receipt: serde_json::Value,
+    decisions: &[&crate::store::DecisionEntry],
+) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let Some(list) = receipt
+        .get_mut("quality")
+        .and_then(|q| q.get_mut("flagged_interviewers"))
+        .and_then(Value::as_array_mut)
+    else {
+        return receipt;
+    };
+    for f in list.iter_mut() {
+        let id = f.get("interviewer_id").cloned().unwrap_or(Value::Null);
+        let n = f.get("questionnaires").cloned().unwrap_or(Value::Null);
+        let decided = decisions
+            .iter()
+            .find(|d| d.subject == "interviewer" && Some(d.id.as_str()) == id.as_str());
+        *f = match decided {
+            None => json!({
+                "interviewer_id": id,
+                "questionnaires": n,
+                "status": "under_review",
+            }),
+            Some(d) => json!({
+                "interviewer_id": id,
+                "questionnaires": n,
+                "status": if d.action == "exclude" { "excluded" } else { "kept" },
+                "reason": d.reason,
+                "decided_at": d.at,
+            }),
+        };
+    }
+    receipt
+}

@@ -99,3 +99,23 @@ pub fn visible_deliveries(
         })
         .collect())
 }
+
+/// A receipt's JSON as `who` may read it: an evaluator sees outcomes, not the
+/// comparison's evidence (`ingest::receipt_for_evaluator`); staff see it whole.
+pub fn receipt_for(
+    state: &State,
+    who: &Account,
+    round: &str,
+    receipt: serde_json::Value,
+) -> Result<serde_json::Value, Refusal> {
+    if who.role != Role::Evaluator {
+        return Ok(receipt);
+    }
+    let index = crate::store::Store::new(&state.ws)
+        .read_index()
+        .map_err(Refusal::from_error)?;
+    Ok(crate::ingest::receipt_for_evaluator(
+        receipt,
+        &index.decisions_in_force(round),
+    ))
+}

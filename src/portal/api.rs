@@ -93,7 +93,14 @@ pub async fn upload(
             } else {
                 StatusCode::OK
             };
-            (status, Json(u.outcome.receipt)).into_response()
+            let json = match serde_json::to_value(&u.outcome.receipt) {
+                Ok(v) => v,
+                Err(e) => return refused(Refusal::internal(&e.to_string())),
+            };
+            match super::access::receipt_for(&state, &a, &r.to_string(), json) {
+                Ok(v) => (status, Json(v)).into_response(),
+                Err(e) => refused(e),
+            }
         }
         Err(e) => refused(e),
     }
@@ -114,6 +121,10 @@ pub async fn delivery(
         .map_err(Refusal::from_error)
         .and_then(|t| serde_json::from_str(&t).map_err(|e| Refusal::internal(&e.to_string())))
     {
+        Ok(v) => v,
+        Err(e) => return refused(e),
+    };
+    let receipt = match super::access::receipt_for(&state, &a, &d.round, receipt) {
         Ok(v) => v,
         Err(e) => return refused(e),
     };

@@ -216,6 +216,23 @@ pub async fn delivery(
     let active = d.status == crate::store::DeliveryStatus::Active;
     let queued = state.queued.load(std::sync::atomic::Ordering::SeqCst);
     let q = &rc.quality;
+    // What an evaluator may read of the comparison: who is under review, and the
+    // office's decision once made (never the evidence).
+    let reviewed: Vec<serde_json::Value> = if a.role == Role::Evaluator {
+        let json = match serde_json::to_value(&rc) {
+            Ok(v) => v,
+            Err(e) => return refused(Refusal::internal(&e.to_string())),
+        };
+        match super::access::receipt_for(&state, &a, &d.round, json) {
+            Ok(v) => v["quality"]["flagged_interviewers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+            Err(e) => return refused(e),
+        }
+    } else {
+        Vec::new()
+    };
     page(
         &format!("交付回执 {}", d.file_name),
         Some(&caller),
@@ -286,7 +303,24 @@ pub async fn delivery(
                 li { "答案组合重复:" (q.duplicate_patterns) " 份" }
                 li { "作答题数不足:" (q.too_few_answers) " 份" }
             }
-            @if !q.flagged_interviewers.is_empty() {
+            @if a.role == Role::Evaluator && !reviewed.is_empty() {
+                p { "以下访问员的问卷由考核办复核,结果见下:" }
+                table.data {
+                    thead { tr { th { "访问员" } th.num { "问卷数" } th { "复核结果" } } }
+                    tbody {
+                        @for f in &reviewed {
+                            tr { td { (f["interviewer_id"].as_str().unwrap_or("")) }
+                                 td.num { (f["questionnaires"]) }
+                                 td { (match f["status"].as_str() {
+                                        Some("excluded") => format!("已排除(不计分):{}", f["reason"].as_str().unwrap_or("")),
+                                        Some("kept") => format!("复核后保留:{}", f["reason"].as_str().unwrap_or("")),
+                                        _ => "复核中".to_string(),
+                                    }) } }
+                        }
+                    }
+                }
+            }
+            @if a.role != Role::Evaluator && !q.flagged_interviewers.is_empty() {
                 p { "以下访问员的问卷与同社区其他访问员差异明显,考核办将复核:" }
                 table.data {
                     thead { tr { th { "访问员" } th.num { "问卷数" } th.num { "p 值" } th { "依据" } } }
