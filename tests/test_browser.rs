@@ -422,6 +422,38 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
     d.screenshot("08-round-after");
     d.goto(&format!("{base}/deliveries"));
     d.screenshot("09-deliveries");
+    // A delivery with a fabricating interviewer: the receipt says the interviewer is
+    // under review, and shows none of the comparison's evidence.
+    let fab = tmp.path().join("fab.csv");
+    ws.ok(&[
+        "simulate",
+        "--round",
+        "2018-R1",
+        "--format",
+        "csv",
+        "--per-community",
+        "12",
+        "--streets",
+        "530103001,530103002,530103003",
+        "--seed",
+        "browser-fab",
+        "--fabricator",
+        "--out",
+        fab.to_str().unwrap(),
+    ]);
+    d.goto(&format!("{base}/rounds/2018-R1"));
+    d.type_in("form.upload input[type=file]", fab.to_str().unwrap());
+    d.click("form.upload button[type=submit]");
+    d.wait_url("the fabricator's receipt", |u| u.contains("/deliveries/"));
+    let html = d.source();
+    assert!(html.contains("复核中"), "{html}");
+    assert!(!html.contains("p 值") && !html.contains("z ="), "{html}");
+    d.call(
+        "POST",
+        &d.s("/execute/sync"),
+        Some(json!({"script": "document.querySelector('h2:nth-of-type(2)').scrollIntoView()", "args": []})),
+    );
+    d.screenshot("09b-receipt-under-review");
     ws.ok(&["verify-store"]);
 }
 
