@@ -373,14 +373,13 @@ pub async fn read(
 mod tests {
     use super::*;
 
-    /// The parts of `body` pushed in pieces cut at `cuts`, as (name, filename, bytes).
-    fn parse(
-        boundary: &str,
-        body: &[u8],
-        cuts: &[usize],
-    ) -> Result<Vec<(String, Option<String>, Vec<u8>)>, Broken> {
+    /// A part as read: (name, filename, bytes).
+    type Got = (String, Option<String>, Vec<u8>);
+
+    /// The parts of `body` pushed in pieces cut at `cuts`.
+    fn parse(boundary: &str, body: &[u8], cuts: &[usize]) -> Result<Vec<Got>, Broken> {
         let mut p = Parser::new(boundary);
-        let mut out: Vec<(String, Option<String>, Vec<u8>)> = Vec::new();
+        let mut out: Vec<Got> = Vec::new();
         let mut open = false;
         let mut sink = |part: Part<'_>| -> Result<(), ()> {
             match part {
