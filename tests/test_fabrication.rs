@@ -31,6 +31,21 @@ fn round(seed: u64, fabricators: &[Fabricator]) -> (usize, usize, Vec<(String, b
     (h, f, fabs)
 }
 
+/// Ingests the delivery `out` and gives the round's flags.
+fn ingest_and_flag(ws: &Workspace, r: &RoundId, out: &std::path::Path) -> manyi::flags::RoundFlags {
+    manyi::ingest::ingest(
+        ws,
+        r,
+        out,
+        &manyi::ingest::Options {
+            actor: Some("test".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    manyi::lifecycle::flags(ws, r).unwrap()
+}
+
 /// As `round`, with the indicators that stood out for each flagged fabricator.
 fn round_with_codes(
     seed: u64,
@@ -53,17 +68,7 @@ fn round_with_codes(
         id_prefix: "C".into(),
     };
     manyi::simulate::simulate(&ws, &r, &out, &opts).unwrap();
-    manyi::ingest::ingest(
-        &ws,
-        &r,
-        &out,
-        &manyi::ingest::Options {
-            actor: Some("test".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let flags = manyi::lifecycle::flags(&ws, &r).unwrap();
+    let flags = ingest_and_flag(&ws, &r, &out);
     let flagged: std::collections::BTreeSet<&str> = flags
         .interviewers
         .iter()
@@ -360,17 +365,7 @@ fn held_out_round(seed: u64, kinds: &[sim2::Kind]) -> (usize, usize, Vec<(sim2::
     let d = sim2::delivery(&communities, &p);
     let out = dir.path().join("d.csv");
     std::fs::write(&out, &d.csv).unwrap();
-    manyi::ingest::ingest(
-        &ws,
-        &r,
-        &out,
-        &manyi::ingest::Options {
-            actor: Some("test".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let flags = manyi::lifecycle::flags(&ws, &r).unwrap();
+    let flags = ingest_and_flag(&ws, &r, &out);
     let flagged: std::collections::BTreeSet<&str> = flags
         .interviewers
         .iter()

@@ -405,6 +405,7 @@ fn interviewer_table(
             evidence.insert(
                 (r.to_string(), f.interviewer_id.clone()),
                 [
+                    // ok: no p-value (a comparison without one) is an empty cell.
                     f.p_value.map(|p| format!("{p:.2e}")).unwrap_or_default(),
                     f.as_flag().reasons_text_in(zh),
                     f.sensitivity.text(zh),
