@@ -260,10 +260,22 @@ pub struct Quality {
     /// combined p-value is compared with it): 0.01 = at most one in a hundred.
     #[serde(default = "default_interviewer_alpha")]
     pub interviewer_alpha: f64,
+    /// Beside the sum over all indicators, the sum of the interviewer's this many
+    /// largest (a few strong signs are not averaged away by the rest); the smaller
+    /// of the two p-values is calibrated against the same null. 0 = the sum only.
+    #[serde(default = "default_interviewer_top")]
+    pub interviewer_top: usize,
 }
 
 fn default_interviewer_alpha() -> f64 {
     0.01
+}
+
+/// How many indicators the interviewer comparison has.
+pub const INTERVIEWER_INDICATORS: usize = 9;
+
+fn default_interviewer_top() -> usize {
+    3
 }
 
 impl Default for Quality {
@@ -274,6 +286,7 @@ impl Default for Quality {
             interviewer_min_questionnaires: 10,
             interviewer_z: 2.5,
             interviewer_alpha: 0.01,
+            interviewer_top: default_interviewer_top(),
         }
     }
 }
@@ -541,6 +554,17 @@ impl Rules {
             return err(
                 "quality.speeder_ratio",
                 format!("must be within (0, 1), got {}", q.speeder_ratio),
+            );
+        }
+        // Nine: the interviewer comparison's indicators (`quality::INDICATORS`, a
+        // layer above; a test there holds the two equal).
+        if q.interviewer_top > INTERVIEWER_INDICATORS {
+            return err(
+                "quality.interviewer_top",
+                format!(
+                    "must be at most {INTERVIEWER_INDICATORS} (the indicators), got {}",
+                    q.interviewer_top
+                ),
             );
         }
         if !(q.interviewer_alpha > 0.0 && q.interviewer_alpha < 0.5) {

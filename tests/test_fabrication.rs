@@ -454,3 +454,252 @@ fn held_out_simulator_benchmark() {
         );
     }
 }
+
+/// The `interviewer_top` settings the leave-one-kind-out benchmark compares (0 = the
+/// sum of all indicators alone).
+const TOPS: [usize; 5] = [0, 1, 2, 3, 4];
+
+/// Sets `[quality] interviewer_top` in the workspace's rules file.
+fn set_top(ws: &Workspace, top: usize) {
+    let path = ws.rules_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    for l in text.lines() {
+        if l.trim_start().starts_with("interviewer_top") {
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+        if l.trim_start().starts_with("interviewer_alpha") {
+            out.push_str(&format!("interviewer_top = {top}\n"));
+        }
+    }
+    assert!(
+        out.contains("interviewer_top"),
+        "no interviewer_alpha line in the rules"
+    );
+    std::fs::write(&path, out).unwrap();
+}
+
+/// One round's truth: each compared interviewer (enough questionnaires) with its kind
+/// ("honest" or the fabricator's kind), and, per setting of TOPS, who was flagged.
+type Tally = std::collections::BTreeMap<String, (usize, usize)>;
+
+fn tally_tops(
+    ws: &Workspace,
+    r: &RoundId,
+    csv: &std::path::Path,
+    truth: &[(String, String)],
+    tallies: &mut [Tally],
+) {
+    manyi::ingest::ingest(
+        ws,
+        r,
+        csv,
+        &manyi::ingest::Options {
+            actor: Some("test".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for (t, top) in TOPS.iter().enumerate() {
+        set_top(ws, *top);
+        let flags = manyi::lifecycle::flags(ws, r).unwrap();
+        let flagged: std::collections::BTreeSet<&str> = flags
+            .interviewers
+            .iter()
+            .map(|f| f.interviewer_id.as_str())
+            .collect();
+        for (iv, kind) in truth {
+            let e = tallies[t].entry(kind.clone()).or_default();
+            e.0 += flagged.contains(iv.as_str()) as usize;
+            e.1 += 1;
+        }
+    }
+}
+
+fn questionnaires_per_interviewer(csv: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut per: std::collections::BTreeMap<String, usize> = Default::default();
+    for l in csv.lines().skip(1) {
+        *per.entry(l.split(',').nth(5).unwrap().to_string())
+            .or_default() += 1;
+    }
+    per
+}
+
+/// Leave one kind out: for each setting of `interviewer_top`, detection per kind and
+/// honest flags on our simulator; the setting chosen on three kinds (the best
+/// smallest detection among them, honest flags ≤ 1%) is measured on the fourth. Then
+/// every setting on the second simulator (`tests/sim2`, never tuned on). Run with
+/// `cargo test --release --test test_fabrication -- --ignored --nocapture leave_one`
+/// (`LOKO_ROUNDS`, default 40).
+#[test]
+#[ignore]
+fn leave_one_kind_out_benchmark() {
+    fn wilson(k: usize, n: usize) -> (f64, f64) {
+        let (p, n, z) = (k as f64 / n.max(1) as f64, n.max(1) as f64, 1.96f64);
+        let c = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+        let h = z * ((p * (1.0 - p) + z * z / (4.0 * n)) / n).sqrt() / (1.0 + z * z / n);
+        (c - h, c + h)
+    }
+    let show = |(c, n): (usize, usize)| {
+        let (lo, hi) = wilson(c, n);
+        format!(
+            "{c:>3}/{n:<4} {:5.1}% ({:.1}–{:.1})",
+            100.0 * c as f64 / n.max(1) as f64,
+            100.0 * lo,
+            100.0 * hi
+        )
+    };
+    let rounds: u64 = std::env::var("LOKO_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let r = RoundId {
+        year: 2018,
+        number: 1,
+    };
+    let mut ours: Vec<Tally> = vec![Default::default(); TOPS.len()];
+    let mut held: Vec<Tally> = vec![Default::default(); TOPS.len()];
+    for seed in 0..rounds {
+        // Ours: three fabricators a round, kinds in turn; and a round without any.
+        for kinds in [
+            (0..3)
+                .map(|i| KINDS[(seed as usize + i) % 4])
+                .collect::<Vec<_>>(),
+            Vec::new(),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let ws = Workspace::init(&dir.path().join("w"), "panlong-2018", None).unwrap();
+            manyi::sample::run_sample(&ws, &r, &format!("seed-{seed}"), "test").unwrap();
+            let out = dir.path().join("d.csv");
+            let opts = manyi::simulate::Options {
+                format: Format::Csv,
+                streets: Vec::new(),
+                per_community: 40,
+                fabricators: kinds.clone(),
+                seed: format!("fabrication-{seed}"),
+                id_prefix: "C".into(),
+            };
+            manyi::simulate::simulate(&ws, &r, &out, &opts).unwrap();
+            let min = ws.rules().unwrap().quality.interviewer_min_questionnaires;
+            let text = std::fs::read_to_string(&out).unwrap();
+            let mut fab_no = 0;
+            let truth: Vec<(String, String)> = questionnaires_per_interviewer(&text)
+                .into_iter()
+                .filter_map(|(iv, n)| {
+                    if iv.contains("FAB") {
+                        // Fabricators are named in the order of `kinds`.
+                        let k = kinds[fab_no.min(kinds.len() - 1)].name().to_string();
+                        fab_no += 1;
+                        Some((iv, k))
+                    } else {
+                        (n >= min).then(|| {
+                            (
+                                iv,
+                                if kinds.is_empty() {
+                                    "honest, none"
+                                } else {
+                                    "honest"
+                                }
+                                .to_string(),
+                            )
+                        })
+                    }
+                })
+                .collect();
+            tally_tops(&ws, &r, &out, &truth, &mut ours);
+        }
+        // The second simulator: one fabricator of each kind, and a round without.
+        for kinds in [
+            vec![sim2::Kind::AllTop, sim2::Kind::Kinder, sim2::Kind::Copier],
+            Vec::new(),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let ws = Workspace::init(&dir.path().join("w"), "panlong-2018", None).unwrap();
+            manyi::sample::run_sample(&ws, &r, &format!("seed-{seed}"), "test").unwrap();
+            let (codes, _) = manyi::sample::load_sample_codes(&ws, &r).unwrap();
+            let frame = ws.frame().unwrap();
+            let communities: Vec<sim2::Community> = codes
+                .iter()
+                .map(|c| sim2::Community::new(c, &frame.community(c).unwrap().name))
+                .collect();
+            let mut p = sim2::Params::new(7000 + seed, "2018-R1", (2018, 5, 1), (2018, 6, 30));
+            p.fabricators = kinds.clone();
+            let d = sim2::delivery(&communities, &p);
+            let out = dir.path().join("d.csv");
+            std::fs::write(&out, &d.csv).unwrap();
+            let min = ws.rules().unwrap().quality.interviewer_min_questionnaires;
+            let per = questionnaires_per_interviewer(&d.csv);
+            let truth: Vec<(String, String)> = d
+                .interviewers
+                .iter()
+                .filter(|(iv, k)| {
+                    *k != sim2::Kind::Honest || per.get(iv).is_some_and(|n| *n >= min)
+                })
+                .map(|(iv, k)| {
+                    let label = match k {
+                        sim2::Kind::Honest if kinds.is_empty() => "honest, none".to_string(),
+                        sim2::Kind::Honest => "honest".to_string(),
+                        k => format!("{k:?}"),
+                    };
+                    (iv.clone(), label)
+                })
+                .collect();
+            tally_tops(&ws, &r, &out, &truth, &mut held);
+        }
+    }
+    let kinds: Vec<&str> = KINDS.iter().map(|k| k.name()).collect();
+    let honest_rate = |t: &Tally| {
+        let (f, n) = ["honest", "honest, none"]
+            .iter()
+            .filter_map(|h| t.get(*h))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        f as f64 / n.max(1) as f64
+    };
+    println!(
+        "ours ({rounds} rounds with three fabricators, {rounds} without), per interviewer_top:"
+    );
+    for (t, top) in TOPS.iter().enumerate() {
+        for (k, v) in &ours[t] {
+            println!("  top {top}  {k:<13} {}", show(*v));
+        }
+    }
+    println!(
+        "leave one kind out (chosen on the other three: best smallest detection, honest ≤ 1%):"
+    );
+    for left in &kinds {
+        let score = |t: usize| {
+            let min = kinds
+                .iter()
+                .filter(|k| *k != left)
+                .map(|k| {
+                    ours[t]
+                        .get(*k)
+                        .map(|(c, n)| *c as f64 / (*n).max(1) as f64)
+                        .unwrap_or(0.0)
+                })
+                .fold(1.0, f64::min);
+            (honest_rate(&ours[t]) <= 0.01, min)
+        };
+        let best = (0..TOPS.len())
+            .max_by(|a, b| {
+                let (sa, sb) = (score(*a), score(*b));
+                sa.0.cmp(&sb.0).then(sa.1.total_cmp(&sb.1)).then(b.cmp(a))
+            })
+            .unwrap();
+        println!(
+            "  {left:<8} top chosen {}: left-out kind {}",
+            TOPS[best],
+            show(ours[best].get(*left).copied().unwrap_or((0, 0)))
+        );
+    }
+    println!(
+        "second simulator ({rounds} rounds with one of each kind, {rounds} without), per interviewer_top:"
+    );
+    for (t, top) in TOPS.iter().enumerate() {
+        for (k, v) in &held[t] {
+            println!("  top {top}  {k:<13} {}", show(*v));
+        }
+    }
+}

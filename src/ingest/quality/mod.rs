@@ -287,7 +287,7 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
 
 /// Names the interviewer comparison (part of the flags cache's key: a cache made by
 /// another comparison is not reused).
-pub const ALGORITHM: &str = "nine-indicators-centred-tau-mvn-null-2-exact-cells-2";
+pub const ALGORITHM: &str = "nine-indicators-centred-tau-mvn-null-minp-top-exact-cells-3";
 
 /// The indicators an interviewer is compared on, each a value per questionnaire whose
 /// interviewer mean is set against the peers' in the same communities, and the
@@ -475,13 +475,15 @@ fn t_as_normal(t: f64, n: usize) -> f64 {
     if t < 0.0 { -z } else { z }
 }
 
-/// S of interviewer `iv`: z² over two-sided indicators, max(0, ±z)² over one-sided.
-fn s_of(z: &[Vec<Option<f64>>], iv: usize) -> f64 {
-    INDICATORS
+/// S and T of interviewer `iv`: S sums z² over two-sided indicators and max(0, ±z)²
+/// over one-sided ones; T sums the `top` largest of those terms.
+fn s_of(z: &[Vec<Option<f64>>], iv: usize, top: usize) -> (f64, f64) {
+    let mut terms: Vec<f64> = INDICATORS
         .iter()
         .enumerate()
         .filter_map(|(k, (_, dir))| z[k][iv].map(|zk| term(*dir, zk)))
-        .sum()
+        .collect();
+    (terms.iter().sum(), top_sum(&mut terms, top))
 }
 
 fn term(dir: Dir, z: f64) -> f64 {
@@ -564,23 +566,87 @@ impl NullS {
         NullS { draws }
     }
 
-    /// S of every draw, over the indicators in `mask`, sorted.
-    fn sorted(&self, mask: u32) -> Vec<f64> {
-        let mut v: Vec<f64> = self
+    /// The null of interviewers with the indicators in `mask`: S and T (the sum of
+    /// the `top` largest terms) of every draw, sorted, and the smaller of each draw's
+    /// two p-values, sorted (the min-p combination's own null).
+    fn of_mask(&self, mask: u32, top: usize) -> MaskNull {
+        let mut terms: Vec<f64> = Vec::with_capacity(INDICATORS.len());
+        let (mut s, mut t): (Vec<f64>, Vec<f64>) = self
             .draws
             .iter()
             .map(|d| {
-                INDICATORS
-                    .iter()
-                    .enumerate()
-                    .filter(|(k, _)| mask & (1 << k) != 0)
-                    .map(|(k, (_, dir))| term(*dir, d[k]))
-                    .sum()
+                terms.clear();
+                terms.extend(
+                    INDICATORS
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, _)| mask & (1 << k) != 0)
+                        .map(|(k, (_, dir))| term(*dir, d[k])),
+                );
+                (terms.iter().sum::<f64>(), top_sum(&mut terms, top))
             })
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v
+            .unzip();
+        let minp: Vec<f64> = if top == 0 {
+            Vec::new()
+        } else {
+            let (ss, ts) = {
+                let mut a = s.clone();
+                a.sort_by(f64::total_cmp);
+                let mut b = t.clone();
+                b.sort_by(f64::total_cmp);
+                (a, b)
+            };
+            let mut m: Vec<f64> = s
+                .iter()
+                .zip(&t)
+                .map(|(x, y)| upper_p(&ss, *x).min(upper_p(&ts, *y)))
+                .collect();
+            m.sort_by(f64::total_cmp);
+            m
+        };
+        s.sort_by(f64::total_cmp);
+        t.sort_by(f64::total_cmp);
+        MaskNull { s, t, minp }
     }
+}
+
+/// The null of one set of indicators (see [`NullS::of_mask`]).
+struct MaskNull {
+    s: Vec<f64>,
+    t: Vec<f64>,
+    /// Empty when T is not used (`interviewer_top` = 0).
+    minp: Vec<f64>,
+}
+
+impl MaskNull {
+    /// The p-value of an interviewer's S and T (each already divided by its λ): S's
+    /// upper tail alone, or the smaller of S's and T's, calibrated by the null of
+    /// that minimum.
+    fn p(&self, s: f64, t: f64) -> f64 {
+        let ps = upper_p(&self.s, s);
+        if self.minp.is_empty() {
+            return ps;
+        }
+        let m = ps.min(upper_p(&self.t, t));
+        let at_most = self.minp.partition_point(|x| *x <= m);
+        (1 + at_most) as f64 / (1 + self.minp.len()) as f64
+    }
+}
+
+/// (1 + the draws at or above x) / (1 + the draws): an upper-tail p-value from sorted
+/// null draws.
+fn upper_p(sorted: &[f64], x: f64) -> f64 {
+    let above = sorted.len() - sorted.partition_point(|v| *v < x);
+    (1 + above) as f64 / (1 + sorted.len()) as f64
+}
+
+/// The sum of the `top` largest of `terms` (all of them when there are fewer).
+fn top_sum(terms: &mut [f64], top: usize) -> f64 {
+    if top == 0 {
+        return 0.0;
+    }
+    terms.sort_by(|a, b| b.total_cmp(a));
+    terms.iter().take(top).sum()
 }
 
 /// The Cholesky factor of a correlation matrix, with a ridge added until it is
@@ -755,43 +821,52 @@ pub fn flags_of_table(table: &Table, names: &[String], rules: &Rules) -> Vec<Int
         // (winsorised at ±4, from the interviewers with every indicator).
         let standard = standard.get_or_insert_with(NullS::standard);
         let null = NullS::new(&z, &eligible, standard);
-        let scored: Vec<(usize, f64, u32)> = eligible
+        let top = q.interviewer_top;
+        let scored: Vec<(usize, (f64, f64), u32)> = eligible
             .iter()
             .filter_map(|&iv| {
                 let mask = (0..INDICATORS.len())
                     .filter(|k| z[*k][iv].is_some())
                     .fold(0u32, |m, k| m | 1 << k);
-                (mask != 0).then(|| (iv, s_of(&z, iv), mask))
+                (mask != 0).then(|| (iv, s_of(&z, iv, top), mask))
             })
             .collect();
-        let mut nulls: std::collections::HashMap<u32, Vec<f64>> = Default::default();
+        let mut nulls: std::collections::HashMap<u32, MaskNull> = Default::default();
         for (_, _, mask) in &scored {
-            nulls.entry(*mask).or_insert_with(|| null.sorted(*mask));
+            nulls
+                .entry(*mask)
+                .or_insert_with(|| null.of_mask(*mask, top));
         }
-        // λ: how much wider than the null the bulk of this round's S values are.
-        // (At the median, the upper quartile and the 90th percentile, whichever is widest: the tails of
-        // real indicators are heavier than the normal's.)
-        let lambda = if scored.len() >= 8 {
+        // λ: how much wider than the null the bulk of this round's values are, for S
+        // and for T. (At the median, the upper quartile and the 90th percentile,
+        // whichever is widest: the tails of real indicators are heavier than the
+        // normal's.)
+        let lambda = |of: &dyn Fn(&(f64, f64)) -> f64, null_of: &dyn Fn(&MaskNull) -> &[f64]| {
+            if scored.len() < 8 {
+                return 1.0;
+            }
             let at = |q: f64| -> f64 {
-                let mut ss: Vec<f64> = scored.iter().map(|x| x.1).collect();
+                let mut ss: Vec<f64> = scored.iter().map(|x| of(&x.1)).collect();
                 ss.sort_by(f64::total_cmp);
                 let mut ns: Vec<f64> = scored
                     .iter()
-                    .map(|(_, _, mask)| quantile_sorted(&nulls[mask], q))
+                    .map(|(_, _, mask)| quantile_sorted(null_of(&nulls[mask]), q))
                     .collect();
                 ns.sort_by(f64::total_cmp);
                 quantile_sorted(&ss, q) / quantile_sorted(&ns, q).max(1e-9)
             };
             at(0.5).max(at(0.75)).max(at(0.9)).max(1.0)
-        } else {
+        };
+        let lambda_s = lambda(&|v| v.0, &|m| &m.s);
+        let lambda_t = if top == 0 {
             1.0
+        } else {
+            lambda(&|v| v.1, &|m| &m.t)
         };
         let mut worst: Option<(f64, f64, usize)> = None;
-        for &(iv, s, mask) in &scored {
-            let sn = &nulls[&mask];
-            let s = s / lambda;
-            let above = sn.len() - sn.partition_point(|x| *x < s);
-            let p = (1 + above) as f64 / (1 + sn.len()) as f64;
+        for &(iv, (s, t), mask) in &scored {
+            let s = s / lambda_s;
+            let p = nulls[&mask].p(s, t / lambda_t);
             let name = &names[iv];
             let better = match worst {
                 None => true,
