@@ -505,6 +505,52 @@ pub fn indicator_text(code: &str, d: f64, z: f64) -> String {
 }
 
 pub fn indicator_text_in(code: &str, d: f64, z: f64, l: Lang) -> String {
+    format!("{} (z = {z:.1})", indicator_words_in(code, d, l))
+}
+
+/// How often an honest interviewer would look as unusual as one whose combined
+/// p-value is `p`, in words a non-statistician reads ("about one in 2,500"). `p` at
+/// the floor of the null's draws (1/20,001) reads "fewer than one in 20,000".
+pub fn evidence_words(p: f64, l: Lang) -> String {
+    let zh = l == Lang::Zh;
+    if !(p > 0.0) || !p.is_finite() {
+        return pick(l, "—", "—").to_string();
+    }
+    let n = 1.0 / p;
+    if n >= 20_000.0 {
+        return if zh {
+            "诚实的访问员中不到两万分之一会这样反常".to_string()
+        } else {
+            "fewer than one honest interviewer in 20,000 would look this unusual".to_string()
+        };
+    }
+    // Two significant digits: 1/0.0037 = 270.
+    let digits = n.log10().floor() as i32;
+    let unit = 10f64.powi((digits - 1).max(0));
+    let rounded = ((n / unit).round() * unit) as u64;
+    let grouped = group_thousands(rounded);
+    if zh {
+        format!("诚实的访问员中约每 {grouped} 人有 1 人会这样反常")
+    } else {
+        format!("about one honest interviewer in {grouped} would look this unusual")
+    }
+}
+
+/// 12345 → "12,345".
+fn group_thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// What an indicator's difference from peers means, in words (no statistics).
+pub fn indicator_words_in(code: &str, d: f64, l: Lang) -> String {
     let zh = l == Lang::Zh;
     let more = |up: &'static str, down: &'static str| if d >= 0.0 { up } else { down };
     let body = match code {
@@ -592,7 +638,7 @@ pub fn indicator_text_in(code: &str, d: f64, z: f64, l: Lang) -> String {
         }
         other => other.to_string(),
     };
-    format!("{body} (z = {z:.1})")
+    body
 }
 
 /// A period or round id as people say it: `2018H1` → 2018年上半年, `2018Q2` →
@@ -710,6 +756,25 @@ pub fn questionnaire_flag_text(code: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evidence_reads_as_one_honest_interviewer_in_so_many() {
+        // 1/0.0037 = 270.3 → 270; 1/0.0004 = 2,500; 1/0.01 = 100; the floor.
+        let zh = |p| evidence_words(p, Lang::Zh);
+        assert_eq!(zh(0.0037), "诚实的访问员中约每 270 人有 1 人会这样反常");
+        assert_eq!(zh(0.0004), "诚实的访问员中约每 2,500 人有 1 人会这样反常");
+        assert_eq!(zh(0.01), "诚实的访问员中约每 100 人有 1 人会这样反常");
+        assert_eq!(
+            zh(1.0 / 13_457.0),
+            "诚实的访问员中约每 13,000 人有 1 人会这样反常"
+        );
+        assert_eq!(zh(1.0 / 20_001.0), "诚实的访问员中不到两万分之一会这样反常");
+        assert_eq!(
+            evidence_words(0.0004, Lang::En),
+            "about one honest interviewer in 2,500 would look this unusual"
+        );
+        assert_eq!(zh(f64::NAN), "—");
+    }
 
     fn has_cjk(s: &str) -> bool {
         s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))

@@ -129,8 +129,28 @@ pub struct Answer {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Validity {
+    /// A questionnaire with fewer answered items (不了解 and blanks are not answers:
+    /// this is also the rule on too many 不了解) is invalid.
     pub min_answered_items: usize,
     pub min_valid_per_community: usize,
+    /// A questionnaire whose interview took less than this many seconds is invalid
+    /// by rule (none when absent; a questionnaire without a time is not judged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_interview_s: Option<f64>,
+}
+
+impl Validity {
+    /// Whether a questionnaire with `answered` items answered and an interview of
+    /// `duration_s` seconds (NaN: not given) is valid under these rules.
+    pub fn valid(&self, answered: u8, duration_s: f64) -> bool {
+        (answered as usize) >= self.min_answered_items && !self.too_short(duration_s)
+    }
+
+    /// Whether an interview of `duration_s` seconds is shorter than the rules allow.
+    pub fn too_short(&self, duration_s: f64) -> bool {
+        self.min_interview_s
+            .is_some_and(|m| !duration_s.is_nan() && duration_s < m)
+    }
 }
 
 /// How a street's sample size is set.
@@ -413,6 +433,14 @@ impl Rules {
                     self.questions.len(),
                     self.validity.min_answered_items
                 ),
+            );
+        }
+        if let Some(m) = self.validity.min_interview_s
+            && !(m.is_finite() && m > 0.0)
+        {
+            return err(
+                "validity.min_interview_s",
+                format!("must be a positive number of seconds, got {m}"),
             );
         }
         if self.validity.min_valid_per_community == 0 {

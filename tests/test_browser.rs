@@ -572,7 +572,31 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
         section[..section.find("</section>").unwrap()].contains("回访核实"),
         "the decision is shown"
     );
+    // The reader's place is kept (the page comes back at the interviewer) and the
+    // page says what changed, in words and names.
+    assert!(
+        d.url().ends_with(&format!("#interviewer-{interviewer}")),
+        "back at the decision's place: {}",
+        d.url()
+    );
+    assert!(
+        html.contains(&format!("已剔除访问员 {interviewer} 的"))
+            && html.contains("本轮尚待决定的访问员:0 名"),
+        "what changed is said"
+    );
+    assert!(html.contains("诚实的访问员中"), "evidence in words");
+    assert!(!html.contains("街道 530103"), "impact in names, not codes");
     d.screenshot("15-flags-decided");
+    // Filters: the undecided only (none left), then every decided one.
+    d.goto(&format!("{base}/rounds/2018-R1/flags?status=undecided"));
+    assert!(d.source().contains("没有符合筛选条件的访问员"));
+    d.goto(&format!(
+        "{base}/rounds/2018-R1/flags?status=decided&sort=questionnaires"
+    ));
+    assert!(
+        d.source()
+            .contains(&format!("id=\"interviewer-{interviewer}\""))
+    );
     // Indicators for the quarter, uploaded as the streets sent them.
     d.goto(&format!("{base}/indicators"));
     d.type_in("input[name=period]", "2018Q2");

@@ -399,6 +399,46 @@ fn held_out_round(seed: u64, kinds: &[sim2::Kind]) -> (usize, usize, Vec<(sim2::
     )
 }
 
+/// On honest rounds of the second simulator (interviewers who differ as real ones do,
+/// no fabricator), at most a handful of items await the office's decision: the
+/// flagged interviewers (≈ 1 in 100) and no questionnaire one by one.
+#[test]
+fn honest_rounds_leave_only_a_handful_to_decide() {
+    for seed in [9001u64, 9002, 9003] {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::init(&dir.path().join("w"), "panlong-2018", None).unwrap();
+        let r = RoundId {
+            year: 2018,
+            number: 1,
+        };
+        manyi::sample::run_sample(&ws, &r, &format!("seed-{seed}"), "test").unwrap();
+        let (codes, _) = manyi::sample::load_sample_codes(&ws, &r).unwrap();
+        let frame = ws.frame().unwrap();
+        let communities: Vec<sim2::Community> = codes
+            .iter()
+            .map(|c| sim2::Community::new(c, &frame.community(c).unwrap().name))
+            .collect();
+        let p = sim2::Params::new(seed, "2018-R1", (2018, 5, 1), (2018, 6, 30));
+        let d = sim2::delivery(&communities, &p);
+        let out = dir.path().join("d.csv");
+        std::fs::write(&out, &d.csv).unwrap();
+        let flags = ingest_and_flag(&ws, &r, &out);
+        let waiting = flags.undecided_interviewers + flags.undecided_questionnaires;
+        // Signals there are (straight-lined, speeders, …): evidence, not a queue.
+        assert!(
+            !flags.questionnaires.is_empty(),
+            "seed {seed}: no signals at all"
+        );
+        assert!(
+            waiting <= 3,
+            "seed {seed}: {waiting} items await a decision ({} interviewers, {} questionnaires; {} questionnaires with signals)",
+            flags.undecided_interviewers,
+            flags.undecided_questionnaires,
+            flags.questionnaires.len()
+        );
+    }
+}
+
 /// The held-out benchmark: the detector on the second simulator's rounds (three
 /// fabricators a round, one of each kind; then honest rounds). Run with
 /// `cargo test --release --test test_fabrication -- --ignored --nocapture held_out`.

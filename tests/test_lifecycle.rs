@@ -764,3 +764,101 @@ fn a_job_tells_its_steps_in_order_and_ends_with_the_files_it_wrote() {
     assert!(svgs >= 3, "{files:?}");
     assert_eq!(charts, svgs, "a step per chart drawn");
 }
+
+/// `[validity] min_interview_s`: a questionnaire shorter than it is invalid by rule —
+/// counted in the receipt with the rule, out of the scores, journalled with the rules'
+/// hash — and awaits no one's decision.
+#[test]
+fn the_rules_make_a_too_short_interview_invalid_counted_and_journalled() {
+    let ws = example_workspace();
+    let rules = ws.file("manyi.toml");
+    let toml = std::fs::read_to_string(&rules).unwrap();
+    let rules_rel = toml
+        .lines()
+        .find_map(|l| l.strip_prefix("rules = "))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .expect("the workspace names its rules file");
+    let rules_path = ws.file(&rules_rel);
+    let text = std::fs::read_to_string(&rules_path).unwrap();
+    let text = text.replacen(
+        "min_valid_per_community",
+        "min_interview_s = 100\nmin_valid_per_community",
+        1,
+    );
+    std::fs::write(&rules_path, &text).unwrap();
+    let mut g = Gen(11);
+    let mut rows = honest(&mut g, "V", 0, 40, 1.2);
+    // Hand-made durations: rows 0..6 under 100 s (2 in C1, 4 in C2), one at exactly
+    // 100 s (valid: the rule is "less than"), one without a time (not judged).
+    let set_duration = |row: &str, d: &str| {
+        let mut f: Vec<String> = row.split(',').map(str::to_string).collect();
+        f[7] = d.to_string();
+        f.join(",")
+    };
+    for (k, d) in [
+        (0, "30"),
+        (1, "99"),
+        (40, "12"),
+        (41, "45"),
+        (42, "60"),
+        (43, "99.5"),
+        (2, "100"),
+        (3, ""),
+    ] {
+        rows[k] = set_duration(&rows[k], d);
+    }
+    let f = write_rows(&ws, "short.csv", &rows);
+    let r = ingest(&ws, &f, &["--evaluator", "甲公司"]);
+    assert_eq!(r["quality"]["too_short"], 6, "{r}");
+    assert_eq!(r["quality"]["min_interview_s"], 100.0, "{r}");
+    // Every row here answers enough items unless 不了解 made it too few: the invalid
+    // count is the short ones plus those.
+    let few = r["quality"]["too_few_answers"].as_u64().unwrap();
+    assert_eq!(r["invalid"].as_u64().unwrap(), 6 + few, "{r}");
+    // The scores count only the valid: n_valid per community from the rows by hand.
+    ws.ok(&["score", "--round", "2018-R1"]);
+    let csv = ws.read("reports/2018-R1/community_scores.csv");
+    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    for (code, short) in [(C1.0, 2u64), (C2.0, 4)] {
+        let line = csv.lines().find(|l| l.contains(code)).unwrap();
+        let f: Vec<&str> = line.split(',').collect();
+        let answered_few = rows
+            .iter()
+            .enumerate()
+            .filter(|(k, row)| {
+                row.contains(code)
+                    && ![0usize, 1, 40, 41, 42, 43].contains(k)
+                    && row.split(',').skip(8).filter(|a| *a != "不了解").count() < 6
+            })
+            .count() as u64;
+        assert_eq!(
+            f[col("n_valid")].parse::<u64>().unwrap(),
+            40 - short - answered_few,
+            "{line}"
+        );
+    }
+    // Journalled with the rules' hash.
+    let journal = ws.read("surveys/store/journal.jsonl");
+    let entry: serde_json::Value = journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["action"] == "ingest")
+        .unwrap();
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    };
+    assert!(
+        entry["read"].as_array().unwrap().iter().any(|f| f["path"]
+            .as_str()
+            .unwrap()
+            .ends_with(&rules_rel)
+            && f["sha256"] == sha.as_str()),
+        "{entry}"
+    );
+    assert_eq!(entry["details"]["invalid_by_rule"], r["invalid"], "{entry}");
+    // Nothing awaits a decision: no interviewer stands out, no questionnaire waits.
+    let fl = json(&ws, &["flags", "--round", "2018-R1", "--json"]);
+    assert_eq!(fl["undecided_questionnaires"], 0, "{fl}");
+}

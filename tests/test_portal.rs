@@ -2536,3 +2536,76 @@ fn an_evaluator_reads_outcomes_not_evidence() {
         "{html}"
     );
 }
+
+/// A decision on the flags page brings the office back to the same filter, at the
+/// subject's place, saying what changed; whatever the filter fields hold, the
+/// address stays on this site (values percent-encoded, no header break).
+#[test]
+fn a_decision_comes_back_to_the_same_filter_at_its_place_saying_what_changed() {
+    let w = world_with(&[]);
+    let office = &w.sessions[1];
+    let r = w
+        .srv
+        .req("POST", "/rounds/2018-R1/decisions")
+        .cookie(office)
+        .form(&[
+            ("csrf", office.csrf.as_str()),
+            ("subject", "interviewer"),
+            ("id", "AI012"),
+            ("action", "keep"),
+            ("reason", "回访核实无误"),
+            ("status", "decided"),
+            ("street", "530103001&x=//evil.example/\r\nSet-Cookie: a=b"),
+            ("evaluator", "测评机构A"),
+            ("sort", "questionnaires"),
+        ])
+        .send();
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = r.header("location").unwrap().to_string();
+    assert_eq!(
+        to,
+        "/rounds/2018-R1/flags?status=decided&street=530103001%26x%3D%2F%2Fevil.example%2F%0D%0ASet-Cookie%3A%20a%3Db&evaluator=%E6%B5%8B%E8%AF%84%E6%9C%BA%E6%9E%84A&sort=questionnaires&changed=interviewer%3AAI012#interviewer-AI012"
+    );
+    assert!(r.header("set-cookie").is_none_or(|c| !c.contains("a=b")));
+    // The page at that address: the filter as chosen, and what the decision did.
+    let page = w
+        .srv
+        .req(
+            "GET",
+            "/rounds/2018-R1/flags?status=decided&sort=questionnaires&changed=interviewer%3AAI012",
+        )
+        .cookie(office)
+        .send();
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        html.contains("<option value=\"decided\" selected"),
+        "the filter kept"
+    );
+    assert!(
+        html.contains("<option value=\"questionnaires\" selected"),
+        "the sort kept"
+    );
+    // AI012 is not flagged: the decision is recorded, no interviewer section names it.
+    assert!(!html.contains("id=\"interviewer-AI012\""));
+    assert!(
+        html.contains("已记录对访问员 AI012 的决定"),
+        "what changed is said"
+    );
+    // A filter value the page does not know is refused plainly, not a crash.
+    let bad = w
+        .srv
+        .req("GET", "/rounds/2018-R1/flags?status=everything")
+        .cookie(office)
+        .send();
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    // Evaluators and streets never see the flags page.
+    for s in [&w.sessions[2], &w.sessions[4]] {
+        let r = w
+            .srv
+            .req("GET", "/rounds/2018-R1/flags?status=decided")
+            .cookie(s)
+            .send();
+        assert_eq!(r.status, 403);
+    }
+}

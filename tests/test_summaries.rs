@@ -322,11 +322,27 @@ fn summaries_give_the_coverage_the_rows_give_at_every_step() {
         "核实无误",
     ]);
     same(&ws, "a flagged questionnaire's interviewer kept");
-    let after = manyi::lifecycle::undecided(&w, &round).unwrap();
+    // Questionnaire signals await no decision; the interviewer's carry theirs.
+    let after = manyi::lifecycle::flags(&w, &round).unwrap();
+    assert_eq!(
+        (
+            before.undecided_questionnaires,
+            after.undecided_questionnaires
+        ),
+        (0, 0)
+    );
+    let theirs: Vec<_> = after
+        .questionnaires
+        .iter()
+        .filter(|q| q.interviewer_id.as_deref() == Some(flagged_iv.as_str()))
+        .collect();
+    assert!(!theirs.is_empty());
     assert!(
-        after.1 < before.undecided_questionnaires,
-        "{after:?} against {} before",
-        before.undecided_questionnaires
+        theirs.iter().all(|q| q
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.on == "interviewer" && d.action == "keep")),
+        "{theirs:?}"
     );
     let (iv, kept, _) = ids(&a1);
     ws.ok(&[

@@ -35,6 +35,7 @@ pub struct Args {
 pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     let round: RoundId = a.round.parse()?;
     let f = crate::lifecycle::flags(ws, &round)?;
+    let frame = ws.frame()?;
     if let Some(out) = &a.out {
         write_out(ws, &f, out)?;
     }
@@ -44,26 +45,24 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
     }
     stdout_line(&match crate::messages::lang() {
         crate::messages::Lang::Zh => format!(
-            "{} 轮:{} 份问卷(全部有效交付);异常访问员 {} 名(未决定 {}),有标记问卷 {} 份(未决定 {})",
+            "{} 轮:{} 份问卷(全部有效交付);异常访问员 {} 名(未决定 {});带信号的问卷 {} 份(是其访问员的证据,无需逐份决定)",
             f.round,
             f.questionnaires_read,
             f.interviewers.len(),
             f.undecided_interviewers,
             f.questionnaires.len(),
-            f.undecided_questionnaires
         ),
         crate::messages::Lang::En => format!(
-            "round {}: {} questionnaires (all active deliveries); {} flagged interviewers ({} undecided), {} flagged questionnaires ({} undecided)",
+            "round {}: {} questionnaires (all active deliveries); {} flagged interviewers ({} undecided); {} questionnaires with signals (evidence on their interviewer, no decision each)",
             f.round,
             f.questionnaires_read,
             f.interviewers.len(),
             f.undecided_interviewers,
             f.questionnaires.len(),
-            f.undecided_questionnaires
         ),
     })?;
-    let decision = |d: &Option<crate::flags::DecisionView>| match d {
-        None => t("未决定", "UNDECIDED").to_string(),
+    let decision = |d: &Option<crate::flags::DecisionView>, none: &str| match d {
+        None => none.to_string(),
         Some(d) => format!(
             "{}{}: {} ({} {})",
             crate::messages::decision_action_text(&d.action),
@@ -96,14 +95,17 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
                 r.communities.to_string(),
                 r.deliveries.join("\n"),
                 format!(
-                    "{}; {} {:.0}%\n{} {}",
+                    "{}\n{}; {} {:.0}%\n{} {}",
+                    r.p_value
+                        .map(|p| crate::messages::evidence_words(p, crate::messages::lang()))
+                        .unwrap_or_default(),
                     &flag.reasons_text(),
                     t("直线作答", "straight-lined"),
                     r.straightline_share * 100.0,
                     t("剔除后:", "if excluded:"),
-                    r.sensitivity.text(crate::messages::lang())
+                    r.sensitivity.text(crate::messages::lang(), &frame)
                 ),
-                decision(&r.decision),
+                decision(&r.decision, t("未决定", "UNDECIDED")),
             ]);
         }
         stdout_line(&tb.to_string())?;
@@ -116,8 +118,8 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
             t("访问员", "interviewer"),
             t("社区代码", "community"),
             t("文件:行", "file:line"),
-            t("标记", "flags"),
-            t("处理决定", "decision"),
+            t("信号", "signals"),
+            t("处理决定(例外)", "decision (exception)"),
         ]);
         for r in f.questionnaires.iter().take(SHOWN) {
             tb.add_row([
@@ -130,7 +132,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
                     .map(|c| crate::messages::questionnaire_flag_text(c))
                     .collect::<Vec<_>>()
                     .join("、"),
-                decision(&r.decision),
+                decision(&r.decision, "—"),
             ]);
         }
         stdout_line(&tb.to_string())?;
@@ -140,15 +142,15 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
                 t("……另有", "… and"),
                 f.questionnaires.len() - SHOWN,
                 t(
-                    "份有标记问卷,全部见 --out 文件或 --json",
-                    "more flagged questionnaires: all of them with --out FILE or --json"
+                    "份带信号的问卷,全部见 --out 文件或 --json",
+                    "more questionnaires with signals: all of them with --out FILE or --json"
                 )
             ))?;
         }
     }
     if f.undecided() > 0 {
         stdout_line(&format!(
-            "{} `manyi decide --round {} --interviewer ID --exclude --reason TEXT` ({} --keep, --respondent ID)",
+            "{} `manyi decide --round {} --interviewer ID --exclude --reason TEXT` ({} --keep; --respondent ID for an exception)",
             t("处理:", "decide with"),
             f.round,
             t("或", "or")

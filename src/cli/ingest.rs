@@ -225,6 +225,20 @@ fn print_receipt(out: &crate::ingest::Outcome, min_valid: usize) -> Result<()> {
             q.speeders, q.straightliners, q.duplicate_patterns, q.too_few_answers
         ),
     })?;
+    if let Some(m) = q.min_interview_s {
+        stdout_line(&match crate::messages::lang() {
+            crate::messages::Lang::Zh => {
+                format!(
+                    "  按规则无效:访问时长不足 {m} 秒 {} 份(规则 validity.min_interview_s)",
+                    q.too_short
+                )
+            }
+            crate::messages::Lang::En => format!(
+                "  invalid by rule: {} interviews shorter than {m} s (rule validity.min_interview_s)",
+                q.too_short
+            ),
+        })?;
+    }
     for f in &q.flagged_interviewers {
         stdout_line(&format!(
             "  {} {} ({} {}): {}",

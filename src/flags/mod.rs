@@ -78,7 +78,22 @@ pub struct InterviewerRow {
     /// and without them; per street, the change of the mean of its communities.
     #[serde(default)]
     pub sensitivity: Sensitivity,
+    /// Their questionnaires' own signals (evidence on the interviewer, no decision
+    /// each).
+    #[serde(default)]
+    pub signals: Signals,
     pub decision: Option<DecisionView>,
+}
+
+/// Counts of an interviewer's questionnaires with each questionnaire signal.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Signals {
+    /// Any questionnaire flag.
+    pub flagged: u64,
+    pub speeders: u64,
+    pub straightlined: u64,
+    /// Invalid by rule (too few answers).
+    pub invalid: u64,
 }
 
 impl InterviewerRow {
@@ -101,24 +116,32 @@ impl InterviewerRow {
 }
 
 impl Sensitivity {
-    /// For people: each street's change, then each community's score with → without.
-    pub fn text(&self, l: crate::messages::Lang) -> String {
+    /// For people: each street's change, then each community's score with → without,
+    /// named from `frame` (codes where it does not know them).
+    pub fn text(&self, l: crate::messages::Lang, frame: &crate::frame::Frame) -> String {
         let zh = l == crate::messages::Lang::Zh;
+        let street = |s: &str| {
+            frame
+                .streets
+                .get(s)
+                .map_or(s.to_string(), |x| x.name.clone())
+        };
+        let community = |c: &str| frame.community(c).map_or(c.to_string(), |x| x.name.clone());
         let mut parts: Vec<String> = self
             .streets
             .iter()
             .map(|(s, d)| {
                 if zh {
-                    format!("街道 {s} {d:+.2} 分")
+                    format!("{} {d:+.2} 分", street(s))
                 } else {
-                    format!("street {s} {d:+.2}")
+                    format!("{} {d:+.2}", street(s))
                 }
             })
             .collect();
         for (c, with, without) in &self.communities {
             parts.push(match without {
-                Some(w) => format!("{c} {with:.1}→{w:.1}"),
-                None => format!("{c} {with:.1}→—"),
+                Some(w) => format!("{} {with:.1}→{w:.1}", community(c)),
+                None => format!("{} {with:.1}→—", community(c)),
             });
         }
         parts.join(if zh { ";" } else { "; " })
@@ -232,11 +255,8 @@ pub fn apply_decisions(rf: &mut RoundFlags, index: &Index) {
         .iter()
         .filter(|r| r.decision.is_none())
         .count();
-    rf.undecided_questionnaires = rf
-        .questionnaires
-        .iter()
-        .filter(|r| r.decision.is_none())
-        .count();
+    // Questionnaire signals await no decision (see `Computed::undecided`).
+    rf.undecided_questionnaires = 0;
 }
 
 /// The flagged questionnaires of a round, column by column, read from the rows when
@@ -348,38 +368,18 @@ pub struct Computed {
 
 impl Computed {
     /// (undecided interviewers, undecided questionnaires) under the decisions in force.
-    /// `flagged` gives the flagged questionnaires; it is called only when a decision on
-    /// a single questionnaire is in force (else the counts per interviewer suffice).
-    pub fn undecided(
-        &self,
-        index: &Index,
-        flagged: impl FnOnce() -> Result<Flagged>,
-    ) -> Result<(usize, usize)> {
+    /// Questionnaire signals (speeder, straight-lined, duplicate pattern) are evidence
+    /// on their interviewer and await no decision of their own, and questionnaires
+    /// with too few answers (or too short, when the rules say so) are invalid by rule:
+    /// the second count is 0, kept for programs that read it.
+    pub fn undecided(&self, index: &Index) -> (usize, usize) {
         let force = InForce::new(index, &self.round);
         let iv = self
             .interviewers
             .iter()
             .filter(|r| !force.interviewers.contains_key(r.interviewer_id.as_str()))
             .count();
-        let q = if force.respondents.is_empty() {
-            self.flagged_by_interviewer
-                .iter()
-                .filter(|(name, _)| {
-                    name.is_empty() || !force.interviewers.contains_key(name.as_str())
-                })
-                .map(|(_, n)| *n as usize)
-                .sum()
-        } else {
-            let f = flagged()?;
-            (0..f.respondent.len())
-                .filter(|&i| {
-                    force
-                        .on_questionnaire(&f.respondent[i], f.interviewer_name(i))
-                        .is_none()
-                })
-                .count()
-        };
-        Ok((iv, q))
+        (iv, 0)
     }
 
     /// The rows people read, with the decisions in force, undecided first.
@@ -456,8 +456,7 @@ pub fn interviewers_now(
 }
 
 /// A round's flags and decisions counted: (undecided interviewers, undecided
-/// questionnaires), from the flags cache (the rows are read only when a decision on a
-/// single questionnaire is in force).
+/// questionnaires: 0, see `Computed::undecided`), from the flags cache.
 pub fn undecided(
     ws: &crate::workspace::Workspace,
     store: &Store,
@@ -465,7 +464,7 @@ pub fn undecided(
     round: &RoundId,
     rules: &Rules,
 ) -> Result<(usize, usize)> {
-    cached(ws, store, index, round, rules)?.undecided(index, || Flagged::read(store, index, round))
+    Ok(cached(ws, store, index, round, rules)?.undecided(index))
 }
 
 /// What the cached flags of a round were computed from: the engine, the rules file

@@ -263,8 +263,20 @@ pub(super) fn finish(rc: RoundCells, round: &str, rules: &Rules) -> Computed {
                 .and_then(|iv| rc.iv_deliveries.get(iv as usize))
                 .cloned()
                 .unwrap_or_default();
+            let mut signals = super::Signals::default();
+            for cells in &rc.table.communities {
+                for (v, st) in cells {
+                    if Some(*v) == iv {
+                        signals.flagged += st.flagged;
+                        signals.speeders += st.speeders;
+                        signals.straightlined += st.straight;
+                        signals.invalid += st.rows.saturating_sub(st.valid);
+                    }
+                }
+            }
             InterviewerRow {
                 decision: None,
+                signals,
                 communities,
                 deliveries: dels
                     .iter()

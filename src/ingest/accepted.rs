@@ -35,11 +35,12 @@ pub(crate) struct Accepted {
 }
 
 impl Accepted {
-    /// Per row: at least `min_answered` items answered (a valid questionnaire).
-    pub(crate) fn valid(&self, min_answered: usize) -> Vec<bool> {
+    /// Per row: valid under the rules (enough items answered, not too short).
+    pub(crate) fn valid(&self, v: &crate::rules::Validity) -> Vec<bool> {
         self.answered
             .iter()
-            .map(|a| (*a as usize) >= min_answered)
+            .zip(&self.duration)
+            .map(|(a, d)| v.valid(*a, *d))
             .collect()
     }
 

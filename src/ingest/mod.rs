@@ -197,7 +197,7 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         .ok_or_else(|| Error::file(&file, "the file has no header row (it is empty or blank)"))?;
     let (flags, flagged_interviewers) = quality::compute(&state.quality_input(), &rules);
     clock.lap("quality flags");
-    let valid = state.acc.valid(rules.validity.min_answered_items);
+    let valid = state.acc.valid(&rules.validity);
 
     let paths = StoredPaths::new(round, &sha, named);
     let ws_rel = |r: &str| {
@@ -316,6 +316,16 @@ pub fn ingest(ws: &Workspace, round: &RoundId, path: &Path, opts: &Options) -> R
         path: file.clone(),
         sha256: sha.clone(),
     });
+    // The rules that judged validity (min answered items, min interview time): the
+    // questionnaires they made invalid are counted in the receipt, and this hash says
+    // which rules those were.
+    draft.read.push(crate::journal::FileHash {
+        path: crate::journal::ws_relative(&store, &ws.rules_path()),
+        sha256: crate::fsutil::sha256_file(&ws.rules_path())?,
+    });
+    draft = draft
+        .detail("valid", receipt.valid)
+        .detail("invalid_by_rule", receipt.invalid);
     let rel = |r: &str| crate::journal::ws_relative(&store, &store.path(r));
     draft.written = vec![
         crate::journal::FileHash {

@@ -36,6 +36,12 @@ pub struct QualitySummary {
     pub straightliners: u64,
     pub duplicate_patterns: u64,
     pub too_few_answers: u64,
+    /// Invalid by the rule `validity.min_interview_s` (absent from older receipts).
+    #[serde(default)]
+    pub too_short: u64,
+    /// The rule, when the scheme has one: the shortest valid interview in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_interview_s: Option<f64>,
     pub flagged_interviewers: Vec<quality::InterviewerFlag>,
 }
 
@@ -443,6 +449,8 @@ pub(crate) fn build(f: Facts<'_>) -> Result<Receipt> {
             straightliners: count(&flags.straightline),
             duplicate_patterns: count(&flags.duplicate_pattern),
             too_few_answers: count(&flags.few_answers),
+            too_short: count(&flags.too_short),
+            min_interview_s: f.rules.validity.min_interview_s,
             flagged_interviewers: f.flagged_interviewers,
         },
         receipt_file: f.receipt_file,

@@ -2,6 +2,7 @@
 //! and the journal that records who did what (`crate::journal`), checked by
 //! `verify_store`. The CLI and the portal call these; they only render the results.
 
+pub mod review;
 pub mod verify;
 
 use serde::Serialize;

@@ -301,7 +301,8 @@ pub async fn delivery(
                 li { "答题过快:" (q.speeders) " 份" }
                 li { "所有题同一答案:" (q.straightliners) " 份" }
                 li { "答案组合重复:" (q.duplicate_patterns) " 份" }
-                li { "作答题数不足:" (q.too_few_answers) " 份" }
+                li { "作答题数不足(按规则无效):" (q.too_few_answers) " 份" }
+                @if let Some(m) = q.min_interview_s { li { "访问时长不足 " (m) " 秒(按规则无效):" (q.too_short) " 份" } }
             }
             @if a.role == Role::Evaluator && !reviewed.is_empty() {
                 p { "以下访问员的问卷由考核办复核,结果见下:" }

@@ -394,6 +394,7 @@ fn interviewer_table(
     // move, and the decision in force.
     let mut evidence: BTreeMap<(String, String), [String; 4]> = BTreeMap::new();
     let rules = ws.rules()?;
+    let frame = ws.frame()?;
     for r in rounds {
         if store.deliveries(&index, r).is_empty() {
             continue;
@@ -408,7 +409,7 @@ fn interviewer_table(
                     // ok: no p-value (a comparison without one) is an empty cell.
                     f.p_value.map(|p| format!("{p:.2e}")).unwrap_or_default(),
                     f.as_flag().reasons_text_in(zh),
-                    f.sensitivity.text(zh),
+                    f.sensitivity.text(zh, &frame),
                     f.decision
                         .as_ref()
                         .map(|d| d.action.clone())

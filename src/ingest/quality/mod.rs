@@ -47,6 +47,8 @@ pub struct Flags {
     pub straightline: Vec<bool>,
     pub duplicate_pattern: Vec<bool>,
     pub few_answers: Vec<bool>,
+    /// Shorter than the rules' `validity.min_interview_s`: invalid by rule.
+    pub too_short: Vec<bool>,
     pub interviewer: Vec<bool>,
     /// Has a near-duplicate (at most two answers differ) among the file's
     /// questionnaires of its community: kept in the delivery's summary so that a round
@@ -202,6 +204,9 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
         straightline: vec![false; n],
         duplicate_pattern: vec![false; n],
         few_answers: vec![false; n],
+        too_short: (0..n)
+            .map(|i| rules.validity.too_short(input.duration[i]))
+            .collect(),
         interviewer: vec![false; n],
         near_duplicate: Vec::new(),
         table: Table::default(),
@@ -261,7 +266,8 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
     let valid: Vec<bool> = input
         .answered
         .iter()
-        .map(|a| (*a as usize) >= rules.validity.min_answered_items)
+        .zip(input.duration)
+        .map(|(a, d)| rules.validity.valid(*a, *d))
         .collect();
     flags.table = cells::of_rows(
         input,
