@@ -189,10 +189,19 @@ fn the_evidence_shows_in_flags_the_receipt_and_the_interviewer_sheet() {
         out.contains("CFAB") && out.contains("与同社区问卷仅差一两题"),
         "{out}"
     );
+    // … named, not coded: the streets by their names from the frame.
+    let frame = std::fs::read_to_string(ws.file("surveys/frame.csv")).unwrap();
+    let street_names: std::collections::BTreeSet<&str> = frame
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1))
+        .collect();
     assert!(
-        out.contains("剔除后") && out.contains("街道 530103"),
+        out.contains("剔除后") && street_names.iter().any(|n| out.contains(&format!("{n} -"))),
         "{out}"
     );
+    assert!(!out.contains("街道 530103"), "{out}");
+    assert!(out.contains("诚实的访问员中"), "evidence in words: {out}");
     let j: serde_json::Value =
         serde_json::from_str(&ws.ok(&["flags", "--round", "2018-R1", "--json"])).unwrap();
     let row = j["interviewers"]
@@ -261,7 +270,11 @@ fn the_evidence_shows_in_flags_the_receipt_and_the_interviewer_sheet() {
         cfab[col("依据")].contains("与同社区问卷仅差一两题"),
         "{cfab:?}"
     );
-    assert!(cfab[col("剔除后得分变化")].contains("街道"), "{cfab:?}");
+    assert!(cfab[col("剔除后得分变化")].contains("街道 "), "{cfab:?}");
+    assert!(
+        !cfab[col("剔除后得分变化")].contains("530103"),
+        "names, not codes: {cfab:?}"
+    );
     assert_eq!(cfab[col("处理决定")], "未决定");
 }
 

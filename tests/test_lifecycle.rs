@@ -485,7 +485,7 @@ fn a_fabricator_split_over_two_deliveries_is_caught_across_them_and_decisions_ch
     {
         use calamine::{Reader, Xlsx, open_workbook};
         let mut wb: Xlsx<_> = open_workbook(&xlsx).unwrap();
-        assert_eq!(wb.sheet_names(), ["异常访问员", "有标记问卷"]);
+        assert_eq!(wb.sheet_names(), ["异常访问员", "问卷信号"]);
         let iv = wb.worksheet_range("异常访问员").unwrap();
         let row: Vec<String> = iv
             .rows()

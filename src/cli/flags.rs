@@ -166,10 +166,9 @@ fn write_out(ws: &Workspace, f: &crate::flags::RoundFlags, out: &std::path::Path
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     let bytes = match ext.as_deref() {
-        Some("xlsx") => crate::report::tables::workbook(
-            &[("异常访问员", &iv), ("有标记问卷", &q)],
-            &ws.rules()?,
-        )?,
+        Some("xlsx") => {
+            crate::report::tables::workbook(&[("异常访问员", &iv), ("问卷信号", &q)], &ws.rules()?)?
+        }
         Some("csv") => {
             // One table: interviewer rows, then questionnaire rows, told apart by `kind`.
             let mut headers = vec!["kind".to_string()];
@@ -215,14 +214,11 @@ fn write_out(ws: &Workspace, f: &crate::flags::RoundFlags, out: &std::path::Path
 /// then questionnaires. Numbers at full precision.
 fn tables(f: &crate::flags::RoundFlags) -> (crate::report::Table, crate::report::Table) {
     let num = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
-    let dec = |d: &Option<crate::flags::DecisionView>| -> [String; 4] {
+    // `none`: what a subject without a decision reads (an interviewer's flag awaits
+    // one; a questionnaire's signals do not).
+    let dec = |d: &Option<crate::flags::DecisionView>, none: &str| -> [String; 4] {
         match d {
-            None => [
-                "undecided".into(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ],
+            None => [none.into(), String::new(), String::new(), String::new()],
             Some(d) => [
                 d.action.clone(),
                 d.reason.clone(),
@@ -267,7 +263,7 @@ fn tables(f: &crate::flags::RoundFlags) -> (crate::report::Table, crate::report:
                     num(r.duration_z),
                     r.straightline_share.to_string(),
                 ];
-                row.extend(dec(&r.decision));
+                row.extend(dec(&r.decision, "undecided"));
                 row
             })
             .collect(),
@@ -301,7 +297,7 @@ fn tables(f: &crate::flags::RoundFlags) -> (crate::report::Table, crate::report:
                     r.flags.join(" "),
                     r.valid.to_string(),
                 ];
-                row.extend(dec(&r.decision));
+                row.extend(dec(&r.decision, ""));
                 row
             })
             .collect(),
