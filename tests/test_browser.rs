@@ -119,6 +119,15 @@ impl Driver {
             .to_string()
     }
 
+    /// The window's size (a phone: 390 × 844).
+    fn size(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            &self.s("/window/rect"),
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+
     fn source(&self) -> String {
         self.call("GET", &self.s("/source"), None)
             .as_str()
@@ -597,6 +606,18 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
         d.source()
             .contains(&format!("id=\"interviewer-{interviewer}\""))
     );
+    d.screenshot("15b-flags-filtered");
+    // On a phone: the filter and the decision form fit the width.
+    d.size(390, 844);
+    d.goto(&format!("{base}/rounds/2018-R1/flags"));
+    let overflow = d.js("return document.documentElement.scrollWidth > window.innerWidth + 1");
+    d.screenshot("15c-flags-phone");
+    assert_eq!(
+        overflow,
+        Value::Bool(false),
+        "the flags page scrolls sideways on a phone"
+    );
+    d.size(1366, 768);
     // Indicators for the quarter, uploaded as the streets sent them.
     d.goto(&format!("{base}/indicators"));
     d.type_in("input[name=period]", "2018Q2");
