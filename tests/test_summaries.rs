@@ -428,3 +428,35 @@ fn a_summary_is_journalled_and_checked_by_verify_store() {
             || String::from_utf8_lossy(&out.stderr).contains("summary.json")
     );
 }
+
+/// A summary made by another comparison (an older definition of a near-duplicate):
+/// its cells and its near-duplicate marks are not reused; the flags are those the
+/// rows give.
+#[test]
+fn a_summary_from_another_comparison_is_not_reused() {
+    let ws = example_workspace();
+    ws.ok(&[
+        "assign",
+        "--round",
+        ROUND,
+        "--org",
+        "测评机构A",
+        "--streets",
+        STREETS_A,
+    ]);
+    let a1 = simulate_with(&ws, "a1.csv", "a1", STREETS_A, &["--fabricator", "copier"]);
+    let sha = ingest(&ws, &a1, "测评机构A", None);
+    let fresh = ws.ok(&["flags", "--round", ROUND, "--json"]);
+    // Old marks: every questionnaire a near-duplicate, under another algorithm's name.
+    let p = ws.file(&format!(
+        "surveys/store/responses/{ROUND}/{sha}.summary.json"
+    ));
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let marks = s["near_duplicate"].as_str().unwrap().to_string();
+    s["near_duplicate"] = serde_json::json!("f".repeat(marks.len()));
+    s["cells"]["algorithm"] = serde_json::json!("an-older-comparison");
+    std::fs::write(&p, serde_json::to_vec(&s).unwrap()).unwrap();
+    std::fs::remove_dir_all(ws.file("surveys/store/cache")).unwrap();
+    assert_eq!(ws.ok(&["flags", "--round", ROUND, "--json"]), fresh);
+}

@@ -199,11 +199,19 @@ impl RoundData {
             let n = df.height();
             d.push_ids(&df, k, del, &mut ix, &path)?;
             // A store made before summaries has no marks (nothing to read for them).
+            // Marks made by another comparison (an older definition of a
+            // near-duplicate) are not reused.
             d.near_known.push(match del.summary {
-                Some(_) => store
-                    .summary(del)?
-                    .near_duplicate
-                    .and_then(|h| crate::store::hex_to_bits(&h, n)),
+                Some(_) => {
+                    let sum = store.summary(del)?;
+                    let current = sum
+                        .cells
+                        .as_ref()
+                        .is_some_and(|c| c.algorithm == crate::ingest::quality::ALGORITHM);
+                    sum.near_duplicate
+                        .filter(|_| current)
+                        .and_then(|h| crate::store::hex_to_bits(&h, n))
+                }
                 None => None,
             });
             let line = df.column("line").and_then(|c| c.u64()).map_err(pe)?;

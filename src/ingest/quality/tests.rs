@@ -2,6 +2,9 @@
 //! against the row-by-row one, near-duplicates.
 
 use super::cells::{Cells, compare};
+use super::comparison::*;
+use super::near::*;
+use super::null::*;
 use super::*;
 
 /// P(S ≥ s) when each of `one` one-sided terms is max(0, z)² and each of `two`
@@ -413,18 +416,27 @@ fn near_duplicates_agree_with_every_pair_compared() {
             answered: &vec![0; n],
             date: &vec![0; n],
         };
+        // Informative: at least three different answers (not-answered is none).
+        let varied = |a: &[u8]| {
+            let mut v: Vec<u8> = a.iter().copied().filter(|x| *x != u8::MAX).collect();
+            v.sort();
+            v.dedup();
+            v.len() >= 3
+        };
         let want: Vec<f64> = (0..n)
             .map(|i| {
                 let a = &items[i * n_items..(i + 1) * n_items];
-                let near = (0..n).any(|j| {
-                    j != i
-                        && community[j] == community[i]
-                        && a.iter()
-                            .zip(&items[j * n_items..(j + 1) * n_items])
-                            .filter(|(x, y)| x != y)
-                            .count()
-                            <= 2
-                });
+                let near = varied(a)
+                    && (0..n).any(|j| {
+                        j != i
+                            && community[j] == community[i]
+                            && varied(&items[j * n_items..(j + 1) * n_items])
+                            && a.iter()
+                                .zip(&items[j * n_items..(j + 1) * n_items])
+                                .filter(|(x, y)| x != y)
+                                .count()
+                                <= 2
+                    });
                 near as u8 as f64
             })
             .collect();
