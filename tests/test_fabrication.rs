@@ -355,18 +355,24 @@ fn fabrication_benchmark() {
     );
 }
 
-/// One round from the second simulator (`tests/sim2`, written from a description of
-/// fabrication only, never tuned against the detector): (honest interviewers with
-/// enough questionnaires, of them flagged, per fabricator its kind and whether it was
-/// flagged).
-fn held_out_round(seed: u64, kinds: &[sim2::Kind]) -> (usize, usize, Vec<(sim2::Kind, bool)>) {
+/// A workspace with round 2018-R1 drawn (seed `seed`) and a delivery from the second
+/// simulator with `kinds` of fabricators, written to `d.csv` (not ingested).
+struct Sim2Round {
+    _dir: tempfile::TempDir,
+    ws: Workspace,
+    r: RoundId,
+    d: sim2::Delivery,
+    out: std::path::PathBuf,
+}
+
+fn sim2_round(seed: u64, sample_seed: u64, kinds: &[sim2::Kind]) -> Sim2Round {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::init(&dir.path().join("w"), "panlong-2018", None).unwrap();
     let r = RoundId {
         year: 2018,
         number: 1,
     };
-    manyi::sample::run_sample(&ws, &r, &format!("seed-{seed}"), "test").unwrap();
+    manyi::sample::run_sample(&ws, &r, &format!("seed-{sample_seed}"), "test").unwrap();
     let (codes, _) = manyi::sample::load_sample_codes(&ws, &r).unwrap();
     let frame = ws.frame().unwrap();
     let communities: Vec<sim2::Community> = codes
@@ -378,6 +384,27 @@ fn held_out_round(seed: u64, kinds: &[sim2::Kind]) -> (usize, usize, Vec<(sim2::
     let d = sim2::delivery(&communities, &p);
     let out = dir.path().join("d.csv");
     std::fs::write(&out, &d.csv).unwrap();
+    Sim2Round {
+        _dir: dir,
+        ws,
+        r,
+        d,
+        out,
+    }
+}
+
+/// One round from the second simulator (`tests/sim2`, written from a description of
+/// fabrication only, never tuned against the detector): (honest interviewers with
+/// enough questionnaires, of them flagged, per fabricator its kind and whether it was
+/// flagged).
+fn held_out_round(seed: u64, kinds: &[sim2::Kind]) -> (usize, usize, Vec<(sim2::Kind, bool)>) {
+    let Sim2Round {
+        _dir,
+        ws,
+        r,
+        d,
+        out,
+    } = sim2_round(seed, seed, kinds);
     let flags = ingest_and_flag(&ws, &r, &out);
     let flagged: std::collections::BTreeSet<&str> = flags
         .interviewers
@@ -418,23 +445,9 @@ fn held_out_round(seed: u64, kinds: &[sim2::Kind]) -> (usize, usize, Vec<(sim2::
 #[test]
 fn honest_rounds_leave_only_a_handful_to_decide() {
     for seed in [9001u64, 9002, 9003] {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::init(&dir.path().join("w"), "panlong-2018", None).unwrap();
-        let r = RoundId {
-            year: 2018,
-            number: 1,
-        };
-        manyi::sample::run_sample(&ws, &r, &format!("seed-{seed}"), "test").unwrap();
-        let (codes, _) = manyi::sample::load_sample_codes(&ws, &r).unwrap();
-        let frame = ws.frame().unwrap();
-        let communities: Vec<sim2::Community> = codes
-            .iter()
-            .map(|c| sim2::Community::new(c, &frame.community(c).unwrap().name))
-            .collect();
-        let p = sim2::Params::new(seed, "2018-R1", (2018, 5, 1), (2018, 6, 30));
-        let d = sim2::delivery(&communities, &p);
-        let out = dir.path().join("d.csv");
-        std::fs::write(&out, &d.csv).unwrap();
+        let Sim2Round {
+            _dir, ws, r, out, ..
+        } = sim2_round(seed, seed, &[]);
         let flags = ingest_and_flag(&ws, &r, &out);
         let waiting = flags.undecided_interviewers + flags.undecided_questionnaires;
         // Signals there are (straight-lined, speeders, …): evidence, not a queue.
@@ -668,20 +681,9 @@ fn leave_one_kind_out_benchmark() {
             vec![sim2::Kind::AllTop, sim2::Kind::Kinder, sim2::Kind::Copier],
             Vec::new(),
         ] {
-            let dir = tempfile::tempdir().unwrap();
-            let ws = Workspace::init(&dir.path().join("w"), "panlong-2018", None).unwrap();
-            manyi::sample::run_sample(&ws, &r, &format!("seed-{seed}"), "test").unwrap();
-            let (codes, _) = manyi::sample::load_sample_codes(&ws, &r).unwrap();
-            let frame = ws.frame().unwrap();
-            let communities: Vec<sim2::Community> = codes
-                .iter()
-                .map(|c| sim2::Community::new(c, &frame.community(c).unwrap().name))
-                .collect();
-            let mut p = sim2::Params::new(7000 + seed, "2018-R1", (2018, 5, 1), (2018, 6, 30));
-            p.fabricators = kinds.clone();
-            let d = sim2::delivery(&communities, &p);
-            let out = dir.path().join("d.csv");
-            std::fs::write(&out, &d.csv).unwrap();
+            let Sim2Round {
+                _dir, ws, d, out, ..
+            } = sim2_round(7000 + seed, seed, &kinds);
             let min = ws.rules().unwrap().quality.interviewer_min_questionnaires;
             let per = questionnaires_per_interviewer(&d.csv);
             let truth: Vec<(String, String)> = d
