@@ -862,3 +862,53 @@ fn the_rules_make_a_too_short_interview_invalid_counted_and_journalled() {
     let fl = json(&ws, &["flags", "--round", "2018-R1", "--json"]);
     assert_eq!(fl["undecided_questionnaires"], 0, "{fl}");
 }
+
+/// `manyi reinstate`: a withdrawn delivery counts again (scores as before the
+/// withdrawal, journalled); refused for an active one, and while another active
+/// delivery holds its respondent ids (naming it).
+#[test]
+fn a_withdrawn_delivery_can_be_reinstated_unless_its_ids_are_taken() {
+    let ws = example_workspace();
+    let mut g = Gen(21);
+    let rows = honest(&mut g, "W", 0, 40, 1.2);
+    let a = write_rows(&ws, "a.csv", &rows);
+    ingest(&ws, &a, &["--evaluator", "甲公司"]);
+    ws.ok(&["score", "--round", "2018-R1"]);
+    let before = ws.read("reports/2018-R1/community_scores.csv");
+    let id = deliveries(&ws)[0]["id"].as_str().unwrap().to_string();
+    // Active: nothing to reinstate.
+    let err = ws.fails(&["--lang", "zh", "reinstate", &id, "--reason", "试试"], 1);
+    assert!(err.contains("只有已撤回的交付可以恢复"), "{err}");
+    ws.ok(&["withdraw", &id, "--reason", "误以为是错的街道"]);
+    // The same respondents delivered again meanwhile (a second file, same ids).
+    let again: Vec<String> = rows[..5].to_vec();
+    let b = write_rows(&ws, "b.csv", &again);
+    ingest(&ws, &b, &["--evaluator", "甲公司"]);
+    let err = ws.fails(
+        &["--lang", "zh", "reinstate", &id, "--reason", "撤回有误"],
+        1,
+    );
+    assert!(
+        err.contains("不能恢复") && err.contains("b.csv") && err.contains("5 份"),
+        "{err}"
+    );
+    let b_id = deliveries(&ws)
+        .iter()
+        .find(|d| d["file_name"] == "b.csv")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ws.ok(&["withdraw", &b_id, "--reason", "重复交付"]);
+    // Now it can: and the scores are those before the withdrawal.
+    let out = ws.ok(&["--lang", "zh", "reinstate", &id, "--reason", "撤回有误"]);
+    assert!(out.contains("已恢复交付"), "{out}");
+    let ds = deliveries(&ws);
+    let d = ds.iter().find(|d| d["id"] == id.as_str()).unwrap();
+    assert_eq!(d["status"], "active", "{d}");
+    ws.ok(&["score", "--round", "2018-R1"]);
+    assert_eq!(ws.read("reports/2018-R1/community_scores.csv"), before);
+    let j = ws.ok(&["journal", "--json"]);
+    assert!(j.contains("\"reinstate\"") && j.contains("撤回有误"), "{j}");
+    ws.ok(&["verify-store"]);
+}

@@ -114,6 +114,7 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
         | ("GET", "/deliveries/{id}/rejects.csv")
         | ("GET", "/deliveries/{id}/original") => [200, 200, 200, 404, 403, 303],
         ("POST", "/deliveries/{id}/withdraw") => [422, 422, 422, 404, 403, 303],
+        ("POST", "/deliveries/{id}/reinstate") => [422, 422, 403, 403, 403, 303],
         ("GET", "/api/v1/rounds")
         | ("GET", "/api/v1/rounds/{round}/coverage")
         | ("GET", "/api/v1/rounds/{round}/deliveries") => [200, 200, 200, 200, 403, 401],
@@ -245,7 +246,9 @@ fn every_route_answers_every_role_as_the_table_says() {
                 ("POST", p) if p.ends_with("/deliveries") || p == "/indicators" => {
                     q.multipart(None, &[])
                 }
-                ("POST", p) if p.ends_with("/withdraw") => q.form(&[("reason", "")]),
+                ("POST", p) if p.ends_with("/withdraw") || p.ends_with("/reinstate") => {
+                    q.form(&[("reason", "")])
+                }
                 ("DELETE", _) => q.json(&serde_json::json!({"reason": ""})),
                 ("POST", _) if !r.api => q.form(&[]),
                 _ => q,
@@ -2608,4 +2611,62 @@ fn a_decision_comes_back_to_the_same_filter_at_its_place_saying_what_changed() {
             .send();
         assert_eq!(r.status, 403);
     }
+}
+
+/// The office reinstates a withdrawn delivery from its page; an evaluator cannot.
+#[test]
+fn the_office_reinstates_a_withdrawn_delivery_and_an_evaluator_cannot() {
+    let w = world_with(&[]);
+    let (office, eva) = (&w.sessions[1], &w.sessions[2]);
+    let id = w.delivery_a.clone();
+    let post = |s: &Session, what: &str, reason: &str| {
+        w.srv
+            .req("POST", &format!("/deliveries/{id}/{what}"))
+            .cookie(s)
+            .form(&[("csrf", s.csrf.as_str()), ("reason", reason)])
+            .send()
+    };
+    assert_eq!(post(eva, "withdraw", "发错了文件").status, 303);
+    let page = w
+        .srv
+        .req("GET", &format!("/deliveries/{id}"))
+        .cookie(office)
+        .send();
+    assert!(
+        page.text().contains("恢复这次交付"),
+        "the office sees the button"
+    );
+    let page = w
+        .srv
+        .req("GET", &format!("/deliveries/{id}"))
+        .cookie(eva)
+        .send();
+    assert!(
+        !page.text().contains("恢复这次交付"),
+        "the evaluator does not"
+    );
+    assert_eq!(post(eva, "reinstate", "请恢复").status, 403);
+    let r = post(office, "reinstate", "撤回有误,核实后恢复");
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = w
+        .srv
+        .req("GET", &format!("/deliveries/{id}"))
+        .cookie(office)
+        .send();
+    assert!(
+        !page.text().contains("恢复这次交付"),
+        "active again: no button"
+    );
+    assert!(
+        page.text().contains("撤回这次交付"),
+        "active again: it can be withdrawn"
+    );
+    // A second reinstatement is refused in words.
+    let again = post(office, "reinstate", "再来一次");
+    assert_eq!(again.status, 422, "{}", again.text());
+    assert!(
+        again.text().contains("只有已撤回的交付可以恢复"),
+        "{}",
+        again.text()
+    );
 }

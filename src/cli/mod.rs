@@ -13,6 +13,7 @@ mod init;
 mod journal;
 mod plan;
 mod publish;
+mod reinstate;
 mod report;
 mod sample;
 mod score;
@@ -70,6 +71,7 @@ pub enum Command {
     Demo(demo::Args),
     Deliveries(deliveries::Args),
     Withdraw(withdraw::Args),
+    Reinstate(reinstate::Args),
     Publish(publish::Args),
     Flags(flags::Args),
     Decide(decide::Args),
@@ -114,6 +116,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(a) => demo::run(&cli.workspace, a),
         Command::Deliveries(a) => deliveries::run(&open()?, a),
         Command::Withdraw(a) => withdraw::run(&open()?, a),
+        Command::Reinstate(a) => reinstate::run(&open()?, a),
         Command::Publish(a) => publish::run(&open()?, a),
         Command::Flags(a) => flags::run(&open()?, a),
         Command::Decide(a) => decide::run(&open()?, a),

@@ -70,6 +70,100 @@ pub fn withdraw(
     Ok(out)
 }
 
+/// The respondent ids of a stored delivery, in file order.
+fn respondent_ids(store: &Store, d: &crate::store::DeliveryEntry) -> Result<Vec<String>> {
+    let path = store.dir.join(&d.data);
+    let df = crate::store::read_parquet(&path, Some(&["respondent_id"]))?;
+    let col = df
+        .column("respondent_id")
+        .and_then(|c| c.str())
+        .map_err(|e| Error::Polars {
+            path: path.clone(),
+            source: e,
+        })?;
+    Ok(col.iter().map(|v| v.unwrap_or("").to_string()).collect())
+}
+
+/// `manyi reinstate`: a withdrawn delivery counts again. Refused when one of its
+/// respondent ids is now in another active delivery of the round (that delivery and
+/// the first ids are named), and for a superseded one (its correction counts).
+/// Journalled with the reason. Returns the delivery as it is now.
+pub fn reinstate(
+    ws: &Workspace,
+    id: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<crate::store::DeliveryEntry> {
+    use crate::messages::lang;
+    let reason = require_reason(reason)?;
+    let mut w = Writer::begin(Store::new(ws), actor)?;
+    let d = w.index.resolve(id)?.clone();
+    let short = crate::ingest::short(&d.sha256);
+    if d.status != DeliveryStatus::Withdrawn {
+        return Err(Error::Invalid(match lang() {
+            crate::messages::Lang::Zh => format!(
+                "交付 {short}({}){},只有已撤回的交付可以恢复",
+                d.file_name,
+                d.status.text()
+            ),
+            crate::messages::Lang::En => format!(
+                "delivery {short} ({}) is {}: only a withdrawn delivery can be reinstated",
+                d.file_name,
+                d.status.text()
+            ),
+        }));
+    }
+    let round: RoundId = d.round.parse()?;
+    let mine: std::collections::HashSet<String> =
+        respondent_ids(&w.store, &d)?.into_iter().collect();
+    for other in w.store.deliveries(&w.index, &round) {
+        let clash: Vec<String> = respondent_ids(&w.store, other)?
+            .into_iter()
+            .filter(|r| mine.contains(r))
+            .collect();
+        if let Some(first) = clash.first() {
+            let n = clash.len();
+            let example = clash.iter().take(3).cloned().collect::<Vec<_>>().join("、");
+            let (other_short, other_file) = (crate::ingest::short(&other.sha256), &other.file_name);
+            return Err(Error::Invalid(match lang() {
+                crate::messages::Lang::Zh => format!(
+                    "不能恢复交付 {short}({}):其中 {n} 份问卷的编号(如 {example})已在有效交付 {other_short}({other_file})中;请先撤回那次交付,或让测评机构更正后重新交付",
+                    d.file_name
+                ),
+                crate::messages::Lang::En => format!(
+                    "cannot reinstate delivery {short} ({}): {n} of its respondent ids (first {first}) are in active delivery {other_short} ({other_file}); withdraw that one first, or have the evaluator deliver a correction",
+                    d.file_name
+                ),
+            }));
+        }
+    }
+    let now = crate::store::now_utc();
+    let actor = w.actor.clone();
+    let e = w
+        .index
+        .deliveries
+        .iter_mut()
+        .find(|x| x.sha256 == d.sha256)
+        .ok_or_else(|| Error::Internal("the delivery left the index".into()))?;
+    e.status = DeliveryStatus::Active;
+    e.status_change = Some(StatusChange {
+        at: now,
+        actor,
+        reason: reason.clone(),
+        by: None,
+    });
+    let out = e.clone();
+    w.commit(
+        Draft::new("reinstate")
+            .round(&d.round)
+            .id(d.sha256.clone())
+            .reason(reason)
+            .detail("file_name", d.file_name.clone())
+            .detail("accepted", d.accepted),
+    )?;
+    Ok(out)
+}
+
 /// What a decision is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {

@@ -347,6 +347,15 @@ pub async fn delivery(
                     }
                 }
             }
+            @if d.status == crate::store::DeliveryStatus::Withdrawn && a.role != Role::Evaluator {
+                h2 { "恢复" }
+                form.row method="post" action={ "/deliveries/" (d.sha256) "/reinstate" } {
+                    input type="hidden" name="csrf" value=(caller.csrf);
+                    label { "恢复原因(必填,记入日志)" input type="text" name="reason" required maxlength="500"; }
+                    button type="submit" { "恢复这次交付" }
+                }
+                p.hint { "恢复后,这次交付的问卷重新计入得分、质量比对和重复编号检查;若其中的问卷编号已在本轮其他有效交付中,将不能恢复,并说明是哪一次交付。" }
+            }
             p { a href={ "/deliveries/" (d.sha256) "/original" } { "下载原始文件" } span.hint { "(含个人信息,每次下载都会记录)" } }
         },
     )
@@ -411,4 +420,39 @@ pub async fn withdraw(
 #[derive(serde::Deserialize)]
 pub struct WithdrawForm {
     reason: String,
+}
+
+/// The office reinstates a withdrawn delivery (the library refuses one whose ids are
+/// now in another active delivery, naming it).
+pub async fn reinstate(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+    axum::Form(f): axum::Form<WithdrawForm>,
+) -> Response {
+    let a = who!(caller);
+    let d = match visible_delivery(&state, &a, &id) {
+        Ok(d) => d,
+        Err(e) => return refused(e),
+    };
+    if f.reason.trim().is_empty() {
+        return refused(Refusal::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "reason-required",
+            "请填写恢复原因",
+        ));
+    }
+    let _permit = match super::respond::write_turn(&state).await {
+        Ok(p) => p,
+        Err(e) => return refused(e),
+    };
+    let (ws, actor, reason) = (state.ws.clone(), a.name.clone(), f.reason.clone());
+    match super::respond::blocking(move || {
+        crate::lifecycle::reinstate(&ws, &d.sha256, &reason, &actor)
+    })
+    .await
+    {
+        Ok(d) => see_other(&format!("/deliveries/{}", d.sha256)),
+        Err(e) => refused(e),
+    }
 }

@@ -398,6 +398,12 @@ fn build(state: State) -> (Router, Vec<Route>) {
         EvaluatorOrStaff,
         deliveries::withdraw,
     );
+    b.add(
+        "POST",
+        "/deliveries/{id}/reinstate",
+        Staff,
+        deliveries::reinstate,
+    );
     // The office's desk.
     b.add("GET", "/desk", Staff, office::desk);
     b.add("POST", "/draw", Staff, office::draw);
