@@ -646,6 +646,8 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.goto(&format!("{base}/results/2018Q2"));
     let html = d.source();
     assert!(html.contains("id=\"deductions\"") && html.contains("ranking.svg"));
+    let bad = unmarked_intervals(&html);
+    assert!(bad.is_empty(), "intervals beyond 0–100 unmarked: {bad:?}");
     d.screenshot("19-results");
     d.js("document.querySelector('figure').scrollIntoView()");
     d.screenshot("19b-results-charts");
@@ -719,10 +721,51 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     }
     assert!(own > 0 && others > 0, "{own} {others}");
     assert!(html.contains("计入扣分") || html.contains("不计入扣分"));
+    let bad = unmarked_intervals(&d.source());
+    assert!(bad.is_empty(), "intervals beyond 0–100 unmarked: {bad:?}");
     d.screenshot("23-street-period");
     d.js("document.querySelector('figure').scrollIntoView()");
     d.screenshot("23b-street-charts");
     // Another period, unpublished, answers as missing.
     d.goto(&format!("{base}/street/2018"));
     assert!(d.source().contains("没有找到"));
+}
+
+/// Every "a–b" on a page whose bound lies outside 0–100 without the `*` that marks a
+/// cut (the pages' rule for intervals).
+fn unmarked_intervals(html: &str) -> Vec<String> {
+    let mut bad = Vec::new();
+    let num_end = |t: &str| -> Option<(f64, usize)> {
+        // The number that ends t (digits, '.', a leading '-').
+        let b = t.as_bytes();
+        let mut i = b.len();
+        while i > 0 && (b[i - 1].is_ascii_digit() || b[i - 1] == b'.') {
+            i -= 1;
+        }
+        if i > 0 && b[i - 1] == b'-' {
+            i -= 1;
+        }
+        t[i..].parse::<f64>().ok().map(|v| (v, i))
+    };
+    for (at, _) in html.match_indices('–') {
+        let before = &html[..at];
+        let after = &html[at + '–'.len_utf8()..];
+        let lo = num_end(before);
+        let hi_len = after
+            .bytes()
+            .take_while(|c| c.is_ascii_digit() || *c == b'.' || *c == b'-')
+            .count();
+        let hi = after[..hi_len].parse::<f64>().ok();
+        let (Some((lo, _)), Some(hi)) = (lo, hi) else {
+            continue;
+        };
+        let lo_marked = before.ends_with('*');
+        let hi_marked = after[hi_len..].starts_with('*');
+        if (!(0.0..=100.0).contains(&lo) && !lo_marked)
+            || (!(0.0..=100.0).contains(&hi) && !hi_marked)
+        {
+            bad.push(format!("{lo}–{hi}"));
+        }
+    }
+    bad
 }

@@ -35,11 +35,10 @@ pub async fn results(
     render_results(&caller, &s, &res, None)
 }
 
-pub(super) fn ci(lo: Option<f64>, hi: Option<f64>) -> String {
-    match (lo, hi) {
-        (Some(l), Some(h)) => format!("{l:.1}–{h:.1}"),
-        _ => "—".into(),
-    }
+/// An interval as every page shows it: cut at 0 and 100 with `*`, 不稳定 with few
+/// degrees of freedom (`messages::ci_text`).
+pub(super) fn ci(lo: Option<f64>, hi: Option<f64>, df: Option<f64>) -> String {
+    crate::messages::ci_text(lo.zip(hi), df)
 }
 
 pub(super) fn p_text(p: Option<f64>) -> String {
@@ -124,7 +123,7 @@ pub(super) fn render_results(
                             tr {
                                 td { (t.street_name) }
                                 td.num { (fmt1(t.score)) }
-                                td { (ci(t.ci_low, t.ci_high)) }
+                                td { (ci(t.ci_low, t.ci_high, t.df)) }
                                 td.num { (t.n_respondents) }
                                 td.num { (t.n_communities) "/" (t.n_sampled) }
                                 td.num { (t.communities_below) }
@@ -136,6 +135,7 @@ pub(super) fn render_results(
             }
             @if !res.deductions.is_empty() {
                 h2 { "扣分表" }
+                p.hint { "置信区间超出 0–100 的部分截断并标 *;自由度很小的区间标“不稳定”。" }
                 table.data #deductions {
                     thead { tr { th { "街道" } th { "社区" } th.num { "得分" } th { "95% 置信区间" } th.num { "P(低于阈值)" } th { "计入" } th.num { "扣分" } } }
                     tbody {
@@ -147,7 +147,7 @@ pub(super) fn render_results(
                                     td { (d.street_name) }
                                     td { (d.community_name) }
                                     td.num { (fmt1(d.score)) }
-                                    td { (ci(d.ci_low, d.ci_high)) }
+                                    td { (ci(d.ci_low, d.ci_high, None)) }
                                     td.num { (p_text(d.p_below)) }
                                     td { @if d.counts() { "计入" } @else { "不计入" } }
                                     td.num { (fmt1(d.points)) }
