@@ -120,6 +120,69 @@ pub fn publication(ws: &Workspace, subject: &Subject) -> Result<Option<Publicati
     Ok(publications(ws)?.into_iter().find(|p| p.label == label))
 }
 
+/// What publishing `subject` would do, for the confirmation a person gives first.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Preview {
+    pub label: String,
+    /// Streets that will see it (each its own part).
+    pub streets: usize,
+    /// Per round of the subject: interviewers whose flags nobody has decided on yet.
+    pub undecided: Vec<(String, usize)>,
+    /// A publication of it is there already (it will be replaced).
+    pub republish: bool,
+}
+
+impl Preview {
+    /// In Chinese, for the office.
+    pub fn text(&self) -> String {
+        let title = crate::messages::period_title(&self.label);
+        let mut s = format!(
+            "将向 {} 个街道发布{title}的结果,各街道只看到自己的部分。",
+            self.streets
+        );
+        let waiting: usize = self.undecided.iter().map(|(_, n)| n).sum();
+        if waiting > 0 {
+            let per: Vec<String> = self
+                .undecided
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(r, n)| format!("{} {n} 名", crate::messages::period_title(r)))
+                .collect();
+            s.push_str(&format!(
+                "仍有 {waiting} 名访问员的质量标记未决定({}),其问卷照常计入得分。",
+                per.join("、")
+            ));
+        } else {
+            s.push_str("质量标记均已决定。");
+        }
+        if self.republish {
+            s.push_str("已发布的版本将被替换,日志保留两次发布的记录。");
+        }
+        s
+    }
+}
+
+/// What publishing `subject` would do (see [`Preview`]).
+pub fn preview(ws: &Workspace, subject: &Subject) -> Result<Preview> {
+    let rounds: Vec<String> = crate::report::read_inputs(ws, subject)?
+        .round_streets
+        .into_iter()
+        .map(|(round, _)| round)
+        .collect();
+    let mut undecided = Vec::new();
+    for r in rounds {
+        let round: crate::round::RoundId = r.parse()?;
+        let (iv, _) = crate::lifecycle::undecided(ws, &round)?;
+        undecided.push((r, iv));
+    }
+    Ok(Preview {
+        label: subject.label(),
+        streets: ws.frame()?.streets.len(),
+        undecided,
+        republish: published_dir(ws, subject).is_dir(),
+    })
+}
+
 /// Publishes `subject`: its report files as they are now become what the streets see.
 /// The subject must have been scored (a round) or evaluated (a period).
 pub fn publish(ws: &Workspace, subject: &Subject, actor: &str) -> Result<crate::journal::Entry> {
@@ -747,4 +810,32 @@ pub fn street_csv(
             r
         });
     Ok(Some(crate::fsutil::csv_bytes(header, rows, true)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Preview;
+
+    #[test]
+    fn the_confirmation_says_who_sees_it_what_is_undecided_and_what_is_replaced() {
+        let p = Preview {
+            label: "2018H1".into(),
+            streets: 12,
+            undecided: vec![("2018-R1".into(), 2), ("2018-R2".into(), 0)],
+            republish: true,
+        };
+        assert_eq!(
+            p.text(),
+            "将向 12 个街道发布2018年上半年的结果,各街道只看到自己的部分。仍有 2 名访问员的质量标记未决定(2018年第1轮测评 2 名),其问卷照常计入得分。已发布的版本将被替换,日志保留两次发布的记录。"
+        );
+        let q = Preview {
+            undecided: vec![("2018-R1".into(), 0)],
+            republish: false,
+            ..p
+        };
+        assert_eq!(
+            q.text(),
+            "将向 12 个街道发布2018年上半年的结果,各街道只看到自己的部分。质量标记均已决定。"
+        );
+    }
 }

@@ -510,6 +510,14 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.type_in("input[name=round]", "2018-R1");
     d.type_in("input[name=seed]", "2018年4月2日抽签 0417");
     d.click("form[action='/draw'] button");
+    let ask = d.wait_quiet("the confirmation", |s| s.contains("确认抽样"));
+    assert!(ask.contains("不能重抽") && ask.contains("2018年4月2日抽签 0417"));
+    assert!(
+        !ws.file("surveys/samples/2018-R1.csv").exists(),
+        "not drawn before it is confirmed"
+    );
+    d.screenshot("10b-draw-confirm");
+    d.click("form[action='/draw'] button");
     d.wait_url("the sample", |u| u.ends_with("/rounds/2018-R1/sample"));
     let html = d.source();
     assert!(
@@ -663,6 +671,14 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
         .replace([' ', '\u{a0}', '\n'], "");
     assert!(text.contains("拓东街道"), "the pack names the streets");
     // Publish.
+    d.click("form[action='/results/2018Q2/publish'] button");
+    // First what will happen; nothing is published until it is confirmed.
+    let ask = d.wait_quiet("the confirmation", |s| s.contains("确认发布"));
+    assert!(
+        ask.contains("个街道发布2018年第二季度的结果"),
+        "what will happen is said"
+    );
+    d.screenshot("20a-publish-confirm");
     d.click("form[action='/results/2018Q2/publish'] button");
     let html = d.wait_quiet("the publication", |s| s.contains("已发布"));
     assert!(html.contains("撤回发布"));

@@ -140,7 +140,8 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
         | ("POST", "/jobs")
         | ("POST", "/results/{label}/unpublish")
         | ("POST", "/indicators") => [422, 422, 403, 403, 403, 303],
-        ("POST", "/results/{label}/publish") => [303, 303, 403, 403, 403, 303],
+        // Without confirm=yes: the confirmation page.
+        ("POST", "/results/{label}/publish") => [200, 200, 403, 403, 403, 303],
         // The street's own pages.
         ("GET", "/street/{label}")
         | ("GET", "/street/{label}/charts/{name}")
@@ -1238,12 +1239,50 @@ fn a_street_sees_its_own_published_results_and_nothing_else() {
         404
     );
     assert!(get(street, "/").text().contains("目前还没有已发布的结果"));
-    // The office publishes from the results page.
-    let r = w
+    // The office publishes from the results page: first what will happen, then the
+    // confirmed publication. Nothing is published before the confirmation.
+    let ask = w
         .srv
         .req("POST", "/results/2018-R1/publish")
         .cookie(office)
         .form(&[("csrf", &office.csrf)])
+        .send();
+    assert_eq!(ask.status, 200, "{}", ask.text());
+    let undecided = manyi::lifecycle::undecided(
+        &manyi::workspace::Workspace::open(w.ws.path()).unwrap(),
+        &"2018-R1".parse().unwrap(),
+    )
+    .unwrap()
+    .0;
+    let streets = std::fs::read_to_string(w.ws.file("surveys/frame.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next().map(str::to_string))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let text = ask.text();
+    assert!(
+        text.contains(&format!("将向 {streets} 个街道发布")) && text.contains("确认发布"),
+        "{text}"
+    );
+    if undecided > 0 {
+        assert!(
+            text.contains(&format!("仍有 {undecided} 名访问员的质量标记未决定")),
+            "{text}"
+        );
+    } else {
+        assert!(text.contains("质量标记均已决定"), "{text}");
+    }
+    assert!(
+        get(street, "/").text().contains("目前还没有已发布的结果"),
+        "not yet"
+    );
+    let r = w
+        .srv
+        .req("POST", "/results/2018-R1/publish")
+        .cookie(office)
+        .form(&[("csrf", office.csrf.as_str()), ("confirm", "yes")])
         .send();
     assert_eq!(r.status, 303, "{}", r.text());
     let home = get(street, "/").text();

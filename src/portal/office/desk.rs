@@ -174,6 +174,9 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
 pub struct DrawForm {
     round: String,
     seed: String,
+    /// "yes" once the person has read what the draw does (it cannot be redone).
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
 pub async fn draw(
@@ -192,6 +195,30 @@ pub async fn draw(
             "refused",
             "请填写随机种子",
         ));
+    }
+    if f.confirm.as_deref() != Some("yes") {
+        let seed = f.seed.trim();
+        return page(
+            &format!("确认抽样 {round}"),
+            Some(&caller),
+            html! {
+                h1 { "确认抽样" }
+                p.summary {
+                    "将以随机种子 " code { (seed) } " 为" (crate::messages::period_title(&round.to_string())) "抽取样本社区。"
+                    "抽样结果与种子、清单一起保存并记入日志,不能重抽,也不能更换种子;抽样后测评机构即可看到分配给它的样本社区。"
+                }
+                form.inline method="post" action="/draw" {
+                    (csrf_field(&caller))
+                    input type="hidden" name="round" value=(round);
+                    input type="hidden" name="seed" value=(seed);
+                    input type="hidden" name="confirm" value="yes";
+                    button type="submit" { "确认抽样" }
+                }
+                " "
+                a.button href="/desk" { "取消" }
+            },
+        )
+        .into_response();
     }
     let _turn = tryr!(write_turn(&state).await);
     let ws = state.ws.clone();

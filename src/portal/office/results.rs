@@ -196,13 +196,46 @@ pub async fn result_file(
     crate::portal::respond::stream_file(path, content_type(&name), &name).await
 }
 
+/// Publishing asks first: without `confirm=yes` the answer is a page saying what
+/// will happen (streets, undecided flags, a publication replaced) with the button
+/// that does it.
+#[derive(serde::Deserialize, Default)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
 pub async fn publish(
     AxState(state): AxState<State>,
     caller: Caller,
     UrlPath(label): UrlPath<String>,
+    axum::Form(form): axum::Form<ConfirmForm>,
 ) -> Response {
     let a = who!(caller);
     let s = tryr!(visible_subject(&label));
+    if form.confirm.as_deref() != Some("yes") {
+        let ws = state.ws.clone();
+        let pv = match blocking(move || crate::publish::preview(&ws, &s)).await {
+            Ok(p) => p,
+            Err(e) => return results_with_message(&state, &caller, &s, e).await,
+        };
+        return page(
+            &format!("确认发布 {label}"),
+            Some(&caller),
+            html! {
+                h1 { "确认发布" }
+                p.summary { (pv.text()) }
+                form.inline method="post" action={ "/results/" (label) "/publish" } {
+                    (csrf_field(&caller))
+                    input type="hidden" name="confirm" value="yes";
+                    button type="submit" { "确认发布" }
+                }
+                " "
+                a.button href={ "/results/" (label) } { "取消" }
+            },
+        )
+        .into_response();
+    }
     let _turn = tryr!(write_turn(&state).await);
     let ws = state.ws.clone();
     match blocking(move || crate::publish::publish(&ws, &s, &a.name)).await {
