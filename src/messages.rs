@@ -519,7 +519,7 @@ pub fn evidence_words(p: f64, l: Lang) -> String {
     let n = 1.0 / p;
     if n >= 20_000.0 {
         return if zh {
-            "诚实的访问员中不到两万分之一会这样反常".to_string()
+            "如实访问的访问员，不到两万人中才有 1 人会这样反常".to_string()
         } else {
             "fewer than one honest interviewer in 20,000 would look this unusual".to_string()
         };
@@ -530,7 +530,7 @@ pub fn evidence_words(p: f64, l: Lang) -> String {
     let rounded = ((n / unit).round() * unit) as u64;
     let grouped = group_thousands(rounded);
     if zh {
-        format!("诚实的访问员中约每 {grouped} 人有 1 人会这样反常")
+        format!("如实访问的访问员，约每 {grouped} 人中才有 1 人会这样反常")
     } else {
         format!("about one honest interviewer in {grouped} would look this unusual")
     }
@@ -761,14 +761,26 @@ mod tests {
     fn evidence_reads_as_one_honest_interviewer_in_so_many() {
         // 1/0.0037 = 270.3 → 270; 1/0.0004 = 2,500; 1/0.01 = 100; the floor.
         let zh = |p| evidence_words(p, Lang::Zh);
-        assert_eq!(zh(0.0037), "诚实的访问员中约每 270 人有 1 人会这样反常");
-        assert_eq!(zh(0.0004), "诚实的访问员中约每 2,500 人有 1 人会这样反常");
-        assert_eq!(zh(0.01), "诚实的访问员中约每 100 人有 1 人会这样反常");
+        assert_eq!(
+            zh(0.0037),
+            "如实访问的访问员，约每 270 人中才有 1 人会这样反常"
+        );
+        assert_eq!(
+            zh(0.0004),
+            "如实访问的访问员，约每 2,500 人中才有 1 人会这样反常"
+        );
+        assert_eq!(
+            zh(0.01),
+            "如实访问的访问员，约每 100 人中才有 1 人会这样反常"
+        );
         assert_eq!(
             zh(1.0 / 13_457.0),
-            "诚实的访问员中约每 13,000 人有 1 人会这样反常"
+            "如实访问的访问员，约每 13,000 人中才有 1 人会这样反常"
         );
-        assert_eq!(zh(1.0 / 20_001.0), "诚实的访问员中不到两万分之一会这样反常");
+        assert_eq!(
+            zh(1.0 / 20_001.0),
+            "如实访问的访问员，不到两万人中才有 1 人会这样反常"
+        );
         assert_eq!(
             evidence_words(0.0004, Lang::En),
             "about one honest interviewer in 2,500 would look this unusual"

@@ -137,7 +137,7 @@ impl Preview {
     pub fn text(&self) -> String {
         let title = crate::messages::period_title(&self.label);
         let mut s = format!(
-            "将向 {} 个街道发布{title}的结果,各街道只看到自己的部分。",
+            "将向 {} 个街道发布{title}的结果，各街道只看到自己的部分。",
             self.streets
         );
         let waiting: usize = self.undecided.iter().map(|(_, n)| n).sum();
@@ -149,14 +149,15 @@ impl Preview {
                 .map(|(r, n)| format!("{} {n} 名", crate::messages::period_title(r)))
                 .collect();
             s.push_str(&format!(
-                "仍有 {waiting} 名访问员的质量标记未决定({}),其问卷照常计入得分。",
+                "仍有 {waiting} 名访问员的质量标记未决定（{}），其问卷照常计入得分。",
                 per.join("、")
             ));
         } else {
             s.push_str("质量标记均已决定。");
         }
+        s.push_str("发布后可以撤回（须写明理由）。");
         if self.republish {
-            s.push_str("已发布的版本将被替换,日志保留两次发布的记录。");
+            s.push_str("已发布的版本将被替换，日志保留两次发布的记录。");
         }
         s
     }
@@ -826,7 +827,7 @@ mod tests {
         };
         assert_eq!(
             p.text(),
-            "将向 12 个街道发布2018年上半年的结果,各街道只看到自己的部分。仍有 2 名访问员的质量标记未决定(2018年第1轮测评 2 名),其问卷照常计入得分。已发布的版本将被替换,日志保留两次发布的记录。"
+            "将向 12 个街道发布2018年上半年的结果，各街道只看到自己的部分。仍有 2 名访问员的质量标记未决定（2018年第1轮测评 2 名），其问卷照常计入得分。发布后可以撤回（须写明理由）。已发布的版本将被替换，日志保留两次发布的记录。"
         );
         let q = Preview {
             undecided: vec![("2018-R1".into(), 0)],
@@ -835,7 +836,7 @@ mod tests {
         };
         assert_eq!(
             q.text(),
-            "将向 12 个街道发布2018年上半年的结果,各街道只看到自己的部分。质量标记均已决定。"
+            "将向 12 个街道发布2018年上半年的结果，各街道只看到自己的部分。质量标记均已决定。发布后可以撤回（须写明理由）。"
         );
     }
 }

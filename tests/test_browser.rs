@@ -598,10 +598,10 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     );
     assert!(
         html.contains(&format!("已剔除访问员 {interviewer} 的"))
-            && html.contains("本轮尚待决定的访问员:0 名"),
+            && html.contains("本轮尚待决定的访问员：0 名"),
         "what changed is said"
     );
-    assert!(html.contains("诚实的访问员中"), "evidence in words");
+    assert!(html.contains("如实访问的访问员"), "evidence in words");
     assert!(!html.contains("街道 530103"), "impact in names, not codes");
     d.screenshot("15-flags-decided");
     // Filters: the undecided only (none left), then every decided one.

@@ -201,7 +201,7 @@ fn the_evidence_shows_in_flags_the_receipt_and_the_interviewer_sheet() {
         "{out}"
     );
     assert!(!out.contains("街道 530103"), "{out}");
-    assert!(out.contains("诚实的访问员中"), "evidence in words: {out}");
+    assert!(out.contains("如实访问的访问员"), "evidence in words: {out}");
     let j: serde_json::Value =
         serde_json::from_str(&ws.ok(&["flags", "--round", "2018-R1", "--json"])).unwrap();
     let row = j["interviewers"]

@@ -102,7 +102,7 @@ pub fn reinstate(
     if d.status != DeliveryStatus::Withdrawn {
         return Err(Error::Invalid(match lang() {
             crate::messages::Lang::Zh => format!(
-                "交付 {short}({}){},只有已撤回的交付可以恢复",
+                "交付 {short}（{}）{}，只有已撤回的交付可以恢复",
                 d.file_name,
                 d.status.text()
             ),
@@ -127,7 +127,7 @@ pub fn reinstate(
             let (other_short, other_file) = (crate::ingest::short(&other.sha256), &other.file_name);
             return Err(Error::Invalid(match lang() {
                 crate::messages::Lang::Zh => format!(
-                    "不能恢复交付 {short}({}):其中 {n} 份问卷的编号(如 {example})已在有效交付 {other_short}({other_file})中;请先撤回那次交付,或让测评机构更正后重新交付",
+                    "不能恢复交付 {short}（{}）：其中 {n} 份问卷的编号（如 {example}）已在有效交付 {other_short}（{other_file}）中；请先撤回那次交付，或让测评机构更正后重新交付",
                     d.file_name
                 ),
                 crate::messages::Lang::En => format!(

@@ -99,6 +99,9 @@ pub struct ReviewRow {
     /// What excluding them would do, with names: per street the change, per community
     /// the score with → without.
     pub impact: Vec<String>,
+    /// The streets' changes if excluded, the largest first, in one sentence (the
+    /// changes under 0.5 points summed up as "the other N streets").
+    pub street_impact: String,
     /// Their questionnaires' signals in words (empty when none).
     pub signals: String,
     pub decision: Option<DecisionView>,
@@ -203,12 +206,32 @@ fn build(
                 sig.push(format!("用时过短 {} 份", s.speeders));
             }
             if s.straightlined > 0 {
-                sig.push(format!("各题同答 {} 份", s.straightlined));
+                sig.push(format!("所有题答案相同 {} 份", s.straightlined));
             }
             if s.invalid > 0 {
-                sig.push(format!("答题过少(按规则无效){} 份", s.invalid));
+                sig.push(format!("答题过少（按规则无效）{} 份", s.invalid));
+            }
+            let mut by_size: Vec<&(String, f64)> = sens.streets.iter().collect();
+            by_size.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+            let (big, small): (Vec<&(String, f64)>, Vec<&(String, f64)>) =
+                by_size.into_iter().partition(|(_, d)| d.abs() >= 0.5);
+            let mut street_impact = String::new();
+            if !big.is_empty() {
+                let parts: Vec<String> = big
+                    .iter()
+                    .map(|(s, d)| format!("{} {:+.2} 分", street_name(s), d))
+                    .collect();
+                street_impact = format!("各街道得分变化：{}", parts.join("，"));
+                if !small.is_empty() {
+                    street_impact
+                        .push_str(&format!("；其余 {} 个街道变化不足 0.5 分", small.len()));
+                }
+                street_impact.push('。');
+            } else if !small.is_empty() {
+                street_impact = format!("{} 个街道的得分变化均不足 0.5 分。", small.len());
             }
             ReviewRow {
+                street_impact,
                 interviewer_id: i.interviewer_id.clone(),
                 questionnaires: i.questionnaires,
                 evaluators,
@@ -309,7 +332,7 @@ pub fn change_notice(review: &Review, flags_subject: &str, id: &str) -> Option<S
     match flags_subject {
         "interviewer" => {
             let left = format!(
-                "本轮尚待决定的访问员:{} 名。",
+                "本轮尚待决定的访问员：{} 名。",
                 review.undecided_interviewers
             );
             let Some(r) = review.rows.iter().find(|r| r.interviewer_id == id) else {
@@ -318,26 +341,13 @@ pub fn change_notice(review: &Review, flags_subject: &str, id: &str) -> Option<S
             };
             let d = r.decision.as_ref()?;
             Some(if d.action == "exclude" {
-                let impact = if r.impact.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "影响:{}。",
-                        r.impact
-                            .iter()
-                            .take(4)
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(";")
-                    )
-                };
                 format!(
-                    "已剔除访问员 {id} 的 {} 份问卷,下次计算得分时不再计入。{impact}{left}",
-                    r.questionnaires
+                    "已剔除访问员 {id} 的 {} 份问卷：重新计算本轮得分（本轮页面的“计算得分”）后不再计入。{}{left}",
+                    r.questionnaires, r.street_impact
                 )
             } else {
                 format!(
-                    "已保留访问员 {id} 的 {} 份问卷,照常计入得分。{left}",
+                    "已保留访问员 {id} 的 {} 份问卷，照常计入得分。{left}",
                     r.questionnaires
                 )
             })
@@ -346,8 +356,10 @@ pub fn change_notice(review: &Review, flags_subject: &str, id: &str) -> Option<S
             let q = review.questionnaires.iter().find(|q| q.respondent_id == id);
             let d = q.and_then(|q| q.decision.as_ref());
             Some(match d.map(|d| d.action.as_str()) {
-                Some("exclude") => format!("已剔除问卷 {id}(例外决定),下次计算得分时不再计入。"),
-                Some(_) => format!("已保留问卷 {id}(例外决定),照常计入得分。"),
+                Some("exclude") => {
+                    format!("已剔除问卷 {id}（例外决定）：重新计算本轮得分后不再计入。")
+                }
+                Some(_) => format!("已保留问卷 {id}（例外决定），照常计入得分。"),
                 None => format!("已记录对问卷 {id} 的决定。"),
             })
         }
@@ -504,27 +516,45 @@ mod tests {
             on: "interviewer".into(),
         });
         fl.undecided_interviewers = 1;
+        fl.interviewers[1]
+            .sensitivity
+            .streets
+            .push(("530103001".into(), 0.1));
         let rv = build(&fl, &frame, &org, &Filter::default(), 10);
         let b = rv.rows.iter().find(|r| r.interviewer_id == "B7").unwrap();
         assert_eq!(
             b.streets,
-            [("530103002".to_string(), "鼓楼街道".to_string())]
+            [
+                ("530103002".to_string(), "鼓楼街道".to_string()),
+                ("530103001".to_string(), "拓东街道".to_string())
+            ]
         );
         assert_eq!(
             b.impact,
-            ["鼓楼街道 -0.75 分", "北门社区居委会 80.0 → 78.5"]
+            [
+                "鼓楼街道 -0.75 分",
+                "拓东街道 +0.10 分",
+                "北门社区居委会 80.0 → 78.5"
+            ]
         );
-        assert_eq!(b.evidence, "诚实的访问员中约每 10,000 人有 1 人会这样反常");
+        assert_eq!(
+            b.street_impact,
+            "各街道得分变化：鼓楼街道 -0.75 分；其余 1 个街道变化不足 0.5 分。"
+        );
+        assert_eq!(
+            b.evidence,
+            "如实访问的访问员，约每 10,000 人中才有 1 人会这样反常"
+        );
         assert_eq!(b.signs, ["平均得分比同社区其他访问员高 12.5 分"]);
-        assert_eq!(b.signals, "用时过短 2 份、各题同答 1 份");
+        assert_eq!(b.signals, "用时过短 2 份、所有题答案相同 1 份");
         assert_eq!(rv.streets.len(), 2);
         assert_eq!(
             change_notice(&rv, "interviewer", "B7").unwrap(),
-            "已剔除访问员 B7 的 90 份问卷,下次计算得分时不再计入。影响:鼓楼街道 -0.75 分;北门社区居委会 80.0 → 78.5。本轮尚待决定的访问员:1 名。"
+            "已剔除访问员 B7 的 90 份问卷：重新计算本轮得分（本轮页面的“计算得分”）后不再计入。各街道得分变化：鼓楼街道 -0.75 分；其余 1 个街道变化不足 0.5 分。本轮尚待决定的访问员：1 名。"
         );
         assert_eq!(
             change_notice(&rv, "interviewer", "A1").unwrap(),
-            "已保留访问员 A1 的 40 份问卷,照常计入得分。本轮尚待决定的访问员:1 名。"
+            "已保留访问员 A1 的 40 份问卷，照常计入得分。本轮尚待决定的访问员：1 名。"
         );
         assert!(
             change_notice(&rv, "interviewer", "C3").is_none(),

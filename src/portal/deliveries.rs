@@ -351,10 +351,10 @@ pub async fn delivery(
                 h2 { "恢复" }
                 form.row method="post" action={ "/deliveries/" (d.sha256) "/reinstate" } {
                     input type="hidden" name="csrf" value=(caller.csrf);
-                    label { "恢复原因(必填,记入日志)" input type="text" name="reason" required maxlength="500"; }
+                    label { "恢复原因（必填，记入日志）" input type="text" name="reason" required maxlength="500"; }
                     button type="submit" { "恢复这次交付" }
                 }
-                p.hint { "恢复后,这次交付的问卷重新计入得分、质量比对和重复编号检查;若其中的问卷编号已在本轮其他有效交付中,将不能恢复,并说明是哪一次交付。" }
+                p.hint { "恢复后，这次交付的问卷重新计入得分、质量比对和重复编号检查；若其中的问卷编号已在本轮其他有效交付中，将不能恢复，并说明是哪一次交付。" }
             }
             p { a href={ "/deliveries/" (d.sha256) "/original" } { "下载原始文件" } span.hint { "(含个人信息,每次下载都会记录)" } }
         },

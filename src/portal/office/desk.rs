@@ -204,8 +204,8 @@ pub async fn draw(
             html! {
                 h1 { "确认抽样" }
                 p.summary {
-                    "将以随机种子 " code { (seed) } " 为" (crate::messages::period_title(&round.to_string())) "抽取样本社区。"
-                    "抽样结果与种子、清单一起保存并记入日志,不能重抽,也不能更换种子;抽样后测评机构即可看到分配给它的样本社区。"
+                    "将以随机种子“" (seed) "”为" (crate::messages::period_title(&round.to_string())) "抽取样本社区（同一种子总是抽出同一样本，任何人可以复核）。"
+                    "抽样结果与种子、清单一起保存并记入日志，不能重抽，也不能更换种子；抽样后，测评机构即可看到分配给它的样本社区。"
                 }
                 form.inline method="post" action="/draw" {
                     (csrf_field(&caller))
@@ -215,7 +215,7 @@ pub async fn draw(
                     button type="submit" { "确认抽样" }
                 }
                 " "
-                a.button href="/desk" { "取消" }
+                a.button.secondary href="/desk" { "取消" }
             },
         )
         .into_response();

@@ -138,7 +138,7 @@ fn decision_form_in(c: &Caller, r: &RoundId, subject: &str, id: &str, filter: &F
             input type="hidden" name="id" value=(id);
             label.radio { input type="radio" name="action" value="exclude" required; "剔除" }
             label.radio { input type="radio" name="action" value="keep"; "保留" }
-            input type="text" name="reason" placeholder="理由(必填,记入日志)" required;
+            input type="text" name="reason" placeholder="理由（必填，记入日志）" required;
             button.small type="submit" { "决定" }
         }
     }
@@ -149,7 +149,7 @@ pub(super) fn decision_text(d: &Option<crate::flags::DecisionView>) -> Markup {
         @match d {
             Some(d) => {
                 strong class=(if d.action == "exclude" { "short" } else { "ok" }) { (crate::messages::decision_action_text(&d.action)) }
-                " · " (d.reason) " · " (d.actor) " · " (crate::store::beijing_time(&d.at))
+                "　理由：" (d.reason) "　决定人：" (d.actor) "　时间：" (crate::store::beijing_time(&d.at))
             }
             None => { span.short { "待决定" } }
         }
@@ -171,12 +171,12 @@ pub(super) fn render_flags(
         html! {
             h1 { (r) " 轮质量标记" }
             p.summary.sticky {
-                "待决定:访问员 " strong.short { (rv.undecided_interviewers) } " 名(共标记 " (rv.flagged_interviewers) " 名)"
-                " · 读入问卷 " (rv.questionnaires_read) " 份 · " a href={ "/rounds/" (r) } { "返回本轮" }
+                "待决定：访问员 " strong.short { (rv.undecided_interviewers) } " 名（共标记 " (rv.flagged_interviewers) " 名）"
+                " · 本轮有效交付中的问卷 " (rv.questionnaires_read) " 份 · " a href={ "/rounds/" (r) } { "返回本轮" }
             }
             @if let Some(n) = notice { p.notice role="status" { (n.text) } }
             @if let Some(m) = message { p.error role="alert" { (m) } }
-            p.hint { "被标记的访问员与同社区其他访问员相比多项指标反常。一个决定覆盖该访问员在本轮的全部问卷;个别问卷可在下方单独决定(例外)。未决定的标记不影响得分;剔除后,其问卷不计入下次计算的得分。每个决定须写明理由,记入日志。" }
+            p { "被标记的访问员与同社区其他访问员相比，多项指标反常。一个决定覆盖该访问员在本轮的全部问卷；个别问卷可在下方单独决定（例外）。尚未决定时，该访问员的问卷照常计分；决定剔除后，其问卷在重新计算得分时不再计入。每个决定须写明理由，记入日志。" }
             form.row method="get" action={ "/rounds/" (r) "/flags" } {
                 label { "显示 "
                     select name="status" {
@@ -203,12 +203,12 @@ pub(super) fn render_flags(
                 }
                 label { "排序 "
                     select name="sort" {
-                        option value="evidence" selected=[sel(filter.sort == Sort::Evidence)] { "证据由强到弱" }
+                        option value="evidence" selected=[sel(filter.sort == Sort::Evidence)] { "反常程度由高到低" }
                         option value="questionnaires" selected=[sel(filter.sort == Sort::Questionnaires)] { "问卷由多到少" }
                         option value="interviewer" selected=[sel(filter.sort == Sort::Interviewer)] { "访问员编号" }
                     }
                 }
-                button.small type="submit" { "筛选" }
+                button type="submit" { "筛选" }
             }
             h2 { "访问员" }
             @if rv.flagged_interviewers == 0 { p { "没有被标记的访问员。" } }
@@ -218,40 +218,44 @@ pub(super) fn render_flags(
                     h3 { "访问员 " (i.interviewer_id) " · 问卷 " (i.questionnaires) " 份 · " (i.communities.len()) " 个社区"
                         @if !i.evaluators.is_empty() { " · " (i.evaluators.join("、")) } }
                     p.evidence { strong { (i.evidence) } }
-                    @if !i.signs.is_empty() { p.evidence { "反常之处:" (i.signs.join(";")) } }
-                    @if !i.signals.is_empty() { p.evidence { "问卷信号:" (i.signals) } }
-                    p.evidence { "街道:" (i.streets.iter().map(|s| s.1.as_str()).collect::<Vec<_>>().join("、")) }
-                    @if !i.impact.is_empty() { details.evidence { summary { "剔除的影响(各街道、各社区得分变化)" } p { (i.impact.join(";")) } } }
+                    @if !i.signs.is_empty() { p.evidence { "反常之处：" (i.signs.join("；")) } }
+                    @if !i.signals.is_empty() { p.evidence { "可疑问卷：" (i.signals) } }
+                    p.evidence { "街道：" (i.streets.iter().map(|s| s.1.as_str()).collect::<Vec<_>>().join("、")) }
+                    @if !i.impact.is_empty() { details.evidence { summary { "剔除的影响（各街道、各社区得分变化）" } @if !i.street_impact.is_empty() { p { (i.street_impact) } } p { (i.impact.join("；")) } } }
                     details.evidence {
-                        summary { "统计数据" }
+                        summary { "统计明细（供核查）" }
                         table.data {
                             thead { tr { th { "指标" } th.num { "与同社区其他访问员之差" } th.num { "z" } } }
                             tbody {
                                 @for (name, d, z) in &i.numbers { tr { td { (name) } td.num { (format!("{d:+.3}")) } td.num { (format!("{z:.1}")) } } }
                             }
                         }
-                        @if let Some(p) = i.p_value { p { "合计 p = " (format!("{p:.1e}")) "(" (i.evidence) ")" } }
-                        p { "交付文件:" (i.deliveries.join("、")) }
+                        @if let Some(p) = i.p_value { p { "合计 p = " (format!("{p:.1e}")) "（" (i.evidence) "）" } }
+                        p { "交付文件：" (i.deliveries.join("、")) }
                     }
                     @if let Some(n) = notice.filter(|n| n.on("interviewer", &i.interviewer_id)) { p.notice { (n.text) } }
-                    p { "决定:" (decision_text(&i.decision)) }
-                    (decision_form_in(caller, r, "interviewer", &i.interviewer_id, filter))
+                    p { "决定：" (decision_text(&i.decision)) }
+                    @if i.decision.is_some() {
+                        details { summary { "更改决定" } (decision_form_in(caller, r, "interviewer", &i.interviewer_id, filter)) }
+                    } @else {
+                        (decision_form_in(caller, r, "interviewer", &i.interviewer_id, filter))
+                    }
                 }
             }
-            h2 { "问卷信号" }
-            p.hint { "用时过短、各题同答、与他人雷同的问卷是其访问员的证据,不需逐份决定;答题过少的问卷按规则无效。需要时可对个别问卷单独决定(例外)。" }
+            h2 { "可疑问卷" }
+            p.hint { "用时过短、所有题答案相同、与同社区其他问卷高度相同的问卷，是其访问员的证据，不需逐份决定；答题过少的问卷按规则无效。需要时可对个别问卷单独决定（例外）。" }
             @if rv.questionnaires_total == 0 { p { "没有带信号的问卷。" } }
-            @if rv.questionnaires_total > rv.questionnaires.len() { p.hint { "共 " (rv.questionnaires_total) " 份,此处列出前 " (rv.questionnaires.len()) " 份。" } }
+            @if rv.questionnaires_total > rv.questionnaires.len() { p.hint { "共 " (rv.questionnaires_total) " 份，此处列出前 " (rv.questionnaires.len()) " 份。" } }
             @if !rv.questionnaires.is_empty() {
                 table.data #questionnaires {
-                    thead { tr { th { "受访者" } th { "访问员" } th { "社区" } th { "文件 · 行" } th { "信号" } th { "决定" } } }
+                    thead { tr { th { "受访者" } th { "访问员" } th { "社区" } th { "来源文件（行号）" } th { "可疑之处" } th { "决定" } } }
                     tbody {
                         @for (q, community) in rv.questionnaires.iter().zip(&rv.questionnaire_communities) {
                             tr id={ "q-" (q.respondent_id) } {
                                 td { code { (q.respondent_id) } }
                                 td { (q.interviewer_id.as_deref().unwrap_or("—")) }
                                 td { (community) }
-                                td { (q.file_name) " · " (q.line) }
+                                td { (q.file_name) "（第 " (q.line) " 行）" }
                                 td { (q.flags.iter().map(|c| crate::messages::questionnaire_flag_text(c)).collect::<Vec<_>>().join("、")) }
                                 td {
                                     @if let Some(n) = notice.filter(|n| n.on("respondent", &q.respondent_id)) { p.notice { (n.text) } }

@@ -135,7 +135,7 @@ pub(super) fn render_results(
             }
             @if !res.deductions.is_empty() {
                 h2 { "扣分表" }
-                p.hint { "置信区间超出 0–100 的部分截断并标 *;自由度很小的区间标“不稳定”。" }
+                p.hint { "置信区间超出 0–100 的部分截断并标 *；自由度很小的区间标“不稳定”。" }
                 table.data #deductions {
                     thead { tr { th { "街道" } th { "社区" } th.num { "得分" } th { "95% 置信区间" } th.num { "P(低于阈值)" } th { "计入" } th.num { "扣分" } } }
                     tbody {
@@ -231,7 +231,7 @@ pub async fn publish(
                     button type="submit" { "确认发布" }
                 }
                 " "
-                a.button href={ "/results/" (label) } { "取消" }
+                a.button.secondary href={ "/results/" (label) } { "取消" }
             },
         )
         .into_response();
