@@ -731,6 +731,46 @@ pub fn decision_text_in(d: crate::rules::Decision, l: Lang) -> &'static str {
     }
 }
 
+/// The journal's actions (their codes, as stored) and what people read for each, in
+/// the order the journal page's filter lists them.
+pub const JOURNAL_ACTIONS: [(&str, &str); 27] = [
+    ("sample", "抽样"),
+    ("sample-import", "导入样本"),
+    ("assign", "分配街道"),
+    ("ingest", "上传交付"),
+    ("replace", "更正交付"),
+    ("withdraw", "撤回交付"),
+    ("reinstate", "恢复交付"),
+    ("decide", "质量标记决定"),
+    ("score", "计算得分"),
+    ("indicators", "上传任务指标"),
+    ("evaluate", "考核评价"),
+    ("report", "生成报告"),
+    ("publish", "发布"),
+    ("unpublish", "撤回发布"),
+    ("download-original", "下载原始文件"),
+    ("login", "登录"),
+    ("login-failed", "登录失败"),
+    ("logout", "退出"),
+    ("password-change", "修改密码"),
+    ("password-change-failed", "修改密码失败"),
+    ("user-add", "添加账户"),
+    ("user-disable", "停用账户"),
+    ("user-enable", "启用账户"),
+    ("user-passwd", "重设密码"),
+    ("token-add", "生成令牌"),
+    ("token-revoke", "吊销令牌"),
+    ("start", "启用日志"),
+];
+
+/// A journal action for people (the code itself when it is not in the catalogue).
+pub fn journal_action_text(action: &str) -> &str {
+    JOURNAL_ACTIONS
+        .iter()
+        .find(|(c, _)| *c == action)
+        .map_or(action, |(_, t)| t)
+}
+
 /// A decision, for people.
 pub fn decision_action_text(action: &str) -> &'static str {
     let l = lang();

@@ -441,3 +441,43 @@ fn the_check_sees_an_upward_import_and_a_circle() {
         BTreeSet::from(["fsutil".into(), "round".into()])
     );
 }
+
+/// Every action the code journals has its Chinese name in the catalogue
+/// (`messages::JOURNAL_ACTIONS`), so the journal page never shows a bare code; the
+/// ingest's two (ingest, replace) and the scores' (score, evaluate) are named by
+/// variables, and listed here.
+#[test]
+fn every_journalled_action_has_a_chinese_name() {
+    let mut fs = Vec::new();
+    files(&root().join("src"), &mut fs);
+    let mut actions: BTreeSet<String> = ["ingest", "replace", "score", "evaluate"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for f in &fs {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (at, _) in text.match_indices("Draft::new(\"") {
+            let rest = &text[at + "Draft::new(\"".len()..];
+            actions.insert(rest[..rest.find('"').unwrap()].to_string());
+        }
+    }
+    assert!(actions.len() >= 20, "{actions:?}");
+    let named: BTreeSet<&str> = manyi::messages::JOURNAL_ACTIONS
+        .iter()
+        .map(|(c, _)| *c)
+        .collect();
+    let missing: Vec<&String> = actions
+        .iter()
+        .filter(|a| !named.contains(a.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "journalled without a Chinese name: {missing:?}"
+    );
+    for (code, text) in manyi::messages::JOURNAL_ACTIONS {
+        assert!(
+            text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{code}: {text}"
+        );
+    }
+}

@@ -698,11 +698,13 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
         "report",
         "publish",
     ] {
+        let text = manyi::messages::journal_action_text(action);
         assert!(
-            html.contains(&format!("<td>{action}</td>")),
-            "{action} journalled"
+            text != action && html.contains(&format!("<td>{text}</td>")),
+            "{action} journalled, shown as {text}"
         );
     }
+    assert!(!html.contains("UTC"), "Beijing time on the page");
     d.screenshot("21-journal");
     d.click("header form[action='/logout'] button");
     d.wait_url("signed out", |u| u.contains("/login"));

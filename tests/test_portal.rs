@@ -2709,3 +2709,77 @@ fn the_office_reinstates_a_withdrawn_delivery_and_an_evaluator_cannot() {
         again.text()
     );
 }
+
+/// The journal page: Beijing time (stored as UTC), actions in Chinese, the action
+/// filter by Chinese name, pages.
+#[test]
+fn the_journal_reads_in_beijing_time_and_chinese() {
+    let w = world_with(&[]);
+    let office = &w.sessions[1];
+    // The ingest entry as stored: its UTC time, then +8 hours by hand.
+    let journal = std::fs::read_to_string(w.ws.file("surveys/store/journal.jsonl")).unwrap();
+    let entry: serde_json::Value = journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["action"] == "ingest")
+        .unwrap();
+    let utc = entry["time"].as_str().unwrap().to_string(); // 2026-12-04T22:50:07Z
+    let n = |a: usize, b: usize| utc[a..b].parse::<u32>().unwrap();
+    let (mut y, mut mo, mut d, mut h) = (n(0, 4), n(5, 7), n(8, 10), n(11, 13) + 8);
+    if h >= 24 {
+        h -= 24;
+        d += 1;
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+        let days = [
+            31,
+            if leap { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        if d > days[mo as usize - 1] {
+            d = 1;
+            mo += 1;
+            if mo > 12 {
+                mo = 1;
+                y += 1;
+            }
+        }
+    }
+    let beijing = format!("{y:04}-{mo:02}-{d:02} {h:02}:{}", &utc[14..16]);
+    let page = w
+        .srv
+        .req("GET", "/journal?action=ingest")
+        .cookie(office)
+        .send();
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        html.contains(&beijing),
+        "{beijing} (from {utc}) not on the page"
+    );
+    assert!(!html.contains(&utc), "the UTC time is shown");
+    assert!(html.contains("<td>上传交付</td>"), "the action in Chinese");
+    assert!(!html.contains("<td>ingest</td>"));
+    assert!(
+        html.contains("<option value=\"ingest\" selected"),
+        "the filter kept"
+    );
+    assert!(html.contains("第 1 / 1 页"));
+    assert!(!html.contains("<td>登录</td>"), "only the chosen action");
+    // A page beyond the last shows the last.
+    let html = w
+        .srv
+        .req("GET", "/journal?page=99")
+        .cookie(office)
+        .send()
+        .text();
+    assert!(html.contains("第 1 / 1 页"), "{html}");
+}

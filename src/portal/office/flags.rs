@@ -85,7 +85,7 @@ pub async fn flags(
 }
 
 /// `s` percent-encoded for a URL's query or fragment (unreserved characters kept).
-fn url_part(s: &str) -> String {
+pub(super) fn url_part(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

@@ -16,7 +16,12 @@ pub struct JournalQuery {
     round: Option<String>,
     actor: Option<String>,
     action: Option<String>,
+    /// 1-based page of `PER_PAGE` entries, the newest first.
+    page: Option<usize>,
 }
+
+/// Journal entries a page shows.
+const PER_PAGE: usize = 100;
 
 pub(super) fn entry_link(e: &crate::journal::Entry) -> Markup {
     html! {
@@ -32,7 +37,9 @@ pub(super) fn entry_link(e: &crate::journal::Entry) -> Markup {
             @if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
                 a href={ "/deliveries/" (id) } { code { (crate::ingest::short(id)) } }
             } @else if let (Some(r), Some(rest)) = (&e.round, id.strip_prefix("interviewer:")) {
-                a href={ "/rounds/" (r) "/flags#interviewer-" (rest) } { (id) }
+                a href={ "/rounds/" (r) "/flags#interviewer-" (rest) } { "访问员 " (rest) }
+            } @else if let Some(rest) = id.strip_prefix("respondent:") {
+                "问卷 " code { (rest) }
             } @else { code { (id) } }
         }
     }
@@ -67,47 +74,70 @@ pub(super) async fn render_journal(
         action: action.clone(),
     };
     let entries = tryr!(blocking(move || crate::lifecycle::journal_filtered(&ws, &filter)).await);
-    let shown = 500;
+    let pages = entries.len().div_ceil(PER_PAGE).max(1);
+    let at = q.page.unwrap_or(1).clamp(1, pages);
+    let link = |p: usize| {
+        let mut u = format!("/journal?page={p}");
+        for (k, v) in [("round", &round), ("actor", &actor), ("action", &action)] {
+            if let Some(v) = v {
+                u.push_str(&format!("&{k}={}", super::flags::url_part(v)));
+            }
+        }
+        u
+    };
     page(
         "日志",
         Some(caller),
         html! {
             h1 { "日志" }
-            p.hint { "谁在何时做了什么:每次上传、撤回、决定、计算、发布、登录和账户变更。时间为 UTC。" }
+            p.hint { "谁在何时做了什么：每次上传、撤回、决定、计算、发布、登录和账户变更。时间为北京时间。" }
             form.row method="get" action="/journal" {
                 label { "轮次或期间" input type="text" name="round" value=(round.clone().unwrap_or_default()); }
                 label { "操作人" input type="text" name="actor" value=(actor.clone().unwrap_or_default()); }
-                label { "操作" input type="text" name="action" value=(action.clone().unwrap_or_default()) placeholder="ingest, decide, publish…"; }
+                label { "操作"
+                    select name="action" {
+                        option value="" { "全部操作" }
+                        @for (code, text) in crate::messages::JOURNAL_ACTIONS {
+                            option value=(code) selected=[(action.as_deref() == Some(code)).then_some("selected")] { (text) }
+                        }
+                    }
+                }
                 button type="submit" { "筛选" }
             }
             form.inline method="post" action="/journal/verify" {
                 (csrf_field(caller))
-                button type="submit" { "核对存储与日志(verify-store)" }
+                button type="submit" { "核对存储与日志" }
             }
             @if let Some(c) = &check {
                 @if c.ok() {
-                    p.notice #verify role="status" { "核对通过:日志 " (c.entries) " 条,文件 " (c.files_checked) " 个,交付 " (c.deliveries) " 个,均与记录一致。" }
+                    p.notice #verify role="status" { "核对通过：日志 " (c.entries) " 条，文件 " (c.files_checked) " 个，交付 " (c.deliveries) " 个，均与记录一致。" }
                 } @else {
                     div.error #verify role="alert" {
-                        p { "核对发现 " (c.problems.len()) " 个问题:" }
+                        p { "核对发现 " (c.problems.len()) " 个问题：" }
                         ul { @for p in &c.problems { li { code { (p.code) } " " (p.message) } } }
                     }
                 }
             }
-            p { "共 " (entries.len()) " 条" @if entries.len() > shown { ",显示最新 " (shown) " 条" } "。" }
+            p { "共 " (entries.len()) " 条，第 " (at) " / " (pages) " 页（最新的在前）。" }
             table.data #journal {
-                thead { tr { th.num { "序号" } th { "时间(UTC)" } th { "操作人" } th { "操作" } th { "对象" } th { "理由" } } }
+                thead { tr { th.num { "序号" } th { "时间（北京时间）" } th { "操作人" } th { "操作" } th { "对象" } th { "理由" } } }
                 tbody {
-                    @for e in entries.iter().rev().take(shown) {
+                    @for e in entries.iter().rev().skip((at - 1) * PER_PAGE).take(PER_PAGE) {
                         tr {
                             td.num { (e.seq) }
-                            td { (e.time) }
+                            td { (crate::store::beijing_time(&e.time)) }
                             td { (e.actor) }
-                            td { (e.action) }
+                            td { (crate::messages::journal_action_text(&e.action)) }
                             td { (entry_link(e)) }
                             td { (e.reason.as_deref().unwrap_or("")) }
                         }
                     }
+                }
+            }
+            @if pages > 1 {
+                p.pages {
+                    @if at > 1 { a href=(link(at - 1)) { "上一页" } " " }
+                    @if at < pages { a href=(link(at + 1)) { "下一页" } }
                 }
             }
         },
