@@ -346,13 +346,38 @@ fn csrf_and_cross_site_requests_are_refused() {
         .bearer(&w.tokens[2])
         .send();
     assert_eq!(d.json()["status"], "active");
-    let ok = w
+    // Done right: first the confirmation (nothing withdrawn yet), then the withdrawal.
+    let ask = w
         .srv
         .req("POST", &path)
         .cookie(a)
         .header("Origin", format!("http://{}", w.srv.addr))
         .header("Sec-Fetch-Site", "same-origin")
         .form(&[("csrf", &a.csrf), ("reason", "试一下")])
+        .send();
+    assert_eq!(ask.status, 200, "{}", ask.text());
+    assert!(ask.text().contains("确认撤回") && ask.text().contains("不再计入得分"));
+    let d = w
+        .srv
+        .req("GET", &format!("/api/v1/deliveries/{}", w.delivery_a))
+        .bearer(&w.tokens[2])
+        .send();
+    assert_eq!(
+        d.json()["status"],
+        "active",
+        "not withdrawn before the confirmation"
+    );
+    let ok = w
+        .srv
+        .req("POST", &path)
+        .cookie(a)
+        .header("Origin", format!("http://{}", w.srv.addr))
+        .header("Sec-Fetch-Site", "same-origin")
+        .form(&[
+            ("csrf", a.csrf.as_str()),
+            ("reason", "试一下"),
+            ("confirm", "yes"),
+        ])
         .send();
     assert_eq!(ok.status, 303, "{}", ok.text());
     let d = w
@@ -2665,7 +2690,17 @@ fn the_office_reinstates_a_withdrawn_delivery_and_an_evaluator_cannot() {
             .form(&[("csrf", s.csrf.as_str()), ("reason", reason)])
             .send()
     };
-    assert_eq!(post(eva, "withdraw", "发错了文件").status, 303);
+    let r = w
+        .srv
+        .req("POST", &format!("/deliveries/{id}/withdraw"))
+        .cookie(eva)
+        .form(&[
+            ("csrf", eva.csrf.as_str()),
+            ("reason", "发错了文件"),
+            ("confirm", "yes"),
+        ])
+        .send();
+    assert_eq!(r.status, 303, "{}", r.text());
     let page = w
         .srv
         .req("GET", &format!("/deliveries/{id}"))

@@ -411,6 +411,53 @@ pub async fn withdraw(
     axum::Form(f): axum::Form<WithdrawForm>,
 ) -> Response {
     let a = who!(caller);
+    // First what will happen (with the reason given), then the withdrawal on
+    // confirm=yes. The API withdraws at once: a program has already decided.
+    if f.confirm.as_deref() != Some("yes") {
+        let d = match visible_delivery(&state, &a, &id) {
+            Ok(d) => d,
+            Err(e) => return refused(e),
+        };
+        if f.reason.trim().is_empty() {
+            return refused(Refusal::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "reason-required",
+                "请填写撤回原因",
+            ));
+        }
+        if d.status != crate::store::DeliveryStatus::Active {
+            return refused(Refusal::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "refused",
+                format!("这次交付{}，不能撤回", d.status.text()),
+            ));
+        }
+        let undo = if a.role == Role::Evaluator {
+            "撤回后如需恢复，请联系考核办。"
+        } else {
+            "撤回后可在本页恢复（须写明理由）。"
+        };
+        return page(
+            "确认撤回",
+            Some(&caller),
+            html! {
+                h1 { "确认撤回" }
+                p.summary {
+                    "将撤回交付 " code { (crate::ingest::short(&d.sha256)) } "（" (d.file_name) "）：其 " (d.accepted) " 份问卷不再计入得分、质量比对和重复编号检查；文件保留在存储中，日志记下理由。" (undo)
+                }
+                p { "撤回原因：" (f.reason.trim()) }
+                form.inline method="post" action={ "/deliveries/" (d.sha256) "/withdraw" } {
+                    input type="hidden" name="csrf" value=(caller.csrf);
+                    input type="hidden" name="reason" value=(f.reason.trim());
+                    input type="hidden" name="confirm" value="yes";
+                    button.danger type="submit" { "确认撤回" }
+                }
+                " "
+                a.button.secondary href={ "/deliveries/" (d.sha256) } { "取消" }
+            },
+        )
+        .into_response();
+    }
     match withdraw_delivery(&state, &a, &id, &f.reason).await {
         Ok(d) => see_other(&format!("/deliveries/{}", d.sha256)),
         Err(e) => refused(e),
@@ -420,6 +467,9 @@ pub async fn withdraw(
 #[derive(serde::Deserialize)]
 pub struct WithdrawForm {
     reason: String,
+    /// "yes" once the person has read what the withdrawal does.
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
 /// The office reinstates a withdrawn delivery (the library refuses one whose ids are
