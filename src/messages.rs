@@ -664,6 +664,27 @@ pub fn period_title(label: &str) -> String {
     label.to_string()
 }
 
+/// A cell of an indicator file as a page shows it: a number with at most two
+/// decimals (trailing zeros dropped: 1.284086 → 1.28, 5.0 → 5), `NA` → 不适用, an
+/// empty cell → —, any other text as it is.
+pub fn cell_text(cell: &str) -> String {
+    let c = cell.trim();
+    if c.is_empty() {
+        return "—".into();
+    }
+    if c.eq_ignore_ascii_case("NA") {
+        return "不适用".into();
+    }
+    match c.parse::<f64>() {
+        Ok(x) if x.is_finite() => {
+            let s = format!("{x:.2}");
+            let s = s.trim_end_matches('0').trim_end_matches('.');
+            if s == "-0" { "0".into() } else { s.to_string() }
+        }
+        _ => c.to_string(),
+    }
+}
+
 /// A confidence interval for people: bounds cut at the scale (0–100) and marked with
 /// `*` where cut, and `不稳定` (unreliable) when df ≤ 2, with the df. Machine CSVs keep
 /// the exact bounds.
@@ -796,6 +817,19 @@ pub fn questionnaire_flag_text(code: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indicator_cells_read_with_two_decimals_at_most() {
+        assert_eq!(cell_text("1.284086148250868"), "1.28");
+        assert_eq!(cell_text("5.333333333333333"), "5.33");
+        assert_eq!(cell_text("5.0"), "5");
+        assert_eq!(cell_text("12"), "12");
+        assert_eq!(cell_text("0.005"), "0.01");
+        assert_eq!(cell_text("-0.001"), "0");
+        assert_eq!(cell_text("NA"), "不适用");
+        assert_eq!(cell_text(" "), "—");
+        assert_eq!(cell_text("已完成"), "已完成");
+    }
 
     #[test]
     fn evidence_reads_as_one_honest_interviewer_in_so_many() {

@@ -741,6 +741,16 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     assert!(html.contains("计入扣分") || html.contains("不计入扣分"));
     let bad = unmarked_intervals(&d.source());
     assert!(bad.is_empty(), "intervals beyond 0–100 unmarked: {bad:?}");
+    let text = d.js("return document.body.innerText");
+    let long = long_decimals(text.as_str().unwrap());
+    assert!(
+        long.is_empty(),
+        "numbers with more decimals than the page's: {long:?}"
+    );
+    assert!(
+        !text.as_str().unwrap().contains("NA"),
+        "a bare NA on the street's page"
+    );
     d.screenshot("23-street-period");
     d.js("document.querySelector('figure').scrollIntoView()");
     d.screenshot("23b-street-charts");
@@ -786,4 +796,33 @@ fn unmarked_intervals(html: &str) -> Vec<String> {
         }
     }
     bad
+}
+
+/// Numbers in a page's visible text with four or more decimals (pages show one, two
+/// for indicator values, three for a probability).
+fn long_decimals(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit() {
+                let dot = i;
+                i += 1;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+                if i - dot - 1 >= 4 {
+                    out.push(text[start..i].to_string());
+                }
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
 }

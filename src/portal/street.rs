@@ -149,7 +149,7 @@ pub async fn period(
                             tr class=(if d.row.counts() { "short" } else { "" }) {
                                 td { (d.row.community_name) }
                                 td.num { (fmt1(d.row.score)) }
-                                td { @match (d.row.ci_low, d.row.ci_high) { (Some(l), Some(h)) => { (format!("{l:.1}–{h:.1}")) } _ => { "—" } } }
+                                td { (crate::messages::ci_text(d.row.ci_low.zip(d.row.ci_high), None)) }
                                 td.num { @match d.row.p_below { Some(p) => { (format!("{p:.3}")) } None => { "—" } } }
                                 td.num { @if d.row.counts() { (fmt1(d.row.points)) } @else { "0" } }
                                 td { (d.why) }
@@ -193,7 +193,7 @@ pub async fn period(
                     thead { tr { th { "指标" } th.num { "完成值" } th.num { "目标" } th.num { "得分" } } }
                     tbody {
                         @for i in &v.indicators {
-                            tr { td { (i.name) } td.num { (i.value) } td.num { (i.target) } td.num { (i.points) } }
+                            tr { td { (i.name) } td.num { (crate::messages::cell_text(&i.value)) } td.num { (crate::messages::cell_text(&i.target)) } td.num { (crate::messages::cell_text(&i.points)) } }
                         }
                     }
                 }
