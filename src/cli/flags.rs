@@ -96,6 +96,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
                 r.deliveries.join("\n"),
                 format!(
                     "{}\n{}; {} {:.0}%\n{} {}",
+                    // ok: a flag without a p-value (an old receipt's) has no words.
                     r.p_value
                         .map(|p| crate::messages::evidence_words(p, crate::messages::lang()))
                         .unwrap_or_default(),

@@ -33,7 +33,7 @@ pub fn withdraw(
     actor: &str,
 ) -> Result<crate::store::DeliveryEntry> {
     let reason = require_reason(reason)?;
-    let mut w = Writer::begin(Store::new(ws), actor)?;
+    let w = Writer::begin(Store::new(ws), actor)?;
     let d = w.index.resolve(id)?.clone();
     if d.status != DeliveryStatus::Active {
         return Err(Error::Invalid(format!(
@@ -43,6 +43,17 @@ pub fn withdraw(
             d.status.text()
         )));
     }
+    change_status(w, &d, DeliveryStatus::Withdrawn, "withdraw", reason)
+}
+
+/// Sets delivery `d`'s status with who, when and why, and journals it as `action`.
+fn change_status(
+    mut w: Writer,
+    d: &crate::store::DeliveryEntry,
+    status: DeliveryStatus,
+    action: &str,
+    reason: String,
+) -> Result<crate::store::DeliveryEntry> {
     let now = crate::store::now_utc();
     let actor = w.actor.clone();
     let e = w
@@ -51,7 +62,7 @@ pub fn withdraw(
         .iter_mut()
         .find(|x| x.sha256 == d.sha256)
         .ok_or_else(|| Error::Internal("the delivery left the index".into()))?;
-    e.status = DeliveryStatus::Withdrawn;
+    e.status = status;
     e.status_change = Some(StatusChange {
         at: now,
         actor,
@@ -60,7 +71,7 @@ pub fn withdraw(
     });
     let out = e.clone();
     w.commit(
-        Draft::new("withdraw")
+        Draft::new(action)
             .round(&d.round)
             .id(d.sha256.clone())
             .reason(reason)
@@ -96,7 +107,7 @@ pub fn reinstate(
 ) -> Result<crate::store::DeliveryEntry> {
     use crate::messages::lang;
     let reason = require_reason(reason)?;
-    let mut w = Writer::begin(Store::new(ws), actor)?;
+    let w = Writer::begin(Store::new(ws), actor)?;
     let d = w.index.resolve(id)?.clone();
     let short = crate::ingest::short(&d.sha256);
     if d.status != DeliveryStatus::Withdrawn {
@@ -137,31 +148,7 @@ pub fn reinstate(
             }));
         }
     }
-    let now = crate::store::now_utc();
-    let actor = w.actor.clone();
-    let e = w
-        .index
-        .deliveries
-        .iter_mut()
-        .find(|x| x.sha256 == d.sha256)
-        .ok_or_else(|| Error::Internal("the delivery left the index".into()))?;
-    e.status = DeliveryStatus::Active;
-    e.status_change = Some(StatusChange {
-        at: now,
-        actor,
-        reason: reason.clone(),
-        by: None,
-    });
-    let out = e.clone();
-    w.commit(
-        Draft::new("reinstate")
-            .round(&d.round)
-            .id(d.sha256.clone())
-            .reason(reason)
-            .detail("file_name", d.file_name.clone())
-            .detail("accepted", d.accepted),
-    )?;
-    Ok(out)
+    change_status(w, &d, DeliveryStatus::Active, "reinstate", reason)
 }
 
 /// What a decision is on.

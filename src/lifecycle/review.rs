@@ -246,6 +246,7 @@ fn build(
                     .iter()
                     .map(|(c, _, _)| (c.clone(), community_name(c)))
                     .collect(),
+                // ok: no p-value (a comparison from before it), no words.
                 evidence: i.p_value.map(|p| evidence_words(p, l)).unwrap_or_default(),
                 signs,
                 numbers: i

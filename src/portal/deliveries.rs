@@ -224,6 +224,7 @@ pub async fn delivery(
             Err(e) => return refused(Refusal::internal(&e.to_string())),
         };
         match super::access::receipt_for(&state, &a, &d.round, json) {
+            // ok: a receipt with no flagged interviewers has no list: none to show.
             Ok(v) => v["quality"]["flagged_interviewers"]
                 .as_array()
                 .cloned()

@@ -36,6 +36,7 @@ pub struct FlagsQuery {
 impl FlagsQuery {
     fn filter(&self) -> Filter {
         Filter {
+            // ok: a field left out of the query is its default (all, by evidence).
             status: self.status.unwrap_or_default(),
             street: self.street.clone().filter(|s| !s.is_empty()),
             evaluator: self.evaluator.clone().filter(|s| !s.is_empty()),
