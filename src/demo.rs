@@ -30,8 +30,31 @@ pub fn evaluator(e: usize) -> String {
     format!("测评机构{}", (b'A' + e as u8) as char)
 }
 
-/// Why the demo's office excludes a flagged interviewer.
-pub const EXCLUSION_REASON: &str = "回访核实:该访问员的受访户表示未接受过访问(演示)";
+/// Why the demo's office excludes a flagged interviewer when no callback speaks of
+/// him (the reason otherwise cites the callbacks: `exclusion_reason`).
+pub const EXCLUSION_REASON: &str = "经核查确认该访问员的问卷不可信（演示）";
+
+/// The round whose callbacks the demo draws and records (its evaluator B has a
+/// fabricating interviewer).
+pub const CALLBACK_ROUND: u32 = 2;
+
+/// The recorded seed of the demo's callback batch.
+pub fn callback_seed(round: &RoundId) -> String {
+    format!("panlong-demo-{round}-回访")
+}
+
+/// The office's reason for excluding an interviewer: what the callbacks found, when
+/// they found him out.
+pub fn exclusion_reason(cb: Option<&crate::callbacks::InterviewerCallbacks>) -> String {
+    match cb {
+        Some(e) if e.flagged() => format!(
+            "回访核实（批次 {}）：{}（演示）",
+            e.batches.join("、"),
+            e.words
+        ),
+        _ => EXCLUSION_REASON.to_string(),
+    }
+}
 
 /// What the demo did, for the terminal.
 pub struct DemoLog {
@@ -116,6 +139,7 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
     let steps = rounds.len() as u64 * (2 + EVALUATORS.len() as u64 * 2) + 8;
     let pb = bar(steps);
     for round in &rounds {
+        let mut fabricated = std::collections::BTreeSet::new();
         pb.set_message(format!("sample {round}"));
         if ws.sample_path(round).exists() {
             let v = crate::sample::verify(&ws, round)?;
@@ -162,9 +186,10 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
                     Vec::new()
                 },
                 seed: "panlong-demo".into(),
+                phones: true,
                 id_prefix: format!("{}{}", (b'A' + e as u8) as char, round.number),
             };
-            crate::simulate::simulate(&ws, round, &out, &opts)?;
+            fabricated.extend(crate::simulate::simulate_with_truth(&ws, round, &out, &opts)?.1);
             pb.inc(1);
             pb.set_message(format!(
                 "ingest {}",
@@ -207,23 +232,27 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
         // The office looks at the round's flags and decides: the planted fabricator is
         // excluded (in a real round, after calling back some of their respondents);
         // any other flag is left for a person to decide, as it should be.
+        if round.number == CALLBACK_ROUND {
+            lines.extend(callbacks(&ws, round, &fabricated, actor)?);
+        }
         let flags = crate::lifecycle::flags(&ws, round)?;
         for f in flags
             .interviewers
             .iter()
             .filter(|f| f.decision.is_none() && f.interviewer_id.ends_with("FAB"))
         {
+            let reason = exclusion_reason(f.callbacks.as_ref());
             let d = crate::lifecycle::decide(
                 &ws,
                 round,
                 crate::lifecycle::Subject::Interviewer,
                 &f.interviewer_id,
                 true,
-                EXCLUSION_REASON,
+                &reason,
                 actor,
             )?;
             lines.push(format!(
-                "decide {round}: exclude interviewer {} ({} questionnaires): {EXCLUSION_REASON}",
+                "decide {round}: exclude interviewer {} ({} questionnaires): {reason}",
                 f.interviewer_id, d.questionnaires
             ));
         }
@@ -317,6 +346,60 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
         lines,
         reports: ws.reports_dir().join(YEAR.to_string()),
     })
+}
+
+/// The demo's callbacks in `round`: one batch drawn with the recorded seed, called by
+/// simulated callers (who know which questionnaires were never asked), recorded.
+fn callbacks(
+    ws: &Workspace,
+    round: &RoundId,
+    fabricated: &std::collections::BTreeSet<String>,
+    actor: &str,
+) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    if !crate::callbacks::batches(ws, round)?.is_empty() {
+        lines.push(format!("callbacks {round}: present"));
+        return Ok(lines);
+    }
+    let d = crate::lifecycle::draw_callbacks(ws, round, Some(&callback_seed(round)), actor)?;
+    let (Some(batch), Some(list)) = (&d.batch, &d.list) else {
+        return Ok(lines);
+    };
+    lines.push(format!(
+        "callbacks {round}: batch {batch} drew {} questionnaires of {} interviewers (budget {}, {} calls short of the design)",
+        d.drawn, d.interviewers, d.budget, d.short
+    ));
+    let filled = crate::simulate::callers(
+        ws,
+        round,
+        &ws.root.join(list),
+        fabricated,
+        &callback_seed(round),
+    )?;
+    let results = ws
+        .root
+        .join(format!("surveys/deliveries/{round}-回访结果-{batch}.csv"));
+    crate::fsutil::write_private_atomic(&results, &filled)?;
+    let r = crate::callbacks::record(
+        ws,
+        round,
+        &results,
+        &format!("{round}-回访结果-{batch}.csv"),
+        actor,
+    )?;
+    let c = crate::callbacks::round(ws, round)?;
+    lines.push(format!(
+        "callbacks {round}: recorded {} results ({} reached); flagged by callbacks: {}",
+        r.accepted,
+        c.reached,
+        c.interviewers
+            .iter()
+            .filter(|e| e.flagged())
+            .map(|e| e.interviewer_id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(lines)
 }
 
 #[cfg(test)]

@@ -489,3 +489,84 @@ impl<'de> serde::Deserialize<'de> for Moments {
         })
     }
 }
+
+/// P(X ≥ k) for X ~ Binomial(n, p), summed exactly term by term (n is a callback
+/// count: tens, not millions).
+pub fn binomial_at_least(n: u64, p: f64, k: u64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    if p <= 0.0 {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    // log C(n, j) p^j (1−p)^(n−j), built up from j = k.
+    let ln_choose = |j: u64| -> f64 {
+        (1..=j).map(|i| ((n - j + i) as f64 / i as f64).ln()).sum()
+    };
+    let mut sum = 0.0;
+    for j in k..=n {
+        sum += (ln_choose(j) + j as f64 * p.ln() + (n - j) as f64 * (1.0 - p).ln()).exp();
+    }
+    sum.min(1.0)
+}
+
+/// The exact (Clopper–Pearson) two-sided interval of confidence `conf` on a binomial
+/// share with `k` of `n`: the Beta quantiles B(α/2; k, n−k+1) and B(1−α/2; k+1, n−k),
+/// 0 and 1 at the ends. None when n = 0.
+pub fn clopper_pearson(k: u64, n: u64, conf: f64) -> Option<(f64, f64)> {
+    use statrs::distribution::{Beta, ContinuousCDF};
+    if n == 0 || k > n {
+        return None;
+    }
+    let a = (1.0 - conf) / 2.0;
+    let lo = if k == 0 {
+        0.0
+    } else {
+        Beta::new(k as f64, (n - k + 1) as f64)
+            .map(|b| b.inverse_cdf(a))
+            .unwrap_or(f64::NAN)
+    };
+    let hi = if k == n {
+        1.0
+    } else {
+        Beta::new((k + 1) as f64, (n - k) as f64)
+            .map(|b| b.inverse_cdf(1.0 - a))
+            .unwrap_or(f64::NAN)
+    };
+    Some((lo, hi))
+}
+
+#[cfg(test)]
+mod binomial_tests {
+    use super::*;
+
+    #[test]
+    fn binomial_tail_by_hand() {
+        // P(X ≥ 3 | n = 9, p = 0.05) = 1 − Σ_{j<3} C(9,j) .05^j .95^(9−j)
+        let by_hand = 1.0
+            - (0.95f64.powi(9) + 9.0 * 0.05 * 0.95f64.powi(8) + 36.0 * 0.0025 * 0.95f64.powi(7));
+        assert!((binomial_at_least(9, 0.05, 3) - by_hand).abs() < 1e-12);
+        assert_eq!(binomial_at_least(5, 0.3, 0), 1.0);
+        assert_eq!(binomial_at_least(5, 0.3, 6), 0.0);
+        assert!((binomial_at_least(4, 0.5, 4) - 0.0625).abs() < 1e-12);
+    }
+
+    #[test]
+    fn clopper_pearson_matches_r() {
+        // R: binom.test(2, 10)$conf.int = 0.02521073 0.55609546
+        let (lo, hi) = clopper_pearson(2, 10, 0.95).unwrap();
+        assert!((lo - 0.02521073).abs() < 1e-6, "{lo}");
+        assert!((hi - 0.55609546).abs() < 1e-6, "{hi}");
+        // binom.test(0, 8): 0 0.3694166
+        let (lo, hi) = clopper_pearson(0, 8, 0.95).unwrap();
+        assert_eq!(lo, 0.0);
+        assert!((hi - 0.3694166).abs() < 1e-6, "{hi}");
+        assert_eq!(clopper_pearson(0, 0, 0.95), None);
+    }
+}

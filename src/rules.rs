@@ -49,6 +49,8 @@ pub struct Rules {
     pub reliability: Reliability,
     #[serde(default)]
     pub publication: PublicationRules,
+    #[serde(default)]
+    pub callbacks: CallbackRules,
 }
 
 /// What the streets see of a publication (`manyi serve`).
@@ -63,6 +65,46 @@ pub struct PublicationRules {
 impl Default for PublicationRules {
     fn default() -> Self {
         PublicationRules { show_ranking: true }
+    }
+}
+
+/// Callbacks (回访, docs/callbacks.md): how many of a round's questionnaires the office
+/// may call back, and what the draw is sized for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallbackRules {
+    /// At most this share of a round's questionnaires is drawn over all its batches
+    /// (default 0.15).
+    pub budget_share: f64,
+    /// The share of an honest interviewer's verified callbacks that fail anyway (a
+    /// respondent who forgot, a mistyped number), assumed until the round shows more
+    /// (default 0.05).
+    pub honest_failure: f64,
+    /// The share of an interviewer's questionnaires fabricated that the draw is sized
+    /// to find (default 0.5).
+    pub fabricated_share: f64,
+    /// The chance of finding such an interviewer (default 0.9).
+    pub power: f64,
+    /// The chance of flagging an honest interviewer (default 0.01).
+    pub alpha: f64,
+    /// The share of calls that reach someone who answers, assumed before any result
+    /// of the round is recorded (default 0.7).
+    pub reach_rate: f64,
+    /// Items re-asked on each call (default 2).
+    pub reask_items: usize,
+}
+
+impl Default for CallbackRules {
+    fn default() -> Self {
+        CallbackRules {
+            budget_share: 0.15,
+            honest_failure: 0.05,
+            fabricated_share: 0.5,
+            power: 0.9,
+            alpha: 0.01,
+            reach_rate: 0.7,
+            reask_items: 2,
+        }
     }
 }
 
@@ -599,6 +641,29 @@ impl Rules {
             return err(
                 "quality.interviewer_alpha",
                 format!("must be within (0, 0.5), got {}", q.interviewer_alpha),
+            );
+        }
+        let c = &self.callbacks;
+        for (key, v, lo, hi) in [
+            ("callbacks.budget_share", c.budget_share, 0.0, 1.0),
+            ("callbacks.honest_failure", c.honest_failure, 0.0, 0.5),
+            ("callbacks.fabricated_share", c.fabricated_share, 0.0, 1.0),
+            ("callbacks.power", c.power, 0.5, 1.0),
+            ("callbacks.alpha", c.alpha, 0.0, 0.5),
+            ("callbacks.reach_rate", c.reach_rate, 0.0, 1.0),
+        ] {
+            if !(v > lo && v < hi) && !(v == hi && hi == 1.0 && key != "callbacks.power") {
+                return err(key, format!("must be within ({lo}, {hi}), got {v}"));
+            }
+        }
+        if c.reask_items > self.questions.len() {
+            return err(
+                "callbacks.reask_items",
+                format!(
+                    "must be at most the questionnaire's {} items, got {}",
+                    self.questions.len(),
+                    c.reask_items
+                ),
             );
         }
         Ok(())

@@ -2,6 +2,7 @@
 //! load tests and the demo. Deterministic: the same round, seed and options give the
 //! same bytes (ChaCha8 seeded from SHA-256 of the inputs).
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use rand::{RngExt, SeedableRng};
@@ -56,6 +57,9 @@ pub struct Options {
     pub seed: String,
     /// Respondent ids start with this prefix (unique per delivery).
     pub id_prefix: String,
+    /// Write each respondent's phone number (a last column, as evaluators deliver it):
+    /// callbacks need them. Answers and ids are the same either way.
+    pub phones: bool,
 }
 
 /// How a fabricating interviewer (造假) works; docs/fabrication.md describes each.
@@ -72,6 +76,10 @@ pub enum Fabricator {
     /// Plausible answers at the community's own level, but too regular: every item
     /// near the respondent's level, no 不了解, the same pace every time, two days.
     Steady,
+    /// Works like an honest interviewer, in every community, but about half of his
+    /// questionnaires were never asked: answers and pace as an honest interviewer's,
+    /// so no statistic sees him; only callbacks do.
+    Partial,
 }
 
 impl Fabricator {
@@ -81,6 +89,7 @@ impl Fabricator {
             Fabricator::Kind => "kind",
             Fabricator::Copier => "copier",
             Fabricator::Steady => "steady",
+            Fabricator::Partial => "partial",
         }
     }
 }
@@ -130,6 +139,20 @@ struct Questionnaire {
     duration: u32,
     /// Answer index into the scale, or None for 不了解.
     answers: Vec<Option<usize>>,
+    /// Never asked (the truth a simulated caller finds).
+    fabricated: bool,
+}
+
+/// A respondent's phone number as delivered (a mobile number, 11 digits), the same
+/// for the same seed and id: a fabricated questionnaire's is as plausible.
+fn phone(seed: &str, id: &str) -> String {
+    let mut g = Gen::new(&["phone", seed, id]);
+    let second = [3, 5, 7, 8, 9][g.below(5)];
+    let mut s = format!("1{second}");
+    for _ in 0..9 {
+        s.push(char::from(b'0' + g.below(10) as u8));
+    }
+    s
 }
 
 /// A community's typical satisfaction on the latent 0 (非常满意) … 4 scale: stable
@@ -186,7 +209,7 @@ fn generate(
             let (shift, pace) = interviewer_style(interviewer, &opts.seed);
             let clamp = |x: f64| x.round().clamp(0.0, (n_levels - 1) as f64) as usize;
             let answers: Vec<Option<usize>> = match fab {
-                None => {
+                None | Some(Fabricator::Partial) => {
                     let person = level + shift + 0.55 * g.normal();
                     (0..n_items)
                         .map(|i| {
@@ -243,7 +266,7 @@ fn generate(
                 honest.push(answers.clone());
             }
             let duration = match fab {
-                None => (500.0 * pace * (0.3 * g.normal()).exp()).round().max(90.0) as u32,
+                None | Some(Fabricator::Partial) => (500.0 * pace * (0.3 * g.normal()).exp()).round().max(90.0) as u32,
                 Some(Fabricator::Crude) => 50 + g.below(40) as u32,
                 Some(Fabricator::Kind) => (480.0 * (0.08 * g.normal()).exp()).round() as u32,
                 Some(Fabricator::Copier) => 450 + g.below(60) as u32,
@@ -260,10 +283,19 @@ fn generate(
                     1 + g.below(28) as u32,
                 ),
             };
+            let id = format!("{}{:06}", opts.id_prefix, k);
+            let fabricated = match fab {
+                None => false,
+                Some(Fabricator::Partial) => {
+                    Gen::new(&["partial", &opts.seed, &id]).uniform() < 0.5
+                }
+                Some(_) => true,
+            };
             emit(
                 k - 1,
                 Questionnaire {
-                    id: format!("{}{:06}", opts.id_prefix, k),
+                    fabricated,
+                    id,
                     street_name: c.street_name.clone(),
                     community_code: c.code.clone(),
                     community_name: c.name.clone(),
@@ -295,7 +327,7 @@ fn generate(
             );
             // The crude kind works everywhere; the others in about
             // communities, one in seven (a fabricator is one interviewer among several).
-            let here = *kind == Fabricator::Crude
+            let here = matches!(*kind, Fabricator::Crude | Fabricator::Partial)
                 || Gen::new(&["fabricator-here", &opts.seed, &name, code]).uniform() < 0.15;
             if here {
                 for _ in 0..12 {
@@ -321,6 +353,18 @@ fn short_name(name: &str) -> String {
 /// Writes a delivery for `round` (whose sample must exist) to `out`; returns the number
 /// of questionnaires.
 pub fn simulate(ws: &Workspace, round: &RoundId, out: &Path, opts: &Options) -> Result<usize> {
+    Ok(simulate_with_truth(ws, round, out, opts)?.0)
+}
+
+/// As [`simulate`], and the ids of the questionnaires that were never asked (the
+/// truth simulated callers find).
+pub fn simulate_with_truth(
+    ws: &Workspace,
+    round: &RoundId,
+    out: &Path,
+    opts: &Options,
+) -> Result<(usize, BTreeSet<String>)> {
+    let mut truth = BTreeSet::new();
     let rules = ws.rules()?;
     let frame = ws.frame()?;
     let sample: Vec<String> = crate::sample::load_sample_codes(ws, round)?
@@ -359,14 +403,21 @@ pub fn simulate(ws: &Workspace, round: &RoundId, out: &Path, opts: &Options) -> 
     if opts.format == Format::Xlsx {
         let mut qs = Vec::new();
         generate(&frame, &rules, round, &sample, opts, &mut |_, q| {
+            if q.fabricated {
+                truth.insert(q.id.clone());
+            }
             qs.push(q);
             Ok(())
         })?;
         if qs.is_empty() {
             return Err(none());
         }
-        crate::fsutil::write_atomic(out, &xlsx(&qs, round, &qheads, &labels, not_answered)?)?;
-        return Ok(qs.len());
+        let phones = opts.phones.then_some(opts.seed.as_str());
+        crate::fsutil::write_atomic(
+            out,
+            &xlsx(&qs, round, &qheads, &labels, not_answered, phones)?,
+        )?;
+        return Ok((qs.len(), truth));
     }
     // CSV formats are streamed to a temporary file, renamed into place at the end.
     let tmp = crate::fsutil::temp_beside(out)?;
@@ -451,8 +502,22 @@ pub fn simulate(ws: &Workspace, round: &RoundId, out: &Path, opts: &Options) -> 
             .chain(qheads.iter().cloned())
             .collect(),
         };
+        let mut header = header;
+        if opts.phones {
+            header.push(
+                match opts.format {
+                    Format::Csv => "phone",
+                    Format::Names => "联系电话",
+                    _ => "电话",
+                }
+                .to_string(),
+            );
+        }
         put(&header, &mut file)?;
         generate(&frame, &rules, round, &sample, opts, &mut |n, q| {
+            if q.fabricated {
+                truth.insert(q.id.clone());
+            }
             let (y, m, d) = q.date;
             let mut rec: Vec<String> = match opts.format {
                 Format::Csv => vec![
@@ -502,6 +567,9 @@ pub fn simulate(ws: &Workspace, round: &RoundId, out: &Path, opts: &Options) -> 
                     (_, None) => not_answered.to_string(),
                 });
             }
+            if opts.phones {
+                rec.push(phone(&opts.seed, &q.id));
+            }
             put(&rec, &mut file)
         })?
     };
@@ -510,7 +578,7 @@ pub fn simulate(ws: &Workspace, round: &RoundId, out: &Path, opts: &Options) -> 
     }
     let tmp = file.into_inner().map_err(|e| io(e.into_error()))?;
     crate::fsutil::persist(tmp, out)?;
-    Ok(n)
+    Ok((n, truth))
 }
 
 fn xlsx(
@@ -519,6 +587,7 @@ fn xlsx(
     qheads: &[String],
     labels: &[&str],
     not_answered: &str,
+    phones: Option<&str>,
 ) -> Result<Vec<u8>> {
     use rust_xlsxwriter::{ExcelDateTime, Format as XFormat, Workbook};
     let err = |e: rust_xlsxwriter::XlsxError| Error::Invalid(format!("writing XLSX: {e}"));
@@ -541,6 +610,7 @@ fn xlsx(
     .iter()
     .map(|s| s.to_string())
     .chain(qheads.iter().cloned())
+    .chain(phones.map(|_| "电话".to_string()))
     .collect();
     for (c, h) in header.iter().enumerate() {
         sheet.write(0, c as u16, h).map_err(err)?;
@@ -569,6 +639,97 @@ fn xlsx(
                 )
                 .map_err(err)?;
         }
+        if let Some(seed) = phones {
+            sheet
+                .write(row, 8 + q.answers.len() as u16, phone(seed, &q.id))
+                .map_err(err)?;
+        }
     }
     wb.save_to_buffer().map_err(err)
+}
+
+/// Simulated callers: the call list at `list` (the CSV `callbacks draw` wrote) filled
+/// in as callers would. An honest respondent mostly confirms (66%), or is not reached
+/// (25% unreachable, 5% refused), and now and then denies or the number is mistyped
+/// (2% each); a questionnaire that was never asked (`fabricated`) has a number that
+/// is wrong (45%) or whose owner denies (35%), or nobody answers (15%) or talks (5%).
+/// A confirming respondent gives the stored answer to a re-asked item 85% of the
+/// time, else a neighbouring one. Returns the filled-in CSV (UTF-8 with BOM).
+pub fn callers(
+    ws: &Workspace,
+    round: &RoundId,
+    list: &Path,
+    fabricated: &BTreeSet<String>,
+    seed: &str,
+) -> Result<Vec<u8>> {
+    let rules = ws.rules()?;
+    let csv = crate::fsutil::CsvRecords::read(list)?;
+    let id_col = csv.require("respondent_id", "column")?;
+    let outcome_col = csv.require("outcome", "column")?;
+    let caller_col = csv.require("caller", "column")?;
+    let at_col = csv.require("called_at", "column")?;
+    let items: Vec<(usize, usize)> = csv
+        .headers
+        .iter()
+        .enumerate()
+        .filter_map(|(c, h)| rules.questions.iter().position(|q| &q.id == h).map(|k| (c, k)))
+        .collect();
+    let ids: BTreeSet<String> = csv
+        .rows
+        .iter()
+        .map(|(_, r)| crate::fsutil::cell(r, id_col).to_string())
+        .collect();
+    let store = crate::store::Store::new(ws);
+    let index = store.read_index()?;
+    let dels: BTreeSet<String> = store
+        .deliveries(&index, round)
+        .iter()
+        .map(|d| d.sha256.clone())
+        .collect();
+    let stored = crate::callbacks::stored_answers(ws, &dels, &ids)?;
+    let n_levels = rules.scale.answers.len();
+    let mut rows = Vec::new();
+    for (_, rec) in &csv.rows {
+        let mut row: Vec<String> = rec.iter().map(str::to_string).collect();
+        row.resize(csv.headers.len(), String::new());
+        let id = crate::fsutil::cell(rec, id_col).to_string();
+        let mut g = Gen::new(&["caller", seed, &round.to_string(), &id]);
+        let u = g.uniform();
+        let outcome = if fabricated.contains(&id) {
+            match u {
+                u if u < 0.45 => crate::callbacks::Outcome::WrongNumber,
+                u if u < 0.80 => crate::callbacks::Outcome::Denied,
+                u if u < 0.95 => crate::callbacks::Outcome::Unreachable,
+                _ => crate::callbacks::Outcome::Refused,
+            }
+        } else {
+            match u {
+                u if u < 0.66 => crate::callbacks::Outcome::Confirmed,
+                u if u < 0.91 => crate::callbacks::Outcome::Unreachable,
+                u if u < 0.96 => crate::callbacks::Outcome::Refused,
+                u if u < 0.98 => crate::callbacks::Outcome::Denied,
+                _ => crate::callbacks::Outcome::WrongNumber,
+            }
+        };
+        row[outcome_col] = outcome.text_zh().to_string();
+        row[caller_col] = format!("回访员{}", 1 + g.below(3));
+        row[at_col] = format!("{}-{:02}-{:02}", round.year, 3 * round.number.min(4), 20 + g.below(8));
+        if outcome == crate::callbacks::Outcome::Confirmed {
+            for &(c, k) in &items {
+                if let Some(Some(a)) = stored.get(&id).and_then(|v| v.get(k)) {
+                    let a = *a as usize;
+                    let given = if g.uniform() < 0.85 {
+                        a
+                    } else if a + 1 < n_levels {
+                        a + 1
+                    } else {
+                        a.saturating_sub(1)
+                    };
+                    row[c] = rules.scale.answers[given].label.clone();
+                }
+            }
+        }
+        rows.push(row);
+    }
+    crate::fsutil::csv_bytes(csv.headers.clone(), rows, true)
 }

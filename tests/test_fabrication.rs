@@ -66,6 +66,7 @@ fn round_with_codes(
         fabricators: fabricators.to_vec(),
         seed: format!("fabrication-{seed}"),
         id_prefix: "C".into(),
+        phones: false,
     };
     manyi::simulate::simulate(&ws, &r, &out, &opts).unwrap();
     let flags = ingest_and_flag(&ws, &r, &out);
@@ -646,6 +647,7 @@ fn leave_one_kind_out_benchmark() {
                 fabricators: kinds.clone(),
                 seed: format!("fabrication-{seed}"),
                 id_prefix: "C".into(),
+                phones: false,
             };
             manyi::simulate::simulate(&ws, &r, &out, &opts).unwrap();
             let min = ws.rules().unwrap().quality.interviewer_min_questionnaires;

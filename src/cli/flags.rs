@@ -95,14 +95,19 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
                 r.communities.to_string(),
                 r.deliveries.join("\n"),
                 format!(
-                    "{}\n{}; {} {:.0}%\n{} {}",
-                    // ok: a flag without a p-value (an old receipt's) has no words.
+                    "{}\n{}; {} {:.0}%\n{}{} {}",
+                    // ok: a flag without a p-value (an old receipt's, or one only the
+                    // callbacks raised) has no words.
                     r.p_value
                         .map(|p| crate::messages::evidence_words(p, crate::messages::lang()))
                         .unwrap_or_default(),
                     &flag.reasons_text(),
                     t("直线作答", "straight-lined"),
                     r.straightline_share * 100.0,
+                    r.callbacks
+                        .as_ref()
+                        .map(|c| format!("{} {}\n", t("回访:", "callbacks:"), c.words))
+                        .unwrap_or_default(),
                     t("剔除后:", "if excluded:"),
                     r.sensitivity.text(crate::messages::lang(), &frame)
                 ),

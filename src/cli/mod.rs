@@ -3,6 +3,7 @@
 //! refused (or a check failed), 2 usage error (clap).
 
 mod assign;
+mod callbacks;
 mod decide;
 mod deliveries;
 mod demo;
@@ -74,6 +75,7 @@ pub enum Command {
     Reinstate(reinstate::Args),
     Publish(publish::Args),
     Flags(flags::Args),
+    Callbacks(callbacks::Args),
     Decide(decide::Args),
     Journal(journal::Args),
     VerifyStore(verify_store::Args),
@@ -119,6 +121,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reinstate(a) => reinstate::run(&open()?, a),
         Command::Publish(a) => publish::run(&open()?, a),
         Command::Flags(a) => flags::run(&open()?, a),
+        Command::Callbacks(a) => callbacks::run(&open()?, a),
         Command::Decide(a) => decide::run(&open()?, a),
         Command::Journal(a) => journal::run(&open()?, a),
         Command::VerifyStore(a) => verify_store::run(&open()?, a),

@@ -32,6 +32,9 @@ pub struct Args {
     fabricator: Vec<crate::simulate::Fabricator>,
     #[arg(long, default_value = "simulate")]
     seed: String,
+    /// Write respondents' phone numbers (a last column), for callbacks.
+    #[arg(long)]
+    phones: bool,
 }
 
 pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
@@ -50,6 +53,7 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
         per_community: a.per_community,
         fabricators: a.fabricator,
         seed: a.seed,
+        phones: a.phones,
         id_prefix: format
             .name()
             .chars()

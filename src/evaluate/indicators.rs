@@ -250,25 +250,7 @@ pub fn import_indicators(
     file_name: &str,
     actor: &str,
 ) -> Result<ImportedIndicators> {
-    let raw = crate::fsutil::read(path)?;
-    let csv = if raw.starts_with(b"PK\x03\x04") {
-        crate::ingest::xlsx_to_csv(path, file_name)?
-    } else {
-        let body = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&raw);
-        match std::str::from_utf8(body) {
-            Ok(s) => s.as_bytes().to_vec(),
-            Err(_) => {
-                let (text, _, bad) = encoding_rs::GB18030.decode(body);
-                if bad {
-                    return Err(Error::file(
-                        file_name,
-                        "neither UTF-8 nor GBK text: save it as CSV (UTF-8) or XLSX",
-                    ));
-                }
-                text.into_owned().into_bytes()
-            }
-        }
-    };
+    let csv = crate::ingest::table_bytes(path, file_name)?;
     let rules = ws.rules()?;
     let frame = ws.frame()?;
     let dir = ws.indicators_dir();

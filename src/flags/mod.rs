@@ -82,6 +82,9 @@ pub struct InterviewerRow {
     /// each).
     #[serde(default)]
     pub signals: Signals,
+    /// What callbacks found on them (`callbacks::round`), when any was drawn.
+    #[serde(default)]
+    pub callbacks: Option<crate::callbacks::InterviewerCallbacks>,
     pub decision: Option<DecisionView>,
 }
 
@@ -503,7 +506,11 @@ pub fn cached(
     rules: &Rules,
 ) -> Result<Computed> {
     let rules_sha = crate::fsutil::sha256_hex(&crate::fsutil::read(&ws.rules_path())?);
-    let key = cache_key(store, index, round, &rules_sha);
+    let cb_digest = crate::callbacks::digest(ws, round)?;
+    let key = crate::fsutil::sha256_hex(
+        format!("{}\ncallbacks {cb_digest}\n", cache_key(store, index, round, &rules_sha))
+            .as_bytes(),
+    );
     let path = store.dir.join("cache").join(format!("flags-{round}.json"));
     let hit = std::fs::read(&path)
         .ok()
@@ -515,7 +522,12 @@ pub fn cached(
             let mut clock = crate::timings::Phases::new();
             let rc = RoundCells::now(store, index, round, rules)?;
             clock.lap("round cells");
-            let rf = finish(rc, &round.to_string(), rules);
+            let cb = if cb_digest.is_empty() {
+                None
+            } else {
+                Some(crate::callbacks::round(ws, round)?)
+            };
+            let rf = finish(rc, &round.to_string(), rules, cb.as_ref());
             clock.lap("comparison, sensitivity, flagged list");
             let bytes = serde_json::to_vec(&Cached { key, flags: rf })
                 .map_err(|e| Error::Internal(e.to_string()))?;

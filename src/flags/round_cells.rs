@@ -239,8 +239,59 @@ pub(super) fn input_of(data: &RoundData) -> quality::Input<'_> {
 }
 
 /// The interviewer comparison and the flags list over a round's cells.
-pub(super) fn finish(rc: RoundCells, round: &str, rules: &Rules) -> Computed {
-    let flagged = quality::flags_of_table(&rc.table, &rc.interviewer_names, rules);
+pub(super) fn finish(
+    rc: RoundCells,
+    round: &str,
+    rules: &Rules,
+    callbacks: Option<&crate::callbacks::RoundCallbacks>,
+) -> Computed {
+    let mut flagged = quality::flags_of_table(&rc.table, &rc.interviewer_names, rules);
+    // Callback evidence joins the flags: an interviewer whose verifications fail
+    // significantly is flagged whatever the indicators say.
+    let by_callbacks: BTreeMap<&str, &crate::callbacks::InterviewerCallbacks> = callbacks
+        .map(|c| {
+            c.interviewers
+                .iter()
+                .map(|e| (e.interviewer_id.as_str(), e))
+                .collect()
+        })
+        .unwrap_or_default();
+    for e in by_callbacks.values().filter(|e| e.flagged()) {
+        match flagged
+            .iter_mut()
+            .find(|f| f.interviewer_id == e.interviewer_id)
+        {
+            Some(f) => f.reason_codes.push("callbacks".into()),
+            None => {
+                let questionnaires = rc
+                    .interviewer_names
+                    .iter()
+                    .position(|n| n == &e.interviewer_id)
+                    .map_or(0, |iv| {
+                        rc.table
+                            .communities
+                            .iter()
+                            .flat_map(|cells| cells.iter())
+                            .filter(|(v, _)| *v as usize == iv)
+                            .map(|(_, s)| s.rows as usize)
+                            .sum()
+                    });
+                flagged.push(quality::InterviewerFlag {
+                    interviewer_id: e.interviewer_id.clone(),
+                    questionnaires,
+                    score_difference: 0.0,
+                    score_z: 0.0,
+                    duration_ratio: None,
+                    duration_z: None,
+                    straightline_share: 0.0,
+                    reasons: Vec::new(),
+                    reason_codes: vec!["callbacks".into()],
+                    p_value: None,
+                    indicators: Vec::new(),
+                })
+            }
+        }
+    }
     let iv_index: HashMap<&str, u32> = rc
         .interviewer_names
         .iter()
@@ -276,6 +327,7 @@ pub(super) fn finish(rc: RoundCells, round: &str, rules: &Rules) -> Computed {
             }
             InterviewerRow {
                 decision: None,
+                callbacks: by_callbacks.get(f.interviewer_id.as_str()).map(|e| (*e).clone()),
                 signals,
                 communities,
                 deliveries: dels

@@ -16,6 +16,7 @@ mod detect;
 mod merge;
 pub mod normalise;
 mod parquet;
+pub mod personal;
 pub mod quality;
 pub mod read;
 mod receipt;
@@ -72,6 +73,30 @@ pub struct Options {
 }
 
 pub use crate::accounts::Assigned;
+
+/// A small table a person delivers (an indicator file, callback results) as UTF-8 CSV
+/// bytes: CSV in UTF-8 (with or without BOM) or GBK, or the first sheet of an XLSX
+/// workbook. `file` names it in errors.
+pub fn table_bytes(path: &Path, file: &str) -> Result<Vec<u8>> {
+    let raw = crate::fsutil::read(path)?;
+    if raw.starts_with(b"PK\x03\x04") {
+        return xlsx_to_csv(path, file);
+    }
+    let body = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&raw);
+    match std::str::from_utf8(body) {
+        Ok(s) => Ok(s.as_bytes().to_vec()),
+        Err(_) => {
+            let (text, _, bad) = encoding_rs::GB18030.decode(body);
+            if bad {
+                return Err(Error::file(
+                    file,
+                    "neither UTF-8 nor GBK text: save it as CSV (UTF-8) or XLSX",
+                ));
+            }
+            Ok(text.into_owned().into_bytes())
+        }
+    }
+}
 
 /// Decides what an uploaded file is by its content (CSV text in UTF-8, GBK or
 /// GB18030, or an XLSX zip within `bounds`), whatever its name or declared type says.

@@ -266,6 +266,28 @@ pub fn flags(ws: &Workspace, round: &RoundId) -> Result<crate::flags::RoundFlags
     Ok(crate::flags::cached(ws, &store, &index, round, &rules)?.expand(&index, flagged))
 }
 
+/// Draws the round's next callback batch (`callbacks::draw`), giving the interviewers
+/// the comparison flags (statistical evidence, whatever callbacks said) their full
+/// share at once.
+pub fn draw_callbacks(
+    ws: &Workspace,
+    round: &RoundId,
+    seed: Option<&str>,
+    actor: &str,
+) -> Result<crate::callbacks::DrawOutcome> {
+    let rules = ws.rules()?;
+    let store = Store::new(ws);
+    let index = store.read_index()?;
+    let flagged: std::collections::BTreeSet<String> =
+        crate::flags::cached(ws, &store, &index, round, &rules)?
+            .interviewers
+            .iter()
+            .filter(|r| r.reason_codes.iter().any(|c| c != "callbacks") || r.p_value.is_some())
+            .map(|r| r.interviewer_id.clone())
+            .collect();
+    crate::callbacks::draw(ws, round, seed, &flagged, actor)
+}
+
 /// (undecided interviewers, undecided questionnaires) of a round now.
 pub fn undecided(ws: &Workspace, round: &RoundId) -> Result<(usize, usize)> {
     let rules = ws.rules()?;
@@ -391,6 +413,7 @@ pub fn flags_key(ws: &Workspace) -> Result<String> {
     h.push_str(&crate::fsutil::sha256_hex(&crate::fsutil::read(
         &ws.rules_path(),
     )?));
+    h.push_str(&crate::callbacks::digest_all(ws)?);
     Ok(crate::fsutil::sha256_hex(h.as_bytes()))
 }
 

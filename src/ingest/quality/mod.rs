@@ -112,6 +112,13 @@ impl InterviewerFlag {
             // Receipts made before the indicators: score and duration only.
             match code.as_str() {
                 "score" => out.push(indicator_text("score", f.score_difference, f.score_z)),
+                "callbacks" => out.push(
+                    t(
+                        "回访核实失败明显多于如实访问的访问员",
+                        "callbacks failed significantly more often than an honest interviewer's",
+                    )
+                    .to_string(),
+                ),
                 "duration" => out.push(indicator_text(
                     "log_duration",
                     f.duration_ratio.unwrap_or(1.0).ln(),
