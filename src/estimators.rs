@@ -506,9 +506,7 @@ pub fn binomial_at_least(n: u64, p: f64, k: u64) -> f64 {
         return 1.0;
     }
     // log C(n, j) p^j (1−p)^(n−j), built up from j = k.
-    let ln_choose = |j: u64| -> f64 {
-        (1..=j).map(|i| ((n - j + i) as f64 / i as f64).ln()).sum()
-    };
+    let ln_choose = |j: u64| -> f64 { (1..=j).map(|i| ((n - j + i) as f64 / i as f64).ln()).sum() };
     let mut sum = 0.0;
     for j in k..=n {
         sum += (ln_choose(j) + j as f64 * p.ln() + (n - j) as f64 * (1.0 - p).ln()).exp();

@@ -644,16 +644,19 @@ impl Rules {
             );
         }
         let c = &self.callbacks;
-        for (key, v, lo, hi) in [
-            ("callbacks.budget_share", c.budget_share, 0.0, 1.0),
-            ("callbacks.honest_failure", c.honest_failure, 0.0, 0.5),
-            ("callbacks.fabricated_share", c.fabricated_share, 0.0, 1.0),
-            ("callbacks.power", c.power, 0.5, 1.0),
-            ("callbacks.alpha", c.alpha, 0.0, 0.5),
-            ("callbacks.reach_rate", c.reach_rate, 0.0, 1.0),
+        // (key, value, upper bound, whether the bound itself is allowed); each > 0.
+        for (key, v, hi, hi_ok) in [
+            ("callbacks.budget_share", c.budget_share, 1.0, true),
+            ("callbacks.honest_failure", c.honest_failure, 0.5, false),
+            ("callbacks.fabricated_share", c.fabricated_share, 1.0, true),
+            ("callbacks.power", c.power, 1.0, false),
+            ("callbacks.alpha", c.alpha, 0.5, false),
+            ("callbacks.reach_rate", c.reach_rate, 1.0, true),
         ] {
-            if !(v > lo && v < hi) && !(v == hi && hi == 1.0 && key != "callbacks.power") {
-                return err(key, format!("must be within ({lo}, {hi}), got {v}"));
+            let ok = v > 0.0 && (v < hi || (hi_ok && v == hi));
+            if !ok {
+                let close = if hi_ok { "]" } else { ")" };
+                return err(key, format!("must be within (0, {hi}{close}, got {v}"));
             }
         }
         if c.reask_items > self.questions.len() {

@@ -266,7 +266,9 @@ fn generate(
                 honest.push(answers.clone());
             }
             let duration = match fab {
-                None | Some(Fabricator::Partial) => (500.0 * pace * (0.3 * g.normal()).exp()).round().max(90.0) as u32,
+                None | Some(Fabricator::Partial) => {
+                    (500.0 * pace * (0.3 * g.normal()).exp()).round().max(90.0) as u32
+                }
                 Some(Fabricator::Crude) => 50 + g.below(40) as u32,
                 Some(Fabricator::Kind) => (480.0 * (0.08 * g.normal()).exp()).round() as u32,
                 Some(Fabricator::Copier) => 450 + g.below(60) as u32,
@@ -672,7 +674,13 @@ pub fn callers(
         .headers
         .iter()
         .enumerate()
-        .filter_map(|(c, h)| rules.questions.iter().position(|q| &q.id == h).map(|k| (c, k)))
+        .filter_map(|(c, h)| {
+            rules
+                .questions
+                .iter()
+                .position(|q| &q.id == h)
+                .map(|k| (c, k))
+        })
         .collect();
     let ids: BTreeSet<String> = csv
         .rows
@@ -713,7 +721,12 @@ pub fn callers(
         };
         row[outcome_col] = outcome.text_zh().to_string();
         row[caller_col] = format!("回访员{}", 1 + g.below(3));
-        row[at_col] = format!("{}-{:02}-{:02}", round.year, 3 * round.number.min(4), 20 + g.below(8));
+        row[at_col] = format!(
+            "{}-{:02}-{:02}",
+            round.year,
+            3 * round.number.min(4),
+            20 + g.below(8)
+        );
         if outcome == crate::callbacks::Outcome::Confirmed {
             for &(c, k) in &items {
                 if let Some(Some(a)) = stored.get(&id).and_then(|v| v.get(k)) {

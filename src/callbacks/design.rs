@@ -115,8 +115,7 @@ impl Design {
             Standing::NotVerified
         } else if self.p_value(verified, failed) <= self.alpha {
             Standing::Flagged
-        } else if self.llr(verified, failed) <= self.lower() || verified >= self.verified_needed
-        {
+        } else if self.llr(verified, failed) <= self.lower() || verified >= self.verified_needed {
             Standing::Cleared
         } else {
             Standing::Open

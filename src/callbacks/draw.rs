@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::{Allocation, Batch, Drawn, batches, design_now, list_path, recorded, round_dir};
+use super::{
+    Allocation, Batch, Design, Drawn, batches, design_now, list_path, recorded, round_dir,
+};
 use crate::error::{Error, Result};
 use crate::journal::{Draft, Writer};
 use crate::round::RoundId;
@@ -160,83 +162,24 @@ pub fn draw(
     }
     let budget = (rules.callbacks.budget_share * total as f64).floor() as u64;
     let used_before: u64 = earlier.iter().map(|b| b.drawn.len() as u64).sum();
-    let mut remaining = budget.saturating_sub(used_before);
-    // What each interviewer needs.
-    let mut alloc: Vec<Allocation> = Vec::new();
-    for (iv, cands) in &by_iv {
-        let (v, f) = per.get(iv).copied().unwrap_or((0, 0));
-        let is_flagged = flagged.contains(iv);
-        let verified_wanted = if !drawn_any.contains(iv.as_str()) {
-            if is_flagged {
-                design.verified_needed
-            } else {
-                design.confirmations_to_clear
-            }
-        } else {
-            design.more_verified(v, f)
-        };
-        let p = pending.get(iv.as_str()).copied().unwrap_or(0);
-        let calls_wanted = if verified_wanted == 0 {
-            0
-        } else {
-            design
-                .calls_for(verified_wanted)
-                .saturating_sub(p)
-                .min(cands.len() as u64)
-        };
-        alloc.push(Allocation {
-            interviewer_id: iv.clone(),
-            flagged: is_flagged,
-            verified_before: v,
-            failed_before: f,
-            pending: p,
-            verified_wanted,
-            calls_wanted,
-            drawn: 0,
-        });
-    }
-    // Within the budget: one call each first (every interviewer gets some), then the
-    // interviewers the comparison flags their full share, then those with a failure
-    // seen, then one more at a time for the rest.
-    let mut order: Vec<usize> = (0..alloc.len()).filter(|&k| alloc[k].calls_wanted > 0).collect();
-    order.sort_by_key(|&k| {
-        let a = &alloc[k];
-        (!a.flagged, a.failed_before == 0, a.interviewer_id.clone())
-    });
-    let needing = order.len() as u64;
-    let wanted: u64 = order.iter().map(|&k| alloc[k].calls_wanted).sum();
-    for &k in &order {
-        if remaining == 0 {
-            break;
-        }
-        alloc[k].drawn = 1;
-        remaining -= 1;
-    }
-    let doubted: Vec<usize> = order
+    let remaining = budget.saturating_sub(used_before);
+    let needs: Vec<Need> = by_iv
         .iter()
-        .copied()
-        .filter(|&k| alloc[k].flagged || alloc[k].failed_before > 0)
-        .collect();
-    for k in doubted {
-        let more = (alloc[k].calls_wanted - alloc[k].drawn).min(remaining);
-        alloc[k].drawn += more;
-        remaining -= more;
-    }
-    while remaining > 0 {
-        let mut gave = false;
-        for &k in &order {
-            if remaining > 0 && alloc[k].drawn < alloc[k].calls_wanted {
-                alloc[k].drawn += 1;
-                remaining -= 1;
-                gave = true;
+        .map(|(iv, cands)| {
+            let (verified, failed) = per.get(iv).copied().unwrap_or((0, 0));
+            Need {
+                interviewer_id: iv.clone(),
+                available: cands.len() as u64,
+                flagged: flagged.contains(iv),
+                drawn_before: drawn_any.contains(iv.as_str()),
+                verified,
+                failed,
+                pending: pending.get(iv.as_str()).copied().unwrap_or(0),
             }
-        }
-        if !gave {
-            break;
-        }
-    }
+        })
+        .collect();
+    let (alloc, needing, short) = allocate(&design, &needs, remaining);
     let drawn_n: u64 = alloc.iter().map(|a| a.drawn).sum();
-    let short = wanted - drawn_n;
     let mut out = DrawOutcome {
         batch: None,
         list: None,
@@ -334,7 +277,10 @@ pub fn draw(
         .id(format!("callbacks:{batch}"))
         .detail("seed", seed.clone())
         .detail("drawn", manifest.drawn.len() as u64)
-        .detail("interviewers", manifest.allocation.iter().filter(|a| a.drawn > 0).count() as u64)
+        .detail(
+            "interviewers",
+            manifest.allocation.iter().filter(|a| a.drawn > 0).count() as u64,
+        )
         .detail("budget", budget)
         .detail("used_before", used_before)
         .detail("short", short);
@@ -352,9 +298,117 @@ pub fn draw(
     Ok(out)
 }
 
+/// What the draw knows of an interviewer.
+#[derive(Debug, Clone)]
+pub struct Need {
+    pub interviewer_id: String,
+    /// His questionnaires that may still be drawn.
+    pub available: u64,
+    /// The comparison flags him (statistical evidence).
+    pub flagged: bool,
+    /// An earlier batch drew some of his questionnaires.
+    pub drawn_before: bool,
+    /// Verified callbacks and failures so far.
+    pub verified: u64,
+    pub failed: u64,
+    /// Drawn earlier, no result recorded yet.
+    pub pending: u64,
+}
+
+/// How many calls each interviewer gets in the next batch, within `remaining` calls
+/// of the budget: (allocation per interviewer, interviewers needing calls, calls the
+/// design asked for beyond the budget). The first batch gives an interviewer the
+/// confirmations that would clear him (n* when the comparison flags him); a later one
+/// what the sequential test still asks for (`Design::more_verified`), less the calls
+/// still pending, at the reach rate.
+pub fn allocate(design: &Design, needs: &[Need], remaining: u64) -> (Vec<Allocation>, u64, u64) {
+    let mut remaining = remaining;
+    let mut alloc: Vec<Allocation> = needs
+        .iter()
+        .map(|n| {
+            let verified_wanted = if !n.drawn_before {
+                if n.flagged {
+                    design.verified_needed
+                } else {
+                    design.confirmations_to_clear
+                }
+            } else {
+                design.more_verified(n.verified, n.failed)
+            };
+            let calls_wanted = if verified_wanted == 0 {
+                0
+            } else {
+                design
+                    .calls_for(verified_wanted)
+                    .saturating_sub(n.pending)
+                    .min(n.available)
+            };
+            Allocation {
+                interviewer_id: n.interviewer_id.clone(),
+                flagged: n.flagged,
+                verified_before: n.verified,
+                failed_before: n.failed,
+                pending: n.pending,
+                verified_wanted,
+                calls_wanted,
+                drawn: 0,
+            }
+        })
+        .collect();
+    // Within the budget: one call each first (every interviewer gets some), then the
+    // interviewers the comparison flags their full share, then those with a failure
+    // seen, then one more at a time for the rest.
+    let mut order: Vec<usize> = (0..alloc.len())
+        .filter(|&k| alloc[k].calls_wanted > 0)
+        .collect();
+    order.sort_by_key(|&k| {
+        let a = &alloc[k];
+        (!a.flagged, a.failed_before == 0, a.interviewer_id.clone())
+    });
+    let needing = order.len() as u64;
+    let wanted: u64 = order.iter().map(|&k| alloc[k].calls_wanted).sum();
+    for &k in &order {
+        if remaining == 0 {
+            break;
+        }
+        alloc[k].drawn = 1;
+        remaining -= 1;
+    }
+    let doubted: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&k| alloc[k].flagged || alloc[k].failed_before > 0)
+        .collect();
+    for k in doubted {
+        let more = (alloc[k].calls_wanted - alloc[k].drawn).min(remaining);
+        alloc[k].drawn += more;
+        remaining -= more;
+    }
+    while remaining > 0 {
+        let mut gave = false;
+        for &k in &order {
+            if remaining > 0 && alloc[k].drawn < alloc[k].calls_wanted {
+                alloc[k].drawn += 1;
+                remaining -= 1;
+                gave = true;
+            }
+        }
+        if !gave {
+            break;
+        }
+    }
+    let drawn: u64 = alloc.iter().map(|a| a.drawn).sum();
+    (alloc, needing, wanted - drawn)
+}
+
 /// The items to re-ask in a batch: `reask_items` of the questionnaire, the smallest
 /// keys of the seed, in questionnaire order.
-fn reask_items(rules: &crate::rules::Rules, seed: &str, round: &RoundId, batch: &str) -> Vec<String> {
+fn reask_items(
+    rules: &crate::rules::Rules,
+    seed: &str,
+    round: &RoundId,
+    batch: &str,
+) -> Vec<String> {
     let mut keyed: Vec<(String, usize)> = rules
         .questions
         .iter()
@@ -464,8 +518,10 @@ fn list_xlsx(m: &Batch, rules: &crate::rules::Rules, rows: &[Vec<String>]) -> Re
         .chain(m.reask.iter().map(|i| item_text(i)))
         .collect();
     for (c, h) in header.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, h, &bold).map_err(err)?;
-        ws.set_column_width(c as u16, if c < 8 { 14 } else { 18 }).map_err(err)?;
+        ws.write_string_with_format(0, c as u16, h, &bold)
+            .map_err(err)?;
+        ws.set_column_width(c as u16, if c < 8 { 14 } else { 18 })
+            .map_err(err)?;
     }
     for (r, row) in rows.iter().enumerate() {
         for (c, v) in row.iter().enumerate() {
@@ -484,7 +540,12 @@ fn list_xlsx(m: &Batch, rules: &crate::rules::Rules, rows: &[Vec<String>]) -> Re
         .chain(rules.scale.not_answered.first().cloned())
         .collect();
     let lines = [
-        format!("回访批次 {}（{} 轮），共 {} 份问卷。", m.batch, m.round, m.drawn.len()),
+        format!(
+            "回访批次 {}（{} 轮），共 {} 份问卷。",
+            m.batch,
+            m.round,
+            m.drawn.len()
+        ),
         "每一行拨打受访者电话，询问是否接受过本次满意度调查访问，并复问表中题目。".to_string(),
         format!(
             "“回访结果”填写其一：{}。",

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::round::RoundId;
 use crate::workspace::Workspace;
 pub use design::{Design, Standing};
-pub use draw::{DrawOutcome, draw};
+pub use draw::{DrawOutcome, Need, allocate, draw, key};
 pub use record::{RecordOutcome, RecordReject, record, stored_answers};
 
 /// What a callback found.
@@ -295,7 +295,7 @@ fn json_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T> {
     serde_json::from_slice(&crate::fsutil::read(p)?)
-        .map_err(|e| Error::file(&p.display().to_string(), format!("not readable: {e}")))
+        .map_err(|e| Error::file(p.display().to_string(), format!("not readable: {e}")))
 }
 
 /// The round's batches, in order (C1, C2…).
@@ -304,7 +304,12 @@ pub fn batches(ws: &Workspace, round: &RoundId) -> Result<Vec<Batch>> {
         .iter()
         .map(|p| read_json(p))
         .collect::<Result<_>>()?;
-    v.sort_by_key(|b| b.batch.trim_start_matches('C').parse::<u64>().unwrap_or(u64::MAX));
+    v.sort_by_key(|b| {
+        b.batch
+            .trim_start_matches('C')
+            .parse::<u64>()
+            .unwrap_or(u64::MAX)
+    });
     Ok(v)
 }
 
@@ -325,7 +330,9 @@ pub fn digest(ws: &Workspace, round: &RoundId) -> Result<String> {
         for p in json_files(&dir.join(sub))? {
             h.push_str(&format!(
                 "{sub}/{} {}\n",
-                p.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
+                p.file_name()
+                    .map(|f| f.to_string_lossy())
+                    .unwrap_or_default(),
                 crate::fsutil::sha256_file(&p)?
             ));
         }
@@ -407,7 +414,13 @@ pub fn design_now(
     } else {
         c.reach_rate
     };
-    let prior = Design::new(c.honest_failure, c.fabricated_share, c.alpha, c.power, reach);
+    let prior = Design::new(
+        c.honest_failure,
+        c.fabricated_share,
+        c.alpha,
+        c.power,
+        reach,
+    );
     // The round's honest baseline: failures among interviewers the prior does not flag.
     let (v, f) = per
         .values()
@@ -430,15 +443,21 @@ pub fn round(ws: &Workspace, round: &RoundId) -> Result<RoundCallbacks> {
     let rules = ws.rules()?;
     let batches = batches(ws, round)?;
     let recorded = recorded(ws, round)?;
-    Ok(add_up(&rules, round, &batches, &recorded, ws))
+    let mut out = evaluate(&rules, round, &batches, &recorded);
+    for b in &mut out.batches {
+        b.list = rel(ws, &list_path(ws, round, &b.batch, "csv"));
+        b.xlsx = rel(ws, &list_path(ws, round, &b.batch, "xlsx"));
+    }
+    Ok(out)
 }
 
-fn add_up(
+/// A round's callbacks added up from its batches and recorded results (the call
+/// lists' paths left empty): what `round` answers, without the workspace.
+pub fn evaluate(
     rules: &crate::rules::Rules,
     round: &RoundId,
     batches: &[Batch],
     recorded: &[Recorded],
-    ws: &Workspace,
 ) -> RoundCallbacks {
     let (design, _) = design_now(rules, batches, recorded);
     let last = latest(recorded);
@@ -518,8 +537,8 @@ fn add_up(
                 drawn_at: b.drawn_at.clone(),
                 actor: b.actor.clone(),
                 drawn: b.drawn.len() as u64,
-                list: rel(ws, &list_path(ws, round, &b.batch, "csv")),
-                xlsx: rel(ws, &list_path(ws, round, &b.batch, "xlsx")),
+                list: String::new(),
+                xlsx: String::new(),
             })
             .collect(),
         drawn: interviewers.iter().map(|e| e.drawn).sum(),
@@ -570,10 +589,7 @@ fn words(e: &InterviewerCallbacks) -> String {
         _ => String::new(),
     };
     let agree = if e.reasked > 0 {
-        format!(
-            "；复问 {} 题次，{} 题次与原答案一致",
-            e.reasked, e.agreed
-        )
+        format!("；复问 {} 题次，{} 题次与原答案一致", e.reasked, e.agreed)
     } else {
         String::new()
     };

@@ -76,7 +76,10 @@ pub fn stored_answers(
             path: path.clone(),
             source: e,
         };
-        let idc = df.column("respondent_id").and_then(|c| c.str()).map_err(pe)?;
+        let idc = df
+            .column("respondent_id")
+            .and_then(|c| c.str())
+            .map_err(pe)?;
         let items = rules
             .questions
             .iter()
@@ -170,7 +173,11 @@ pub fn record(
     }
     let drawn: BTreeMap<&str, (&str, &super::Drawn)> = all_batches
         .iter()
-        .flat_map(|b| b.drawn.iter().map(move |d| (d.respondent_id.as_str(), (b.batch.as_str(), d))))
+        .flat_map(|b| {
+            b.drawn
+                .iter()
+                .map(move |d| (d.respondent_id.as_str(), (b.batch.as_str(), d)))
+        })
         .collect();
     let reask_of: BTreeMap<&str, &Vec<String>> = all_batches
         .iter()
@@ -199,7 +206,8 @@ pub fn record(
             reason,
         };
         if id.is_empty() {
-            out.rejects.push(reject(&csv.headers[id_col], "", "缺少受访者编号".into()));
+            out.rejects
+                .push(reject(&csv.headers[id_col], "", "缺少受访者编号".into()));
             continue;
         }
         let Some((batch, _)) = drawn.get(id.as_str()) else {

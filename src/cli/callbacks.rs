@@ -148,7 +148,9 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
             let round: RoundId = a
                 .round
                 .as_deref()
-                .ok_or_else(|| Error::Invalid("请用 --round 指定轮次，例如 --round 2018-R2".into()))?
+                .ok_or_else(|| {
+                    Error::Invalid("请用 --round 指定轮次，例如 --round 2018-R2".into())
+                })?
                 .parse()?;
             let c = crate::callbacks::round(ws, &round)?;
             if a.json {
@@ -156,7 +158,9 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             if c.batches.is_empty() {
-                stdout_line(&format!("{round} 轮尚未抽取回访（manyi callbacks draw --round {round}）"))?;
+                stdout_line(&format!(
+                    "{round} 轮尚未抽取回访（manyi callbacks draw --round {round}）"
+                ))?;
                 return Ok(ExitCode::SUCCESS);
             }
             stdout_line(&format!(
@@ -171,7 +175,16 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
             let mut t = Table::new();
             t.load_style(UTF8_FULL_CONDENSED);
             t.set_header(vec![
-                "访问员", "抽取", "已回访", "接通核实", "确认", "否认", "空号错号", "失败比例 (95% 区间)", "复问一致", "结论",
+                "访问员",
+                "抽取",
+                "已回访",
+                "接通核实",
+                "确认",
+                "否认",
+                "空号错号",
+                "失败比例 (95% 区间)",
+                "复问一致",
+                "结论",
             ]);
             for e in &c.interviewers {
                 t.add_row(vec![
@@ -183,12 +196,9 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
                     e.denied.to_string(),
                     e.wrong_numbers.to_string(),
                     match (e.failure_share, e.interval) {
-                        (Some(s), Some((lo, hi))) => format!(
-                            "{:.0}% ({:.0}–{:.0}%)",
-                            s * 100.0,
-                            lo * 100.0,
-                            hi * 100.0
-                        ),
+                        (Some(s), Some((lo, hi))) => {
+                            format!("{:.0}% ({:.0}–{:.0}%)", s * 100.0, lo * 100.0, hi * 100.0)
+                        }
                         _ => "—".into(),
                     },
                     if e.reasked > 0 {

@@ -508,8 +508,11 @@ pub fn cached(
     let rules_sha = crate::fsutil::sha256_hex(&crate::fsutil::read(&ws.rules_path())?);
     let cb_digest = crate::callbacks::digest(ws, round)?;
     let key = crate::fsutil::sha256_hex(
-        format!("{}\ncallbacks {cb_digest}\n", cache_key(store, index, round, &rules_sha))
-            .as_bytes(),
+        format!(
+            "{}\ncallbacks {cb_digest}\n",
+            cache_key(store, index, round, &rules_sha)
+        )
+        .as_bytes(),
     );
     let path = store.dir.join("cache").join(format!("flags-{round}.json"));
     let hit = std::fs::read(&path)

@@ -327,7 +327,9 @@ pub(super) fn finish(
             }
             InterviewerRow {
                 decision: None,
-                callbacks: by_callbacks.get(f.interviewer_id.as_str()).map(|e| (*e).clone()),
+                callbacks: by_callbacks
+                    .get(f.interviewer_id.as_str())
+                    .map(|e| (*e).clone()),
                 signals,
                 communities,
                 deliveries: dels

@@ -388,6 +388,7 @@ mod tests {
         file: &str,
     ) -> InterviewerRow {
         InterviewerRow {
+            callbacks: None,
             interviewer_id: id.into(),
             questionnaires: n,
             communities: 1,
