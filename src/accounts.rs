@@ -919,6 +919,17 @@ impl Accounts {
         )
     }
 
+    /// A call list (phone numbers in clear) downloaded from the portal.
+    pub fn journal_callback_list(&self, who: &str, round: &str, file: &str) -> Result<()> {
+        self.journal(
+            who,
+            Draft::new("download-callback-list")
+                .round(round.to_string())
+                .id(format!("callbacks-list:{file}"))
+                .detail("file_name", file),
+        )
+    }
+
     pub fn journal_logout(&self, who: &str) -> Result<()> {
         self.journal(who, Draft::new("logout").id(who.to_string()))
     }

@@ -754,7 +754,7 @@ pub fn decision_text_in(d: crate::rules::Decision, l: Lang) -> &'static str {
 
 /// The journal's actions (their codes, as stored) and what people read for each, in
 /// the order the journal page's filter lists them.
-pub const JOURNAL_ACTIONS: [(&str, &str); 29] = [
+pub const JOURNAL_ACTIONS: [(&str, &str); 30] = [
     ("sample", "抽样"),
     ("sample-import", "导入样本"),
     ("assign", "分配街道"),
@@ -772,6 +772,7 @@ pub const JOURNAL_ACTIONS: [(&str, &str); 29] = [
     ("publish", "发布"),
     ("unpublish", "撤回发布"),
     ("download-original", "下载原始文件"),
+    ("download-callback-list", "下载回访名单"),
     ("login", "登录"),
     ("login-failed", "登录失败"),
     ("logout", "退出"),

@@ -141,7 +141,13 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
         | ("POST", "/results/{label}/unpublish")
         | ("POST", "/indicators") => [422, 422, 403, 403, 403, 303],
         // Without confirm=yes: the confirmation page.
-        ("POST", "/results/{label}/publish") => [200, 200, 403, 403, 403, 303],
+        ("POST", "/results/{label}/publish") | ("POST", "/rounds/{round}/callbacks/draw") => {
+            [200, 200, 403, 403, 403, 303]
+        }
+        // Callbacks: the page, results sent empty, a list of no batch.
+        ("GET", "/rounds/{round}/callbacks") => [200, 200, 403, 403, 403, 303],
+        ("POST", "/rounds/{round}/callbacks/results") => [400, 400, 403, 403, 403, 303],
+        ("GET", "/rounds/{round}/callbacks/{name}") => [404, 404, 403, 403, 403, 303],
         // The street's own pages.
         ("GET", "/street/{label}")
         | ("GET", "/street/{label}/charts/{name}")
@@ -2817,4 +2823,103 @@ fn the_journal_reads_in_beijing_time_and_chinese() {
         .send()
         .text();
     assert!(html.contains("第 1 / 1 页"), "{html}");
+}
+
+#[test]
+fn the_office_draws_downloads_and_records_callbacks_in_the_browser_and_only_the_office() {
+    let w = world_with(&[]);
+    let office = &w.sessions[1];
+    // Drawing asks first; confirm=yes draws.
+    let r = w
+        .srv
+        .req("POST", "/rounds/2018-R1/callbacks/draw")
+        .cookie(office)
+        .form(&[("csrf", &office.csrf), ("seed", "公开抽签")])
+        .send();
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("确认抽取"), "{}", r.text());
+    assert!(
+        !w.ws
+            .file("surveys/callbacks/2018-R1/batches/C1.json")
+            .exists()
+    );
+    let r = w
+        .srv
+        .req("POST", "/rounds/2018-R1/callbacks/draw")
+        .cookie(office)
+        .form(&[
+            ("csrf", &office.csrf),
+            ("seed", "公开抽签"),
+            ("confirm", "yes"),
+        ])
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("已抽取批次 C1"), "{}", r.text());
+    // The list: the office downloads it (journalled); an evaluator or a street may not.
+    let list = w
+        .srv
+        .req("GET", "/rounds/2018-R1/callbacks/C1.csv")
+        .cookie(office)
+        .send();
+    assert_eq!(list.status, 200);
+    let text = list.text();
+    assert!(text.contains("respondent_id,interviewer_id"), "{text}");
+    for s in [&w.sessions[2], &w.sessions[4]] {
+        let r = w
+            .srv
+            .req("GET", "/rounds/2018-R1/callbacks/C1.csv")
+            .cookie(s)
+            .send();
+        assert_eq!(r.status, 403);
+    }
+    let j = w.ws.ok(&["journal", "--json"]);
+    assert!(j.contains("download-callback-list"), "{j}");
+    // Every drawn respondent confirmed, but one row with an outcome nobody knows.
+    let mut rdr = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(rdr.headers().unwrap()).unwrap();
+    let mut n = 0;
+    for rec in rdr.records() {
+        let mut c: Vec<String> = rec.unwrap().iter().map(String::from).collect();
+        n += 1;
+        c[8] = if n == 2 {
+            "也许".into()
+        } else {
+            "已核实".into()
+        };
+        out.write_record(&c).unwrap();
+    }
+    assert!(n >= 2);
+    let body = String::from_utf8(out.into_inner().unwrap()).unwrap();
+    let r = w
+        .srv
+        .req(
+            "POST",
+            &format!("/rounds/2018-R1/callbacks/results?csrf={}", office.csrf),
+        )
+        .cookie(office)
+        .multipart(Some(("回访结果.csv", body.as_bytes())), &[])
+        .send();
+    assert_eq!(r.status, 422, "{}", r.text());
+    let page = r.text();
+    assert!(
+        page.contains("第 3 行") && page.contains("回访结果无法识别"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("导入 {} 条结果", n - 1)), "{page}");
+    // The page: the per-interviewer table, in Chinese.
+    let r = w
+        .srv
+        .req("GET", "/rounds/2018-R1/callbacks")
+        .cookie(office)
+        .send();
+    assert_eq!(r.status, 200);
+    let page = r.text();
+    assert!(
+        page.contains("各访问员的回访") && page.contains("需继续回访"),
+        "{page}"
+    );
+    let c: serde_json::Value =
+        serde_json::from_str(&w.ws.ok(&["callbacks", "--round", "2018-R1", "--json"])).unwrap();
+    assert_eq!(c["called"], (n - 1) as u64);
 }

@@ -104,6 +104,10 @@ pub struct ReviewRow {
     pub street_impact: String,
     /// Their questionnaires' signals in words (empty when none).
     pub signals: String,
+    /// What callbacks found on them, in words (empty when none was drawn), and
+    /// whether the callbacks flag them.
+    pub callbacks: String,
+    pub callbacks_flagged: bool,
     pub decision: Option<DecisionView>,
 }
 
@@ -246,8 +250,14 @@ fn build(
                     .iter()
                     .map(|(c, _, _)| (c.clone(), community_name(c)))
                     .collect(),
-                // ok: no p-value (a comparison from before it), no words.
-                evidence: i.p_value.map(|p| evidence_words(p, l)).unwrap_or_default(),
+                evidence: match (i.p_value, &i.callbacks) {
+                    (Some(p), _) => evidence_words(p, l),
+                    (None, Some(c)) if c.flagged() => {
+                        "回访核实失败明显多于如实访问的访问员".to_string()
+                    }
+                    // ok: no p-value (a comparison from before it), no words.
+                    _ => String::new(),
+                },
                 signs,
                 numbers: i
                     .indicators
@@ -263,6 +273,12 @@ fn build(
                 p_value: i.p_value,
                 impact,
                 signals: sig.join("、"),
+                callbacks: i
+                    .callbacks
+                    .as_ref()
+                    .map(|c| c.words.clone())
+                    .unwrap_or_default(),
+                callbacks_flagged: i.callbacks.as_ref().is_some_and(|c| c.flagged()),
                 decision: i.decision.clone(),
             }
         })

@@ -409,6 +409,25 @@ fn build(state: State) -> (Router, Vec<Route>) {
     b.add("POST", "/draw", Staff, office::draw);
     b.add("GET", "/rounds/{round}/sample", Staff, office::sample);
     b.add("GET", "/rounds/{round}/flags", Staff, office::flags);
+    b.add("GET", "/rounds/{round}/callbacks", Staff, office::callbacks);
+    b.add(
+        "POST",
+        "/rounds/{round}/callbacks/draw",
+        Staff,
+        office::draw_callbacks,
+    );
+    b.add(
+        "POST",
+        "/rounds/{round}/callbacks/results",
+        Staff,
+        office::callback_results,
+    );
+    b.add(
+        "GET",
+        "/rounds/{round}/callbacks/{name}",
+        Staff,
+        office::callback_list,
+    );
     b.add("POST", "/rounds/{round}/assignments", Staff, office::assign);
     b.add("POST", "/rounds/{round}/decisions", Staff, office::decide);
     b.add("GET", "/jobs", Staff, office::jobs);

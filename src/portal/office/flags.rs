@@ -173,7 +173,7 @@ pub(super) fn render_flags(
             h1 { (r) " 轮质量标记" }
             p.summary.sticky {
                 "待决定：访问员 " strong.short { (rv.undecided_interviewers) } " 名（共标记 " (rv.flagged_interviewers) " 名）"
-                " · 本轮有效交付中的问卷 " (rv.questionnaires_read) " 份 · " a href={ "/rounds/" (r) } { "返回本轮" }
+                " · 本轮有效交付中的问卷 " (rv.questionnaires_read) " 份 · " a href={ "/rounds/" (r) "/callbacks" } { "回访核实" } " · " a href={ "/rounds/" (r) } { "返回本轮" }
             }
             @if let Some(n) = notice { p.notice role="status" { (n.text) } }
             @if let Some(m) = message { p.error role="alert" { (m) } }
@@ -221,6 +221,7 @@ pub(super) fn render_flags(
                     p.evidence { strong { (i.evidence) } }
                     @if !i.signs.is_empty() { p.evidence { "反常之处：" (i.signs.join("；")) } }
                     @if !i.signals.is_empty() { p.evidence { "可疑问卷：" (i.signals) } }
+                    @if !i.callbacks.is_empty() { p.evidence.callbacks { strong { "回访：" } (i.callbacks) } }
                     p.evidence { "街道：" (i.streets.iter().map(|s| s.1.as_str()).collect::<Vec<_>>().join("、")) }
                     @if !i.impact.is_empty() { details.evidence { summary { "剔除的影响（各街道、各社区得分变化）" } @if !i.street_impact.is_empty() { p { (i.street_impact) } } p { (i.impact.join("；")) } } }
                     details.evidence {

@@ -2,6 +2,7 @@
 //! decisions, jobs, results and publication, indicators, the journal. Handlers ask the
 //! library and render; one file a page, `common.rs` for what they share.
 
+mod callbacks;
 mod common;
 mod desk;
 mod flags;
@@ -11,6 +12,9 @@ mod journal;
 mod results;
 mod round_desk;
 
+pub use callbacks::{
+    callbacks, draw_callbacks, list as callback_list, upload_results as callback_results,
+};
 pub use desk::{desk, draw, sample};
 pub use flags::{decide, flags};
 pub use indicators::{indicators, upload_indicators};

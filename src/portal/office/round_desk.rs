@@ -111,7 +111,7 @@ pub(super) async fn round_desk(
                 }
                 @if cov.sample_drawn {
                     "样本社区 " strong { (cov.communities.len()) } " 个,已达标 " strong.ok { (done) } ",未达标 " strong.short { (cov.short) }
-                    " · " a href={ "/rounds/" (r) "/sample" } { "样本与种子" }
+                    " · " a href={ "/rounds/" (r) "/sample" } { "样本与种子" } " · " a href={ "/rounds/" (r) "/callbacks" } { "回访核实" }
                 } @else { "本轮尚未抽样" }
             }
             div.actions-row { (job_button(&caller, "score", &r.to_string(), "计算得分")) " " a href={ "/results/" (r) } { "查看得分" } }
