@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod journal;
 pub mod lifecycle;
 pub mod messages;
+pub mod pii;
 pub mod plan;
 pub mod portal;
 pub mod publish;

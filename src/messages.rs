@@ -754,7 +754,7 @@ pub fn decision_text_in(d: crate::rules::Decision, l: Lang) -> &'static str {
 
 /// The journal's actions (their codes, as stored) and what people read for each, in
 /// the order the journal page's filter lists them.
-pub const JOURNAL_ACTIONS: [(&str, &str); 30] = [
+pub const JOURNAL_ACTIONS: [(&str, &str); 31] = [
     ("sample", "抽样"),
     ("sample-import", "导入样本"),
     ("assign", "分配街道"),
@@ -765,6 +765,7 @@ pub const JOURNAL_ACTIONS: [(&str, &str); 30] = [
     ("decide", "质量标记决定"),
     ("callbacks-draw", "抽取回访"),
     ("callbacks-record", "导入回访结果"),
+    ("pii-purge", "删除个人信息"),
     ("score", "计算得分"),
     ("indicators", "上传任务指标"),
     ("evaluate", "考核评价"),

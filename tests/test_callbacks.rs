@@ -595,3 +595,90 @@ fn results_with_faults_are_rejected_row_by_row_and_the_evidence_joins_the_flags(
             .ok()
     );
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_final_round_is_purged_of_phones_and_the_store_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, r, out, _) = callback_round(dir.path(), "cb-3");
+    let d = manyi::lifecycle::draw_callbacks(&ws, &r, Some("p"), "test").unwrap();
+    assert!(ws.root.join(d.list.as_ref().unwrap()).is_file());
+    let phones: BTreeSet<String> = delivered(&out).into_values().map(|(_, p)| p).collect();
+    let holding = |ws: &Workspace| -> Vec<String> {
+        files_under(&ws.root)
+            .into_iter()
+            .filter(|p| {
+                let bytes = std::fs::read(p).unwrap();
+                let text = String::from_utf8_lossy(&bytes);
+                phones.iter().any(|ph| text.contains(ph.as_str()))
+            })
+            .map(|p| p.display().to_string())
+            .collect()
+    };
+    let before = holding(&ws);
+    assert!(
+        before.iter().any(|p| p.contains("originals"))
+            && before.iter().any(|p| p.contains("C1.csv")),
+        "{before:?}"
+    );
+    // Not before the round is final.
+    let e = manyi::pii::purge(&ws, &r, "回访结束", "test").unwrap_err();
+    assert!(e.to_string().contains("尚未定稿"), "{e}");
+    let bin = env!("CARGO_BIN_EXE_manyi");
+    for args in [
+        &["score", "--round", "2018-R1"][..],
+        &["publish", "2018-R1"][..],
+    ] {
+        let o = std::process::Command::new(bin)
+            .arg("-w")
+            .arg(&ws.root)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let p = manyi::pii::purge(&ws, &r, "本轮已发布，回访结束", "test").unwrap();
+    assert_eq!(p.originals, 1);
+    assert_eq!(p.lists_removed.len(), 2);
+    assert_eq!(
+        holding(&ws),
+        Vec::<String>::new(),
+        "phones left after the purge"
+    );
+    assert!(
+        manyi::lifecycle::verify::verify_store(&ws, "test")
+            .unwrap()
+            .ok()
+    );
+    // The redacted original keeps every record on its line, ids and answers intact.
+    let store = manyi::store::Store::new(&ws);
+    let index = store.read_index().unwrap();
+    let kept = std::fs::read_to_string(store.path(&index.deliveries[0].original)).unwrap();
+    let delivered_text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(kept.lines().count(), delivered_text.lines().count());
+    for (a, b) in kept.lines().zip(delivered_text.lines()).skip(1) {
+        let (a, b): (Vec<&str>, Vec<&str>) = (a.split(',').collect(), b.split(',').collect());
+        assert_eq!(a[..a.len() - 1], b[..b.len() - 1]);
+        assert_eq!(a[a.len() - 1], "");
+    }
+    // Again: nothing left to do.
+    let again = manyi::pii::purge(&ws, &r, "再次", "test").unwrap();
+    assert_eq!((again.originals, again.unchanged), (0, 1));
+    let j = manyi::lifecycle::journal(&ws, Some("2018-R1")).unwrap();
+    assert_eq!(j.iter().filter(|e| e.action == "pii-purge").count(), 1);
+}

@@ -12,6 +12,7 @@ mod flags;
 mod ingest;
 mod init;
 mod journal;
+mod pii;
 mod plan;
 mod publish;
 mod reinstate;
@@ -76,6 +77,7 @@ pub enum Command {
     Publish(publish::Args),
     Flags(flags::Args),
     Callbacks(callbacks::Args),
+    Pii(pii::Args),
     Decide(decide::Args),
     Journal(journal::Args),
     VerifyStore(verify_store::Args),
@@ -122,6 +124,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Publish(a) => publish::run(&open()?, a),
         Command::Flags(a) => flags::run(&open()?, a),
         Command::Callbacks(a) => callbacks::run(&open()?, a),
+        Command::Pii(a) => pii::run(&open()?, a),
         Command::Decide(a) => decide::run(&open()?, a),
         Command::Journal(a) => journal::run(&open()?, a),
         Command::VerifyStore(a) => verify_store::run(&open()?, a),
