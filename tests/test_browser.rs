@@ -572,6 +572,52 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     let rest = &html[id_at + "id=\"interviewer-".len()..];
     let interviewer = rest[..rest.find('"').unwrap()].to_string();
     d.screenshot("14-flags");
+    // Callbacks before deciding: draw a batch (asked first), the callers' results
+    // uploaded (the flagged interviewer's respondents deny), the evidence on the page.
+    d.goto(&format!("{base}/rounds/2018-R1/callbacks"));
+    d.type_in("input[name=seed]", "回访抽签 2018-R1");
+    d.click("form[action$='/callbacks/draw'] button");
+    let html = d.wait_quiet("the draw's confirmation", |s| s.contains("确认抽取"));
+    assert!(html.contains("回访抽签 2018-R1"), "the seed is repeated");
+    d.screenshot("14a-callbacks-confirm");
+    d.click("form[action$='/callbacks/draw'] button");
+    let html = d.wait_quiet("the batch drawn", |s| s.contains("已抽取批次 C1"));
+    assert!(html.contains("Excel 名单"));
+    let list = std::fs::read_to_string(ws.file("reports/2018-R1/callbacks/C1.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(list.trim_start_matches('\u{feff}').as_bytes());
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(rdr.headers().unwrap()).unwrap();
+    for rec in rdr.records() {
+        let mut c: Vec<String> = rec.unwrap().iter().map(String::from).collect();
+        c[8] = if c[1] == interviewer {
+            "否认受访"
+        } else {
+            "已核实"
+        }
+        .into();
+        out.write_record(&c).unwrap();
+    }
+    let results = tmp.path().join("回访结果.csv");
+    std::fs::write(&results, out.into_inner().unwrap()).unwrap();
+    d.type_in("form.upload input[type=file]", results.to_str().unwrap());
+    d.click("form.upload button");
+    let html = d.wait_quiet("the results recorded", |s| s.contains("条结果"));
+    assert!(html.contains("回访核实未通过"), "the callbacks flag him");
+    d.screenshot("14b-callbacks");
+    d.size(390, 844);
+    let overflow = d.js("return document.documentElement.scrollWidth > window.innerWidth + 1");
+    d.screenshot("14c-callbacks-phone");
+    assert_eq!(
+        overflow,
+        Value::Bool(false),
+        "the callbacks page scrolls sideways on a phone"
+    );
+    d.size(1366, 768);
+    d.goto(&format!("{base}/rounds/2018-R1/flags"));
+    assert!(
+        d.source().contains("回访："),
+        "the flags page shows the callbacks"
+    );
     let form = format!("#interviewer-{interviewer} form.decide");
     d.click(&format!("{form} input[value=exclude]"));
     d.type_in(

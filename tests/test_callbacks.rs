@@ -682,3 +682,115 @@ fn a_final_round_is_purged_of_phones_and_the_store_still_verifies() {
     let j = manyi::lifecycle::journal(&ws, Some("2018-R1")).unwrap();
     assert_eq!(j.iter().filter(|e| e.action == "pii-purge").count(), 1);
 }
+
+/// Detection per kind of fabricator with and without callbacks, on simulated rounds
+/// (every kind in each round, honest interviewers, batches until nobody needs more),
+/// at the rules' budget (BUDGET=0.3 for another). Figures in docs/fabrication.md.
+///   ROUNDS=20 cargo test --test test_callbacks callbacks_by_kind -- --ignored --nocapture
+#[test]
+#[ignore]
+fn callbacks_by_kind_benchmark() {
+    use manyi::simulate::Fabricator::*;
+    let rounds: u64 = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let budget = std::env::var("BUDGET").ok();
+    let kinds = [Crude, Kind, Copier, Steady, Partial];
+    let mut stats = [0u64; 5];
+    let mut with = [0u64; 5];
+    let (mut honest, mut honest_stats, mut honest_with) = (0u64, 0u64, 0u64);
+    let (mut calls, mut questionnaires) = (0u64, 0u64);
+    for seed in 0..rounds {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::init(&dir.path().join("w"), "panlong-2018", None).unwrap();
+        if let Some(b) = &budget {
+            let mut text = std::fs::read_to_string(ws.rules_path()).unwrap();
+            text.push_str(&format!("\n[callbacks]\nbudget_share = {b}\n"));
+            std::fs::write(ws.rules_path(), text).unwrap();
+        }
+        let r = RoundId {
+            year: 2018,
+            number: 1,
+        };
+        manyi::sample::run_sample(&ws, &r, &format!("kinds-{seed}"), "test").unwrap();
+        let out = dir.path().join("d.csv");
+        let opts = manyi::simulate::Options {
+            format: manyi::simulate::Format::Csv,
+            streets: Vec::new(),
+            per_community: 40,
+            fabricators: kinds.to_vec(),
+            seed: format!("kinds-{seed}"),
+            id_prefix: "K".into(),
+            phones: true,
+        };
+        let (_, truth) = manyi::simulate::simulate_with_truth(&ws, &r, &out, &opts).unwrap();
+        manyi::ingest::ingest(
+            &ws,
+            &r,
+            &out,
+            &manyi::ingest::Options {
+                actor: Some("test".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let names: Vec<String> = (0..kinds.len())
+            .map(|f| {
+                if f == 0 {
+                    "KFAB".to_string()
+                } else {
+                    format!("KFAB{}", f + 1)
+                }
+            })
+            .collect();
+        let flagged = |ws: &Workspace| -> BTreeSet<String> {
+            manyi::lifecycle::flags(ws, &r)
+                .unwrap()
+                .interviewers
+                .iter()
+                .map(|f| f.interviewer_id.clone())
+                .collect()
+        };
+        let before = flagged(&ws);
+        for b in 1..=6 {
+            let d = manyi::lifecycle::draw_callbacks(&ws, &r, Some(&format!("k{seed}-{b}")), "t")
+                .unwrap();
+            let Some(list) = d.list else { break };
+            let filled =
+                manyi::simulate::callers(&ws, &r, &ws.root.join(list), &truth, &format!("c{seed}"))
+                    .unwrap();
+            let f = dir.path().join(format!("r{b}.csv"));
+            std::fs::write(&f, filled).unwrap();
+            callbacks::record(&ws, &r, &f, &format!("r{b}.csv"), "t").unwrap();
+        }
+        let after = flagged(&ws);
+        let c = callbacks::round(&ws, &r).unwrap();
+        calls += c.drawn;
+        questionnaires += c.round_questionnaires;
+        for (k, n) in names.iter().enumerate() {
+            stats[k] += before.contains(n) as u64;
+            with[k] += after.contains(n) as u64;
+        }
+        let ivs: BTreeSet<String> = delivered(&out).into_values().map(|(iv, _)| iv).collect();
+        for iv in ivs.iter().filter(|iv| !iv.contains("FAB")) {
+            honest += 1;
+            honest_stats += before.contains(iv) as u64;
+            honest_with += after.contains(iv) as u64;
+        }
+    }
+    for (k, kind) in kinds.iter().enumerate() {
+        eprintln!(
+            "{:<8} statistics {:>3}/{rounds}   with callbacks {:>3}/{rounds}",
+            kind.name(),
+            stats[k],
+            with[k]
+        );
+    }
+    eprintln!(
+        "honest flagged: statistics {honest_stats}/{honest} ({:.2}%), with callbacks {honest_with}/{honest} ({:.2}%); calls {calls} of {questionnaires} questionnaires ({:.1}%)",
+        100.0 * honest_stats as f64 / honest as f64,
+        100.0 * honest_with as f64 / honest as f64,
+        100.0 * calls as f64 / questionnaires as f64
+    );
+}

@@ -357,7 +357,7 @@ pub fn allocate(design: &Design, needs: &[Need], remaining: u64) -> (Vec<Allocat
         .collect();
     // Within the budget: one call each first (every interviewer gets some), then the
     // interviewers the comparison flags their full share, then those with a failure
-    // seen, then one more at a time for the rest.
+    // seen, then the rest in proportion to their questionnaires.
     let mut order: Vec<usize> = (0..alloc.len())
         .filter(|&k| alloc[k].calls_wanted > 0)
         .collect();
@@ -384,16 +384,48 @@ pub fn allocate(design: &Design, needs: &[Need], remaining: u64) -> (Vec<Allocat
         alloc[k].drawn += more;
         remaining -= more;
     }
+    // The rest in proportion to the questionnaires each still has (a fabricator's
+    // weight on the results grows with his questionnaires), largest remainders first,
+    // never past what the design asks; again while some is left.
+    let avail: Vec<u64> = needs.iter().map(|n| n.available).collect();
     while remaining > 0 {
-        let mut gave = false;
-        for &k in &order {
-            if remaining > 0 && alloc[k].drawn < alloc[k].calls_wanted {
-                alloc[k].drawn += 1;
+        let open: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&k| alloc[k].drawn < alloc[k].calls_wanted)
+            .collect();
+        if open.is_empty() {
+            break;
+        }
+        let weight: u64 = open.iter().map(|&k| avail[k].max(1)).sum();
+        let mut shares: Vec<(u64, u64, usize)> = open
+            .iter()
+            .map(|&k| {
+                let exact = remaining as u128 * avail[k].max(1) as u128;
+                let (q, r) = (exact / weight as u128, exact % weight as u128);
+                (q as u64, r as u64, k)
+            })
+            .collect();
+        let mut gave = 0u64;
+        for (q, _, k) in &shares {
+            let more = (*q).min(alloc[*k].calls_wanted - alloc[*k].drawn);
+            alloc[*k].drawn += more;
+            gave += more;
+        }
+        remaining -= gave;
+        // Largest remainders (then the order above) get one more each.
+        shares.sort_by(|a, b| b.1.cmp(&a.1));
+        for (_, _, k) in &shares {
+            if remaining == 0 {
+                break;
+            }
+            if alloc[*k].drawn < alloc[*k].calls_wanted {
+                alloc[*k].drawn += 1;
                 remaining -= 1;
-                gave = true;
+                gave += 1;
             }
         }
-        if !gave {
+        if gave == 0 {
             break;
         }
     }
