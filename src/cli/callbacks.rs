@@ -172,6 +172,17 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
                 c.called,
                 c.reached
             ))?;
+            if let Some(d) = &c.design {
+                stdout_line(&format!(
+                    "设计：如实访问的访问员核实失败约 {:.1}%，接通率约 {:.0}%；核实 {} 份中失败 {} 份及以上即标记（检验水平 {}），连续确认 {} 份即通过",
+                    d.honest_failure * 100.0,
+                    d.reach_rate * 100.0,
+                    d.verified_needed,
+                    d.failures_to_flag,
+                    d.alpha,
+                    d.confirmations_to_clear
+                ))?;
+            }
             let mut t = Table::new();
             t.load_style(UTF8_FULL_CONDENSED);
             t.set_header(vec![
