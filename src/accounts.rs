@@ -253,6 +253,14 @@ pub fn check_new_password(pw: &str) -> Result<()> {
     Ok(())
 }
 
+/// A message in the language in force.
+fn zh_en(zh: String, en: String) -> String {
+    match crate::messages::lang() {
+        crate::messages::Lang::Zh => zh,
+        crate::messages::Lang::En => en,
+    }
+}
+
 fn valid_name(name: &str) -> Result<String> {
     let n = name.trim();
     let ok = !n.is_empty()
@@ -260,8 +268,9 @@ fn valid_name(name: &str) -> Result<String> {
         && n.chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
     if !ok {
-        return Err(Error::Invalid(format!(
-            "account name {name:?}: 1–64 letters, digits, or - _ . @"
+        return Err(Error::Invalid(zh_en(
+            format!("账户名“{name}”不可用：须为 1–64 个字母、数字或 - _ . @"),
+            format!("account name {name:?}: 1–64 letters, digits, or - _ . @"),
         )));
     }
     Ok(n.to_string())
@@ -380,8 +389,12 @@ impl Accounts {
     }
 
     fn require(&self, name: &str) -> Result<Account> {
-        self.get(name)?
-            .ok_or_else(|| Error::Invalid(format!("no account named {name:?}")))
+        self.get(name)?.ok_or_else(|| {
+            Error::Invalid(zh_en(
+                format!("没有名为“{name}”的账户"),
+                format!("no account named {name:?}"),
+            ))
+        })
     }
 
     /// Adds an account; returns it and its one-time password (shown once).
@@ -398,20 +411,23 @@ impl Accounts {
         let street = street.map(str::trim).filter(|s| !s.is_empty());
         match role {
             Role::Evaluator if org.is_none() => {
-                return Err(Error::Invalid(
+                return Err(Error::Invalid(zh_en(
+                    "测评机构账户须填写所属机构".into(),
                     "an evaluator account belongs to an organisation: --org NAME".into(),
-                ));
+                )));
             }
             Role::Street => {
                 let Some(code) = street else {
-                    return Err(Error::Invalid(
+                    return Err(Error::Invalid(zh_en(
+                        "街道账户须选择所属街道".into(),
                         "a street account belongs to a street: --street CODE".into(),
-                    ));
+                    )));
                 };
                 let frame = self.ws.frame()?;
                 if !frame.streets.contains_key(code) {
-                    return Err(Error::Invalid(format!(
-                        "street {code:?} is not in the frame (surveys/frame.csv)"
+                    return Err(Error::Invalid(zh_en(
+                        format!("街道代码 {code} 不在抽样框中"),
+                        format!("street {code:?} is not in the frame (surveys/frame.csv)"),
                     )));
                 }
             }
@@ -419,13 +435,15 @@ impl Accounts {
         }
         if (role != Role::Evaluator && org.is_some()) || (role != Role::Street && street.is_some())
         {
-            return Err(Error::Invalid(
+            return Err(Error::Invalid(zh_en(
+                "所属机构只用于测评机构账户，所属街道只用于街道账户".into(),
                 "--org is for evaluator accounts, --street for street accounts".into(),
-            ));
+            )));
         }
         if self.get(&name)?.is_some() {
-            return Err(Error::Invalid(format!(
-                "an account named {name:?} exists already"
+            return Err(Error::Invalid(zh_en(
+                format!("已有名为“{name}”的账户"),
+                format!("an account named {name:?} exists already"),
             )));
         }
         let pw = new_password()?;

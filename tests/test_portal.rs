@@ -144,6 +144,10 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
         ("POST", "/results/{label}/publish") | ("POST", "/rounds/{round}/callbacks/draw") => {
             [200, 200, 403, 403, 403, 303]
         }
+        // The admin's accounts page (an account that does not exist: 404).
+        ("GET", "/admin/users") => [200, 403, 403, 403, 403, 303],
+        ("POST", "/admin/users") => [422, 403, 403, 403, 403, 303],
+        ("POST", "/admin/users/{user}/{action}") => [404, 403, 403, 403, 403, 303],
         // Callbacks: the page, results sent empty, a list of no batch.
         ("GET", "/rounds/{round}/callbacks") => [200, 200, 403, 403, 403, 303],
         ("POST", "/rounds/{round}/callbacks/results") => [400, 400, 403, 403, 403, 303],
@@ -202,6 +206,8 @@ fn concrete(method: &str, path: &str, delivery: &str) -> String {
         .replace("{period}", period)
         .replace("{name}", name)
         .replace("{code}", "530103001")
+        .replace("{user}", "nobody")
+        .replace("{action}", "disable")
         .replace("{id}", id);
     if method == "GET" && path.ends_with("/scores") {
         p.push_str("?period=2018-R1");
@@ -2922,4 +2928,116 @@ fn the_office_draws_downloads_and_records_callbacks_in_the_browser_and_only_the_
     let c: serde_json::Value =
         serde_json::from_str(&w.ws.ok(&["callbacks", "--round", "2018-R1", "--json"])).unwrap();
     assert_eq!(c["called"], (n - 1) as u64);
+}
+
+#[test]
+fn the_admin_manages_accounts_in_the_browser_and_nobody_else_can() {
+    let w = world_with(&[]);
+    let admin = &w.sessions[0];
+    let post = |path: &str, pairs: &[(&str, &str)]| {
+        let mut all: Vec<(&str, &str)> = vec![("csrf", admin.csrf.as_str())];
+        all.extend_from_slice(pairs);
+        w.srv.req("POST", path).cookie(admin).form(&all).send()
+    };
+    // The page lists the accounts in Chinese.
+    let page = w.srv.req("GET", "/admin/users").cookie(admin).send();
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("测评机构") && page.text().contains("eva"));
+    // Add: the one-time password is shown once, on this answer only.
+    let r = post(
+        "/admin/users",
+        &[
+            ("name", "evc"),
+            ("role", "evaluator"),
+            ("org", "测评机构C"),
+            ("street", ""),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    let at =
+        text.find("class=\"secret\">").expect("the password shown") + "class=\"secret\">".len();
+    let pw = text[at..at + text[at..].find('<').unwrap()].to_string();
+    assert!(pw.len() >= 12, "{pw}");
+    assert!(
+        !w.srv
+            .req("GET", "/admin/users")
+            .cookie(admin)
+            .send()
+            .text()
+            .contains(&pw)
+    );
+    let evc = first_login(&w.srv, "evc", &pw, "another-long-pass-1");
+    assert_eq!(w.srv.req("GET", "/rounds").cookie(&evc).send().status, 200);
+    // An evaluator without an organisation: refused in Chinese.
+    let r = post(
+        "/admin/users",
+        &[("name", "evd"), ("role", "evaluator"), ("org", "")],
+    );
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text().contains("测评机构账户须填写所属机构"),
+        "{}",
+        r.text()
+    );
+    // Disable: the session ends; enable again.
+    let r = post("/admin/users/evc/disable", &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_ne!(w.srv.req("GET", "/rounds").cookie(&evc).send().status, 200);
+    assert_eq!(post("/admin/users/evc/enable", &[]).status, 200);
+    // The admin cannot disable the account in use.
+    assert_eq!(post("/admin/users/admin/disable", &[]).status, 422);
+    // A token, shown once, works on the API; revoking asks first, then it stops.
+    let r = post("/admin/users/evc/token", &[]);
+    let text = r.text();
+    let at = text.find("class=\"secret\">").unwrap() + "class=\"secret\">".len();
+    let token = text[at..at + text[at..].find('<').unwrap()].to_string();
+    let api = || {
+        w.srv
+            .req("GET", "/api/v1/rounds")
+            .bearer(&token)
+            .send()
+            .status
+    };
+    assert_eq!(api(), 200);
+    let r = post("/admin/users/evc/revoke", &[]);
+    assert!(r.text().contains("确认吊销令牌"), "{}", r.text());
+    assert_eq!(api(), 200, "nothing revoked before the confirmation");
+    assert_eq!(
+        post("/admin/users/evc/revoke", &[("confirm", "yes")]).status,
+        200
+    );
+    assert_eq!(api(), 401);
+    // Reset asks first; then a new one-time password.
+    assert!(
+        post("/admin/users/evc/reset", &[])
+            .text()
+            .contains("确认重设密码")
+    );
+    let r = post("/admin/users/evc/reset", &[("confirm", "yes")]);
+    assert!(r.text().contains("一次性密码"), "{}", r.text());
+    // Every change is journalled with the admin as actor.
+    let j = w.ws.ok(&["journal", "--json"]);
+    for action in [
+        "user-add",
+        "user-disable",
+        "user-enable",
+        "token-add",
+        "token-revoke",
+        "user-passwd",
+    ] {
+        assert!(
+            j.contains(&format!("\"action\": \"{action}\"")),
+            "{action} not journalled"
+        );
+    }
+    // The office may not (the route table checks every role; here a real action).
+    let office = &w.sessions[1];
+    let r = w
+        .srv
+        .req("POST", "/admin/users/evc/disable")
+        .cookie(office)
+        .form(&[("csrf", &office.csrf)])
+        .send();
+    assert_eq!(r.status, 403);
 }

@@ -10,6 +10,7 @@
 
 mod access;
 mod account;
+mod admin;
 mod api;
 mod deliveries;
 mod guard;
@@ -449,6 +450,10 @@ fn build(state: State) -> (Router, Vec<Route>) {
     );
     b.add("GET", "/indicators", Staff, office::indicators);
     b.add("POST", "/indicators", Staff, office::upload_indicators);
+    // The admin's accounts page.
+    b.add("GET", "/admin/users", Admin, admin::users);
+    b.add("POST", "/admin/users", Admin, admin::add);
+    b.add("POST", "/admin/users/{user}/{action}", Admin, admin::act);
     b.add("GET", "/journal", Staff, office::journal);
     b.add("POST", "/journal/verify", Staff, office::verify);
     // The streets' own view.

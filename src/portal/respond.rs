@@ -220,6 +220,9 @@ pub(super) fn page(title: &str, caller: Option<&Caller>, body: Markup) -> Html<S
                                     a href="/indicators" { "任务指标" }
                                     a href="/journal" { "日志" }
                                 }
+                                @if a.role == Role::Admin {
+                                    a href="/admin/users" { "账户" }
+                                }
                                 @if a.role == Role::Street {
                                     a href="/" { "本街道结果" }
                                 }
