@@ -133,6 +133,7 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
         | ("GET", "/results/{label}/files/{name}")
         | ("GET", "/indicators")
         | ("GET", "/journal")
+        | ("GET", "/journal.csv")
         | ("POST", "/journal/verify") => [200, 200, 403, 403, 403, 303],
         ("POST", "/draw")
         | ("POST", "/rounds/{round}/assignments")
@@ -3040,4 +3041,56 @@ fn the_admin_manages_accounts_in_the_browser_and_nobody_else_can() {
         .form(&[("csrf", &office.csrf)])
         .send();
     assert_eq!(r.status, 403);
+}
+
+#[test]
+fn the_journal_downloads_as_a_csv_in_beijing_time_with_chinese_actions_under_its_filter() {
+    let w = world_with(&[]);
+    let office = &w.sessions[1];
+    let r = w
+        .srv
+        .req("GET", "/journal.csv?action=login")
+        .cookie(office)
+        .send();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .contains("UTF-8''%E6%97%A5%E5%BF%97.csv"),
+        "{:?}",
+        r.header("content-disposition")
+    );
+    let text = r.text();
+    assert!(text.starts_with('\u{feff}'));
+    let mut lines = text.trim_start_matches('\u{feff}').lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("序号,时间（北京时间）,时间（UTC）,操作人,操作,操作代码")
+    );
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert!(rows.len() >= 5, "the five first logins: {text}");
+    for c in &rows {
+        assert_eq!((c[4].as_str(), c[5].as_str()), ("登录", "login"));
+        // Beijing time is UTC + 8 h, computed here from the stored UTC.
+        let utc = &c[2]; // 2026-12-05T00:01:02Z
+        // The date may roll over at 16:00 UTC: the hour and minute are checked.
+        let (_date, time) = utc.trim_end_matches('Z').split_once('T').unwrap();
+        let hour: u32 = time[..2].parse().unwrap();
+        let bj_hour = (hour + 8) % 24;
+        assert!(
+            c[1].contains(&format!("{bj_hour:02}:{}", &time[3..5])),
+            "{} vs {utc}",
+            c[1]
+        );
+    }
+    // Staff only: the route table; a street may not.
+    let s = &w.sessions[4];
+    assert_eq!(
+        w.srv.req("GET", "/journal.csv").cookie(s).send().status,
+        403
+    );
 }

@@ -417,6 +417,46 @@ pub fn flags_key(ws: &Workspace) -> Result<String> {
     Ok(crate::fsutil::sha256_hex(h.as_bytes()))
 }
 
+/// Journal entries as a CSV for people (UTF-8 with BOM, Chinese headers, oldest
+/// first): the time in Beijing time and in UTC as stored, the action in Chinese and
+/// its code, the round or period, the objects, the reason, and the files written.
+pub fn journal_csv(entries: &[crate::journal::Entry]) -> Result<Vec<u8>> {
+    let rows = entries.iter().map(|e| {
+        vec![
+            e.seq.to_string(),
+            crate::store::beijing_time(&e.time),
+            e.time.clone(),
+            e.actor.clone(),
+            crate::messages::journal_action_text(&e.action).to_string(),
+            e.action.clone(),
+            e.round.clone().unwrap_or_default(),
+            e.ids.join(" "),
+            e.reason.clone().unwrap_or_default(),
+            e.written
+                .iter()
+                .map(|f| f.path.clone())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ]
+    });
+    crate::fsutil::csv_bytes(
+        [
+            "序号",
+            "时间（北京时间）",
+            "时间（UTC）",
+            "操作人",
+            "操作",
+            "操作代码",
+            "轮次或期间",
+            "对象",
+            "理由",
+            "写入的文件",
+        ],
+        rows,
+        true,
+    )
+}
+
 /// Which journal entries to show (each field, when given, must match exactly).
 #[derive(Debug, Clone, Default)]
 pub struct JournalFilter {

@@ -455,6 +455,7 @@ fn build(state: State) -> (Router, Vec<Route>) {
     b.add("POST", "/admin/users", Admin, admin::add);
     b.add("POST", "/admin/users/{user}/{action}", Admin, admin::act);
     b.add("GET", "/journal", Staff, office::journal);
+    b.add("GET", "/journal.csv", Staff, office::journal_csv);
     b.add("POST", "/journal/verify", Staff, office::verify);
     // The streets' own view.
     b.add("GET", "/street/{label}", Street, street::period);

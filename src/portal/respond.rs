@@ -309,6 +309,14 @@ pub async fn stream_file(
     {
         h.insert(header::CONTENT_LENGTH, v);
     }
+    if let Some(v) = disposition(name) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+/// `attachment` with the name in ASCII and in UTF-8 (RFC 6266).
+fn disposition(name: &str) -> Option<HeaderValue> {
     let ascii: String = name
         .chars()
         .map(|c| {
@@ -319,10 +327,19 @@ pub async fn stream_file(
             }
         })
         .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!(
+    HeaderValue::from_str(&format!(
         "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
         pct(name).replace('/', "%2F")
-    )) {
+    ))
+    .ok()
+}
+
+/// Bytes made for this answer as a download named `name`.
+pub fn bytes_download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
+    let mut r = Response::new(Body::from(bytes));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(v) = disposition(name) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r

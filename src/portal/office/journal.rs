@@ -118,7 +118,8 @@ pub(super) async fn render_journal(
                     }
                 }
             }
-            p { "共 " (entries.len()) " 条，第 " (at) " / " (pages) " 页（最新的在前）。" }
+            p { "共 " (entries.len()) " 条，第 " (at) " / " (pages) " 页（最新的在前）。"
+                a href=(link(1).replacen("/journal?page=1", "/journal.csv?page=1", 1)) { "下载本筛选结果（CSV）" } }
             table.data #journal {
                 thead { tr { th.num { "序号" } th { "时间（北京时间）" } th { "操作人" } th { "操作" } th { "对象" } th { "理由" } } }
                 tbody {
@@ -143,6 +144,35 @@ pub(super) async fn render_journal(
         },
     )
     .into_response()
+}
+
+/// The journal's entries under the page's filter as a CSV download.
+pub async fn journal_csv(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Query(q): Query<JournalQuery>,
+) -> Response {
+    let _ = who!(caller); // ok: the route admits staff; which one does not matter
+    let ws = state.ws.clone();
+    let nonempty = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let filter = crate::lifecycle::JournalFilter {
+        round: nonempty(&q.round),
+        actor: nonempty(&q.actor),
+        action: nonempty(&q.action),
+    };
+    let bytes = tryr!(
+        blocking(move || {
+            let entries = crate::lifecycle::journal_filtered(&ws, &filter)?;
+            crate::lifecycle::journal_csv(&entries)
+        })
+        .await
+    );
+    crate::portal::respond::bytes_download(bytes, "text/csv; charset=utf-8", "日志.csv")
 }
 
 pub async fn verify(AxState(state): AxState<State>, caller: Caller) -> Response {

@@ -19,6 +19,6 @@ pub use desk::{desk, draw, sample};
 pub use flags::{decide, flags};
 pub use indicators::{indicators, upload_indicators};
 pub use jobs::{job, jobs, submit_job};
-pub use journal::{journal, verify};
+pub use journal::{journal, journal_csv, verify};
 pub use results::{publish, result_file, results, unpublish};
 pub use round_desk::{SortQuery, assign, round};
