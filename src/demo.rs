@@ -56,6 +56,14 @@ pub fn exclusion_reason(cb: Option<&crate::callbacks::InterviewerCallbacks>) -> 
     }
 }
 
+/// A line for the terminal in the language in force (Chinese unless asked otherwise).
+fn say(zh: String, en: String) -> String {
+    match crate::messages::lang() {
+        crate::messages::Lang::Zh => zh,
+        crate::messages::Lang::En => en,
+    }
+}
+
 /// What the demo did, for the terminal.
 pub struct DemoLog {
     pub lines: Vec<String>,
@@ -126,7 +134,10 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
     let ws = if dir.join("manyi.toml").exists() {
         Workspace::open(dir)?
     } else {
-        lines.push(format!("init {} --scheme {SCHEME}", dir.display()));
+        lines.push(say(
+            format!("新建工作区 {}（方案 {SCHEME}）", dir.display()),
+            format!("init {} --scheme {SCHEME}", dir.display()),
+        ));
         Workspace::init(dir, SCHEME, None)?
     };
     let rules = ws.rules()?;
@@ -140,7 +151,7 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
     let pb = bar(steps);
     for round in &rounds {
         let mut fabricated = std::collections::BTreeSet::new();
-        pb.set_message(format!("sample {round}"));
+        pb.set_message(format!("抽样 {round}"));
         if ws.sample_path(round).exists() {
             let v = crate::sample::verify(&ws, round)?;
             if !v.ok() {
@@ -149,21 +160,28 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
                     v.differences.join("; ")
                 )));
             }
-            lines.push(format!(
-                "sample {round}: present, verified ({} communities)",
-                v.rows
+            lines.push(say(
+                format!("抽样 {round}：已有样本，核对一致（{} 个社区）", v.rows),
+                format!("sample {round}: present, verified ({} communities)", v.rows),
             ));
         } else {
             let (d, _) = crate::sample::run_sample(&ws, round, &seed(round), actor)?;
-            lines.push(format!(
-                "sample {round}: drew {} communities with seed {:?}",
-                d.total(),
-                seed(round)
+            lines.push(say(
+                format!(
+                    "抽样 {round}：用种子“{}”抽取 {} 个社区",
+                    seed(round),
+                    d.total()
+                ),
+                format!(
+                    "sample {round}: drew {} communities with seed {:?}",
+                    d.total(),
+                    seed(round)
+                ),
             ));
         }
         pb.inc(1);
         for (e, format) in EVALUATORS.iter().enumerate() {
-            pb.set_message(format!("simulate {round} {}", format.name()));
+            pb.set_message(format!("模拟交付 {round} {}", format.name()));
             let chunk: Vec<String> = streets
                 .iter()
                 .skip(e * per_evaluator)
@@ -192,7 +210,7 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
             fabricated.extend(crate::simulate::simulate_with_truth(&ws, round, &out, &opts)?.1);
             pb.inc(1);
             pb.set_message(format!(
-                "ingest {}",
+                "导入 {}",
                 out.file_name()
                     .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default()
@@ -209,23 +227,36 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
                 .iter()
                 .map(|f| f.interviewer_id.as_str())
                 .collect();
-            lines.push(format!(
-                "ingest {round} {:<6} {}: {} rows, {} accepted, {} rejected{}{}",
-                format.name(),
-                r.encoding,
-                r.rows_read,
-                r.accepted,
-                r.rejected,
-                if r.status == crate::ingest::ReceiptStatus::AlreadyIngested {
-                    " (already ingested)"
-                } else {
-                    ""
-                },
-                if flagged.is_empty() {
-                    String::new()
-                } else {
-                    format!(", flagged interviewer(s): {}", flagged.join(", "))
-                }
+            let again = r.status == crate::ingest::ReceiptStatus::AlreadyIngested;
+            lines.push(say(
+                format!(
+                    "导入 {round} {:<6} {}：读入 {} 行，接收 {}，拒收 {}{}{}",
+                    format.name(),
+                    r.encoding,
+                    r.rows_read,
+                    r.accepted,
+                    r.rejected,
+                    if again { "（此前已导入）" } else { "" },
+                    if flagged.is_empty() {
+                        String::new()
+                    } else {
+                        format!("；异常访问员：{}", flagged.join("、"))
+                    }
+                ),
+                format!(
+                    "ingest {round} {:<6} {}: {} rows, {} accepted, {} rejected{}{}",
+                    format.name(),
+                    r.encoding,
+                    r.rows_read,
+                    r.accepted,
+                    r.rejected,
+                    if again { " (already ingested)" } else { "" },
+                    if flagged.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", flagged interviewer(s): {}", flagged.join(", "))
+                    }
+                ),
             ));
             pb.inc(1);
         }
@@ -251,12 +282,18 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
                 &reason,
                 actor,
             )?;
-            lines.push(format!(
-                "decide {round}: exclude interviewer {} ({} questionnaires): {reason}",
-                f.interviewer_id, d.questionnaires
+            lines.push(say(
+                format!(
+                    "决定 {round}：剔除访问员 {}（{} 份问卷）：{reason}",
+                    f.interviewer_id, d.questionnaires
+                ),
+                format!(
+                    "decide {round}: exclude interviewer {} ({} questionnaires): {reason}",
+                    f.interviewer_id, d.questionnaires
+                ),
             ));
         }
-        pb.set_message(format!("score {round}"));
+        pb.set_message(format!("计分 {round}"));
         let scores =
             crate::score::rounds::score_rounds(&ws, &rules, &frame, &[*round], &round.to_string())?;
         crate::journal::write_recorded(
@@ -268,16 +305,26 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
             &[],
             || scores.write(&ws),
         )?;
-        lines.push(format!(
-            "score {round}: {} communities, {} valid questionnaires",
-            scores.communities.len(),
-            scores.respondents_valid
+        lines.push(say(
+            format!(
+                "计分 {round}：{} 个社区，有效问卷 {} 份",
+                scores.communities.len(),
+                scores.respondents_valid
+            ),
+            format!(
+                "score {round}: {} communities, {} valid questionnaires",
+                scores.communities.len(),
+                scores.respondents_valid
+            ),
         ));
         let plan = crate::plan::plan_round(&ws, round, crate::plan::Options::from_rules(&rules))?;
         plan.write(&ws)?;
-        lines.push(format!(
-            "plan {round}: a typical community needs {} valid questionnaires",
-            plan.typical_m()
+        lines.push(say(
+            format!("样本量 {round}：一般社区需有效问卷 {} 份", plan.typical_m()),
+            format!(
+                "plan {round}: a typical community needs {} valid questionnaires",
+                plan.typical_m()
+            ),
         ));
         pb.inc(1);
     }
@@ -293,7 +340,7 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
         ])
         .collect();
     for p in &periods {
-        pb.set_message(format!("evaluate {p}"));
+        pb.set_message(format!("评价 {p}"));
         let ev = crate::evaluate::evaluate(&ws, p)?;
         let rounds = ev
             .rounds
@@ -311,19 +358,25 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
             || ev.write(&ws),
         )?;
         let ded: f64 = ev.deductions.iter().map(|d| d.total).sum::<f64>() + 0.0;
-        lines.push(format!(
-            "evaluate {p}: {} ({}), deductions {ded:.1} points in all",
-            ev.satisfaction_basis, ev.indicators_source
+        lines.push(say(
+            format!("评价 {p}：共扣 {ded:.1} 分"),
+            format!(
+                "evaluate {p}: {} ({}), deductions {ded:.1} points in all",
+                ev.satisfaction_basis, ev.indicators_source
+            ),
         ));
         pb.inc(1);
     }
-    pb.set_message("report");
+    pb.set_message("报告");
     let files = crate::report::report_recorded(
         &ws,
         &crate::report::Subject::Period(Period::Year(YEAR)),
         actor,
     )?;
-    lines.push(format!("report {YEAR}: {} files", files.len()));
+    lines.push(say(
+        format!("报告 {YEAR}：{} 个文件", files.len()),
+        format!("report {YEAR}: {} files", files.len()),
+    ));
     let check = crate::lifecycle::verify::verify_store(&ws, actor)?;
     if !check.ok() {
         return Err(Error::Invalid(format!(
@@ -336,9 +389,15 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
                 .join("; ")
         )));
     }
-    lines.push(format!(
-        "verify-store: {} journal entries, {} files checked",
-        check.entries, check.files_checked
+    lines.push(say(
+        format!(
+            "核对存储：日志 {} 条，文件 {} 个，均一致",
+            check.entries, check.files_checked
+        ),
+        format!(
+            "verify-store: {} journal entries, {} files checked",
+            check.entries, check.files_checked
+        ),
     ));
     pb.inc(1);
     pb.finish_and_clear();
@@ -358,16 +417,25 @@ fn callbacks(
 ) -> Result<Vec<String>> {
     let mut lines = Vec::new();
     if !crate::callbacks::batches(ws, round)?.is_empty() {
-        lines.push(format!("callbacks {round}: present"));
+        lines.push(say(
+            format!("回访 {round}：已有"),
+            format!("callbacks {round}: present"),
+        ));
         return Ok(lines);
     }
     let d = crate::lifecycle::draw_callbacks(ws, round, Some(&callback_seed(round)), actor)?;
     let (Some(batch), Some(list)) = (&d.batch, &d.list) else {
         return Ok(lines);
     };
-    lines.push(format!(
-        "callbacks {round}: batch {batch} drew {} questionnaires of {} interviewers (budget {}, {} calls short of the design)",
-        d.drawn, d.interviewers, d.budget, d.short
+    lines.push(say(
+        format!(
+            "回访 {round}：批次 {batch} 抽取 {} 名访问员的 {} 份问卷（预算 {} 份，比设计少 {} 份）",
+            d.interviewers, d.drawn, d.budget, d.short
+        ),
+        format!(
+            "callbacks {round}: batch {batch} drew {} questionnaires of {} interviewers (budget {}, {} calls short of the design)",
+            d.drawn, d.interviewers, d.budget, d.short
+        ),
     ));
     let filled = crate::simulate::callers(
         ws,
@@ -388,16 +456,25 @@ fn callbacks(
         actor,
     )?;
     let c = crate::callbacks::round(ws, round)?;
-    lines.push(format!(
-        "callbacks {round}: recorded {} results ({} reached); flagged by callbacks: {}",
-        r.accepted,
-        c.reached,
-        c.interviewers
-            .iter()
-            .filter(|e| e.flagged())
-            .map(|e| e.interviewer_id.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+    let flagged: Vec<&str> = c
+        .interviewers
+        .iter()
+        .filter(|e| e.flagged())
+        .map(|e| e.interviewer_id.as_str())
+        .collect();
+    lines.push(say(
+        format!(
+            "回访 {round}：导入 {} 条结果（接通核实 {} 份）；回访核实未通过：{}",
+            r.accepted,
+            c.reached,
+            flagged.join("、")
+        ),
+        format!(
+            "callbacks {round}: recorded {} results ({} reached); flagged by callbacks: {}",
+            r.accepted,
+            c.reached,
+            flagged.join(", ")
+        ),
     ));
     Ok(lines)
 }

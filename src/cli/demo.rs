@@ -21,10 +21,17 @@ pub fn run(workspace: &Path, a: Args) -> Result<ExitCode> {
     for l in &log.lines {
         stdout_line(l)?;
     }
-    stdout_line(&format!(
-        "demo workspace: {}; the year's reports are in {}",
-        dir.display(),
-        log.reports.display()
-    ))?;
+    stdout_line(&match crate::messages::lang() {
+        crate::messages::Lang::Zh => format!(
+            "演示工作区：{}；全年报告在 {}",
+            dir.display(),
+            log.reports.display()
+        ),
+        crate::messages::Lang::En => format!(
+            "demo workspace: {}; the year's reports are in {}",
+            dir.display(),
+            log.reports.display()
+        ),
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -63,6 +63,9 @@ pub fn run(ws: &Workspace, a: Args) -> Result<ExitCode> {
             .to_string(),
     };
     let n = crate::simulate::simulate(ws, &round, &out, &opts)?;
-    stdout_line(&format!("wrote {} questionnaires to {}", n, out.display()))?;
+    stdout_line(&match crate::messages::lang() {
+        crate::messages::Lang::Zh => format!("已生成 {} 份问卷：{}", n, out.display()),
+        crate::messages::Lang::En => format!("wrote {} questionnaires to {}", n, out.display()),
+    })?;
     Ok(ExitCode::SUCCESS)
 }
