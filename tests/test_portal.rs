@@ -106,9 +106,12 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
         ("POST", "/logout") => [303; 6],
         ("GET", "/account/password") => [200, 200, 200, 200, 200, 303],
         ("POST", "/account/password") => [422, 422, 422, 422, 422, 303],
-        ("GET", "/rounds") | ("GET", "/rounds/{round}") | ("GET", "/deliveries") => {
-            [200, 200, 200, 200, 403, 303]
-        }
+        ("GET", "/rounds")
+        | ("GET", "/rounds/{round}")
+        | ("GET", "/rounds/{round}/sample.xlsx")
+        | ("GET", "/guide")
+        | ("GET", "/guide/template.csv")
+        | ("GET", "/deliveries") => [200, 200, 200, 200, 403, 303],
         ("POST", "/rounds/{round}/deliveries") => [403, 403, 400, 400, 403, 303],
         ("GET", "/deliveries/{id}")
         | ("GET", "/deliveries/{id}/rejects.csv")
@@ -3093,4 +3096,60 @@ fn the_journal_downloads_as_a_csv_in_beijing_time_with_chinese_actions_under_its
         w.srv.req("GET", "/journal.csv").cookie(s).send().status,
         403
     );
+}
+
+#[test]
+fn an_evaluator_downloads_its_sample_list_with_codes_as_text_and_reads_the_format_guide() {
+    use calamine::Reader;
+    let w = world_with(&[]);
+    let eva = &w.sessions[2];
+    let r = w
+        .srv
+        .req("GET", "/rounds/2018-R1/sample.xlsx")
+        .cookie(eva)
+        .send();
+    assert_eq!(r.status, 200);
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("s.xlsx");
+    std::fs::write(&p, &r.body).unwrap();
+    let mut wb = calamine::open_workbook_auto(&p).unwrap();
+    let range = wb.worksheet_range("样本社区").unwrap();
+    let rows: Vec<Vec<calamine::Data>> = range.rows().map(|r| r.to_vec()).collect();
+    assert_eq!(rows[0][2], calamine::Data::String("社区代码".into()));
+    // Only the organisation's assigned streets, every code a 12-digit text cell.
+    let streets_a: Vec<&str> = STREETS_A.split(',').collect();
+    assert!(rows.len() > 1);
+    for row in &rows[1..] {
+        match (&row[0], &row[2]) {
+            (calamine::Data::String(s), calamine::Data::String(c)) => {
+                assert!(streets_a.contains(&s.as_str()), "{s} not assigned to A");
+                assert_eq!(c.len(), 12, "{c}");
+                assert!(c.starts_with(s.as_str()));
+            }
+            other => panic!("codes must be text: {other:?}"),
+        }
+    }
+    // The guide and the template, made from the rules.
+    let g = w.srv.req("GET", "/guide").cookie(eva).send();
+    assert_eq!(g.status, 200);
+    let text = g.text();
+    for needle in ["问卷编号", "社区代码", "非常满意", "不了解", "下载模板"] {
+        assert!(text.contains(needle), "{needle} missing from the guide");
+    }
+    let t = w.srv.req("GET", "/guide/template.csv").cookie(eva).send();
+    assert_eq!(t.status, 200);
+    let head = t.text();
+    let head = head
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        head.starts_with("respondent_id,") && head.ends_with(",q10"),
+        "{head}"
+    );
+    // A street account may not.
+    let s = &w.sessions[4];
+    assert_eq!(w.srv.req("GET", "/guide").cookie(s).send().status, 403);
 }

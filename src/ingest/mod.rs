@@ -13,6 +13,7 @@ mod accepted;
 mod batch;
 mod check;
 mod detect;
+pub mod guide;
 mod merge;
 pub mod normalise;
 mod parquet;

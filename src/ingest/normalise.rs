@@ -176,13 +176,22 @@ impl HeaderMap {
                 }
             }
         }
-        let found = || headers[..width].join(", ");
+        let zh = crate::messages::lang() == crate::messages::Lang::Zh;
+        let found = || headers[..width].join(if zh { "、" } else { ", " });
         let mut missing = Vec::new();
         if !first.contains_key(&Col::RespondentId) {
-            missing.push("respondent_id (问卷编号)".to_string());
+            missing.push(if zh {
+                "问卷编号（respondent_id）".to_string()
+            } else {
+                "respondent_id (问卷编号)".to_string()
+            });
         }
         if !first.contains_key(&Col::CommunityCode) && !first.contains_key(&Col::CommunityName) {
-            missing.push("community_code (社区代码) or community_name (社区名称)".to_string());
+            missing.push(if zh {
+                "社区代码（community_code）或社区名称（community_name）".to_string()
+            } else {
+                "community_code (社区代码) or community_name (社区名称)".to_string()
+            });
         }
         for (i, q) in rules.questions.iter().enumerate() {
             if !first.contains_key(&Col::Item(i)) {
@@ -192,11 +201,19 @@ impl HeaderMap {
         if !missing.is_empty() {
             return Err(Error::file(
                 file,
-                format!(
-                    "missing required column(s): {}; the header row has: {}",
-                    missing.join(", "),
-                    found()
-                ),
+                if zh {
+                    format!(
+                        "缺少必需的列：{}。表头行为：{}。请按格式说明补齐列名（题目列用 q1、q2… 或题号），再重新上传",
+                        missing.join("、"),
+                        found()
+                    )
+                } else {
+                    format!(
+                        "missing required column(s): {}; the header row has: {}",
+                        missing.join(", "),
+                        found()
+                    )
+                },
             ));
         }
         let mut positions = vec![None; Col::NAMED.len() + rules.questions.len()];

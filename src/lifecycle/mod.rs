@@ -521,6 +521,60 @@ pub struct Coverage {
     pub short: usize,
 }
 
+/// A round's sampled communities as an evaluator's list (XLSX: 街道代码, 街道, 社区代码,
+/// 社区名称, 至少需有效问卷, 已有有效问卷, 还差; every code a text cell, so Excel keeps
+/// all twelve digits).
+pub fn sample_list_xlsx(cov: &Coverage) -> Result<Vec<u8>> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let err = |e: rust_xlsxwriter::XlsxError| Error::Invalid(format!("writing the workbook: {e}"));
+    let mut wb = Workbook::new();
+    let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2000, 1, 1).map_err(err)?;
+    wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
+    let bold = Format::new().set_bold();
+    let text = Format::new().set_num_format("@");
+    let sheet = wb.add_worksheet();
+    sheet.set_name("样本社区").map_err(err)?;
+    let header = [
+        "街道代码",
+        "街道",
+        "社区代码",
+        "社区名称",
+        "至少需有效问卷",
+        "已有有效问卷",
+        "还差",
+    ];
+    for (c, h) in header.iter().enumerate() {
+        sheet
+            .write_string_with_format(0, c as u16, *h, &bold)
+            .map_err(err)?;
+        sheet
+            .set_column_width(c as u16, if c == 3 { 24 } else { 14 })
+            .map_err(err)?;
+    }
+    for (r, row) in cov.communities.iter().enumerate() {
+        let r = r as u32 + 1;
+        for (c, v) in [
+            &row.street_code,
+            &row.street_name,
+            &row.community_code,
+            &row.community_name,
+        ]
+        .iter()
+        .enumerate()
+        {
+            sheet
+                .write_string_with_format(r, c as u16, v.as_str(), &text)
+                .map_err(err)?;
+        }
+        for (c, v) in [row.minimum, row.valid, row.missing].iter().enumerate() {
+            sheet
+                .write_number(r, 4 + c as u16, *v as f64)
+                .map_err(err)?;
+        }
+    }
+    wb.save_to_buffer().map_err(err)
+}
+
 /// Coverage of `round`. With `scope`, only the organisation's streets and the
 /// questionnaires of its own active deliveries count (an evaluator never learns from
 /// another organisation's data).

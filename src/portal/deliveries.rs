@@ -121,6 +121,10 @@ pub async fn round(
                     "样本社区 " strong { (cov.communities.len()) } " 个;每个社区至少需要 " strong { (cov.minimum) } " 份有效问卷。"
                     "已达标 " strong.ok { (done) } " 个,未达标 " strong.short { (cov.short) } " 个。"
                 }
+                p {
+                    a href=(format!("/rounds/{r}/sample.xlsx")) { "下载样本社区清单（Excel）" }
+                    " · " a href="/guide" { "数据格式说明与模板" }
+                }
                 @if a.role == Role::Evaluator {
                     h2 { "上传问卷数据" }
                     (upload_form(&caller, &r, None, queued))
@@ -504,6 +508,109 @@ pub async fn reinstate(
     .await
     {
         Ok(d) => see_other(&format!("/deliveries/{}", d.sha256)),
+        Err(e) => refused(e),
+    }
+}
+
+// ---------------------------------------------------------------- the sample list and the format guide
+
+/// The round's sampled communities the caller is responsible for, as an Excel list.
+pub async fn sample_list(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(round): UrlPath<String>,
+) -> Response {
+    let a = who!(caller);
+    let (r, scope) = match visible_round(&state, &a, &round) {
+        Ok(x) => x,
+        Err(e) => return refused(e),
+    };
+    let ws = state.ws.clone();
+    let res = super::respond::blocking(move || {
+        let cov = crate::lifecycle::coverage(&ws, &r, scope.as_ref())?;
+        if !cov.sample_drawn {
+            return Err(crate::error::Error::Invalid(format!(
+                "{r} 轮尚未抽样，还没有样本社区清单"
+            )));
+        }
+        crate::lifecycle::sample_list_xlsx(&cov)
+    })
+    .await;
+    match res {
+        Ok(bytes) => super::respond::bytes_download(
+            bytes,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &format!("{round}-样本社区.xlsx"),
+        ),
+        Err(e) => refused(e),
+    }
+}
+
+/// How a delivery is laid out: columns and the names accepted, items, answers.
+pub async fn guide(AxState(state): AxState<State>, caller: Caller) -> Response {
+    let _ = who!(caller); // ok: the route admits evaluators and staff alike
+    let ws = state.ws.clone();
+    let g =
+        match super::respond::blocking(move || ws.rules().map(|r| crate::ingest::guide::guide(&r)))
+            .await
+        {
+            Ok(g) => g,
+            Err(e) => return refused(e),
+        };
+    let need = |n: &str| match n {
+        "required" => "必需",
+        "either" => "二者至少其一",
+        _ => "可选",
+    };
+    page(
+        "数据格式说明",
+        Some(&caller),
+        html! {
+            h1 { "问卷数据格式说明" }
+            p { "每份交付是一个表格文件：CSV（UTF-8 或 Excel 另存的 GBK 均可）或 XLSX（读第一个工作表）。第一行是列名，以后每行一份问卷。列的顺序不限；下表列出系统认得的列名，中英文均可。" }
+            p { a.button href="/guide/template.csv" { "下载模板（CSV）" } }
+            h2 { "列" }
+            div.scroll {
+            table {
+                thead { tr { th { "列名" } th { "含义" } th { "是否必需" } th { "也认得的列名" } } }
+                tbody {
+                    @for c in &g.columns {
+                        tr { td { code { (c.name) } } td { (c.meaning) } td { (need(c.need)) } td { (c.aliases.join("、")) } }
+                    }
+                    @for (id, text) in &g.items {
+                        tr { td { code { (id) } } td { (text) } td { "必需" } td { (id.to_uppercase()) } }
+                    }
+                }
+            }
+            }
+            h2 { "答案" }
+            p { "每道题填写答案文字、代码或别名之一：" }
+            table {
+                thead { tr { th { "答案" } th { "代码" } th { "别名" } } }
+                tbody {
+                    @for a in &g.answers { tr { td { (a.label) } td { code { (a.code) } } td { (a.aliases.join("、")) } } }
+                }
+            }
+            p { "不了解或未答：填写 " (g.not_answered.join("、")) "，或留空。" }
+            h2 { "有效问卷" }
+            p {
+                "至少回答 " (g.min_answered_items) " 道题（“不了解”不算回答）的问卷才有效"
+                @if let Some(s) = g.min_interview_s { "；访问用时少于 " (s) " 秒的问卷按规则无效" }
+                "。同一轮内问卷编号不得重复；社区须是本轮样本中的社区。上传后回执会逐行说明被拒收的原因和改正方法。"
+            }
+        },
+    )
+    .into_response()
+}
+
+/// The template to fill in.
+pub async fn template(AxState(state): AxState<State>, caller: Caller) -> Response {
+    let _ = who!(caller); // ok: the route admits evaluators and staff alike
+    let ws = state.ws.clone();
+    match super::respond::blocking(move || crate::ingest::guide::template_csv(&ws.rules()?)).await {
+        Ok(bytes) => {
+            super::respond::bytes_download(bytes, "text/csv; charset=utf-8", "问卷数据模板.csv")
+        }
         Err(e) => refused(e),
     }
 }

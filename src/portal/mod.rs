@@ -364,6 +364,19 @@ fn build(state: State) -> (Router, Vec<Route>) {
     b.add("GET", "/rounds", EvaluatorOrStaff, deliveries::rounds);
     b.add("GET", "/rounds/{round}", EvaluatorOrStaff, round);
     b.add(
+        "GET",
+        "/rounds/{round}/sample.xlsx",
+        EvaluatorOrStaff,
+        deliveries::sample_list,
+    );
+    b.add("GET", "/guide", EvaluatorOrStaff, deliveries::guide);
+    b.add(
+        "GET",
+        "/guide/template.csv",
+        EvaluatorOrStaff,
+        deliveries::template,
+    );
+    b.add(
         "POST",
         "/rounds/{round}/deliveries",
         Evaluator,
