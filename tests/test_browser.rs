@@ -752,6 +752,28 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     }
     assert!(!html.contains("UTC"), "Beijing time on the page");
     d.screenshot("21-journal");
+    // Every office page at the office's screen and on a phone: no English sentences,
+    // no long decimals, no unmarked interval beyond 0–100, nothing off the side.
+    tour(
+        &d,
+        &base,
+        "office",
+        &[
+            "/desk",
+            "/rounds",
+            "/rounds/2018-R1",
+            "/rounds/2018-R1/sample",
+            "/rounds/2018-R1/flags",
+            "/rounds/2018-R1/callbacks",
+            "/deliveries",
+            "/jobs",
+            "/results/2018Q2",
+            "/indicators",
+            "/journal",
+            "/guide",
+            "/account/password",
+        ],
+    );
     d.click("header form[action='/logout'] button");
     d.wait_url("signed out", |u| u.contains("/login"));
 
@@ -800,9 +822,86 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.screenshot("23-street-period");
     d.js("document.querySelector('figure').scrollIntoView()");
     d.screenshot("23b-street-charts");
+    tour(
+        &d,
+        &base,
+        "street",
+        &["/", "/street/2018Q2", "/account/password"],
+    );
     // Another period, unpublished, answers as missing.
     d.goto(&format!("{base}/street/2018"));
     assert!(d.source().contains("没有找到"));
+}
+
+/// Runs of three or more English words in a page's visible text outside code (what a
+/// sentence left untranslated looks like; ids, file names and codes have no spaces).
+fn english_runs(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    let flush = |run: &mut Vec<&str>, out: &mut Vec<String>| {
+        if run.len() >= 3 {
+            out.push(run.join(" "));
+        }
+        run.clear();
+    };
+    for tok in text.split_whitespace() {
+        let word = tok.trim_matches(|c: char| ",.;:()!?\"'".contains(c));
+        if word.len() >= 2 && word.chars().all(|c| c.is_ascii_alphabetic()) {
+            run.push(word);
+        } else {
+            flush(&mut run, &mut out);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// Visits `pages` at 1366×768 and 390×844 with the page checks, a screenshot each
+/// (`target/screenshots/tour-<tag>-<n>-<width>.png`).
+fn tour(d: &Driver, base: &str, tag: &str, pages: &[&str]) {
+    for (w, h) in [(1366, 768), (390, 844)] {
+        d.size(w, h);
+        for (n, page) in pages.iter().enumerate() {
+            d.goto(&format!("{base}{page}"));
+            // The rendered text (cells apart, folds closed), codes and names hidden.
+            let text = d.js(
+                "const hide = [...document.querySelectorAll('code, pre, .who')]; \
+                 hide.forEach(e => e.style.display = 'none'); \
+                 const t = document.body.innerText; \
+                 hide.forEach(e => e.style.display = ''); \
+                 return t",
+            );
+            let text = text.as_str().unwrap_or("");
+            let en = english_runs(text);
+            assert!(en.is_empty(), "{page} at {w}: English on the page: {en:?}");
+            let long = long_decimals(text);
+            assert!(
+                long.is_empty(),
+                "{page} at {w}: long decimals {long:?} in {:?}",
+                long.first().and_then(|l| text.find(l.as_str())).map(|at| {
+                    text[..at]
+                        .chars()
+                        .rev()
+                        .take(80)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<String>()
+                })
+            );
+            let bad = unmarked_intervals(&d.source());
+            assert!(bad.is_empty(), "{page} at {w}: unmarked intervals {bad:?}");
+            d.screenshot(&format!("tour-{tag}-{n:02}-{w}"));
+            let overflow =
+                d.js("return document.documentElement.scrollWidth > window.innerWidth + 1");
+            assert_eq!(
+                overflow,
+                Value::Bool(false),
+                "{page} at {w} scrolls sideways"
+            );
+        }
+    }
+    d.size(1366, 768);
 }
 
 /// Every "a–b" on a page whose bound lies outside 0–100 without the `*` that marks a

@@ -45,7 +45,7 @@ async fn users_page(
             @if let Some(m) = message { (m) }
             p.hint { "新账户的初始密码只显示一次，首次登录后须修改。停用的账户不能登录，其令牌也随之失效；重设密码会吊销该账户的全部令牌。每项操作都记入日志。" }
             div.scroll {
-            table {
+            table.data {
                 thead { tr { th { "账户" } th { "角色" } th { "所属" } th { "状态" } th { "创建时间" } th { "操作" } } }
                 tbody {
                     @for a in &list {

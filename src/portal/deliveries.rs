@@ -571,7 +571,7 @@ pub async fn guide(AxState(state): AxState<State>, caller: Caller) -> Response {
             p { a.button href="/guide/template.csv" { "下载模板（CSV）" } }
             h2 { "列" }
             div.scroll {
-            table {
+            table.data {
                 thead { tr { th { "列名" } th { "含义" } th { "是否必需" } th { "也认得的列名" } } }
                 tbody {
                     @for c in &g.columns {
@@ -585,7 +585,7 @@ pub async fn guide(AxState(state): AxState<State>, caller: Caller) -> Response {
             }
             h2 { "答案" }
             p { "每道题填写答案文字、代码或别名之一：" }
-            table {
+            table.data {
                 thead { tr { th { "答案" } th { "代码" } th { "别名" } } }
                 tbody {
                     @for a in &g.answers { tr { td { (a.label) } td { code { (a.code) } } td { (a.aliases.join("、")) } } }

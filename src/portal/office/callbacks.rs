@@ -50,7 +50,7 @@ async fn callbacks_page(
                     (c.called) " 份，接通核实 " (c.reached) " 份。"
                 }
                 h2 { "回访名单" }
-                table {
+                table.data {
                     thead { tr { th { "批次" } th { "抽取时间" } th { "份数" } th { "名单" } } }
                     tbody {
                         @for b in &c.batches {
@@ -83,7 +83,7 @@ async fn callbacks_page(
             @if !c.interviewers.is_empty() {
                 h2 { "各访问员的回访" }
                 div.scroll {
-                table {
+                table.data {
                     thead { tr {
                         th { "访问员" } th { "抽取" } th { "已回访" } th { "接通核实" } th { "确认" } th { "否认" } th { "空号错号" }
                         th { "核实失败比例（95% 区间）" } th { "复问一致" } th { "结论" }

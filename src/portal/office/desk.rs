@@ -257,9 +257,15 @@ pub async fn sample(
                 dt { "样本文件 SHA-256" } dd { code { (m.sample_sha256) } }
                 dt { "名录 SHA-256" } dd { code { (m.frame_sha256) } }
                 dt { "规则 SHA-256" } dd { code { (m.rules_sha256) } }
-                @if let Some(i) = &m.imported { dt { "导入" } dd { (format!("{i:?}")) } }
+                @if let Some(i) = &m.imported {
+                    dt { "导入" }
+                    dd {
+                        "由 " (i.actor) " 于 " (crate::store::beijing_time(&i.at)) " 从文件 " code { (i.file) } " 导入；理由：" (i.reason)
+                        @for w in &i.warnings { br; "注意：" (w) }
+                    }
+                }
             }
-            p.hint { "用 manyi verify-sample --round " (r) " 可按清单重新抽取并核对。" }
+            p.hint { "任何人都可以用上面的随机种子、名录和规则，按公开的算法重新抽取；结果应与样本文件一致（其 SHA-256 如上）。" }
             h2 { "各街道抽样" }
             table.data {
                 thead { tr { th { "街道" } th.num { "社区总数" } th.num { "可抽" } th.num { "抽中" } } }
