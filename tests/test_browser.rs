@@ -463,6 +463,21 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
         Some(json!({"script": "document.querySelector('h2:nth-of-type(2)').scrollIntoView()", "args": []})),
     );
     d.screenshot("09b-receipt-under-review");
+    // Every evaluator page at both sizes (the receipt of the fabricator's delivery).
+    let receipt = d.url().trim_start_matches(&base).to_string();
+    tour(
+        &d,
+        &base,
+        "evaluator",
+        &[
+            "/rounds",
+            "/rounds/2018-R1",
+            "/deliveries",
+            receipt.as_str(),
+            "/guide",
+            "/account/password",
+        ],
+    );
     ws.ok(&["verify-store"]);
 }
 
@@ -474,6 +489,7 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
 fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     let ws = common::Workspace::init("panlong-2018");
     let office_once = add_user(&ws, "office", &["--role", "office"]);
+    let admin_once = add_user(&ws, "admin", &["--role", "admin"]);
     let street_once = add_user(
         &ws,
         "tuodong",
@@ -831,6 +847,17 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     // Another period, unpublished, answers as missing.
     d.goto(&format!("{base}/street/2018"));
     assert!(d.source().contains("没有找到"));
+    d.click("header form[action='/logout'] button");
+    d.wait_url("signed out", |u| u.contains("/login"));
+    // The admin's accounts page.
+    d.first_login(&base, "admin", &admin_once, "Admin-Passwort-4x");
+    d.goto(&format!("{base}/admin/users"));
+    let html = d.source();
+    assert!(
+        html.contains("tuodong") && html.contains("添加账户"),
+        "{html}"
+    );
+    tour(&d, &base, "admin", &["/admin/users"]);
 }
 
 /// Runs of three or more English words in a page's visible text outside code (what a

@@ -3035,8 +3035,24 @@ fn the_admin_manages_accounts_in_the_browser_and_nobody_else_can() {
             "{action} not journalled"
         );
     }
-    // The office may not (the route table checks every role; here a real action).
+    // The office may not (the route table checks every role; here a real action). A
+    // refusal page keeps the signed-in caller's navigation (a 403 of the guard, a 404
+    // of a handler).
     let office = &w.sessions[1];
+    let r = w.srv.req("GET", "/admin/users").cookie(office).send();
+    assert_eq!(r.status, 403);
+    assert!(
+        r.text().contains("action=\"/logout\"") && r.text().contains("工作台"),
+        "{}",
+        r.text()
+    );
+    let r = w
+        .srv
+        .req("GET", "/rounds/2018-R1/callbacks/C9.csv")
+        .cookie(office)
+        .send();
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("action=\"/logout\""), "{}", r.text());
     let r = w
         .srv
         .req("POST", "/admin/users/evc/disable")

@@ -63,7 +63,7 @@ async fn users_page(
                             }
                             td { (crate::store::beijing_time(&a.created_at)) }
                             td.actions {
-                                @for (action, label) in actions(a.disabled) {
+                                @for (action, label) in actions(a.disabled).into_iter().filter(|(x, _)| !(*x == "disable" && caller.account.as_ref().is_some_and(|c| c.name == a.name))) {
                                     form.inline method="post" action=(format!("/admin/users/{}/{action}", a.name)) {
                                         (csrf_field(caller))
                                         button.small type="submit" { (label) }

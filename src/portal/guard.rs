@@ -140,12 +140,13 @@ pub async fn guard(
             return super::respond::to_login(req.uri());
         };
         if !route.access.allows(account.role) {
-            return refuse(
+            let r = refuse(
                 api,
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "您的账户没有使用此功能的权限",
             );
+            return super::respond::with_nav(r, &caller);
         }
         if !api && account.must_change && !matches!(route.path, "/account/password" | "/logout") {
             return super::respond::see_other("/account/password");
@@ -196,8 +197,9 @@ pub async fn guard(
             caller.undecided = Some(memo.values().map(|m| m.n).sum());
         }
     }
-    req.extensions_mut().insert(caller);
-    next.run(req).await
+    req.extensions_mut().insert(caller.clone());
+    let res = next.run(req).await;
+    super::respond::with_nav(res, &caller)
 }
 
 fn form_urlencoded_field(bytes: &[u8], key: &str) -> Option<String> {

@@ -87,8 +87,39 @@ pub fn refuse(api: bool, status: StatusCode, code: &str, message: &str) -> Respo
         )
             .into_response()
     } else {
-        (status, error_page(status, message)).into_response()
+        let mut r = (status, error_page(status, message)).into_response();
+        // The guard puts the navigation back for a signed-in caller (`with_nav`).
+        r.extensions_mut().insert(RefusalNote {
+            message: message.to_string(),
+        });
+        r
     }
+}
+
+/// What a refusal page said, kept on the answer so that the guard can render it again
+/// with the signed-in caller's navigation.
+#[derive(Debug, Clone)]
+pub struct RefusalNote {
+    pub message: String,
+}
+
+/// A refusal page rendered without navigation, again with `caller`'s (its status and
+/// headers kept); any other answer as it is.
+pub fn with_nav(res: Response, caller: &Caller) -> Response {
+    let Some(note) = res.extensions().get::<RefusalNote>().cloned() else {
+        return res;
+    };
+    if caller.account.is_none() || caller.api {
+        return res;
+    }
+    let status = res.status();
+    let mut out = (status, error_page_for(Some(caller), status, &note.message)).into_response();
+    for (k, v) in res.headers() {
+        if k != header::CONTENT_LENGTH && k != header::CONTENT_TYPE {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 /// Why an upload was refused: status, stable code, message for people.
@@ -249,6 +280,11 @@ pub(super) fn page(title: &str, caller: Option<&Caller>, body: Markup) -> Html<S
 
 /// A page that says what went wrong (every refusal of a page route).
 pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
+    error_page_for(None, status, message)
+}
+
+/// As `error_page`, with the navigation of `caller` when given.
+pub fn error_page_for(caller: Option<&Caller>, status: StatusCode, message: &str) -> Html<String> {
     let title = match status {
         StatusCode::NOT_FOUND => "没有找到",
         StatusCode::FORBIDDEN => "无权访问",
@@ -260,7 +296,7 @@ pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
     };
     page(
         title,
-        None,
+        caller,
         html! {
             h1 { (title) }
             p.error { (message) }
