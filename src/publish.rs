@@ -656,6 +656,37 @@ const CHARTS: &[&str] = &["ranking", "communities", "trend", "items", "oc"];
 
 /// Whether `name` is a file of a results folder a person may download: tables, charts
 /// and the pack (no path, no hidden file).
+/// What a results file is, for people: (label, for people rather than programs).
+/// Files it does not know keep their name.
+pub fn file_label(name: &str) -> (String, bool) {
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    let kind = match ext {
+        "png" => "图片",
+        "svg" => "矢量图",
+        "pdf" => "PDF",
+        "xlsx" => "Excel 工作簿",
+        "md" => "文本",
+        _ => "CSV",
+    };
+    let (what, people) = match stem {
+        "review" => ("评审材料（全部表格与图表）", true),
+        "扣分表" | "社区得分表" | "考核评价表" | "街道得分表" => (stem, true),
+        "ranking" => ("街道排名图", true),
+        "communities" if ext != "csv" => ("社区得分图", true),
+        "items" => ("题目×街道热力图", true),
+        "trend" => ("各轮趋势图", true),
+        "deductions" => ("扣分明细（程序用，英文列名）", false),
+        "street_evaluation" => ("街道考核评价（程序用，英文列名）", false),
+        "street_scores" => ("街道得分（程序用，英文列名）", false),
+        "community_scores" => ("社区得分（程序用，英文列名）", false),
+        "item_scores" => ("题目得分（程序用，英文列名）", false),
+        "exclusions" => ("剔除的问卷（程序用，英文列名）", false),
+        "undecided_flags" => ("未决定的质量标记（程序用，英文列名）", false),
+        _ => return (name.to_string(), false),
+    };
+    (format!("{what} · {kind}"), people)
+}
+
 pub fn downloadable(name: &str) -> bool {
     !name.starts_with('.')
         && !name.contains(['/', '\\'])

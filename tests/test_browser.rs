@@ -716,6 +716,12 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.goto(&format!("{base}/results/2018Q2"));
     let html = d.source();
     assert!(html.contains("id=\"deductions\"") && html.contains("ranking.svg"));
+    // Downloads say what they are, for people first.
+    assert!(
+        html.contains("评审材料（全部表格与图表） · PDF")
+            && html.contains("扣分明细（程序用，英文列名） · CSV"),
+        "downloads labelled"
+    );
     let bad = unmarked_intervals(&html);
     assert!(bad.is_empty(), "intervals beyond 0–100 unmarked: {bad:?}");
     d.screenshot("19-results");

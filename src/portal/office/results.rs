@@ -164,14 +164,22 @@ pub(super) fn render_results(
                 @for (name, svg) in &res.charts {
                     figure {
                         (PreEscaped(svg))
-                        figcaption { a href={ "/results/" (label) "/files/" (name) } download { (name) } }
+                        figcaption { a href={ "/results/" (label) "/files/" (name) } download { (crate::publish::file_label(name).0) } }
                     }
                 }
             }
             h2 { "下载" }
+            @let labelled: Vec<(String, &String, bool)> = res.files.iter().map(|f| { let (l, p) = crate::publish::file_label(f); (l, f, p) }).collect();
+            p { "给人看的：" }
             ul.files {
-                @for f in &res.files {
-                    li { a href={ "/results/" (label) "/files/" (f) } download { (f) } }
+                @for (l, f, _) in labelled.iter().filter(|x| x.2) {
+                    li { a href={ "/results/" (label) "/files/" (f) } download { (l) } }
+                }
+            }
+            p { "给程序用的数据：" }
+            ul.files {
+                @for (l, f, _) in labelled.iter().filter(|x| !x.2) {
+                    li { a href={ "/results/" (label) "/files/" (f) } download { (l) } }
                 }
             }
         },
