@@ -403,7 +403,7 @@ impl Fault {
                 "give the interview's duration in seconds (such as 480)",
             ),
             Fault::DuplicateStored { .. } => (
-                "问卷编号在一轮内必须唯一;如为更正,请用替换交付(--replaces)",
+                "问卷编号在一轮内必须唯一；如为更正，请在原交付的页面上传更正文件（替换原交付）",
                 "respondent ids must be unique within a round; for a correction, replace the delivery",
             ),
             Fault::DuplicateInFile { .. } => (
@@ -704,7 +704,7 @@ pub fn ci_text(ci: Option<(f64, f64)>, df: Option<f64>) -> String {
     let mut s = format!("{}–{}", cut(lo), cut(hi));
     if let Some(df) = df.filter(|d| *d <= 2.0) {
         s.push_str(&match lang() {
-            Lang::Zh => format!(" 不稳定(自由度 {df})"),
+            Lang::Zh => format!(" 不稳定（自由度 {df}）"),
             Lang::En => format!(" unreliable (df {df})"),
         });
     }

@@ -1727,7 +1727,7 @@ fn coverage_leaves_out_what_the_office_excluded() {
         .cookie(&w.sessions[1])
         .send()
         .text();
-    assert!(page.contains("(剔除 "), "the desk shows the exclusions");
+    assert!(page.contains("（剔除 "), "the desk shows the exclusions");
 }
 
 #[test]

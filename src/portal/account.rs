@@ -181,7 +181,7 @@ pub async fn login(
                 .into_response()
         }
         Login::Throttled { retry_after } => {
-            throttled_login(&next, retry_after, "此账户登录失败次数过多,已暂时锁定")
+            throttled_login(&next, retry_after, "此账户登录失败次数过多，已暂时锁定")
         }
     }
 }
@@ -201,7 +201,7 @@ fn throttled_login(next: &str, retry_after: i64, why: &str) -> Response {
         page(
             "登录",
             None,
-            login_body(next, Some(&format!("{why};请 {mins} 分钟后再试"))),
+            login_body(next, Some(&format!("{why}；请 {mins} 分钟后再试"))),
         ),
     )
         .into_response();
@@ -233,12 +233,12 @@ fn password_body(c: &Caller, must: bool, message: Option<&str>) -> Markup {
     html! {
         section.narrow {
             h1 { "修改密码" }
-            @if must { p.notice { "这是考核办发给您的一次性密码,请先设置您自己的密码。" } }
+            @if must { p.notice { "这是考核办发给您的一次性密码，请先设置您自己的密码。" } }
             @if let Some(m) = message { p.error role="alert" { (m) } }
             form method="post" action="/account/password" {
                 input type="hidden" name="csrf" value=(c.csrf);
                 label { "当前密码" input type="password" name="old" autocomplete="current-password" required; }
-                label { "新密码(至少 10 个字符,含至少两类字符)" input type="password" name="new" autocomplete="new-password" required minlength="10"; }
+                label { "新密码（至少 10 个字符，含至少两类字符）" input type="password" name="new" autocomplete="new-password" required minlength="10"; }
                 label { "再次输入新密码" input type="password" name="again" autocomplete="new-password" required minlength="10"; }
                 button type="submit" { "保存" }
             }
@@ -289,7 +289,7 @@ pub async fn password_change(
         return super::respond::retry_after(
             fail(
                 StatusCode::TOO_MANY_REQUESTS,
-                &format!("此地址密码错误次数过多;请 {mins} 分钟后再试"),
+                &format!("此地址密码错误次数过多；请 {mins} 分钟后再试"),
             ),
             retry_after,
         );
@@ -312,7 +312,7 @@ pub async fn password_change(
             return super::respond::retry_after(
                 fail(
                     StatusCode::TOO_MANY_REQUESTS,
-                    &format!("当前密码错误次数过多,已暂时锁定;请 {mins} 分钟后再试"),
+                    &format!("当前密码错误次数过多，已暂时锁定；请 {mins} 分钟后再试"),
                 ),
                 retry_after,
             );

@@ -50,7 +50,7 @@ pub async fn rounds(AxState(state): AxState<State>, caller: Caller) -> Response 
         html! {
             h1 { "测评轮次" }
             @if rows.is_empty() {
-                p { "暂无分配给您的测评轮次。考核办分配街道后,轮次会显示在这里。" }
+                p { "暂无分配给您的测评轮次。考核办分配街道后，轮次会显示在这里。" }
             } @else {
                 table.data {
                     thead { tr { th { "轮次" } th { "状态" } th.num { "样本社区" } th.num { "已达标" } th.num { "未达标" } } }
@@ -78,13 +78,13 @@ fn upload_form(c: &Caller, round: &RoundId, replaces: Option<&str>, queued: usiz
         form.upload method="post" action=(action) enctype="multipart/form-data" data-upload="1" {
             @if let Some(id) = replaces { input type="hidden" name="replaces" value=(id); }
             div.drop {
-                p { @if replaces.is_some() { "上传更正后的文件(将替换这次交付)" } @else { "把 CSV 或 XLSX 文件拖到这里,或" } }
+                p { @if replaces.is_some() { "上传更正后的文件（将替换这次交付）" } @else { "把 CSV 或 XLSX 文件拖到这里，或" } }
                 input type="file" name="file" accept=".csv,.txt,.xlsx,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" required;
             }
             progress hidden max="100" value="0" {}
             p.progress-text hidden {}
             button type="submit" { @if replaces.is_some() { "上传更正文件" } @else { "上传" } }
-            @if queued > 0 { p.hint { "前面还有 " (queued) " 个上传正在入库,您的文件会依次处理。" } }
+            @if queued > 0 { p.hint { "前面还有 " (queued) " 个上传正在入库，您的文件会依次处理。" } }
         }
     }
 }
@@ -115,11 +115,11 @@ pub async fn round(
         html! {
             h1 { (r) " 轮" @if let Some(s) = &scope { " · " (s.org) } }
             @if !cov.sample_drawn {
-                p.notice { "本轮尚未抽样。抽样后,您负责街道的样本社区会显示在这里,届时即可上传问卷。" }
+                p.notice { "本轮尚未抽样。抽样后，您负责街道的样本社区会显示在这里，届时即可上传问卷。" }
             } @else {
                 p.summary {
-                    "样本社区 " strong { (cov.communities.len()) } " 个;每个社区至少需要 " strong { (cov.minimum) } " 份有效问卷。"
-                    "已达标 " strong.ok { (done) } " 个,未达标 " strong.short { (cov.short) } " 个。"
+                    "样本社区 " strong { (cov.communities.len()) } " 个；每个社区至少需要 " strong { (cov.minimum) } " 份有效问卷。"
+                    "已达标 " strong.ok { (done) } " 个，未达标 " strong.short { (cov.short) } " 个。"
                 }
                 p {
                     a href=(format!("/rounds/{r}/sample.xlsx")) { "下载样本社区清单（Excel）" }
@@ -150,7 +150,7 @@ pub async fn deliveries(AxState(state): AxState<State>, caller: Caller) -> Respo
         Some(&caller),
         html! {
             h1 { "交付记录" }
-            p.hint { "时间为北京时间。点击文件名查看回执、拒收行,撤回或上传更正文件。" }
+            p.hint { "时间为北京时间。点击文件名查看回执、拒收行，撤回或上传更正文件。" }
             (deliveries_table(&dels))
         },
     )
@@ -270,7 +270,7 @@ pub async fn delivery(
                 div { span.n { (rc.valid) } span.l { "有效问卷" } }
                 div { span.n { (rc.invalid) } span.l { "无效问卷" } }
             }
-            h2 { "各社区覆盖(入库时)" }
+            h2 { "各社区覆盖（入库时）" }
             table.data {
                 thead { tr { th { "街道" } th { "社区" } th.num { "本次接收" } th.num { "本次有效" } th.num { "本轮累计有效" } th { "" } } }
                 tbody {
@@ -287,8 +287,8 @@ pub async fn delivery(
             @if total == 0 {
                 p.hint { "没有拒收的行。" }
             } @else {
-                p { a.button href={ "/deliveries/" (d.sha256) "/rejects.csv" } download { "下载拒收清单(CSV)" }
-                    @if total as usize > rejects.len() { " 下表列出前 " (rejects.len()) " 条,共 " (total) " 条。" } }
+                p { a.button href={ "/deliveries/" (d.sha256) "/rejects.csv" } download { "下载拒收清单（CSV）" }
+                    @if total as usize > rejects.len() { " 下表列出前 " (rejects.len()) " 条，共 " (total) " 条。" } }
                 table.data.rejects {
                     thead { tr { th.num { "行" } th { "列" } th { "原值" } th { "问题" } th { "如何改正" } } }
                     tbody {
@@ -298,19 +298,19 @@ pub async fn delivery(
                     }
                 }
                 @if !rc.rejects_by_reason.is_empty() {
-                    p.hint { "按原因:" @for (code, n) in &rc.rejects_by_reason { (crate::ingest::reason_name(code)) " " (n) " 行;" } }
+                    p.hint { "按原因：" @for (code, n) in &rc.rejects_by_reason { (crate::ingest::reason_name(code)) " " (n) " 行；" } }
                 }
             }
             h2 { "数据质量提示" }
             ul {
-                li { "答题过快:" (q.speeders) " 份" }
-                li { "所有题同一答案:" (q.straightliners) " 份" }
-                li { "答案组合重复:" (q.duplicate_patterns) " 份" }
-                li { "作答题数不足(按规则无效):" (q.too_few_answers) " 份" }
-                @if let Some(m) = q.min_interview_s { li { "访问时长不足 " (m) " 秒(按规则无效):" (q.too_short) " 份" } }
+                li { "答题过快：" (q.speeders) " 份" }
+                li { "所有题同一答案：" (q.straightliners) " 份" }
+                li { "答案组合重复：" (q.duplicate_patterns) " 份" }
+                li { "作答题数不足（按规则无效）：" (q.too_few_answers) " 份" }
+                @if let Some(m) = q.min_interview_s { li { "访问时长不足 " (m) " 秒（按规则无效）：" (q.too_short) " 份" } }
             }
             @if a.role == Role::Evaluator && !reviewed.is_empty() {
-                p { "以下访问员的问卷由考核办复核,结果见下:" }
+                p { "以下访问员的问卷由考核办复核，结果见下：" }
                 table.data {
                     thead { tr { th { "访问员" } th.num { "问卷数" } th { "复核结果" } } }
                     tbody {
@@ -318,8 +318,8 @@ pub async fn delivery(
                             tr { td { (f["interviewer_id"].as_str().unwrap_or("")) }
                                  td.num { (f["questionnaires"]) }
                                  td { (match f["status"].as_str() {
-                                        Some("excluded") => format!("已排除(不计分):{}", f["reason"].as_str().unwrap_or("")),
-                                        Some("kept") => format!("复核后保留:{}", f["reason"].as_str().unwrap_or("")),
+                                        Some("excluded") => format!("已排除（不计分）：{}", f["reason"].as_str().unwrap_or("")),
+                                        Some("kept") => format!("复核后保留：{}", f["reason"].as_str().unwrap_or("")),
                                         _ => "复核中".to_string(),
                                     }) } }
                         }
@@ -327,7 +327,7 @@ pub async fn delivery(
                 }
             }
             @if a.role != Role::Evaluator && !q.flagged_interviewers.is_empty() {
-                p { "以下访问员的问卷与同社区其他访问员差异明显,考核办将复核:" }
+                p { "以下访问员的问卷与同社区其他访问员差异明显，考核办将复核：" }
                 table.data {
                     thead { tr { th { "访问员" } th.num { "问卷数" } th.num { "p 值" } th { "依据" } } }
                     tbody {
@@ -344,7 +344,7 @@ pub async fn delivery(
                 div.actions {
                     form method="post" action={ "/deliveries/" (d.sha256) "/withdraw" } {
                         input type="hidden" name="csrf" value=(caller.csrf);
-                        label { "撤回原因(必填)" input type="text" name="reason" required maxlength="500"; }
+                        label { "撤回原因（必填）" input type="text" name="reason" required maxlength="500"; }
                         button.danger type="submit" { "撤回这次交付" }
                     }
                     @if a.role == Role::Evaluator && let Some(r) = round {
@@ -361,7 +361,7 @@ pub async fn delivery(
                 }
                 p.hint { "恢复后，这次交付的问卷重新计入得分、质量比对和重复编号检查；若其中的问卷编号已在本轮其他有效交付中，将不能恢复，并说明是哪一次交付。" }
             }
-            p { a href={ "/deliveries/" (d.sha256) "/original" } { "下载原始文件" } span.hint { "(含个人信息,每次下载都会记录)" } }
+            p { a href={ "/deliveries/" (d.sha256) "/original" } { "下载原始文件" } span.hint { "（含个人信息，每次下载都会记录）" } }
         },
     )
     .into_response()

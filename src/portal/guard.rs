@@ -186,7 +186,7 @@ pub async fn guard(
                     false,
                     StatusCode::FORBIDDEN,
                     "csrf",
-                    "页面已过期或请求来源不明(CSRF 校验失败),请返回刷新后重试",
+                    "页面已过期或请求来源不明（CSRF 校验失败），请返回刷新后重试",
                 );
             }
         }

@@ -637,7 +637,7 @@ pub fn serve(ws: Workspace, cfg: Config) -> Result<()> {
         eprintln!(
             "{}",
             crate::messages::t(
-                "按 Ctrl-C 停止(进行中的上传会先完成)",
+                "按 Ctrl-C 停止（进行中的上传会先完成）",
                 "Ctrl-C stops (uploads in progress finish first)"
             )
         );

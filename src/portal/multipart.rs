@@ -332,7 +332,7 @@ pub fn refusal(what: &dyn fmt::Display) -> Refusal {
     Refusal::new(
         StatusCode::BAD_REQUEST,
         "bad-request",
-        "上传内容不完整或格式不对(multipart/form-data),请重新上传",
+        "上传内容不完整或格式不对（multipart/form-data），请重新上传",
     )
 }
 

@@ -44,7 +44,7 @@ pub(super) fn coverage_table(
                         td { (c.community_name) }
                         td.num {
                             (c.valid)
-                            @if c.excluded > 0 { span.hint title="考核办剔除的有效问卷,不计入" { "(剔除 " (c.excluded) ")" } }
+                            @if c.excluded > 0 { span.hint title="考核办剔除的有效问卷，不计入" { "（剔除 " (c.excluded) "）" } }
                         }
                         td.num { (c.minimum) }
                         td.num { @if c.missing > 0 { (c.missing) } @else { "✓" } }

@@ -151,7 +151,7 @@ impl Refusal {
         Refusal::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            format!("服务器内部错误,请稍后重试;如果再次出现,请把编号 {id} 告诉管理员"),
+            format!("服务器内部错误，请稍后重试；如果再次出现，请把编号 {id} 告诉管理员"),
         )
     }
 
@@ -173,7 +173,7 @@ pub(super) fn too_large(max: u64) -> Refusal {
         StatusCode::PAYLOAD_TOO_LARGE,
         "too-large",
         format!(
-            "文件超过上传上限 {} MB;请分成几个文件上传,或请考核办调整上限",
+            "文件超过上传上限 {} MB；请分成几个文件上传，或请考核办调整上限",
             max >> 20
         ),
     )
@@ -410,7 +410,7 @@ pub async fn write_turn(state: &State) -> Result<tokio::sync::SemaphorePermit<'_
         Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "stopping",
-            "服务器正在停止,请稍后重试",
+            "服务器正在停止，请稍后重试",
         )
     })
 }

@@ -315,9 +315,9 @@ fn uniform(api: bool, res: Response) -> Response {
         StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "此地址不接受这种请求方式"),
         StatusCode::NOT_FOUND => ("not-found", "没有这个页面"),
         StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
-            ("bad-request", "请求格式不正确,无法处理")
+            ("bad-request", "请求格式不正确，无法处理")
         }
-        s if s.is_server_error() => ("internal", "服务器内部错误,请稍后重试"),
+        s if s.is_server_error() => ("internal", "服务器内部错误，请稍后重试"),
         _ => ("bad-request", "请求无法处理"),
     };
     let mut out = super::respond::refuse(api, status, code, message);

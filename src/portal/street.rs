@@ -52,7 +52,7 @@ pub async fn home(state: State, caller: Caller) -> Response {
         html! {
             h1 { (name) " · 测评与考核结果" }
             @if list.is_empty() {
-                p { "考核办发布测评结果后,本街道的得分、社区得分、扣分及其计算依据将显示在这里。" }
+                p { "考核办发布测评结果后，本街道的得分、社区得分、扣分及其计算依据将显示在这里。" }
                 p.hint { "目前还没有已发布的结果。" }
             } @else {
                 table.data #published {
@@ -127,10 +127,10 @@ pub async fn period(
                 @if let Some(s) = &v.score {
                     dt { "满意度得分" } dd { strong { (fmt1(s.score)) } }
                     dt { "95% 置信区间" } dd { (crate::messages::ci_text(s.ci_low.zip(s.ci_high), s.df)) }
-                    dt { "受访者" } dd { (s.n_respondents) " 人(测评社区 " (s.n_communities) " 个,抽中 " (s.n_sampled) " 个)" }
+                    dt { "受访者" } dd { (s.n_respondents) " 人（测评社区 " (s.n_communities) " 个，抽中 " (s.n_sampled) " 个）" }
                 }
                 @if let Some(e) = &v.evaluation {
-                    @if e.satisfaction_points.flatten().is_some() { dt { "满意度得分(折算)" } dd { (fmt1(e.satisfaction_points.flatten())) } }
+                    @if e.satisfaction_points.flatten().is_some() { dt { "满意度得分（折算）" } dd { (fmt1(e.satisfaction_points.flatten())) } }
                     @if e.task_points.flatten().is_some() { dt { "任务指标得分" } dd { (fmt1(e.task_points.flatten())) } }
                     @if e.h1_total.flatten().is_some() || e.h2_total.flatten().is_some() { dt { "上半年 / 下半年" } dd { (fmt1(e.h1_total.flatten())) " / " (fmt1(e.h2_total.flatten())) } }
                     dt { "合计" } dd { strong { (fmt1(e.total)) } }
@@ -141,9 +141,9 @@ pub async fn period(
             }
             @if !v.deductions.is_empty() {
                 h2 { "扣分及依据" }
-                p.hint { "社区满意度阈值 " (thr) " 分;判定方法:" (crate::messages::decision_text_in(rules.threshold.decision, crate::messages::Lang::Zh)) "。" }
+                p.hint { "社区满意度阈值 " (thr) " 分；判定方法：" (crate::messages::decision_text_in(rules.threshold.decision, crate::messages::Lang::Zh)) "。" }
                 table.data #deductions {
-                    thead { tr { th { "社区" } th.num { "得分" } th { "95% 置信区间" } th.num { "P(低于阈值)" } th.num { "扣分" } th { "依据" } } }
+                    thead { tr { th { "社区" } th.num { "得分" } th { "95% 置信区间" } th.num { "P（低于阈值）" } th.num { "扣分" } th { "依据" } } }
                     tbody {
                         @for d in &v.deductions {
                             tr class=(if d.row.counts() { "short" } else { "" }) {
@@ -161,8 +161,8 @@ pub async fn period(
                                 td.num { (fmt1(t.street_score)) }
                                 td {} td.num {}
                                 td.num { strong { (fmt1(t.total)) } }
-                                td { "计入 " (t.counted) " 个社区,每个 " (rules.threshold.points_per_community) " 分,上限 " (rules.threshold.cap_per_street) " 分"
-                                     @if t.street_below == Some(true) { ";街道得分低于 " (rules.threshold.street_score_below) ",另扣 " (fmt1(t.street_points)) " 分" } }
+                                td { "计入 " (t.counted) " 个社区，每个 " (rules.threshold.points_per_community) " 分，上限 " (rules.threshold.cap_per_street) " 分"
+                                     @if t.street_below == Some(true) { "；街道得分低于 " (rules.threshold.street_score_below) "，另扣 " (fmt1(t.street_points)) " 分" } }
                             }
                         }
                     }
@@ -220,8 +220,8 @@ pub async fn period(
             }
             h2 { "下载" }
             ul.files {
-                li { a href={ "/street/" (v.label) "/tables/communities.csv" } { "本街道社区得分(CSV)" } }
-                @if !v.deductions.is_empty() { li { a href={ "/street/" (v.label) "/tables/deductions.csv" } { "本街道扣分表(CSV)" } } }
+                li { a href={ "/street/" (v.label) "/tables/communities.csv" } { "本街道社区得分（CSV）" } }
+                @if !v.deductions.is_empty() { li { a href={ "/street/" (v.label) "/tables/deductions.csv" } { "本街道扣分表（CSV）" } } }
             }
         },
     )

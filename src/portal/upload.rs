@@ -161,14 +161,14 @@ pub async fn receive(state: &State, headers: &HeaderMap, body: Body) -> Result<R
         Refusal::new(
             StatusCode::BAD_REQUEST,
             "no-file",
-            "请选择要上传的文件(字段 file)",
+            "请选择要上传的文件（字段 file）",
         )
     })?;
     if r.bytes == 0 {
         return Err(Refusal::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "empty",
-            format!("{}:文件是空的", r.name),
+            format!("{}：文件是空的", r.name),
         ));
     }
     r.replaces = replaces;
@@ -202,7 +202,7 @@ pub async fn ingest(
             return Err(Refusal::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "wrong-round",
-                format!("要更正的交付属于 {} 轮,不是 {round} 轮", d.round),
+                format!("要更正的交付属于 {} 轮，不是 {round} 轮", d.round),
             ));
         }
     }

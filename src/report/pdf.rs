@@ -498,12 +498,7 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
                     undecided.join("; ")
                 }
             ),
-            &[
-                "轮次",
-                "对象",
-                "剔除问卷",
-                "理由 (决定人与时间见日志 manyi journal)",
-            ],
+            &["轮次", "对象", "剔除问卷", "理由（决定人与时间见日志）"],
             &[70.0, 110.0, 70.0, 500.0],
             &[false, false, true, false],
             &rows,

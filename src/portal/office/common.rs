@@ -141,7 +141,7 @@ pub struct Undecided {
 }
 
 pub(super) fn undecided_text(u: Undecided) -> Markup {
-    html! { (u.n) @if u.stale { "(更新中)" } }
+    html! { (u.n) @if u.stale { "（更新中）" } }
 }
 
 pub(super) fn staff_round(state: &State, who: &Account, round: &str) -> Result<RoundId, Refusal> {

@@ -101,7 +101,7 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
         html! {
             h1 { "考核办工作台" }
             p.summary {
-                "待决定的质量标记 " strong class=(if undecided > 0 { "short" } else { "ok" }) { (undecided) } " 项" @if stale { "(更新中)" }
+                "待决定的质量标记 " strong class=(if undecided > 0 { "short" } else { "ok" }) { (undecided) } " 项" @if stale { "（更新中）" }
                 " · 排队或运行中的任务 " a href="/jobs" { strong { (pending) } } " 个"
             }
             h2 { "测评轮次" }
@@ -139,11 +139,11 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
             h2 { "抽取样本" }
             form.row method="post" action="/draw" {
                 (csrf_field(&caller))
-                label { "轮次(如 2019-R1)" input type="text" name="round" required pattern="[0-9]{4}-[Rr][0-9]+"; }
-                label { "随机种子(抽签现场当众确定)" input type="text" name="seed" required; }
+                label { "轮次（如 2019-R1）" input type="text" name="round" required pattern="[0-9]{4}-[Rr][0-9]+"; }
+                label { "随机种子（抽签现场当众确定）" input type="text" name="seed" required; }
                 button type="submit" { "抽样" }
             }
-            p.hint { "抽样结果与种子、清单一起保存;任何人可用同一种子复核。抽样后,测评机构即可看到分配给它的样本社区。" }
+            p.hint { "抽样结果与种子、清单一起保存；任何人可用同一种子复核。抽样后，测评机构即可看到分配给它的样本社区。" }
             @for (y, subjects) in &years {
                 h2 { (y) " 年考核" }
                 table.data {

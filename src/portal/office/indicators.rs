@@ -25,9 +25,9 @@ pub(super) fn indicator_page(state: &State, caller: &Caller, message: Option<Mar
         html! {
             h1 { "任务指标" }
             @if let Some(m) = message { (m) }
-            p.hint { "各街道每季度(或半年)的任务指标文件:CSV(UTF-8 或 GBK)或 XLSX,列为 period, street_code, street_name, indicator, value。上传时按与命令行相同的规则检查,有错误的文件不会保存。" }
+            p.hint { "各街道每季度（或半年）的任务指标文件：CSV（UTF-8 或 GBK）或 XLSX，列为 period, street_code, street_name, indicator, value。上传时按与命令行相同的规则检查，有错误的文件不会保存。" }
             form.upload method="post" action=(action) enctype="multipart/form-data" {
-                label { "期间(如 2018Q1、2018H1)" input type="text" name="period" required; }
+                label { "期间（如 2018Q1、2018H1）" input type="text" name="period" required; }
                 input type="file" name="file" accept=".csv,.txt,.xlsx" required;
                 button type="submit" { "上传指标" }
             }
@@ -135,7 +135,7 @@ pub async fn upload_indicators(
             &state,
             &caller,
             Some(
-                html! { p.notice role="status" { "已保存 " code { (i.path) } ":" (i.values) " 个指标值" @if i.replaced { "(替换了原有文件)" } "。重新评价 " (i.period) " 后生效。" } },
+                html! { p.notice role="status" { "已保存 " code { (i.path) } ":" (i.values) " 个指标值" @if i.replaced { "（替换了原有文件）" } "。重新评价 " (i.period) " 后生效。" } },
             ),
         ),
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => fail(e.message),

@@ -42,7 +42,7 @@ pub async fn jobs(AxState(state): AxState<State>, caller: Caller) -> Response {
         Some(&caller),
         html! {
             h1 { "任务" }
-            p.hint { "计算得分、考核评价与生成报告在后台依次运行(同一时间只运行一个,其余排队)。" }
+            p.hint { "计算得分、考核评价与生成报告在后台依次运行（同一时间只运行一个，其余排队）。" }
             @if list.is_empty() { p { "还没有任务。" } } @else { (job_rows(&list)) }
         },
     )
@@ -90,7 +90,7 @@ pub async fn job(
         html! {
             h1 { "任务 " (j.id) ":" (j.title) }
             p.summary {
-                "状态:" strong { (j.status.text()) }
+                "状态：" strong { (j.status.text()) }
                 @if let Some(p) = j.position { "(排在第 " (p) " 位)" }
                 " · " (j.step)
             }

@@ -76,15 +76,15 @@ pub(super) fn render_results(
                     Some(p) => {
                         p.summary {
                             strong.ok { "已发布" } " · " (p.actor) " · " (crate::store::beijing_time(&p.time))
-                            @if res.changed_since_publication { " · " strong.short { "结果在发布后已重新计算,街道看到的仍是发布时的版本" } }
+                            @if res.changed_since_publication { " · " strong.short { "结果在发布后已重新计算，街道看到的仍是发布时的版本" } }
                         }
                         form.row method="post" action={ "/results/" (label) "/unpublish" } {
                             (csrf_field(caller))
-                            input type="text" name="reason" placeholder="撤回理由(必填)" required;
+                            input type="text" name="reason" placeholder="撤回理由（必填）" required;
                             button.small type="submit" { "撤回发布" }
                         }
                     }
-                    None => { p.summary { "未发布:街道尚看不到本期结果。" } }
+                    None => { p.summary { "未发布：街道尚看不到本期结果。" } }
                 }
                 form.inline method="post" action={ "/results/" (label) "/publish" } {
                     (csrf_field(caller))
@@ -117,7 +117,7 @@ pub(super) fn render_results(
             @if !streets.is_empty() {
                 h2 { "街道满意度" }
                 table.data #streets {
-                    thead { tr { th { "街道" } th.num { "得分" } th { "95% 置信区间" } th.num { "受访者" } th.num { "社区(测/抽)" } th.num { "低于阈值的社区" } th.num { "P(低于阈值)" } } }
+                    thead { tr { th { "街道" } th.num { "得分" } th { "95% 置信区间" } th.num { "受访者" } th.num { "社区（测/抽）" } th.num { "低于阈值的社区" } th.num { "P（低于阈值）" } } }
                     tbody {
                         @for t in &streets {
                             tr {
@@ -137,7 +137,7 @@ pub(super) fn render_results(
                 h2 { "扣分表" }
                 p.hint { "置信区间超出 0–100 的部分截断并标 *；自由度很小的区间标“不稳定”。" }
                 table.data #deductions {
-                    thead { tr { th { "街道" } th { "社区" } th.num { "得分" } th { "95% 置信区间" } th.num { "P(低于阈值)" } th { "计入" } th.num { "扣分" } } }
+                    thead { tr { th { "街道" } th { "社区" } th.num { "得分" } th { "95% 置信区间" } th.num { "P（低于阈值）" } th { "计入" } th.num { "扣分" } } }
                     tbody {
                         @for d in &res.deductions {
                             @if d.row_type == "street" {

@@ -90,7 +90,11 @@ pub(super) async fn round_desk(
         Default::default();
     for d in &dels {
         by_org
-            .entry(d.evaluator.clone().unwrap_or_else(|| "(未注明机构)".into()))
+            .entry(
+                d.evaluator
+                    .clone()
+                    .unwrap_or_else(|| "（未注明机构）".into()),
+            )
             .or_default()
             .push(d);
     }
@@ -106,11 +110,11 @@ pub(super) async fn round_desk(
             p.summary.sticky {
                 @match undecided {
                     Some(u) if u.n > 0 => { "待决定的质量标记 " a.short href={ "/rounds/" (r) "/flags" } { strong { (undecided_text(u)) } " 项" } " · " }
-                    Some(u) => { "质量标记均已决定" @if u.stale { "(更新中)" } " · " }
+                    Some(u) => { "质量标记均已决定" @if u.stale { "（更新中）" } " · " }
                     None => {}
                 }
                 @if cov.sample_drawn {
-                    "样本社区 " strong { (cov.communities.len()) } " 个,已达标 " strong.ok { (done) } ",未达标 " strong.short { (cov.short) }
+                    "样本社区 " strong { (cov.communities.len()) } " 个，已达标 " strong.ok { (done) } "，未达标 " strong.short { (cov.short) }
                     " · " a href={ "/rounds/" (r) "/sample" } { "样本与种子" } " · " a href={ "/rounds/" (r) "/callbacks" } { "回访核实" }
                 } @else { "本轮尚未抽样" }
             }
@@ -131,8 +135,8 @@ pub(super) async fn round_desk(
                 (crate::portal::parts::coverage_table(&cov.communities, Some(&sort_link)))
             }
             h2 { "测评机构负责的街道" }
-            @if orgs.is_empty() { p.hint { "还没有测评机构账户(管理员用 manyi user add NAME --role evaluator --org 机构 开设)。" } }
-            p.hint { "每个街道在一轮中只归一个测评机构;机构只能看到、上传其负责街道的样本社区。" }
+            @if orgs.is_empty() { p.hint { "还没有测评机构账户（由管理员在“账户”页添加）。" } }
+            p.hint { "每个街道在一轮中只归一个测评机构；机构只能看到、上传其负责街道的样本社区。" }
             @for org in &orgs {
                 @let mine = assigned.get(org);
                 form.assign method="post" action={ "/rounds/" (r) "/assignments" } {
@@ -154,7 +158,7 @@ pub(super) async fn round_desk(
             h2 { "各测评机构的交付" }
             @if by_org.is_empty() { p.hint { "还没有交付。" } }
             @for (org, ds) in &by_org {
-                h3 { (org) " · 有效交付 " (ds.iter().filter(|d| d.status == "active").count()) " 个,接收 " (ds.iter().filter(|d| d.status == "active").map(|d| d.accepted).sum::<u64>()) " 份" }
+                h3 { (org) " · 有效交付 " (ds.iter().filter(|d| d.status == "active").count()) " 个，接收 " (ds.iter().filter(|d| d.status == "active").map(|d| d.accepted).sum::<u64>()) " 份" }
                 (crate::portal::parts::deliveries_table(&ds.iter().map(|d| (*d).clone()).collect::<Vec<_>>()))
             }
         },
