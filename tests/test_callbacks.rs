@@ -299,27 +299,30 @@ fn callback_budget_benchmark() {
     }
 }
 
-/// A workspace with round 2018-R1 drawn and one delivery (CSV with phones) holding
-/// honest interviewers and a partial fabricator; returns the delivery's path and the
-/// ids never asked.
-fn callback_round(
+/// A workspace with round 2018-R1 drawn (seed `sample_seed`) and one delivery (CSV
+/// with phones, simulated with `seed`) holding honest interviewers and `fabricators`
+/// (ids starting with `prefix`); returns the delivery's path and the ids never asked.
+fn simulated_round(
     dir: &Path,
+    sample_seed: &str,
     seed: &str,
+    fabricators: &[manyi::simulate::Fabricator],
+    prefix: &str,
 ) -> (Workspace, RoundId, std::path::PathBuf, BTreeSet<String>) {
     let ws = Workspace::init(&dir.join("w"), "panlong-2018", None).unwrap();
     let r = RoundId {
         year: 2018,
         number: 1,
     };
-    manyi::sample::run_sample(&ws, &r, "callbacks-test", "test").unwrap();
+    manyi::sample::run_sample(&ws, &r, sample_seed, "test").unwrap();
     let out = dir.join("d.csv");
     let opts = manyi::simulate::Options {
         format: manyi::simulate::Format::Csv,
         streets: Vec::new(),
         per_community: 40,
-        fabricators: vec![manyi::simulate::Fabricator::Partial],
+        fabricators: fabricators.to_vec(),
         seed: seed.into(),
-        id_prefix: "P".into(),
+        id_prefix: prefix.into(),
         phones: true,
     };
     let (_, truth) = manyi::simulate::simulate_with_truth(&ws, &r, &out, &opts).unwrap();
@@ -334,6 +337,20 @@ fn callback_round(
     )
     .unwrap();
     (ws, r, out, truth)
+}
+
+/// The round the tests below share: a partial fabricator among honest interviewers.
+fn callback_round(
+    dir: &Path,
+    seed: &str,
+) -> (Workspace, RoundId, std::path::PathBuf, BTreeSet<String>) {
+    simulated_round(
+        dir,
+        "callbacks-test",
+        seed,
+        &[manyi::simulate::Fabricator::Partial],
+        "P",
+    )
 }
 
 /// The delivery read back as respondent id → (interviewer, phone).
@@ -703,38 +720,18 @@ fn callbacks_by_kind_benchmark() {
     let (mut calls, mut questionnaires) = (0u64, 0u64);
     for seed in 0..rounds {
         let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::init(&dir.path().join("w"), "panlong-2018", None).unwrap();
+        let (ws, r, out, truth) = simulated_round(
+            dir.path(),
+            &format!("kinds-{seed}"),
+            &format!("kinds-{seed}"),
+            &kinds,
+            "K",
+        );
         if let Some(b) = &budget {
             let mut text = std::fs::read_to_string(ws.rules_path()).unwrap();
             text.push_str(&format!("\n[callbacks]\nbudget_share = {b}\n"));
             std::fs::write(ws.rules_path(), text).unwrap();
         }
-        let r = RoundId {
-            year: 2018,
-            number: 1,
-        };
-        manyi::sample::run_sample(&ws, &r, &format!("kinds-{seed}"), "test").unwrap();
-        let out = dir.path().join("d.csv");
-        let opts = manyi::simulate::Options {
-            format: manyi::simulate::Format::Csv,
-            streets: Vec::new(),
-            per_community: 40,
-            fabricators: kinds.to_vec(),
-            seed: format!("kinds-{seed}"),
-            id_prefix: "K".into(),
-            phones: true,
-        };
-        let (_, truth) = manyi::simulate::simulate_with_truth(&ws, &r, &out, &opts).unwrap();
-        manyi::ingest::ingest(
-            &ws,
-            &r,
-            &out,
-            &manyi::ingest::Options {
-                actor: Some("test".into()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
         let names: Vec<String> = (0..kinds.len())
             .map(|f| {
                 if f == 0 {

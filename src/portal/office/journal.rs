@@ -20,6 +20,23 @@ pub struct JournalQuery {
     page: Option<usize>,
 }
 
+impl JournalQuery {
+    /// The filter it asks for (blank fields: any).
+    fn filter(&self) -> crate::lifecycle::JournalFilter {
+        let nonempty = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        crate::lifecycle::JournalFilter {
+            round: nonempty(&self.round),
+            actor: nonempty(&self.actor),
+            action: nonempty(&self.action),
+        }
+    }
+}
+
 /// Journal entries a page shows.
 const PER_PAGE: usize = 100;
 
@@ -61,18 +78,12 @@ pub(super) async fn render_journal(
     check: Option<crate::lifecycle::verify::StoreCheck>,
 ) -> Response {
     let ws = state.ws.clone();
-    let nonempty = |s: &Option<String>| {
-        s.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let (round, actor, action) = (nonempty(&q.round), nonempty(&q.actor), nonempty(&q.action));
-    let filter = crate::lifecycle::JournalFilter {
-        round: round.clone(),
-        actor: actor.clone(),
-        action: action.clone(),
-    };
+    let filter = q.filter();
+    let (round, actor, action) = (
+        filter.round.clone(),
+        filter.actor.clone(),
+        filter.action.clone(),
+    );
     let entries = tryr!(blocking(move || crate::lifecycle::journal_filtered(&ws, &filter)).await);
     let pages = entries.len().div_ceil(PER_PAGE).max(1);
     let at = q.page.unwrap_or(1).clamp(1, pages);
@@ -154,17 +165,7 @@ pub async fn journal_csv(
 ) -> Response {
     let _ = who!(caller); // ok: the route admits staff; which one does not matter
     let ws = state.ws.clone();
-    let nonempty = |s: &Option<String>| {
-        s.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let filter = crate::lifecycle::JournalFilter {
-        round: nonempty(&q.round),
-        actor: nonempty(&q.actor),
-        action: nonempty(&q.action),
-    };
+    let filter = q.filter();
     let bytes = tryr!(
         blocking(move || {
             let entries = crate::lifecycle::journal_filtered(&ws, &filter)?;
