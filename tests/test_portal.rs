@@ -3169,3 +3169,63 @@ fn an_evaluator_downloads_its_sample_list_with_codes_as_text_and_reads_the_forma
     let s = &w.sessions[4];
     assert_eq!(w.srv.req("GET", "/guide").cookie(s).send().status, 403);
 }
+
+#[test]
+fn the_same_file_uploaded_again_is_said_to_be_stored_already() {
+    let w = world_with(&[]);
+    let a = &w.sessions[2];
+    // The messy file the world's setup already stored, through the page's form.
+    let messy = std::fs::read(data("evaluator-a-messy.csv")).unwrap();
+    let r = w
+        .srv
+        .req(
+            "POST",
+            &format!("/rounds/2018-R1/deliveries?csrf={}", a.csrf),
+        )
+        .cookie(a)
+        .multipart(Some(("again.csv", &messy)), &[])
+        .send();
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = r.header("location").unwrap().to_string();
+    assert_eq!(to, format!("/deliveries/{}?again=1", w.delivery_a));
+    let page = w.srv.req("GET", &to).cookie(a).send().text();
+    assert!(page.contains("此前已上传过"), "{page}");
+    // A receipt reached otherwise does not say it.
+    let page = w
+        .srv
+        .req("GET", &format!("/deliveries/{}", w.delivery_a))
+        .cookie(a)
+        .send()
+        .text();
+    assert!(!page.contains("此前已上传过"));
+}
+
+#[test]
+fn saving_an_assignment_says_what_was_saved() {
+    let w = world_with(&[]);
+    let office = &w.sessions[1];
+    let r = w
+        .srv
+        .req("POST", "/rounds/2018-R1/assignments")
+        .cookie(office)
+        .form(&[
+            ("csrf", office.csrf.as_str()),
+            ("org", "测评机构A"),
+            ("s_530103001", "on"),
+            ("s_530103002", "on"),
+        ])
+        .send();
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = r.header("location").unwrap().to_string();
+    assert!(to.ends_with("#assignments"), "{to}");
+    let page = w
+        .srv
+        .req("GET", to.split('#').next().unwrap())
+        .cookie(office)
+        .send()
+        .text();
+    assert!(
+        page.contains("已保存：测评机构A 在本轮负责 2 个街道。"),
+        "{page}"
+    );
+}

@@ -179,6 +179,11 @@ pub async fn upload(
         Err(e) => return refused(e),
     };
     match super::upload::ingest(&state, &a, &r, got).await {
+        // The same bytes again are not stored twice: the page says so over the old
+        // receipt rather than showing it as if it were new.
+        Ok(u) if u.outcome.receipt.status == crate::ingest::ReceiptStatus::AlreadyIngested => {
+            see_other(&format!("/deliveries/{}?again=1", u.id))
+        }
         Ok(u) => see_other(&format!("/deliveries/{}", u.id)),
         Err(e) => refused(e),
     }
@@ -195,10 +200,18 @@ fn read_receipt(state: &State, d: &DeliveryEntry) -> Result<crate::ingest::Recei
 /// Rejected lines shown on the receipt page (all are in the CSV download).
 const REJECTS_SHOWN: usize = 200;
 
+/// The receipt page's query: `again=1` after an upload of a file stored before.
+#[derive(serde::Deserialize, Default)]
+pub struct DeliveryQuery {
+    #[serde(default)]
+    again: Option<u8>,
+}
+
 pub async fn delivery(
     AxState(state): AxState<State>,
     caller: Caller,
     UrlPath(id): UrlPath<String>,
+    axum::extract::Query(dq): axum::extract::Query<DeliveryQuery>,
 ) -> Response {
     let a = who!(caller);
     let d = match visible_delivery(&state, &a, &id) {
@@ -243,6 +256,9 @@ pub async fn delivery(
         Some(&caller),
         html! {
             h1 { "交付回执" }
+            @if dq.again == Some(1) {
+                p.notice role="status" { "这个文件此前已上传过（内容完全相同），没有重复入库；下面是当时的回执。如需更正，请在本页上传更正文件。" }
+            }
             p.file { (d.file_name) " " span class={ "badge " (d.status.code()) } { (status_zh(d.status.code())) } }
             @if let Some(c) = &d.status_change {
                 p.notice {
@@ -251,7 +267,7 @@ pub async fn delivery(
                     // A replacement's reason is the engine's own ("replaced by …"): the
                     // link says it; a withdrawal's is the person's and is shown.
                     @if let Some(by) = &c.by { " · " a href={ "/deliveries/" (by) } { "查看更正后的交付" } }
-                    @else { ":" (c.reason) }
+                    @else { "：" (c.reason) }
                 }
             }
             dl.facts {

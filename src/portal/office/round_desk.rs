@@ -18,6 +18,11 @@ use crate::round::RoundId;
 #[derive(serde::Deserialize, Default)]
 pub struct SortQuery {
     pub sort: Option<String>,
+    /// After an assignment: the organisation and how many streets it now has.
+    #[serde(default)]
+    pub assigned: Option<String>,
+    #[serde(default)]
+    pub streets: Option<usize>,
 }
 
 /// `/rounds/{round}` for staff: the round desk of a round the workspace knows.
@@ -29,7 +34,13 @@ pub async fn round(
 ) -> Response {
     let a = who!(caller);
     let (r, _) = tryr!(crate::portal::access::visible_round(&state, &a, &round));
-    round_desk(state, caller, r, q.sort).await
+    let notice = q.assigned.as_ref().map(|org| {
+        format!(
+            "已保存：{org} 在本轮负责 {} 个街道。",
+            q.streets.unwrap_or(0)
+        )
+    });
+    round_desk(state, caller, r, q.sort, notice).await
 }
 
 /// The office's view of a round (the `/rounds/{round}` page for staff): coverage per
@@ -39,6 +50,7 @@ pub(super) async fn round_desk(
     caller: Caller,
     r: RoundId,
     sort: Option<String>,
+    notice: Option<String>,
 ) -> Response {
     let ws = state.ws.clone();
     let dels = tryr!(blocking(move || crate::lifecycle::delivery_rows(&ws, Some(&r), false)).await);
@@ -107,6 +119,7 @@ pub(super) async fn round_desk(
         Some(&caller),
         html! {
             h1 { (r) " 轮 · 考核办" }
+            @if let Some(n) = &notice { p.notice role="status" { (n) } }
             p.summary.sticky {
                 @match undecided {
                     Some(u) if u.n > 0 => { "待决定的质量标记 " a.short href={ "/rounds/" (r) "/flags" } { strong { (undecided_text(u)) } " 项" } " · " }
@@ -134,7 +147,7 @@ pub(super) async fn round_desk(
                 h2 { "各社区完成情况" }
                 (crate::portal::parts::coverage_table(&cov.communities, Some(&sort_link)))
             }
-            h2 { "测评机构负责的街道" }
+            h2 #assignments { "测评机构负责的街道" }
             @if orgs.is_empty() { p.hint { "还没有测评机构账户（由管理员在“账户”页添加）。" } }
             p.hint { "每个街道在一轮中只归一个测评机构；机构只能看到、上传其负责街道的样本社区。" }
             @for org in &orgs {
@@ -193,9 +206,14 @@ pub async fn assign(
         .map(str::to_string)
         .collect();
     let st = state.clone();
+    let org_shown = org.clone();
     let res = blocking(move || st.db()?.assign(&a.name, &r, &org, &streets)).await;
     match res {
-        Ok(_) => see_other(&format!("/rounds/{r}#coverage")),
+        Ok(list) => see_other(&format!(
+            "/rounds/{r}?assigned={}&streets={}#assignments",
+            super::flags::url_part(&org_shown),
+            list.len()
+        )),
         Err(e) => refused(e),
     }
 }
