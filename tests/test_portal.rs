@@ -165,6 +165,7 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
         | ("POST", "/api/v1/periods/{period}/evaluate")
         | ("POST", "/api/v1/periods/{period}/report") => [202, 202, 403, 403, 403, 401],
         ("POST", "/api/v1/periods/{period}/publish")
+        | ("GET", "/api/v1/rounds/{round}/callbacks")
         | ("GET", "/api/v1/jobs")
         | ("GET", "/api/v1/jobs/{id}") => [200, 200, 403, 403, 403, 401],
         ("GET", "/api/v1/streets/{code}/scores") => [200, 200, 403, 403, 200, 401],
@@ -2932,6 +2933,14 @@ fn the_office_draws_downloads_and_records_callbacks_in_the_browser_and_only_the_
     let c: serde_json::Value =
         serde_json::from_str(&w.ws.ok(&["callbacks", "--round", "2018-R1", "--json"])).unwrap();
     assert_eq!(c["called"], (n - 1) as u64);
+    // The same through the API, for the office's scripts.
+    let api = w
+        .srv
+        .req("GET", "/api/v1/rounds/2018-R1/callbacks")
+        .bearer(&w.tokens[1])
+        .send();
+    assert_eq!(api.status, 200);
+    assert_eq!(api.json(), c);
 }
 
 #[test]

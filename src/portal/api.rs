@@ -49,6 +49,25 @@ pub async fn coverage(
     }
 }
 
+/// `GET /api/v1/rounds/{round}/callbacks` (office and admin): the round's callbacks
+/// per interviewer, as `manyi callbacks --round R --json` (no phone numbers).
+pub async fn callbacks(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(round): UrlPath<String>,
+) -> Response {
+    let a = who!(caller);
+    let (r, _) = match super::access::visible_round(&state, &a, &round) {
+        Ok(x) => x,
+        Err(e) => return refused(e),
+    };
+    let ws = state.ws.clone();
+    match super::respond::blocking(move || crate::callbacks::round(&ws, &r)).await {
+        Ok(c) => Json(c).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
 pub async fn deliveries(
     AxState(state): AxState<State>,
     caller: Caller,

@@ -499,6 +499,12 @@ fn build(state: State) -> (Router, Vec<Route>) {
         api::deliveries,
     );
     b.add(
+        "GET",
+        "/api/v1/rounds/{round}/callbacks",
+        Staff,
+        api::callbacks,
+    );
+    b.add(
         "POST",
         "/api/v1/rounds/{round}/deliveries",
         Evaluator,
