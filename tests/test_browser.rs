@@ -643,12 +643,13 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.click(&format!("{form} button"));
     // The page before and after the decision has the same address: wait for its content
     // (without reloading, which could cut the form's request short).
-    let html = d.wait_quiet("the decision shown", |s| s.contains("回访核实"));
+    // (The page names callbacks before the decision too: wait for the reason itself.)
+    let html = d.wait_quiet("the decision shown", |s| s.contains("受访户未接受访问"));
     let section = &html[html
         .find(&format!("id=\"interviewer-{interviewer}\""))
         .unwrap()..];
     assert!(
-        section[..section.find("</section>").unwrap()].contains("回访核实"),
+        section[..section.find("</section>").unwrap()].contains("受访户未接受访问"),
         "the decision is shown"
     );
     // The reader's place is kept (the page comes back at the interviewer) and the
