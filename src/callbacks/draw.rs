@@ -501,6 +501,9 @@ fn list_rows(
         .map(|d| {
             let c = frame.community(&d.community_code);
             let p = personal.get(&d.respondent_id);
+            // ok: blank cells say what is not known — a community the frame no longer
+            // has, or a phone or name the delivery did not give or a purge removed; the
+            // callers see the blank, and the record step needs only the respondent id.
             let mut row = vec![
                 d.respondent_id.clone(),
                 d.interviewer_id.clone(),

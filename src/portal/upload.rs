@@ -266,3 +266,71 @@ pub async fn withdraw_delivery(
     super::respond::blocking(move || crate::lifecycle::withdraw(&ws, &d.sha256, &reason, &actor))
         .await
 }
+
+/// A small form read whole: its first `file` part (name cleaned, `default_name` when
+/// it has none) and its text fields (the last value of each name).
+pub struct SmallForm {
+    pub file: Option<(String, Vec<u8>)>,
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// Reads a multipart form of at most `limit` bytes (indicator files, callback
+/// results: a few lines a street or a call) into memory.
+pub async fn small_form(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+    default_name: &str,
+) -> Result<SmallForm, Refusal> {
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut fields: std::collections::BTreeMap<String, String> = Default::default();
+    // The part being read: the file, a text field (its name and bytes), or neither.
+    enum Into {
+        File,
+        Field(String, Vec<u8>),
+        None,
+    }
+    let mut into = Into::None;
+    let mut sink = |part: Part<'_>| -> Result<(), Refusal> {
+        match part {
+            Part::Start { name, filename } => {
+                into = if name == "file" && file.is_none() {
+                    let n = filename
+                        .as_deref()
+                        .map(clean_name)
+                        .unwrap_or_else(|| default_name.to_string());
+                    file = Some((n, Vec::new()));
+                    Into::File
+                } else if filename.is_none() {
+                    Into::Field(name, Vec::new())
+                } else {
+                    Into::None
+                };
+            }
+            Part::Data(d) => match &mut into {
+                Into::File => {
+                    if let Some((_, f)) = file.as_mut() {
+                        f.extend_from_slice(d);
+                    }
+                }
+                Into::Field(_, v) => v.extend_from_slice(d),
+                Into::None => {}
+            },
+            Part::End => {
+                if let Into::Field(name, v) = std::mem::replace(&mut into, Into::None) {
+                    fields.insert(name, String::from_utf8_lossy(&v).trim().to_string());
+                }
+            }
+        }
+        Ok(())
+    };
+    let too_large = || {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "文件超过上传上限",
+        )
+    };
+    super::multipart::read(headers, body, limit, too_large, &mut sink).await?;
+    Ok(SmallForm { file, fields })
+}

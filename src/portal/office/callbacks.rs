@@ -227,46 +227,15 @@ pub async fn upload_results(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    use crate::portal::multipart::Part;
     let a = who!(caller);
     let r = tryr!(staff_round(&state, &a, &round));
     /// Most a results file may be (a row per call).
     const LIMIT: u64 = 8 << 20;
-    let mut file: Option<(String, Vec<u8>)> = None;
-    let mut into = false;
-    let mut sink = |part: Part<'_>| -> Result<(), Refusal> {
-        match part {
-            Part::Start { name, filename } => {
-                into = name == "file" && file.is_none();
-                if into {
-                    let name = filename
-                        .as_deref()
-                        .map(crate::portal::upload::clean_name)
-                        .unwrap_or_else(|| "回访结果.csv".into());
-                    file = Some((name, Vec::new()));
-                }
-            }
-            Part::Data(d) => {
-                if into && let Some((_, f)) = file.as_mut() {
-                    f.extend_from_slice(d);
-                }
-            }
-            Part::End => into = false,
-        }
-        Ok(())
+    let file = match crate::portal::upload::small_form(&headers, body, LIMIT, "回访结果.csv").await
+    {
+        Ok(f) => f.file,
+        Err(e) => return refused(e),
     };
-    let too_large = || {
-        Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            "文件超过上传上限",
-        )
-    };
-    let res = crate::portal::multipart::read(&headers, body, LIMIT, too_large, &mut sink).await;
-    drop(sink);
-    if let Err(e) = res {
-        return refused(e);
-    }
     let Some((name, bytes)) = file else {
         let m = html! { p.error role="alert" { "请选择文件" } };
         return callbacks_page(

@@ -50,55 +50,16 @@ pub async fn upload_indicators(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    use crate::portal::multipart::Part;
     let a = who!(caller);
     /// Most an indicators file may be (a few lines per street).
     const LIMIT: u64 = 2 << 20;
-    let mut period: Option<Vec<u8>> = None;
-    let mut file: Option<(String, Vec<u8>)> = None;
-    // Which field the part being read fills: 1 the period, 2 the file, 0 none.
-    let mut into = 0u8;
-    let mut sink = |part: Part<'_>| -> Result<(), Refusal> {
-        match part {
-            Part::Start { name, filename } => {
-                into = match name.as_str() {
-                    "period" => {
-                        period = Some(Vec::new());
-                        1
-                    }
-                    "file" if file.is_none() => {
-                        let name = filename
-                            .as_deref()
-                            .map(crate::portal::upload::clean_name)
-                            .unwrap_or_else(|| "indicators.csv".into());
-                        file = Some((name, Vec::new()));
-                        2
-                    }
-                    _ => 0,
-                }
-            }
-            Part::Data(d) => match (into, period.as_mut(), file.as_mut()) {
-                (1, Some(p), _) => p.extend_from_slice(d),
-                (2, _, Some((_, f))) => f.extend_from_slice(d),
-                _ => {}
-            },
-            Part::End => into = 0,
-        }
-        Ok(())
-    };
-    let too_large = || {
-        Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            "文件超过上传上限",
-        )
-    };
-    let res = crate::portal::multipart::read(&headers, body, LIMIT, too_large, &mut sink).await;
-    drop(sink);
-    if let Err(e) = res {
-        return refused(e);
-    }
-    let period = period.map(|p| String::from_utf8_lossy(&p).trim().to_string());
+    let form =
+        match crate::portal::upload::small_form(&headers, body, LIMIT, "indicators.csv").await {
+            Ok(f) => f,
+            Err(e) => return refused(e),
+        };
+    let period = form.fields.get("period").cloned();
+    let file = form.file;
     let fail = |m: String| {
         let mut r = indicator_page(
             &state,
