@@ -3,17 +3,16 @@
 
 use std::path::PathBuf;
 
-/// Errors of the manyi library. `main` maps every one of them to exit code 1.
-#[derive(Debug, thiserror::Error)]
+/// Errors of the manyi library. `main` maps every one of them to exit code 1. Their
+/// framing ("file, line 3, column x: …") is in the language in force (`lang`); the
+/// message inside is whatever the code that failed wrote, in that language too.
+#[derive(Debug)]
 pub enum Error {
-    #[error("{path}: {source}")]
     Io {
         path: PathBuf,
-        #[source]
         source: std::io::Error,
     },
 
-    #[error("{file}: rules key `{key}`: {message}")]
     Rules {
         file: String,
         key: String,
@@ -21,7 +20,6 @@ pub enum Error {
     },
 
     /// A fault in a CSV-like input at a known line (1-based, counting the header).
-    #[error("{file}, line {line}{}: {message}", column.as_ref().map(|c| format!(", column {c}")).unwrap_or_default())]
     Input {
         file: String,
         line: u64,
@@ -30,26 +28,76 @@ pub enum Error {
     },
 
     /// A whole file is unusable (unreadable encoding, no header, missing column).
-    #[error("{file}: {message}")]
     File { file: String, message: String },
 
-    #[error("workspace {dir}: {message}")]
     Workspace { dir: PathBuf, message: String },
 
-    #[error("{0}")]
     Invalid(String),
 
     /// A broken invariant of the engine itself (never the input's fault): nothing is
     /// stored, and the fuzz target treats it as a failure.
-    #[error("internal error (please report it): {0}")]
     Internal(String),
 
-    #[error("parquet store {path}: {source}")]
     Polars {
         path: PathBuf,
-        #[source]
         source: polars::error::PolarsError,
     },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::lang::tr;
+        let text = match self {
+            Error::Io { path, source } => {
+                let path = path.display();
+                tr!("{path}：{source}", "{path}: {source}")
+            }
+            Error::Rules { file, key, message } => tr!(
+                "{file}：规则项 `{key}`：{message}",
+                "{file}: rules key `{key}`: {message}"
+            ),
+            Error::Input {
+                file,
+                line,
+                column: Some(column),
+                message,
+            } => tr!(
+                "{file} 第 {line} 行，列 {column}：{message}",
+                "{file}, line {line}, column {column}: {message}"
+            ),
+            Error::Input {
+                file,
+                line,
+                column: None,
+                message,
+            } => tr!("{file} 第 {line} 行：{message}", "{file}, line {line}: {message}"),
+            Error::File { file, message } => tr!("{file}：{message}", "{file}: {message}"),
+            Error::Workspace { dir, message } => {
+                let dir = dir.display();
+                tr!("工作区 {dir}：{message}", "workspace {dir}: {message}")
+            }
+            Error::Invalid(m) => m.clone(),
+            Error::Internal(m) => tr!(
+                "内部错误（请报告给维护者）：{m}",
+                "internal error (please report it): {m}"
+            ),
+            Error::Polars { path, source } => {
+                let path = path.display();
+                tr!("数据文件 {path}：{source}", "parquet store {path}: {source}")
+            }
+        };
+        f.write_str(&text)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Polars { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

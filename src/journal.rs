@@ -179,14 +179,19 @@ pub fn committed(lines: &[Line], index: &Index) -> Result<usize> {
     match &index.journal_head {
         None if lines.is_empty() => Ok(0),
         None => Err(Error::Invalid(
-            "the store index names no journal entry but the journal has entries: the index was replaced or edited; run `manyi verify-store`".into(),
+            crate::messages::t(
+                "库索引没有记下日志的最后一条，但日志里已有记录：索引被替换或改动过；请管理员核验数据库",
+                "the store index names no journal entry but the journal has entries: the index was replaced or edited; run `manyi verify-store`",
+            )
+            .into(),
         )),
         Some(head) => lines
             .iter()
             .position(|l| &l.hash == head)
             .map(|p| p + 1)
             .ok_or_else(|| {
-                Error::Invalid(format!(
+                Error::Invalid(crate::messages::tr!(
+                    "日志中找不到库索引记下的最后一条（{head}）：有记录被改动或删除；请管理员核验数据库",
                     "the journal does not contain the entry the store index names as its last ({head}): an entry was edited or deleted; run `manyi verify-store`"
                 ))
             }),
@@ -201,9 +206,10 @@ pub fn entries(store: &Store, index: &Index) -> Result<Vec<Entry>> {
         .iter()
         .map(|l| {
             l.entry.clone().ok_or_else(|| {
-                Error::Invalid(format!(
-                    "journal line {} is not an entry; run `manyi verify-store`",
-                    l.number
+                let line = l.number;
+                Error::Invalid(crate::messages::tr!(
+                    "日志第 {line} 行不是一条记录；请管理员核验数据库",
+                    "journal line {line} is not an entry; run `manyi verify-store`"
                 ))
             })
         })
@@ -234,9 +240,10 @@ impl Writer {
             match &l.entry {
                 Some(e) if e.prev == prev => {}
                 _ => {
-                    return Err(Error::Invalid(format!(
-                        "the journal's chain of hashes is broken at line {} (an entry was edited or deleted); nothing more is recorded until it is repaired: run `manyi verify-store`",
-                        l.number
+                    let line = l.number;
+                    return Err(Error::Invalid(crate::messages::tr!(
+                        "日志的哈希链在第 {line} 行断开（有记录被改动或删除），修复之前不再记录任何操作；请管理员核验数据库",
+                        "the journal's chain of hashes is broken at line {line} (an entry was edited or deleted); nothing more is recorded until it is repaired: run `manyi verify-store`"
                     )));
                 }
             }
@@ -360,9 +367,10 @@ impl Writer {
             let p = dir.join(n);
             let text = crate::fsutil::read_text(&p)?;
             let mut ev: Deferred = serde_json::from_str(&text).map_err(|e| {
-                Error::Invalid(format!(
-                    "{}: a deferred journal event is damaged ({e}); move it out of the folder to go on",
-                    p.display()
+                let file = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                Error::Invalid(crate::messages::tr!(
+                    "待记日志事件 {file} 已损坏（{e}）；请管理员把它移出 journal.pending 文件夹后继续",
+                    "{file}: a deferred journal event is damaged ({e}); move it out of journal.pending to go on"
                 ))
             })?;
             let time = std::mem::take(&mut ev.time);

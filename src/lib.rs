@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod ingest;
 pub mod jobs;
 pub mod journal;
+pub mod lang;
 pub mod lifecycle;
 pub mod messages;
 pub mod pii;

@@ -3,47 +3,8 @@
 //! Codes, column names of machine CSVs and JSON keys stay stable English and are not
 //! here; everything a person reads is, so no message is written twice.
 
-use std::sync::OnceLock;
-
-/// The language of people's messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Lang {
-    /// 简体中文 (default).
-    Zh,
-    /// English.
-    En,
-}
-
-static LANG: OnceLock<Lang> = OnceLock::new();
-
-impl Lang {
-    /// From `MANYI_LANG` (`en`, `en_US.UTF-8` … → English; anything else Chinese).
-    pub fn from_env() -> Lang {
-        match std::env::var("MANYI_LANG") {
-            Ok(v) if v.to_ascii_lowercase().starts_with("en") => Lang::En,
-            _ => Lang::Zh,
-        }
-    }
-}
-
-/// Sets the language for this process (once; the command line does it first thing).
-pub fn set_lang(l: Lang) {
-    // ok: a second call (tests that run many commands in one process) keeps the first.
-    let _ = LANG.set(l);
-}
-
-/// The language in force: set by `set_lang`, else from `MANYI_LANG`, else Chinese.
-pub fn lang() -> Lang {
-    *LANG.get_or_init(Lang::from_env)
-}
-
-/// `zh` or `en`, whichever is in force.
-pub fn t<'a>(zh: &'a str, en: &'a str) -> &'a str {
-    match lang() {
-        Lang::Zh => zh,
-        Lang::En => en,
-    }
-}
+pub use crate::lang::{Lang, lang, set_lang, t};
+pub(crate) use crate::lang::tr;
 
 /// Why a date cell is not a date.
 #[derive(Debug, Clone, PartialEq)]

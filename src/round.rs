@@ -22,7 +22,8 @@ impl FromStr for RoundId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         let bad = || {
-            Error::Invalid(format!(
+            Error::Invalid(crate::lang::tr!(
+                "轮次 {s:?} 的写法不对，应为“年份-R轮次”（例如 2018-R2）",
                 "round id {s:?} is not of the form YEAR-Rn (for example 2018-R2)"
             ))
         };
@@ -84,7 +85,8 @@ impl FromStr for Period {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         let bad = || {
-            Error::Invalid(format!(
+            Error::Invalid(crate::lang::tr!(
+                "考核期 {s:?} 不是季度、半年或年度（如 2018Q2、2018H1、2018）",
                 "period {s:?} is not a quarter, half-year or year (2018Q2, 2018H1, 2018)"
             ))
         };

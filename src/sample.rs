@@ -152,13 +152,14 @@ pub fn draw(
 ) -> Result<Draw> {
     if seed.is_empty() || seed.contains('\n') || seed.contains('\r') {
         return Err(Error::Invalid(
-            "the seed must be non-empty text on one line".into(),
+            crate::messages::t("种子须为一行非空文字", "the seed must be non-empty text on one line").into(),
         ));
     }
     if round.number > rules.sampling.rounds_per_year {
-        return Err(Error::Invalid(format!(
-            "round {round}: scheme {} has {} round(s) a year",
-            rules.scheme, rules.sampling.rounds_per_year
+        let (scheme, per_year) = (&rules.scheme, rules.sampling.rounds_per_year);
+        return Err(Error::Invalid(crate::messages::tr!(
+            "没有第 {round} 轮：方案 {scheme} 每年只有 {per_year} 轮",
+            "round {round}: scheme {scheme} has {per_year} round(s) a year"
         )));
     }
     let eligible_sets = eligible_communities(frame, rules, surveyed);
@@ -285,16 +286,16 @@ pub const IMPORTED: &str = "imported";
 pub fn load_sample_codes(ws: &Workspace, round: &RoundId) -> Result<(BTreeSet<String>, String)> {
     let path = ws.sample_path(round);
     if !path.is_file() {
-        return Err(Error::Invalid(format!(
-            "round {round} has no sample ({}); draw it with `manyi sample --round {round}` (under rotation the year's rounds are drawn in order)",
-            path.display()
+        return Err(Error::Invalid(crate::messages::tr!(
+            "第 {round} 轮还没有抽样；请先抽取本轮样本（轮换抽样时，一年的各轮按顺序抽取）",
+            "round {round} has no sample; draw it with `manyi sample --round {round}` (under rotation the year's rounds are drawn in order)"
         )));
     }
     if !ws.manifest_path(round).is_file() {
-        return Err(Error::Invalid(format!(
-            "round {round}'s sample {} has no manifest ({}): nothing records how it was drawn. If it was drawn outside manyi, import it: `manyi sample --round {round} --import FILE --reason TEXT` (move the file out of surveys/samples first)",
-            path.display(),
-            ws.manifest_path(round).display()
+        let (sample, manifest) = (ws.rel(&path), ws.rel(&ws.manifest_path(round)));
+        return Err(Error::Invalid(crate::messages::tr!(
+            "第 {round} 轮的样本 {sample} 没有抽样记录（{manifest}），无从得知它是怎样抽取的；若是在系统之外抽取的，请由考核办说明理由后导入",
+            "round {round}'s sample {sample} has no manifest ({manifest}): nothing records how it was drawn. If it was drawn outside manyi, import it: `manyi sample --round {round} --import FILE --reason TEXT` (move the file out of surveys/samples first)"
         )));
     }
     let bytes = read(&path)?;
@@ -378,9 +379,6 @@ fn previous_rounds(
     Ok((surveyed, prev))
 }
 
-fn rel(ws: &Workspace, p: &std::path::Path) -> String {
-    p.strip_prefix(&ws.root).unwrap_or(p).display().to_string()
-}
 
 /// `manyi sample`: draws the round, writes the sample and its manifest (refusing to
 /// overwrite an existing sample of the round) and returns the draw.
@@ -413,7 +411,7 @@ pub fn run_sample(
         frame_sha256: sha256_hex(&frame_bytes),
         rules_file: ws.config.rules.clone(),
         rules_sha256: sha256_hex(&rules_bytes),
-        sample_file: rel(ws, &sample_path),
+        sample_file: ws.rel(&sample_path),
         sample_sha256: sha256_hex(&csv),
         previous_rounds: prev,
         total_sampled: d.total(),
@@ -440,8 +438,9 @@ fn lock_for_new_sample(
     let sample_path = ws.sample_path(round);
     if sample_path.exists() {
         return Err(Error::file(
-            sample_path.display().to_string(),
-            format!(
+            ws.rel(&sample_path),
+            crate::messages::tr!(
+                "第 {round} 轮已经抽过样本，不能重抽或覆盖（每轮的抽样一经抽出即为最终结果）",
                 "round {round} already has a sample; refusing to overwrite it (the draw of a round is final)"
             ),
         ));
@@ -488,8 +487,11 @@ pub fn import_sample(
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(Error::Invalid(
-            "a reason is required (--reason TEXT): why this round's sample was drawn outside manyi"
-                .into(),
+            crate::messages::t(
+                "须写明理由：为什么本轮样本是在系统之外抽取的",
+                "a reason is required (--reason TEXT): why this round's sample was drawn outside manyi",
+            )
+            .into(),
         ));
     }
     let sample_path = ws.sample_path(round);
@@ -502,7 +504,10 @@ pub fn import_sample(
     let name = file.display().to_string();
     let rows = read_sample_rows(&bytes, &name)?;
     if rows.is_empty() {
-        return Err(Error::file(&name, "the sample lists no community"));
+        return Err(Error::file(
+            &name,
+            crate::messages::t("样本中没有任何社区", "the sample lists no community"),
+        ));
     }
     let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
     let mut by_street: BTreeMap<String, Vec<Community>> = BTreeMap::new();
@@ -589,7 +594,7 @@ pub fn import_sample(
         frame_sha256: sha256_hex(&frame_bytes),
         rules_file: ws.config.rules.clone(),
         rules_sha256: sha256_hex(&rules_bytes),
-        sample_file: rel(ws, &sample_path),
+        sample_file: ws.rel(&sample_path),
         sample_sha256: sha256_hex(&bytes),
         previous_rounds: prev,
         total_sampled: total,
@@ -636,13 +641,15 @@ impl Verification {
 pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
     let manifest_path = ws.manifest_path(round);
     if !manifest_path.is_file() {
+        let manifest = ws.rel(&manifest_path);
         return Err(Error::Invalid(if ws.sample_path(round).is_file() {
-            format!(
-                "round {round}'s sample has no manifest ({}), so there is nothing to check it against; a sample drawn outside manyi is taken with `manyi sample --round {round} --import FILE --reason TEXT`",
-                manifest_path.display()
+            crate::messages::tr!(
+                "第 {round} 轮的样本没有抽样记录（{manifest}），无从核对；在系统之外抽取的样本须说明理由后导入",
+                "round {round}'s sample has no manifest ({manifest}), so there is nothing to check it against; a sample drawn outside manyi is taken with `manyi sample --round {round} --import FILE --reason TEXT`"
             )
         } else {
-            format!(
+            crate::messages::tr!(
+                "第 {round} 轮还没有抽样；请先抽取本轮样本",
                 "round {round} has no sample yet; draw it with `manyi sample --round {round} --seed SEED`"
             )
         }));
@@ -653,17 +660,17 @@ pub fn verify(ws: &Workspace, round: &RoundId) -> Result<Verification> {
             manifest_path.display().to_string(),
             e.line() as u64,
             None,
-            format!("not a sample manifest: {e}"),
+            crate::messages::tr!("不是抽样记录文件：{e}", "not a sample manifest: {e}"),
         )
     })?;
     if m.algorithm == IMPORTED {
         return verify_imported(ws, round, &m);
     }
     if m.algorithm != ALGORITHM {
-        return Err(Error::Invalid(format!(
-            "{}: algorithm {:?} is not one this engine can re-draw ({ALGORITHM})",
-            manifest_path.display(),
-            m.algorithm
+        let (manifest, algorithm) = (ws.rel(&manifest_path), &m.algorithm);
+        return Err(Error::Invalid(crate::messages::tr!(
+            "{manifest}：抽样算法 {algorithm:?} 不是本系统能够重演的算法（{ALGORITHM}）",
+            "{manifest}: algorithm {algorithm:?} is not one this engine can re-draw ({ALGORITHM})"
         )));
     }
     let mut diffs = Vec::new();

@@ -291,7 +291,8 @@ impl Index {
     pub fn resolve(&self, id: &str) -> Result<&DeliveryEntry> {
         let id = id.trim().to_ascii_lowercase();
         if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Invalid(crate::messages::tr!(
+                "{id:?} 不是交付编号：请给出完整的 SHA-256 或其前 8 位以上的十六进制数字（见交付列表）",
                 "{id:?} is not a delivery id: give its sha256 or the first 8 or more of its hex digits (see `manyi deliveries`)"
             )));
         }
@@ -302,17 +303,22 @@ impl Index {
             .collect();
         match hits.as_slice() {
             [d] => Ok(d),
-            [] => Err(Error::Invalid(format!(
+            [] => Err(Error::Invalid(crate::messages::tr!(
+                "没有编号以 {id} 开头的交付（见交付列表）",
                 "no stored delivery has an id starting with {id} (see `manyi deliveries`)"
             ))),
-            many => Err(Error::Invalid(format!(
-                "{id} is the start of {} deliveries' ids ({}); give more digits",
-                many.len(),
-                many.iter()
+            many => {
+                let n = many.len();
+                let which = many
+                    .iter()
                     .map(|d| format!("{} {}", &d.sha256[..16.min(d.sha256.len())], d.file_name))
                     .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
+                    .join(crate::messages::t("、", ", "));
+                Err(Error::Invalid(crate::messages::tr!(
+                    "{id} 是 {n} 个交付编号的开头（{which}），请多给几位",
+                    "{id} is the start of {n} deliveries' ids ({which}); give more digits"
+                )))
+            }
         }
     }
 

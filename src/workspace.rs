@@ -35,15 +35,23 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// `p` relative to the workspace's root, as messages show it (never the server's
+    /// full path); a path outside the workspace as given.
+    pub fn rel(&self, p: &Path) -> String {
+        p.strip_prefix(&self.root).unwrap_or(p).display().to_string()
+    }
+
     /// Opens the workspace at `dir` (it must hold `manyi.toml`).
     pub fn open(dir: &Path) -> Result<Workspace> {
         let cfg_path = dir.join("manyi.toml");
         if !cfg_path.is_file() {
             return Err(Error::Workspace {
                 dir: dir.to_path_buf(),
-                message:
-                    "no manyi.toml here; create a workspace with `manyi init DIR` or pass -w DIR"
-                        .into(),
+                message: crate::messages::t(
+                    "这里没有 manyi.toml；请用 manyi init DIR 建立工作区，或用 -w DIR 指定工作区",
+                    "no manyi.toml here; create a workspace with `manyi init DIR` or pass -w DIR",
+                )
+                .into(),
             });
         }
         let text = crate::fsutil::read_text(&cfg_path)?;
@@ -71,15 +79,20 @@ impl Workspace {
     pub fn init(dir: &Path, scheme: &str, frame: Option<&Path>) -> Result<Workspace> {
         let rules_text = Rules::shipped(scheme).ok_or_else(|| {
             let known: Vec<_> = crate::rules::SHIPPED.iter().map(|(s, _)| *s).collect();
-            Error::Invalid(format!(
-                "unknown scheme {scheme:?}; shipped schemes: {}",
-                known.join(", ")
+            let known = known.join(", ");
+            Error::Invalid(crate::messages::tr!(
+                "没有方案 {scheme:?}；随附的方案有：{known}",
+                "unknown scheme {scheme:?}; shipped schemes: {known}"
             ))
         })?;
         if dir.join("manyi.toml").exists() {
             return Err(Error::Workspace {
                 dir: dir.to_path_buf(),
-                message: "already a workspace (manyi.toml exists); refusing to overwrite".into(),
+                message: crate::messages::t(
+                    "这里已是工作区（已有 manyi.toml），不会覆盖",
+                    "already a workspace (manyi.toml exists); refusing to overwrite",
+                )
+                .into(),
             });
         }
         let (frame_bytes, frame_source) = match frame {

@@ -356,3 +356,42 @@ fn evaluate_without_indicators_names_the_files_it_looked_for_and_the_template() 
     assert!(zh.contains("没有找到本期的任务指标文件"), "{zh}");
     assert!(zh.contains("总分(不含扣分)"), "{zh}");
 }
+
+/// The desk offers 评价 only for a period that evaluating can give a result for:
+/// `has_data` agrees with `manyi evaluate` itself, for every period of the year, on an
+/// empty workspace, after a round's deliveries, and after a later half-year's file.
+#[test]
+fn has_data_agrees_with_evaluate_for_every_period_of_the_year() {
+    let ws = example_workspace();
+    let periods: Vec<manyi::round::Period> = ["2018Q1", "2018Q2", "2018Q3", "2018Q4", "2018H1", "2018H2", "2018"]
+        .iter()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let check = |ws: &Workspace, stage: &str| -> Vec<bool> {
+        let mws = manyi::workspace::Workspace::open(ws.path()).unwrap();
+        let has = manyi::evaluate::has_data(&mws, &periods).unwrap();
+        for (p, h) in periods.iter().zip(&has) {
+            let out = ws.run(&["evaluate", "--period", &p.to_string()]);
+            assert_eq!(
+                *h,
+                out.status.success(),
+                "{stage}: {p}: has_data {h} but evaluate said {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        has
+    };
+    assert_eq!(check(&ws, "empty"), [false; 7]);
+    for f in ["evaluator-a-template-utf8.csv", "evaluator-b-excel-gbk.csv"] {
+        ws.ok(&["ingest", data(f).to_str().unwrap(), "--round", "2018-R1"]);
+    }
+    // The scheme holds 2018-R1 in Q2 (`calendar = [2, 3, 4]`): Q1 has nothing; Q2–Q4
+    // count the rounds held so far, H1 has it, H2 carries it, the year has it.
+    assert_eq!(check(&ws, "after 2018-R1"), [false, true, true, true, true, true, true]);
+    // A quarter's own indicator file makes it evaluable without a round.
+    let q1 = String::from_utf8(std::fs::read(data("indicators-2018H1.csv")).unwrap())
+        .unwrap()
+        .replace("2018H1", "2018Q1");
+    ws.write("surveys/indicators/2018Q1.csv", q1);
+    assert_eq!(check(&ws, "with 2018Q1's indicators"), [true; 7]);
+}

@@ -448,8 +448,8 @@ pub fn round(ws: &Workspace, round: &RoundId) -> Result<RoundCallbacks> {
     let recorded = recorded(ws, round)?;
     let mut out = evaluate(&rules, round, &batches, &recorded);
     for b in &mut out.batches {
-        b.list = rel(ws, &list_path(ws, round, &b.batch, "csv"));
-        b.xlsx = rel(ws, &list_path(ws, round, &b.batch, "xlsx"));
+        b.list = ws.rel(&list_path(ws, round, &b.batch, "csv"));
+        b.xlsx = ws.rel(&list_path(ws, round, &b.batch, "xlsx"));
     }
     Ok(out)
 }
@@ -554,9 +554,6 @@ pub fn evaluate(
     }
 }
 
-fn rel(ws: &Workspace, p: &Path) -> String {
-    p.strip_prefix(&ws.root).unwrap_or(p).display().to_string()
-}
 
 /// `reports/<round>/callbacks/<batch>.<ext>`.
 pub fn list_path(ws: &Workspace, round: &RoundId, batch: &str, ext: &str) -> PathBuf {

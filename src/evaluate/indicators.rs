@@ -132,7 +132,7 @@ pub fn read_indicators(
 /// The indicator files a period can rest on: its own, or for a half-year its two
 /// quarters' (relative to the workspace).
 pub fn indicator_files(ws: &Workspace, period: &Period) -> Vec<String> {
-    let f = |p: &Period| rel(ws, &ws.indicators_dir().join(format!("{p}.csv")));
+    let f = |p: &Period| ws.rel(&ws.indicators_dir().join(format!("{p}.csv")));
     match *period {
         Period::Half(y, h) => vec![
             f(period),
@@ -154,7 +154,7 @@ pub fn indicators_for(
     if own.is_file() {
         return Ok(Some(Indicators {
             values: read_indicators(&own, period, rules, frame)?,
-            source: rel(ws, &own),
+            source: ws.rel(&own),
         }));
     }
     let Period::Half(y, h) = *period else {
@@ -195,15 +195,12 @@ pub fn indicators_for(
         values,
         source: format!(
             "derived from {} and {} (counts added, ratios averaged)",
-            rel(ws, &path(&qa)),
-            rel(ws, &path(&qb))
+            ws.rel(&path(&qa)),
+            ws.rel(&path(&qb))
         ),
     }))
 }
 
-pub(super) fn rel(ws: &Workspace, p: &Path) -> String {
-    p.strip_prefix(&ws.root).unwrap_or(p).display().to_string()
-}
 
 /// The indicator files of the workspace (`surveys/indicators/*.csv`), sorted; none when
 /// the folder does not exist.
@@ -272,10 +269,10 @@ pub fn import_indicators(
                 message,
                 ..
             } => Error::Invalid(format!(
-                "{file_name} 第 {line} 行{}:{message}",
-                column.map(|c| format!(",列 {c}")).unwrap_or_default()
+                "{file_name} 第 {line} 行{}：{message}",
+                column.map(|c| format!("，列 {c}")).unwrap_or_default()
             )),
-            Error::File { message, .. } => Error::Invalid(format!("{file_name}:{message}")),
+            Error::File { message, .. } => Error::Invalid(format!("{file_name}：{message}")),
             other => other,
         })?;
         values = checked.len();
@@ -291,7 +288,7 @@ pub fn import_indicators(
     })?;
     Ok(ImportedIndicators {
         period: period.to_string(),
-        path: rel(ws, &dest),
+        path: ws.rel(&dest),
         values,
         replaced,
     })

@@ -2,6 +2,8 @@
 //! part from the period's round scores, task indicators (考核指标) reported by streets,
 //! and the deductions (扣分) for the annual comprehensive target assessment.
 
+use std::collections::BTreeMap;
+
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::round::{Period, RoundId};
@@ -13,7 +15,6 @@ use crate::workspace::Workspace;
 mod indicators;
 mod write;
 
-use indicators::rel;
 pub use indicators::*;
 
 /// The target of an indicator for a street in a period (half-year counts halved for a quarter).
@@ -145,9 +146,9 @@ fn satisfaction_rounds(
                 .map(|(r, _)| *r)
                 .collect();
             let basis = if rs.is_empty() {
-                "no round held so far this year".into()
+                crate::lang::t("本年尚未进行调查", "no round held so far this year").into()
             } else {
-                "rounds held so far this year".into()
+                crate::lang::t("本年已进行的各轮调查", "rounds held so far this year").into()
             };
             (rs, basis)
         }
@@ -159,24 +160,27 @@ fn satisfaction_rounds(
                 .map(|(r, _)| *r)
                 .collect();
             if !rs.is_empty() {
-                return (rs, "rounds of the half-year".into());
+                return (rs, crate::lang::t("本半年的各轮调查", "rounds of the half-year").into());
             }
             if rules.evaluation.carry_latest_round
                 && let Some((r, _)) = held.iter().filter(|(_, q)| *q <= last_q).last()
             {
                 return (
                     vec![*r],
-                    format!("no round in the half-year: carries {r}, the latest round of the year"),
+                    crate::lang::tr!(
+                        "本半年没有调查：沿用本年最近一轮 {r}",
+                        "no round in the half-year: carries {r}, the latest round of the year"
+                    ),
                 );
             }
-            (vec![], "no round in the half-year".into())
+            (vec![], crate::lang::t("本半年没有调查", "no round in the half-year").into())
         }
         Period::Year(..) => {
             let rs: Vec<RoundId> = held.iter().map(|(r, _)| *r).collect();
             let basis = if rs.is_empty() {
-                "no round this year".into()
+                crate::lang::t("本年没有调查", "no round this year").into()
             } else {
-                "all rounds of the year".into()
+                crate::lang::t("本年全部各轮调查", "all rounds of the year").into()
             };
             (rs, basis)
         }
@@ -248,11 +252,41 @@ fn rank(streets: &mut [StreetEvaluation]) {
 /// Evaluates a quarter or half-year.
 /// The error of a quarter or half-year with neither a round nor indicators.
 fn no_data(ws: &Workspace, period: &Period) -> Error {
-    Error::Invalid(format!(
-        "period {period} has no data: no round with stored questionnaires and no indicators \
-         (looked for {})",
-        rel(ws, &ws.indicators_dir().join(format!("{period}.csv")))
+    let file = ws.rel(&ws.indicators_dir().join(format!("{period}.csv")));
+    Error::Invalid(crate::messages::tr!(
+        "{period} 没有可评价的数据：既没有已入库问卷的调查轮次，也没有报送的指标（{file}）；请等数据入库或指标报送后再评价",
+        "period {period} has no data: no round with stored questionnaires and no indicators (looked for {file})"
     ))
+}
+
+/// For each of `periods`, whether evaluating it can give a result today: a round with
+/// stored questionnaires counts for it, or one of its indicator files is there (a
+/// malformed one counts: evaluating says what is wrong with it). The desk offers 评价
+/// only then. Reads the rules and the store's index once per year, no indicator file.
+pub fn has_data(ws: &Workspace, periods: &[Period]) -> Result<Vec<bool>> {
+    let rules = ws.rules()?;
+    let mut held: BTreeMap<i32, Vec<(RoundId, u32)>> = BTreeMap::new();
+    let mut out = Vec::with_capacity(periods.len());
+    for period in periods {
+        let y = period.year();
+        if !held.contains_key(&y) {
+            held.insert(y, held_rounds(ws, &rules, y)?);
+        }
+        let held = &held[&y];
+        let part = |p: &Period| -> bool {
+            !satisfaction_rounds(held, p, &rules).0.is_empty()
+                || indicator_files(ws, p).iter().any(|f| ws.root.join(f).is_file())
+        };
+        out.push(match period {
+            Period::Year(y) => {
+                !satisfaction_rounds(held, period, &rules).0.is_empty()
+                    || part(&Period::Half(*y, 1))
+                    || part(&Period::Half(*y, 2))
+            }
+            _ => part(period),
+        });
+    }
+    Ok(out)
 }
 
 /// A quarter's or half-year's evaluation; `Ok(None)` when the period has neither a
@@ -291,7 +325,7 @@ fn evaluate_part(
             .map(|e| e.mean);
         let mut note = Vec::new();
         if sat.is_none() {
-            note.push(format!("no satisfaction score ({basis})"));
+            note.push(crate::lang::tr!("没有满意度得分（{basis}）", "no satisfaction score ({basis})"));
         }
         let mut results = Vec::new();
         let mut missing = Vec::new();
@@ -329,12 +363,12 @@ fn evaluate_part(
             });
         }
         let task_points = if indicators.is_none() {
-            note.push("no indicators reported for the period".into());
+            note.push(crate::lang::t("本期未报送指标", "no indicators reported for the period").into());
             None
         } else if applicable > 0.0 {
             Some(earned * ev.task_points / applicable)
         } else {
-            note.push("every indicator is not applicable".into());
+            note.push(crate::lang::t("各项指标均不适用", "every indicator is not applicable").into());
             None
         };
         let satisfaction_points = sat.map(|s| ev.satisfaction_points * s / 100.0);
@@ -353,7 +387,7 @@ fn evaluate_part(
             total,
             rank: None,
             missing,
-            note: note.join("; "),
+            note: note.join(crate::lang::t("；", "; ")),
         });
     }
     rank(&mut streets);
@@ -368,7 +402,7 @@ fn evaluate_part(
         },
         indicators_source: indicators
             .map(|i| i.source)
-            .unwrap_or_else(|| "none".into()),
+            .unwrap_or_else(|| crate::lang::t("无", "none").into()),
         deductions: scores
             .as_ref()
             .map(|s| deductions(s, rules))
@@ -392,7 +426,8 @@ pub fn evaluate(ws: &Workspace, period: &Period) -> Result<Evaluation> {
             let h2 = evaluate_part(ws, &rules, &frame, &Period::Half(*y, 2), &held)?;
             let (rounds, basis) = satisfaction_rounds(&held, period, &rules);
             if rounds.is_empty() && h1.is_none() && h2.is_none() {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Invalid(crate::messages::tr!(
+                    "{y} 年没有可评价的数据：既没有已入库问卷的调查轮次，也没有半年评价",
                     "year {y} has no data: no round with stored questionnaires and no half-year evaluation"
                 )));
             }
@@ -421,11 +456,14 @@ pub fn evaluate(ws: &Workspace, period: &Period) -> Result<Evaluation> {
                     _ => None,
                 };
                 let mut note = Vec::new();
-                for (name, e, v) in [("H1", &h1, a), ("H2", &h2, b)] {
+                for (name, e, v) in [
+                    (crate::lang::t("上半年", "H1"), &h1, a),
+                    (crate::lang::t("下半年", "H2"), &h2, b),
+                ] {
                     if v.is_none() {
                         note.push(match e {
-                            None => format!("{name}: no data"),
-                            Some(_) => format!("{name}: no total"),
+                            None => crate::lang::tr!("{name}没有数据", "{name}: no data"),
+                            Some(_) => crate::lang::tr!("{name}没有总分", "{name}: no total"),
                         });
                     }
                 }
@@ -444,7 +482,7 @@ pub fn evaluate(ws: &Workspace, period: &Period) -> Result<Evaluation> {
                     total,
                     rank: None,
                     missing: Vec::new(),
-                    note: note.join("; "),
+                    note: note.join(crate::lang::t("；", "; ")),
                 });
             }
             rank(&mut streets);
@@ -452,7 +490,7 @@ pub fn evaluate(ws: &Workspace, period: &Period) -> Result<Evaluation> {
                 period: *period,
                 rounds: rounds.iter().map(|r| r.to_string()).collect(),
                 satisfaction_basis: basis,
-                indicators_source: "half-year evaluations".into(),
+                indicators_source: crate::lang::t("两个半年的评价", "half-year evaluations").into(),
                 indicators_missing: Vec::new(),
                 deductions: scores
                     .as_ref()

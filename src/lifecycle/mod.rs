@@ -17,8 +17,11 @@ fn require_reason(reason: &str) -> Result<String> {
     let r = reason.trim();
     if r.is_empty() {
         return Err(Error::Invalid(
-            "a reason is required (--reason TEXT): it is kept in the journal for whoever asks later"
-                .into(),
+            crate::messages::t(
+                "须写明理由：理由记入日志，供日后查询",
+                "a reason is required (--reason TEXT): it is kept in the journal for whoever asks later",
+            )
+            .into(),
         ));
     }
     Ok(r.to_string())
@@ -36,11 +39,10 @@ pub fn withdraw(
     let w = Writer::begin(Store::new(ws), actor)?;
     let d = w.index.resolve(id)?.clone();
     if d.status != DeliveryStatus::Active {
-        return Err(Error::Invalid(format!(
-            "delivery {} ({}) is {} already",
-            crate::ingest::short(&d.sha256),
-            d.file_name,
-            d.status.text()
+        let (short, name, status) = (crate::ingest::short(&d.sha256), &d.file_name, d.status.text());
+        return Err(Error::Invalid(crate::messages::tr!(
+            "交付 {short}（{name}）已是“{status}”状态",
+            "delivery {short} ({name}) is {status} already"
         )));
     }
     change_status(w, &d, DeliveryStatus::Withdrawn, "withdraw", reason)
@@ -204,12 +206,13 @@ pub fn decide(
         })
         .count();
     if matching == 0 {
-        return Err(Error::Invalid(format!(
-            "no questionnaire of round {round}'s active deliveries has {} {id:?} (see `manyi flags --round {round}`)",
-            match subject {
-                Subject::Interviewer => "interviewer",
-                Subject::Respondent => "respondent id",
-            }
+        let what = match subject {
+            Subject::Interviewer => crate::messages::t("访问员", "interviewer"),
+            Subject::Respondent => crate::messages::t("受访者编号", "respondent id"),
+        };
+        return Err(Error::Invalid(crate::messages::tr!(
+            "第 {round} 轮的有效交付中没有{what} {id:?} 的问卷（见本轮标记）",
+            "no questionnaire of round {round}'s active deliveries has {what} {id:?} (see `manyi flags --round {round}`)"
         )));
     }
     let flagged = match subject {

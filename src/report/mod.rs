@@ -116,9 +116,6 @@ pub struct PlanInput {
     pub delta_street: f64,
 }
 
-fn rel(ws: &Workspace, p: &Path) -> String {
-    p.strip_prefix(&ws.root).unwrap_or(p).display().to_string()
-}
 
 /// What a report is for: an evaluation period, or a single round's scores.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -149,7 +146,7 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
     let mut sources = Vec::new();
     let mut add = |p: &Path| -> Result<()> {
         sources.push((
-            rel(ws, p),
+            ws.rel(p),
             crate::fsutil::sha256_hex(&crate::fsutil::read(p)?),
         ));
         Ok(())
@@ -159,7 +156,7 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
     let missing = |p: &Path| {
         Error::Invalid(format!(
             "{} is missing: run `manyi {}` first",
-            rel(ws, p),
+            ws.rel(p),
             match subject {
                 Subject::Period(p) => format!("evaluate --period {p}"),
                 Subject::Round(r) => format!("score --round {r}"),

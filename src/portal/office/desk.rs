@@ -30,6 +30,8 @@ pub(super) struct SubjectLine {
     computed: bool,
     reported: bool,
     published: bool,
+    /// A period that evaluating can give a result for (always true for a round).
+    evaluable: bool,
 }
 
 pub(super) fn subject_line(
@@ -47,6 +49,7 @@ pub(super) fn subject_line(
         computed,
         reported: dir.join("review.pdf").is_file(),
         published: published.iter().any(|p| p.label == s.label()),
+        evaluable: true,
     }
 }
 
@@ -70,10 +73,21 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
             years.dedup();
             let mut out = Vec::new();
             for y in years.into_iter().rev() {
-                let subjects = crate::publish::subjects_of_year(&ws, y)?
+                let periods: Vec<crate::round::Period> = crate::publish::subjects_of_year(&ws, y)?
                     .into_iter()
-                    .filter(|s| matches!(s, Subject::Period(_)))
-                    .map(|s| subject_line(&ws, s, &published))
+                    .filter_map(|s| match s {
+                        Subject::Period(p) => Some(p),
+                        Subject::Round(_) => None,
+                    })
+                    .collect();
+                let evaluable = crate::evaluate::has_data(&ws, &periods)?;
+                let subjects = periods
+                    .into_iter()
+                    .zip(evaluable)
+                    .map(|(p, e)| SubjectLine {
+                        evaluable: e,
+                        ..subject_line(&ws, Subject::Period(p), &published)
+                    })
                     .collect::<Vec<_>>();
                 out.push((y, subjects));
             }
@@ -157,7 +171,7 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
                                 td { @if s.reported { "已生成" } @else { "—" } }
                                 td { @if s.published { strong.ok { "已发布" } } @else { "未发布" } }
                                 td {
-                                    (job_button(&caller, "evaluate", &label, "评价"))
+                                    @if s.evaluable { (job_button(&caller, "evaluate", &label, "评价")) } @else { span.hint { "尚无数据" } }
                                     @if s.computed { " " (job_button(&caller, "report", &label, "生成报告")) }
                                 }
                             }
