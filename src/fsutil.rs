@@ -524,3 +524,49 @@ impl CsvRecords {
 pub fn cell(rec: &csv::StringRecord, i: usize) -> &str {
     rec.get(i).unwrap_or("").trim()
 }
+
+/// A cell of a people's workbook (`xlsx_table`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum XCell {
+    /// Written as a text cell (codes keep every digit in Excel).
+    Text(String),
+    Num(f64),
+    Empty,
+}
+
+/// One sheet with a bold header row, each column `widths[c]` wide, text cells as
+/// text (`@`), a fixed creation time (the same rows give the same bytes).
+pub fn xlsx_table(sheet_name: &str, header: &[&str], widths: &[f64], rows: &[Vec<XCell>]) -> Result<Vec<u8>> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let err = |e: rust_xlsxwriter::XlsxError| Error::Internal(format!("writing a workbook: {e}"));
+    let mut wb = Workbook::new();
+    let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2000, 1, 1).map_err(err)?;
+    wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
+    let bold = Format::new().set_bold();
+    let text = Format::new().set_num_format("@").set_text_wrap();
+    let sheet = wb.add_worksheet();
+    sheet.set_name(sheet_name).map_err(err)?;
+    for (c, h) in header.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, *h, &bold).map_err(err)?;
+        sheet
+            .set_column_width(c as u16, widths.get(c).copied().unwrap_or(14.0))
+            .map_err(err)?;
+    }
+    sheet.set_freeze_panes(1, 0).map_err(err)?;
+    for (r, row) in rows.iter().enumerate() {
+        let r = r as u32 + 1;
+        for (c, v) in row.iter().enumerate() {
+            let c = c as u16;
+            match v {
+                XCell::Text(s) => {
+                    sheet.write_string_with_format(r, c, s.as_str(), &text).map_err(err)?;
+                }
+                XCell::Num(x) if x.is_finite() => {
+                    sheet.write_number(r, c, *x).map_err(err)?;
+                }
+                XCell::Num(_) | XCell::Empty => {}
+            }
+        }
+    }
+    wb.save_to_buffer().map_err(err)
+}

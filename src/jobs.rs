@@ -18,6 +18,8 @@ use crate::report::Subject;
 use crate::round::{Period, RoundId};
 use crate::workspace::Workspace;
 
+pub use crate::lifecycle::recorded::{evaluate_recorded, score_recorded};
+
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Task {
@@ -316,76 +318,9 @@ pub fn run(
     progress: &dyn Fn(f64, &str),
 ) -> Result<Vec<PathBuf>> {
     match task {
-        Task::Score(r) => Ok(score_recorded_with(ws, r, actor, progress)?.1),
-        Task::Evaluate(p) => Ok(evaluate_recorded_with(ws, p, actor, progress)?.1),
+        Task::Score(r) => Ok(crate::lifecycle::recorded::score_recorded_with(ws, r, actor, progress)?.1),
+        Task::Evaluate(p) => Ok(crate::lifecycle::recorded::evaluate_recorded_with(ws, p, actor, progress)?.1),
         Task::Report(s) => crate::report::report_recorded_with(ws, s, actor, progress),
     }
 }
 
-/// `manyi score`: scores of `round` written to `reports/<round>/` and journalled.
-pub fn score_recorded(
-    ws: &Workspace,
-    round: &RoundId,
-    actor: &str,
-) -> Result<(crate::score::rounds::Scores, Vec<PathBuf>)> {
-    score_recorded_with(ws, round, actor, &|_, _| {})
-}
-
-fn score_recorded_with(
-    ws: &Workspace,
-    round: &RoundId,
-    actor: &str,
-    progress: &dyn Fn(f64, &str),
-) -> Result<(crate::score::rounds::Scores, Vec<PathBuf>)> {
-    progress(0.05, "读取问卷并计算得分");
-    let rules = ws.rules()?;
-    let frame = ws.frame()?;
-    let scores = crate::score::rounds::score_round(ws, &rules, &frame, round)?;
-    progress(0.8, "写入得分文件");
-    let files = crate::journal::write_recorded(
-        ws,
-        actor,
-        "score",
-        &round.to_string(),
-        &[*round],
-        &[],
-        || scores.write(ws),
-    )?;
-    Ok((scores, files))
-}
-
-/// `manyi evaluate`: the evaluation of `period` written to `reports/<period>/` and
-/// journalled.
-pub fn evaluate_recorded(
-    ws: &Workspace,
-    period: &Period,
-    actor: &str,
-) -> Result<(crate::evaluate::Evaluation, Vec<PathBuf>)> {
-    evaluate_recorded_with(ws, period, actor, &|_, _| {})
-}
-
-fn evaluate_recorded_with(
-    ws: &Workspace,
-    period: &Period,
-    actor: &str,
-    progress: &dyn Fn(f64, &str),
-) -> Result<(crate::evaluate::Evaluation, Vec<PathBuf>)> {
-    progress(0.05, "计算满意度、任务指标与扣分");
-    let ev = crate::evaluate::evaluate(ws, period)?;
-    progress(0.8, "写入评价文件");
-    let rounds = ev
-        .rounds
-        .iter()
-        .map(|r| r.parse())
-        .collect::<Result<Vec<RoundId>>>()?;
-    let files = crate::journal::write_recorded(
-        ws,
-        actor,
-        "evaluate",
-        &period.to_string(),
-        &rounds,
-        &crate::lifecycle::evaluation_inputs(ws, period),
-        || ev.write(ws),
-    )?;
-    Ok((ev, files))
-}

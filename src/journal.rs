@@ -180,7 +180,7 @@ pub fn committed(lines: &[Line], index: &Index) -> Result<usize> {
         None if lines.is_empty() => Ok(0),
         None => Err(Error::Invalid(
             crate::messages::t(
-                "库索引没有记下日志的最后一条，但日志里已有记录：索引被替换或改动过；请管理员核验数据库",
+                "库索引没有记下日志的最后一条，但日志里已有记录：索引被替换或改动过；请管理员在日志页“核对存储与日志”",
                 "the store index names no journal entry but the journal has entries: the index was replaced or edited; run `manyi verify-store`",
             )
             .into(),
@@ -191,7 +191,7 @@ pub fn committed(lines: &[Line], index: &Index) -> Result<usize> {
             .map(|p| p + 1)
             .ok_or_else(|| {
                 Error::Invalid(crate::messages::tr!(
-                    "日志中找不到库索引记下的最后一条（{head}）：有记录被改动或删除；请管理员核验数据库",
+                    "日志中找不到库索引记下的最后一条（{head}）：有记录被改动或删除；请管理员在日志页“核对存储与日志”",
                     "the journal does not contain the entry the store index names as its last ({head}): an entry was edited or deleted; run `manyi verify-store`"
                 ))
             }),
@@ -208,7 +208,7 @@ pub fn entries(store: &Store, index: &Index) -> Result<Vec<Entry>> {
             l.entry.clone().ok_or_else(|| {
                 let line = l.number;
                 Error::Invalid(crate::messages::tr!(
-                    "日志第 {line} 行不是一条记录；请管理员核验数据库",
+                    "日志第 {line} 行不是一条记录；请管理员在日志页“核对存储与日志”",
                     "journal line {line} is not an entry; run `manyi verify-store`"
                 ))
             })
@@ -242,7 +242,7 @@ impl Writer {
                 _ => {
                     let line = l.number;
                     return Err(Error::Invalid(crate::messages::tr!(
-                        "日志的哈希链在第 {line} 行断开（有记录被改动或删除），修复之前不再记录任何操作；请管理员核验数据库",
+                        "日志的哈希链在第 {line} 行断开（有记录被改动或删除），修复之前不再记录任何操作；请管理员在日志页“核对存储与日志”",
                         "the journal's chain of hashes is broken at line {line} (an entry was edited or deleted); nothing more is recorded until it is repaired: run `manyi verify-store`"
                     )));
                 }

@@ -194,14 +194,13 @@ pub fn publish(ws: &Workspace, subject: &Subject, actor: &str) -> Result<crate::
     };
     for f in required {
         if !src.join(f).is_file() {
-            return Err(Error::Invalid(format!(
-                "{}: {} 尚未生成,请先{}",
-                subject.label(),
-                f,
-                match subject {
-                    Subject::Round(_) => "计算本轮得分(score)",
-                    Subject::Period(_) => "完成考核评价(evaluate)",
-                }
+            let (label, what) = (subject.label(), match subject {
+                Subject::Round(_) => crate::lang::t("计算本轮得分", "score the round"),
+                Subject::Period(_) => crate::lang::t("完成考核评价", "evaluate the period"),
+            });
+            return Err(Error::Invalid(crate::lang::tr!(
+                "{label}：{f} 尚未生成，请先{what}",
+                "{label}: {f} is not there yet; {what} first"
             )));
         }
     }
@@ -536,17 +535,19 @@ pub fn deduction_why(d: &DeductionRow, t: &crate::rules::Threshold) -> String {
     let point = d.below_point == Some(true);
     let whole = d.below_ci == Some(true);
     let position = match (point, whole) {
-        (true, true) => format!("得分 {score} 低于 {thr},{ci} 整体在 {thr} 以下"),
-        (true, false) => format!("得分 {score} 低于 {thr},但 {ci} 跨过 {thr}"),
-        (false, _) => format!("得分 {score} 不低于 {thr}({ci})"),
+        (true, true) => format!("得分 {score} 低于 {thr}，{ci} 整体在 {thr} 以下"),
+        (true, false) => format!("得分 {score} 低于 {thr}，但 {ci} 跨过 {thr}"),
+        (false, _) => format!("得分 {score} 不低于 {thr}（{ci}）"),
     };
-    if d.counts() {
+    if d.counts() && !d.waived.is_empty() {
+        format!("{position}；{rule}，本应计入扣分，经申诉 {} 复核维持，免扣", d.waived)
+    } else if d.counts() {
         format!(
-            "{position};{rule},计入扣分 {} 分",
+            "{position}；{rule}，计入扣分 {} 分",
             d.points.map_or("—".into(), |p| format!("{p:.1}"))
         )
     } else {
-        format!("{position};{rule},不计入扣分")
+        format!("{position}；{rule}，不计入扣分")
     }
 }
 

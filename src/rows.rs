@@ -92,6 +92,18 @@ pub struct StreetScoreRow {
     pub p_below: Option<f64>,
 }
 
+/// A deduction line waived by an upheld appeal (`surveys/appeals/waivers.json`,
+/// written by `appeals`, read by `evaluate`): the street's community line, or with no
+/// community its street-level line, of a period.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Waiver {
+    pub period: String,
+    pub street_code: String,
+    #[serde(default)]
+    pub community_code: Option<String>,
+    pub appeal: String,
+}
+
 /// A row of `item_scores.csv` (written by `score`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct ItemScoreRow {
@@ -141,6 +153,10 @@ pub struct DeductionRow {
     #[serde(default)]
     #[serde(serialize_with = "cell::num")]
     pub p_below: Option<f64>,
+    /// The appeal whose upheld ruling waived this line (a community's points, or on a
+    /// street row its street-level points); empty when none did.
+    #[serde(default)]
+    pub waived: String,
 }
 
 /// A row of `street_evaluation.csv` (written by `evaluate`). Two layouts: a quarter or

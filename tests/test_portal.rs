@@ -104,7 +104,7 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
         ("POST", "/login") => [401; 6],
         ("GET", "/") => [303, 303, 303, 303, 200, 303],
         ("POST", "/logout") => [303; 6],
-        ("GET", "/account/password") => [200, 200, 200, 200, 200, 303],
+        ("GET", "/account/password") | ("GET", "/help") => [200, 200, 200, 200, 200, 303],
         ("POST", "/account/password") => [422, 422, 422, 422, 422, 303],
         ("GET", "/rounds")
         | ("GET", "/rounds/{round}")
@@ -130,6 +130,7 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
         ("GET", "/desk")
         | ("GET", "/rounds/{round}/sample")
         | ("GET", "/rounds/{round}/flags")
+        | ("GET", "/rounds/{round}/flags.xlsx")
         | ("GET", "/jobs")
         | ("GET", "/jobs/{id}")
         | ("GET", "/results/{label}")
@@ -2491,7 +2492,7 @@ fn keys_in(v: &serde_json::Value, out: &mut Vec<String>) {
 fn an_evaluator_reads_outcomes_not_evidence() {
     let ws = example_workspace();
     let (eva_once, token) = evaluator_eva(&ws);
-    add_user(&ws, "office", &["--role", "office"]);
+    let office_once = add_user(&ws, "office", &["--role", "office"]);
     let office_token = ws
         .ok(&["user", "token", "office"])
         .split_whitespace()
@@ -2618,6 +2619,43 @@ fn an_evaluator_reads_outcomes_not_evidence() {
     assert!(
         html.contains("已排除") && html.contains("回访核实为编造"),
         "{html}"
+    );
+    // The office's export of the flags (issue 26): the interviewer, the decision in
+    // words with its reason, under the page's filter (decided now, so not under
+    // 待决定); codes as text cells.
+    use calamine::Reader;
+    let office = first_login(&srv, "office", &office_once, PW);
+    let sheet = |query: &str| -> Vec<Vec<calamine::Data>> {
+        let r = srv
+            .req("GET", &format!("/rounds/2018-R1/flags.xlsx{query}"))
+            .cookie(&office)
+            .send();
+        assert_eq!(r.status, 200, "{}", r.text());
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("f.xlsx");
+        std::fs::write(&p, &r.body).unwrap();
+        let mut wb = calamine::open_workbook_auto(&p).unwrap();
+        let range = wb.worksheet_range("标记访问员").unwrap();
+        range.rows().map(|r| r.to_vec()).collect()
+    };
+    let all = sheet("");
+    assert_eq!(all[0][0], calamine::Data::String("访问员".into()));
+    let row = all
+        .iter()
+        .find(|r| r[0] == calamine::Data::String(iv.clone()))
+        .unwrap_or_else(|| panic!("{iv} not in the export: {all:?}"));
+    let text = |c: usize| match &row[c] {
+        calamine::Data::String(s) => s.clone(),
+        other => panic!("column {c} is not text: {other:?}"),
+    };
+    assert_eq!(text(11), "剔除");
+    assert_eq!(text(12), "回访核实为编造");
+    assert!(matches!(row[7], calamine::Data::Float(p) if p > 0.0 && p < 0.01), "{row:?}");
+    assert!(text(3).contains("5301030"), "street codes as text: {}", text(3));
+    let undecided = sheet("?status=undecided");
+    assert!(
+        !undecided.iter().any(|r| r[0] == calamine::Data::String(iv.clone())),
+        "the filter is applied: {undecided:?}"
     );
 }
 
@@ -3237,4 +3275,42 @@ fn saving_an_assignment_says_what_was_saved() {
         page.contains("已保存：测评机构A 在本轮负责 2 个街道。"),
         "{page}"
     );
+}
+
+/// The deliveries list searches by words (file name, id, organisation, uploader,
+/// reason), round and status; the help page gives each role its own part first.
+#[test]
+fn deliveries_search_and_help() {
+    let w = world_with(&[]);
+    let office = &w.sessions[1];
+    let get = |s: &Session, path: &str| {
+        let r = w.srv.req("GET", path).cookie(s).send();
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.text()
+    };
+    let link = format!("/deliveries/{}", w.delivery_a);
+    let short = &w.delivery_a[..10];
+    for q in ["", "?q=messy", "?q=MESSY+2018-R1", &format!("?q={short}"), "?round=2018-R1&status=active"] {
+        let html = get(office, &format!("/deliveries{q}"));
+        assert!(html.contains(&link), "{q} should find the delivery");
+    }
+    for q in ["?q=messy+nothing", "?status=withdrawn", "?round=2018-R2"] {
+        let html = get(office, &format!("/deliveries{q}"));
+        assert!(!html.contains(&link), "{q} should not find the delivery");
+        assert!(html.contains("符合条件的 <strong>0</strong> 个"), "{q}: the count is said");
+    }
+    // Evaluator B searches only its own deliveries: A's file is not found by name.
+    let html = get(&w.sessions[3], "/deliveries?q=messy");
+    assert!(!html.contains(&link));
+    // Help: each role's own part first; staff read the others' too.
+    let first_h2 = |html: &str| {
+        let i = html.find("<h2 id=\"").unwrap();
+        html[i + 8..].split('"').next().unwrap().to_string()
+    };
+    assert_eq!(first_h2(&get(&w.sessions[0], "/help")), "admin");
+    assert_eq!(first_h2(&get(office, "/help")), "office");
+    assert_eq!(first_h2(&get(&w.sessions[2], "/help")), "evaluator");
+    let street = get(&w.sessions[4], "/help");
+    assert_eq!(first_h2(&street), "street");
+    assert!(!street.contains("id=\"office\"") && !street.contains("id=\"admin\""));
 }

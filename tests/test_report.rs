@@ -405,6 +405,21 @@ fn charts_name_every_community_and_a_single_round_draws_no_trend_line() {
     let year = std::fs::read_to_string(ws.join("reports/2018/trend.svg")).unwrap();
     assert_eq!(line_series(&year), 12);
     assert!(year.contains("轮换抽样"));
+    // One small panel per street, titled with its name (issue 26: no twelve crossing
+    // lines): every street of the year's scores names exactly one panel.
+    let scores = std::fs::read_to_string(ws.join("reports/2018/street_scores.csv")).unwrap();
+    let mut streets = std::collections::BTreeSet::new();
+    let mut rdr = csv::Reader::from_reader(scores.as_bytes());
+    let name_col = rdr.headers().unwrap().iter().position(|h| h == "street_name").unwrap();
+    for rec in rdr.records() {
+        streets.insert(rec.unwrap()[name_col].to_string());
+    }
+    assert_eq!(streets.len(), 12);
+    for s in &streets {
+        let titled = year.matches(&format!(">{s}</text>")).count()
+            + year.matches(&format!(">\n{s}\n</text>")).count();
+        assert_eq!(titled, 1, "{s} titles {titled} panels");
+    }
     // The review pack lists every input it rests on.
     let text = pdf_text(&h1.join("review.pdf"));
     for f in [

@@ -83,6 +83,8 @@ pub struct DeductionCommunity {
     pub counted: bool,
     /// P(true score < threshold): how sure the deduction is.
     pub p_below: Option<f64>,
+    /// The appeal that waived its points (counted, but no points).
+    pub waived: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +98,8 @@ pub struct StreetDeduction {
     pub street_score: Option<f64>,
     pub street_below: bool,
     pub street_points: f64,
+    /// The appeal that waived the street-level points.
+    pub street_waived: Option<String>,
     pub total: f64,
 }
 
@@ -187,8 +191,35 @@ fn satisfaction_rounds(
     }
 }
 
-fn deductions(scores: &Scores, rules: &Rules) -> Vec<StreetDeduction> {
+/// The waivers of `period` (`surveys/appeals/waivers.json`; none when there is none).
+pub fn waivers(ws: &Workspace, period: &Period) -> Result<Vec<crate::rows::Waiver>> {
+    let p = waivers_path(ws);
+    if !p.is_file() {
+        return Ok(Vec::new());
+    }
+    let all: Vec<crate::rows::Waiver> = serde_json::from_slice(&crate::fsutil::read(&p)?)
+        .map_err(|e| Error::file(ws.rel(&p), e.to_string()))?;
+    let label = period.to_string();
+    Ok(all.into_iter().filter(|w| w.period == label).collect())
+}
+
+/// Where the upheld appeals' waivers are kept.
+pub fn waivers_path(ws: &Workspace) -> std::path::PathBuf {
+    ws.root.join("surveys").join("appeals").join("waivers.json")
+}
+
+/// Each street's deduction lines: its communities below the threshold (counted as the
+/// rules say; a waived one keeps its row, without points) and its street-level line.
+/// Community points are capped after waivers: a waiver lowers the total by the line's
+/// points only where the cap did not already absorb them.
+fn deductions(scores: &Scores, rules: &Rules, waived: &[crate::rows::Waiver]) -> Vec<StreetDeduction> {
     let t = &rules.threshold;
+    let waiver = |street: &str, community: Option<&str>| {
+        waived
+            .iter()
+            .find(|w| w.street_code == street && w.community_code.as_deref() == community)
+            .map(|w| w.appeal.clone())
+    };
     scores
         .streets
         .iter()
@@ -214,16 +245,25 @@ fn deductions(scores: &Scores, rules: &Rules) -> Vec<StreetDeduction> {
                         below_ci: c.below_ci == Some(true),
                         counted: c.below_threshold == Some(true),
                         p_below: c.p_below,
+                        waived: waiver(&s.street_code, Some(&c.community_code)),
                     }
                 })
                 .collect();
-            let counted = communities.iter().filter(|c| c.counted).count();
-            let community_points = (counted as f64 * t.points_per_community).min(t.cap_per_street);
+            let charged = communities
+                .iter()
+                .filter(|c| c.counted && c.waived.is_none())
+                .count();
+            let community_points = (charged as f64 * t.points_per_community).min(t.cap_per_street);
             let street_score = s.est.as_ref().map(|e| e.mean);
             let street_below = street_score
                 .map(|x| x < t.street_score_below)
                 .unwrap_or(false);
-            let street_points = if street_below { t.street_points } else { 0.0 };
+            let street_waived = if street_below { waiver(&s.street_code, None) } else { None };
+            let street_points = if street_below && street_waived.is_none() {
+                t.street_points
+            } else {
+                0.0
+            };
             StreetDeduction {
                 street_code: s.street_code.clone(),
                 street_name: s.street_name.clone(),
@@ -234,6 +274,7 @@ fn deductions(scores: &Scores, rules: &Rules) -> Vec<StreetDeduction> {
                 street_score,
                 street_below,
                 street_points,
+                street_waived,
                 total: community_points + street_points,
             }
         })
@@ -403,10 +444,10 @@ fn evaluate_part(
         indicators_source: indicators
             .map(|i| i.source)
             .unwrap_or_else(|| crate::lang::t("无", "none").into()),
-        deductions: scores
-            .as_ref()
-            .map(|s| deductions(s, rules))
-            .unwrap_or_default(),
+        deductions: match &scores {
+            Some(s) => deductions(s, rules, &waivers(ws, period)?),
+            None => Vec::new(),
+        },
         streets,
         scores,
     }))
@@ -492,10 +533,10 @@ pub fn evaluate(ws: &Workspace, period: &Period) -> Result<Evaluation> {
                 satisfaction_basis: basis,
                 indicators_source: crate::lang::t("两个半年的评价", "half-year evaluations").into(),
                 indicators_missing: Vec::new(),
-                deductions: scores
-                    .as_ref()
-                    .map(|s| deductions(s, &rules))
-                    .unwrap_or_default(),
+                deductions: match &scores {
+                    Some(s) => deductions(s, &rules, &waivers(ws, period)?),
+                    None => Vec::new(),
+                },
                 streets,
                 scores,
             })

@@ -84,12 +84,13 @@ impl Evaluation {
                     below_point: Some(c.below_point),
                     below_ci: Some(c.below_ci),
                     counted: c.counted.to_string(),
-                    points: Some(if c.counted {
+                    points: Some(if c.counted && c.waived.is_none() {
                         d.points_per_community
                     } else {
                         0.0
                     }),
                     p_below: c.p_below,
+                    waived: c.waived.clone().unwrap_or_default(),
                     ..DeductionRow::default()
                 });
             }
@@ -110,6 +111,7 @@ impl Evaluation {
                 street_below: Some(d.street_below),
                 street_points: Some(d.street_points),
                 total: Some(d.total),
+                waived: d.street_waived.clone().unwrap_or_default(),
                 ..DeductionRow::default()
             });
         }

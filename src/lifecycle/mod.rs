@@ -2,6 +2,7 @@
 //! and the journal that records who did what (`crate::journal`), checked by
 //! `verify_store`. The CLI and the portal call these; they only render the results.
 
+pub mod recorded;
 pub mod review;
 pub mod verify;
 
@@ -299,6 +300,47 @@ pub fn undecided(ws: &Workspace, round: &RoundId) -> Result<(usize, usize)> {
     crate::flags::undecided(ws, &store, &index, round, &rules)
 }
 
+/// A search of the deliveries list (the office's and evaluators' 交付记录): words
+/// that must all occur in the file's name, id, organisation, uploader, round or reason
+/// (case-insensitive), and optionally a round and a status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeliverySearch {
+    pub text: String,
+    pub round: Option<String>,
+    /// active | withdrawn | superseded
+    pub status: Option<String>,
+}
+
+impl DeliverySearch {
+    pub fn is_empty(&self) -> bool {
+        self.text.trim().is_empty() && self.round.is_none() && self.status.is_none()
+    }
+
+    pub fn matches(&self, d: &DeliveryRow) -> bool {
+        if self.round.as_ref().is_some_and(|r| !r.eq_ignore_ascii_case(&d.round)) {
+            return false;
+        }
+        if self.status.as_ref().is_some_and(|s| s != &d.status) {
+            return false;
+        }
+        let hay = [
+            d.file_name.as_str(),
+            d.id.as_str(),
+            d.round.as_str(),
+            d.evaluator.as_deref().unwrap_or(""),
+            d.actor.as_deref().unwrap_or(""),
+            d.status_reason.as_deref().unwrap_or(""),
+            crate::store::DeliveryStatus::from_code(&d.status)
+                .map_or("", |s| s.text_in(crate::messages::Lang::Zh)),
+        ]
+        .join("\n")
+        .to_lowercase();
+        self.text
+            .split_whitespace()
+            .all(|w| hay.contains(&w.to_lowercase()))
+    }
+}
+
 /// One row of `manyi deliveries`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryRow {
@@ -489,6 +531,7 @@ pub fn evaluation_inputs(ws: &Workspace, period: &crate::round::Period) -> Vec<s
         .iter()
         .flat_map(|p| crate::evaluate::indicator_files(ws, p))
         .map(|f| ws.root.join(f))
+        .chain([crate::evaluate::waivers_path(ws)])
         .filter(|p| p.is_file())
         .collect()
 }
@@ -528,54 +571,28 @@ pub struct Coverage {
 /// 社区名称, 至少需有效问卷, 已有有效问卷, 还差; every code a text cell, so Excel keeps
 /// all twelve digits).
 pub fn sample_list_xlsx(cov: &Coverage) -> Result<Vec<u8>> {
-    use rust_xlsxwriter::{Format, Workbook};
-    let err = |e: rust_xlsxwriter::XlsxError| Error::Invalid(format!("writing the workbook: {e}"));
-    let mut wb = Workbook::new();
-    let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2000, 1, 1).map_err(err)?;
-    wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
-    let bold = Format::new().set_bold();
-    let text = Format::new().set_num_format("@");
-    let sheet = wb.add_worksheet();
-    sheet.set_name("样本社区").map_err(err)?;
-    let header = [
-        "街道代码",
-        "街道",
-        "社区代码",
-        "社区名称",
-        "至少需有效问卷",
-        "已有有效问卷",
-        "还差",
-    ];
-    for (c, h) in header.iter().enumerate() {
-        sheet
-            .write_string_with_format(0, c as u16, *h, &bold)
-            .map_err(err)?;
-        sheet
-            .set_column_width(c as u16, if c == 3 { 24 } else { 14 })
-            .map_err(err)?;
-    }
-    for (r, row) in cov.communities.iter().enumerate() {
-        let r = r as u32 + 1;
-        for (c, v) in [
-            &row.street_code,
-            &row.street_name,
-            &row.community_code,
-            &row.community_name,
-        ]
+    use crate::fsutil::XCell::{Num, Text};
+    let rows: Vec<Vec<crate::fsutil::XCell>> = cov
+        .communities
         .iter()
-        .enumerate()
-        {
-            sheet
-                .write_string_with_format(r, c as u16, v.as_str(), &text)
-                .map_err(err)?;
-        }
-        for (c, v) in [row.minimum, row.valid, row.missing].iter().enumerate() {
-            sheet
-                .write_number(r, 4 + c as u16, *v as f64)
-                .map_err(err)?;
-        }
-    }
-    wb.save_to_buffer().map_err(err)
+        .map(|row| {
+            vec![
+                Text(row.street_code.clone()),
+                Text(row.street_name.clone()),
+                Text(row.community_code.clone()),
+                Text(row.community_name.clone()),
+                Num(row.minimum as f64),
+                Num(row.valid as f64),
+                Num(row.missing as f64),
+            ]
+        })
+        .collect();
+    crate::fsutil::xlsx_table(
+        "样本社区",
+        &["街道代码", "街道", "社区代码", "社区名称", "至少需有效问卷", "已有有效问卷", "还差"],
+        &[14.0, 14.0, 14.0, 24.0, 14.0, 14.0, 14.0],
+        &rows,
+    )
 }
 
 /// Coverage of `round`. With `scope`, only the organisation's streets and the

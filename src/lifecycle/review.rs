@@ -580,3 +580,50 @@ mod tests {
         );
     }
 }
+
+/// The review's interviewers as a workbook for people (标记访问员): who, how many
+/// questionnaires, where, the evidence in words and its p, what excluding them would
+/// do, the decision with its reason, who made it and when (Beijing time). Codes as
+/// text cells.
+pub fn review_xlsx(review: &Review) -> Result<Vec<u8>> {
+    use crate::fsutil::XCell::{self, Empty, Num, Text};
+    let names = |v: &[(String, String)]| -> String {
+        v.iter()
+            .map(|(code, name)| if name.is_empty() { code.clone() } else { format!("{name}（{code}）") })
+            .collect::<Vec<_>>()
+            .join("、")
+    };
+    let rows: Vec<Vec<XCell>> = review
+        .rows
+        .iter()
+        .map(|r| {
+            let d = r.decision.as_ref();
+            vec![
+                Text(r.interviewer_id.clone()),
+                Num(r.questionnaires as f64),
+                Text(r.evaluators.join("、")),
+                Text(names(&r.streets)),
+                Text(names(&r.communities)),
+                Text(r.evidence.clone()),
+                Text(r.signs.join("；")),
+                r.p_value.map(Num).unwrap_or(Empty),
+                Text(r.signals.clone()),
+                Text(r.callbacks.clone()),
+                Text(r.street_impact.clone()),
+                Text(d.map(|d| crate::messages::decision_action_text(&d.action).to_string()).unwrap_or_else(|| "待决定".into())),
+                Text(d.map(|d| d.reason.clone()).unwrap_or_default()),
+                Text(d.map(|d| d.actor.clone()).unwrap_or_default()),
+                Text(d.map(|d| crate::store::beijing_time(&d.at)).unwrap_or_default()),
+            ]
+        })
+        .collect();
+    crate::fsutil::xlsx_table(
+        "标记访问员",
+        &[
+            "访问员", "问卷数", "测评机构", "街道", "社区", "证据", "异常之处", "P值", "问卷信号", "回访",
+            "排除后的影响", "决定", "理由", "决定人", "决定时间（北京时间）",
+        ],
+        &[12.0, 8.0, 14.0, 24.0, 30.0, 36.0, 36.0, 10.0, 24.0, 30.0, 36.0, 10.0, 24.0, 10.0, 20.0],
+        &rows,
+    )
+}

@@ -139,17 +139,71 @@ pub async fn round(
     .into_response()
 }
 
-pub async fn deliveries(AxState(state): AxState<State>, caller: Caller) -> Response {
+/// The deliveries list's search (`?q=&round=&status=`).
+#[derive(serde::Deserialize, Default)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    round: String,
+    #[serde(default)]
+    status: String,
+}
+
+impl SearchQuery {
+    fn search(&self) -> crate::lifecycle::DeliverySearch {
+        let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        crate::lifecycle::DeliverySearch {
+            text: self.q.trim().to_string(),
+            round: opt(&self.round),
+            status: opt(&self.status),
+        }
+    }
+}
+
+pub async fn deliveries(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    axum::extract::Query(sq): axum::extract::Query<SearchQuery>,
+) -> Response {
     let a = who!(caller);
-    let dels = match visible_deliveries(&state, &a, None, false) {
+    let all = match visible_deliveries(&state, &a, None, false) {
         Ok(d) => d,
         Err(e) => return refused(e),
     };
+    let search = sq.search();
+    let mut rounds: Vec<String> = all.iter().map(|d| d.round.clone()).collect();
+    rounds.sort();
+    rounds.dedup();
+    let total = all.len();
+    let dels: Vec<_> = all.into_iter().filter(|d| search.matches(d)).collect();
+    let sel = |b: bool| if b { Some("selected") } else { None };
     page(
         "交付记录",
         Some(&caller),
         html! {
             h1 { "交付记录" }
+            form.row method="get" action="/deliveries" role="search" {
+                label { "查找（文件名、编号、机构、上传人或理由）" input type="search" name="q" value=(sq.q); }
+                label { "轮次"
+                    select name="round" {
+                        option value="" { "全部" }
+                        @for r in &rounds { option value=(r) selected=[sel(sq.round == *r)] { (r) } }
+                    }
+                }
+                label { "状态"
+                    select name="status" {
+                        option value="" { "全部" }
+                        @for st in [crate::store::DeliveryStatus::Active, crate::store::DeliveryStatus::Withdrawn, crate::store::DeliveryStatus::Superseded] {
+                            option value=(st.code()) selected=[sel(sq.status == st.code())] { (st.text_in(crate::messages::Lang::Zh)) }
+                        }
+                    }
+                }
+                button type="submit" { "查找" }
+            }
+            @if !search.is_empty() {
+                p.summary role="status" { "共 " (total) " 个交付，符合条件的 " strong { (dels.len()) } " 个 · " a href="/deliveries" { "显示全部" } }
+            }
             p.hint { "时间为北京时间。点击文件名查看回执、拒收行，撤回或上传更正文件。" }
             (deliveries_table(&dels))
         },

@@ -14,6 +14,7 @@ mod admin;
 mod api;
 mod deliveries;
 mod guard;
+mod help;
 mod multipart;
 pub(crate) mod office;
 mod parts;
@@ -357,6 +358,7 @@ fn build(state: State) -> (Router, Vec<Route>) {
     b.add("POST", "/login", Public, account::login);
     // Any signed-in account.
     b.add("GET", "/", Any, home);
+    b.add("GET", "/help", Any, help::help);
     b.add("POST", "/logout", Any, account::logout);
     b.add("GET", "/account/password", Any, account::password_form);
     b.add("POST", "/account/password", Any, account::password_change);
@@ -423,6 +425,7 @@ fn build(state: State) -> (Router, Vec<Route>) {
     b.add("POST", "/draw", Staff, office::draw);
     b.add("GET", "/rounds/{round}/sample", Staff, office::sample);
     b.add("GET", "/rounds/{round}/flags", Staff, office::flags);
+    b.add("GET", "/rounds/{round}/flags.xlsx", Staff, office::flags_xlsx);
     b.add("GET", "/rounds/{round}/callbacks", Staff, office::callbacks);
     b.add(
         "POST",

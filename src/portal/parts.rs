@@ -6,12 +6,8 @@ use maud::{Markup, html};
 use crate::store::DeliveryEntry;
 
 pub(super) fn status_zh(s: &str) -> &'static str {
-    match s {
-        "active" => "有效",
-        "withdrawn" => "已撤回",
-        "superseded" => "已被更正替换",
-        _ => "未知",
-    }
+    crate::store::DeliveryStatus::from_code(s)
+        .map_or("未知", |s| s.text_in(crate::messages::Lang::Zh))
 }
 
 /// A round's sampled communities with valid questionnaires against the minimum, each

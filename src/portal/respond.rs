@@ -261,6 +261,7 @@ pub(super) fn page(title: &str, caller: Option<&Caller>, body: Markup) -> Html<S
                                     (a.name) " · " (a.role.zh())
                                     @if let Some(o) = &a.org { " · " (o) }
                                 }
+                                a href="/help" { "帮助" }
                                 a href="/account/password" { "修改密码" }
                                 form.inline method="post" action="/logout" {
                                     input type="hidden" name="csrf" value=(c.csrf);

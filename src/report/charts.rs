@@ -444,41 +444,8 @@ pub(crate) fn palette(i: usize) -> RGBColor {
     C[i % C.len()]
 }
 
-/// Draws marker number `i` (circle, square, triangle, diamond, cross, ring, …) at `at`.
-fn marker<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
-    i: usize,
-    at: (i32, i32),
-    c: RGBColor,
-) -> Result<()> {
-    let (x, y) = at;
-    let r = 7;
-    let res = match i % 6 {
-        0 => area.draw(&Circle::new(at, r, c.filled())),
-        1 => area.draw(&Rectangle::new(
-            [(x - r, y - r), (x + r, y + r)],
-            c.filled(),
-        )),
-        2 => area.draw(&Polygon::new(
-            vec![(x, y - r - 1), (x - r - 1, y + r), (x + r + 1, y + r)],
-            c.filled(),
-        )),
-        3 => area.draw(&Polygon::new(
-            vec![
-                (x, y - r - 2),
-                (x + r + 2, y),
-                (x, y + r + 2),
-                (x - r - 2, y),
-            ],
-            c.filled(),
-        )),
-        4 => area.draw(&Cross::new(at, r, c.stroke_width(4))),
-        _ => area.draw(&Circle::new(at, r, c.stroke_width(3))),
-    };
-    res.map_err(perr)
-}
-
-/// Each street's score in each of the year's rounds, with its 95% CI. With fewer than
+/// Each street's score in each of the year's rounds, with its 95% CI, one small panel
+/// per street on a shared axis. With fewer than
 /// two rounds there is no trend to draw: the chart shows the one round's points and says
 /// so. Under rotation every round surveys other communities, and the chart says that a
 /// change between rounds mixes change over time with which communities were drawn.
@@ -505,122 +472,120 @@ fn trend(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
         }
     }
     let thr = rules.threshold.community_score;
+    // Every panel on the same axis (the scores and the threshold; whiskers beyond it
+    // are cut at its edge), so panels compare at a glance.
     let (lo, hi) = axis_range(series.values().flat_map(|s| s.1.iter().map(|p| p.1)), thr);
     let k = rounds.len();
     let m = series.len().max(1);
     let title = format!(
-        "{} {} 各街道满意度 (各轮测评, 竖线 = 95% 置信区间)",
+        "{} {} 各街道满意度（各轮测评，竖线为 95% 置信区间，红线为达标线 {}）",
         inputs.district,
-        crate::messages::period_title(&inputs.label)
+        crate::messages::period_title(&inputs.label),
+        thr
     );
     let note = if k < 2 {
         Some(format!(
-            "本期只有一轮测评({}),无法显示趋势:各点为该轮各街道得分。",
+            "本期只有一轮测评（{}），无法显示趋势：各点为该轮各街道得分。",
             rounds.join("")
         ))
     } else if rules.sampling.method == crate::rules::SamplingMethod::Rotation {
         Some(
-            "轮换抽样:每轮测评的是各街道不同的社区,轮次之间的变化既反映时间变化,也反映抽中了哪些社区。"
+            "轮换抽样：每轮测评的是各街道不同的社区，轮次之间的变化既反映时间变化，也反映抽中了哪些社区。"
                 .to_string(),
         )
     } else {
         None
     };
+    // One small panel per street (at most four a row), each with its own name, the
+    // rounds along the bottom and the same score axis: no crossing lines to follow.
+    let cols = m.min(4);
+    let rows_n = m.div_ceil(cols);
+    let round_label = |r: &str| match r.parse::<crate::round::RoundId>() {
+        Ok(id) => format!("第{}轮", id.number),
+        Err(_) => r.to_string(),
+    };
+    let ink = RGBColor(31, 90, 160);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(perr)?;
-        let (plot, legend) = root.split_horizontally(1250);
-        // The title, and the note under it, above the plot.
         root.draw(&Text::new(
             title.clone(),
-            (WIDTH as i32 / 2, 24),
-            font(28).pos(Pos::new(HPos::Center, VPos::Top)),
+            (WIDTH as i32 / 2, 20),
+            font(26).pos(Pos::new(HPos::Center, VPos::Top)),
         ))
         .map_err(perr)?;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(30)
-            .margin_top(if note.is_some() { 110 } else { 80 })
-            .x_label_area_size(60)
-            .y_label_area_size(70)
-            .build_cartesian_2d(-0.5f64..(k as f64 - 0.5), lo..hi)
-            .map_err(perr)?;
-        chart
-            .configure_mesh()
-            .x_labels(0)
-            .disable_x_mesh()
-            .light_line_style(RGBColor(242, 242, 242))
-            .y_desc("街道得分")
-            .label_style(font(22))
-            .axis_desc_style(font(24))
-            .draw()
-            .map_err(perr)?;
         if let Some(n) = &note {
-            plot.draw(&Text::new(
+            root.draw(&Text::new(
                 n.clone(),
-                (100, 70),
+                (WIDTH as i32 / 2, 58),
                 font(20)
                     .color(&RGBColor(120, 60, 0))
-                    .pos(Pos::new(HPos::Left, VPos::Top)),
+                    .pos(Pos::new(HPos::Center, VPos::Top)),
             ))
             .map_err(perr)?;
         }
-        for (i, r) in rounds.iter().enumerate() {
-            let (px, py) = chart.backend_coord(&(i as f64, lo));
-            plot.draw(&Text::new(
-                crate::messages::period_title(r),
-                (px, py + 12),
-                font(22).pos(Pos::new(HPos::Center, VPos::Top)),
-            ))
-            .map_err(perr)?;
-        }
-        let (x0, y0) = chart.backend_coord(&(-0.5, thr));
-        let (x1, _) = chart.backend_coord(&(k as f64 - 0.5, thr));
-        plot.draw(&Rectangle::new([(x0, y0 - 1), (x1, y0 + 1)], RED.filled()))
-            .map_err(perr)?;
-        // Each street a little to the side of the round's position, so whiskers do not
-        // hide each other.
-        let spread = 0.7 / m as f64;
-        for (j, (_, (name, pts))) in series.iter().enumerate() {
-            let c = palette(j);
-            let dx = (j as f64 - (m as f64 - 1.0) / 2.0) * spread;
-            let xy: Vec<(f64, f64)> = pts.iter().map(|(i, s, _)| (*i as f64 + dx, *s)).collect();
+        let top = if note.is_some() { 92 } else { 66 };
+        let (_, grid) = root.split_vertically(top);
+        let panels = grid.split_evenly((rows_n, cols));
+        for (panel, (_, (name, pts))) in panels.iter().zip(series.iter()) {
+            let mut chart = ChartBuilder::on(panel)
+                .margin(10)
+                .margin_right(24)
+                .caption(name.clone(), font(22))
+                .x_label_area_size(30)
+                .y_label_area_size(46)
+                .build_cartesian_2d(-0.5f64..(k as f64 - 0.5), lo..hi)
+                .map_err(perr)?;
+            chart
+                .configure_mesh()
+                .x_labels(0)
+                .disable_x_mesh()
+                .y_labels(4)
+                .y_label_formatter(&|v| format!("{v:.0}"))
+                .light_line_style(RGBColor(242, 242, 242))
+                .label_style(font(16))
+                .draw()
+                .map_err(perr)?;
+            for (i, r) in rounds.iter().enumerate() {
+                let (px, py) = chart.backend_coord(&(i as f64, lo));
+                root
+                    .draw(&Text::new(
+                        round_label(r),
+                        (px, py + 6),
+                        font(16).pos(Pos::new(HPos::Center, VPos::Top)),
+                    ))
+                    .map_err(perr)?;
+            }
+            let (x0, y0) = chart.backend_coord(&(-0.5, thr));
+            let (x1, _) = chart.backend_coord(&(k as f64 - 0.5, thr));
+            root
+                .draw(&Rectangle::new([(x0, y0 - 1), (x1, y0 + 1)], RED.filled()))
+                .map_err(perr)?;
+            let xy: Vec<(f64, f64)> = pts.iter().map(|(i, s, _)| (*i as f64, *s)).collect();
             if xy.len() >= 2 {
                 chart
-                    .draw_series(LineSeries::new(xy.clone(), c.stroke_width(2)))
+                    .draw_series(LineSeries::new(xy.clone(), ink.stroke_width(2)))
                     .map_err(perr)?;
             }
             for (p, (_, _, ci)) in xy.iter().zip(pts) {
                 if let Some((l, h)) = ci {
                     let (a, ya) = chart.backend_coord(&(p.0, h.min(hi)));
                     let (_, yb) = chart.backend_coord(&(p.0, l.max(lo)));
-                    plot.draw(&Rectangle::new(
-                        [(a - 1, ya), (a + 1, yb)],
-                        c.mix(0.6).filled(),
+                    root
+                        .draw(&Rectangle::new([(a - 1, ya), (a + 1, yb)], ink.mix(0.5).filled()))
+                        .map_err(perr)?;
+                }
+                let at = chart.backend_coord(p);
+                root.draw(&Circle::new(at, 6, ink.filled())).map_err(perr)?;
+                root
+                    .draw(&Text::new(
+                        format!("{:.1}", p.1),
+                        (at.0 + 9, at.1 - 4),
+                        font(15).pos(Pos::new(HPos::Left, VPos::Bottom)),
                     ))
                     .map_err(perr)?;
-                }
-                marker(&plot, j, chart.backend_coord(p), c)?;
             }
-            // The street's name beside its last point.
-            if let Some(last) = xy.last() {
-                let (px, py) = chart.backend_coord(last);
-                plot.draw(&Text::new(
-                    name.trim_end_matches("街道").to_string(),
-                    (px + 12, py),
-                    font(16).color(&c).pos(Pos::new(HPos::Left, VPos::Center)),
-                ))
-                .map_err(perr)?;
-            }
-            let y = 90 + j as i32 * 58;
-            marker(&legend, j, (45, y), c)?;
-            legend
-                .draw(&Text::new(
-                    name.clone(),
-                    (75, y),
-                    font(24).pos(Pos::new(HPos::Left, VPos::Center)),
-                ))
-                .map_err(perr)?;
         }
         root.present().map_err(perr)?;
     }

@@ -43,6 +43,7 @@ pub fn zh_header(col: &str, rules: &Rules) -> String {
         ("indicators_source", "指标来源"),
         ("missing_indicators", "未报送指标"),
         ("note", "说明"),
+        ("waived", "申诉免扣"),
         ("h1_total", "上半年总分"),
         ("h2_total", "下半年总分"),
         ("n_valid", "有效问卷"),
@@ -138,6 +139,7 @@ fn numeric(col: &str) -> bool {
             | "text"
             | "indicators_source"
             | "missing_indicators"
+            | "waived"
             | "id"
             | "evidence"
             | "if_excluded"

@@ -85,6 +85,31 @@ pub async fn flags(
     render_flags(&caller, &r, &rv, &filter, notice.as_ref(), None)
 }
 
+/// The flagged interviewers under the page's filter as a workbook (`review_xlsx`).
+pub async fn flags_xlsx(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    UrlPath(round): UrlPath<String>,
+    Query(q): Query<FlagsQuery>,
+) -> Response {
+    let a = who!(caller);
+    let r = tryr!(staff_round(&state, &a, &round));
+    let ws = state.ws.clone();
+    let filter = q.filter();
+    let bytes = tryr!(
+        blocking(move || {
+            let rv = crate::lifecycle::review::review(&ws, &r, &filter, 0)?;
+            crate::lifecycle::review::review_xlsx(&rv)
+        })
+        .await
+    );
+    crate::portal::respond::bytes_download(
+        bytes,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        &format!("{round}-质量标记.xlsx"),
+    )
+}
+
 /// `s` percent-encoded for a URL's query or fragment (unreserved characters kept).
 pub(super) fn url_part(s: &str) -> String {
     let mut out = String::new();
@@ -211,6 +236,7 @@ pub(super) fn render_flags(
                 }
                 button type="submit" { "筛选" }
             }
+            p { a href=(flags_url(r, filter, &[], None).replacen("/flags", "/flags.xlsx", 1)) { "下载本筛选结果（Excel）" } }
             h2 { "访问员" }
             @if rv.flagged_interviewers == 0 { p { "没有被标记的访问员。" } }
             @else if rv.rows.is_empty() { p { "没有符合筛选条件的访问员。" } }

@@ -16,7 +16,7 @@ pub use callbacks::{
     callbacks, draw_callbacks, list as callback_list, upload_results as callback_results,
 };
 pub use desk::{desk, draw, sample};
-pub use flags::{decide, flags};
+pub use flags::{decide, flags, flags_xlsx};
 pub use indicators::{indicators, upload_indicators};
 pub use jobs::{job, jobs, submit_job};
 pub use journal::{journal, journal_csv, verify};

@@ -145,6 +145,7 @@ pub(super) async fn round_desk(
                     }
                 }
                 h2 { "各社区完成情况" }
+                p { a href={ "/rounds/" (r) "/sample.xlsx" } { "下载各社区完成情况（Excel）" } }
                 (crate::portal::parts::coverage_table(&cov.communities, Some(&sort_link)))
             }
             h2 #assignments { "测评机构负责的街道" }
