@@ -34,6 +34,10 @@ pub enum Error {
 
     Invalid(String),
 
+    /// What was asked for is not there, or not the caller's to see (the portal answers
+    /// 404 either way, so nobody learns what exists beyond their own).
+    NotFound(String),
+
     /// A broken invariant of the engine itself (never the input's fault): nothing is
     /// stored, and the fuzz target treats it as a failure.
     Internal(String),
@@ -76,7 +80,7 @@ impl std::fmt::Display for Error {
                 let dir = dir.display();
                 tr!("工作区 {dir}：{message}", "workspace {dir}: {message}")
             }
-            Error::Invalid(m) => m.clone(),
+            Error::Invalid(m) | Error::NotFound(m) => m.clone(),
             Error::Internal(m) => tr!(
                 "内部错误（请报告给维护者）：{m}",
                 "internal error (please report it): {m}"

@@ -6,6 +6,7 @@
 //! tests/test_architecture.rs).
 
 pub mod accounts;
+pub mod appeals;
 pub mod callbacks;
 pub mod cli;
 pub mod demo;

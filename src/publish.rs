@@ -59,6 +59,11 @@ pub struct Publication {
     pub actor: String,
     /// The journal entry that published it.
     pub seq: u64,
+    /// 1 for the first publication of the label, 2 for the next… (a republication
+    /// after an appeal's ruling is a new version).
+    pub version: usize,
+    /// Why this version was made (an appeal's ruling), when it says.
+    pub note: Option<String>,
 }
 
 /// What is published now, by the journal: for each label the last of `publish` and
@@ -89,12 +94,14 @@ pub fn publications(ws: &Workspace) -> Result<Vec<Publication>> {
 
 fn publications_in(entries: Vec<crate::journal::Entry>) -> Vec<Publication> {
     let mut last: std::collections::BTreeMap<String, Option<Publication>> = Default::default();
+    let mut versions: std::collections::BTreeMap<String, usize> = Default::default();
     for e in entries {
         let Some(label) = e.round.clone() else {
             continue;
         };
         match e.action.as_str() {
             "publish" => {
+                let version = *versions.entry(label.clone()).and_modify(|v| *v += 1).or_insert(1);
                 last.insert(
                     label.clone(),
                     Some(Publication {
@@ -102,6 +109,8 @@ fn publications_in(entries: Vec<crate::journal::Entry>) -> Vec<Publication> {
                         time: e.time,
                         actor: e.actor,
                         seq: e.seq,
+                        version,
+                        note: e.reason,
                     }),
                 );
             }
@@ -187,6 +196,17 @@ pub fn preview(ws: &Workspace, subject: &Subject) -> Result<Preview> {
 /// Publishes `subject`: its report files as they are now become what the streets see.
 /// The subject must have been scored (a round) or evaluated (a period).
 pub fn publish(ws: &Workspace, subject: &Subject, actor: &str) -> Result<crate::journal::Entry> {
+    publish_noted(ws, subject, actor, "")
+}
+
+/// As `publish`, with a note on why this version was made (an appeal's ruling); the
+/// streets read it beside the result, the journal keeps it as the entry's reason.
+pub fn publish_noted(
+    ws: &Workspace,
+    subject: &Subject,
+    actor: &str,
+    note: &str,
+) -> Result<crate::journal::Entry> {
     let src = ws.reports_dir().join(subject.label());
     let required: &[&str] = match subject {
         Subject::Round(_) => &["street_scores.csv", "community_scores.csv"],
@@ -238,10 +258,14 @@ pub fn publish(ws: &Workspace, subject: &Subject, actor: &str) -> Result<crate::
             )?;
             written.push(to);
         }
+        let mut d = Draft::new("publish")
+            .round(subject.label())
+            .detail("removed", removed);
+        if !note.trim().is_empty() {
+            d = d.reason(note.trim());
+        }
         Ok((
-            Draft::new("publish")
-                .round(subject.label())
-                .detail("removed", removed),
+            d,
             Vec::new(),
             written,
         ))

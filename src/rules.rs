@@ -51,6 +51,24 @@ pub struct Rules {
     pub publication: PublicationRules,
     #[serde(default)]
     pub callbacks: CallbackRules,
+    #[serde(default)]
+    pub appeals: AppealRules,
+}
+
+/// Appeals (申诉复核): how long after publication a street may appeal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppealRules {
+    /// Working days (Monday to Friday, Beijing dates) after the day a period is first
+    /// published; the window closes at the end of the last (default 5). Public
+    /// holidays are not known to the engine and count as working days.
+    pub window_days: u32,
+}
+
+impl Default for AppealRules {
+    fn default() -> Self {
+        AppealRules { window_days: 5 }
+    }
 }
 
 /// What the streets see of a publication (`manyi serve`).

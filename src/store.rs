@@ -675,6 +675,40 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146097 + doe - 719468
 }
 
+/// Seconds since 1970 of a stored UTC time (`2018-04-12T01:02:03Z`).
+pub fn utc_secs(utc: &str) -> Option<i64> {
+    let b = utc.as_bytes();
+    if b.len() != 20 || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| utc.get(r).and_then(|s| s.parse::<i64>().ok());
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    Some(days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + se)
+}
+
+/// `secs` since 1970 as a stored UTC time.
+pub fn utc_text(secs: i64) -> String {
+    let (y, m, d, h, mi, se) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{se:02}Z")
+}
+
+/// The end (23:59:59 Beijing time, as UTC) of the `n`-th working day (Monday to
+/// Friday) after the Beijing date of `utc`; with `n` = 0, the end of that day itself.
+pub fn working_days_after(utc: &str, n: u32) -> Option<String> {
+    const BEIJING: i64 = 8 * 3600;
+    let mut day = (utc_secs(utc)? + BEIJING).div_euclid(86400);
+    // 1970-01-01 was a Thursday: (day + 3) % 7 is 0 on Mondays … 5, 6 on weekends.
+    let weekend = |d: i64| (d + 3).rem_euclid(7) >= 5;
+    for _ in 0..n {
+        day += 1;
+        while weekend(day) {
+            day += 1;
+        }
+    }
+    Some(utc_text((day + 1) * 86400 - BEIJING - 1))
+}
+
 /// A UTC time as stored (`2018-04-12T01:02:03Z`) in Beijing time for people
 /// (`2018-04-12 09:02`); anything else is returned as it is.
 pub fn beijing_time(utc: &str) -> String {
@@ -718,6 +752,43 @@ mod time_tests {
             "2018-04-12 09:02"
         );
         assert_eq!(super::beijing_time("yesterday"), "yesterday");
+    }
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::working_days_after;
+
+    /// By hand, on a calendar: 2026-12-04 is a Friday.
+    #[test]
+    fn working_days_skip_weekends_in_beijing_dates() {
+        // Friday 10:00 Beijing (02:00 UTC) + 5 working days = Friday 2026-12-11, whose
+        // end is 15:59:59 UTC.
+        assert_eq!(
+            working_days_after("2026-12-04T02:00:00Z", 5).as_deref(),
+            Some("2026-12-11T15:59:59Z")
+        );
+        // Friday 23:30 Beijing is still Friday there (15:30 UTC): the same answer.
+        assert_eq!(
+            working_days_after("2026-12-04T15:30:00Z", 5).as_deref(),
+            Some("2026-12-11T15:59:59Z")
+        );
+        // Friday 16:30 UTC is Saturday 00:30 in Beijing: Monday is day 1 → Friday 12-11
+        // is day 5 as well (Sat and Sun are skipped, not counted).
+        assert_eq!(
+            working_days_after("2026-12-04T16:30:00Z", 5).as_deref(),
+            Some("2026-12-11T15:59:59Z")
+        );
+        // Monday + 1 = Tuesday; 0 = the end of the day itself.
+        assert_eq!(
+            working_days_after("2026-12-07T01:00:00Z", 1).as_deref(),
+            Some("2026-12-08T15:59:59Z")
+        );
+        assert_eq!(
+            working_days_after("2026-12-07T01:00:00Z", 0).as_deref(),
+            Some("2026-12-07T15:59:59Z")
+        );
+        assert_eq!(working_days_after("not a time", 5), None);
     }
 }
 

@@ -395,3 +395,39 @@ fn has_data_agrees_with_evaluate_for_every_period_of_the_year() {
     ws.write("surveys/indicators/2018Q1.csv", q1);
     assert_eq!(check(&ws, "with 2018Q1's indicators"), [true; 7]);
 }
+
+/// An upheld waiver lowers a street's total by the line's points only within the cap:
+/// with the cap at 0.3 (below the 0.5 a community costs), the community part is 0.3,
+/// so waiving the street's one counted community lowers its total by 0.3, not 0.5
+/// (hand: 0.3 + 1 street-level = 1.3 → 1.0). The CLI's appeal path end to end.
+#[test]
+fn a_waiver_lowers_the_total_within_the_cap() {
+    let ws = example_workspace();
+    ws.ok(&["ingest", data("evaluator-a-messy.csv").to_str().unwrap(), "--round", "2018-R1"]);
+    let rules = ws.read("scoring-rules/panlong-2018.toml");
+    assert!(rules.contains("cap_per_street = 3.0"));
+    ws.write("scoring-rules/panlong-2018.toml", rules.replace("cap_per_street = 3.0", "cap_per_street = 0.3"));
+    ws.ok(&["score", "--round", "2018-R1"]);
+    ws.ok(&["evaluate", "--period", "2018H1"]);
+    ws.ok(&["publish", "2018H1"]);
+    let total = |path: &str| -> f64 {
+        let rows = read_csv(ws.file(path));
+        let r = rows.iter().find(|r| r["row_type"] == "street" && r["street_code"] == "530103001").unwrap();
+        f(&r["total"])
+    };
+    assert!((total("reports/2018H1/deductions.csv") - 1.3).abs() < 1e-9);
+    let out = ws.ok(&[
+        "appeal", "submit", "--period", "2018H1", "--street", "530103001", "--community", "530103001003",
+        "--reason", "测评期间道路施工", "--json",
+    ]);
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"].as_str().unwrap().to_string();
+    ws.ok(&["appeal", "rule", &id, "--uphold", "--waive", "--reason", "施工影响属实"]);
+    for p in ["reports/2018H1/deductions.csv", "surveys/store/published/2018H1/deductions.csv"] {
+        assert!((total(p) - 1.0).abs() < 1e-9, "{p}: {}", total(p));
+    }
+    let listed = ws.ok(&["appeals", "--json"]);
+    assert!(listed.contains("\"upheld\""), "{listed}");
+    // The ledger no longer owes a rectification for the waived community.
+    let ledger = ws.ok(&["ledger", "--period", "2018H1", "--json"]);
+    assert!(!ledger.contains("530103001003"), "{ledger}");
+}

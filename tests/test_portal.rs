@@ -170,6 +170,28 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
         | ("GET", "/api/v1/jobs")
         | ("GET", "/api/v1/jobs/{id}") => [200, 200, 403, 403, 403, 401],
         ("GET", "/api/v1/streets/{code}/scores") => [200, 200, 403, 403, 200, 401],
+        // Appeals and the ledger (issue 27), on 2018H1 published; requests harmless:
+        // no appeal or row has the id used, bodies empty.
+        ("GET", "/street/{label}/appeal") | ("GET", "/street/{label}/ledger") => {
+            [403, 403, 403, 403, 200, 303]
+        }
+        ("POST", "/street/{label}/appeals") => [403, 403, 403, 403, 400, 303],
+        ("POST", "/rectifications/{id}") => [403, 403, 403, 403, 404, 303],
+        ("GET", "/rectifications.xlsx") => [200, 200, 403, 403, 200, 303],
+        ("GET", "/appeals") | ("GET", "/ledger") => [200, 200, 403, 403, 403, 303],
+        ("GET", "/appeals/{id}") | ("POST", "/appeals/{id}/ruling") | ("POST", "/ledger/{id}/verify") => {
+            [404, 404, 403, 403, 403, 303]
+        }
+        ("GET", "/appeals/{id}/files/{sha}") => [404, 404, 403, 403, 404, 303],
+        ("POST", "/api/v1/periods/{period}/appeals") | ("POST", "/api/v1/rectifications/{id}") => {
+            [403, 403, 403, 403, 400, 401]
+        }
+        ("GET", "/api/v1/appeals") | ("GET", "/api/v1/periods/{period}/rectifications") => {
+            [200, 200, 403, 403, 200, 401]
+        }
+        ("GET", "/api/v1/appeals/{id}") => [404, 404, 403, 403, 404, 401],
+        ("POST", "/api/v1/appeals/{id}/ruling") => [400, 400, 403, 403, 403, 401],
+        ("POST", "/api/v1/rectifications/{id}/verify") => [404, 404, 403, 403, 403, 401],
         _ => return None,
     })
 }
@@ -178,6 +200,8 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
 fn scored_and_published(w: &World) {
     w.ws.ok(&["score", "--round", "2018-R1"]);
     w.ws.ok(&["publish", "2018-R1"]);
+    w.ws.ok(&["evaluate", "--period", "2018H1"]);
+    w.ws.ok(&["publish", "2018H1"]);
     let r = w
         .srv
         .req("POST", "/api/v1/rounds/2018-R1/score")
@@ -198,8 +222,15 @@ fn concrete(method: &str, path: &str, delivery: &str) -> String {
     };
     let period = if path.ends_with("/publish") {
         "2018-R1"
+    } else if path.ends_with("/appeals") || path.ends_with("/rectifications") {
+        "2018H1"
     } else {
         "2018Q1"
+    };
+    let label = if path.contains("/appeal") || path.ends_with("/ledger") {
+        "2018H1"
+    } else {
+        "2018-R1"
     };
     let id = if path.contains("/jobs/") {
         "1"
@@ -208,7 +239,8 @@ fn concrete(method: &str, path: &str, delivery: &str) -> String {
     };
     let mut p = path
         .replace("{round}", "2018-R1")
-        .replace("{label}", "2018-R1")
+        .replace("{label}", label)
+        .replace("{sha}", "00")
         .replace("{period}", period)
         .replace("{name}", name)
         .replace("{code}", "530103001")
@@ -3313,4 +3345,174 @@ fn deliveries_search_and_help() {
     let street = get(&w.sessions[4], "/help");
     assert_eq!(first_h2(&street), "street");
     assert!(!street.contains("id=\"office\"") && !street.contains("id=\"admin\""));
+}
+
+/// The counted community lines of a deductions file, read by the test itself.
+fn counted_lines(path: &std::path::Path) -> (Vec<String>, std::collections::BTreeMap<String, f64>) {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let (rt, cc, counted, sc, total, waived) = (
+        col("row_type"),
+        col("community_code"),
+        col("counted"),
+        col("street_code"),
+        col("total"),
+        col("waived"),
+    );
+    let mut lines = Vec::new();
+    let mut totals = std::collections::BTreeMap::new();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        if &rec[rt] == "community" && &rec[counted] == "true" && rec[waived].is_empty() {
+            lines.push(rec[cc].to_string());
+        }
+        if &rec[rt] == "street" {
+            totals.insert(rec[sc].to_string(), rec[total].parse::<f64>().unwrap());
+        }
+    }
+    lines.sort();
+    (lines, totals)
+}
+
+/// Issue 27: a street appeals its own lines (never another street's: 404), within the
+/// window (after it: 422); a rejected appeal changes nothing; an upheld waiver lowers
+/// the street's total by the line's points in deductions.csv and the republished copy,
+/// the review pack says so and the street's page shows the new version; the ledger
+/// has exactly the counted communities, the street fills its row, the office verifies.
+#[test]
+fn appeals_and_the_rectification_ledger() {
+    let w = world_with(&[]);
+    scored_and_published(&w);
+    let (street, office) = (&w.tokens[4], &w.tokens[1]);
+    let reports = w.ws.file("reports/2018H1/deductions.csv");
+    let published = w.ws.file("surveys/store/published/2018H1/deductions.csv");
+    let (counted, totals) = counted_lines(&published);
+    assert_eq!(counted, ["530103001003"], "the example's counted community");
+    let before = totals["530103001"];
+    assert_eq!(before, 1.5, "0.5 for the community + 1 street-level (hand: the CSV above)");
+    // A second street's account.
+    add_user(&w.ws, "street2", &["--role", "street", "--street", "530103002"]);
+    let other = w.ws.ok(&["user", "token", "street2"]).split_whitespace().last().unwrap().to_string();
+
+    // The ledger: exactly the counted communities; a street sees its own only.
+    let rows = |tok: &str| -> Vec<String> {
+        let r = w.srv.req("GET", "/api/v1/periods/2018H1/rectifications").bearer(tok).send();
+        assert_eq!(r.status, 200, "{}", r.text());
+        let mut v: Vec<String> = r.json()["rows"].as_array().unwrap().iter()
+            .map(|x| x["community_code"].as_str().unwrap().to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(rows(office), counted);
+    assert_eq!(rows(street), counted);
+    assert!(rows(&other).is_empty());
+    let row_id = "2018H1-530103001003";
+
+    // Appeals: refusals first.
+    let appeal = |tok: &str, period: &str, body: serde_json::Value| {
+        w.srv.req("POST", &format!("/api/v1/periods/{period}/appeals")).bearer(tok).json(&body).send()
+    };
+    let line = serde_json::json!({"community_code": "530103001003", "reason": "测评期间道路施工"});
+    assert_eq!(appeal(&other, "2018H1", line.clone()).status, 404, "another street's line");
+    assert_eq!(appeal(street, "2018Q2", line.clone()).status, 404, "a period not published");
+    assert_eq!(
+        appeal(street, "2018H1", serde_json::json!({"community_code": "530103002001", "reason": "x"})).status,
+        404,
+        "a community of another street"
+    );
+    assert_eq!(
+        appeal(street, "2018H1", serde_json::json!({"community_code": "530103001003", "reason": " "})).status,
+        422,
+        "no reason"
+    );
+    // Outside the window (the appeals' clock 30 days on): 422.
+    {
+        let late = Server::start_env(&w.ws, &[], &[("MANYI_TEST_CLOCK_DAYS", "30")]);
+        let r = late.req("POST", "/api/v1/periods/2018H1/appeals").bearer(street).json(&line).send();
+        assert_eq!(r.status, 422, "{}", r.text());
+        assert!(r.text().contains("截止"), "{}", r.text());
+    }
+    let r = appeal(street, "2018H1", line.clone());
+    assert_eq!(r.status, 201, "{}", r.text());
+    let a1 = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(appeal(street, "2018H1", line.clone()).status, 422, "one open appeal per line");
+    let r = appeal(street, "2018H1", serde_json::json!({"street_level": true, "reason": "街道整体工作到位"}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let a2 = r.json()["id"].as_str().unwrap().to_string();
+    // Isolation: the other street neither reads nor lists them.
+    assert_eq!(w.srv.req("GET", &format!("/api/v1/appeals/{a1}")).bearer(&other).send().status, 404);
+    let listed = w.srv.req("GET", "/api/v1/appeals").bearer(&other).send().json();
+    assert!(listed["appeals"].as_array().unwrap().is_empty(), "{listed}");
+    let mine = w.srv.req("GET", "/api/v1/appeals?period=2018H1").bearer(street).send().json();
+    assert_eq!(mine["appeals"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        w.srv.req("POST", &format!("/api/v1/rectifications/{row_id}")).bearer(&other)
+            .json(&serde_json::json!({"status": "planned", "measures": "x", "responsible": "y", "deadline": "2019-01-31"}))
+            .send().status,
+        404,
+        "another street's ledger row"
+    );
+
+    // The rectification: planned, done, verified (done needs a report).
+    let rect = |body: serde_json::Value| {
+        w.srv.req("POST", &format!("/api/v1/rectifications/{row_id}")).bearer(street).json(&body).send()
+    };
+    assert_eq!(rect(serde_json::json!({"status": "planned", "measures": "整治施工噪声"})).status, 422);
+    let r = rect(serde_json::json!({"status": "planned", "measures": "整治施工噪声", "responsible": "王主任", "deadline": "2019-01-31"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "planned");
+    assert_eq!(w.srv.req("POST", &format!("/api/v1/rectifications/{row_id}/verify")).bearer(office).send().status, 422, "not done yet");
+    let r = rect(serde_json::json!({"status": "done", "measures": "整治施工噪声", "responsible": "王主任", "deadline": "2019-01-31", "report": "已完成，居民回访满意"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = w.srv.req("POST", &format!("/api/v1/rectifications/{row_id}/verify")).bearer(office).json(&serde_json::json!({"note": "现场核实"})).send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "verified");
+
+    // A rejected appeal changes nothing.
+    let bytes_before = std::fs::read(&reports).unwrap();
+    let pub_before = std::fs::read(&published).unwrap();
+    let rule = |id: &str, body: serde_json::Value| {
+        w.srv.req("POST", &format!("/api/v1/appeals/{id}/ruling")).bearer(office).json(&body).send()
+    };
+    assert_eq!(rule(&a2, serde_json::json!({"decision": "rejected", "reason": " "})).status, 422, "a ruling needs a reason");
+    assert_eq!(rule(&a2, serde_json::json!({"decision": "upheld", "remedy": "none", "reason": "x"})).status, 422, "upheld needs a remedy");
+    assert_eq!(w.srv.req("POST", &format!("/api/v1/appeals/{a2}/ruling")).bearer(street)
+        .json(&serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "x"})).send().status, 403, "a street does not rule");
+    let r = rule(&a2, serde_json::json!({"decision": "rejected", "remedy": "none", "reason": "街道满意度确低于标准"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "rejected");
+    assert_eq!(std::fs::read(&reports).unwrap(), bytes_before);
+    assert_eq!(std::fs::read(&published).unwrap(), pub_before);
+    assert_eq!(rule(&a2, serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "again"})).status, 422, "ruled once");
+
+    // An upheld waiver: the street's total falls by the line's points (0.5, under the
+    // cap of 3), in the reports and in the republished copy.
+    let r = rule(&a1, serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "施工影响属实"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let ruled = r.json();
+    assert_eq!(ruled["status"], "upheld");
+    assert!(ruled["ruling"]["changed"].as_str().unwrap().contains("1.5 → 1.0"), "{ruled}");
+    for f in [&reports, &published] {
+        let (counted_now, totals_now) = counted_lines(f);
+        assert_eq!(totals_now["530103001"], before - 0.5, "{}", f.display());
+        assert!(counted_now.is_empty(), "the waived line no longer charges");
+        for (s, t) in &totals {
+            if s != "530103001" {
+                assert_eq!(totals_now[s], *t, "{s} unchanged");
+            }
+        }
+    }
+    let md = w.ws.read("reports/2018H1/review.md");
+    assert!(md.contains(&format!("经申诉 {a1} 复核免扣")), "the review pack says so");
+    // The street's page: the second version and why.
+    let page = w.srv.req("GET", "/street/2018H1").cookie(&w.sessions[4]).send().text();
+    assert!(page.contains("第 2 版") && page.contains("本版更正"), "{page}");
+    assert!(page.contains(&format!("经申诉 {a1} 复核维持")), "the line says why");
+    // Every step journalled; the store verifies.
+    let journal = w.ws.ok(&["journal", "--json"]);
+    for action in ["appeal-submit", "appeal-rule", "appeal-republished", "rectification-update", "rectification-verify"] {
+        assert!(journal.contains(action), "{action} not journalled");
+    }
+    w.ws.ok(&["verify-store"]);
 }

@@ -3,6 +3,7 @@
 //! refused (or a check failed), 2 usage error (clap).
 
 mod assign;
+mod appeals;
 mod callbacks;
 mod decide;
 mod deliveries;
@@ -77,6 +78,9 @@ pub enum Command {
     Publish(publish::Args),
     Flags(flags::Args),
     Callbacks(callbacks::Args),
+    Appeals(appeals::ListArgs),
+    Appeal(appeals::AppealArgs),
+    Ledger(appeals::LedgerArgs),
     Pii(pii::Args),
     Decide(decide::Args),
     Journal(journal::Args),
@@ -124,6 +128,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Publish(a) => publish::run(&open()?, a),
         Command::Flags(a) => flags::run(&open()?, a),
         Command::Callbacks(a) => callbacks::run(&open()?, a),
+        Command::Appeals(a) => appeals::list(&open()?, a),
+        Command::Appeal(a) => appeals::appeal(&open()?, a),
+        Command::Ledger(a) => appeals::ledger(&open()?, a),
         Command::Pii(a) => pii::run(&open()?, a),
         Command::Decide(a) => decide::run(&open()?, a),
         Command::Journal(a) => journal::run(&open()?, a),
@@ -132,6 +139,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::User(a) => user::run(&open()?, a),
         Command::Assign(a) => assign::run(&open()?, a),
     }
+}
+
+/// A bar on stderr for a long step (0–100, with what is being done); hidden when
+/// stderr is not a terminal.
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(100);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("[{bar:30}] {pos}% {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
 }
 
 fn stdout_line(s: &str) -> Result<()> {

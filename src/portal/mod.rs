@@ -11,6 +11,7 @@
 mod access;
 mod account;
 mod admin;
+mod appeals;
 mod api;
 mod deliveries;
 mod guard;
@@ -287,6 +288,11 @@ impl Builder {
             axum::extract::DefaultBodyLimit::max(
                 usize::try_from(self.state.cfg.max_upload + (1 << 20)).unwrap_or(usize::MAX),
             )
+        } else if method == "POST" && path == "/street/{label}/appeals" {
+            // An appeal's attachments (the handler counts each file itself).
+            axum::extract::DefaultBodyLimit::max(
+                crate::appeals::MAX_ATTACHMENTS * crate::appeals::MAX_ATTACHMENT + (1 << 20),
+            )
         } else {
             axum::extract::DefaultBodyLimit::max(2 << 20)
         };
@@ -487,6 +493,26 @@ fn build(state: State) -> (Router, Vec<Route>) {
         Street,
         street::table,
     );
+    // Appeals and the rectification ledger (streets: their own lines and rows only,
+    // checked by the handlers; another street's is 404).
+    b.add("GET", "/street/{label}/appeal", Street, appeals::appeal_form);
+    b.add("POST", "/street/{label}/appeals", Street, appeals::appeal_submit);
+    b.add("GET", "/street/{label}/ledger", Street, appeals::street_ledger);
+    b.add("POST", "/rectifications/{id}", Street, appeals::street_ledger_save);
+    b.add("GET", "/rectifications.xlsx", StreetOrStaff, appeals::ledger_xlsx);
+    b.add("GET", "/appeals", Staff, appeals::queue);
+    b.add("GET", "/appeals/{id}", Staff, appeals::appeal);
+    b.add("POST", "/appeals/{id}/ruling", Staff, appeals::rule);
+    b.add("GET", "/appeals/{id}/files/{sha}", StreetOrStaff, appeals::attachment);
+    b.add("GET", "/ledger", Staff, appeals::district_ledger);
+    b.add("POST", "/ledger/{id}/verify", Staff, appeals::verify);
+    b.add("POST", "/api/v1/periods/{period}/appeals", Street, appeals::api_submit);
+    b.add("GET", "/api/v1/appeals", StreetOrStaff, appeals::api_list);
+    b.add("GET", "/api/v1/appeals/{id}", StreetOrStaff, appeals::api_get);
+    b.add("POST", "/api/v1/appeals/{id}/ruling", Staff, appeals::api_rule);
+    b.add("GET", "/api/v1/periods/{period}/rectifications", StreetOrStaff, appeals::api_ledger);
+    b.add("POST", "/api/v1/rectifications/{id}", Street, appeals::api_rectify);
+    b.add("POST", "/api/v1/rectifications/{id}/verify", Staff, appeals::api_verify);
     // API.
     b.add("GET", "/api/v1/rounds", EvaluatorOrStaff, api::rounds);
     b.add(

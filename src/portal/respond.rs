@@ -159,6 +159,7 @@ impl Refusal {
         use crate::error::Error as E;
         match e {
             E::Io { .. } | E::Internal(_) | E::Polars { .. } => Refusal::internal(&e.to_string()),
+            E::NotFound(m) => Refusal::new(StatusCode::NOT_FOUND, "not-found", m),
             other => Refusal::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "refused",
@@ -249,6 +250,8 @@ pub(super) fn page(title: &str, caller: Option<&Caller>, body: Markup) -> Html<S
                                 @if a.role.is_staff() {
                                     a href="/jobs" { "任务" }
                                     a href="/indicators" { "任务指标" }
+                                    a href="/appeals" { "申诉" }
+                                    a href="/ledger" { "整改台账" }
                                     a href="/journal" { "日志" }
                                 }
                                 @if a.role == Role::Admin {

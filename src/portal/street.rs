@@ -32,7 +32,7 @@ pub async fn home(state: State, caller: Caller) -> Response {
     let street = tryr!(own_street(&a));
     let ws = state.ws.clone();
     let code = street.clone();
-    let (name, list) = tryr!(
+    let (name, list, todo) = tryr!(
         blocking(move || {
             let frame = ws.frame()?;
             let name = frame
@@ -42,7 +42,8 @@ pub async fn home(state: State, caller: Caller) -> Response {
                 .unwrap_or_else(|| code.clone());
             let mut list = crate::publish::publications(&ws)?;
             list.sort_by(|a, b| b.label.cmp(&a.label));
-            Ok::<_, crate::error::Error>((name, list))
+            let todo = crate::appeals::todo(&ws, Some(&code), &crate::appeals::now())?;
+            Ok::<_, crate::error::Error>((name, list, todo))
         })
         .await
     );
@@ -51,6 +52,20 @@ pub async fn home(state: State, caller: Caller) -> Response {
         Some(&caller),
         html! {
             h1 { (name) " · 测评与考核结果" }
+            @if !todo.open_windows.is_empty() || !todo.to_rectify.is_empty() {
+                section #todo {
+                    h2 { "待办" }
+                    ul {
+                        @for w in &todo.open_windows {
+                            li { a href={ "/street/" (w.period) "#deductions" } { (crate::messages::period_title(&w.period)) } " 的扣分可申诉，截止 " (crate::store::beijing_time(&w.deadline)) }
+                        }
+                        @for r in &todo.to_rectify {
+                            li { a href={ "/street/" (r.period) "/ledger#row-" (r.id) } { (r.community_name) } "（" (crate::messages::period_title(&r.period)) "）整改："
+                                (crate::appeals::ledger::status_text(&r.status)) @if !r.deadline.is_empty() { "，期限 " (r.deadline) } }
+                        }
+                    }
+                }
+            }
             @if list.is_empty() {
                 p { "考核办发布测评结果后，本街道的得分、社区得分、扣分及其计算依据将显示在这里。" }
                 p.hint { "目前还没有已发布的结果。" }
@@ -97,17 +112,26 @@ pub async fn period(
         Err(r) => return r,
     };
     let ws = state.ws.clone();
-    let (view, charts) = tryr!(
+    let (view, charts, appeals, window) = tryr!(
         blocking(move || {
             let v = crate::publish::street_view(&ws, &s, &street)?;
             let c = match &v {
                 Some(_) => crate::publish::street_charts(&ws, &s, &street)?.unwrap_or_default(),
                 None => Vec::new(),
             };
-            Ok::<_, crate::error::Error>((v, c))
+            let (appeals, window) = match (&v, s) {
+                (Some(_), crate::report::Subject::Period(p)) => (
+                    crate::appeals::list(&ws, Some(&p.to_string()), Some(&street))?,
+                    crate::appeals::window(&ws, &p)?,
+                ),
+                _ => (Vec::new(), None),
+            };
+            Ok::<_, crate::error::Error>((v, c, appeals, window))
         })
         .await
     );
+    let now = crate::appeals::now();
+    let open = window.as_ref().is_some_and(|w| w.open_at(&now));
     let Some(v) = view else {
         return refused(Refusal::not_found());
     };
@@ -122,7 +146,13 @@ pub async fn period(
         Some(&caller),
         html! {
             h1 { (v.street_name) " · " (title) }
-            @if let Some(p) = &v.published { p.hint { "考核办于 " (crate::store::beijing_time(&p.time)) " 发布。" } }
+            @if let Some(p) = &v.published {
+                p.hint { "考核办于 " (crate::store::beijing_time(&p.time)) " 发布" @if p.version > 1 { "（第 " (p.version) " 版）" } "。" }
+                @if let Some(n) = &p.note { p.notice role="status" { "本版更正：" (n) } }
+            }
+            @if window.is_some() {
+                nav.tabs { a href="#deductions" { "扣分及依据" } " · " a href="#appeals" { "申诉" } " · " a href={ "/street/" (v.label) "/ledger" } { "整改台账" } }
+            }
             dl.facts #summary {
                 @if let Some(s) = &v.score {
                     dt { "满意度得分" } dd { strong { (fmt1(s.score)) } }
@@ -143,7 +173,7 @@ pub async fn period(
                 h2 { "扣分及依据" }
                 p.hint { "社区满意度阈值 " (thr) " 分；判定方法：" (crate::messages::decision_text_in(rules.threshold.decision, crate::messages::Lang::Zh)) "。" }
                 table.data #deductions {
-                    thead { tr { th { "社区" } th.num { "得分" } th { "95% 置信区间" } th.num { "P（低于阈值）" } th.num { "扣分" } th { "依据" } } }
+                    thead { tr { th { "社区" } th.num { "得分" } th { "95% 置信区间" } th.num { "P（低于阈值）" } th.num { "扣分" } th { "依据" } @if window.is_some() { th { "申诉" } } } }
                     tbody {
                         @for d in &v.deductions {
                             tr class=(if d.row.counts() { "short" } else { "" }) {
@@ -153,6 +183,9 @@ pub async fn period(
                                 td.num { @match d.row.p_below { Some(p) => { (format!("{p:.3}")) } None => { "—" } } }
                                 td.num { @if d.row.counts() { (fmt1(d.row.points)) } @else { "0" } }
                                 td { (d.why) }
+                                @if window.is_some() {
+                                    td { (super::appeals::line_action(&v.label, Some(&d.row.community_code), d.row.points.filter(|_| d.row.counts()).unwrap_or(0.0), &appeals, open)) }
+                                }
                             }
                         }
                         @if let Some(t) = &v.deduction_total {
@@ -162,12 +195,19 @@ pub async fn period(
                                 td {} td.num {}
                                 td.num { strong { (fmt1(t.total)) } }
                                 td { "计入 " (t.counted) " 个社区，每个 " (rules.threshold.points_per_community) " 分，上限 " (rules.threshold.cap_per_street) " 分"
-                                     @if t.street_below == Some(true) { "；街道得分低于 " (rules.threshold.street_score_below) "，另扣 " (fmt1(t.street_points)) " 分" } }
+                                     @if t.street_below == Some(true) {
+                                         "；街道得分低于 " (rules.threshold.street_score_below) "，"
+                                         @if t.waived.is_empty() { "另扣 " (fmt1(t.street_points)) " 分" } @else { "经申诉 " (t.waived) " 复核维持，免扣街道层面扣分" }
+                                     } }
+                                @if window.is_some() {
+                                    td { @if t.street_below == Some(true) { (super::appeals::line_action(&v.label, None, t.street_points.unwrap_or(0.0), &appeals, open)) } }
+                                }
                             }
                         }
                     }
                 }
             }
+            @if window.is_some() { (super::appeals::street_appeals_section(&v.label, &appeals, window.as_ref(), &now)) }
             @if !v.communities.is_empty() {
                 h2 { "各社区得分" }
                 table.data #communities {

@@ -271,6 +271,8 @@ pub async fn withdraw_delivery(
 /// it has none) and its text fields (the last value of each name).
 pub struct SmallForm {
     pub file: Option<(String, Vec<u8>)>,
+    /// Every non-empty `file` part, in order (an appeal's attachments); `file` is the first.
+    pub files: Vec<(String, Vec<u8>)>,
     pub fields: std::collections::BTreeMap<String, String>,
 }
 
@@ -282,7 +284,7 @@ pub async fn small_form(
     limit: u64,
     default_name: &str,
 ) -> Result<SmallForm, Refusal> {
-    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut fields: std::collections::BTreeMap<String, String> = Default::default();
     // The part being read: the file, a text field (its name and bytes), or neither.
     enum Into {
@@ -294,12 +296,12 @@ pub async fn small_form(
     let mut sink = |part: Part<'_>| -> Result<(), Refusal> {
         match part {
             Part::Start { name, filename } => {
-                into = if name == "file" && file.is_none() {
+                into = if name == "file" {
                     let n = filename
                         .as_deref()
                         .map(clean_name)
                         .unwrap_or_else(|| default_name.to_string());
-                    file = Some((n, Vec::new()));
+                    files.push((n, Vec::new()));
                     Into::File
                 } else if filename.is_none() {
                     Into::Field(name, Vec::new())
@@ -309,7 +311,7 @@ pub async fn small_form(
             }
             Part::Data(d) => match &mut into {
                 Into::File => {
-                    if let Some((_, f)) = file.as_mut() {
+                    if let Some((_, f)) = files.last_mut() {
                         f.extend_from_slice(d);
                     }
                 }
@@ -332,5 +334,9 @@ pub async fn small_form(
         )
     };
     super::multipart::read(headers, body, limit, too_large, &mut sink).await?;
-    Ok(SmallForm { file, fields })
+    // A browser sends an empty part for a file input left empty (after the first, as
+    // before: the first part is kept even empty, its reader says what is wrong).
+    let first = files.first().cloned();
+    files.retain(|(_, b)| !b.is_empty());
+    Ok(SmallForm { file: first, files, fields })
 }

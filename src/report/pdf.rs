@@ -209,7 +209,13 @@ fn deduction_rows(d: &[DeductionRow]) -> Vec<Vec<String>> {
                         f(r.score, 1),
                         crate::messages::ci_text(r.ci_low.zip(r.ci_high), None),
                         f(r.p_below, 2),
-                        if r.counts() { "" } else { " 不计" }
+                        if r.counts() && !r.waived.is_empty() {
+                            format!(" 经申诉 {} 复核免扣", r.waived)
+                        } else if r.counts() {
+                            String::new()
+                        } else {
+                            " 不计".into()
+                        }
                     )
                 })
                 .collect();
@@ -222,7 +228,11 @@ fn deduction_rows(d: &[DeductionRow]) -> Vec<Vec<String>> {
                 },
                 f(st.points, 1),
                 f(st.street_score, 1),
-                f(st.street_points, 1),
+                if st.waived.is_empty() {
+                    f(st.street_points, 1)
+                } else {
+                    format!("{}（申诉 {} 免扣）", f(st.street_points, 1), st.waived)
+                },
                 f(st.total, 1),
             ]
         })

@@ -334,8 +334,13 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
             .filter(|r| r.row_type == "community" && r.street_code == st.street_code)
             .map(|r| {
                 let strike = if r.counts() { "" } else { "~~" };
+                let waived = if r.waived.is_empty() {
+                    String::new()
+                } else {
+                    format!(" 经申诉 {} 复核免扣", r.waived)
+                };
                 format!(
-                    "{strike}{} {} ({}; p {}){strike}",
+                    "{strike}{} {} ({}; p {}){strike}{waived}",
                     r.community_name,
                     fmt(r.score, 1),
                     crate::messages::ci_text(r.ci_low.zip(r.ci_high), None),

@@ -56,7 +56,7 @@ pub(super) fn subject_line(
 pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
     let _ = who!(caller); // ok: the page needs a signed-in account, not which one
     let ws = state.ws.clone();
-    let (rounds, years, published) = tryr!(
+    let (rounds, years, published, todo) = tryr!(
         blocking(move || {
             let published = crate::publish::publications(&ws)?;
             let mut lines = Vec::new();
@@ -91,7 +91,8 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
                     .collect::<Vec<_>>();
                 out.push((y, subjects));
             }
-            Ok::<_, crate::error::Error>((lines, out, published))
+            let todo = crate::appeals::todo(&ws, None, &crate::appeals::now())?;
+            Ok::<_, crate::error::Error>((lines, out, published, todo))
         })
         .await
     );
@@ -117,6 +118,20 @@ pub async fn desk(AxState(state): AxState<State>, caller: Caller) -> Response {
             p.summary {
                 "待决定的质量标记 " strong class=(if undecided > 0 { "short" } else { "ok" }) { (undecided) } " 项" @if stale { "（更新中）" }
                 " · 排队或运行中的任务 " a href="/jobs" { strong { (pending) } } " 个"
+            }
+            @if todo.count() > 0 {
+                section #todo {
+                    h2 { "待办" }
+                    ul {
+                        @if !todo.appeals_to_rule.is_empty() {
+                            li { a href="/appeals" { "待复核申诉 " strong.short { (todo.appeals_to_rule.len()) } " 件" }
+                                 "，最早截止 " (crate::store::beijing_time(&todo.appeals_to_rule[0].deadline)) }
+                        }
+                        @if !todo.to_verify.is_empty() {
+                            li { a href="/ledger?status=done" { "待核验整改 " strong.short { (todo.to_verify.len()) } " 项" } }
+                        }
+                    }
+                }
             }
             h2 { "测评轮次" }
             @if rounds.is_empty() {
