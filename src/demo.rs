@@ -367,6 +367,7 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
         ));
         pb.inc(1);
     }
+    lines.extend(appeal(&ws, actor)?);
     pb.set_message("报告");
     let files = crate::report::report_recorded(
         &ws,
@@ -405,6 +406,83 @@ pub fn run(dir: &Path, actor: &str) -> Result<DemoLog> {
         lines,
         reports: ws.reports_dir().join(YEAR.to_string()),
     })
+}
+
+/// The demo's appeal: 2018H1 published; another street plans the rectification of its
+/// first ledger row; 拓东街道 appeals its first counted community (road works during
+/// the survey), the office upholds it and waives the line (the period is evaluated,
+/// rendered and republished as version 2, its review pack showing both).
+fn appeal(ws: &Workspace, actor: &str) -> Result<Vec<String>> {
+    let h1 = Period::Half(YEAR, 1);
+    // A second run on the same workspace keeps what the first published and filed.
+    if crate::publish::publication(ws, &crate::report::Subject::Period(h1))?.is_some() {
+        return Ok(vec![say(
+            format!("发布 {h1}：已发布，保留已有的申诉与整改台账"),
+            format!("publish {h1}: already published; its appeals and ledger kept"),
+        )]);
+    }
+    crate::publish::publish(ws, &crate::report::Subject::Period(h1), actor)?;
+    let mut lines = vec![say(format!("发布 {h1}"), format!("publish {h1}"))];
+    if let Some(r) = crate::appeals::ledger::rows(ws, Some(&h1.to_string()), None)?
+        .into_iter()
+        .find(|r| r.street_code != "530103001")
+    {
+        crate::appeals::ledger::update(
+            ws,
+            &r.id,
+            &r.street_code,
+            &crate::appeals::ledger::Update {
+                status: "planned".into(),
+                measures: "逐户走访听取意见，整治背街小巷环境卫生，每月通报进展".into(),
+                responsible: "社区党总支书记".into(),
+                deadline: format!("{}-12-31", YEAR),
+                ..Default::default()
+            },
+            &r.street_name,
+        )?;
+        lines.push(say(
+            format!("整改台账 {h1}：{} 制定整改措施", r.community_name),
+            format!("ledger {h1}: {} planned", r.community_code),
+        ));
+    }
+    let street = "530103001";
+    let Some(row) = crate::appeals::published_lines(ws, &h1)?
+        .unwrap_or_default()
+        .into_iter()
+        .find(|r| r.street_code == street && r.counts())
+    else {
+        return Ok(lines);
+    };
+    let a = crate::appeals::submit(
+        ws,
+        &crate::appeals::Submission {
+            period: h1,
+            street_code: street.into(),
+            line: crate::appeals::Line::Community(row.community_code.clone()),
+            reason: "测评期间该社区主干道封闭施工，入户受阻，受访者集中在施工路段".into(),
+            attachments: Vec::new(),
+        },
+        "拓东街道",
+        &crate::appeals::now(),
+    )?;
+    let ruled = crate::appeals::rule(
+        ws,
+        &a.id,
+        &crate::appeals::RulingInput {
+            upheld: true,
+            remedy: "waive".into(),
+            reason: "经核实，测评期间该社区主干道封闭施工属实，免除该项扣分".into(),
+            ..Default::default()
+        },
+        actor,
+        &|_, _| {},
+    )?;
+    let changed = ruled.ruling.map(|r| r.changed).unwrap_or_default();
+    lines.push(say(
+        format!("申诉 {}：{}，维持申诉并重新发布：{changed}", a.id, row.community_name),
+        format!("appeal {}: {} upheld, waived and republished: {changed}", a.id, row.community_code),
+    ));
+    Ok(lines)
 }
 
 /// The demo's callbacks in `round`: one batch drawn with the recorded seed, called by

@@ -715,7 +715,7 @@ pub fn decision_text_in(d: crate::rules::Decision, l: Lang) -> &'static str {
 
 /// The journal's actions (their codes, as stored) and what people read for each, in
 /// the order the journal page's filter lists them.
-pub const JOURNAL_ACTIONS: [(&str, &str); 31] = [
+pub const JOURNAL_ACTIONS: [(&str, &str); 37] = [
     ("sample", "抽样"),
     ("sample-import", "导入样本"),
     ("assign", "分配街道"),
@@ -733,6 +733,12 @@ pub const JOURNAL_ACTIONS: [(&str, &str); 31] = [
     ("report", "生成报告"),
     ("publish", "发布"),
     ("unpublish", "撤回发布"),
+    ("appeal-submit", "提交申诉"),
+    ("appeal-rule", "申诉复核"),
+    ("appeal-changed", "申诉改变结果"),
+    ("appeal-republished", "申诉后重新发布"),
+    ("rectification-update", "填写整改"),
+    ("rectification-verify", "核验整改"),
     ("download-original", "下载原始文件"),
     ("download-callback-list", "下载回访名单"),
     ("login", "登录"),
@@ -776,6 +782,37 @@ pub fn questionnaire_flag_text(code: &str) -> &'static str {
         "duplicate_pattern" => pick(l, "与同社区问卷答案雷同", "duplicate answer pattern"),
         "too_few_answers" => pick(l, "作答题数不足", "too few answers"),
         _ => pick(l, "其他", "other"),
+    }
+}
+
+/// An appeal's status, for people (`appeals`).
+pub fn appeal_status_text(code: &str) -> &'static str {
+    match code {
+        "submitted" => "待复核",
+        "upheld" => "维持申诉",
+        "rejected" => "驳回",
+        _ => "未知",
+    }
+}
+
+/// An appeal's remedy, for people (`appeals`).
+pub fn remedy_text(code: &str) -> &'static str {
+    match code {
+        "waive" => "免除该项扣分",
+        "exclude" => "剔除访问员的问卷",
+        "resurvey" => "下一轮补测该社区",
+        _ => "无",
+    }
+}
+
+/// A rectification's status, for people (the ledger of `appeals`).
+pub fn rectification_status_text(code: &str) -> &'static str {
+    match code {
+        "open" => "待制定措施",
+        "planned" => "整改中",
+        "done" => "已完成，待核验",
+        "verified" => "已核验",
+        _ => "未知",
     }
 }
 

@@ -651,6 +651,8 @@ pub fn street_charts(
         plans: Vec::new(),
         exclusions: Vec::new(),
         undecided: Vec::new(),
+        appeals: Vec::new(),
+        rectifications: Vec::new(),
     };
     Ok(Some(crate::report::charts::render_for_street(
         &inputs,
@@ -707,6 +709,8 @@ pub fn file_label(name: &str) -> (String, bool) {
         "item_scores" => ("题目得分（程序用，英文列名）", false),
         "exclusions" => ("剔除的问卷（程序用，英文列名）", false),
         "undecided_flags" => ("未决定的质量标记（程序用，英文列名）", false),
+        "appeals" => ("申诉复核（程序用，英文列名）", false),
+        "rectifications" => ("整改台账（程序用，英文列名）", false),
         _ => return (name.to_string(), false),
     };
     (format!("{what} · {kind}"), people)

@@ -104,6 +104,53 @@ pub struct Waiver {
     pub appeal: String,
 }
 
+/// A row of `appeals.csv` in a period's results (written by `appeals` whenever an
+/// appeal of the period is made or ruled; read by `report` for the review pack).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct AppealRow {
+    pub id: String,
+    pub period: String,
+    pub street_code: String,
+    pub street_name: String,
+    /// Empty for the street-level line.
+    pub community_code: String,
+    pub community_name: String,
+    #[serde(serialize_with = "cell::num")]
+    pub points: Option<f64>,
+    /// submitted | upheld | rejected
+    pub status: String,
+    /// waive | exclude | resurvey | none; empty before the ruling.
+    pub remedy: String,
+    pub reason: String,
+    pub ruling_reason: String,
+    /// What the ruling changed in the published result, in words.
+    pub changed: String,
+}
+
+/// A row of `rectifications.csv` in a period's results (the ledger as `appeals` last
+/// wrote it; read by `report` for the review pack).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct RectificationRow {
+    pub id: String,
+    pub period: String,
+    pub street_code: String,
+    pub street_name: String,
+    pub community_code: String,
+    pub community_name: String,
+    #[serde(serialize_with = "cell::num")]
+    pub score: Option<f64>,
+    #[serde(serialize_with = "cell::num")]
+    pub points: Option<f64>,
+    /// open | planned | done | verified
+    pub status: String,
+    pub measures: String,
+    pub responsible: String,
+    pub deadline: String,
+    pub next_round: String,
+    #[serde(serialize_with = "cell::num")]
+    pub next_score: Option<f64>,
+}
+
 /// A row of `item_scores.csv` (written by `score`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct ItemScoreRow {

@@ -3505,6 +3505,13 @@ fn appeals_and_the_rectification_ledger() {
     }
     let md = w.ws.read("reports/2018H1/review.md");
     assert!(md.contains(&format!("经申诉 {a1} 复核免扣")), "the review pack says so");
+    // …and lists both appeals with their rulings; the ledger section is gone, as the
+    // only counted community was waived (the ledger is the counted communities).
+    let section = md.split("## 申诉复核").nth(1).expect("the pack has an appeals section");
+    let line_of = |id: &str| section.lines().find(|l| l.starts_with(&format!("| {id} |"))).unwrap_or_default().to_string();
+    assert!(line_of(&a1).contains("维持申诉") && line_of(&a1).contains("1.5 → 1.0"), "{section}");
+    assert!(line_of(&a2).contains("驳回") && line_of(&a2).contains("街道层面扣分"), "{section}");
+    assert!(!md.contains("## 整改台账"), "no counted community is left: {md}");
     // The street's page: the second version and why.
     let page = w.srv.req("GET", "/street/2018H1").cookie(&w.sessions[4]).send().text();
     assert!(page.contains("第 2 版") && page.contains("本版更正"), "{page}");

@@ -198,6 +198,36 @@ fn demo_builds_the_year_and_the_review_pack_reads_right() {
         assert_eq!(r[total_col], Data::Float(e["total"].parse().unwrap()));
     }
 
+    // The demo's appeal and rectification (2018H1, republished): the half-year's pack
+    // lists the appeal with its ruling and the ledger of exactly the communities its
+    // deduction table still charges (read here from deductions.csv itself), one of
+    // them planned by its street.
+    let h1 = dir.path().join("ws/reports/2018H1");
+    let h1_ded = csv_rows(&h1.join("deductions.csv"));
+    let waived: Vec<_> = h1_ded.iter().filter(|d| !d["waived"].is_empty()).collect();
+    assert_eq!(waived.len(), 1, "the demo waives one line");
+    let mut charged: Vec<String> = h1_ded
+        .iter()
+        .filter(|d| d["row_type"] == "community" && d["counted"] == "true" && d["waived"].is_empty())
+        .map(|d| d["community_name"].clone())
+        .collect();
+    charged.sort();
+    let md = std::fs::read_to_string(h1.join("review.md")).unwrap();
+    let appeals = md.split("## 申诉复核").nth(1).expect("no appeals section");
+    let a1 = appeals.lines().find(|l| l.starts_with("| A1 |")).expect("no A1 row");
+    assert!(a1.contains(&waived[0]["community_name"]) && a1.contains("维持申诉"), "{a1}");
+    let ledger = md.split("## 整改台账").nth(1).expect("no ledger section");
+    let mut listed: Vec<String> = ledger
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| 街道 |"))
+        .map(|l| l.split(" | ").nth(2).unwrap().to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, charged, "the ledger is the charged communities");
+    assert_eq!(ledger.matches("整改中").count(), 1, "{ledger}");
+    let h1_text = pdf_text(&h1.join("review.pdf"));
+    assert!(h1_text.contains("申诉复核") && h1_text.contains("整改台账"), "the PDF has both sections");
+
     // SVGs parse; PNGs are 1600×900 and not blank.
     let opt = manyi::report::charts::usvg_options();
     for name in ["ranking", "communities", "trend", "items"] {

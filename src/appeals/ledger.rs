@@ -71,13 +71,7 @@ pub struct Row {
 
 /// A status, for people.
 pub fn status_text(code: &str) -> &'static str {
-    match code {
-        "open" => "待制定措施",
-        "planned" => "整改中",
-        "done" => "已完成，待核验",
-        "verified" => "已核验",
-        _ => "未知",
-    }
+    crate::messages::rectification_status_text(code)
 }
 
 /// The ledger: every published period's (or `period`'s) counted communities, every
@@ -242,6 +236,7 @@ pub fn update(ws: &Workspace, id: &str, street: &str, u: &Update, actor: &str) -
         st.updated_by = actor.into();
         st.updated_at = crate::store::now_utc();
         written.push(write_book(ws, &book)?);
+        written.extend(super::write_record(ws, &row.period)?);
         Ok((
             Draft::new("rectification-update")
                 .round(&row.period)
@@ -277,7 +272,11 @@ pub fn verify(ws: &Workspace, id: &str, note: &str, actor: &str) -> Result<Row> 
                 .id(format!("rectification:{}", row.id))
                 .reason(note.trim()),
             Vec::new(),
-            vec![write_book(ws, &book)?],
+            {
+                let mut w = vec![write_book(ws, &book)?];
+                w.extend(super::write_record(ws, &row.period)?);
+                w
+            },
         ))
     })?;
     find(ws, id, None)

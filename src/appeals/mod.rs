@@ -104,22 +104,12 @@ impl Appeal {
 
 /// An appeal's status, for people.
 pub fn status_text(code: &str) -> &'static str {
-    match code {
-        "submitted" => "待复核",
-        "upheld" => "维持申诉",
-        "rejected" => "驳回",
-        _ => "未知",
-    }
+    crate::messages::appeal_status_text(code)
 }
 
 /// A remedy, for people.
 pub fn remedy_text(code: &str) -> &'static str {
-    match code {
-        "waive" => "免除该项扣分",
-        "exclude" => "剔除访问员的问卷",
-        "resurvey" => "下一轮补测该社区",
-        _ => "无",
-    }
+    crate::messages::remedy_text(code)
 }
 
 /// What `book.json` holds.
@@ -180,6 +170,63 @@ fn write_waivers(ws: &Workspace, book: &Book) -> Result<PathBuf> {
     let bytes = serde_json::to_vec_pretty(&w).map_err(|e| Error::Internal(e.to_string()))?;
     crate::fsutil::write_private_atomic(&p, &bytes)?;
     Ok(p)
+}
+
+/// Writes a period's appeals and ledger as `reports/<period>/appeals.csv` and
+/// `rectifications.csv` (machine CSVs the review pack reads), as they stand now.
+/// Called inside each journalled change of the book; returns the files written.
+pub fn write_record(ws: &Workspace, period: &str) -> Result<Vec<PathBuf>> {
+    let dir = ws.reports_dir().join(period);
+    crate::fsutil::create_dirs(&dir)?;
+    let appeals: Vec<crate::rows::AppealRow> = read_book(ws)?
+        .appeals
+        .into_iter()
+        .filter(|a| a.period == period)
+        .map(|a| crate::rows::AppealRow {
+            id: a.id,
+            period: a.period,
+            street_code: a.street_code,
+            street_name: a.street_name,
+            community_code: a.community_code.unwrap_or_default(),
+            community_name: a.community_name.unwrap_or_default(),
+            points: Some(a.points),
+            status: a.status,
+            remedy: a.ruling.as_ref().map(|r| r.remedy.clone()).unwrap_or_default(),
+            reason: a.reason,
+            ruling_reason: a.ruling.as_ref().map(|r| r.reason.clone()).unwrap_or_default(),
+            changed: a.ruling.map(|r| r.changed).unwrap_or_default(),
+        })
+        .collect();
+    let ledger: Vec<crate::rows::RectificationRow> = ledger::rows(ws, Some(period), None)?
+        .into_iter()
+        .map(|r| crate::rows::RectificationRow {
+            id: r.id,
+            period: r.period,
+            street_code: r.street_code,
+            street_name: r.street_name,
+            community_code: r.community_code,
+            community_name: r.community_name,
+            score: r.score,
+            points: r.points,
+            status: r.status,
+            measures: r.measures,
+            responsible: r.responsible,
+            deadline: r.deadline,
+            next_round: r.next_round.unwrap_or_default(),
+            next_score: r.next_score,
+        })
+        .collect();
+    let a = dir.join("appeals.csv");
+    crate::fsutil::write_atomic(
+        &a,
+        &crate::fsutil::rows_csv_bytes(&crate::rows::AppealRow::default(), &appeals, false)?,
+    )?;
+    let l = dir.join("rectifications.csv");
+    crate::fsutil::write_atomic(
+        &l,
+        &crate::fsutil::rows_csv_bytes(&crate::rows::RectificationRow::default(), &ledger, false)?,
+    )?;
+    Ok(vec![a, l])
 }
 
 /// Now, as the appeals' clock reads it: the system's UTC time, moved by
@@ -395,6 +442,7 @@ pub fn submit(ws: &Workspace, s: &Submission, actor: &str, now: &str) -> Result<
         };
         book.appeals.push(a.clone());
         written.push(write_book(ws, &book)?);
+        written.extend(write_record(ws, &label)?);
         made = Some(a);
         Ok((
             Draft::new("appeal-submit")
@@ -538,6 +586,7 @@ pub fn rule(
         if ruling.remedy == "waive" {
             written.push(write_waivers(ws, &book)?);
         }
+        written.extend(write_record(ws, &appeal.period)?);
         Ok((
             Draft::new("appeal-rule")
                 .round(&appeal.period)
@@ -553,13 +602,32 @@ pub fn rule(
     if !(input.upheld && matches!(remedy, "waive" | "exclude")) {
         return get(ws, &appeal.id, None)?.ok_or_else(|| Error::Internal("appeal vanished".into()));
     }
-    // The result changes: evaluate, render and republish the period.
+    // The result changes: evaluate, say what changed (so the pack rendered next says
+    // it too), render and republish the period.
     progress(0.4, "重新评价");
     crate::lifecycle::recorded::evaluate_recorded(ws, &period, actor)?;
-    progress(0.6, "重新生成报告");
-    crate::report::report_recorded(ws, &Subject::Period(period), actor)?;
     let after = street_total_in(&ws.reports_dir().join(period.to_string()).join("deductions.csv"), &appeal.street_code)?;
     let changed = changed_text(&appeal, &ruling, before, after);
+    crate::journal::record(ws, actor, || {
+        let mut book = read_book(ws)?;
+        if let Some(a) = book.appeals.iter_mut().find(|a| a.id == appeal.id)
+            && let Some(r) = a.ruling.as_mut()
+        {
+            r.changed = changed.clone();
+        }
+        let mut w = vec![write_book(ws, &book)?];
+        w.extend(write_record(ws, &appeal.period)?);
+        Ok((
+            Draft::new("appeal-changed")
+                .round(&appeal.period)
+                .id(format!("appeal:{}", appeal.id))
+                .detail("changed", changed.clone()),
+            Vec::new(),
+            w,
+        ))
+    })?;
+    progress(0.6, "重新生成报告");
+    crate::report::report_recorded(ws, &Subject::Period(period), actor)?;
     progress(0.85, "重新发布");
     let entry = crate::publish::publish_noted(
         ws,
@@ -572,17 +640,19 @@ pub fn rule(
         if let Some(a) = book.appeals.iter_mut().find(|a| a.id == appeal.id)
             && let Some(r) = a.ruling.as_mut()
         {
-            r.changed = changed.clone();
             r.republished = Some(entry.seq);
         }
         Ok((
             Draft::new("appeal-republished")
                 .round(&appeal.period)
                 .id(format!("appeal:{}", appeal.id))
-                .detail("changed", changed.clone())
                 .detail("publication", entry.seq),
             Vec::new(),
-            vec![write_book(ws, &book)?],
+            {
+                let mut w = vec![write_book(ws, &book)?];
+                w.extend(write_record(ws, &appeal.period)?);
+                w
+            },
         ))
     })?;
     progress(1.0, "完成");

@@ -104,6 +104,11 @@ pub struct Inputs {
     pub exclusions: Vec<crate::rows::ExclusionRow>,
     /// Per round: flags no one has decided on.
     pub undecided: Vec<crate::rows::UndecidedRow>,
+    /// The period's appeals and its rectification ledger, as `appeals` last wrote
+    /// them (empty before the period was published). The ledger is cut to the lines
+    /// the deductions still count.
+    pub appeals: Vec<crate::rows::AppealRow>,
+    pub rectifications: Vec<crate::rows::RectificationRow>,
 }
 
 /// A round's plan as the review pack shows it.
@@ -185,7 +190,7 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
         &mut add,
         &missing,
     )?;
-    let deductions = read(&dir.join("deductions.csv"), is_period, &mut add, &missing)?;
+    let deductions: Option<Csv<DeductionRow>> = read(&dir.join("deductions.csv"), is_period, &mut add, &missing)?;
     let communities = read(
         &dir.join("community_scores.csv"),
         !is_period,
@@ -340,6 +345,30 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
         }
         _ => Vec::new(),
     };
+    let appeals = match dir.join("appeals.csv") {
+        p if p.is_file() && is_period => {
+            add(&p)?;
+            Csv::<crate::rows::AppealRow>::read(&p)?.rows
+        }
+        _ => Vec::new(),
+    };
+    let rectifications = match dir.join("rectifications.csv") {
+        p if p.is_file() && is_period => {
+            add(&p)?;
+            let counted: std::collections::BTreeSet<&str> = deductions
+                .iter()
+                .flat_map(|d| d.rows.iter())
+                .filter(|d| d.counts() && d.waived.is_empty())
+                .map(|d| d.community_code.as_str())
+                .collect();
+            Csv::<crate::rows::RectificationRow>::read(&p)?
+                .rows
+                .into_iter()
+                .filter(|r| counted.contains(r.community_code.as_str()))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     let shown_rounds: Vec<String> = (1..=rules.sampling.rounds_per_year)
         .filter(|n| in_view(*n))
         .map(|n| {
@@ -374,6 +403,8 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
         plans,
         exclusions,
         undecided,
+        appeals,
+        rectifications,
     })
 }
 

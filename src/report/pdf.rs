@@ -517,6 +517,97 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
         }
     }
 
+    // Appeals of the period and their rulings, then the rectification ledger.
+    if !inputs.appeals.is_empty() {
+        let rows: Vec<Vec<String>> = inputs
+            .appeals
+            .iter()
+            .map(|a| {
+                let ruling = if a.status == "submitted" {
+                    crate::messages::appeal_status_text(&a.status).to_string()
+                } else {
+                    let mut t = crate::messages::appeal_status_text(&a.status).to_string();
+                    if a.remedy != "none" && !a.remedy.is_empty() {
+                        t.push('·');
+                        t.push_str(crate::messages::remedy_text(&a.remedy));
+                    }
+                    t.push_str("：");
+                    t.push_str(&a.ruling_reason);
+                    if !a.changed.is_empty() {
+                        t.push_str("。结果：");
+                        t.push_str(&a.changed);
+                    }
+                    t
+                };
+                vec![
+                    a.id.clone(),
+                    a.street_name.clone(),
+                    if a.community_code.is_empty() {
+                        "街道层面扣分".into()
+                    } else {
+                        a.community_name.clone()
+                    },
+                    f(a.points, 1),
+                    a.reason.clone(),
+                    ruling,
+                ]
+            })
+            .collect();
+        let upheld = inputs.appeals.iter().filter(|a| a.status == "upheld").count();
+        let pending = inputs.appeals.iter().filter(|a| a.status == "submitted").count();
+        let rejected = inputs.appeals.iter().filter(|a| a.status == "rejected").count();
+        for p in table_pages(
+            "申诉复核 Appeals",
+            &format!(
+                "{} · 街道对扣分提出申诉 {} 件：维持 {upheld} 件，驳回 {rejected} 件，待复核 {pending} 件。维持并免扣的，扣分表已按复核结果重新计算。",
+                inputs.label,
+                inputs.appeals.len()
+            ),
+            &["编号", "街道", "扣分项", "扣分", "申诉理由", "复核结论"],
+            &[45.0, 80.0, 110.0, 40.0, 200.0, 275.0],
+            &[false, false, false, true, false, false],
+            &rows,
+        ) {
+            out.push(p.svg());
+        }
+    }
+    if !inputs.rectifications.is_empty() {
+        let rows: Vec<Vec<String>> = inputs
+            .rectifications
+            .iter()
+            .map(|r| {
+                vec![
+                    r.street_name.clone(),
+                    r.community_name.clone(),
+                    f(r.score, 1),
+                    crate::messages::rectification_status_text(&r.status).into(),
+                    if r.measures.is_empty() { "—".into() } else { r.measures.clone() },
+                    if r.responsible.is_empty() { "—".into() } else { r.responsible.clone() },
+                    if r.deadline.is_empty() { "—".into() } else { r.deadline.clone() },
+                    match (r.next_round.is_empty(), r.next_score) {
+                        (false, Some(x)) => format!("{} {x:.1}", r.next_round),
+                        _ => "—".into(),
+                    },
+                ]
+            })
+            .collect();
+        let open = inputs.rectifications.iter().filter(|r| r.status == "open").count();
+        for p in table_pages(
+            "整改台账 Rectification ledger",
+            &format!(
+                "{} · 计入扣分的社区 {} 个，尚未制定整改措施 {open} 个；下次测评得分取该社区其后第一次测评的轮次。",
+                inputs.label,
+                inputs.rectifications.len()
+            ),
+            &["街道", "社区", "得分", "状态", "整改措施", "责任人", "完成期限", "下次测评"],
+            &[75.0, 110.0, 40.0, 75.0, 220.0, 80.0, 70.0, 80.0],
+            &[false, false, true, false, false, false, false, false],
+            &rows,
+        ) {
+            out.push(p.svg());
+        }
+    }
+
     for c in charts {
         out.push(chart_page(c));
     }

@@ -82,6 +82,17 @@ pub fn zh_header(col: &str, rules: &Rules) -> String {
         ("n_excluded", "剔除问卷"),
         ("p_value", "合计 p 值"),
         ("if_excluded", "剔除后得分变化"),
+        ("appeal", "申诉编号"),
+        ("appeal_line", "申诉的扣分项"),
+        ("appeal_reason", "申诉理由"),
+        ("remedy", "补救"),
+        ("ruling_reason", "复核理由"),
+        ("changed", "结果变化"),
+        ("measures", "整改措施"),
+        ("responsible", "责任人"),
+        ("deadline", "完成期限"),
+        ("next_round", "下次测评轮次"),
+        ("next_score", "下次测评得分"),
     ];
     if let Some((_, z)) = fixed.iter().find(|(k, _)| *k == col) {
         return z.to_string();
@@ -149,6 +160,16 @@ fn numeric(col: &str) -> bool {
             | "reason"
             | "actor"
             | "at"
+            | "appeal"
+            | "appeal_line"
+            | "appeal_reason"
+            | "remedy"
+            | "ruling_reason"
+            | "changed"
+            | "measures"
+            | "responsible"
+            | "deadline"
+            | "next_round"
     )
 }
 
@@ -363,6 +384,31 @@ fn markdown(inputs: &Inputs, rules: &Rules) -> String {
         ));
     }
     s.push_str("\n(~~struck~~: below the threshold by one decision rule but not counted under the rules in force.)\n");
+    for (title, t) in [
+        ("申诉复核 appeals", appeals_table(inputs)),
+        ("整改台账 rectification ledger", ledger_table(inputs)),
+    ] {
+        if t.rows.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("\n## {title}\n\n|"));
+        for h in &t.headers {
+            s.push_str(&format!(" {} |", zh_header(h, rules)));
+        }
+        s.push_str("\n|");
+        for _ in &t.headers {
+            s.push_str("---|");
+        }
+        s.push('\n');
+        for r in &t.rows {
+            s.push('|');
+            for c in r {
+                let c = if c.is_empty() { "—" } else { c };
+                s.push_str(&format!(" {} |", c.replace('|', "/").replace('\n', " ")));
+            }
+            s.push('\n');
+        }
+    }
     s
 }
 
@@ -410,6 +456,92 @@ fn decisions_table(inputs: &Inputs) -> Table {
     }
 }
 
+/// The period's appeals, for people (statuses and remedies in words).
+pub fn appeals_table(inputs: &Inputs) -> Table {
+    Table {
+        headers: [
+            "appeal",
+            "street_name",
+            "appeal_line",
+            "points",
+            "appeal_reason",
+            "status",
+            "remedy",
+            "ruling_reason",
+            "changed",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        rows: inputs
+            .appeals
+            .iter()
+            .map(|a| {
+                vec![
+                    a.id.clone(),
+                    a.street_name.clone(),
+                    if a.community_code.is_empty() {
+                        "街道层面扣分".into()
+                    } else {
+                        a.community_name.clone()
+                    },
+                    fmt(a.points, 1),
+                    a.reason.clone(),
+                    crate::messages::appeal_status_text(&a.status).into(),
+                    if a.remedy.is_empty() {
+                        String::new()
+                    } else {
+                        crate::messages::remedy_text(&a.remedy).into()
+                    },
+                    a.ruling_reason.clone(),
+                    a.changed.clone(),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The period's rectification ledger, for people.
+pub fn ledger_table(inputs: &Inputs) -> Table {
+    Table {
+        headers: [
+            "street_name",
+            "community_code",
+            "community_name",
+            "score",
+            "points",
+            "status",
+            "measures",
+            "responsible",
+            "deadline",
+            "next_round",
+            "next_score",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        rows: inputs
+            .rectifications
+            .iter()
+            .map(|r| {
+                vec![
+                    r.street_name.clone(),
+                    r.community_code.clone(),
+                    r.community_name.clone(),
+                    fmt(r.score, 1),
+                    fmt(r.points, 1),
+                    crate::messages::rectification_status_text(&r.status).into(),
+                    r.measures.clone(),
+                    r.responsible.clone(),
+                    r.deadline.clone(),
+                    r.next_round.clone(),
+                    fmt(r.next_score, 1),
+                ]
+            })
+            .collect(),
+    }
+}
+
 /// A workbook of the given sheets (Chinese headers, as in review.xlsx), as bytes.
 pub fn workbook(sheets: &[(&str, &Table)], rules: &Rules) -> Result<Vec<u8>> {
     let mut wb = Workbook::new();
@@ -450,6 +582,12 @@ pub fn write(dir: &Path, inputs: &Inputs, rules: &Rules) -> Result<Vec<PathBuf>>
     let decisions = decisions_table(inputs);
     if !decisions.rows.is_empty() {
         sheet(&mut wb, "剔除与未决定", &decisions, rules)?;
+    }
+    if !inputs.appeals.is_empty() {
+        sheet(&mut wb, "申诉复核", &appeals_table(inputs), rules)?;
+    }
+    if !inputs.rectifications.is_empty() {
+        sheet(&mut wb, "整改台账", &ledger_table(inputs), rules)?;
     }
     let legend = Table {
         headers: vec![
