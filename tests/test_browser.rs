@@ -581,7 +581,8 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.screenshot("13b-round-desk-assignments");
     // The fabricator: flagged with evidence; excluded with a reason.
     d.goto(&format!("{base}/rounds/2018-R1/flags"));
-    let html = d.source();
+    // (The round's comparison may still be running for the page: it reloads.)
+    let html = d.wait_source("a flagged interviewer", |s| s.contains("id=\"interviewer-"));
     let id_at = html
         .find("id=\"interviewer-")
         .expect("a flagged interviewer");
@@ -845,15 +846,105 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.screenshot("23-street-period");
     d.js("document.querySelector('figure').scrollIntoView()");
     d.screenshot("23b-street-charts");
+    // The street answers its deductions: first its rectification of a counted
+    // community (measures, a person, a deadline, the report: done), then an appeal
+    // against a line with a screenshot attached.
+    d.goto(&format!("{base}/street/2018Q2/ledger"));
+    let html = d.source();
+    let first_row = html
+        .split("id=\"row-")
+        .nth(1)
+        .map(|r| r[..r.find('"').unwrap()].to_string())
+        .expect("the ledger has a row for a counted community");
+    d.type_in(&format!("#row-{first_row} textarea[name=measures]"), "逐户走访，整治背街小巷卫生");
+    d.type_in(&format!("#row-{first_row} input[name=responsible]"), "社区主任王芳");
+    d.js(&format!(
+        "document.querySelector('#row-{first_row} input[name=deadline]').value = '2018-12-31'; \
+         document.querySelector('#row-{first_row} select[name=status]').value = 'done'"
+    ));
+    d.type_in(&format!("#row-{first_row} textarea[name=report]"), "已完成整治，居民回访满意");
+    d.screenshot("24-street-ledger-filled");
+    d.click(&format!("#row-{first_row} button[type=submit]"));
+    // (Typed values are not in the source: the saved row's are.)
+    let html = d.wait_quiet("the saved row", |s| s.contains("value=\"社区主任王芳\""));
+    assert!(html.contains("已完成，待核验</h3>"), "{html}");
+    d.screenshot("24b-street-ledger-saved");
+    d.goto(&format!("{base}/street/2018Q2"));
+    d.click("#deductions a[href*='/appeal?']");
+    d.wait_url("the appeal form", |u| u.contains("/appeal?"));
+    d.type_in("textarea[name=reason]", "测评期间该社区主干道封闭施工，入户受阻");
+    let evidence = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/23-street-period.png");
+    d.type_in("input[type=file]", evidence.to_str().unwrap());
+    d.screenshot("25-appeal-form");
+    d.click("main form button[type=submit]");
+    let url = d.wait_url("the appeal made", |u| u.contains("appealed="));
+    let appeal_id = url.split("appealed=").nth(1).unwrap().split(['&', '#']).next().unwrap().to_string();
+    let html = d.source();
+    assert!(html.contains("待复核") && html.contains("23-street-period.png"), "{html}");
+    d.screenshot("25b-appealed");
     tour(
         &d,
         &base,
         "street",
-        &["/", "/street/2018Q2", "/account/password"],
+        &["/", "/street/2018Q2", "/street/2018Q2/ledger", "/account/password"],
     );
     // Another period, unpublished, answers as missing.
     d.goto(&format!("{base}/street/2018"));
     assert!(d.source().contains("没有找到"));
+    d.click("header form[action='/logout'] button");
+    d.wait_url("signed out", |u| u.contains("/login"));
+
+    // The office: its desk lists what awaits it; it verifies the row, then upholds
+    // the appeal (asked first), which republishes the period as a second version.
+    d.goto(&format!("{base}/login"));
+    d.type_in("input[name=name]", "office");
+    d.type_in("input[name=password]", "Buero-Passwort-7");
+    d.click("main button[type=submit]");
+    d.wait_url("the desk", |u| u.ends_with("/desk"));
+    let html = d.source();
+    assert!(html.contains("待复核申诉") && html.contains("待核验整改"), "the desk's 待办: {html}");
+    d.screenshot("26a-desk-todo");
+    d.goto(&format!("{base}/ledger?period=2018Q2"));
+    d.type_in(&format!("#row-{first_row} input[name=note]"), "现场核实");
+    d.click(&format!("#row-{first_row} button[type=submit]"));
+    let html = d.wait_quiet("the verified row", |s| s.contains("已核验"));
+    assert!(html.contains("现场核实"), "{html}");
+    d.screenshot("26-office-ledger");
+    d.goto(&format!("{base}/appeals"));
+    d.screenshot("27-office-appeals");
+    d.click(&format!("a[href='/appeals/{appeal_id}']"));
+    d.wait_url("the appeal", |u| u.ends_with(&format!("/appeals/{appeal_id}")));
+    assert!(d.source().contains("23-street-period.png"), "the attachment is listed");
+    d.js("document.querySelector('select[name=decision]').value = 'upheld'; \
+          document.querySelector('select[name=remedy]').value = 'waive'");
+    d.type_in("textarea[name=reason]", "经核实，测评期间封闭施工属实，免除该项扣分");
+    d.click("main form button[type=submit]");
+    let ask = d.wait_quiet("the confirmation", |s| s.contains("确认并重新发布"));
+    assert!(ask.contains("不能撤销") && ask.contains("免除"), "{ask}");
+    d.screenshot("28-ruling-confirm");
+    d.click("main form button[type=submit]");
+    let html = d.wait_quiet("the ruling", |s| s.contains("已记录对申诉"));
+    assert!(html.contains("维持申诉") && html.contains("已重新发布"), "{html}");
+    d.screenshot("28b-ruled");
+    tour(
+        &d,
+        &base,
+        "office-appeals",
+        &["/appeals", &format!("/appeals/{appeal_id}"), "/ledger", "/help"],
+    );
+    d.click("header form[action='/logout'] button");
+    d.wait_url("signed out", |u| u.contains("/login"));
+    // The street reads the second version and the ruling.
+    d.goto(&format!("{base}/login"));
+    d.type_in("input[name=name]", "tuodong");
+    d.type_in("input[name=password]", "Strasse-Passwort-3");
+    d.click("main button[type=submit]");
+    d.wait_url("the street's home", |u| !u.contains("/login"));
+    d.goto(&format!("{base}/street/2018Q2"));
+    let html = d.source();
+    assert!(html.contains("第 2 版") && html.contains(&format!("经申诉 {appeal_id} 复核维持")), "{html}");
+    d.js("document.getElementById('appeals').scrollIntoView()");
+    d.screenshot("29-street-second-version");
     d.click("header form[action='/logout'] button");
     d.wait_url("signed out", |u| u.contains("/login"));
     // The admin's accounts page.
@@ -925,6 +1016,15 @@ fn tour(d: &Driver, base: &str, tag: &str, pages: &[&str]) {
             );
             let bad = unmarked_intervals(&d.source());
             assert!(bad.is_empty(), "{page} at {w}: unmarked intervals {bad:?}");
+            // Every control in the page's font (a control in the browser's own font
+            // draws Chinese as empty boxes where no system font has it).
+            let odd = d.js(
+                "const f = getComputedStyle(document.body).fontFamily; \
+                 return [...document.querySelectorAll('input:not([type=hidden]), textarea, select, button')] \
+                   .filter(e => getComputedStyle(e).fontFamily != f) \
+                   .map(e => e.tagName + '[' + (e.name || e.type) + ']: ' + getComputedStyle(e).fontFamily)",
+            );
+            assert_eq!(odd, json!([]), "{page} at {w}: controls not in the page's font");
             d.screenshot(&format!("tour-{tag}-{n:02}-{w}"));
             let overflow =
                 d.js("return document.documentElement.scrollWidth > window.innerWidth + 1");

@@ -560,6 +560,7 @@ fn two_draws_of_one_round_at_once_give_one_sample_with_its_own_manifest() {
                 seed,
             ])
             .env("MANYI_TEST_PAUSE_SAMPLE_MS", "700")
+            .env("MANYI_LANG", "en")
             .output()
     };
     let (a, b) = std::thread::scope(|s| {
