@@ -76,9 +76,10 @@ pub struct DeliverySummary {
     pub valid_by_interviewer: BTreeMap<String, BTreeMap<String, u64>>,
     /// Which questionnaires (in stored order, one bit each, lowest bit first, as hex)
     /// have a near-duplicate among the delivery's own questionnaires of their
-    /// community: a round recomputes it only where deliveries share a community.
-    /// Absent when not known (a summary computed from the Parquet, fewer than three
-    /// items).
+    /// community, for the record: the round's comparison reads the cells (which also
+    /// say whose partners a near-duplicate has) and, compared from rows, makes the
+    /// marks again. Absent when not known (a summary computed from the Parquet, fewer
+    /// than three items).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub near_duplicate: Option<String>,
     /// What the round's interviewer comparison and flags need of this delivery, per
@@ -128,6 +129,30 @@ pub struct CellStats {
     pub indicators: Vec<crate::estimators::Moments>,
     /// (yyyymmdd, questionnaires) for the dated ones, by date.
     pub dates: Vec<(u32, u64)>,
+    /// (interviewer, questionnaires): this cell's near-duplicates whose partners are
+    /// all that one other interviewer's (`quality::Near::solely`), by interviewer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub near_only_with: Vec<(u32, u64)>,
+}
+
+impl CellStats {
+    /// The same statistics with the interviewers `near_only_with` names renumbered.
+    pub fn renumbered(&self, iv: impl Fn(u32) -> u32) -> CellStats {
+        let mut s = self.clone();
+        s.near_only_with = Vec::new();
+        for &(i, n) in &self.near_only_with {
+            s.add_near_only_with(iv(i), n);
+        }
+        s
+    }
+
+    /// Counts `n` more near-duplicates explained by interviewer `iv` alone.
+    pub fn add_near_only_with(&mut self, iv: u32, n: u64) {
+        match self.near_only_with.binary_search_by_key(&iv, |e| e.0) {
+            Ok(k) => self.near_only_with[k].1 += n,
+            Err(k) => self.near_only_with.insert(k, (iv, n)),
+        }
+    }
 }
 
 /// A delivery's cells: its communities and interviewers in the order they first
@@ -156,15 +181,6 @@ pub fn bits_to_hex(bits: &[bool]) -> String {
         })
         .collect();
     hex::encode(bytes)
-}
-
-/// The `n` bits of [`bits_to_hex`]'s text; None when it does not hold exactly `n`.
-pub fn hex_to_bits(text: &str, n: usize) -> Option<Vec<bool>> {
-    let bytes = hex::decode(text).ok()?;
-    if bytes.len() != n.div_ceil(8) {
-        return None;
-    }
-    Some((0..n).map(|i| bytes[i / 8] >> (i % 8) & 1 == 1).collect())
 }
 
 impl DeliverySummary {

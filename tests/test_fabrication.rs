@@ -10,6 +10,9 @@ mod common;
 #[path = "sim2/mod.rs"]
 #[allow(dead_code)] // ok: the simulator's helpers serve its own tests too
 mod sim2;
+#[path = "sim3/mod.rs"]
+#[allow(dead_code)] // ok: the simulator's helpers serve its own tests too
+mod sim3;
 
 use manyi::round::RoundId;
 use manyi::simulate::{Fabricator, Format};
@@ -758,5 +761,110 @@ fn leave_one_kind_out_benchmark() {
         for (k, v) in &held[t] {
             println!("  top {top}  {k:<13} {}", show(*v));
         }
+    }
+}
+
+/// One round of the third simulator (`tests/sim3`, written in session 13 by a helper
+/// from a description of fabrication only; neither it nor its author saw the detector
+/// or these results before its first measurement): (honest interviewers with enough
+/// questionnaires, of them flagged, per fabricator its kind and whether flagged).
+fn third_round(seed: u64, kinds: &[sim3::Kind]) -> (usize, usize, Vec<(sim3::Kind, bool)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::init(&dir.path().join("w"), "panlong-2018", None).unwrap();
+    let r = RoundId {
+        year: 2018,
+        number: 1,
+    };
+    manyi::sample::run_sample(&ws, &r, &format!("seed-{seed}"), "test").unwrap();
+    let (codes, _) = manyi::sample::load_sample_codes(&ws, &r).unwrap();
+    let frame = ws.frame().unwrap();
+    let communities: Vec<sim3::Community> = codes
+        .iter()
+        .map(|c| sim3::Community::new(c, &frame.community(c).unwrap().name))
+        .collect();
+    let mut p = sim3::Params::new(seed, "2018-R1", (2018, 5, 1), (2018, 6, 30));
+    p.fabricators = kinds.to_vec();
+    let d = sim3::delivery(&communities, &p);
+    let out = dir.path().join("d.csv");
+    std::fs::write(&out, &d.csv).unwrap();
+    let flags = ingest_and_flag(&ws, &r, &out);
+    let flagged: std::collections::BTreeSet<&str> = flags
+        .interviewers
+        .iter()
+        .map(|f| f.interviewer_id.as_str())
+        .collect();
+    let per = questionnaires_per_interviewer(&d.csv);
+    let min = ws.rules().unwrap().quality.interviewer_min_questionnaires;
+    let honest: Vec<&String> = d
+        .interviewers
+        .iter()
+        .filter(|(iv, k)| *k == sim3::Kind::Honest && per.get(iv).is_some_and(|n| *n >= min))
+        .map(|(iv, _)| iv)
+        .collect();
+    let fabs = d
+        .interviewers
+        .iter()
+        .filter(|(_, k)| *k != sim3::Kind::Honest)
+        .map(|(iv, k)| (*k, flagged.contains(iv.as_str())))
+        .collect();
+    (
+        honest.len(),
+        honest.iter().filter(|iv| flagged.contains(iv.as_str())).count(),
+        fabs,
+    )
+}
+
+/// The detector on the third simulator: rounds with one fabricator of each kind, then
+/// as many honest rounds. Run with
+/// `cargo test --release --test test_fabrication -- --ignored --nocapture third`
+/// (`THIRD_ROUNDS`, default 30).
+#[test]
+#[ignore]
+fn third_simulator_benchmark() {
+    fn wilson(k: usize, n: usize) -> (f64, f64) {
+        let (p, n, z) = (k as f64 / n.max(1) as f64, n.max(1) as f64, 1.96f64);
+        let c = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+        let h = z * ((p * (1.0 - p) + z * z / (4.0 * n)) / n).sqrt() / (1.0 + z * z / n);
+        (c - h, c + h)
+    }
+    let rounds: u64 = std::env::var("THIRD_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let kinds = [sim3::Kind::AllTop, sim3::Kind::Kinder, sim3::Kind::Copier];
+    let mut caught: std::collections::BTreeMap<sim3::Kind, (usize, usize)> = Default::default();
+    let (mut with, mut without) = ((0, 0), (0, 0));
+    for seed in 0..rounds {
+        let (h, f, fabs) = third_round(17000 + seed, &kinds);
+        with.0 += h;
+        with.1 += f;
+        for (k, c) in fabs {
+            let e = caught.entry(k).or_default();
+            e.0 += c as usize;
+            e.1 += 1;
+        }
+        let (h, f, _) = third_round(19000 + seed, &[]);
+        without.0 += h;
+        without.1 += f;
+    }
+    println!("third simulator (tests/sim3): {rounds} rounds with one fabricator of each kind, {rounds} without");
+    for (k, (c, n)) in &caught {
+        let (lo, hi) = wilson(*c, *n);
+        println!(
+            "{:<8} caught {c:>3} of {n:>3} = {:5.1}%  (95% CI {:.1}–{:.1}%)",
+            format!("{k:?}"),
+            100.0 * *c as f64 / *n as f64,
+            100.0 * lo,
+            100.0 * hi
+        );
+    }
+    for (what, (n, f)) in [("fabricators present", with), ("no fabricator", without)] {
+        let (lo, hi) = wilson(f, n);
+        println!(
+            "honest flagged, {what}: {f} of {n} = {:.2}%  (95% CI {:.2}–{:.2}%)",
+            100.0 * f as f64 / n.max(1) as f64,
+            100.0 * lo,
+            100.0 * hi
+        );
     }
 }

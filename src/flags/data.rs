@@ -61,9 +61,6 @@ pub struct RoundData {
     pub valid: Vec<bool>,
     /// Bit k: QUESTIONNAIRE_FLAGS[k].
     pub qflags: Vec<u8>,
-    /// Per delivery, its questionnaires' near-duplicate marks among its own (from its
-    /// summary; None when not known).
-    pub near_known: Vec<Option<Vec<bool>>>,
 }
 
 impl RoundData {
@@ -198,22 +195,6 @@ impl RoundData {
             };
             let n = df.height();
             d.push_ids(&df, k, del, &mut ix, &path)?;
-            // A store made before summaries has no marks (nothing to read for them).
-            // Marks made by another comparison (an older definition of a
-            // near-duplicate) are not reused.
-            d.near_known.push(match del.summary {
-                Some(_) => {
-                    let sum = store.summary(del)?;
-                    let current = sum
-                        .cells
-                        .as_ref()
-                        .is_some_and(|c| c.algorithm == crate::ingest::quality::ALGORITHM);
-                    sum.near_duplicate
-                        .filter(|_| current)
-                        .and_then(|h| crate::store::hex_to_bits(&h, n))
-                }
-                None => None,
-            });
             let line = df.column("line").and_then(|c| c.u64()).map_err(pe)?;
             d.line.extend(line.into_no_null_iter());
             let dur = df.column("duration_s").and_then(|c| c.f64()).map_err(pe)?;

@@ -54,8 +54,9 @@ impl RoundCells {
     fn of_rows(data: &RoundData, rules: &Rules) -> RoundCells {
         let input = input_of(data);
         let straight: Vec<bool> = data.qflags.iter().map(|q| q & 2 != 0).collect();
-        let near = near_duplicates(data, &input)
-            .unwrap_or_else(|| quality::near_duplicates_where(&input, &|_| true));
+        // (Made again from the answers: the stored marks do not say whose partners
+        // they are.)
+        let near = quality::near_duplicates_where(&input, &|_| true);
         let table = quality::cells::of_rows(
             &input,
             &straight,
@@ -166,7 +167,7 @@ impl RoundCells {
                     rc.iv_deliveries[giv as usize].insert(k as u32);
                 }
                 if !shared[g as usize] {
-                    rc.table.add(g, giv, s);
+                    rc.table.add(g, giv, &s.renumbered(|i| iv_of(im, i)));
                 }
             }
         }
@@ -191,11 +192,8 @@ impl RoundCells {
                 })
                 .collect();
             let straight: Vec<bool> = data.qflags.iter().map(|q| q & 2 != 0).collect();
-            let near = if data.n_items >= 3 {
-                quality::near_duplicates_where(&input, &|c| keep_code[c as usize])
-            } else {
-                vec![f64::NAN; data.len()]
-            };
+            // (NaN marks for all with fewer than three items.)
+            let near = quality::near_duplicates_where(&input, &|c| keep_code[c as usize]);
             let part = quality::cells::of_rows(
                 &input,
                 &straight,
@@ -210,13 +208,15 @@ impl RoundCells {
                     continue;
                 }
                 let g = ix.communities[&data.community_codes[lc]];
-                for (liv, s) in cells {
-                    let giv = if *liv == u32::MAX {
+                let global = |liv: u32| {
+                    if liv == u32::MAX {
                         u32::MAX
                     } else {
-                        ix.interviewers[&data.interviewer_names[*liv as usize]]
-                    };
-                    rc.table.add(g, giv, s);
+                        ix.interviewers[&data.interviewer_names[liv as usize]]
+                    }
+                };
+                for (liv, s) in cells {
+                    rc.table.add(g, global(*liv), &s.renumbered(global));
                 }
             }
         }
@@ -366,44 +366,6 @@ pub(super) fn finish(
         interviewers,
         flagged_by_interviewer,
     }
-}
-
-/// Each questionnaire's near-duplicate indicator over the round: a community that only
-/// one delivery has keeps that delivery's marks (the same questionnaires, the same
-/// pairs); communities that several deliveries share, or a delivery without marks,
-/// are compared again over all their questionnaires. None: compute it all.
-fn near_duplicates(data: &RoundData, input: &quality::Input<'_>) -> Option<Vec<f64>> {
-    if data.n_items < 3 || data.near_known.len() != data.rows.len() {
-        return None;
-    }
-    let nc = data.community_codes.len();
-    let mut first = vec![u32::MAX; nc];
-    let mut again = vec![false; nc];
-    for i in 0..data.len() {
-        let (c, k) = (data.community[i] as usize, data.delivery[i]);
-        if first[c] == u32::MAX {
-            first[c] = k;
-        } else if first[c] != k {
-            again[c] = true;
-        }
-        if data.near_known[k as usize].is_none() {
-            again[c] = true;
-        }
-    }
-    let mut out = quality::near_duplicates_where(input, &|c| again[c as usize]);
-    let mut base = 0;
-    for (k, n) in data.rows.iter().enumerate() {
-        if let Some(marks) = &data.near_known[k] {
-            for (j, m) in marks.iter().enumerate() {
-                let i = base + j;
-                if !again[data.community[i] as usize] {
-                    out[i] = if *m { 1.0 } else { 0.0 };
-                }
-            }
-        }
-        base += n;
-    }
-    Some(out)
 }
 
 /// Community means of valid questionnaires' scores with and without interviewer `iv`,

@@ -63,6 +63,9 @@ impl Table {
                 Err(k) => t.dates.insert(k, (d, n)),
             }
         }
+        for &(i, n) in &s.near_only_with {
+            t.add_near_only_with(i, n);
+        }
     }
 
     /// Questionnaires and straight-lined ones per interviewer index (`n_iv` of them).
@@ -127,14 +130,14 @@ impl Table {
 /// The cells of the rows of the communities `keep` accepts. `straight`: each row's
 /// straight-line flag; `qflags`: each row's questionnaire flags (empty: none known);
 /// `valid`: each row's validity (None: all count as valid); `near_duplicate`: each
-/// row's near-duplicate indicator (1, 0, NaN).
+/// row's near-duplicate indicator (1, 0, NaN) and partner.
 #[allow(clippy::too_many_arguments)] // ok: each is a column of the rows
 pub fn of_rows(
     input: &Input<'_>,
     straight: &[bool],
     qflags: &[u8],
     valid: Option<&[bool]>,
-    near_duplicate: &[f64],
+    near: &super::Near,
     n_levels: usize,
     keep: &dyn Fn(u32) -> bool,
 ) -> Table {
@@ -202,10 +205,16 @@ pub fn of_rows(
             if !ld.is_nan() {
                 s.indicators[5].push(ld);
             }
-            if let Some(v) = near_duplicate.get(i)
+            if let Some(v) = near.mark.get(i)
                 && !v.is_nan()
             {
                 s.indicators[7].push(*v);
+                if let Some(&with) = near.solely.get(i)
+                    && *v == 1.0
+                    && with != NONE
+                {
+                    s.add_near_only_with(with, 1);
+                }
             }
             let d = input.date[i];
             if d > 0 {
@@ -252,6 +261,8 @@ pub fn of_rows(
 pub struct Cells {
     starts: Vec<usize>,
     cells: Vec<Cell>,
+    /// For the near-duplicate indicator: each cell's `near_only_with` (else empty).
+    only_with: Vec<Vec<(u32, u64)>>,
 }
 
 #[derive(Clone, Copy)]
@@ -266,7 +277,9 @@ impl Cells {
         let mut out = Cells {
             starts: vec![0],
             cells: Vec::new(),
+            only_with: Vec::new(),
         };
+        let near = INDICATORS[k].0 == "near_duplicate";
         for (c, cells) in table.communities.iter().enumerate() {
             for (j, (iv, s)) in cells.iter().enumerate() {
                 let m = if k < KEPT {
@@ -276,6 +289,9 @@ impl Cells {
                 };
                 if m.n > 0 {
                     out.cells.push(Cell { iv: *iv, m });
+                    if near {
+                        out.only_with.push(s.near_only_with.clone());
+                    }
                 }
             }
             out.starts.push(out.cells.len());
@@ -285,6 +301,19 @@ impl Cells {
 
     pub fn communities(&self) -> impl Iterator<Item = &[Cell]> {
         self.starts.windows(2).map(|w| &self.cells[w[0]..w[1]])
+    }
+
+    /// Each community's cells with their `near_only_with` (empty lists for indicators
+    /// other than near-duplicates).
+    fn communities_with(&self) -> impl Iterator<Item = (&[Cell], &[Vec<(u32, u64)>])> {
+        self.starts.windows(2).map(|w| {
+            let only: &[Vec<(u32, u64)>] = if self.only_with.is_empty() {
+                &[]
+            } else {
+                &self.only_with[w[0]..w[1]]
+            };
+            (&self.cells[w[0]..w[1]], only)
+        })
     }
 }
 
@@ -314,19 +343,42 @@ pub fn compare(cells: &Cells, excluded: &[bool]) -> Vec<Option<(f64, f64)>> {
     let s2 = ss / dof as f64;
     // Per interviewer: Σ n_c diff_c, N, Σ n_c² / m_peers.
     let mut acc: Vec<(f64, f64, f64)> = vec![(0.0, 0.0, 0.0); n_iv];
-    for cs in cells.communities() {
+    // Near-duplicates explained by one interviewer alone (`Near::solely`): not counted
+    // for their own interviewer when that one is set aside, nor for the peers of that
+    // one when it is compared.
+    let mut by: rustc_hash::FxHashMap<u32, i128> = Default::default();
+    let one = FIXED as i128;
+    for (cs, only) in cells.communities_with() {
         let mine = || {
             cs.iter()
-                .filter(|c| c.iv != NONE && !excluded[c.iv as usize])
+                .enumerate()
+                .filter(|(_, c)| c.iv != NONE && !excluded[c.iv as usize])
         };
-        let (tot, cnt) = mine().fold((0i128, 0u64), |(t, k), c| (t + c.m.s1, k + c.m.n));
-        for c in mine() {
+        by.clear();
+        let own_sum = |j: usize, c: &Cell| -> i128 {
+            let gone: u64 = only
+                .get(j)
+                .map(|o| o.iter().filter(|(i, _)| excluded.get(*i as usize).copied().unwrap_or(false)).map(|e| e.1).sum())
+                .unwrap_or(0);
+            c.m.s1 - gone as i128 * one
+        };
+        for (j, _) in mine() {
+            for &(i, n) in only.get(j).map_or(&[][..], |o| o.as_slice()) {
+                if !excluded.get(i as usize).copied().unwrap_or(true) {
+                    *by.entry(i).or_default() += n as i128 * one;
+                }
+            }
+        }
+        let (tot, cnt) = mine().fold((0i128, 0u64), |(t, k), (j, c)| (t + own_sum(j, c), k + c.m.n));
+        for (j, c) in mine() {
             let m_peers = cnt - c.m.n;
             if m_peers < 2 {
                 continue;
             }
             let n = c.m.n as f64;
-            let diff = c.m.mean() - (tot - c.m.s1) as f64 / m_peers as f64 / FIXED;
+            let own = own_sum(j, c);
+            let peers = tot - own - by.get(&c.iv).copied().unwrap_or(0);
+            let diff = own as f64 / n / FIXED - peers as f64 / m_peers as f64 / FIXED;
             let e = &mut acc[c.iv as usize];
             e.0 += n * diff;
             e.1 += n;
@@ -384,7 +436,7 @@ pub fn delivery_cells(d: &DeliveryRows<'_>) -> crate::store::DeliveryCells {
     let iv_of = |iv: u32| if iv == NONE { NONE } else { ivmap[iv as usize] };
     for (c, cells) in d.table.communities.iter().enumerate() {
         for (iv, s) in cells {
-            out.cells.push((cmap[c], iv_of(*iv), s.clone()));
+            out.cells.push((cmap[c], iv_of(*iv), s.renumbered(iv_of)));
         }
     }
     out.cells.sort_by_key(|e| (e.0, e.1));

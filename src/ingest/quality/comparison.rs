@@ -65,7 +65,7 @@ pub(super) fn interviewer_flags(
     input: &Input<'_>,
     flags: &Flags,
     rules: &Rules,
-    near_duplicate: Vec<f64>,
+    near_duplicate: super::Near,
 ) -> Vec<InterviewerFlag> {
     let table = cells::of_rows(
         input,

@@ -12,6 +12,7 @@ mod comparison;
 mod near;
 mod null;
 pub use cells::Table;
+pub use near::Near;
 pub use comparison::flags_of_table;
 use comparison::interviewer_flags;
 use near::near_duplicates;
@@ -182,12 +183,12 @@ impl Groups {
 
 /// The interviewer comparison alone, over questionnaires whose straight-line flags are
 /// known (a round's active deliveries, read back from the store).
-/// `near_duplicate`, when given, is each questionnaire's near-duplicate indicator (1
-/// or 0; see [`near_duplicates_where`]); else it is computed here.
+/// `near_duplicate`, when given, is each questionnaire's near-duplicate indicator and
+/// partner (see [`near_duplicates_where`]); else it is computed here.
 pub fn interviewers(
     input: &Input<'_>,
     straightline: &[bool],
-    near_duplicate: Option<&[f64]>,
+    near_duplicate: Option<&Near>,
     rules: &Rules,
 ) -> Vec<InterviewerFlag> {
     let groups = Groups::new(input.community);
@@ -196,7 +197,7 @@ pub fn interviewers(
         ..Default::default()
     };
     let nd = match near_duplicate {
-        Some(v) => v.to_vec(),
+        Some(v) => v.clone(),
         None => near_duplicates(input, &groups, &|_| true),
     };
     interviewer_flags(input, &flags, rules, nd)
@@ -204,7 +205,7 @@ pub fn interviewers(
 
 /// The near-duplicate indicator of the questionnaires of the communities `keep`
 /// accepts (1 or 0; NaN for all when there are fewer than three items); 0 elsewhere.
-pub fn near_duplicates_where(input: &Input<'_>, keep: &(dyn Fn(u32) -> bool + Sync)) -> Vec<f64> {
+pub fn near_duplicates_where(input: &Input<'_>, keep: &(dyn Fn(u32) -> bool + Sync)) -> Near {
     near_duplicates(input, &Groups::new(input.community), keep)
 }
 
@@ -263,7 +264,7 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
     clock.lap("questionnaire flags");
     let nd = near_duplicates(input, &groups, &|_| true);
     if input.n_items >= 3 {
-        flags.near_duplicate = nd.iter().map(|v| *v == 1.0).collect();
+        flags.near_duplicate = nd.mark.iter().map(|v| *v == 1.0).collect();
     }
     clock.lap("near-duplicates");
     // Bits in the order of `flags::QUESTIONNAIRE_FLAGS` (the stored flag columns).
@@ -305,7 +306,7 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
 
 /// Names the interviewer comparison (part of the flags cache's key: a cache made by
 /// another comparison is not reused).
-pub const ALGORITHM: &str = "nine-indicators-centred-tau-mvn-null-minp-top-varied-nd-exact-cells-4";
+pub const ALGORITHM: &str = "nine-indicators-centred-tau-mvn-null-minp-top-varied-nd-solely-exact-cells-5";
 
 /// The indicators an interviewer is compared on, each a value per questionnaire whose
 /// interviewer mean is set against the peers' in the same communities, and the

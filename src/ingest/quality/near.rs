@@ -1,6 +1,37 @@
 //! Near-duplicate questionnaires within a community (the `near_duplicate` indicator).
 
-use super::{Groups, Input};
+use super::{Groups, Input, NONE};
+
+/// Each questionnaire's near-duplicate indicator, and for a near-duplicate whose
+/// partners (the questionnaires it is within two items of) are all one other
+/// interviewer's, that interviewer: the near-duplicate says nothing about anyone else
+/// (a copier's copies make their sources near-duplicates too), so when that interviewer
+/// is compared with peers, or set aside, it is not counted against the peers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Near {
+    /// 1, 0, or NaN for all when there are fewer than three items.
+    pub mark: Vec<f64>,
+    /// The one other interviewer all of a near-duplicate's partners belong to; `NONE`
+    /// when not a near-duplicate, when partners belong to several interviewers or to
+    /// its own, or to questionnaires without one.
+    pub solely: Vec<u32>,
+}
+
+/// Who a set of questionnaires belongs to, as far as the comparison needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Who {
+    Nobody,
+    One(u32),
+    Many,
+}
+
+fn join(a: Who, b: Who) -> Who {
+    match (a, b) {
+        (Who::Nobody, x) | (x, Who::Nobody) => x,
+        (Who::One(x), Who::One(y)) if x == y => a,
+        _ => Who::Many,
+    }
+}
 
 /// 1 for a questionnaire that differs from another of the same community in at most
 /// two items (a percent-match of 80% or more with 10 items, Kuriakose & Robbins), else
@@ -11,11 +42,14 @@ pub(super) fn near_duplicates(
     input: &Input<'_>,
     groups: &Groups,
     keep: &(dyn Fn(u32) -> bool + Sync),
-) -> Vec<f64> {
+) -> Near {
     let n = input.community.len();
     let k = input.n_items;
     if k < 3 {
-        return vec![f64::NAN; n];
+        return Near {
+            mark: vec![f64::NAN; n],
+            solely: vec![NONE; n],
+        };
     }
     let bands: Vec<std::ops::Range<usize>> = (0..3).map(|b| b * k / 3..(b + 1) * k / 3).collect();
     let within_two = |x: &[u8], y: &[u8]| {
@@ -31,7 +65,8 @@ pub(super) fn near_duplicates(
     // The rows of one community that have a near-duplicate there. Rows with the same
     // answers are one pattern: two rows share a pattern (distance 0) or their
     // patterns are within two items, so only distinct patterns are compared.
-    let community = |rows: &[u32], keyed: &mut Vec<(u64, u32)>, found: &mut Vec<u32>| {
+    let iv_of = |i: u32| input.interviewer(i as usize).unwrap_or(NONE);
+    let community = |rows: &[u32], keyed: &mut Vec<(u64, u32)>, found: &mut Vec<(u32, u32)>| {
         // Distinct patterns: (a row that has it, how many rows have it).
         let mut ids: rustc_hash::FxHashMap<&[u8], u32> = Default::default();
         let mut first: Vec<u32> = Vec::new();
@@ -68,6 +103,12 @@ pub(super) fn near_duplicates(
             .zip(&informative)
             .map(|(c, inf)| *c > 1 && *inf)
             .collect();
+        // Whose questionnaires have each pattern, and whose are its partner patterns.
+        let mut owners = vec![Who::Nobody; first.len()];
+        for (&i, &p) in rows.iter().zip(&pid_of) {
+            owners[p as usize] = join(owners[p as usize], Who::One(iv_of(i)));
+        }
+        let mut partners = vec![Who::Nobody; first.len()];
         for band in &bands {
             keyed.clear();
             keyed.extend(first.iter().enumerate().map(|(p, &i)| {
@@ -99,14 +140,21 @@ pub(super) fn near_duplicates(
                         if !informative[q as usize] {
                             continue;
                         }
-                        // Pairs whose two patterns are both known near-duplicates
-                        // teach nothing more.
-                        if marked[p as usize] && marked[q as usize] {
+                        let (pu, qu) = (p as usize, q as usize);
+                        // Pairs whose two patterns are both known near-duplicates of
+                        // several interviewers' teach nothing more.
+                        if marked[pu]
+                            && marked[qu]
+                            && partners[pu] == Who::Many
+                            && partners[qu] == Who::Many
+                        {
                             continue;
                         }
-                        if within_two(ap, input.answers(first[q as usize] as usize)) {
-                            marked[p as usize] = true;
-                            marked[q as usize] = true;
+                        if within_two(ap, input.answers(first[qu] as usize)) {
+                            marked[pu] = true;
+                            marked[qu] = true;
+                            partners[pu] = join(partners[pu], owners[qu]);
+                            partners[qu] = join(partners[qu], owners[pu]);
                         }
                     }
                 }
@@ -117,7 +165,18 @@ pub(super) fn near_duplicates(
             rows.iter()
                 .zip(&pid_of)
                 .filter(|(_, p)| marked[**p as usize])
-                .map(|(i, _)| *i),
+                .map(|(&i, &p)| {
+                    let p = p as usize;
+                    // The others with the same pattern (its owners, when more than
+                    // this one has it), then the partner patterns' owners.
+                    let same = if count[p] > 1 { owners[p] } else { Who::Nobody };
+                    let own = iv_of(i);
+                    let solely = match join(same, partners[p]) {
+                        Who::One(x) if x != own && x != NONE && own != NONE => x,
+                        _ => NONE,
+                    };
+                    (i, solely)
+                }),
         );
     };
     // Communities are independent: on all cores, each thread taking the next one.
@@ -130,7 +189,7 @@ pub(super) fn near_duplicates(
         .map_or(2, |t| t.get())
         .clamp(1, 8)
         .min(all.len().max(1));
-    let found: Vec<u32> = std::thread::scope(|sc| {
+    let found: Vec<(u32, u32)> = std::thread::scope(|sc| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 sc.spawn(|| {
@@ -150,9 +209,13 @@ pub(super) fn near_duplicates(
             .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
-    let mut out = vec![0.0; n];
-    for i in found {
-        out[i as usize] = 1.0;
+    let mut out = Near {
+        mark: vec![0.0; n],
+        solely: vec![NONE; n],
+    };
+    for (i, solely) in found {
+        out.mark[i as usize] = 1.0;
+        out.solely[i as usize] = solely;
     }
     out
 }

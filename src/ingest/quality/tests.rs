@@ -42,6 +42,83 @@ fn null_median(one: usize, two: usize) -> f64 {
     (lo + hi) / 2.0
 }
 
+/// The near-duplicate comparison from its definition, interviewer by interviewer: a
+/// near-duplicate whose partners are all one other interviewer's (`solely`) counts as
+/// 0 when that interviewer is set aside, and as 0 among the peers of that interviewer
+/// when it is compared; the pooled variance is that of the marks as they are.
+fn compare_rows_near(
+    input: &Input<'_>,
+    groups: &Groups,
+    mark: &[f64],
+    solely: &[u32],
+    excluded: &[bool],
+) -> Vec<Option<(f64, f64)>> {
+    let n_iv = excluded.len();
+    let out_of = |i: usize| input.interviewer(i).is_some_and(|iv| excluded[iv as usize]);
+    let (mut ss, mut dof) = (0.0, 0usize);
+    for rows in groups.iter() {
+        let v: Vec<f64> = rows
+            .iter()
+            .map(|&i| i as usize)
+            .filter(|&i| !out_of(i) && !mark[i].is_nan())
+            .map(|i| mark[i])
+            .collect();
+        if let Some(m) = crate::estimators::mean(&v) {
+            ss += v.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+            dof += v.len().saturating_sub(1);
+        }
+    }
+    if dof == 0 || ss <= 0.0 {
+        return vec![None; n_iv];
+    }
+    let s2 = ss / dof as f64;
+    (0..n_iv)
+        .map(|me| {
+            if excluded[me] {
+                // (The cells give no comparison for an interviewer set aside either.)
+                return None;
+            }
+            let (mut wd, mut nn, mut kk) = (0.0, 0.0, 0.0);
+            for rows in groups.iter() {
+                let value = |i: usize, peer: bool| -> f64 {
+                    let s = solely[i];
+                    if s != u32::MAX && (excluded[s as usize] || (peer && s as usize == me)) {
+                        0.0
+                    } else {
+                        mark[i]
+                    }
+                };
+                let (mut own, mut n, mut peers, mut m) = (0.0, 0usize, 0.0, 0usize);
+                for &i in rows {
+                    let i = i as usize;
+                    if mark[i].is_nan() || out_of(i) {
+                        continue;
+                    }
+                    match input.interviewer(i) {
+                        Some(iv) if iv as usize == me => {
+                            own += value(i, false);
+                            n += 1;
+                        }
+                        Some(_) => {
+                            peers += value(i, true);
+                            m += 1;
+                        }
+                        None => {}
+                    }
+                }
+                if n == 0 || m < 2 {
+                    continue;
+                }
+                let diff = own / n as f64 - peers / m as f64;
+                wd += n as f64 * diff;
+                nn += n as f64;
+                kk += (n * n) as f64 / m as f64;
+            }
+            (nn > 0.0).then(|| (wd / nn, (s2 * (1.0 / nn + kk / (nn * nn))).sqrt()))
+        })
+        .collect()
+}
+
 /// The comparison as it was, row by row (the reference for [`compare`]).
 fn compare_rows(
     input: &Input<'_>,
@@ -165,6 +242,21 @@ fn the_comparison_over_cells_is_the_comparison_over_rows() {
                 near.push(rnd(3) as f64 % 2.0);
             }
         }
+        // Partners: a marked questionnaire's one other interviewer now and then.
+        let solely: Vec<u32> = (0..community.len())
+            .map(|i| {
+                let other = rnd(n_iv as u64) as u32;
+                if near[i] == 1.0 && interviewer[i] != u32::MAX && other != interviewer[i] && rnd(2) == 0 {
+                    other
+                } else {
+                    u32::MAX
+                }
+            })
+            .collect();
+        let near_marks = Near {
+            mark: near.clone(),
+            solely: solely.clone(),
+        };
         let n = community.len();
         let straight: Vec<bool> = (0..n).map(|_| rnd(7) == 0).collect();
         let names: Vec<String> = (0..n_iv).map(|k| format!("I{k}")).collect();
@@ -180,7 +272,7 @@ fn the_comparison_over_cells_is_the_comparison_over_rows() {
             date: &date,
         };
         let groups = Groups::new(&community);
-        let table = cells::of_rows(&input, &straight, &[], None, &near, 5, &|_| true);
+        let table = cells::of_rows(&input, &straight, &[], None, &near_marks, 5, &|_| true);
         // The counts per interviewer, against a count of the rows.
         let counts = table.counts(n_iv);
         for (iv, (q, sl)) in counts.iter().enumerate() {
@@ -197,7 +289,11 @@ fn the_comparison_over_cells_is_the_comparison_over_rows() {
                     .map(|k| (mask >> (k % 2)) & 1 == 1 && k < 2)
                     .collect();
                 let a = compare(&cells, &excluded);
-                let b = compare_rows(&input, &groups, y, &excluded);
+                let b = if INDICATORS[k].0 == "near_duplicate" {
+                    compare_rows_near(&input, &groups, &near, &solely, &excluded)
+                } else {
+                    compare_rows(&input, &groups, y, &excluded)
+                };
                 assert_eq!(a.len(), b.len());
                 for (iv, (x, w)) in a.iter().zip(&b).enumerate() {
                     match (x, w) {
@@ -353,18 +449,61 @@ fn near_duplicates_are_within_two_items_of_another_in_the_same_community() {
     };
     let groups = Groups::new(&community);
     assert_eq!(
-        near_duplicates(&input, &groups, &|_| true),
+        near_duplicates(&input, &groups, &|_| true).mark,
         [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
     );
     // Only community 1 compared: its rows as above, community 0's left at 0.
     assert_eq!(
-        near_duplicates_where(&input, &|c| c == 1),
+        near_duplicates_where(&input, &|c| c == 1).mark,
         [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     );
     assert_eq!(
-        near_duplicates_where(&input, &|c| c == 0),
+        near_duplicates_where(&input, &|c| c == 0).mark,
         [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
     );
+    // Whose partners: rows 0, 1 and 6 are near-duplicates of each other (0–1, 0–6).
+    // With 0 and 1 by interviewer 0 and 6 by 1: row 6's partners are all 0's; row 0's
+    // are 0's own (1) and 1's (6); row 1's only 0's own. Without interviewers: none.
+    let iv = [0, 0, 2, 3, 4, 5, 1];
+    let names: Vec<String> = (0..6).map(|k| format!("I{k}")).collect();
+    let with = Input {
+        interviewer: &iv,
+        interviewer_names: &names,
+        ..input
+    };
+    let none = u32::MAX;
+    assert_eq!(near_duplicates(&input, &groups, &|_| true).solely, [none; 7]);
+    assert_eq!(
+        near_duplicates(&with, &groups, &|_| true).solely,
+        [none, none, none, none, none, none, 0]
+    );
+    // A copier (interviewer 1) copying 0's row 2 twice with a change: 2's partners
+    // are all 1's; each copy's partners are 0's and the other copy's (its own).
+    let copies: Vec<u8> = [
+        [0u8, 1, 1, 2, 2, 1, 0, 1, 1, 1],
+        [0, 1, 1, 2, 2, 1, 0, 3, 4, 1],
+        [4, 4, 3, 3, 0, 0, 1, 2, 3, 4],
+        [4, 4, 3, 3, 0, 0, 1, 2, 3, 3],
+        [4, 4, 3, 3, 0, 0, 1, 2, 2, 4],
+    ]
+    .concat();
+    let community = [0u32; 5];
+    let iv = [2, 2, 0, 1, 1];
+    let groups = Groups::new(&community);
+    let copy_input = Input {
+        community: &community,
+        interviewer: &iv,
+        interviewer_names: &names,
+        duration: &[f64::NAN; 5],
+        score: &[f64::NAN; 5],
+        items: &copies,
+        n_items: 10,
+        answered: &[10; 5],
+        date: &[0; 5],
+    };
+    let got = near_duplicates(&copy_input, &groups, &|_| true);
+    assert_eq!(got.mark, [1.0; 5]);
+    assert_eq!(got.solely, [none, none, 1, none, none]);
 }
 
 #[test]
@@ -440,7 +579,7 @@ fn near_duplicates_agree_with_every_pair_compared() {
                 near as u8 as f64
             })
             .collect();
-        let got = near_duplicates(&input, &Groups::new(&community), &|_| true);
+        let got = near_duplicates(&input, &Groups::new(&community), &|_| true).mark;
         assert_eq!(got, want, "round {round}: {n_items} items, {levels} levels");
     }
 }
