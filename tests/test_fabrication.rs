@@ -410,37 +410,7 @@ fn held_out_round(seed: u64, kinds: &[sim2::Kind]) -> (usize, usize, Vec<(sim2::
         out,
     } = sim2_round(seed, seed, kinds);
     let flags = ingest_and_flag(&ws, &r, &out);
-    let flagged: std::collections::BTreeSet<&str> = flags
-        .interviewers
-        .iter()
-        .map(|f| f.interviewer_id.as_str())
-        .collect();
-    let mut per: std::collections::BTreeMap<String, usize> = Default::default();
-    for l in d.csv.lines().skip(1) {
-        *per.entry(l.split(',').nth(5).unwrap().to_string())
-            .or_default() += 1;
-    }
-    let min = ws.rules().unwrap().quality.interviewer_min_questionnaires;
-    let honest: Vec<&String> = d
-        .interviewers
-        .iter()
-        .filter(|(iv, k)| *k == sim2::Kind::Honest && per.get(iv).is_some_and(|n| *n >= min))
-        .map(|(iv, _)| iv)
-        .collect();
-    let fabs = d
-        .interviewers
-        .iter()
-        .filter(|(_, k)| *k != sim2::Kind::Honest)
-        .map(|(iv, k)| (*k, flagged.contains(iv.as_str())))
-        .collect();
-    (
-        honest.len(),
-        honest
-            .iter()
-            .filter(|iv| flagged.contains(iv.as_str()))
-            .count(),
-        fabs,
-    )
+    truth_against(&ws, &flags, &d.csv, &d.interviewers, sim2::Kind::Honest)
 }
 
 /// On honest rounds of the second simulator (interviewers who differ as real ones do,
@@ -475,54 +445,16 @@ fn honest_rounds_leave_only_a_handful_to_decide() {
 #[test]
 #[ignore]
 fn held_out_simulator_benchmark() {
-    fn wilson(k: usize, n: usize) -> (f64, f64) {
-        let (p, n, z) = (k as f64 / n.max(1) as f64, n.max(1) as f64, 1.96f64);
-        let c = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
-        let h = z * ((p * (1.0 - p) + z * z / (4.0 * n)) / n).sqrt() / (1.0 + z * z / n);
-        (c - h, c + h)
-    }
     let rounds: u64 = std::env::var("HELD_OUT_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
     let kinds = [sim2::Kind::AllTop, sim2::Kind::Kinder, sim2::Kind::Copier];
-    let mut caught: std::collections::BTreeMap<sim2::Kind, (usize, usize)> = Default::default();
-    let (mut with, mut without) = ((0, 0), (0, 0));
-    for seed in 0..rounds {
-        let (h, f, fabs) = held_out_round(7000 + seed, &kinds);
-        with.0 += h;
-        with.1 += f;
-        for (k, c) in fabs {
-            let e = caught.entry(k).or_default();
-            e.0 += c as usize;
-            e.1 += 1;
-        }
-        let (h, f, _) = held_out_round(9000 + seed, &[]);
-        without.0 += h;
-        without.1 += f;
-    }
+    let (caught, with, without) = held_out_bench(rounds, (7000, 9000), &kinds, held_out_round);
     println!(
         "held out (tests/sim2): {rounds} rounds with one fabricator of each kind, {rounds} without"
     );
-    for (k, (c, n)) in &caught {
-        let (lo, hi) = wilson(*c, *n);
-        println!(
-            "{:<8} caught {c:>3} of {n:>3} = {:5.1}%  (95% CI {:.1}–{:.1}%)",
-            format!("{k:?}"),
-            100.0 * *c as f64 / *n as f64,
-            100.0 * lo,
-            100.0 * hi
-        );
-    }
-    for (what, (n, f)) in [("fabricators present", with), ("no fabricator", without)] {
-        let (lo, hi) = wilson(f, n);
-        println!(
-            "honest flagged, {what}: {f} of {n} = {:.2}%  (95% CI {:.2}–{:.2}%)",
-            100.0 * f as f64 / n.max(1) as f64,
-            100.0 * lo,
-            100.0 * hi
-        );
-    }
+    print_held_out(&caught, with, without);
 }
 
 /// The `interviewer_top` settings the leave-one-kind-out benchmark compares (0 = the
@@ -606,12 +538,6 @@ fn questionnaires_per_interviewer(csv: &str) -> std::collections::BTreeMap<Strin
 #[test]
 #[ignore]
 fn leave_one_kind_out_benchmark() {
-    fn wilson(k: usize, n: usize) -> (f64, f64) {
-        let (p, n, z) = (k as f64 / n.max(1) as f64, n.max(1) as f64, 1.96f64);
-        let c = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
-        let h = z * ((p * (1.0 - p) + z * z / (4.0 * n)) / n).sqrt() / (1.0 + z * z / n);
-        (c - h, c + h)
-    }
     let show = |(c, n): (usize, usize)| {
         let (lo, hi) = wilson(c, n);
         format!(
@@ -788,30 +714,7 @@ fn third_round(seed: u64, kinds: &[sim3::Kind]) -> (usize, usize, Vec<(sim3::Kin
     let out = dir.path().join("d.csv");
     std::fs::write(&out, &d.csv).unwrap();
     let flags = ingest_and_flag(&ws, &r, &out);
-    let flagged: std::collections::BTreeSet<&str> = flags
-        .interviewers
-        .iter()
-        .map(|f| f.interviewer_id.as_str())
-        .collect();
-    let per = questionnaires_per_interviewer(&d.csv);
-    let min = ws.rules().unwrap().quality.interviewer_min_questionnaires;
-    let honest: Vec<&String> = d
-        .interviewers
-        .iter()
-        .filter(|(iv, k)| *k == sim3::Kind::Honest && per.get(iv).is_some_and(|n| *n >= min))
-        .map(|(iv, _)| iv)
-        .collect();
-    let fabs = d
-        .interviewers
-        .iter()
-        .filter(|(_, k)| *k != sim3::Kind::Honest)
-        .map(|(iv, k)| (*k, flagged.contains(iv.as_str())))
-        .collect();
-    (
-        honest.len(),
-        honest.iter().filter(|iv| flagged.contains(iv.as_str())).count(),
-        fabs,
-    )
+    truth_against(&ws, &flags, &d.csv, &d.interviewers, sim3::Kind::Honest)
 }
 
 /// The detector on the third simulator: rounds with one fabricator of each kind, then
@@ -821,34 +724,32 @@ fn third_round(seed: u64, kinds: &[sim3::Kind]) -> (usize, usize, Vec<(sim3::Kin
 #[test]
 #[ignore]
 fn third_simulator_benchmark() {
-    fn wilson(k: usize, n: usize) -> (f64, f64) {
-        let (p, n, z) = (k as f64 / n.max(1) as f64, n.max(1) as f64, 1.96f64);
-        let c = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
-        let h = z * ((p * (1.0 - p) + z * z / (4.0 * n)) / n).sqrt() / (1.0 + z * z / n);
-        (c - h, c + h)
-    }
     let rounds: u64 = std::env::var("THIRD_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
     let kinds = [sim3::Kind::AllTop, sim3::Kind::Kinder, sim3::Kind::Copier];
-    let mut caught: std::collections::BTreeMap<sim3::Kind, (usize, usize)> = Default::default();
-    let (mut with, mut without) = ((0, 0), (0, 0));
-    for seed in 0..rounds {
-        let (h, f, fabs) = third_round(17000 + seed, &kinds);
-        with.0 += h;
-        with.1 += f;
-        for (k, c) in fabs {
-            let e = caught.entry(k).or_default();
-            e.0 += c as usize;
-            e.1 += 1;
-        }
-        let (h, f, _) = third_round(19000 + seed, &[]);
-        without.0 += h;
-        without.1 += f;
-    }
+    let (caught, with, without) = held_out_bench(rounds, (17000, 19000), &kinds, third_round);
     println!("third simulator (tests/sim3): {rounds} rounds with one fabricator of each kind, {rounds} without");
-    for (k, (c, n)) in &caught {
+    print_held_out(&caught, with, without);
+}
+
+/// The 95% Wilson interval of k successes in n.
+fn wilson(k: usize, n: usize) -> (f64, f64) {
+    let (p, n, z) = (k as f64 / n.max(1) as f64, n.max(1) as f64, 1.96f64);
+    let c = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+    let h = z * ((p * (1.0 - p) + z * z / (4.0 * n)) / n).sqrt() / (1.0 + z * z / n);
+    (c - h, c + h)
+}
+
+/// A held-out benchmark's figures: per kind caught of fabricators, and honest
+/// interviewers flagged (compared, of them flagged) with and without fabricators.
+fn print_held_out<K: std::fmt::Debug>(
+    caught: &std::collections::BTreeMap<K, (usize, usize)>,
+    with: (usize, usize),
+    without: (usize, usize),
+) {
+    for (k, (c, n)) in caught {
         let (lo, hi) = wilson(*c, *n);
         println!(
             "{:<8} caught {c:>3} of {n:>3} = {:5.1}%  (95% CI {:.1}–{:.1}%)",
@@ -867,4 +768,66 @@ fn third_simulator_benchmark() {
             100.0 * hi
         );
     }
+}
+
+/// A held-out round's flags against its truth: (honest interviewers with enough
+/// questionnaires to be compared, of them flagged, per fabricator its kind and whether
+/// it was flagged).
+fn truth_against<K: Copy + PartialEq>(
+    ws: &Workspace,
+    flags: &manyi::flags::RoundFlags,
+    csv: &str,
+    interviewers: &[(String, K)],
+    honest_kind: K,
+) -> (usize, usize, Vec<(K, bool)>) {
+    let flagged: std::collections::BTreeSet<&str> = flags
+        .interviewers
+        .iter()
+        .map(|f| f.interviewer_id.as_str())
+        .collect();
+    let per = questionnaires_per_interviewer(csv);
+    let min = ws.rules().unwrap().quality.interviewer_min_questionnaires;
+    let honest: Vec<&String> = interviewers
+        .iter()
+        .filter(|(iv, k)| *k == honest_kind && per.get(iv).is_some_and(|n| *n >= min))
+        .map(|(iv, _)| iv)
+        .collect();
+    let fabs = interviewers
+        .iter()
+        .filter(|(_, k)| *k != honest_kind)
+        .map(|(iv, k)| (*k, flagged.contains(iv.as_str())))
+        .collect();
+    (
+        honest.len(),
+        honest.iter().filter(|iv| flagged.contains(iv.as_str())).count(),
+        fabs,
+    )
+}
+
+/// Runs `rounds` rounds with one fabricator of each of `kinds` (seeds from
+/// `seeds.0`) and as many without (from `seeds.1`): per kind (caught, of), and honest
+/// (compared, flagged) with and without fabricators.
+#[allow(clippy::type_complexity)] // ok: the three tallies the printing takes
+fn held_out_bench<K: Copy + Ord>(
+    rounds: u64,
+    seeds: (u64, u64),
+    kinds: &[K],
+    round: impl Fn(u64, &[K]) -> (usize, usize, Vec<(K, bool)>),
+) -> (std::collections::BTreeMap<K, (usize, usize)>, (usize, usize), (usize, usize)) {
+    let mut caught: std::collections::BTreeMap<K, (usize, usize)> = Default::default();
+    let (mut with, mut without) = ((0, 0), (0, 0));
+    for seed in 0..rounds {
+        let (h, f, fabs) = round(seeds.0 + seed, kinds);
+        with.0 += h;
+        with.1 += f;
+        for (k, c) in fabs {
+            let e = caught.entry(k).or_default();
+            e.0 += c as usize;
+            e.1 += 1;
+        }
+        let (h, f, _) = round(seeds.1 + seed, &[]);
+        without.0 += h;
+        without.1 += f;
+    }
+    (caught, with, without)
 }

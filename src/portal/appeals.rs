@@ -19,6 +19,13 @@ fn csrf_field(c: &Caller) -> Markup {
     html! { input type="hidden" name="csrf" value=(c.csrf); }
 }
 
+/// An API request's JSON body, or the 400 that says what is wrong with it.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        api_refused(Refusal::new(StatusCode::BAD_REQUEST, "bad-json", format!("JSON 不对：{e}")))
+    })
+}
+
 /// The caller's street when it is a street account; `None` for staff.
 fn street_of(a: &Account) -> Option<String> {
     (a.role == Role::Street).then(|| a.street.clone().unwrap_or_default())
@@ -663,9 +670,9 @@ pub async fn api_submit(
         Ok(p) => p,
         Err(e) => return api_refused(e),
     };
-    let b: AppealBody = match serde_json::from_slice(&body) {
+    let b: AppealBody = match json_body(&body) {
         Ok(b) => b,
-        Err(e) => return api_refused(Refusal::new(StatusCode::BAD_REQUEST, "bad-json", format!("JSON 不对：{e}"))),
+        Err(r) => return r,
     };
     let line = match (b.community_code.filter(|c| !c.trim().is_empty()), b.street_level) {
         (Some(c), false) => Line::Community(c.trim().to_string()),
@@ -749,9 +756,9 @@ pub async fn api_rule(
     body: axum::body::Bytes,
 ) -> Response {
     let a = who!(caller);
-    let b: RulingBody = match serde_json::from_slice(&body) {
+    let b: RulingBody = match json_body(&body) {
         Ok(b) => b,
-        Err(e) => return api_refused(Refusal::new(StatusCode::BAD_REQUEST, "bad-json", format!("JSON 不对：{e}"))),
+        Err(r) => return r,
     };
     let upheld = match b.decision.as_str() {
         "upheld" => true,
@@ -833,9 +840,9 @@ pub async fn api_rectify(
     let Some(street) = street_of(&a) else {
         return api_refused(Refusal::not_found());
     };
-    let b: RectificationBody = match serde_json::from_slice(&body) {
+    let b: RectificationBody = match json_body(&body) {
         Ok(b) => b,
-        Err(e) => return api_refused(Refusal::new(StatusCode::BAD_REQUEST, "bad-json", format!("JSON 不对：{e}"))),
+        Err(r) => return r,
     };
     let u = ledger::Update {
         status: b.status,
