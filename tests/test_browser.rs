@@ -670,14 +670,14 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.screenshot("15-flags-decided");
     // Filters: the undecided only (none left), then every decided one.
     d.goto(&format!("{base}/rounds/2018-R1/flags?status=undecided"));
-    assert!(d.source().contains("没有符合筛选条件的访问员"));
+    let html = d.source();
+    assert!(html.contains("没有符合筛选条件的访问员"), "{}", &html[html.find("<main").unwrap_or(0)..]);
     d.goto(&format!(
         "{base}/rounds/2018-R1/flags?status=decided&sort=questionnaires"
     ));
-    assert!(
-        d.source()
-            .contains(&format!("id=\"interviewer-{interviewer}\""))
-    );
+    d.wait_source("the decided interviewer listed", |s| {
+        s.contains(&format!("id=\"interviewer-{interviewer}\""))
+    });
     d.screenshot("15b-flags-filtered");
     // On a phone: the filter and the decision form fit the width.
     d.size(390, 844);
@@ -705,10 +705,10 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.run_job("score", "2018-R1");
     d.screenshot("17-job-done");
     d.goto(&format!("{base}/desk"));
-    assert!(
-        d.source().contains("待决定标记 <span class=\"count\">"),
-        "the undecided flags in the header"
-    );
+    // (Counted in the background after the score: the header shows it once counted.)
+    d.wait_source("the undecided flags in the header", |s| {
+        s.contains("待决定标记 <span class=\"count\">")
+    });
     d.run_job("evaluate", "2018Q2");
     d.goto(&format!("{base}/desk"));
     d.run_job("report", "2018Q2");
@@ -717,7 +717,11 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.screenshot("18-jobs");
     d.goto(&format!("{base}/results/2018Q2"));
     let html = d.source();
-    assert!(html.contains("id=\"deductions\"") && html.contains("ranking.svg"));
+    assert!(
+        html.contains("id=\"deductions\"") && html.contains("ranking.svg"),
+        "{}",
+        &html[html.find("<main").unwrap_or(0)..]
+    );
     // Downloads say what they are, for people first.
     assert!(
         html.contains("评审材料（全部表格与图表） · PDF")
@@ -907,8 +911,9 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.goto(&format!("{base}/ledger?period=2018Q2"));
     d.type_in(&format!("#row-{first_row} input[name=note]"), "现场核实");
     d.click(&format!("#row-{first_row} button[type=submit]"));
-    let html = d.wait_quiet("the verified row", |s| s.contains("已核验"));
-    assert!(html.contains("现场核实"), "{html}");
+    // (已核验 is also an option of the filter: wait for the note itself.)
+    let html = d.wait_quiet("the verified row", |s| s.contains("现场核实"));
+    assert!(html.contains("已核验</h3>"), "{html}");
     d.screenshot("26-office-ledger");
     d.goto(&format!("{base}/appeals"));
     d.screenshot("27-office-appeals");
