@@ -559,6 +559,7 @@ pub fn xlsx_table(sheet_name: &str, header: &[&str], widths: &[f64], rows: &[Vec
             let c = c as u16;
             match v {
                 XCell::Text(s) => {
+                    let s = excel_text(s);
                     sheet.write_string_with_format(r, c, s.as_str(), &text).map_err(err)?;
                 }
                 XCell::Num(x) if x.is_finite() => {
@@ -569,4 +570,31 @@ pub fn xlsx_table(sheet_name: &str, header: &[&str], widths: &[f64], rows: &[Vec
         }
     }
     wb.save_to_buffer().map_err(err)
+}
+
+/// A text as an Excel cell holds it: at most 32,767 characters (Excel's limit; a
+/// longer text is cut and says so) and no control characters but tab and line ends.
+pub fn excel_text(s: &str) -> String {
+    const MAX: usize = 32_767;
+    let clean: String = s
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    if clean.chars().count() <= MAX {
+        return clean;
+    }
+    let mut cut: String = clean.chars().take(MAX - 8).collect();
+    cut.push_str("…（已截断）");
+    cut
+}
+
+#[cfg(test)]
+mod excel_tests {
+    #[test]
+    fn an_excel_text_is_cut_at_excels_limit_and_loses_control_characters() {
+        assert_eq!(super::excel_text("a\u{1}b\tc"), "ab\tc");
+        let cut = super::excel_text(&"长".repeat(40_000));
+        assert!(cut.chars().count() <= 32_767 && cut.ends_with("（已截断）"), "{}", cut.chars().count());
+        assert_eq!(super::excel_text(&"长".repeat(32_767)).chars().count(), 32_767);
+    }
 }

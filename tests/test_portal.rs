@@ -3459,6 +3459,15 @@ fn appeals_and_the_rectification_ledger() {
         w.srv.req("POST", &format!("/api/v1/rectifications/{row_id}")).bearer(street).json(&body).send()
     };
     assert_eq!(rect(serde_json::json!({"status": "planned", "measures": "整治施工噪声"})).status, 422);
+    for (bad, why) in [
+        (serde_json::json!({"status": "planned", "measures": "整治", "responsible": "王主任", "deadline": "2019-02-31"}), "不是日期"),
+        (serde_json::json!({"status": "planned", "measures": "整治\u{0}噪声", "responsible": "王主任", "deadline": "2019-01-31"}), "控制字符"),
+        (serde_json::json!({"status": "planned", "measures": "措".repeat(4001), "responsible": "王主任", "deadline": "2019-01-31"}), "太长"),
+    ] {
+        let r = rect(bad);
+        assert_eq!(r.status, 422, "{}", r.text());
+        assert!(r.text().contains(why), "{why}: {}", r.text());
+    }
     let r = rect(serde_json::json!({"status": "planned", "measures": "整治施工噪声", "responsible": "王主任", "deadline": "2019-01-31"}));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["status"], "planned");
@@ -3486,6 +3495,17 @@ fn appeals_and_the_rectification_ledger() {
     assert_eq!(std::fs::read(&published).unwrap(), pub_before);
     assert_eq!(rule(&a2, serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "again"})).status, 422, "ruled once");
 
+    // An exclusion only of a round the period rests on (2018-R3 is not in 2018H1).
+    let r = rule(&a1, serde_json::json!({"decision": "upheld", "remedy": "exclude", "interviewer": "X1", "round": "2018-R3", "reason": "x"}));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("不属于"), "{}", r.text());
+    // A period the office withdrew is not republished by a ruling.
+    w.ws.ok(&["publish", "2018H1", "--unpublish", "--reason", "核对数据"]);
+    let r = rule(&a1, serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "施工影响属实"}));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("已撤回发布"), "{}", r.text());
+    assert!(!published.exists(), "still withdrawn");
+    w.ws.ok(&["publish", "2018H1"]);
     // An upheld waiver: the street's total falls by the line's points (0.5, under the
     // cap of 3), in the reports and in the republished copy.
     let r = rule(&a1, serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "施工影响属实"}));
@@ -3514,8 +3534,19 @@ fn appeals_and_the_rectification_ledger() {
     assert!(!md.contains("## 整改台账"), "no counted community is left: {md}");
     // The street's page: the second version and why.
     let page = w.srv.req("GET", "/street/2018H1").cookie(&w.sessions[4]).send().text();
-    assert!(page.contains("第 2 版") && page.contains("本版更正"), "{page}");
+    // (Published, withdrawn, published again: the ruling's is the third version.)
+    assert!(page.contains("第 3 版") && page.contains("本版更正"), "{page}");
     assert!(page.contains(&format!("经申诉 {a1} 复核维持")), "the line says why");
+    // A line appeals once: the rejected street-level line is not appealed again.
+    let r = appeal(street, "2018H1", serde_json::json!({"street_level": true, "reason": "再次申诉"}));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("只能申诉一次"), "{}", r.text());
+    // Texts the review pack could not hold are refused where they are written.
+    let r = appeal(street, "2018H1", serde_json::json!({"street_level": true, "reason": "施工\u{1}属实"}));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("控制字符"), "{}", r.text());
+    let r = appeal(street, "2018H1", serde_json::json!({"street_level": true, "reason": "长".repeat(2001)}));
+    assert_eq!(r.status, 422, "{}", r.text());
     // Every step journalled; the store verifies.
     let journal = w.ws.ok(&["journal", "--json"]);
     for action in ["appeal-submit", "appeal-rule", "appeal-republished", "rectification-update", "rectification-verify"] {

@@ -190,14 +190,27 @@ fn find(ws: &Workspace, id: &str, street: Option<&str>) -> Result<Row> {
         .ok_or_else(|| Error::NotFound(format!("整改台账中没有 {id}")))
 }
 
+/// A calendar date written YYYY-MM-DD (digits only; 2019-02-31 is not one).
 fn valid_date(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && s[..4].parse::<u32>().is_ok()
-        && s[5..7].parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))
-        && s[8..].parse::<u32>().is_ok_and(|d| (1..=31).contains(&d))
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    if !b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit()) {
+        return false;
+    }
+    let (Ok(y), Ok(m), Ok(d)) = (s[..4].parse::<u32>(), s[5..7].parse::<u32>(), s[8..].parse::<u32>()) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    y >= 1900 && (1..=days).contains(&d)
 }
 
 /// A street writes its row `id` (its own: another street's is `NotFound`). `planned`
@@ -212,8 +225,11 @@ pub fn update(ws: &Workspace, id: &str, street: &str, u: &Update, actor: &str) -
     if !matches!(status, "open" | "planned" | "done") {
         return Err(Error::Invalid("状态只能是 待制定措施、整改中 或 已完成（核验由考核办进行）".into()));
     }
+    let measures = super::person_text("整改措施", &u.measures, 4000)?;
+    let responsible = super::person_text("责任人", &u.responsible, 100)?;
+    let report = super::person_text("整改情况报告", &u.report, 4000)?;
     let (measures, responsible, deadline, report) =
-        (u.measures.trim(), u.responsible.trim(), u.deadline.trim(), u.report.trim());
+        (measures.as_str(), responsible.as_str(), u.deadline.trim(), report.as_str());
     if !deadline.is_empty() && !valid_date(deadline) {
         return Err(Error::Invalid(format!("完成期限“{deadline}”不是日期（如 2019-03-31）")));
     }
@@ -253,6 +269,8 @@ pub fn update(ws: &Workspace, id: &str, street: &str, u: &Update, actor: &str) -
 /// The office verifies a row the street reported done.
 pub fn verify(ws: &Workspace, id: &str, note: &str, actor: &str) -> Result<Row> {
     let row = find(ws, id, None)?;
+    let note = super::person_text("核验意见", note, 2000)?;
+    let note = note.as_str();
     if row.status != "done" {
         return Err(Error::Invalid(format!(
             "只能核验已完成的整改（这一项：{}）",
@@ -317,4 +335,17 @@ pub fn xlsx(rows: &[Row]) -> Result<Vec<u8>> {
         &[14.0, 12.0, 14.0, 22.0, 8.0, 8.0, 14.0, 36.0, 10.0, 12.0, 36.0, 10.0, 20.0, 12.0, 10.0],
         &cells,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_deadline_is_a_real_calendar_date() {
+        for ok in ["2019-03-31", "2020-02-29", "2000-02-29", "2019-12-01"] {
+            assert!(super::valid_date(ok), "{ok}");
+        }
+        for bad in ["2019-02-31", "2019-02-29", "1900-02-29", "+019-01-01", "2019-13-01", "2019-04-31", "2019-4-30", "2019/04/30", "0000-01-01"] {
+            assert!(!super::valid_date(bad), "{bad}");
+        }
+    }
 }

@@ -24,6 +24,23 @@ use crate::round::Period;
 use crate::rows::{DeductionRow, Waiver};
 use crate::workspace::Workspace;
 
+/// A text a person writes (a reason, measures, a report): trimmed; refused when longer
+/// than `max` characters or holding control characters other than line breaks and
+/// tabs (they cannot be written into the review pack's PDF and workbook).
+pub fn person_text(what: &str, text: &str, max: usize) -> Result<String> {
+    let t = text.trim().replace("\r\n", "\n").replace('\r', "\n");
+    if t.chars().count() > max {
+        return Err(Error::Invalid(format!("{what}太长：最多 {max} 字")));
+    }
+    if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Error::Invalid(format!("{what}含有不可见的控制字符，请删去后再提交")));
+    }
+    Ok(t)
+}
+
+/// The longest reason of an appeal or a ruling, in characters.
+pub const MAX_REASON: usize = 2000;
+
 /// At most this many attachments to an appeal, each at most `MAX_ATTACHMENT` bytes.
 pub const MAX_ATTACHMENTS: usize = 5;
 pub const MAX_ATTACHMENT: usize = 10 << 20;
@@ -352,14 +369,16 @@ fn store_attachments(
             )));
         }
         let kind = attachment_kind(name, bytes)?;
+        let name = attachment_name(name, kind);
         let sha = crate::fsutil::sha256_hex(bytes);
         let p = file_path(ws, &sha);
-        crate::fsutil::create_dirs(p.parent().unwrap_or(&dir(ws)))?;
+        crate::fsutil::make_private_dir(&dir(ws))?;
+        crate::fsutil::make_private_dir(p.parent().unwrap_or(&dir(ws)))?;
         if !p.is_file() {
             crate::fsutil::write_private_atomic(&p, bytes)?;
         }
         out.push(Attachment {
-            name: name.clone(),
+            name,
             sha256: sha,
             size: bytes.len() as u64,
             kind: kind.into(),
@@ -367,6 +386,29 @@ fn store_attachments(
         paths.push(p);
     }
     Ok((out, paths))
+}
+
+/// An attachment's name as kept: without control, format and direction characters
+/// (a right-to-left mark can make `x.html` read as `x.pdf`), at most 100 characters,
+/// and ending in the extension of the kind its bytes are.
+fn attachment_name(name: &str, kind: &str) -> String {
+    let clean: String = name
+        .chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(*c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2069 | 0xFEFF | 0xFFF9..=0xFFFB)
+        })
+        .collect();
+    let ext = match kind {
+        "jpeg" => "jpg",
+        k => k,
+    };
+    let stem = match clean.rsplit_once('.') {
+        Some((stem, e)) if e.eq_ignore_ascii_case(ext) || (kind == "jpeg" && e.eq_ignore_ascii_case("jpeg")) => stem.to_string(),
+        _ => clean.clone(),
+    };
+    let stem: String = stem.trim().chars().take(100).collect();
+    format!("{}.{ext}", if stem.is_empty() { "附件" } else { &stem })
 }
 
 /// A street appeals one of its own deduction lines. `Error::NotFound` when the period
@@ -394,7 +436,8 @@ pub fn submit(ws: &Workspace, s: &Submission, actor: &str, now: &str) -> Result<
             (row, row.street_points.unwrap_or(0.0))
         }
     };
-    let reason = s.reason.trim();
+    let reason = person_text("申诉理由", &s.reason, MAX_REASON)?;
+    let reason = reason.as_str();
     if reason.is_empty() {
         return Err(Error::Invalid("请写明申诉理由".into()));
     }
@@ -417,10 +460,15 @@ pub fn submit(ws: &Workspace, s: &Submission, actor: &str, now: &str) -> Result<
     let mut made = None;
     crate::journal::record(ws, actor, || {
         let mut book = read_book(ws)?;
-        if book.appeals.iter().any(|a| {
-            a.period == label && a.street_code == s.street_code && a.community_code == community && a.status == "submitted"
-        }) {
-            return Err(Error::Invalid("这一项已有申诉在复核中，请等待结论".into()));
+        let same_line = |a: &&Appeal| {
+            a.period == label && a.street_code == s.street_code && a.community_code == community
+        };
+        if let Some(a) = book.appeals.iter().find(same_line) {
+            return Err(Error::Invalid(if a.status == "submitted" {
+                "这一项已有申诉在复核中，请等待结论".to_string()
+            } else {
+                format!("这一项已申诉过（{}，{}），每个扣分项只能申诉一次", a.id, a.status_text())
+            }));
         }
         let (attachments, mut written) = store_attachments(ws, &s.attachments)?;
         let id = format!("A{}", book.appeals.len() + 1);
@@ -514,7 +562,8 @@ pub fn rule(
     if appeal.status != "submitted" {
         return Err(Error::Invalid(format!("申诉 {} 已有结论（{}）", appeal.id, appeal.status_text())));
     }
-    let reason = input.reason.trim();
+    let reason = person_text("复核理由", &input.reason, MAX_REASON)?;
+    let reason = reason.as_str();
     if reason.is_empty() {
         return Err(Error::Invalid("请写明复核结论的理由".into()));
     }
@@ -529,6 +578,17 @@ pub fn rule(
         (false, _) => return Err(Error::Invalid("驳回的申诉没有补救方式".into())),
     }
     let period: Period = appeal.period.parse()?;
+    // A ruling that changes the result republishes it: not for a period the office
+    // has withdrawn meanwhile.
+    if input.upheld
+        && matches!(remedy, "waive" | "exclude")
+        && crate::publish::publication(ws, &Subject::Period(period))?.is_none()
+    {
+        return Err(Error::Invalid(format!(
+            "{}的结果已撤回发布：请先重新发布，再对申诉作出改变结果的结论",
+            crate::messages::period_title(&appeal.period)
+        )));
+    }
     if remedy == "resurvey" && appeal.community_code.is_none() {
         return Err(Error::Invalid("补测针对社区；街道层面扣分的申诉请选其他方式".into()));
     }
@@ -542,6 +602,20 @@ pub fn rule(
             return Err(Error::Invalid("剔除问卷须写明访问员编号和轮次".into()));
         };
         let r: crate::round::RoundId = r.to_ascii_uppercase().parse()?;
+        // Only a round the period rests on.
+        let rules = ws.rules()?;
+        let held_in = rules
+            .sampling
+            .calendar
+            .get((r.number as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
+        if r.year != period.year() || !period.quarters().contains(&held_in) {
+            return Err(Error::Invalid(format!(
+                "{r} 不属于{}：只能剔除本期各轮的问卷",
+                crate::messages::period_title(&appeal.period)
+            )));
+        }
         progress(0.1, "记录剔除决定");
         crate::lifecycle::decide(
             ws,
@@ -626,15 +700,25 @@ pub fn rule(
             w,
         ))
     })?;
+    // The ruling stands from here; what follows failing is said as such.
+    let after_ruling = |e: Error| {
+        Error::Invalid(format!(
+            "对申诉 {} 的结论已记录，但重新生成或发布{}的结果时出错：{}。请修正后在结果页重新生成报告并发布",
+            appeal.id,
+            crate::messages::period_title(&appeal.period),
+            e
+        ))
+    };
     progress(0.6, "重新生成报告");
-    crate::report::report_recorded(ws, &Subject::Period(period), actor)?;
+    crate::report::report_recorded(ws, &Subject::Period(period), actor).map_err(after_ruling)?;
     progress(0.85, "重新发布");
     let entry = crate::publish::publish_noted(
         ws,
         &Subject::Period(period),
         actor,
         &format!("申诉 {} 复核维持：{changed}", appeal.id),
-    )?;
+    )
+    .map_err(after_ruling)?;
     crate::journal::record(ws, actor, || {
         let mut book = read_book(ws)?;
         if let Some(a) = book.appeals.iter_mut().find(|a| a.id == appeal.id)
@@ -749,4 +833,32 @@ pub fn todo(ws: &Workspace, street: Option<&str>, now: &str) -> Result<Todo> {
 /// The appeals as a table for the terminal or a program.
 pub fn rows_json(appeals: &[Appeal]) -> serde_json::Value {
     serde_json::json!({ "appeals": appeals })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_person_text_is_refused_when_too_long_or_holding_control_characters() {
+        assert_eq!(person_text("理由", "  施工\r\n属实 ", 10).unwrap(), "施工\n属实");
+        assert!(person_text("理由", "施工\u{1}属实", 100).is_err());
+        assert!(person_text("理由", "a\0b", 100).is_err());
+        assert!(person_text("理由", &"长".repeat(11), 10).is_err());
+        assert!(person_text("理由", &"长".repeat(10), 10).is_ok());
+        assert!(person_text("理由", "表格\t换行\n可以", 100).is_ok());
+    }
+
+    #[test]
+    fn an_attachment_is_named_for_what_its_bytes_are() {
+        assert_eq!(attachment_name("照片.png", "png"), "照片.png");
+        assert_eq!(attachment_name("evidence.html", "png"), "evidence.html.png");
+        // A right-to-left override would show x\u{202e}fdp.html as "xlmth.pdf".
+        assert_eq!(attachment_name("现场照片\u{202e}fdp.html", "pdf"), "现场照片fdp.html.pdf");
+        assert_eq!(attachment_name("scan.JPEG", "jpeg"), "scan.jpg");
+        assert_eq!(attachment_name("\u{200b}", "xlsx"), "附件.xlsx");
+        let long = format!("{}.pdf", "名".repeat(300));
+        let kept = attachment_name(&long, "pdf");
+        assert!(kept.ends_with(".pdf") && kept.chars().count() == 104, "{kept}");
+    }
 }

@@ -65,7 +65,13 @@ fn ruling_text(a: &Appeal) -> Markup {
     html! {
         @if let Some(r) = &a.ruling {
             p { "复核结论：" (appeal_status(a)) "；" (appeals::remedy_text(&r.remedy)) "。理由：" (r.reason) }
-            @if !r.changed.is_empty() { p.notice { "结果已更正并重新发布：" (r.changed) } }
+            @if !r.changed.is_empty() {
+                @if r.republished.is_some() {
+                    p.notice { "结果已更正并重新发布：" (r.changed) }
+                } @else {
+                    p.error { "结论将改变结果（" (r.changed) "），但尚未重新发布：考核办须重新生成报告并发布。" }
+                }
+            }
             p.hint { (r.actor) " · " (bj(&r.at)) }
         }
     }

@@ -21,7 +21,11 @@ const PH: f64 = 595.0;
 const MARGIN: f64 = 36.0;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
+    // Characters XML cannot hold (controls other than tab and line ends) are dropped.
+    s.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+        .collect::<String>()
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")

@@ -235,7 +235,7 @@ fn sheet(wb: &mut Workbook, name: &str, t: &Table, rules: &Rules) -> Result<()> 
                     widths[c] = widths[c].max(8);
                 }
                 _ => {
-                    let text = neutralise_cell(&zh_cell(v)).into_owned();
+                    let text = crate::fsutil::excel_text(&neutralise_cell(&zh_cell(v)));
                     widths[c] = widths[c].max(display_width(&text).min(60));
                     ws.write_string(row_i, col_i, &text).map_err(err)?;
                 }
