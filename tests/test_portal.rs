@@ -3375,6 +3375,60 @@ fn counted_lines(path: &std::path::Path) -> (Vec<String>, std::collections::BTre
     (lines, totals)
 }
 
+/// An upheld appeal whose remedy is excluding an interviewer: the existing decision is
+/// made (journalled, citing the appeal), the round scored again without the
+/// interviewer's questionnaires, and the period republished as a new version.
+#[test]
+fn an_upheld_exclusion_decides_scores_again_and_republishes() {
+    let w = world_with(&[]);
+    scored_and_published(&w);
+    let (street, office) = (&w.tokens[4], &w.tokens[1]);
+    let n_valid = |path: &str| -> u64 {
+        let mut r = csv::Reader::from_path(w.ws.file(path)).unwrap();
+        let h = r.headers().unwrap().clone();
+        let (c, n) = (
+            h.iter().position(|x| x == "community_code").unwrap(),
+            h.iter().position(|x| x == "n_valid").unwrap(),
+        );
+        r.records()
+            .map(|x| x.unwrap())
+            .find(|x| &x[c] == "530103001003")
+            .map(|x| x[n].parse().unwrap())
+            .unwrap()
+    };
+    let before = n_valid("reports/2018-R1/community_scores.csv");
+    // AI012's questionnaires in 白塔社区 in the delivered file: 27 rows, one of them
+    // (A000047) the file's planted impossible date 2017-13-45, rejected at ingest.
+    let rows: Vec<String> = std::fs::read_to_string(data("evaluator-a-messy.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(",530103001003,") && l.contains(",AI012,"))
+        .map(String::from)
+        .collect();
+    assert_eq!(rows.len(), 27);
+    let theirs = rows.iter().filter(|l| !l.contains(",2017-13-45,")).count() as u64;
+    assert_eq!(theirs, 26);
+    let r = w.srv.req("POST", "/api/v1/periods/2018H1/appeals").bearer(street)
+        .json(&serde_json::json!({"community_code": "530103001003", "reason": "访问员 AI012 未入户"}))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = w.srv.req("POST", &format!("/api/v1/appeals/{id}/ruling")).bearer(office)
+        .json(&serde_json::json!({"decision": "upheld", "remedy": "exclude", "interviewer": "AI012", "round": "2018-R1", "reason": "回访核实未入户"}))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let ruled = r.json();
+    assert_eq!(ruled["status"], "upheld");
+    assert!(ruled["ruling"]["changed"].as_str().unwrap().contains("剔除访问员 AI012"), "{ruled}");
+    assert!(ruled["ruling"]["republished"].is_number(), "{ruled}");
+    assert_eq!(before - n_valid("reports/2018-R1/community_scores.csv"), theirs);
+    let exclusions = w.ws.read("reports/2018-R1/exclusions.csv");
+    assert!(exclusions.contains("AI012") && exclusions.contains(&format!("申诉 {id} 复核")), "{exclusions}");
+    let journal = w.ws.ok(&["journal", "--json"]);
+    assert!(journal.contains("\"decide\"") && journal.contains("appeal-republished"), "journalled");
+    w.ws.ok(&["verify-store"]);
+}
+
 /// Issue 27: a street appeals its own lines (never another street's: 404), within the
 /// window (after it: 422); a rejected appeal changes nothing; an upheld waiver lowers
 /// the street's total by the line's points in deductions.csv and the republished copy,
@@ -3499,6 +3553,10 @@ fn appeals_and_the_rectification_ledger() {
     let r = rule(&a1, serde_json::json!({"decision": "upheld", "remedy": "exclude", "interviewer": "X1", "round": "2018-R3", "reason": "x"}));
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.text().contains("不属于"), "{}", r.text());
+    // …and only of an interviewer who worked in the appealing street.
+    let r = rule(&a1, serde_json::json!({"decision": "upheld", "remedy": "exclude", "interviewer": "NOBODY", "round": "2018-R1", "reason": "x"}));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("没有拓东街道的有效问卷"), "{}", r.text());
     // A period the office withdrew is not republished by a ruling.
     w.ws.ok(&["publish", "2018H1", "--unpublish", "--reason", "核对数据"]);
     let r = rule(&a1, serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "施工影响属实"}));

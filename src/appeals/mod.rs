@@ -616,6 +616,12 @@ pub fn rule(
                 crate::messages::period_title(&appeal.period)
             )));
         }
+        if !worked_in(ws, &r, iv, &appeal.street_code)? {
+            return Err(Error::Invalid(format!(
+                "访问员 {iv} 在 {r} 没有{}的有效问卷：只能剔除在申诉街道访问过的访问员",
+                appeal.street_name
+            )));
+        }
         progress(0.1, "记录剔除决定");
         crate::lifecycle::decide(
             ws,
@@ -741,6 +747,24 @@ pub fn rule(
     })?;
     progress(1.0, "完成");
     get(ws, &appeal.id, None)?.ok_or_else(|| Error::Internal("appeal vanished".into()))
+}
+
+/// Whether interviewer `iv` has valid questionnaires in a community of `street` among
+/// round `r`'s active deliveries (from their summaries; a delivery stored before
+/// summaries is read for them).
+fn worked_in(ws: &Workspace, r: &crate::round::RoundId, iv: &str, street: &str) -> Result<bool> {
+    let store = crate::store::Store::new(ws);
+    let index = store.read_index()?;
+    let frame = ws.frame()?;
+    for d in store.deliveries(&index, r) {
+        let summary = store.summary(d)?;
+        if let Some(by) = summary.valid_by_interviewer.get(iv)
+            && by.iter().any(|(c, n)| *n > 0 && frame.community(c).is_some_and(|x| x.street_code == street))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The street's deduction total in the period's published copy.

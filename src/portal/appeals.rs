@@ -119,6 +119,23 @@ pub async fn appeal_form(
         None => format!("街道层面扣分（{} 分）", fmt1(row.street_points)),
     };
     let title = crate::messages::period_title(&window.period);
+    let points = match &community {
+        Some(_) if row.counts() && row.waived.is_empty() => row.points.unwrap_or(0.0),
+        Some(_) => 0.0,
+        None => row.street_points.unwrap_or(0.0),
+    };
+    if points <= 0.0 {
+        return page(
+            "提出申诉",
+            Some(&caller),
+            html! {
+                h1 { "对" (title) "扣分提出申诉" }
+                p.notice role="status" { "这一项没有扣分（未计入扣分或已免扣），无需申诉。" }
+                p { a href={ "/street/" (window.period) } { "返回本期结果" } }
+            },
+        )
+        .into_response();
+    }
     page(
         "提出申诉",
         Some(&caller),
