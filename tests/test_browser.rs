@@ -293,7 +293,12 @@ impl Drop for Driver {
 
 /// The valid questionnaires of the round page's coverage table, summed.
 fn coverage_on(html: &str) -> u64 {
-    let i = html.find("id=\"coverage\"").expect("the coverage table");
+    let i = html.find("id=\"coverage\"").unwrap_or_else(|| {
+        panic!(
+            "no coverage table on the page: {}",
+            &html[html.find("<main").unwrap_or(0)..]
+        )
+    });
     let table = &html[i..html[i..].find("</table>").unwrap() + i];
     table
         .split("<tr")
@@ -346,7 +351,7 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
 
     // The round: coverage, and the upload of the messy example delivery.
     d.goto(&format!("{base}/rounds/2018-R1"));
-    let before = coverage_on(&d.source());
+    let before = coverage_on(&d.wait_source("the coverage table", |s| s.contains("id=\"coverage\"")));
     assert_eq!(before, 0);
     d.screenshot("04-round-before");
     d.type_in(
@@ -412,7 +417,7 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
 
     // The coverage moved to the correction's valid questionnaires.
     d.goto(&format!("{base}/rounds/2018-R1"));
-    let after = coverage_on(&d.source());
+    let after = coverage_on(&d.wait_source("the coverage table", |s| s.contains("id=\"coverage\"")));
     let idx: Value = serde_json::from_str(&ws.read("surveys/store/index.json")).unwrap();
     let new_id = corrected.rsplit('/').next().unwrap();
     let receipt_path = idx["deliveries"]
