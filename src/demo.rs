@@ -479,8 +479,14 @@ fn appeal(ws: &Workspace, actor: &str) -> Result<Vec<String>> {
     )?;
     let changed = ruled.ruling.map(|r| r.changed).unwrap_or_default();
     lines.push(say(
-        format!("申诉 {}：{}，维持申诉并重新发布：{changed}", a.id, row.community_name),
-        format!("appeal {}: {} upheld, waived and republished: {changed}", a.id, row.community_code),
+        format!(
+            "申诉 {}：{}，维持申诉并重新发布：{changed}",
+            a.id, row.community_name
+        ),
+        format!(
+            "appeal {}: {} upheld, waived and republished: {changed}",
+            a.id, row.community_code
+        ),
     ));
     Ok(lines)
 }

@@ -28,9 +28,15 @@ pub enum Error {
     },
 
     /// A whole file is unusable (unreadable encoding, no header, missing column).
-    File { file: String, message: String },
+    File {
+        file: String,
+        message: String,
+    },
 
-    Workspace { dir: PathBuf, message: String },
+    Workspace {
+        dir: PathBuf,
+        message: String,
+    },
 
     Invalid(String),
 
@@ -74,7 +80,10 @@ impl std::fmt::Display for Error {
                 line,
                 column: None,
                 message,
-            } => tr!("{file} 第 {line} 行：{message}", "{file}, line {line}: {message}"),
+            } => tr!(
+                "{file} 第 {line} 行：{message}",
+                "{file}, line {line}: {message}"
+            ),
             Error::File { file, message } => tr!("{file}：{message}", "{file}: {message}"),
             Error::Workspace { dir, message } => {
                 let dir = dir.display();
@@ -87,7 +96,10 @@ impl std::fmt::Display for Error {
             ),
             Error::Polars { path, source } => {
                 let path = path.display();
-                tr!("数据文件 {path}：{source}", "parquet store {path}: {source}")
+                tr!(
+                    "数据文件 {path}：{source}",
+                    "parquet store {path}: {source}"
+                )
             }
         };
         f.write_str(&text)

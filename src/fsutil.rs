@@ -536,7 +536,12 @@ pub enum XCell {
 
 /// One sheet with a bold header row, each column `widths[c]` wide, text cells as
 /// text (`@`), a fixed creation time (the same rows give the same bytes).
-pub fn xlsx_table(sheet_name: &str, header: &[&str], widths: &[f64], rows: &[Vec<XCell>]) -> Result<Vec<u8>> {
+pub fn xlsx_table(
+    sheet_name: &str,
+    header: &[&str],
+    widths: &[f64],
+    rows: &[Vec<XCell>],
+) -> Result<Vec<u8>> {
     use rust_xlsxwriter::{Format, Workbook};
     let err = |e: rust_xlsxwriter::XlsxError| Error::Internal(format!("writing a workbook: {e}"));
     let mut wb = Workbook::new();
@@ -547,7 +552,9 @@ pub fn xlsx_table(sheet_name: &str, header: &[&str], widths: &[f64], rows: &[Vec
     let sheet = wb.add_worksheet();
     sheet.set_name(sheet_name).map_err(err)?;
     for (c, h) in header.iter().enumerate() {
-        sheet.write_string_with_format(0, c as u16, *h, &bold).map_err(err)?;
+        sheet
+            .write_string_with_format(0, c as u16, *h, &bold)
+            .map_err(err)?;
         sheet
             .set_column_width(c as u16, widths.get(c).copied().unwrap_or(14.0))
             .map_err(err)?;
@@ -560,7 +567,9 @@ pub fn xlsx_table(sheet_name: &str, header: &[&str], widths: &[f64], rows: &[Vec
             match v {
                 XCell::Text(s) => {
                     let s = excel_text(s);
-                    sheet.write_string_with_format(r, c, s.as_str(), &text).map_err(err)?;
+                    sheet
+                        .write_string_with_format(r, c, s.as_str(), &text)
+                        .map_err(err)?;
                 }
                 XCell::Num(x) if x.is_finite() => {
                     sheet.write_number(r, c, *x).map_err(err)?;
@@ -594,7 +603,14 @@ mod excel_tests {
     fn an_excel_text_is_cut_at_excels_limit_and_loses_control_characters() {
         assert_eq!(super::excel_text("a\u{1}b\tc"), "ab\tc");
         let cut = super::excel_text(&"长".repeat(40_000));
-        assert!(cut.chars().count() <= 32_767 && cut.ends_with("（已截断）"), "{}", cut.chars().count());
-        assert_eq!(super::excel_text(&"长".repeat(32_767)).chars().count(), 32_767);
+        assert!(
+            cut.chars().count() <= 32_767 && cut.ends_with("（已截断）"),
+            "{}",
+            cut.chars().count()
+        );
+        assert_eq!(
+            super::excel_text(&"长".repeat(32_767)).chars().count(),
+            32_767
+        );
     }
 }

@@ -318,9 +318,12 @@ pub fn run(
     progress: &dyn Fn(f64, &str),
 ) -> Result<Vec<PathBuf>> {
     match task {
-        Task::Score(r) => Ok(crate::lifecycle::recorded::score_recorded_with(ws, r, actor, progress)?.1),
-        Task::Evaluate(p) => Ok(crate::lifecycle::recorded::evaluate_recorded_with(ws, p, actor, progress)?.1),
+        Task::Score(r) => {
+            Ok(crate::lifecycle::recorded::score_recorded_with(ws, r, actor, progress)?.1)
+        }
+        Task::Evaluate(p) => {
+            Ok(crate::lifecycle::recorded::evaluate_recorded_with(ws, p, actor, progress)?.1)
+        }
         Task::Report(s) => crate::report::report_recorded_with(ws, s, actor, progress),
     }
 }
-

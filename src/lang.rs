@@ -55,4 +55,3 @@ pub fn t<'a>(zh: &'a str, en: &'a str) -> &'a str {
         Lang::En => en,
     }
 }
-

@@ -3,8 +3,8 @@
 //! Codes, column names of machine CSVs and JSON keys stay stable English and are not
 //! here; everything a person reads is, so no message is written twice.
 
-pub use crate::lang::{Lang, lang, set_lang, t};
 pub(crate) use crate::lang::tr;
+pub use crate::lang::{Lang, lang, set_lang, t};
 
 /// Why a date cell is not a date.
 #[derive(Debug, Clone, PartialEq)]

@@ -101,7 +101,10 @@ fn publications_in(entries: Vec<crate::journal::Entry>) -> Vec<Publication> {
         };
         match e.action.as_str() {
             "publish" => {
-                let version = *versions.entry(label.clone()).and_modify(|v| *v += 1).or_insert(1);
+                let version = *versions
+                    .entry(label.clone())
+                    .and_modify(|v| *v += 1)
+                    .or_insert(1);
                 last.insert(
                     label.clone(),
                     Some(Publication {
@@ -214,10 +217,13 @@ pub fn publish_noted(
     };
     for f in required {
         if !src.join(f).is_file() {
-            let (label, what) = (subject.label(), match subject {
-                Subject::Round(_) => crate::lang::t("计算本轮得分", "score the round"),
-                Subject::Period(_) => crate::lang::t("完成考核评价", "evaluate the period"),
-            });
+            let (label, what) = (
+                subject.label(),
+                match subject {
+                    Subject::Round(_) => crate::lang::t("计算本轮得分", "score the round"),
+                    Subject::Period(_) => crate::lang::t("完成考核评价", "evaluate the period"),
+                },
+            );
             return Err(Error::Invalid(crate::lang::tr!(
                 "{label}：{f} 尚未生成，请先{what}",
                 "{label}: {f} is not there yet; {what} first"
@@ -264,11 +270,7 @@ pub fn publish_noted(
         if !note.trim().is_empty() {
             d = d.reason(note.trim());
         }
-        Ok((
-            d,
-            Vec::new(),
-            written,
-        ))
+        Ok((d, Vec::new(), written))
     })
 }
 
@@ -564,7 +566,10 @@ pub fn deduction_why(d: &DeductionRow, t: &crate::rules::Threshold) -> String {
         (false, _) => format!("得分 {score} 不低于 {thr}（{ci}）"),
     };
     if d.counts() && !d.waived.is_empty() {
-        format!("{position}；{rule}，本应计入扣分，经申诉 {} 复核维持，免扣", d.waived)
+        format!(
+            "{position}；{rule}，本应计入扣分，经申诉 {} 复核维持，免扣",
+            d.waived
+        )
     } else if d.counts() {
         format!(
             "{position}；{rule}，计入扣分 {} 分",

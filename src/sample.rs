@@ -152,7 +152,11 @@ pub fn draw(
 ) -> Result<Draw> {
     if seed.is_empty() || seed.contains('\n') || seed.contains('\r') {
         return Err(Error::Invalid(
-            crate::messages::t("种子须为一行非空文字", "the seed must be non-empty text on one line").into(),
+            crate::messages::t(
+                "种子须为一行非空文字",
+                "the seed must be non-empty text on one line",
+            )
+            .into(),
         ));
     }
     if round.number > rules.sampling.rounds_per_year {
@@ -378,7 +382,6 @@ fn previous_rounds(
     }
     Ok((surveyed, prev))
 }
-
 
 /// `manyi sample`: draws the round, writes the sample and its manifest (refusing to
 /// overwrite an existing sample of the round) and returns the draw.

@@ -255,9 +255,13 @@ impl DeliveryStatus {
 impl DeliveryStatus {
     /// The status of a code (`active`, `withdrawn`, `superseded`).
     pub fn from_code(code: &str) -> Option<DeliveryStatus> {
-        [DeliveryStatus::Active, DeliveryStatus::Withdrawn, DeliveryStatus::Superseded]
-            .into_iter()
-            .find(|s| s.code() == code)
+        [
+            DeliveryStatus::Active,
+            DeliveryStatus::Withdrawn,
+            DeliveryStatus::Superseded,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
     }
 
     pub fn code(self) -> &'static str {

@@ -38,7 +38,10 @@ impl Workspace {
     /// `p` relative to the workspace's root, as messages show it (never the server's
     /// full path); a path outside the workspace as given.
     pub fn rel(&self, p: &Path) -> String {
-        p.strip_prefix(&self.root).unwrap_or(p).display().to_string()
+        p.strip_prefix(&self.root)
+            .unwrap_or(p)
+            .display()
+            .to_string()
     }
 
     /// Opens the workspace at `dir` (it must hold `manyi.toml`).

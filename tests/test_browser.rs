@@ -351,7 +351,8 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
 
     // The round: coverage, and the upload of the messy example delivery.
     d.goto(&format!("{base}/rounds/2018-R1"));
-    let before = coverage_on(&d.wait_source("the coverage table", |s| s.contains("id=\"coverage\"")));
+    let before =
+        coverage_on(&d.wait_source("the coverage table", |s| s.contains("id=\"coverage\"")));
     assert_eq!(before, 0);
     d.screenshot("04-round-before");
     d.type_in(
@@ -417,7 +418,8 @@ fn an_evaluator_uploads_corrects_and_sees_the_coverage_move_in_a_browser() {
 
     // The coverage moved to the correction's valid questionnaires.
     d.goto(&format!("{base}/rounds/2018-R1"));
-    let after = coverage_on(&d.wait_source("the coverage table", |s| s.contains("id=\"coverage\"")));
+    let after =
+        coverage_on(&d.wait_source("the coverage table", |s| s.contains("id=\"coverage\"")));
     let idx: Value = serde_json::from_str(&ws.read("surveys/store/index.json")).unwrap();
     let new_id = corrected.rsplit('/').next().unwrap();
     let receipt_path = idx["deliveries"]
@@ -676,7 +678,11 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     // Filters: the undecided only (none left), then every decided one.
     d.goto(&format!("{base}/rounds/2018-R1/flags?status=undecided"));
     let html = d.source();
-    assert!(html.contains("没有符合筛选条件的访问员"), "{}", &html[html.find("<main").unwrap_or(0)..]);
+    assert!(
+        html.contains("没有符合筛选条件的访问员"),
+        "{}",
+        &html[html.find("<main").unwrap_or(0)..]
+    );
     d.goto(&format!(
         "{base}/rounds/2018-R1/flags?status=decided&sort=questionnaires"
     ));
@@ -865,13 +871,22 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
         .nth(1)
         .map(|r| r[..r.find('"').unwrap()].to_string())
         .expect("the ledger has a row for a counted community");
-    d.type_in(&format!("#row-{first_row} textarea[name=measures]"), "逐户走访，整治背街小巷卫生");
-    d.type_in(&format!("#row-{first_row} input[name=responsible]"), "社区主任王芳");
+    d.type_in(
+        &format!("#row-{first_row} textarea[name=measures]"),
+        "逐户走访，整治背街小巷卫生",
+    );
+    d.type_in(
+        &format!("#row-{first_row} input[name=responsible]"),
+        "社区主任王芳",
+    );
     d.js(&format!(
         "document.querySelector('#row-{first_row} input[name=deadline]').value = '2018-12-31'; \
          document.querySelector('#row-{first_row} select[name=status]').value = 'done'"
     ));
-    d.type_in(&format!("#row-{first_row} textarea[name=report]"), "已完成整治，居民回访满意");
+    d.type_in(
+        &format!("#row-{first_row} textarea[name=report]"),
+        "已完成整治，居民回访满意",
+    );
     d.screenshot("24-street-ledger-filled");
     d.click(&format!("#row-{first_row} button[type=submit]"));
     // (Typed values are not in the source: the saved row's are.)
@@ -881,21 +896,40 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.goto(&format!("{base}/street/2018Q2"));
     d.click("#deductions a[href*='/appeal?']");
     d.wait_url("the appeal form", |u| u.contains("/appeal?"));
-    d.type_in("textarea[name=reason]", "测评期间该社区主干道封闭施工，入户受阻");
-    let evidence = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/23-street-period.png");
+    d.type_in(
+        "textarea[name=reason]",
+        "测评期间该社区主干道封闭施工，入户受阻",
+    );
+    let evidence =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/23-street-period.png");
     d.type_in("input[type=file]", evidence.to_str().unwrap());
     d.screenshot("25-appeal-form");
     d.click("main form button[type=submit]");
     let url = d.wait_url("the appeal made", |u| u.contains("appealed="));
-    let appeal_id = url.split("appealed=").nth(1).unwrap().split(['&', '#']).next().unwrap().to_string();
+    let appeal_id = url
+        .split("appealed=")
+        .nth(1)
+        .unwrap()
+        .split(['&', '#'])
+        .next()
+        .unwrap()
+        .to_string();
     let html = d.source();
-    assert!(html.contains("待复核") && html.contains("23-street-period.png"), "{html}");
+    assert!(
+        html.contains("待复核") && html.contains("23-street-period.png"),
+        "{html}"
+    );
     d.screenshot("25b-appealed");
     tour(
         &d,
         &base,
         "street",
-        &["/", "/street/2018Q2", "/street/2018Q2/ledger", "/account/password"],
+        &[
+            "/",
+            "/street/2018Q2",
+            "/street/2018Q2/ledger",
+            "/account/password",
+        ],
     );
     // Another period, unpublished, answers as missing.
     d.goto(&format!("{base}/street/2018"));
@@ -911,7 +945,10 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.click("main button[type=submit]");
     d.wait_url("the desk", |u| u.ends_with("/desk"));
     let html = d.source();
-    assert!(html.contains("待复核申诉") && html.contains("待核验整改"), "the desk's 待办: {html}");
+    assert!(
+        html.contains("待复核申诉") && html.contains("待核验整改"),
+        "the desk's 待办: {html}"
+    );
     d.screenshot("26a-desk-todo");
     d.goto(&format!("{base}/ledger?period=2018Q2"));
     d.type_in(&format!("#row-{first_row} input[name=note]"), "现场核实");
@@ -923,24 +960,42 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.goto(&format!("{base}/appeals"));
     d.screenshot("27-office-appeals");
     d.click(&format!("a[href='/appeals/{appeal_id}']"));
-    d.wait_url("the appeal", |u| u.ends_with(&format!("/appeals/{appeal_id}")));
-    assert!(d.source().contains("23-street-period.png"), "the attachment is listed");
-    d.js("document.querySelector('select[name=decision]').value = 'upheld'; \
-          document.querySelector('select[name=remedy]').value = 'waive'");
-    d.type_in("textarea[name=reason]", "经核实，测评期间封闭施工属实，免除该项扣分");
+    d.wait_url("the appeal", |u| {
+        u.ends_with(&format!("/appeals/{appeal_id}"))
+    });
+    assert!(
+        d.source().contains("23-street-period.png"),
+        "the attachment is listed"
+    );
+    d.js(
+        "document.querySelector('select[name=decision]').value = 'upheld'; \
+          document.querySelector('select[name=remedy]').value = 'waive'",
+    );
+    d.type_in(
+        "textarea[name=reason]",
+        "经核实，测评期间封闭施工属实，免除该项扣分",
+    );
     d.click("main form button[type=submit]");
     let ask = d.wait_quiet("the confirmation", |s| s.contains("确认并重新发布"));
     assert!(ask.contains("不能撤销") && ask.contains("免除"), "{ask}");
     d.screenshot("28-ruling-confirm");
     d.click("main form button[type=submit]");
     let html = d.wait_quiet("the ruling", |s| s.contains("已记录对申诉"));
-    assert!(html.contains("维持申诉") && html.contains("已重新发布"), "{html}");
+    assert!(
+        html.contains("维持申诉") && html.contains("已重新发布"),
+        "{html}"
+    );
     d.screenshot("28b-ruled");
     tour(
         &d,
         &base,
         "office-appeals",
-        &["/appeals", &format!("/appeals/{appeal_id}"), "/ledger", "/help"],
+        &[
+            "/appeals",
+            &format!("/appeals/{appeal_id}"),
+            "/ledger",
+            "/help",
+        ],
     );
     d.click("header form[action='/logout'] button");
     d.wait_url("signed out", |u| u.contains("/login"));
@@ -952,7 +1007,10 @@ fn the_office_runs_a_round_to_publication_and_a_street_sees_its_own() {
     d.wait_url("the street's home", |u| !u.contains("/login"));
     d.goto(&format!("{base}/street/2018Q2"));
     let html = d.source();
-    assert!(html.contains("第 2 版") && html.contains(&format!("经申诉 {appeal_id} 复核维持")), "{html}");
+    assert!(
+        html.contains("第 2 版") && html.contains(&format!("经申诉 {appeal_id} 复核维持")),
+        "{html}"
+    );
     d.js("document.getElementById('appeals').scrollIntoView()");
     d.screenshot("29-street-second-version");
     d.click("header form[action='/logout'] button");
@@ -1034,7 +1092,11 @@ fn tour(d: &Driver, base: &str, tag: &str, pages: &[&str]) {
                    .filter(e => getComputedStyle(e).fontFamily != f) \
                    .map(e => e.tagName + '[' + (e.name || e.type) + ']: ' + getComputedStyle(e).fontFamily)",
             );
-            assert_eq!(odd, json!([]), "{page} at {w}: controls not in the page's font");
+            assert_eq!(
+                odd,
+                json!([]),
+                "{page} at {w}: controls not in the page's font"
+            );
             d.screenshot(&format!("tour-{tag}-{n:02}-{w}"));
             let overflow =
                 d.js("return document.documentElement.scrollWidth > window.innerWidth + 1");

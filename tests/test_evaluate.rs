@@ -363,10 +363,12 @@ fn evaluate_without_indicators_names_the_files_it_looked_for_and_the_template() 
 #[test]
 fn has_data_agrees_with_evaluate_for_every_period_of_the_year() {
     let ws = example_workspace();
-    let periods: Vec<manyi::round::Period> = ["2018Q1", "2018Q2", "2018Q3", "2018Q4", "2018H1", "2018H2", "2018"]
-        .iter()
-        .map(|p| p.parse().unwrap())
-        .collect();
+    let periods: Vec<manyi::round::Period> = [
+        "2018Q1", "2018Q2", "2018Q3", "2018Q4", "2018H1", "2018H2", "2018",
+    ]
+    .iter()
+    .map(|p| p.parse().unwrap())
+    .collect();
     let check = |ws: &Workspace, stage: &str| -> Vec<bool> {
         let mws = manyi::workspace::Workspace::open(ws.path()).unwrap();
         let has = manyi::evaluate::has_data(&mws, &periods).unwrap();
@@ -387,7 +389,10 @@ fn has_data_agrees_with_evaluate_for_every_period_of_the_year() {
     }
     // The scheme holds 2018-R1 in Q2 (`calendar = [2, 3, 4]`): Q1 has nothing; Q2–Q4
     // count the rounds held so far, H1 has it, H2 carries it, the year has it.
-    assert_eq!(check(&ws, "after 2018-R1"), [false, true, true, true, true, true, true]);
+    assert_eq!(
+        check(&ws, "after 2018-R1"),
+        [false, true, true, true, true, true, true]
+    );
     // A quarter's own indicator file makes it evaluable without a round.
     let q1 = String::from_utf8(std::fs::read(data("indicators-2018H1.csv")).unwrap())
         .unwrap()
@@ -403,26 +408,60 @@ fn has_data_agrees_with_evaluate_for_every_period_of_the_year() {
 #[test]
 fn a_waiver_lowers_the_total_within_the_cap() {
     let ws = example_workspace();
-    ws.ok(&["ingest", data("evaluator-a-messy.csv").to_str().unwrap(), "--round", "2018-R1"]);
+    ws.ok(&[
+        "ingest",
+        data("evaluator-a-messy.csv").to_str().unwrap(),
+        "--round",
+        "2018-R1",
+    ]);
     let rules = ws.read("scoring-rules/panlong-2018.toml");
     assert!(rules.contains("cap_per_street = 3.0"));
-    ws.write("scoring-rules/panlong-2018.toml", rules.replace("cap_per_street = 3.0", "cap_per_street = 0.3"));
+    ws.write(
+        "scoring-rules/panlong-2018.toml",
+        rules.replace("cap_per_street = 3.0", "cap_per_street = 0.3"),
+    );
     ws.ok(&["score", "--round", "2018-R1"]);
     ws.ok(&["evaluate", "--period", "2018H1"]);
     ws.ok(&["publish", "2018H1"]);
     let total = |path: &str| -> f64 {
         let rows = read_csv(ws.file(path));
-        let r = rows.iter().find(|r| r["row_type"] == "street" && r["street_code"] == "530103001").unwrap();
+        let r = rows
+            .iter()
+            .find(|r| r["row_type"] == "street" && r["street_code"] == "530103001")
+            .unwrap();
         f(&r["total"])
     };
     assert!((total("reports/2018H1/deductions.csv") - 1.3).abs() < 1e-9);
     let out = ws.ok(&[
-        "appeal", "submit", "--period", "2018H1", "--street", "530103001", "--community", "530103001003",
-        "--reason", "测评期间道路施工", "--json",
+        "appeal",
+        "submit",
+        "--period",
+        "2018H1",
+        "--street",
+        "530103001",
+        "--community",
+        "530103001003",
+        "--reason",
+        "测评期间道路施工",
+        "--json",
     ]);
-    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"].as_str().unwrap().to_string();
-    ws.ok(&["appeal", "rule", &id, "--uphold", "--waive", "--reason", "施工影响属实"]);
-    for p in ["reports/2018H1/deductions.csv", "surveys/store/published/2018H1/deductions.csv"] {
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ws.ok(&[
+        "appeal",
+        "rule",
+        &id,
+        "--uphold",
+        "--waive",
+        "--reason",
+        "施工影响属实",
+    ]);
+    for p in [
+        "reports/2018H1/deductions.csv",
+        "surveys/store/published/2018H1/deductions.csv",
+    ] {
         assert!((total(p) - 1.0).abs() < 1e-9, "{p}: {}", total(p));
     }
     let listed = ws.ok(&["appeals", "--json"]);

@@ -730,7 +730,9 @@ fn third_simulator_benchmark() {
         .unwrap_or(30);
     let kinds = [sim3::Kind::AllTop, sim3::Kind::Kinder, sim3::Kind::Copier];
     let (caught, with, without) = held_out_bench(rounds, (17000, 19000), &kinds, third_round);
-    println!("third simulator (tests/sim3): {rounds} rounds with one fabricator of each kind, {rounds} without");
+    println!(
+        "third simulator (tests/sim3): {rounds} rounds with one fabricator of each kind, {rounds} without"
+    );
     print_held_out(&caught, with, without);
 }
 
@@ -799,7 +801,10 @@ fn truth_against<K: Copy + PartialEq>(
         .collect();
     (
         honest.len(),
-        honest.iter().filter(|iv| flagged.contains(iv.as_str())).count(),
+        honest
+            .iter()
+            .filter(|iv| flagged.contains(iv.as_str()))
+            .count(),
         fabs,
     )
 }
@@ -813,7 +818,11 @@ fn held_out_bench<K: Copy + Ord>(
     seeds: (u64, u64),
     kinds: &[K],
     round: impl Fn(u64, &[K]) -> (usize, usize, Vec<(K, bool)>),
-) -> (std::collections::BTreeMap<K, (usize, usize)>, (usize, usize), (usize, usize)) {
+) -> (
+    std::collections::BTreeMap<K, (usize, usize)>,
+    (usize, usize),
+    (usize, usize),
+) {
     let mut caught: std::collections::BTreeMap<K, (usize, usize)> = Default::default();
     let (mut with, mut without) = ((0, 0), (0, 0));
     for seed in 0..rounds {

@@ -179,9 +179,9 @@ fn expected(method: &str, path: &str) -> Option<[u16; 6]> {
         ("POST", "/rectifications/{id}") => [403, 403, 403, 403, 404, 303],
         ("GET", "/rectifications.xlsx") => [200, 200, 403, 403, 200, 303],
         ("GET", "/appeals") | ("GET", "/ledger") => [200, 200, 403, 403, 403, 303],
-        ("GET", "/appeals/{id}") | ("POST", "/appeals/{id}/ruling") | ("POST", "/ledger/{id}/verify") => {
-            [404, 404, 403, 403, 403, 303]
-        }
+        ("GET", "/appeals/{id}")
+        | ("POST", "/appeals/{id}/ruling")
+        | ("POST", "/ledger/{id}/verify") => [404, 404, 403, 403, 403, 303],
         ("GET", "/appeals/{id}/files/{sha}") => [404, 404, 403, 403, 404, 303],
         ("POST", "/api/v1/periods/{period}/appeals") | ("POST", "/api/v1/rectifications/{id}") => {
             [403, 403, 403, 403, 400, 401]
@@ -2682,11 +2682,20 @@ fn an_evaluator_reads_outcomes_not_evidence() {
     };
     assert_eq!(text(11), "剔除");
     assert_eq!(text(12), "回访核实为编造");
-    assert!(matches!(row[7], calamine::Data::Float(p) if p > 0.0 && p < 0.01), "{row:?}");
-    assert!(text(3).contains("5301030"), "street codes as text: {}", text(3));
+    assert!(
+        matches!(row[7], calamine::Data::Float(p) if p > 0.0 && p < 0.01),
+        "{row:?}"
+    );
+    assert!(
+        text(3).contains("5301030"),
+        "street codes as text: {}",
+        text(3)
+    );
     let undecided = sheet("?status=undecided");
     assert!(
-        !undecided.iter().any(|r| r[0] == calamine::Data::String(iv.clone())),
+        !undecided
+            .iter()
+            .any(|r| r[0] == calamine::Data::String(iv.clone())),
         "the filter is applied: {undecided:?}"
     );
 }
@@ -3322,14 +3331,23 @@ fn deliveries_search_and_help() {
     };
     let link = format!("/deliveries/{}", w.delivery_a);
     let short = &w.delivery_a[..10];
-    for q in ["", "?q=messy", "?q=MESSY+2018-R1", &format!("?q={short}"), "?round=2018-R1&status=active"] {
+    for q in [
+        "",
+        "?q=messy",
+        "?q=MESSY+2018-R1",
+        &format!("?q={short}"),
+        "?round=2018-R1&status=active",
+    ] {
         let html = get(office, &format!("/deliveries{q}"));
         assert!(html.contains(&link), "{q} should find the delivery");
     }
     for q in ["?q=messy+nothing", "?status=withdrawn", "?round=2018-R2"] {
         let html = get(office, &format!("/deliveries{q}"));
         assert!(!html.contains(&link), "{q} should not find the delivery");
-        assert!(html.contains("符合条件的 <strong>0</strong> 个"), "{q}: the count is said");
+        assert!(
+            html.contains("符合条件的 <strong>0</strong> 个"),
+            "{q}: the count is said"
+        );
     }
     // Evaluator B searches only its own deliveries: A's file is not found by name.
     let html = get(&w.sessions[3], "/deliveries?q=messy");
@@ -3408,8 +3426,13 @@ fn an_upheld_exclusion_decides_scores_again_and_republishes() {
     assert_eq!(rows.len(), 27);
     let theirs = rows.iter().filter(|l| !l.contains(",2017-13-45,")).count() as u64;
     assert_eq!(theirs, 26);
-    let r = w.srv.req("POST", "/api/v1/periods/2018H1/appeals").bearer(street)
-        .json(&serde_json::json!({"community_code": "530103001003", "reason": "访问员 AI012 未入户"}))
+    let r = w
+        .srv
+        .req("POST", "/api/v1/periods/2018H1/appeals")
+        .bearer(street)
+        .json(
+            &serde_json::json!({"community_code": "530103001003", "reason": "访问员 AI012 未入户"}),
+        )
         .send();
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();
@@ -3419,13 +3442,28 @@ fn an_upheld_exclusion_decides_scores_again_and_republishes() {
     assert_eq!(r.status, 200, "{}", r.text());
     let ruled = r.json();
     assert_eq!(ruled["status"], "upheld");
-    assert!(ruled["ruling"]["changed"].as_str().unwrap().contains("剔除访问员 AI012"), "{ruled}");
+    assert!(
+        ruled["ruling"]["changed"]
+            .as_str()
+            .unwrap()
+            .contains("剔除访问员 AI012"),
+        "{ruled}"
+    );
     assert!(ruled["ruling"]["republished"].is_number(), "{ruled}");
-    assert_eq!(before - n_valid("reports/2018-R1/community_scores.csv"), theirs);
+    assert_eq!(
+        before - n_valid("reports/2018-R1/community_scores.csv"),
+        theirs
+    );
     let exclusions = w.ws.read("reports/2018-R1/exclusions.csv");
-    assert!(exclusions.contains("AI012") && exclusions.contains(&format!("申诉 {id} 复核")), "{exclusions}");
+    assert!(
+        exclusions.contains("AI012") && exclusions.contains(&format!("申诉 {id} 复核")),
+        "{exclusions}"
+    );
     let journal = w.ws.ok(&["journal", "--json"]);
-    assert!(journal.contains("\"decide\"") && journal.contains("appeal-republished"), "journalled");
+    assert!(
+        journal.contains("\"decide\"") && journal.contains("appeal-republished"),
+        "journalled"
+    );
     w.ws.ok(&["verify-store"]);
 }
 
@@ -3444,17 +3482,37 @@ fn appeals_and_the_rectification_ledger() {
     let (counted, totals) = counted_lines(&published);
     assert_eq!(counted, ["530103001003"], "the example's counted community");
     let before = totals["530103001"];
-    assert_eq!(before, 1.5, "0.5 for the community + 1 street-level (hand: the CSV above)");
+    assert_eq!(
+        before, 1.5,
+        "0.5 for the community + 1 street-level (hand: the CSV above)"
+    );
     // A second street's account.
-    add_user(&w.ws, "street2", &["--role", "street", "--street", "530103002"]);
-    let other = w.ws.ok(&["user", "token", "street2"]).split_whitespace().last().unwrap().to_string();
+    add_user(
+        &w.ws,
+        "street2",
+        &["--role", "street", "--street", "530103002"],
+    );
+    let other =
+        w.ws.ok(&["user", "token", "street2"])
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_string();
 
     // The ledger: exactly the counted communities; a street sees its own only.
     let rows = |tok: &str| -> Vec<String> {
-        let r = w.srv.req("GET", "/api/v1/periods/2018H1/rectifications").bearer(tok).send();
+        let r = w
+            .srv
+            .req("GET", "/api/v1/periods/2018H1/rectifications")
+            .bearer(tok)
+            .send();
         assert_eq!(r.status, 200, "{}", r.text());
-        let mut v: Vec<String> = r.json()["rows"].as_array().unwrap().iter()
-            .map(|x| x["community_code"].as_str().unwrap().to_string()).collect();
+        let mut v: Vec<String> = r.json()["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["community_code"].as_str().unwrap().to_string())
+            .collect();
         v.sort();
         v
     };
@@ -3465,40 +3523,91 @@ fn appeals_and_the_rectification_ledger() {
 
     // Appeals: refusals first.
     let appeal = |tok: &str, period: &str, body: serde_json::Value| {
-        w.srv.req("POST", &format!("/api/v1/periods/{period}/appeals")).bearer(tok).json(&body).send()
+        w.srv
+            .req("POST", &format!("/api/v1/periods/{period}/appeals"))
+            .bearer(tok)
+            .json(&body)
+            .send()
     };
     let line = serde_json::json!({"community_code": "530103001003", "reason": "测评期间道路施工"});
-    assert_eq!(appeal(&other, "2018H1", line.clone()).status, 404, "another street's line");
-    assert_eq!(appeal(street, "2018Q2", line.clone()).status, 404, "a period not published");
     assert_eq!(
-        appeal(street, "2018H1", serde_json::json!({"community_code": "530103002001", "reason": "x"})).status,
+        appeal(&other, "2018H1", line.clone()).status,
+        404,
+        "another street's line"
+    );
+    assert_eq!(
+        appeal(street, "2018Q2", line.clone()).status,
+        404,
+        "a period not published"
+    );
+    assert_eq!(
+        appeal(
+            street,
+            "2018H1",
+            serde_json::json!({"community_code": "530103002001", "reason": "x"})
+        )
+        .status,
         404,
         "a community of another street"
     );
     assert_eq!(
-        appeal(street, "2018H1", serde_json::json!({"community_code": "530103001003", "reason": " "})).status,
+        appeal(
+            street,
+            "2018H1",
+            serde_json::json!({"community_code": "530103001003", "reason": " "})
+        )
+        .status,
         422,
         "no reason"
     );
     // Outside the window (the appeals' clock 30 days on): 422.
     {
         let late = Server::start_env(&w.ws, &[], &[("MANYI_TEST_CLOCK_DAYS", "30")]);
-        let r = late.req("POST", "/api/v1/periods/2018H1/appeals").bearer(street).json(&line).send();
+        let r = late
+            .req("POST", "/api/v1/periods/2018H1/appeals")
+            .bearer(street)
+            .json(&line)
+            .send();
         assert_eq!(r.status, 422, "{}", r.text());
         assert!(r.text().contains("截止"), "{}", r.text());
     }
     let r = appeal(street, "2018H1", line.clone());
     assert_eq!(r.status, 201, "{}", r.text());
     let a1 = r.json()["id"].as_str().unwrap().to_string();
-    assert_eq!(appeal(street, "2018H1", line.clone()).status, 422, "one open appeal per line");
-    let r = appeal(street, "2018H1", serde_json::json!({"street_level": true, "reason": "街道整体工作到位"}));
+    assert_eq!(
+        appeal(street, "2018H1", line.clone()).status,
+        422,
+        "one open appeal per line"
+    );
+    let r = appeal(
+        street,
+        "2018H1",
+        serde_json::json!({"street_level": true, "reason": "街道整体工作到位"}),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let a2 = r.json()["id"].as_str().unwrap().to_string();
     // Isolation: the other street neither reads nor lists them.
-    assert_eq!(w.srv.req("GET", &format!("/api/v1/appeals/{a1}")).bearer(&other).send().status, 404);
-    let listed = w.srv.req("GET", "/api/v1/appeals").bearer(&other).send().json();
+    assert_eq!(
+        w.srv
+            .req("GET", &format!("/api/v1/appeals/{a1}"))
+            .bearer(&other)
+            .send()
+            .status,
+        404
+    );
+    let listed = w
+        .srv
+        .req("GET", "/api/v1/appeals")
+        .bearer(&other)
+        .send()
+        .json();
     assert!(listed["appeals"].as_array().unwrap().is_empty(), "{listed}");
-    let mine = w.srv.req("GET", "/api/v1/appeals?period=2018H1").bearer(street).send().json();
+    let mine = w
+        .srv
+        .req("GET", "/api/v1/appeals?period=2018H1")
+        .bearer(street)
+        .send()
+        .json();
     assert_eq!(mine["appeals"].as_array().unwrap().len(), 2);
     assert_eq!(
         w.srv.req("POST", &format!("/api/v1/rectifications/{row_id}")).bearer(&other)
@@ -3510,25 +3619,58 @@ fn appeals_and_the_rectification_ledger() {
 
     // The rectification: planned, done, verified (done needs a report).
     let rect = |body: serde_json::Value| {
-        w.srv.req("POST", &format!("/api/v1/rectifications/{row_id}")).bearer(street).json(&body).send()
+        w.srv
+            .req("POST", &format!("/api/v1/rectifications/{row_id}"))
+            .bearer(street)
+            .json(&body)
+            .send()
     };
-    assert_eq!(rect(serde_json::json!({"status": "planned", "measures": "整治施工噪声"})).status, 422);
+    assert_eq!(
+        rect(serde_json::json!({"status": "planned", "measures": "整治施工噪声"})).status,
+        422
+    );
     for (bad, why) in [
-        (serde_json::json!({"status": "planned", "measures": "整治", "responsible": "王主任", "deadline": "2019-02-31"}), "不是日期"),
-        (serde_json::json!({"status": "planned", "measures": "整治\u{0}噪声", "responsible": "王主任", "deadline": "2019-01-31"}), "控制字符"),
-        (serde_json::json!({"status": "planned", "measures": "措".repeat(4001), "responsible": "王主任", "deadline": "2019-01-31"}), "太长"),
+        (
+            serde_json::json!({"status": "planned", "measures": "整治", "responsible": "王主任", "deadline": "2019-02-31"}),
+            "不是日期",
+        ),
+        (
+            serde_json::json!({"status": "planned", "measures": "整治\u{0}噪声", "responsible": "王主任", "deadline": "2019-01-31"}),
+            "控制字符",
+        ),
+        (
+            serde_json::json!({"status": "planned", "measures": "措".repeat(4001), "responsible": "王主任", "deadline": "2019-01-31"}),
+            "太长",
+        ),
     ] {
         let r = rect(bad);
         assert_eq!(r.status, 422, "{}", r.text());
         assert!(r.text().contains(why), "{why}: {}", r.text());
     }
-    let r = rect(serde_json::json!({"status": "planned", "measures": "整治施工噪声", "responsible": "王主任", "deadline": "2019-01-31"}));
+    let r = rect(
+        serde_json::json!({"status": "planned", "measures": "整治施工噪声", "responsible": "王主任", "deadline": "2019-01-31"}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["status"], "planned");
-    assert_eq!(w.srv.req("POST", &format!("/api/v1/rectifications/{row_id}/verify")).bearer(office).send().status, 422, "not done yet");
-    let r = rect(serde_json::json!({"status": "done", "measures": "整治施工噪声", "responsible": "王主任", "deadline": "2019-01-31", "report": "已完成，居民回访满意"}));
+    assert_eq!(
+        w.srv
+            .req("POST", &format!("/api/v1/rectifications/{row_id}/verify"))
+            .bearer(office)
+            .send()
+            .status,
+        422,
+        "not done yet"
+    );
+    let r = rect(
+        serde_json::json!({"status": "done", "measures": "整治施工噪声", "responsible": "王主任", "deadline": "2019-01-31", "report": "已完成，居民回访满意"}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = w.srv.req("POST", &format!("/api/v1/rectifications/{row_id}/verify")).bearer(office).json(&serde_json::json!({"note": "现场核实"})).send();
+    let r = w
+        .srv
+        .req("POST", &format!("/api/v1/rectifications/{row_id}/verify"))
+        .bearer(office)
+        .json(&serde_json::json!({"note": "现场核实"}))
+        .send();
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["status"], "verified");
 
@@ -3536,41 +3678,98 @@ fn appeals_and_the_rectification_ledger() {
     let bytes_before = std::fs::read(&reports).unwrap();
     let pub_before = std::fs::read(&published).unwrap();
     let rule = |id: &str, body: serde_json::Value| {
-        w.srv.req("POST", &format!("/api/v1/appeals/{id}/ruling")).bearer(office).json(&body).send()
+        w.srv
+            .req("POST", &format!("/api/v1/appeals/{id}/ruling"))
+            .bearer(office)
+            .json(&body)
+            .send()
     };
-    assert_eq!(rule(&a2, serde_json::json!({"decision": "rejected", "reason": " "})).status, 422, "a ruling needs a reason");
-    assert_eq!(rule(&a2, serde_json::json!({"decision": "upheld", "remedy": "none", "reason": "x"})).status, 422, "upheld needs a remedy");
-    assert_eq!(w.srv.req("POST", &format!("/api/v1/appeals/{a2}/ruling")).bearer(street)
-        .json(&serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "x"})).send().status, 403, "a street does not rule");
-    let r = rule(&a2, serde_json::json!({"decision": "rejected", "remedy": "none", "reason": "街道满意度确低于标准"}));
+    assert_eq!(
+        rule(
+            &a2,
+            serde_json::json!({"decision": "rejected", "reason": " "})
+        )
+        .status,
+        422,
+        "a ruling needs a reason"
+    );
+    assert_eq!(
+        rule(
+            &a2,
+            serde_json::json!({"decision": "upheld", "remedy": "none", "reason": "x"})
+        )
+        .status,
+        422,
+        "upheld needs a remedy"
+    );
+    assert_eq!(
+        w.srv
+            .req("POST", &format!("/api/v1/appeals/{a2}/ruling"))
+            .bearer(street)
+            .json(&serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "x"}))
+            .send()
+            .status,
+        403,
+        "a street does not rule"
+    );
+    let r = rule(
+        &a2,
+        serde_json::json!({"decision": "rejected", "remedy": "none", "reason": "街道满意度确低于标准"}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["status"], "rejected");
     assert_eq!(std::fs::read(&reports).unwrap(), bytes_before);
     assert_eq!(std::fs::read(&published).unwrap(), pub_before);
-    assert_eq!(rule(&a2, serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "again"})).status, 422, "ruled once");
+    assert_eq!(
+        rule(
+            &a2,
+            serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "again"})
+        )
+        .status,
+        422,
+        "ruled once"
+    );
 
     // An exclusion only of a round the period rests on (2018-R3 is not in 2018H1).
-    let r = rule(&a1, serde_json::json!({"decision": "upheld", "remedy": "exclude", "interviewer": "X1", "round": "2018-R3", "reason": "x"}));
+    let r = rule(
+        &a1,
+        serde_json::json!({"decision": "upheld", "remedy": "exclude", "interviewer": "X1", "round": "2018-R3", "reason": "x"}),
+    );
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.text().contains("不属于"), "{}", r.text());
     // …and only of an interviewer who worked in the appealing street.
-    let r = rule(&a1, serde_json::json!({"decision": "upheld", "remedy": "exclude", "interviewer": "NOBODY", "round": "2018-R1", "reason": "x"}));
+    let r = rule(
+        &a1,
+        serde_json::json!({"decision": "upheld", "remedy": "exclude", "interviewer": "NOBODY", "round": "2018-R1", "reason": "x"}),
+    );
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.text().contains("没有拓东街道的有效问卷"), "{}", r.text());
     // A period the office withdrew is not republished by a ruling.
     w.ws.ok(&["publish", "2018H1", "--unpublish", "--reason", "核对数据"]);
-    let r = rule(&a1, serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "施工影响属实"}));
+    let r = rule(
+        &a1,
+        serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "施工影响属实"}),
+    );
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.text().contains("已撤回发布"), "{}", r.text());
     assert!(!published.exists(), "still withdrawn");
     w.ws.ok(&["publish", "2018H1"]);
     // An upheld waiver: the street's total falls by the line's points (0.5, under the
     // cap of 3), in the reports and in the republished copy.
-    let r = rule(&a1, serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "施工影响属实"}));
+    let r = rule(
+        &a1,
+        serde_json::json!({"decision": "upheld", "remedy": "waive", "reason": "施工影响属实"}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let ruled = r.json();
     assert_eq!(ruled["status"], "upheld");
-    assert!(ruled["ruling"]["changed"].as_str().unwrap().contains("1.5 → 1.0"), "{ruled}");
+    assert!(
+        ruled["ruling"]["changed"]
+            .as_str()
+            .unwrap()
+            .contains("1.5 → 1.0"),
+        "{ruled}"
+    );
     for f in [&reports, &published] {
         let (counted_now, totals_now) = counted_lines(f);
         assert_eq!(totals_now["530103001"], before - 0.5, "{}", f.display());
@@ -3582,32 +3781,82 @@ fn appeals_and_the_rectification_ledger() {
         }
     }
     let md = w.ws.read("reports/2018H1/review.md");
-    assert!(md.contains(&format!("经申诉 {a1} 复核免扣")), "the review pack says so");
+    assert!(
+        md.contains(&format!("经申诉 {a1} 复核免扣")),
+        "the review pack says so"
+    );
     // …and lists both appeals with their rulings; the ledger section is gone, as the
     // only counted community was waived (the ledger is the counted communities).
-    let section = md.split("## 申诉复核").nth(1).expect("the pack has an appeals section");
-    let line_of = |id: &str| section.lines().find(|l| l.starts_with(&format!("| {id} |"))).unwrap_or_default().to_string();
-    assert!(line_of(&a1).contains("维持申诉") && line_of(&a1).contains("1.5 → 1.0"), "{section}");
-    assert!(line_of(&a2).contains("驳回") && line_of(&a2).contains("街道层面扣分"), "{section}");
-    assert!(!md.contains("## 整改台账"), "no counted community is left: {md}");
+    let section = md
+        .split("## 申诉复核")
+        .nth(1)
+        .expect("the pack has an appeals section");
+    let line_of = |id: &str| {
+        section
+            .lines()
+            .find(|l| l.starts_with(&format!("| {id} |")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line_of(&a1).contains("维持申诉") && line_of(&a1).contains("1.5 → 1.0"),
+        "{section}"
+    );
+    assert!(
+        line_of(&a2).contains("驳回") && line_of(&a2).contains("街道层面扣分"),
+        "{section}"
+    );
+    assert!(
+        !md.contains("## 整改台账"),
+        "no counted community is left: {md}"
+    );
     // The street's page: the second version and why.
-    let page = w.srv.req("GET", "/street/2018H1").cookie(&w.sessions[4]).send().text();
+    let page = w
+        .srv
+        .req("GET", "/street/2018H1")
+        .cookie(&w.sessions[4])
+        .send()
+        .text();
     // (Published, withdrawn, published again: the ruling's is the third version.)
-    assert!(page.contains("第 3 版") && page.contains("本版更正"), "{page}");
-    assert!(page.contains(&format!("经申诉 {a1} 复核维持")), "the line says why");
+    assert!(
+        page.contains("第 3 版") && page.contains("本版更正"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("经申诉 {a1} 复核维持")),
+        "the line says why"
+    );
     // A line appeals once: the rejected street-level line is not appealed again.
-    let r = appeal(street, "2018H1", serde_json::json!({"street_level": true, "reason": "再次申诉"}));
+    let r = appeal(
+        street,
+        "2018H1",
+        serde_json::json!({"street_level": true, "reason": "再次申诉"}),
+    );
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.text().contains("只能申诉一次"), "{}", r.text());
     // Texts the review pack could not hold are refused where they are written.
-    let r = appeal(street, "2018H1", serde_json::json!({"street_level": true, "reason": "施工\u{1}属实"}));
+    let r = appeal(
+        street,
+        "2018H1",
+        serde_json::json!({"street_level": true, "reason": "施工\u{1}属实"}),
+    );
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.text().contains("控制字符"), "{}", r.text());
-    let r = appeal(street, "2018H1", serde_json::json!({"street_level": true, "reason": "长".repeat(2001)}));
+    let r = appeal(
+        street,
+        "2018H1",
+        serde_json::json!({"street_level": true, "reason": "长".repeat(2001)}),
+    );
     assert_eq!(r.status, 422, "{}", r.text());
     // Every step journalled; the store verifies.
     let journal = w.ws.ok(&["journal", "--json"]);
-    for action in ["appeal-submit", "appeal-rule", "appeal-republished", "rectification-update", "rectification-verify"] {
+    for action in [
+        "appeal-submit",
+        "appeal-rule",
+        "appeal-republished",
+        "rectification-update",
+        "rectification-verify",
+    ] {
         assert!(journal.contains(action), "{action} not journalled");
     }
     w.ws.ok(&["verify-store"]);

@@ -208,14 +208,22 @@ fn demo_builds_the_year_and_the_review_pack_reads_right() {
     assert_eq!(waived.len(), 1, "the demo waives one line");
     let mut charged: Vec<String> = h1_ded
         .iter()
-        .filter(|d| d["row_type"] == "community" && d["counted"] == "true" && d["waived"].is_empty())
+        .filter(|d| {
+            d["row_type"] == "community" && d["counted"] == "true" && d["waived"].is_empty()
+        })
         .map(|d| d["community_name"].clone())
         .collect();
     charged.sort();
     let md = std::fs::read_to_string(h1.join("review.md")).unwrap();
     let appeals = md.split("## 申诉复核").nth(1).expect("no appeals section");
-    let a1 = appeals.lines().find(|l| l.starts_with("| A1 |")).expect("no A1 row");
-    assert!(a1.contains(&waived[0]["community_name"]) && a1.contains("维持申诉"), "{a1}");
+    let a1 = appeals
+        .lines()
+        .find(|l| l.starts_with("| A1 |"))
+        .expect("no A1 row");
+    assert!(
+        a1.contains(&waived[0]["community_name"]) && a1.contains("维持申诉"),
+        "{a1}"
+    );
     let ledger = md.split("## 整改台账").nth(1).expect("no ledger section");
     let mut listed: Vec<String> = ledger
         .lines()
@@ -226,7 +234,10 @@ fn demo_builds_the_year_and_the_review_pack_reads_right() {
     assert_eq!(listed, charged, "the ledger is the charged communities");
     assert_eq!(ledger.matches("整改中").count(), 1, "{ledger}");
     let h1_text = pdf_text(&h1.join("review.pdf"));
-    assert!(h1_text.contains("申诉复核") && h1_text.contains("整改台账"), "the PDF has both sections");
+    assert!(
+        h1_text.contains("申诉复核") && h1_text.contains("整改台账"),
+        "the PDF has both sections"
+    );
 
     // SVGs parse; PNGs are 1600×900 and not blank.
     let opt = manyi::report::charts::usvg_options();
@@ -440,7 +451,12 @@ fn charts_name_every_community_and_a_single_round_draws_no_trend_line() {
     let scores = std::fs::read_to_string(ws.join("reports/2018/street_scores.csv")).unwrap();
     let mut streets = std::collections::BTreeSet::new();
     let mut rdr = csv::Reader::from_reader(scores.as_bytes());
-    let name_col = rdr.headers().unwrap().iter().position(|h| h == "street_name").unwrap();
+    let name_col = rdr
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "street_name")
+        .unwrap();
     for rec in rdr.records() {
         streets.insert(rec.unwrap()[name_col].to_string());
     }

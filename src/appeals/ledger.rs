@@ -124,7 +124,11 @@ pub fn rows(ws: &Workspace, period: Option<&str>, street: Option<&str>) -> Resul
                 community_name: d.community_name,
                 score: d.score,
                 points: d.points,
-                status: if st.status.is_empty() { "open".into() } else { st.status },
+                status: if st.status.is_empty() {
+                    "open".into()
+                } else {
+                    st.status
+                },
                 measures: st.measures,
                 responsible: st.responsible,
                 deadline: st.deadline,
@@ -153,7 +157,10 @@ fn next_score(
 ) -> Result<(Option<String>, Option<f64>)> {
     for r in later {
         if !scored.contains_key(r) {
-            let p = ws.reports_dir().join(r.to_string()).join("community_scores.csv");
+            let p = ws
+                .reports_dir()
+                .join(r.to_string())
+                .join("community_scores.csv");
             let m = if p.is_file() {
                 crate::report::Csv::<crate::rows::CommunityScoreRow>::read(&p)?
                     .rows
@@ -196,10 +203,18 @@ fn valid_date(s: &str) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
-    if !b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit()) {
+    if !b
+        .iter()
+        .enumerate()
+        .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    {
         return false;
     }
-    let (Ok(y), Ok(m), Ok(d)) = (s[..4].parse::<u32>(), s[5..7].parse::<u32>(), s[8..].parse::<u32>()) else {
+    let (Ok(y), Ok(m), Ok(d)) = (
+        s[..4].parse::<u32>(),
+        s[5..7].parse::<u32>(),
+        s[8..].parse::<u32>(),
+    ) else {
         return false;
     };
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -223,15 +238,23 @@ pub fn update(ws: &Workspace, id: &str, street: &str, u: &Update, actor: &str) -
     }
     let status = u.status.trim();
     if !matches!(status, "open" | "planned" | "done") {
-        return Err(Error::Invalid("状态只能是 待制定措施、整改中 或 已完成（核验由考核办进行）".into()));
+        return Err(Error::Invalid(
+            "状态只能是 待制定措施、整改中 或 已完成（核验由考核办进行）".into(),
+        ));
     }
     let measures = super::person_text("整改措施", &u.measures, 4000)?;
     let responsible = super::person_text("责任人", &u.responsible, 100)?;
     let report = super::person_text("整改情况报告", &u.report, 4000)?;
-    let (measures, responsible, deadline, report) =
-        (measures.as_str(), responsible.as_str(), u.deadline.trim(), report.as_str());
+    let (measures, responsible, deadline, report) = (
+        measures.as_str(),
+        responsible.as_str(),
+        u.deadline.trim(),
+        report.as_str(),
+    );
     if !deadline.is_empty() && !valid_date(deadline) {
-        return Err(Error::Invalid(format!("完成期限“{deadline}”不是日期（如 2019-03-31）")));
+        return Err(Error::Invalid(format!(
+            "完成期限“{deadline}”不是日期（如 2019-03-31）"
+        )));
     }
     if status != "open" && (measures.is_empty() || responsible.is_empty() || deadline.is_empty()) {
         return Err(Error::Invalid("请填写整改措施、责任人和完成期限".into()));
@@ -320,7 +343,11 @@ pub fn xlsx(rows: &[Row]) -> Result<Vec<u8>> {
                 Text(r.deadline.clone()),
                 Text(r.report.clone()),
                 Text(r.verified_by.clone()),
-                Text(if r.verified_at.is_empty() { String::new() } else { crate::store::beijing_time(&r.verified_at) }),
+                Text(if r.verified_at.is_empty() {
+                    String::new()
+                } else {
+                    crate::store::beijing_time(&r.verified_at)
+                }),
                 Text(r.next_round.clone().unwrap_or_default()),
                 num(r.next_score),
             ]
@@ -329,10 +356,25 @@ pub fn xlsx(rows: &[Row]) -> Result<Vec<u8>> {
     crate::fsutil::xlsx_table(
         "整改台账",
         &[
-            "考核期", "街道", "社区代码", "社区", "得分", "扣分", "状态", "整改措施", "责任人", "完成期限",
-            "整改情况", "核验人", "核验时间（北京时间）", "下一轮测评", "下一轮得分",
+            "考核期",
+            "街道",
+            "社区代码",
+            "社区",
+            "得分",
+            "扣分",
+            "状态",
+            "整改措施",
+            "责任人",
+            "完成期限",
+            "整改情况",
+            "核验人",
+            "核验时间（北京时间）",
+            "下一轮测评",
+            "下一轮得分",
         ],
-        &[14.0, 12.0, 14.0, 22.0, 8.0, 8.0, 14.0, 36.0, 10.0, 12.0, 36.0, 10.0, 20.0, 12.0, 10.0],
+        &[
+            14.0, 12.0, 14.0, 22.0, 8.0, 8.0, 14.0, 36.0, 10.0, 12.0, 36.0, 10.0, 20.0, 12.0, 10.0,
+        ],
         &cells,
     )
 }
@@ -344,7 +386,17 @@ mod tests {
         for ok in ["2019-03-31", "2020-02-29", "2000-02-29", "2019-12-01"] {
             assert!(super::valid_date(ok), "{ok}");
         }
-        for bad in ["2019-02-31", "2019-02-29", "1900-02-29", "+019-01-01", "2019-13-01", "2019-04-31", "2019-4-30", "2019/04/30", "0000-01-01"] {
+        for bad in [
+            "2019-02-31",
+            "2019-02-29",
+            "1900-02-29",
+            "+019-01-01",
+            "2019-13-01",
+            "2019-04-31",
+            "2019-4-30",
+            "2019/04/30",
+            "0000-01-01",
+        ] {
             assert!(!super::valid_date(bad), "{bad}");
         }
     }

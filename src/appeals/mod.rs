@@ -33,7 +33,9 @@ pub fn person_text(what: &str, text: &str, max: usize) -> Result<String> {
         return Err(Error::Invalid(format!("{what}太长：最多 {max} 字")));
     }
     if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(Error::Invalid(format!("{what}含有不可见的控制字符，请删去后再提交")));
+        return Err(Error::Invalid(format!(
+            "{what}含有不可见的控制字符，请删去后再提交"
+        )));
     }
     Ok(t)
 }
@@ -208,9 +210,17 @@ pub fn write_record(ws: &Workspace, period: &str) -> Result<Vec<PathBuf>> {
             community_name: a.community_name.unwrap_or_default(),
             points: Some(a.points),
             status: a.status,
-            remedy: a.ruling.as_ref().map(|r| r.remedy.clone()).unwrap_or_default(),
+            remedy: a
+                .ruling
+                .as_ref()
+                .map(|r| r.remedy.clone())
+                .unwrap_or_default(),
             reason: a.reason,
-            ruling_reason: a.ruling.as_ref().map(|r| r.reason.clone()).unwrap_or_default(),
+            ruling_reason: a
+                .ruling
+                .as_ref()
+                .map(|r| r.reason.clone())
+                .unwrap_or_default(),
             changed: a.ruling.map(|r| r.changed).unwrap_or_default(),
         })
         .collect();
@@ -250,7 +260,10 @@ pub fn write_record(ws: &Workspace, period: &str) -> Result<Vec<PathBuf>> {
 /// `MANYI_TEST_CLOCK_DAYS` days when that test hook is set (tests of the window).
 pub fn now() -> String {
     let now = crate::store::now_utc();
-    match std::env::var("MANYI_TEST_CLOCK_DAYS").ok().and_then(|d| d.parse::<i64>().ok()) {
+    match std::env::var("MANYI_TEST_CLOCK_DAYS")
+        .ok()
+        .and_then(|d| d.parse::<i64>().ok())
+    {
         Some(days) => crate::store::utc_secs(&now)
             .map(|s| crate::store::utc_text(s + days * 86400))
             .unwrap_or(now),
@@ -404,7 +417,12 @@ fn attachment_name(name: &str, kind: &str) -> String {
         k => k,
     };
     let stem = match clean.rsplit_once('.') {
-        Some((stem, e)) if e.eq_ignore_ascii_case(ext) || (kind == "jpeg" && e.eq_ignore_ascii_case("jpeg")) => stem.to_string(),
+        Some((stem, e))
+            if e.eq_ignore_ascii_case(ext)
+                || (kind == "jpeg" && e.eq_ignore_ascii_case("jpeg")) =>
+        {
+            stem.to_string()
+        }
         _ => clean.clone(),
     };
     let stem: String = stem.trim().chars().take(100).collect();
@@ -424,9 +442,20 @@ pub fn submit(ws: &Workspace, s: &Submission, actor: &str, now: &str) -> Result<
         Line::Community(code) => {
             let row = lines
                 .iter()
-                .find(|r| r.row_type == "community" && r.street_code == s.street_code && &r.community_code == code)
+                .find(|r| {
+                    r.row_type == "community"
+                        && r.street_code == s.street_code
+                        && &r.community_code == code
+                })
                 .ok_or_else(not_found)?;
-            (row, if row.counts() { row.points.unwrap_or(0.0) } else { 0.0 })
+            (
+                row,
+                if row.counts() {
+                    row.points.unwrap_or(0.0)
+                } else {
+                    0.0
+                },
+            )
         }
         Line::Street => {
             let row = lines
@@ -467,7 +496,11 @@ pub fn submit(ws: &Workspace, s: &Submission, actor: &str, now: &str) -> Result<
             return Err(Error::Invalid(if a.status == "submitted" {
                 "这一项已有申诉在复核中，请等待结论".to_string()
             } else {
-                format!("这一项已申诉过（{}，{}），每个扣分项只能申诉一次", a.id, a.status_text())
+                format!(
+                    "这一项已申诉过（{}，{}），每个扣分项只能申诉一次",
+                    a.id,
+                    a.status_text()
+                )
             }));
         }
         let (attachments, mut written) = store_attachments(ws, &s.attachments)?;
@@ -519,9 +552,13 @@ pub fn list(ws: &Workspace, period: Option<&str>, street: Option<&str>) -> Resul
     let num = |a: &Appeal| a.id.trim_start_matches('A').parse::<u64>().unwrap_or(0);
     out.sort_by(|a, b| {
         let open = |x: &Appeal| x.status != "submitted";
-        open(a)
-            .cmp(&open(b))
-            .then_with(|| if open(a) { num(b).cmp(&num(a)) } else { a.deadline.cmp(&b.deadline).then(num(a).cmp(&num(b))) })
+        open(a).cmp(&open(b)).then_with(|| {
+            if open(a) {
+                num(b).cmp(&num(a))
+            } else {
+                a.deadline.cmp(&b.deadline).then(num(a).cmp(&num(b)))
+            }
+        })
     });
     Ok(out)
 }
@@ -529,10 +566,9 @@ pub fn list(ws: &Workspace, period: Option<&str>, street: Option<&str>) -> Resul
 /// One appeal; `None` when there is none with that id, or (with `street`) it is
 /// another street's.
 pub fn get(ws: &Workspace, id: &str, street: Option<&str>) -> Result<Option<Appeal>> {
-    Ok(read_book(ws)?
-        .appeals
-        .into_iter()
-        .find(|a| a.id.eq_ignore_ascii_case(id.trim()) && street.is_none_or(|s| a.street_code == s)))
+    Ok(read_book(ws)?.appeals.into_iter().find(|a| {
+        a.id.eq_ignore_ascii_case(id.trim()) && street.is_none_or(|s| a.street_code == s)
+    }))
 }
 
 /// What the office decides.
@@ -560,7 +596,11 @@ pub fn rule(
 ) -> Result<Appeal> {
     let appeal = get(ws, id, None)?.ok_or_else(|| Error::NotFound(format!("没有申诉 {id}")))?;
     if appeal.status != "submitted" {
-        return Err(Error::Invalid(format!("申诉 {} 已有结论（{}）", appeal.id, appeal.status_text())));
+        return Err(Error::Invalid(format!(
+            "申诉 {} 已有结论（{}）",
+            appeal.id,
+            appeal.status_text()
+        )));
     }
     let reason = person_text("复核理由", &input.reason, MAX_REASON)?;
     let reason = reason.as_str();
@@ -590,14 +630,24 @@ pub fn rule(
         )));
     }
     if remedy == "resurvey" && appeal.community_code.is_none() {
-        return Err(Error::Invalid("补测针对社区；街道层面扣分的申诉请选其他方式".into()));
+        return Err(Error::Invalid(
+            "补测针对社区；街道层面扣分的申诉请选其他方式".into(),
+        ));
     }
     // Exclusion is the existing decision on the interviewer, made first (its own
     // journal entry), then the round is scored again.
     let (mut interviewer, mut round) = (None, None);
     if input.upheld && remedy == "exclude" {
-        let iv = input.interviewer.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let r = input.round.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let iv = input
+            .interviewer
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let r = input
+            .round
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         let (Some(iv), Some(r)) = (iv, r) else {
             return Err(Error::Invalid("剔除问卷须写明访问员编号和轮次".into()));
         };
@@ -640,7 +690,11 @@ pub fn rule(
     let before = street_total(ws, &period, &appeal.street_code)?;
     let ruling = Ruling {
         decision: if input.upheld { "upheld" } else { "rejected" }.into(),
-        remedy: if input.upheld { remedy.to_string() } else { "none".into() },
+        remedy: if input.upheld {
+            remedy.to_string()
+        } else {
+            "none".into()
+        },
         reason: reason.to_string(),
         actor: actor.to_string(),
         at: crate::store::now_utc(),
@@ -686,7 +740,12 @@ pub fn rule(
     // it too), render and republish the period.
     progress(0.4, "重新评价");
     crate::lifecycle::recorded::evaluate_recorded(ws, &period, actor)?;
-    let after = street_total_in(&ws.reports_dir().join(period.to_string()).join("deductions.csv"), &appeal.street_code)?;
+    let after = street_total_in(
+        &ws.reports_dir()
+            .join(period.to_string())
+            .join("deductions.csv"),
+        &appeal.street_code,
+    )?;
     let changed = changed_text(&appeal, &ruling, before, after);
     crate::journal::record(ws, actor, || {
         let mut book = read_book(ws)?;
@@ -759,7 +818,9 @@ fn worked_in(ws: &Workspace, r: &crate::round::RoundId, iv: &str, street: &str) 
     for d in store.deliveries(&index, r) {
         let summary = store.summary(d)?;
         if let Some(by) = summary.valid_by_interviewer.get(iv)
-            && by.iter().any(|(c, n)| *n > 0 && frame.community(c).is_some_and(|x| x.street_code == street))
+            && by
+                .iter()
+                .any(|(c, n)| *n > 0 && frame.community(c).is_some_and(|x| x.street_code == street))
         {
             return Ok(true);
         }
@@ -795,7 +856,12 @@ fn changed_text(a: &Appeal, r: &Ruling, before: Option<f64>, after: Option<f64>)
         ),
         _ => String::new(),
     };
-    format!("{}扣分合计 {} → {}（{what}）", a.street_name, f(before), f(after))
+    format!(
+        "{}扣分合计 {} → {}（{what}）",
+        a.street_name,
+        f(before),
+        f(after)
+    )
 }
 
 /// Upheld appeals whose remedy is a re-survey, not yet done: what the next round owes.
@@ -803,7 +869,9 @@ pub fn resurveys(ws: &Workspace) -> Result<Vec<Appeal>> {
     Ok(read_book(ws)?
         .appeals
         .into_iter()
-        .filter(|a| a.status == "upheld" && a.ruling.as_ref().is_some_and(|r| r.remedy == "resurvey"))
+        .filter(|a| {
+            a.status == "upheld" && a.ruling.as_ref().is_some_and(|r| r.remedy == "resurvey")
+        })
         .collect())
 }
 
@@ -865,7 +933,10 @@ mod tests {
 
     #[test]
     fn a_person_text_is_refused_when_too_long_or_holding_control_characters() {
-        assert_eq!(person_text("理由", "  施工\r\n属实 ", 10).unwrap(), "施工\n属实");
+        assert_eq!(
+            person_text("理由", "  施工\r\n属实 ", 10).unwrap(),
+            "施工\n属实"
+        );
         assert!(person_text("理由", "施工\u{1}属实", 100).is_err());
         assert!(person_text("理由", "a\0b", 100).is_err());
         assert!(person_text("理由", &"长".repeat(11), 10).is_err());
@@ -878,11 +949,17 @@ mod tests {
         assert_eq!(attachment_name("照片.png", "png"), "照片.png");
         assert_eq!(attachment_name("evidence.html", "png"), "evidence.html.png");
         // A right-to-left override would show x\u{202e}fdp.html as "xlmth.pdf".
-        assert_eq!(attachment_name("现场照片\u{202e}fdp.html", "pdf"), "现场照片fdp.html.pdf");
+        assert_eq!(
+            attachment_name("现场照片\u{202e}fdp.html", "pdf"),
+            "现场照片fdp.html.pdf"
+        );
         assert_eq!(attachment_name("scan.JPEG", "jpeg"), "scan.jpg");
         assert_eq!(attachment_name("\u{200b}", "xlsx"), "附件.xlsx");
         let long = format!("{}.pdf", "名".repeat(300));
         let kept = attachment_name(&long, "pdf");
-        assert!(kept.ends_with(".pdf") && kept.chars().count() == 104, "{kept}");
+        assert!(
+            kept.ends_with(".pdf") && kept.chars().count() == 104,
+            "{kept}"
+        );
     }
 }

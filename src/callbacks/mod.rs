@@ -554,7 +554,6 @@ pub fn evaluate(
     }
 }
 
-
 /// `reports/<round>/callbacks/<batch>.<ext>`.
 pub fn list_path(ws: &Workspace, round: &RoundId, batch: &str, ext: &str) -> PathBuf {
     lists_dir(ws, round).join(format!("{batch}.{ext}"))

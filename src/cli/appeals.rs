@@ -154,29 +154,90 @@ pub fn list(ws: &Workspace, a: ListArgs) -> Result<ExitCode> {
 
 pub fn appeal(ws: &Workspace, a: AppealArgs) -> Result<ExitCode> {
     let (made, json) = match a.action {
-        AppealAction::Submit { period, street, community, street_level, reason, attach, json } => {
+        AppealAction::Submit {
+            period,
+            street,
+            community,
+            street_level,
+            reason,
+            attach,
+            json,
+        } => {
             let line = match (community, street_level) {
                 (Some(c), false) => Line::Community(c),
                 (None, true) => Line::Street,
-                _ => return Err(Error::Invalid(t("请用 --community CODE 或 --street-level 指明扣分项", "name the line: --community CODE or --street-level").into())),
+                _ => {
+                    return Err(Error::Invalid(
+                        t(
+                            "请用 --community CODE 或 --street-level 指明扣分项",
+                            "name the line: --community CODE or --street-level",
+                        )
+                        .into(),
+                    ));
+                }
             };
             let mut attachments = Vec::new();
             for p in attach {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 attachments.push((name, crate::fsutil::read(&p)?));
             }
-            let s = Submission { period: period.parse()?, street_code: street, line, reason, attachments };
-            (appeals::submit(ws, &s, &super::actor(), &appeals::now())?, json)
+            let s = Submission {
+                period: period.parse()?,
+                street_code: street,
+                line,
+                reason,
+                attachments,
+            };
+            (
+                appeals::submit(ws, &s, &super::actor(), &appeals::now())?,
+                json,
+            )
         }
-        AppealAction::Rule { id, uphold, reject, waive, resurvey, exclude_interviewer, round, reason, json } => {
+        AppealAction::Rule {
+            id,
+            uphold,
+            reject,
+            waive,
+            resurvey,
+            exclude_interviewer,
+            round,
+            reason,
+            json,
+        } => {
             if uphold == reject {
-                return Err(Error::Invalid(t("请用 --uphold 或 --reject 给出结论", "give --uphold or --reject").into()));
+                return Err(Error::Invalid(
+                    t(
+                        "请用 --uphold 或 --reject 给出结论",
+                        "give --uphold or --reject",
+                    )
+                    .into(),
+                ));
             }
-            let remedies = [waive, resurvey, exclude_interviewer.is_some()].iter().filter(|x| **x).count();
+            let remedies = [waive, resurvey, exclude_interviewer.is_some()]
+                .iter()
+                .filter(|x| **x)
+                .count();
             if uphold && remedies != 1 {
-                return Err(Error::Invalid(t("维持申诉须选一种补救：--waive、--resurvey 或 --exclude-interviewer", "--uphold needs one remedy: --waive, --resurvey or --exclude-interviewer").into()));
+                return Err(Error::Invalid(
+                    t(
+                        "维持申诉须选一种补救：--waive、--resurvey 或 --exclude-interviewer",
+                        "--uphold needs one remedy: --waive, --resurvey or --exclude-interviewer",
+                    )
+                    .into(),
+                ));
             }
-            let remedy = if !uphold { "none" } else if waive { "waive" } else if resurvey { "resurvey" } else { "exclude" };
+            let remedy = if !uphold {
+                "none"
+            } else if waive {
+                "waive"
+            } else if resurvey {
+                "resurvey"
+            } else {
+                "exclude"
+            };
             let input = RulingInput {
                 upheld: uphold,
                 remedy: remedy.into(),
@@ -211,7 +272,10 @@ pub fn ledger(ws: &Workspace, a: LedgerArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        stdout_line(t("整改台账为空（已发布考核期中没有计入扣分的社区）。", "The ledger is empty."))?;
+        stdout_line(t(
+            "整改台账为空（已发布考核期中没有计入扣分的社区）。",
+            "The ledger is empty.",
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new();

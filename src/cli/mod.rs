@@ -2,8 +2,8 @@
 //! text, the call into the library, and its printing). Exit codes: 0 done, 1 input
 //! refused (or a check failed), 2 usage error (clap).
 
-mod assign;
 mod appeals;
+mod assign;
 mod callbacks;
 mod decide;
 mod deliveries;

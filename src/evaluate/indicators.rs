@@ -201,7 +201,6 @@ pub fn indicators_for(
     }))
 }
 
-
 /// The indicator files of the workspace (`surveys/indicators/*.csv`), sorted; none when
 /// the folder does not exist.
 pub fn indicator_file_names(ws: &Workspace) -> Result<Vec<String>> {

@@ -164,7 +164,10 @@ fn satisfaction_rounds(
                 .map(|(r, _)| *r)
                 .collect();
             if !rs.is_empty() {
-                return (rs, crate::lang::t("本半年的各轮调查", "rounds of the half-year").into());
+                return (
+                    rs,
+                    crate::lang::t("本半年的各轮调查", "rounds of the half-year").into(),
+                );
             }
             if rules.evaluation.carry_latest_round
                 && let Some((r, _)) = held.iter().filter(|(_, q)| *q <= last_q).last()
@@ -177,7 +180,10 @@ fn satisfaction_rounds(
                     ),
                 );
             }
-            (vec![], crate::lang::t("本半年没有调查", "no round in the half-year").into())
+            (
+                vec![],
+                crate::lang::t("本半年没有调查", "no round in the half-year").into(),
+            )
         }
         Period::Year(..) => {
             let rs: Vec<RoundId> = held.iter().map(|(r, _)| *r).collect();
@@ -212,7 +218,11 @@ pub fn waivers_path(ws: &Workspace) -> std::path::PathBuf {
 /// rules say; a waived one keeps its row, without points) and its street-level line.
 /// Community points are capped after waivers: a waiver lowers the total by the line's
 /// points only where the cap did not already absorb them.
-fn deductions(scores: &Scores, rules: &Rules, waived: &[crate::rows::Waiver]) -> Vec<StreetDeduction> {
+fn deductions(
+    scores: &Scores,
+    rules: &Rules,
+    waived: &[crate::rows::Waiver],
+) -> Vec<StreetDeduction> {
     let t = &rules.threshold;
     let waiver = |street: &str, community: Option<&str>| {
         waived
@@ -258,7 +268,11 @@ fn deductions(scores: &Scores, rules: &Rules, waived: &[crate::rows::Waiver]) ->
             let street_below = street_score
                 .map(|x| x < t.street_score_below)
                 .unwrap_or(false);
-            let street_waived = if street_below { waiver(&s.street_code, None) } else { None };
+            let street_waived = if street_below {
+                waiver(&s.street_code, None)
+            } else {
+                None
+            };
             let street_points = if street_below && street_waived.is_none() {
                 t.street_points
             } else {
@@ -316,7 +330,9 @@ pub fn has_data(ws: &Workspace, periods: &[Period]) -> Result<Vec<bool>> {
         let held = &held[&y];
         let part = |p: &Period| -> bool {
             !satisfaction_rounds(held, p, &rules).0.is_empty()
-                || indicator_files(ws, p).iter().any(|f| ws.root.join(f).is_file())
+                || indicator_files(ws, p)
+                    .iter()
+                    .any(|f| ws.root.join(f).is_file())
         };
         out.push(match period {
             Period::Year(y) => {
@@ -366,7 +382,10 @@ fn evaluate_part(
             .map(|e| e.mean);
         let mut note = Vec::new();
         if sat.is_none() {
-            note.push(crate::lang::tr!("没有满意度得分（{basis}）", "no satisfaction score ({basis})"));
+            note.push(crate::lang::tr!(
+                "没有满意度得分（{basis}）",
+                "no satisfaction score ({basis})"
+            ));
         }
         let mut results = Vec::new();
         let mut missing = Vec::new();
@@ -404,12 +423,16 @@ fn evaluate_part(
             });
         }
         let task_points = if indicators.is_none() {
-            note.push(crate::lang::t("本期未报送指标", "no indicators reported for the period").into());
+            note.push(
+                crate::lang::t("本期未报送指标", "no indicators reported for the period").into(),
+            );
             None
         } else if applicable > 0.0 {
             Some(earned * ev.task_points / applicable)
         } else {
-            note.push(crate::lang::t("各项指标均不适用", "every indicator is not applicable").into());
+            note.push(
+                crate::lang::t("各项指标均不适用", "every indicator is not applicable").into(),
+            );
             None
         };
         let satisfaction_points = sat.map(|s| ev.satisfaction_points * s / 100.0);

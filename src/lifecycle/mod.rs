@@ -40,7 +40,11 @@ pub fn withdraw(
     let w = Writer::begin(Store::new(ws), actor)?;
     let d = w.index.resolve(id)?.clone();
     if d.status != DeliveryStatus::Active {
-        let (short, name, status) = (crate::ingest::short(&d.sha256), &d.file_name, d.status.text());
+        let (short, name, status) = (
+            crate::ingest::short(&d.sha256),
+            &d.file_name,
+            d.status.text(),
+        );
         return Err(Error::Invalid(crate::messages::tr!(
             "交付 {short}（{name}）已是“{status}”状态",
             "delivery {short} ({name}) is {status} already"
@@ -317,7 +321,11 @@ impl DeliverySearch {
     }
 
     pub fn matches(&self, d: &DeliveryRow) -> bool {
-        if self.round.as_ref().is_some_and(|r| !r.eq_ignore_ascii_case(&d.round)) {
+        if self
+            .round
+            .as_ref()
+            .is_some_and(|r| !r.eq_ignore_ascii_case(&d.round))
+        {
             return false;
         }
         if self.status.as_ref().is_some_and(|s| s != &d.status) {
@@ -589,7 +597,15 @@ pub fn sample_list_xlsx(cov: &Coverage) -> Result<Vec<u8>> {
         .collect();
     crate::fsutil::xlsx_table(
         "样本社区",
-        &["街道代码", "街道", "社区代码", "社区名称", "至少需有效问卷", "已有有效问卷", "还差"],
+        &[
+            "街道代码",
+            "街道",
+            "社区代码",
+            "社区名称",
+            "至少需有效问卷",
+            "已有有效问卷",
+            "还差",
+        ],
         &[14.0, 14.0, 14.0, 24.0, 14.0, 14.0, 14.0],
         &rows,
     )

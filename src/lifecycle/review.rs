@@ -589,7 +589,13 @@ pub fn review_xlsx(review: &Review) -> Result<Vec<u8>> {
     use crate::fsutil::XCell::{self, Empty, Num, Text};
     let names = |v: &[(String, String)]| -> String {
         v.iter()
-            .map(|(code, name)| if name.is_empty() { code.clone() } else { format!("{name}（{code}）") })
+            .map(|(code, name)| {
+                if name.is_empty() {
+                    code.clone()
+                } else {
+                    format!("{name}（{code}）")
+                }
+            })
             .collect::<Vec<_>>()
             .join("、")
     };
@@ -610,20 +616,41 @@ pub fn review_xlsx(review: &Review) -> Result<Vec<u8>> {
                 Text(r.signals.clone()),
                 Text(r.callbacks.clone()),
                 Text(r.street_impact.clone()),
-                Text(d.map(|d| crate::messages::decision_action_text(&d.action).to_string()).unwrap_or_else(|| "待决定".into())),
+                Text(
+                    d.map(|d| crate::messages::decision_action_text(&d.action).to_string())
+                        .unwrap_or_else(|| "待决定".into()),
+                ),
                 Text(d.map(|d| d.reason.clone()).unwrap_or_default()),
                 Text(d.map(|d| d.actor.clone()).unwrap_or_default()),
-                Text(d.map(|d| crate::store::beijing_time(&d.at)).unwrap_or_default()),
+                Text(
+                    d.map(|d| crate::store::beijing_time(&d.at))
+                        .unwrap_or_default(),
+                ),
             ]
         })
         .collect();
     crate::fsutil::xlsx_table(
         "标记访问员",
         &[
-            "访问员", "问卷数", "测评机构", "街道", "社区", "证据", "异常之处", "P值", "问卷信号", "回访",
-            "排除后的影响", "决定", "理由", "决定人", "决定时间（北京时间）",
+            "访问员",
+            "问卷数",
+            "测评机构",
+            "街道",
+            "社区",
+            "证据",
+            "异常之处",
+            "P值",
+            "问卷信号",
+            "回访",
+            "排除后的影响",
+            "决定",
+            "理由",
+            "决定人",
+            "决定时间（北京时间）",
         ],
-        &[12.0, 8.0, 14.0, 24.0, 30.0, 36.0, 36.0, 10.0, 24.0, 30.0, 36.0, 10.0, 24.0, 10.0, 20.0],
+        &[
+            12.0, 8.0, 14.0, 24.0, 30.0, 36.0, 36.0, 10.0, 24.0, 30.0, 36.0, 10.0, 24.0, 10.0, 20.0,
+        ],
         &rows,
     )
 }

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::State;
-use super::respond::{Caller, Refusal, blocking, fmt1, page, refused, see_other, tryr, who, write_turn};
+use super::respond::{
+    Caller, Refusal, blocking, fmt1, page, refused, see_other, tryr, who, write_turn,
+};
 use crate::accounts::{Account, Role};
 use crate::appeals::{self, Appeal, Line, RulingInput, Submission, ledger};
 use crate::round::Period;
@@ -22,7 +24,11 @@ fn csrf_field(c: &Caller) -> Markup {
 /// An API request's JSON body, or the 400 that says what is wrong with it.
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
     serde_json::from_slice(body).map_err(|e| {
-        api_refused(Refusal::new(StatusCode::BAD_REQUEST, "bad-json", format!("JSON 不对：{e}")))
+        api_refused(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad-json",
+            format!("JSON 不对：{e}"),
+        ))
     })
 }
 
@@ -32,7 +38,11 @@ fn street_of(a: &Account) -> Option<String> {
 }
 
 fn period_of(label: &str) -> Result<Period, Refusal> {
-    label.trim().to_ascii_uppercase().parse().map_err(|_| Refusal::not_found())
+    label
+        .trim()
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| Refusal::not_found())
 }
 
 fn bj(t: &str) -> String {
@@ -101,15 +111,22 @@ pub async fn appeal_form(
     let ws = state.ws.clone();
     let community = q.community.clone();
     let (lines, window) = tryr!(
-        blocking(move || Ok::<_, crate::error::Error>((appeals::published_lines(&ws, &period)?, appeals::window(&ws, &period)?)))
-            .await
+        blocking(move || Ok::<_, crate::error::Error>((
+            appeals::published_lines(&ws, &period)?,
+            appeals::window(&ws, &period)?
+        )))
+        .await
     );
     let (Some(lines), Some(window)) = (lines, window) else {
         return refused(Refusal::not_found());
     };
     let row = match &community {
-        Some(c) => lines.iter().find(|r| r.row_type == "community" && r.street_code == street && &r.community_code == c),
-        None => lines.iter().find(|r| r.row_type == "street" && r.street_code == street),
+        Some(c) => lines.iter().find(|r| {
+            r.row_type == "community" && r.street_code == street && &r.community_code == c
+        }),
+        None => lines
+            .iter()
+            .find(|r| r.row_type == "street" && r.street_code == street),
     };
     let Some(row) = row else {
         return refused(Refusal::not_found());
@@ -196,7 +213,12 @@ pub async fn appeal_submit(
 }
 
 /// The street period page's appeals part: each of its appeals of the period.
-pub(super) fn street_appeals_section(label: &str, list: &[Appeal], window: Option<&appeals::Window>, now: &str) -> Markup {
+pub(super) fn street_appeals_section(
+    label: &str,
+    list: &[Appeal],
+    window: Option<&appeals::Window>,
+    now: &str,
+) -> Markup {
     html! {
         h2 #appeals { "申诉" }
         @match window {
@@ -221,8 +243,17 @@ pub(super) fn street_appeals_section(label: &str, list: &[Appeal], window: Optio
 }
 
 /// What the street page's deduction table shows in its 申诉 column for a line.
-pub(super) fn line_action(label: &str, community: Option<&str>, points: f64, list: &[Appeal], open: bool) -> Markup {
-    let mine = list.iter().rev().find(|a| a.community_code.as_deref() == community);
+pub(super) fn line_action(
+    label: &str,
+    community: Option<&str>,
+    points: f64,
+    list: &[Appeal],
+    open: bool,
+) -> Markup {
+    let mine = list
+        .iter()
+        .rev()
+        .find(|a| a.community_code.as_deref() == community);
     html! {
         @if let Some(a) = mine {
             a href={ "#appeal-" (a.id) } { (a.status_text()) }
@@ -317,7 +348,9 @@ pub async fn street_ledger(
     let p = period.to_string();
     let (published, rows) = tryr!(
         blocking(move || {
-            let published = crate::publish::publication(&ws, &crate::report::Subject::Period(period))?.is_some();
+            let published =
+                crate::publish::publication(&ws, &crate::report::Subject::Period(period))?
+                    .is_some();
             Ok::<_, crate::error::Error>((published, ledger::rows(&ws, Some(&p), Some(&street))?))
         })
         .await
@@ -370,7 +403,8 @@ pub async fn ledger_xlsx(AxState(state): AxState<State>, caller: Caller) -> Resp
     let a = who!(caller);
     let street = street_of(&a);
     let ws = state.ws.clone();
-    let bytes = tryr!(blocking(move || ledger::xlsx(&ledger::rows(&ws, None, street.as_deref())?)).await);
+    let bytes =
+        tryr!(blocking(move || ledger::xlsx(&ledger::rows(&ws, None, street.as_deref())?)).await);
     super::respond::bytes_download(
         bytes,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -541,7 +575,11 @@ pub async fn rule(
         let what = if f.remedy == "waive" {
             format!("免除{}的扣分 {:.1} 分", ap.line_text(), ap.points)
         } else {
-            format!("剔除访问员 {} 在 {} 的问卷", f.interviewer.trim(), f.round.trim())
+            format!(
+                "剔除访问员 {} 在 {} 的问卷",
+                f.interviewer.trim(),
+                f.round.trim()
+            )
         };
         return page(
             "确认复核结论",
@@ -578,10 +616,16 @@ pub async fn rule(
         Ok(ruled) => appeal_page(
             &caller,
             &ruled,
-            Some(html! { p.notice role="status" { "已记录对申诉 " (ruled.id) " 的结论。" @if let Some(r) = &ruled.ruling { @if !r.changed.is_empty() { (r.changed) "；已重新发布。" } } } }),
+            Some(
+                html! { p.notice role="status" { "已记录对申诉 " (ruled.id) " 的结论。" @if let Some(r) = &ruled.ruling { @if !r.changed.is_empty() { (r.changed) "；已重新发布。" } } } },
+            ),
         ),
         Err(e) => {
-            let mut r = appeal_page(&caller, &ap, Some(html! { p.error role="alert" { (e.message) } }));
+            let mut r = appeal_page(
+                &caller,
+                &ap,
+                Some(html! { p.error role="alert" { (e.message) } }),
+            );
             *r.status_mut() = e.status;
             r
         }
@@ -606,7 +650,8 @@ pub async fn district_ledger(
     let ws = state.ws.clone();
     let period = q.period.trim().to_string();
     let rows = tryr!(
-        blocking(move || ledger::rows(&ws, Some(period.as_str()).filter(|p| !p.is_empty()), None)).await
+        blocking(move || ledger::rows(&ws, Some(period.as_str()).filter(|p| !p.is_empty()), None))
+            .await
     );
     let mut periods: Vec<String> = rows.iter().map(|r| r.period.clone()).collect();
     periods.dedup();
@@ -697,7 +742,10 @@ pub async fn api_submit(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let line = match (b.community_code.filter(|c| !c.trim().is_empty()), b.street_level) {
+    let line = match (
+        b.community_code.filter(|c| !c.trim().is_empty()),
+        b.street_level,
+    ) {
         (Some(c), false) => Line::Community(c.trim().to_string()),
         (None, true) => Line::Street,
         _ => {
@@ -708,14 +756,24 @@ pub async fn api_submit(
             ));
         }
     };
-    let s = Submission { period, street_code: street, line, reason: b.reason, attachments: Vec::new() };
+    let s = Submission {
+        period,
+        street_code: street,
+        line,
+        reason: b.reason,
+        attachments: Vec::new(),
+    };
     let _turn = match write_turn(&state).await {
         Ok(t) => t,
         Err(e) => return api_refused(e),
     };
     let ws = state.ws.clone();
     match blocking(move || appeals::submit(&ws, &s, &a.name, &appeals::now())).await {
-        Ok(made) => (StatusCode::CREATED, Json(serde_json::json!({ "id": made.id, "deadline": made.deadline }))).into_response(),
+        Ok(made) => (
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "id": made.id, "deadline": made.deadline })),
+        )
+            .into_response(),
         Err(e) => api_refused(e),
     }
 }
@@ -796,7 +854,11 @@ pub async fn api_rule(
     };
     let input = RulingInput {
         upheld,
-        remedy: if b.remedy.is_empty() { "none".into() } else { b.remedy },
+        remedy: if b.remedy.is_empty() {
+            "none".into()
+        } else {
+            b.remedy
+        },
         reason: b.reason,
         interviewer: b.interviewer,
         round: b.round,
@@ -826,7 +888,9 @@ pub async fn api_ledger(
     };
     let ws = state.ws.clone();
     match blocking(move || {
-        if crate::publish::publication(&ws, &crate::report::Subject::Period(period.parse()?))?.is_none() {
+        if crate::publish::publication(&ws, &crate::report::Subject::Period(period.parse()?))?
+            .is_none()
+        {
             return Err(crate::error::Error::NotFound(format!("{period} 未发布")));
         }
         ledger::rows(&ws, Some(&period), street.as_deref())

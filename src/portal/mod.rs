@@ -11,8 +11,8 @@
 mod access;
 mod account;
 mod admin;
-mod appeals;
 mod api;
+mod appeals;
 mod deliveries;
 mod guard;
 mod help;
@@ -431,7 +431,12 @@ fn build(state: State) -> (Router, Vec<Route>) {
     b.add("POST", "/draw", Staff, office::draw);
     b.add("GET", "/rounds/{round}/sample", Staff, office::sample);
     b.add("GET", "/rounds/{round}/flags", Staff, office::flags);
-    b.add("GET", "/rounds/{round}/flags.xlsx", Staff, office::flags_xlsx);
+    b.add(
+        "GET",
+        "/rounds/{round}/flags.xlsx",
+        Staff,
+        office::flags_xlsx,
+    );
     b.add("GET", "/rounds/{round}/callbacks", Staff, office::callbacks);
     b.add(
         "POST",
@@ -495,24 +500,84 @@ fn build(state: State) -> (Router, Vec<Route>) {
     );
     // Appeals and the rectification ledger (streets: their own lines and rows only,
     // checked by the handlers; another street's is 404).
-    b.add("GET", "/street/{label}/appeal", Street, appeals::appeal_form);
-    b.add("POST", "/street/{label}/appeals", Street, appeals::appeal_submit);
-    b.add("GET", "/street/{label}/ledger", Street, appeals::street_ledger);
-    b.add("POST", "/rectifications/{id}", Street, appeals::street_ledger_save);
-    b.add("GET", "/rectifications.xlsx", StreetOrStaff, appeals::ledger_xlsx);
+    b.add(
+        "GET",
+        "/street/{label}/appeal",
+        Street,
+        appeals::appeal_form,
+    );
+    b.add(
+        "POST",
+        "/street/{label}/appeals",
+        Street,
+        appeals::appeal_submit,
+    );
+    b.add(
+        "GET",
+        "/street/{label}/ledger",
+        Street,
+        appeals::street_ledger,
+    );
+    b.add(
+        "POST",
+        "/rectifications/{id}",
+        Street,
+        appeals::street_ledger_save,
+    );
+    b.add(
+        "GET",
+        "/rectifications.xlsx",
+        StreetOrStaff,
+        appeals::ledger_xlsx,
+    );
     b.add("GET", "/appeals", Staff, appeals::queue);
     b.add("GET", "/appeals/{id}", Staff, appeals::appeal);
     b.add("POST", "/appeals/{id}/ruling", Staff, appeals::rule);
-    b.add("GET", "/appeals/{id}/files/{sha}", StreetOrStaff, appeals::attachment);
+    b.add(
+        "GET",
+        "/appeals/{id}/files/{sha}",
+        StreetOrStaff,
+        appeals::attachment,
+    );
     b.add("GET", "/ledger", Staff, appeals::district_ledger);
     b.add("POST", "/ledger/{id}/verify", Staff, appeals::verify);
-    b.add("POST", "/api/v1/periods/{period}/appeals", Street, appeals::api_submit);
+    b.add(
+        "POST",
+        "/api/v1/periods/{period}/appeals",
+        Street,
+        appeals::api_submit,
+    );
     b.add("GET", "/api/v1/appeals", StreetOrStaff, appeals::api_list);
-    b.add("GET", "/api/v1/appeals/{id}", StreetOrStaff, appeals::api_get);
-    b.add("POST", "/api/v1/appeals/{id}/ruling", Staff, appeals::api_rule);
-    b.add("GET", "/api/v1/periods/{period}/rectifications", StreetOrStaff, appeals::api_ledger);
-    b.add("POST", "/api/v1/rectifications/{id}", Street, appeals::api_rectify);
-    b.add("POST", "/api/v1/rectifications/{id}/verify", Staff, appeals::api_verify);
+    b.add(
+        "GET",
+        "/api/v1/appeals/{id}",
+        StreetOrStaff,
+        appeals::api_get,
+    );
+    b.add(
+        "POST",
+        "/api/v1/appeals/{id}/ruling",
+        Staff,
+        appeals::api_rule,
+    );
+    b.add(
+        "GET",
+        "/api/v1/periods/{period}/rectifications",
+        StreetOrStaff,
+        appeals::api_ledger,
+    );
+    b.add(
+        "POST",
+        "/api/v1/rectifications/{id}",
+        Street,
+        appeals::api_rectify,
+    );
+    b.add(
+        "POST",
+        "/api/v1/rectifications/{id}/verify",
+        Staff,
+        appeals::api_verify,
+    );
     // API.
     b.add("GET", "/api/v1/rounds", EvaluatorOrStaff, api::rounds);
     b.add(

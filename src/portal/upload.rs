@@ -338,5 +338,9 @@ pub async fn small_form(
     // before: the first part is kept even empty, its reader says what is wrong).
     let first = files.first().cloned();
     files.retain(|(_, b)| !b.is_empty());
-    Ok(SmallForm { file: first, files, fields })
+    Ok(SmallForm {
+        file: first,
+        files,
+        fields,
+    })
 }

@@ -549,18 +549,16 @@ fn trend(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
                 .map_err(perr)?;
             for (i, r) in rounds.iter().enumerate() {
                 let (px, py) = chart.backend_coord(&(i as f64, lo));
-                root
-                    .draw(&Text::new(
-                        round_label(r),
-                        (px, py + 6),
-                        font(16).pos(Pos::new(HPos::Center, VPos::Top)),
-                    ))
-                    .map_err(perr)?;
+                root.draw(&Text::new(
+                    round_label(r),
+                    (px, py + 6),
+                    font(16).pos(Pos::new(HPos::Center, VPos::Top)),
+                ))
+                .map_err(perr)?;
             }
             let (x0, y0) = chart.backend_coord(&(-0.5, thr));
             let (x1, _) = chart.backend_coord(&(k as f64 - 0.5, thr));
-            root
-                .draw(&Rectangle::new([(x0, y0 - 1), (x1, y0 + 1)], RED.filled()))
+            root.draw(&Rectangle::new([(x0, y0 - 1), (x1, y0 + 1)], RED.filled()))
                 .map_err(perr)?;
             let xy: Vec<(f64, f64)> = pts.iter().map(|(i, s, _)| (*i as f64, *s)).collect();
             if xy.len() >= 2 {
@@ -572,19 +570,20 @@ fn trend(inputs: &Inputs, rules: &Rules) -> Result<Option<Chart>> {
                 if let Some((l, h)) = ci {
                     let (a, ya) = chart.backend_coord(&(p.0, h.min(hi)));
                     let (_, yb) = chart.backend_coord(&(p.0, l.max(lo)));
-                    root
-                        .draw(&Rectangle::new([(a - 1, ya), (a + 1, yb)], ink.mix(0.5).filled()))
-                        .map_err(perr)?;
+                    root.draw(&Rectangle::new(
+                        [(a - 1, ya), (a + 1, yb)],
+                        ink.mix(0.5).filled(),
+                    ))
+                    .map_err(perr)?;
                 }
                 let at = chart.backend_coord(p);
                 root.draw(&Circle::new(at, 6, ink.filled())).map_err(perr)?;
-                root
-                    .draw(&Text::new(
-                        format!("{:.1}", p.1),
-                        (at.0 + 9, at.1 - 4),
-                        font(15).pos(Pos::new(HPos::Left, VPos::Bottom)),
-                    ))
-                    .map_err(perr)?;
+                root.draw(&Text::new(
+                    format!("{:.1}", p.1),
+                    (at.0 + 9, at.1 - 4),
+                    font(15).pos(Pos::new(HPos::Left, VPos::Bottom)),
+                ))
+                .map_err(perr)?;
             }
         }
         root.present().map_err(perr)?;

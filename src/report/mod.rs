@@ -121,7 +121,6 @@ pub struct PlanInput {
     pub delta_street: f64,
 }
 
-
 /// What a report is for: an evaluation period, or a single round's scores.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Subject {
@@ -190,7 +189,8 @@ pub fn read_inputs(ws: &Workspace, subject: &Subject) -> Result<Inputs> {
         &mut add,
         &missing,
     )?;
-    let deductions: Option<Csv<DeductionRow>> = read(&dir.join("deductions.csv"), is_period, &mut add, &missing)?;
+    let deductions: Option<Csv<DeductionRow>> =
+        read(&dir.join("deductions.csv"), is_period, &mut add, &missing)?;
     let communities = read(
         &dir.join("community_scores.csv"),
         !is_period,

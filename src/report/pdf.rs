@@ -557,9 +557,21 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
                 ]
             })
             .collect();
-        let upheld = inputs.appeals.iter().filter(|a| a.status == "upheld").count();
-        let pending = inputs.appeals.iter().filter(|a| a.status == "submitted").count();
-        let rejected = inputs.appeals.iter().filter(|a| a.status == "rejected").count();
+        let upheld = inputs
+            .appeals
+            .iter()
+            .filter(|a| a.status == "upheld")
+            .count();
+        let pending = inputs
+            .appeals
+            .iter()
+            .filter(|a| a.status == "submitted")
+            .count();
+        let rejected = inputs
+            .appeals
+            .iter()
+            .filter(|a| a.status == "rejected")
+            .count();
         for p in table_pages(
             "申诉复核 Appeals",
             &format!(
@@ -585,9 +597,21 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
                     r.community_name.clone(),
                     f(r.score, 1),
                     crate::messages::rectification_status_text(&r.status).into(),
-                    if r.measures.is_empty() { "—".into() } else { r.measures.clone() },
-                    if r.responsible.is_empty() { "—".into() } else { r.responsible.clone() },
-                    if r.deadline.is_empty() { "—".into() } else { r.deadline.clone() },
+                    if r.measures.is_empty() {
+                        "—".into()
+                    } else {
+                        r.measures.clone()
+                    },
+                    if r.responsible.is_empty() {
+                        "—".into()
+                    } else {
+                        r.responsible.clone()
+                    },
+                    if r.deadline.is_empty() {
+                        "—".into()
+                    } else {
+                        r.deadline.clone()
+                    },
                     match (r.next_round.is_empty(), r.next_score) {
                         (false, Some(x)) => format!("{} {x:.1}", r.next_round),
                         _ => "—".into(),
@@ -595,7 +619,11 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
                 ]
             })
             .collect();
-        let open = inputs.rectifications.iter().filter(|r| r.status == "open").count();
+        let open = inputs
+            .rectifications
+            .iter()
+            .filter(|r| r.status == "open")
+            .count();
         for p in table_pages(
             "整改台账 Rectification ledger",
             &format!(
@@ -603,7 +631,16 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
                 inputs.label,
                 inputs.rectifications.len()
             ),
-            &["街道", "社区", "得分", "状态", "整改措施", "责任人", "完成期限", "下次测评"],
+            &[
+                "街道",
+                "社区",
+                "得分",
+                "状态",
+                "整改措施",
+                "责任人",
+                "完成期限",
+                "下次测评",
+            ],
             &[75.0, 110.0, 40.0, 75.0, 220.0, 80.0, 70.0, 80.0],
             &[false, false, true, false, false, false, false, false],
             &rows,

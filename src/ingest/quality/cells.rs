@@ -358,7 +358,12 @@ pub fn compare(cells: &Cells, excluded: &[bool]) -> Vec<Option<(f64, f64)>> {
         let own_sum = |j: usize, c: &Cell| -> i128 {
             let gone: u64 = only
                 .get(j)
-                .map(|o| o.iter().filter(|(i, _)| excluded.get(*i as usize).copied().unwrap_or(false)).map(|e| e.1).sum())
+                .map(|o| {
+                    o.iter()
+                        .filter(|(i, _)| excluded.get(*i as usize).copied().unwrap_or(false))
+                        .map(|e| e.1)
+                        .sum()
+                })
                 .unwrap_or(0);
             c.m.s1 - gone as i128 * one
         };
@@ -369,7 +374,9 @@ pub fn compare(cells: &Cells, excluded: &[bool]) -> Vec<Option<(f64, f64)>> {
                 }
             }
         }
-        let (tot, cnt) = mine().fold((0i128, 0u64), |(t, k), (j, c)| (t + own_sum(j, c), k + c.m.n));
+        let (tot, cnt) = mine().fold((0i128, 0u64), |(t, k), (j, c)| {
+            (t + own_sum(j, c), k + c.m.n)
+        });
         for (j, c) in mine() {
             let m_peers = cnt - c.m.n;
             if m_peers < 2 {

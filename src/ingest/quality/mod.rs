@@ -12,9 +12,9 @@ mod comparison;
 mod near;
 mod null;
 pub use cells::Table;
-pub use near::Near;
 pub use comparison::flags_of_table;
 use comparison::interviewer_flags;
+pub use near::Near;
 use near::near_duplicates;
 
 /// What the flags are computed from: one entry per accepted questionnaire.
@@ -306,7 +306,8 @@ pub fn compute(input: &Input<'_>, rules: &Rules) -> (Flags, Vec<InterviewerFlag>
 
 /// Names the interviewer comparison (part of the flags cache's key: a cache made by
 /// another comparison is not reused).
-pub const ALGORITHM: &str = "nine-indicators-centred-tau-mvn-null-minp-top-varied-nd-solely-exact-cells-5";
+pub const ALGORITHM: &str =
+    "nine-indicators-centred-tau-mvn-null-minp-top-varied-nd-solely-exact-cells-5";
 
 /// The indicators an interviewer is compared on, each a value per questionnaire whose
 /// interviewer mean is set against the peers' in the same communities, and the

@@ -246,7 +246,11 @@ fn the_comparison_over_cells_is_the_comparison_over_rows() {
         let solely: Vec<u32> = (0..community.len())
             .map(|i| {
                 let other = rnd(n_iv as u64) as u32;
-                if near[i] == 1.0 && interviewer[i] != u32::MAX && other != interviewer[i] && rnd(2) == 0 {
+                if near[i] == 1.0
+                    && interviewer[i] != u32::MAX
+                    && other != interviewer[i]
+                    && rnd(2) == 0
+                {
                     other
                 } else {
                     u32::MAX
@@ -472,7 +476,10 @@ fn near_duplicates_are_within_two_items_of_another_in_the_same_community() {
         ..input
     };
     let none = u32::MAX;
-    assert_eq!(near_duplicates(&input, &groups, &|_| true).solely, [none; 7]);
+    assert_eq!(
+        near_duplicates(&input, &groups, &|_| true).solely,
+        [none; 7]
+    );
     assert_eq!(
         near_duplicates(&with, &groups, &|_| true).solely,
         [none, none, none, none, none, none, 0]
