@@ -127,6 +127,17 @@ pub struct AppealRow {
     pub changed: String,
 }
 
+impl AppealRow {
+    /// The line appealed, for people: the community's name or 街道层面扣分.
+    pub fn line_text(&self) -> String {
+        if self.community_code.is_empty() {
+            "街道层面扣分".into()
+        } else {
+            self.community_name.clone()
+        }
+    }
+}
+
 /// A row of `rectifications.csv` in a period's results (the ledger as `appeals` last
 /// wrote it; read by `report` for the review pack).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

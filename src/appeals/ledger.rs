@@ -113,6 +113,7 @@ pub fn rows(ws: &Workspace, period: Option<&str>, street: Option<&str>) -> Resul
                 continue;
             }
             let id = format!("{}-{}", p.label, d.community_code);
+            // ok: a row nobody has written on yet is open, with nothing filled in.
             let st = book.ledger.get(&id).cloned().unwrap_or_default();
             let (next_round, next_score) = next_score(ws, &later, &d.community_code, &mut scored)?;
             out.push(Row {
@@ -348,6 +349,7 @@ pub fn xlsx(rows: &[Row]) -> Result<Vec<u8>> {
                 } else {
                     crate::store::beijing_time(&r.verified_at)
                 }),
+                // ok: not surveyed again yet is an empty cell.
                 Text(r.next_round.clone().unwrap_or_default()),
                 num(r.next_score),
             ]

@@ -201,6 +201,8 @@ pub fn write_record(ws: &Workspace, period: &str) -> Result<Vec<PathBuf>> {
         .appeals
         .into_iter()
         .filter(|a| a.period == period)
+        // ok: the CSV's empty cells are the street-level line (no community) and a
+        // ruling not made yet.
         .map(|a| crate::rows::AppealRow {
             id: a.id,
             period: a.period,

@@ -713,6 +713,16 @@ fn api_refused(r: Refusal) -> Response {
     super::respond::refuse(true, r.status, r.code, &r.message)
 }
 
+/// `tryr!` for the API: the value, or the refusal as JSON.
+macro_rules! api_try {
+    ($e:expr) => {
+        match $e {
+            Ok(x) => x,
+            Err(e) => return api_refused(e.into()),
+        }
+    };
+}
+
 #[derive(serde::Deserialize, Default)]
 pub struct AppealBody {
     #[serde(default)]
@@ -734,10 +744,7 @@ pub async fn api_submit(
     let Some(street) = street_of(&a) else {
         return api_refused(Refusal::not_found());
     };
-    let period = match period_of(&p) {
-        Ok(p) => p,
-        Err(e) => return api_refused(e),
-    };
+    let period = api_try!(period_of(&p));
     let b: AppealBody = match json_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -763,10 +770,7 @@ pub async fn api_submit(
         reason: b.reason,
         attachments: Vec::new(),
     };
-    let _turn = match write_turn(&state).await {
-        Ok(t) => t,
-        Err(e) => return api_refused(e),
-    };
+    let _turn = api_try!(write_turn(&state).await);
     let ws = state.ws.clone();
     match blocking(move || appeals::submit(&ws, &s, &a.name, &appeals::now())).await {
         Ok(made) => (
@@ -863,10 +867,7 @@ pub async fn api_rule(
         interviewer: b.interviewer,
         round: b.round,
     };
-    let _turn = match write_turn(&state).await {
-        Ok(t) => t,
-        Err(e) => return api_refused(e),
-    };
+    let _turn = api_try!(write_turn(&state).await);
     let ws = state.ws.clone();
     match blocking(move || appeals::rule(&ws, &id, &input, &a.name, &|_, _| {})).await {
         Ok(ap) => Json(ap).into_response(),
@@ -939,10 +940,7 @@ pub async fn api_rectify(
         report: b.report,
         attachments: Vec::new(),
     };
-    let _turn = match write_turn(&state).await {
-        Ok(t) => t,
-        Err(e) => return api_refused(e),
-    };
+    let _turn = api_try!(write_turn(&state).await);
     let ws = state.ws.clone();
     match blocking(move || ledger::update(&ws, &id, &street, &u, &a.name)).await {
         Ok(r) => Json(r).into_response(),
@@ -962,10 +960,7 @@ pub async fn api_verify(
         .ok() // ok: the body is optional; a note is read when there is one
         .and_then(|v| v.get("note").and_then(|n| n.as_str()).map(str::to_string))
         .unwrap_or_default();
-    let _turn = match write_turn(&state).await {
-        Ok(t) => t,
-        Err(e) => return api_refused(e),
-    };
+    let _turn = api_try!(write_turn(&state).await);
     let ws = state.ws.clone();
     match blocking(move || ledger::verify(&ws, &id, &note, &a.name)).await {
         Ok(r) => Json(r).into_response(),

@@ -546,11 +546,7 @@ pub fn pages(inputs: &Inputs, rules: &Rules, charts: &[Chart]) -> Vec<String> {
                 vec![
                     a.id.clone(),
                     a.street_name.clone(),
-                    if a.community_code.is_empty() {
-                        "街道层面扣分".into()
-                    } else {
-                        a.community_name.clone()
-                    },
+                    a.line_text(),
                     f(a.points, 1),
                     a.reason.clone(),
                     ruling,

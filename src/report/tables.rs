@@ -480,11 +480,7 @@ pub fn appeals_table(inputs: &Inputs) -> Table {
                 vec![
                     a.id.clone(),
                     a.street_name.clone(),
-                    if a.community_code.is_empty() {
-                        "街道层面扣分".into()
-                    } else {
-                        a.community_name.clone()
-                    },
+                    a.line_text(),
                     fmt(a.points, 1),
                     a.reason.clone(),
                     crate::messages::appeal_status_text(&a.status).into(),
